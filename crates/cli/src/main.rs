@@ -1,0 +1,123 @@
+//! The `callvault` binary: `serve`, `init`, offline `audit verify`, and admin commands that talk
+//! to the HTTP API (`--json` for scripts, tables for people).
+#![forbid(unsafe_code)]
+
+mod client;
+mod commands;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// callvault — security and compliance core of a cloud contact center.
+#[derive(Debug, Parser)]
+#[command(name = "callvault", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server (embedded SQLite and local files by default).
+    Serve(commands::ServeArgs),
+    /// Create the data directory, KEK and database, and the operator `admin`, without serving.
+    Init(commands::ServerArgs),
+    /// Log in and save the session token for the other commands.
+    Login(commands::LoginArgs),
+    /// End the saved session.
+    Logout(client::ClientArgs),
+    /// Who am I.
+    Whoami(client::ClientArgs),
+    /// Contact centers (provider operators).
+    #[command(subcommand)]
+    Tenants(commands::TenantsCmd),
+    /// Users of your tenant.
+    #[command(subcommand)]
+    Users(commands::UsersCmd),
+    /// Teams.
+    #[command(subcommand)]
+    Teams(commands::NamedCmd),
+    /// Skills.
+    #[command(subcommand)]
+    Skills(commands::NamedCmd),
+    /// Services and campaigns.
+    #[command(subcommand)]
+    Services(commands::ServicesCmd),
+    /// Roles.
+    #[command(subcommand)]
+    Roles(commands::RolesCmd),
+    /// Grants of roles.
+    #[command(subcommand)]
+    Grants(commands::GrantsCmd),
+    /// Service accounts for dialers, recorders and SBCs.
+    #[command(name = "service-accounts", subcommand)]
+    ServiceAccounts(commands::ServiceAccountsCmd),
+    /// Your sessions.
+    #[command(subcommand)]
+    Sessions(commands::SessionsCmd),
+    /// Second factor (TOTP) enrolment.
+    #[command(subcommand)]
+    Totp(commands::TotpCmd),
+    /// Notifications (security alerts).
+    Notifications(client::ClientArgs),
+    /// Access decisions.
+    #[command(subcommand)]
+    Access(commands::AccessCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(commands::AuditCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    use commands as c;
+    match cli.command {
+        Command::Serve(args) => c::serve(args).await,
+        Command::Init(args) => c::init(args).await,
+        Command::Login(args) => c::login(args).await,
+        Command::Logout(args) => c::logout(args).await,
+        Command::Whoami(args) => c::simple_get(args, "/v1/auth/me").await,
+        Command::Tenants(cmd) => c::tenants(cmd).await,
+        Command::Users(cmd) => c::users(cmd).await,
+        Command::Teams(cmd) => c::named(cmd, "/v1/teams").await,
+        Command::Skills(cmd) => c::named(cmd, "/v1/skills").await,
+        Command::Services(cmd) => c::services(cmd).await,
+        Command::Roles(cmd) => c::roles(cmd).await,
+        Command::Grants(cmd) => c::grants(cmd).await,
+        Command::ServiceAccounts(cmd) => c::service_accounts(cmd).await,
+        Command::Sessions(cmd) => c::sessions(cmd).await,
+        Command::Totp(cmd) => c::totp(cmd).await,
+        Command::Notifications(args) => c::list(args, "/v1/notifications", &["created_at", "kind", "audience", "message"]).await,
+        Command::Access(cmd) => c::access(cmd).await,
+        Command::Audit(cmd) => c::audit(cmd).await,
+    }
+}
+
+/// Where the saved session lives.
+pub(crate) fn session_file() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("callvault").join("session.json")
+}

@@ -1,0 +1,19 @@
+//! The only crate that touches key bytes: AEAD key wrapping under the KEK, KEK providers, the
+//! RFC 9162 Merkle tree of the audit log, signed tree heads, password hashing, bearer tokens and
+//! TOTP.
+//!
+//! Architecture invariant: key material lives in types that zeroize on drop and print `***`;
+//! no error of this crate carries key bytes.
+#![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod kek;
+pub mod merkle;
+pub mod password;
+pub mod secret;
+pub mod sth;
+pub mod token;
+pub mod totp;
+
+pub use kek::{FileKek, KekError, KeyEncryptionKey, StaticKek};
+pub use secret::SecretBytes;

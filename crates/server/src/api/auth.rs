@@ -1,0 +1,245 @@
+//! Authentication endpoints: login, logout, who am I, password change, TOTP enrolment, sessions.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use callvault_model::access::{Action, Resource};
+use callvault_model::records::Timestamp;
+use callvault_model::{PrincipalId, SecretString, SessionId};
+use callvault_policy::access::ResourceRef;
+use callvault_store::IdentityStore;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Ctx, EnrollCtx};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Path};
+use crate::identity::{self, LoginRequest, LoginResponse};
+use crate::state::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(totp_enroll))
+        .routes(routes!(totp_confirm))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(revoke_other_sessions))
+}
+
+/// Logs in with username, password, tenant and, once enrolled, a TOTP code.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 403, body = Problem, description = "second factor required")))]
+async fn login(
+    State(state): State<AppState>,
+    connect: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<axum::Json<LoginResponse>> {
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    let origin = state.auditor.origin(request_id, connect.map(|c| c.0.ip()));
+    identity::login(&state, req, origin).await.map(axum::Json)
+}
+
+/// Ends the current session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx) -> ApiResult<StatusCode> {
+    let Some(session) = ctx.session else {
+        return Err(ApiError::invalid("service-account tokens are revoked through /v1/service-accounts"));
+    };
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.revoke_session(ctx.principal, session, now.millis()).await?;
+    state.auditor.record(&mut tx, now, &ctx.event("auth.logout").target("session", session).origin(ctx.origin(&state))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// `operator:<id>`, `user:<id>` or `service_account:<id>`.
+    pub principal: String,
+    /// Tenant id, absent for provider operators.
+    pub tenant_id: Option<String>,
+    /// Session id, for human callers.
+    pub session_id: Option<SessionId>,
+    /// Whether the session presented a second factor.
+    pub second_factor: bool,
+    /// The caller's grants, as `role@scope`.
+    pub grants: Vec<String>,
+}
+
+/// Who is calling.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = Problem)))]
+async fn me(EnrollCtx(ctx): EnrollCtx) -> ApiResult<axum::Json<Me>> {
+    let grants = ctx.subject.as_ref().map(|s| s.describe_grants()).unwrap_or_default();
+    Ok(axum::Json(Me {
+        principal: ctx.principal.to_string(),
+        tenant_id: ctx.tenant.map(|t| t.to_string()),
+        session_id: ctx.session,
+        second_factor: ctx.second_factor,
+        grants,
+    }))
+}
+
+/// Body of a password change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password (re-authentication).
+    pub current_password: SecretString,
+    /// The new password (NIST 800-63B rules).
+    pub new_password: SecretString,
+}
+
+/// Changes the caller's own password and ends all its other sessions.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn change_password(State(state): State<AppState>, ctx: Ctx, Json(body): Json<PasswordChange>) -> ApiResult<StatusCode> {
+    let owner = identity::credential_owner(ctx.principal, ctx.tenant)?;
+    if let PrincipalId::User(u) = ctx.principal {
+        ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::UserCredential, ctx.tenant()?, ctx.principal)).await?;
+        let _ = u;
+    }
+    identity::verify_current_password(&state, owner, &body.current_password).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let rules = identity::password_rules(&mut tx, ctx.tenant).await?;
+    tx.rollback().await?;
+    let hash = identity::new_password_hash(&body.new_password, &rules, &[]).await?;
+    let mut tx = state.store.begin().await?;
+    tx.set_password(owner, &hash, now).await?;
+    let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
+    let event = ctx
+        .event("auth.password_changed")
+        .target("principal", ctx.principal)
+        .origin(ctx.origin(&state))
+        .details(serde_json::json!({ "other_sessions_revoked": revoked }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A TOTP enrolment in progress.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TotpEnrollment {
+    /// `otpauth://` URI to show as a QR code.
+    pub otpauth_uri: String,
+    /// The seed in base32, for manual entry.
+    pub secret: String,
+}
+
+/// Starts TOTP enrolment for the caller.
+#[utoipa::path(post, path = "/v1/auth/totp/enroll", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TotpEnrollment), (status = 409, body = Problem)))]
+async fn totp_enroll(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx) -> ApiResult<axum::Json<TotpEnrollment>> {
+    let (otpauth_uri, secret) = identity::begin_totp_enrollment(&state, ctx.principal, ctx.tenant).await?;
+    Ok(axum::Json(TotpEnrollment { otpauth_uri, secret }))
+}
+
+/// A code that confirms enrolment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    /// The current 6-digit code.
+    pub code: SecretString,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodes {
+    /// Each usable once instead of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirms TOTP enrolment with a first code; returns recovery codes.
+#[utoipa::path(post, path = "/v1/auth/totp/confirm", tag = "auth", security(("bearer" = [])), request_body = TotpConfirm,
+    responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem)))]
+async fn totp_confirm(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx, Json(body): Json<TotpConfirm>) -> ApiResult<axum::Json<RecoveryCodes>> {
+    let recovery_codes = identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &body.code).await?;
+    Ok(axum::Json(RecoveryCodes { recovery_codes }))
+}
+
+/// A session as listed to its owner.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// Id.
+    pub id: SessionId,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last used.
+    pub last_seen_at: Timestamp,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// Whether it is the session of this request.
+    pub current: bool,
+    /// Whether it can still be used.
+    pub active: bool,
+}
+
+/// The caller's sessions.
+#[utoipa::path(get, path = "/v1/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = [SessionView])))]
+async fn list_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<SessionView>>> {
+    if let Some(tenant) = ctx.tenant {
+        ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
+    }
+    let now = state.clock.now().millis();
+    let mut r = state.store.reader().await?;
+    let sessions = r.sessions_of(ctx.principal).await?;
+    Ok(axum::Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: Timestamp(s.created_at),
+                last_seen_at: Timestamp(s.last_seen_at),
+                expires_at: Timestamp(s.expires_at),
+                current: Some(s.id) == ctx.session,
+                active: s.revoked_at.is_none() && now < s.expires_at && now - s.last_seen_at < s.idle_timeout_ms,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes one of the caller's sessions.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_session(State(state): State<AppState>, ctx: Ctx, Path(id): Path<SessionId>) -> ApiResult<StatusCode> {
+    if let Some(tenant) = ctx.tenant {
+        ctx.authorize(&state, Action::Delete, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.revoke_session(ctx.principal, id, now.millis()).await.map_err(|e| ApiError::from_store(e, "session"))?;
+    state.auditor.record(&mut tx, now, &ctx.event("session.revoke").target("session", id).origin(ctx.origin(&state))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How many sessions were ended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// Count.
+    pub revoked: u64,
+}
+
+/// Ends every other session of the caller ("log out other sessions").
+#[utoipa::path(post, path = "/v1/sessions/revoke-others", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Revoked)))]
+async fn revoke_other_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Revoked>> {
+    if let Some(tenant) = ctx.tenant {
+        ctx.authorize(&state, Action::Delete, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
+    state.auditor.record(&mut tx, now, &ctx.event("session.revoke_others").origin(ctx.origin(&state)).details(serde_json::json!({"revoked": revoked}))).await?;
+    tx.commit().await?;
+    Ok(axum::Json(Revoked { revoked }))
+}

@@ -1,0 +1,168 @@
+//! The HTTP API: routes under `/v1`, system endpoints, middleware, and the OpenAPI document
+//! generated from the handlers' annotations.
+//!
+//! Architecture invariant: every `/v1` handler except `POST /v1/auth/login` takes a [`Ctx`] (so
+//! the caller is authenticated) and calls [`Ctx::authorize`] before it reads or writes tenant
+//! data; the authorization matrix test in `tests/` checks this for every route.
+//!
+//! [`Ctx`]: crate::auth::Ctx
+//! [`Ctx::authorize`]: crate::auth::Ctx::authorize
+
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod directory;
+pub mod tenants;
+pub mod users;
+pub mod validate;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::metrics::RequestLabels;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "callvault",
+        description = "Security and compliance core of a cloud contact center. Errors are application/problem+json (RFC 9457).",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The `/v1` routes with their OpenAPI description.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(tenants::routes())
+        .merge(users::routes())
+        .merge(directory::routes())
+        .merge(access::routes())
+        .merge(audit::routes())
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_router().split_for_parts();
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        doc.paths.paths.insert(path.to_owned(), system_path_item(path));
+    }
+    doc
+}
+
+fn system_path_item(path: &str) -> utoipa::openapi::PathItem {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+    use utoipa::openapi::response::ResponseBuilder;
+    let summary = match path {
+        "/healthz" => "Liveness: the process answers",
+        "/readyz" => "Readiness: the database answers",
+        "/metrics" => "Prometheus metrics (text exposition format)",
+        _ => "This OpenAPI 3.1 document",
+    };
+    PathItem::new(
+        HttpMethod::Get,
+        OperationBuilder::new()
+            .summary(Some(summary))
+            .tag("system")
+            .response("200", ResponseBuilder::new().description("OK").build())
+            .build(),
+    )
+}
+
+/// The whole application: `/v1`, system endpoints, fallbacks and middleware.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let (api, _) = api_router().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.ping().await.map_err(|_| ApiError::unavailable("the database does not answer"))?;
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+        .into_response()
+}
+
+async fn openapi_json() -> Response {
+    match openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::bad_request("method not allowed on this route").with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// Counts and logs requests by route template (never the raw path or query, which may carry
+/// ids or personal data), and turns axum's plain-text 413 into problem+json.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let response = if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v != "application/problem+json")
+    {
+        ApiError::too_large(state.config.max_body_bytes).into_response()
+    } else {
+        response
+    };
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+    state.metrics.latency.observe(elapsed.as_secs_f64());
+    tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    response
+}

@@ -1,0 +1,177 @@
+//! First start and demo data: opening the store and KEK, the provider operator `admin`, and
+//! `serve --demo`'s sample tenant.
+
+use std::sync::Arc;
+
+use callvault_crypto::digest::random_bytes;
+use callvault_crypto::kek::FileKek;
+use callvault_crypto::KeyEncryptionKey;
+use callvault_model::access::{DefaultRole, Scope};
+use callvault_model::records::{
+    AddressKind, Assignments, Capabilities, Grant, Grantee, Service, ServiceKind, Skill, SkillLevel, Team, Tenant,
+    TenantSettings,
+};
+use callvault_model::{GrantId, OperatorId, Personal, SecretString, ServiceId, SkillId, TeamId, TenantId, UserId};
+use callvault_store::{DirectoryStore, IdentityStore, NewUser, Store, StoreError, TenantStore};
+
+use crate::api::tenants::seed_default_roles;
+use crate::audit::{Actor, AuditEvent, Auditor};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::identity::{login_key, new_password_hash};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Opens the KEK and the store (migrating it), starts the audit log, and returns the state.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    config.validate()?;
+    let (kek, created) = FileKek::load_or_create(&config.kek_file)?;
+    if created {
+        tracing::warn!(path = %config.kek_file.display(), "created a new key-encryption key file; back it up and keep it apart from the data");
+    }
+    let url = config.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let store = Store::open(&url).await?;
+    state_with(store, Arc::new(kek), config.clone(), clock).await
+}
+
+/// Builds the state from parts (tests use a throwaway KEK).
+pub async fn state_with(store: Store, kek: Arc<dyn KeyEncryptionKey>, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let auditor = Auditor::start(&store, kek.as_ref(), clock.now()).await?;
+    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default() })
+}
+
+/// What bootstrap did, for printing once.
+#[derive(Debug, Default)]
+pub struct BootstrapReport {
+    /// Set when the operator `admin` was created with a generated password.
+    pub generated_admin_password: Option<SecretString>,
+    /// Whether the operator was created now.
+    pub created_admin: bool,
+}
+
+/// Creates the provider operator `admin` on an empty database. Its password comes from
+/// `bootstrap_password` (CALLVAULT_BOOTSTRAP_PASSWORD) or is generated and returned once.
+pub async fn ensure_operator(state: &AppState, bootstrap_password: Option<SecretString>) -> anyhow::Result<BootstrapReport> {
+    let mut tx = state.store.begin().await?;
+    if tx.operator_count().await? > 0 {
+        tx.rollback().await?;
+        return Ok(BootstrapReport::default());
+    }
+    let (password, generated) = match bootstrap_password {
+        Some(p) => (p, false),
+        None => (SecretString::new(generate_password()), true),
+    };
+    let hash = new_password_hash(&password, &Default::default(), &["admin"]).await.map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e.detail()))?;
+    let id = OperatorId::new();
+    let now = state.clock.now();
+    tx.insert_operator(id, "admin", &hash, now).await?;
+    state.auditor.record(&mut tx, now, &AuditEvent::new(None, Actor::System, "operator.bootstrap").target("operator", id)).await?;
+    tx.commit().await?;
+    Ok(BootstrapReport { generated_admin_password: generated.then_some(password), created_admin: true })
+}
+
+/// A random password of 20 characters from an unambiguous alphabet (~115 bits).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    random_bytes(20).iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+}
+
+/// A demo login printed by `serve --demo`.
+#[derive(Debug)]
+pub struct DemoLogin {
+    /// Role.
+    pub role: &'static str,
+    /// Login id.
+    pub login: &'static str,
+    /// Password.
+    pub password: String,
+}
+
+/// The demo tenant's slug.
+pub const DEMO_TENANT: &str = "demo";
+
+/// Seeds the demo tenant: a user of every default role, teams, skills, services and campaigns.
+/// Does nothing when it exists already. Passwords are random per installation and printed once.
+pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
+    let mut tx = state.store.begin().await?;
+    match tx.tenant_by_slug(DEMO_TENANT).await {
+        Ok(_) => {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let now = state.clock.now();
+    let tenant = Tenant {
+        id: TenantId::new(),
+        slug: DEMO_TENANT.into(),
+        display_name: "Demo Contact Center".into(),
+        capabilities: Capabilities { encryption: true, outbound_policy: true, call_security: true },
+        settings: TenantSettings::default(),
+        created_at: now,
+    };
+    tx.insert_tenant(&tenant).await?;
+    seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.detail()))?;
+    let sales = TeamId::new();
+    let support = TeamId::new();
+    for (id, name) in [(sales, "Sales"), (support, "Support")] {
+        tx.insert_team(&Team { id, tenant_id: tenant.id, name: name.into(), created_at: now }).await?;
+    }
+    let english = SkillId::new();
+    let spanish = SkillId::new();
+    for (id, name) in [(english, "English"), (spanish, "Spanish")] {
+        tx.insert_skill(&Skill { id, tenant_id: tenant.id, name: name.into(), created_at: now }).await?;
+    }
+    let inbound = ServiceId::new();
+    let campaign = ServiceId::new();
+    tx.insert_service(&Service { id: inbound, tenant_id: tenant.id, name: "Customer Care".into(), kind: ServiceKind::Inbound, created_at: now }).await?;
+    tx.insert_service(&Service { id: campaign, tenant_id: tenant.id, name: "Spring Renewal".into(), kind: ServiceKind::Campaign, created_at: now }).await?;
+    let people: [(DefaultRole, &'static str, &str, &str, Scope); 7] = [
+        (DefaultRole::Agent, "agent", "Alex", "Agent", Scope::Tenant),
+        (DefaultRole::Agent, "agent2", "Robin", "Support", Scope::Tenant),
+        (DefaultRole::Supervisor, "supervisor", "Sam", "Supervisor", Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound] }),
+        (DefaultRole::Administrator, "administrator", "Ada", "Admin", Scope::Tenant),
+        (DefaultRole::SecurityOfficer, "security", "Sid", "Security", Scope::Tenant),
+        (DefaultRole::DataProtectionOfficer, "dpo", "Dana", "Privacy", Scope::Tenant),
+        (DefaultRole::Auditor, "auditor", "Aud", "Itor", Scope::Tenant),
+    ];
+    let mut logins = Vec::new();
+    for (i, (role, login, first, last, scope)) in people.into_iter().enumerate() {
+        let user = UserId::new();
+        tx.insert_user(&NewUser {
+            id: user,
+            tenant_id: tenant.id,
+            login: Personal::new(login.into()),
+            login_key: Personal::new(login_key(login)),
+            first_name: Personal::new(first.into()),
+            last_name: Personal::new(last.into()),
+            addresses: vec![
+                (AddressKind::Email, Personal::new(format!("{login}@example.com"))),
+                (AddressKind::Phone, Personal::new(format!("+1555555{:04}", 100 + i))),
+            ],
+            now,
+        })
+        .await?;
+        let password = generate_password();
+        let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[]).await.map_err(|e| anyhow::anyhow!(e.detail()))?;
+        tx.insert_credential(tenant.id, user, &hash, now).await?;
+        let team = if i == 1 { support } else { sales };
+        tx.set_assignments(tenant.id, user, &Assignments {
+            teams: vec![team],
+            skills: vec![SkillLevel { skill_id: english, level: 80 }],
+            services: vec![if i == 1 { campaign } else { inbound }],
+        })
+        .await?;
+        let role_row = tx.role_by_name(tenant.id, role.name()).await?;
+        tx.insert_grant(&Grant { id: GrantId::new(), tenant_id: tenant.id, grantee: Grantee::User(user), role_id: role_row.id, scope, created_at: now }).await?;
+        logins.push(DemoLogin { role: role.name(), login, password });
+    }
+    state.auditor.record(&mut tx, now, &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed").target("tenant", tenant.id)).await?;
+    tx.commit().await?;
+    Ok(Some(logins))
+}
+

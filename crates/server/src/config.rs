@@ -1,0 +1,309 @@
+//! Configuration: defaults → `callvault.toml` (`--config`) → `CALLVAULT_*` environment.
+//!
+//! Unknown keys in the file are an error; unknown `CALLVAULT_*` variables are reported as
+//! warnings at start. Risky switches carry `danger` in their name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: the SQLite file and blob files.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means `sqlite:<data_dir>/callvault.db`. A `postgres://` URL switches
+    /// to PostgreSQL.
+    pub database_url: String,
+    /// The key-encryption key file, kept outside the data directory.
+    pub kek_file: PathBuf,
+    /// TLS certificate chain (PEM). Required to listen on a non-loopback address.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Allows plain HTTP on a non-loopback address. Only behind a TLS-terminating proxy.
+    pub danger_allow_plain_http_on_public_address: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (tracing-subscriber `EnvFilter` syntax).
+    pub log_level: String,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// How often a signed tree head is produced, in seconds.
+    pub audit_tree_head_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8740)),
+            data_dir: PathBuf::from("./callvault-data"),
+            database_url: String::new(),
+            kek_file: PathBuf::from("./callvault-secrets/kek"),
+            tls_cert: None,
+            tls_key: None,
+            danger_allow_plain_http_on_public_address: false,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            audit_tree_head_interval_secs: 10,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// Variable name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The combination of settings is unsafe or incomplete.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The variables [`Config::load`] reads.
+pub const ENV_KEYS: &[&str] = &[
+    "CALLVAULT_LISTEN",
+    "CALLVAULT_DATA_DIR",
+    "CALLVAULT_DATABASE_URL",
+    "CALLVAULT_DATABASE_URL_FILE",
+    "CALLVAULT_KEK_FILE",
+    "CALLVAULT_TLS_CERT",
+    "CALLVAULT_TLS_KEY",
+    "CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS",
+    "CALLVAULT_LOG_FORMAT",
+    "CALLVAULT_LOG_LEVEL",
+    "CALLVAULT_MAX_BODY_BYTES",
+    "CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS",
+    "CALLVAULT_BOOTSTRAP_PASSWORD",
+    "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
+    "CALLVAULT_CONFIG",
+    "CALLVAULT_URL",
+    "CALLVAULT_TOKEN",
+    "CALLVAULT_POSTGRES_TEST_URL",
+];
+
+impl Config {
+    /// Loads defaults, then the TOML file if given, then the environment (`env` is a lookup so
+    /// tests can pass their own).
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str::<Config>(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let bad = |name: &str, message: String| ConfigError::Env { name: name.into(), message };
+        if let Some(v) = env("CALLVAULT_LISTEN") {
+            self.listen = v.parse().map_err(|_| bad("CALLVAULT_LISTEN", "expected ADDRESS:PORT".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = env("CALLVAULT_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(path) = env("CALLVAULT_DATABASE_URL_FILE") {
+            self.database_url = std::fs::read_to_string(&path)
+                .map_err(|e| bad("CALLVAULT_DATABASE_URL_FILE", e.to_string()))?
+                .trim()
+                .to_owned();
+        }
+        if let Some(v) = env("CALLVAULT_KEK_FILE") {
+            self.kek_file = v.into();
+        }
+        if let Some(v) = env("CALLVAULT_TLS_CERT") {
+            self.tls_cert = Some(v.into());
+        }
+        if let Some(v) = env("CALLVAULT_TLS_KEY") {
+            self.tls_key = Some(v.into());
+        }
+        if let Some(v) = env("CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS") {
+            self.danger_allow_plain_http_on_public_address = parse_bool(&v)
+                .ok_or_else(|| bad("CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS", "expected true or false".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(bad("CALLVAULT_LOG_FORMAT", "expected text or json".into())),
+            };
+        }
+        if let Some(v) = env("CALLVAULT_LOG_LEVEL") {
+            self.log_level = v;
+        }
+        if let Some(v) = env("CALLVAULT_MAX_BODY_BYTES") {
+            self.max_body_bytes = v.parse().map_err(|_| bad("CALLVAULT_MAX_BODY_BYTES", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS") {
+            self.audit_tree_head_interval_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS", "expected a number".into()))?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite:{}?mode=rwc", self.data_dir.join("callvault.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Checks the settings that make the server unsafe: plain HTTP off loopback needs TLS or the
+    /// `danger_` switch; TLS needs both files; the KEK must not live inside the data directory.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid("tls_cert and tls_key must be given together".into()));
+        }
+        if !self.listen.ip().is_loopback() && self.tls_cert.is_none() && !self.danger_allow_plain_http_on_public_address {
+            return Err(ConfigError::Invalid(format!(
+                "refusing plain HTTP on {}: set tls_cert and tls_key, listen on a loopback address, or set \
+                 danger_allow_plain_http_on_public_address behind a TLS-terminating proxy",
+                self.listen
+            )));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        let data = absolute(&self.data_dir);
+        let kek = absolute(&self.kek_file);
+        if kek.starts_with(&data) {
+            return Err(ConfigError::Invalid(
+                "kek_file must be outside the data directory (PCI DSS 3.6.1: KEKs stored separately)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Names of `CALLVAULT_*` variables in `vars` that this program does not know.
+    pub fn unknown_env_keys(vars: impl Iterator<Item = String>) -> Vec<String> {
+        vars.filter(|k| k.starts_with("CALLVAULT_") && !ENV_KEYS.contains(&k.as_str())).collect()
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    // Normalise `.` and `..` lexically; the paths may not exist yet.
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::load(None, &no_env).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8740");
+        assert!(c.effective_database_url().starts_with("sqlite:"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn public_address_needs_tls_or_danger() {
+        let env = |k: &str| (k == "CALLVAULT_LISTEN").then(|| "0.0.0.0:8740".to_owned());
+        let c = Config::load(None, &env).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("refusing plain HTTP"));
+        let env = |k: &str| match k {
+            "CALLVAULT_LISTEN" => Some("0.0.0.0:8740".to_owned()),
+            "CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS" => Some("true".to_owned()),
+            _ => None,
+        };
+        Config::load(None, &env).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors_with_a_line() {
+        let dir = std::env::temp_dir().join(format!("cv-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("callvault.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let err = Config::load(Some(&path), &no_env).unwrap_err().to_string();
+        assert!(err.contains("listen_port") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn kek_inside_data_dir_is_refused() {
+        let env = |k: &str| (k == "CALLVAULT_KEK_FILE").then(|| "./callvault-data/kek".to_owned());
+        assert!(Config::load(None, &env).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn unknown_env_keys_are_reported() {
+        let keys = Config::unknown_env_keys(["CALLVAULT_LISTEN".to_owned(), "CALLVAULT_LISTN".to_owned(), "PATH".to_owned()].into_iter());
+        assert_eq!(keys, vec!["CALLVAULT_LISTN".to_owned()]);
+    }
+}

@@ -1,0 +1,184 @@
+//! The one place that maps errors to HTTP: `application/problem+json` (RFC 9457) with a stable
+//! `type`, a human `title` and `detail`, and a correlation id on 5xx. Internal error text never
+//! reaches a client; it is logged with the correlation id instead.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use callvault_store::{ConflictKind, StoreError};
+use serde::Serialize;
+
+/// Base of the problem type URIs.
+pub const PROBLEM_BASE: &str = "urn:callvault:problem:";
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    extra: Option<serde_json::Value>,
+    internal: Option<String>,
+    retry_after_secs: Option<u64>,
+}
+
+/// The JSON body of a problem.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable problem type URI, e.g. `urn:callvault:problem:not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Correlation id of a server error, to find it in the logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Structured details (e.g. the access decision that denied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, kind, title, detail: detail.into(), extra: None, internal: None, retry_after_secs: None }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Malformed request", detail)
+    }
+
+    /// 422: the request is well-formed but its values are not acceptable.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", detail)
+    }
+
+    /// 401: no valid credentials. The detail never says which part was wrong.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", detail)
+    }
+
+    /// 403: the access engine denied; `decision` explains why.
+    pub fn forbidden(detail: impl Into<String>, decision: Option<serde_json::Value>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail);
+        e.extra = decision;
+        e
+    }
+
+    /// 403 with a specific problem type (e.g. a second factor is required).
+    pub fn forbidden_kind(kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, kind, title, detail)
+    }
+
+    /// 404: nothing with this id in the caller's tenant.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no such {what}"))
+    }
+
+    /// 409: a duplicate, or an object still in use.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// 413: the body is larger than allowed.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", format!(
+            "the request body exceeds {limit} bytes"
+        ))
+    }
+
+    /// Overrides the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Rewrites a 413 produced without knowing the configured limit.
+    pub fn with_limit_from_status(mut self) -> Self {
+        self.detail = "the request body exceeds the configured limit (max_body_bytes)".into();
+        self
+    }
+
+    /// 429: try again later.
+    pub fn too_many(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail);
+        e.retry_after_secs = Some(retry_after_secs);
+        e
+    }
+
+    /// 503: not ready.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+
+    /// 500: something failed inside. `internal` goes to the log only.
+    pub fn internal(internal: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed to handle the request");
+        e.internal = Some(internal.to_string());
+        e
+    }
+
+    /// The human detail.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Maps a store error for an object of kind `what`.
+    pub fn from_store(e: StoreError, what: &str) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found(what),
+            StoreError::Conflict(ConflictKind::Duplicate) => Self::conflict(format!("a {what} with this name already exists")),
+            StoreError::Conflict(ConflictKind::Reference) => {
+                Self::conflict(format!("the {what} references a missing object or is still in use"))
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::from_store(e, "object")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let correlation_id = if self.status.is_server_error() {
+            let id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(correlation_id = %id, error = self.internal.as_deref().unwrap_or(""), "request failed");
+            Some(id)
+        } else {
+            None
+        };
+        let body = Problem {
+            kind: format!("{PROBLEM_BASE}{}", self.kind),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            correlation_id,
+            details: self.extra,
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

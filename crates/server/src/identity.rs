@@ -1,0 +1,562 @@
+//! Identity services: login with throttling and second factor, sessions, passwords, TOTP.
+
+use callvault_crypto::password::{PasswordCheck, dummy_verify, hash_password, verify_password};
+use callvault_crypto::token::new_token;
+use callvault_crypto::totp::{self, TotpCheck, TotpSeed};
+use callvault_model::access::{Action, DefaultRole, Resource};
+use callvault_model::records::{Grantee, Notification, Timestamp};
+use callvault_model::{NotificationId, PrincipalId, SecretString, SessionId, TenantId, UserId};
+use callvault_policy::password::{PasswordRules, check_new_password, normalize};
+use callvault_policy::throttle::{self, FailureState, Gate};
+use callvault_store::{CredentialOwner, CredentialRow, DirectoryStore, IdentityStore, SessionRow, StoreError, TenantStore, Tx};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Actor, AuditEvent, Origin};
+use crate::auth::{SESSION_TOKEN_PREFIX, SessionPurpose};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The answer to every failed login: one status, one body, whatever went wrong (no user
+/// enumeration, ASVS 5.0 6.3.8).
+pub fn login_failed() -> ApiError {
+    ApiError::unauthenticated("invalid credentials, or the account is temporarily locked")
+}
+
+/// Normalises a login id: NFKC, then lower case.
+pub fn login_key(login: &str) -> String {
+    normalize(login.trim()).to_lowercase()
+}
+
+/// A login request (`POST /v1/auth/login`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login id.
+    #[schema(value_type = String)]
+    pub username: callvault_model::Personal<String>,
+    /// Password.
+    pub password: SecretString,
+    /// Tenant slug; absent for provider operators.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Current TOTP code, once enrolled.
+    #[serde(default)]
+    pub totp: Option<SecretString>,
+    /// A recovery code instead of a TOTP code.
+    #[serde(default)]
+    pub recovery_code: Option<SecretString>,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token (shown once).
+    pub token: String,
+    /// Session id (for listing and revoking).
+    pub session_id: SessionId,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// `full`, or `enroll_totp` when the account must enrol a second factor first.
+    pub purpose: String,
+    /// The principal.
+    pub principal: String,
+}
+
+struct Account {
+    owner: CredentialOwner,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+    credential: CredentialRow,
+    privileged: bool,
+    last_admin: bool,
+    alert_threshold: u32,
+    idle_ms: i64,
+    absolute_ms: i64,
+}
+
+/// Logs in. Every failure path costs one password verification and answers [`login_failed`].
+pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Result<LoginResponse, ApiError> {
+    let now = state.clock.now();
+    let key = login_key(req.username.expose());
+    let password = normalize(req.password.expose());
+    let account = resolve_account(state, req.tenant.as_deref(), &key).await?;
+    let Some(account) = account else {
+        burn_verify(password).await;
+        audit_login_failure(state, None, Actor::Anonymous, origin, "unknown_account", now).await?;
+        state.metrics.login("failure");
+        return Err(login_failed());
+    };
+    let failure_state = FailureState {
+        failures: account.credential.failures,
+        last_failure_ms: account.credential.last_failure_at,
+        locked_until_ms: account.credential.locked_until,
+    };
+    let gate = effective_gate(&failure_state, now, account.last_admin);
+    if gate != Gate::Open {
+        burn_verify(password).await;
+        let reason = if matches!(gate, Gate::Locked { .. }) { "locked" } else { "throttled" };
+        audit_login_failure(state, account.tenant, Actor::Principal(account.principal), origin, reason, now).await?;
+        state.metrics.login(reason);
+        return Err(login_failed());
+    }
+    let hash = account.credential.password_hash.clone();
+    let check = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .map_err(ApiError::internal)?;
+    let needs_rehash = match check {
+        PasswordCheck::Valid { needs_rehash } => needs_rehash,
+        PasswordCheck::Invalid => {
+            record_failure(state, &account, &failure_state, now, origin, "wrong_password").await?;
+            return Err(login_failed());
+        }
+    };
+    // The password is right. A second factor is needed once enrolled.
+    let mut second_factor = false;
+    if account.credential.totp_enrolled {
+        match check_second_factor(state, &account, req.totp.as_ref(), req.recovery_code.as_ref(), now).await? {
+            SecondFactor::Ok => second_factor = true,
+            SecondFactor::Missing => {
+                return Err(ApiError::forbidden_kind(
+                    "second-factor-required",
+                    "Second factor required",
+                    "this account requires a TOTP code (field `totp`) or a recovery code",
+                ));
+            }
+            SecondFactor::Replayed => {
+                replayed_code(state, &account, now, origin.clone()).await?;
+                record_failure(state, &account, &failure_state, now, origin, "totp_replayed").await?;
+                return Err(login_failed());
+            }
+            SecondFactor::Wrong => {
+                record_failure(state, &account, &failure_state, now, origin, "wrong_second_factor").await?;
+                return Err(login_failed());
+            }
+        }
+    }
+    let purpose = if account.privileged && !account.credential.totp_enrolled {
+        SessionPurpose::EnrollTotp
+    } else {
+        SessionPurpose::Full
+    };
+    let token = new_token(SESSION_TOKEN_PREFIX);
+    let session = SessionRow {
+        token_digest: hex::encode(token.digest),
+        id: SessionId::new(),
+        tenant_id: account.tenant,
+        principal: account.principal,
+        purpose: purpose.as_str().into(),
+        second_factor,
+        created_at: now.millis(),
+        last_seen_at: now.millis(),
+        idle_timeout_ms: account.idle_ms,
+        expires_at: now.millis() + account.absolute_ms,
+        revoked_at: None,
+    };
+    let new_hash = if needs_rehash {
+        let pw = normalize(req.password.expose());
+        Some(tokio::task::spawn_blocking(move || hash_password(&pw)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    let mut tx = state.store.begin().await?;
+    tx.set_login_state(account.owner, 0, None, None).await?;
+    if let Some(h) = &new_hash {
+        tx.set_password(account.owner, h, Timestamp(account.credential.password_changed_at)).await?;
+    }
+    tx.insert_session(&session).await?;
+    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.login")
+        .target("session", session.id)
+        .origin(origin)
+        .details(serde_json::json!({ "second_factor": second_factor, "purpose": purpose.as_str() }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.metrics.login("success");
+    Ok(LoginResponse {
+        token: token.token.expose().to_owned(),
+        session_id: session.id,
+        expires_at: Timestamp(session.expires_at),
+        purpose: purpose.as_str().into(),
+        principal: account.principal.to_string(),
+    })
+}
+
+/// The throttle gate, except that the last administrator of a tenant is never hard-locked by
+/// others' guesses: it stays on a 60 s delay instead (still under ASVS's 100 failures per hour).
+fn effective_gate(state: &FailureState, now: Timestamp, last_admin: bool) -> Gate {
+    match throttle::gate(state, now.millis()) {
+        Gate::Locked { .. } if last_admin => {
+            let retry_at = state.last_failure_ms.unwrap_or(0) + 60_000;
+            if now.millis() < retry_at { Gate::Delayed { retry_at_ms: retry_at } } else { Gate::Open }
+        }
+        other => other,
+    }
+}
+
+async fn burn_verify(password: impl AsRef<str> + Send + 'static) {
+    let _ = tokio::task::spawn_blocking(move || dummy_verify(password.as_ref())).await;
+}
+
+async fn resolve_account(state: &AppState, tenant: Option<&str>, key: &str) -> Result<Option<Account>, ApiError> {
+    let mut r = state.store.reader().await?;
+    match tenant {
+        None => {
+            let id = match r.operator_by_login(key).await {
+                Ok(id) => id,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let credential = r.credential(CredentialOwner::Operator(id)).await?;
+            let defaults = callvault_model::records::TenantSettings::default();
+            Ok(Some(Account {
+                owner: CredentialOwner::Operator(id),
+                principal: PrincipalId::Operator(id),
+                tenant: None,
+                credential,
+                privileged: true,
+                last_admin: r.operator_count().await? <= 1,
+                alert_threshold: defaults.failed_login_alert_threshold,
+                idle_ms: i64::from(defaults.session_idle_timeout_secs) * 1000,
+                absolute_ms: i64::from(defaults.session_absolute_timeout_secs) * 1000,
+            }))
+        }
+        Some(slug) => {
+            let tenant = match r.tenant_by_slug(slug).await {
+                Ok(t) => t,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let user = match r.user_id_by_login(tenant.id, key).await {
+                Ok(u) => u,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let owner = CredentialOwner::User(tenant.id, user);
+            let credential = match r.credential(owner).await {
+                Ok(c) => c,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let privileged = is_privileged_user(&mut r, tenant.id, user).await?;
+            let last_admin = is_last_admin(&mut r, tenant.id, user).await?;
+            Ok(Some(Account {
+                owner,
+                principal: PrincipalId::User(user),
+                tenant: Some(tenant.id),
+                credential,
+                privileged,
+                last_admin,
+                alert_threshold: tenant.settings.failed_login_alert_threshold,
+                idle_ms: i64::from(tenant.settings.session_idle_timeout_secs) * 1000,
+                absolute_ms: i64::from(tenant.settings.session_absolute_timeout_secs) * 1000,
+            }))
+        }
+    }
+}
+
+/// Whether a user holds a role that requires a second factor: a privileged default role, or a
+/// custom role with key, personal-data, role or grant administration privileges.
+pub async fn is_privileged_user<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
+    let grants = r.grants_of(tenant, Grantee::User(user)).await?;
+    if grants.is_empty() {
+        return Ok(false);
+    }
+    let roles = r.roles(tenant).await?;
+    Ok(grants.iter().any(|g| {
+        roles.iter().find(|role| role.id == g.role_id).is_some_and(|role| {
+            DefaultRole::from_name(&role.name).is_some_and(|d| role.builtin && d.is_privileged())
+                || role.privileges.iter().any(|p| {
+                    matches!(p.action, Action::ManageKeys | Action::ApproveKeyOperation | Action::ErasePersonalData)
+                        || matches!(p.resource, Resource::PersonalData | Resource::Key)
+                        || (matches!(p.resource, Resource::Role | Resource::Grant) && p.action != Action::Read)
+                })
+        })
+    }))
+}
+
+/// Whether `user` is the only holder of the tenant-wide administrator role.
+pub async fn is_last_admin<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
+    let admins = administrators(r, tenant).await?;
+    Ok(admins.len() == 1 && admins[0] == user)
+}
+
+/// Users holding the built-in administrator role over the whole tenant.
+pub async fn administrators<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Result<Vec<UserId>, ApiError> {
+    let role = match r.role_by_name(tenant, DefaultRole::Administrator.name()).await {
+        Ok(role) => role,
+        Err(StoreError::NotFound) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut users: Vec<UserId> = r
+        .grants(tenant)
+        .await?
+        .into_iter()
+        .filter(|g| g.role_id == role.id && g.scope == callvault_model::access::Scope::Tenant)
+        .filter_map(|g| match g.grantee {
+            Grantee::User(u) => Some(u),
+            Grantee::ServiceAccount(_) => None,
+        })
+        .collect();
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
+enum SecondFactor {
+    Ok,
+    Missing,
+    Wrong,
+    Replayed,
+}
+
+async fn check_second_factor(
+    state: &AppState,
+    account: &Account,
+    code: Option<&SecretString>,
+    recovery: Option<&SecretString>,
+    now: Timestamp,
+) -> Result<SecondFactor, ApiError> {
+    if let Some(code) = code {
+        let Some(wrapped) = &account.credential.totp_seed else { return Ok(SecondFactor::Wrong) };
+        let seed = unwrap_totp_seed(state, account.principal, wrapped)?;
+        let last = account.credential.totp_last_step.and_then(|s| u64::try_from(s).ok());
+        let secs = u64::try_from(now.millis() / 1000).unwrap_or(0);
+        return match totp::verify(&seed, code.expose(), secs, last) {
+            TotpCheck::Valid { step } => {
+                let mut tx = state.store.begin().await?;
+                let fresh = tx.advance_totp_step(account.owner, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+                tx.commit().await?;
+                Ok(if fresh { SecondFactor::Ok } else { SecondFactor::Replayed })
+            }
+            TotpCheck::Replayed => Ok(SecondFactor::Replayed),
+            TotpCheck::Invalid => Ok(SecondFactor::Wrong),
+        };
+    }
+    if let (Some(code), CredentialOwner::User(tenant, user)) = (recovery, account.owner) {
+        let digest = hex::encode(callvault_crypto::digest::sha256(code.expose().trim().to_uppercase().as_bytes()));
+        let mut tx = state.store.begin().await?;
+        let used = tx.use_recovery_code(tenant, user, &digest, now).await?;
+        if used {
+            let event = AuditEvent::new(Some(tenant), Actor::Principal(account.principal), "auth.recovery_code_used")
+                .target("user", user);
+            state.auditor.record(&mut tx, now, &event).await?;
+        }
+        tx.commit().await?;
+        return Ok(if used { SecondFactor::Ok } else { SecondFactor::Wrong });
+    }
+    Ok(SecondFactor::Missing)
+}
+
+fn totp_aad(principal: PrincipalId) -> String {
+    format!("callvault:totp-seed:{principal}")
+}
+
+fn unwrap_totp_seed(state: &AppState, principal: PrincipalId, wrapped: &[u8]) -> Result<TotpSeed, ApiError> {
+    let bytes = state
+        .kek
+        .unwrap(totp_aad(principal).as_bytes(), wrapped)
+        .map_err(|_| ApiError::internal("cannot unwrap a TOTP seed"))?;
+    TotpSeed::from_bytes(bytes.expose()).map_err(|_| ApiError::internal("stored TOTP seed has a bad length"))
+}
+
+async fn record_failure(
+    state: &AppState,
+    account: &Account,
+    before: &FailureState,
+    now: Timestamp,
+    origin: Origin,
+    reason: &'static str,
+) -> Result<(), ApiError> {
+    let after = throttle::record_failure(before, now.millis());
+    let mut tx = state.store.begin().await?;
+    tx.set_login_state(account.owner, after.failures, after.last_failure_ms, after.locked_until_ms).await?;
+    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.login")
+        .denied()
+        .origin(origin)
+        .details(serde_json::json!({ "reason": reason, "failures": after.failures }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    if let Some(tenant) = account.tenant {
+        if throttle::should_alert(before.failures, after.failures, account.alert_threshold) {
+            let locked = after.locked_until_ms.is_some();
+            let n = Notification {
+                id: NotificationId::new(),
+                tenant_id: tenant,
+                kind: if locked { "account_locked".into() } else { "failed_logins".into() },
+                audience: DefaultRole::SecurityOfficer.name().into(),
+                message: format!(
+                    "{} consecutive failed logins on account {}{}",
+                    after.failures,
+                    account.principal,
+                    if locked { "; the account is locked" } else { "" }
+                ),
+                details: serde_json::json!({ "principal": account.principal.to_string(), "failures": after.failures, "locked": locked }),
+                created_at: now,
+            };
+            tx.insert_notification(&n).await?;
+            let alert = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
+                .target("notification", n.id)
+                .details(serde_json::json!({ "kind": n.kind, "principal": account.principal.to_string(), "failures": after.failures }));
+            state.auditor.record(&mut tx, now, &alert).await?;
+        }
+    }
+    tx.commit().await?;
+    state.metrics.login("failure");
+    Ok(())
+}
+
+async fn replayed_code(state: &AppState, account: &Account, now: Timestamp, origin: Origin) -> Result<(), ApiError> {
+    let mut tx = state.store.begin().await?;
+    if let Some(tenant) = account.tenant {
+        let n = Notification {
+            id: NotificationId::new(),
+            tenant_id: tenant,
+            kind: "totp_replayed".into(),
+            audience: format!("principal:{}", account.principal),
+            message: "a one-time code of your account was used twice; if that was not you, change your password".into(),
+            details: serde_json::json!({ "principal": account.principal.to_string() }),
+            created_at: now,
+        };
+        tx.insert_notification(&n).await?;
+    }
+    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.totp_replayed").denied().origin(origin);
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn audit_login_failure(
+    state: &AppState,
+    tenant: Option<TenantId>,
+    actor: Actor,
+    origin: Origin,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let event = AuditEvent::new(tenant, actor, "auth.login").denied().origin(origin).details(serde_json::json!({ "reason": reason }));
+    state.auditor.record_now(now, &event).await.map_err(ApiError::internal)
+}
+
+/// Creates a session for a principal directly (bootstrap and tests use login instead).
+pub fn credential_owner(principal: PrincipalId, tenant: Option<TenantId>) -> Result<CredentialOwner, ApiError> {
+    match (principal, tenant) {
+        (PrincipalId::Operator(o), None) => Ok(CredentialOwner::Operator(o)),
+        (PrincipalId::User(u), Some(t)) => Ok(CredentialOwner::User(t, u)),
+        _ => Err(ApiError::forbidden("service accounts have no password or second factor", None)),
+    }
+}
+
+/// Hashes a new password after checking it against the rules (NIST 800-63B).
+pub async fn new_password_hash(password: &SecretString, rules: &PasswordRules, context: &[&str]) -> Result<String, ApiError> {
+    check_new_password(password.expose(), rules, context).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let normalized = normalize(password.expose());
+    tokio::task::spawn_blocking(move || hash_password(&normalized))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Password rules of a tenant (operators use the defaults).
+pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<PasswordRules, ApiError> {
+    let mut rules = PasswordRules::default();
+    if let Some(t) = tenant {
+        let tenant = tx.tenant(t).await?;
+        rules.min_length = rules.min_length.max(usize::from(tenant.settings.password_min_length));
+    }
+    Ok(rules)
+}
+
+/// Verifies a principal's current password (re-authentication before sensitive operations).
+pub async fn verify_current_password(state: &AppState, owner: CredentialOwner, password: &SecretString) -> Result<(), ApiError> {
+    let mut r = state.store.reader().await?;
+    let cred = r.credential(owner).await?;
+    let pw = normalize(password.expose());
+    let hash = cred.password_hash.clone();
+    match tokio::task::spawn_blocking(move || verify_password(&hash, &pw)).await.map_err(ApiError::internal)? {
+        PasswordCheck::Valid { .. } => Ok(()),
+        PasswordCheck::Invalid => Err(ApiError::forbidden_kind("reauthentication-failed", "Re-authentication failed", "the current password is wrong")),
+    }
+}
+
+/// Starts TOTP enrolment: stores a new wrapped seed (not yet enrolled) and returns the URI.
+pub async fn begin_totp_enrollment(state: &AppState, principal: PrincipalId, tenant: Option<TenantId>) -> Result<(String, String), ApiError> {
+    let owner = credential_owner(principal, tenant)?;
+    let seed = TotpSeed::generate();
+    let wrapped = state.kek.wrap(totp_aad(principal).as_bytes(), seed.expose()).map_err(ApiError::internal)?;
+    let mut tx = state.store.begin().await?;
+    let cred = tx.credential(owner).await?;
+    if cred.totp_enrolled {
+        return Err(ApiError::conflict("TOTP is already enrolled; an administrator can reset it"));
+    }
+    tx.set_totp(owner, Some(&wrapped), false).await?;
+    let event = AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enroll_started").target("principal", principal);
+    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
+    tx.commit().await?;
+    let uri = totp::otpauth_uri(&seed, "callvault", &principal.uuid().to_string());
+    let secret = base32_of(&seed);
+    Ok((uri, secret))
+}
+
+fn base32_of(seed: &TotpSeed) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bytes = seed.expose();
+    let mut out = String::new();
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            out.push(char::from(ALPHABET[((buffer >> (bits - 5)) & 31) as usize]));
+            bits -= 5;
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// Confirms enrolment with a first valid code; returns recovery codes (shown once). The session
+/// that enrolled is upgraded to a full session.
+pub async fn confirm_totp_enrollment(
+    state: &AppState,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+    session: Option<SessionId>,
+    code: &SecretString,
+) -> Result<Vec<String>, ApiError> {
+    let owner = credential_owner(principal, tenant)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let cred = tx.credential(owner).await?;
+    if cred.totp_enrolled {
+        return Err(ApiError::conflict("TOTP is already enrolled"));
+    }
+    let Some(wrapped) = &cred.totp_seed else {
+        return Err(ApiError::conflict("start enrolment first: POST /v1/auth/totp/enroll"));
+    };
+    let seed = unwrap_totp_seed(state, principal, wrapped)?;
+    let secs = u64::try_from(now.millis() / 1000).unwrap_or(0);
+    let TotpCheck::Valid { step } = totp::verify(&seed, code.expose(), secs, None) else {
+        return Err(ApiError::invalid("the code does not match; check the device clock and try the next code"));
+    };
+    tx.set_totp(owner, Some(wrapped), true).await?;
+    tx.advance_totp_step(owner, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+    let codes = totp::new_recovery_codes(10);
+    if let CredentialOwner::User(t, u) = owner {
+        let digests: Vec<String> = codes.iter().map(|(_, d)| hex::encode(d)).collect();
+        tx.replace_recovery_codes(t, u, &digests).await?;
+    }
+    if let Some(session) = session {
+        // The enrolment-only session becomes a full one: the holder just proved both factors.
+        tx.revoke_sessions_of(principal, Some(session), now.millis()).await?;
+        upgrade_session(&mut tx, session).await?;
+    }
+    let event = AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enrolled").target("principal", principal);
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(codes.into_iter().map(|(c, _)| c).collect())
+}
+
+async fn upgrade_session(tx: &mut Tx, session: SessionId) -> Result<(), ApiError> {
+    tx.upgrade_session(session).await.map_err(ApiError::from)
+}

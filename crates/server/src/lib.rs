@@ -1,0 +1,20 @@
+//! The callvault server: HTTP API, services that orchestrate policy, crypto and store, and
+//! background jobs (audit sequencing and tree-head signing).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod identity;
+pub mod logging;
+pub mod metrics;
+pub mod serve;
+pub mod state;
+
+pub use config::Config;
+pub use state::AppState;

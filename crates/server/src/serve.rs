@@ -1,0 +1,105 @@
+//! Running the server: bind, TLS or loopback-only plain HTTP, background tasks, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callvault_model::SecretString;
+
+use crate::api;
+use crate::audit::run_sequencer;
+use crate::bootstrap::{self, BootstrapReport, DemoLogin};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::state::AppState;
+
+/// What `serve` needs besides the configuration.
+pub struct ServeOptions {
+    /// Seed the demo tenant.
+    pub demo: bool,
+    /// `CALLVAULT_BOOTSTRAP_PASSWORD`.
+    pub bootstrap_password: Option<SecretString>,
+}
+
+/// Prepared server: state opened, bootstrap done, listener bound.
+pub struct Prepared {
+    /// Shared state.
+    pub state: AppState,
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// What the bootstrap did.
+    pub bootstrap: BootstrapReport,
+    /// Demo logins, when seeded now.
+    pub demo_logins: Option<Vec<DemoLogin>>,
+    listener: std::net::TcpListener,
+}
+
+/// Opens everything and binds the listener, without serving yet.
+pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Prepared> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = bootstrap::open(&config, clock).await?;
+    let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
+    let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    Ok(Prepared { state, addr, bootstrap, demo_logins, listener })
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
+    let Prepared { state, addr, listener, .. } = prepared;
+    let config = state.config.clone();
+    tokio::spawn(run_sequencer(
+        state.store.clone(),
+        state.auditor.clone(),
+        state.clock.clone(),
+        Duration::from_secs(config.audit_tree_head_interval_secs.max(1)),
+    ));
+    let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            tracing::info!(%addr, "serving HTTPS");
+            axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app).await?;
+        }
+        _ => {
+            tracing::info!(%addr, "serving HTTP");
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+    }
+    state.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

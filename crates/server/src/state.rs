@@ -1,0 +1,28 @@
+//! Shared state of the running server.
+
+use std::sync::Arc;
+
+use callvault_crypto::KeyEncryptionKey;
+use callvault_store::Store;
+
+use crate::audit::Auditor;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The clock (injected in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The key-encryption key.
+    pub kek: Arc<dyn KeyEncryptionKey>,
+    /// The audit log.
+    pub auditor: Auditor,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}

@@ -1,0 +1,252 @@
+//! Test harness: an in-process app on a throwaway SQLite file or PostgreSQL schema, with a
+//! manual clock and a throwaway KEK, driven with `tower::ServiceExt::oneshot`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use callvault_crypto::SecretBytes;
+use callvault_crypto::kek::StaticKek;
+use callvault_model::records::Timestamp;
+use callvault_server::clock::ManualClock;
+use callvault_server::config::Config;
+use callvault_server::{AppState, bootstrap};
+use callvault_store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends to run: SQLite always; PostgreSQL when `CALLVAULT_POSTGRES_TEST_URL` is set
+/// (otherwise a skip notice, or a failure when `CALLVAULT_REQUIRE_ALL_BACKENDS` is set, as in CI).
+pub fn backends() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    if std::env::var("CALLVAULT_POSTGRES_TEST_URL").is_ok() {
+        v.push(Db::Postgres);
+    } else if std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_ok() {
+        panic!("CALLVAULT_REQUIRE_ALL_BACKENDS is set but CALLVAULT_POSTGRES_TEST_URL is not");
+    } else {
+        eprintln!("SKIP: PostgreSQL run skipped: set CALLVAULT_POSTGRES_TEST_URL=postgres://postgres@127.0.0.1:5432/test to run it");
+    }
+    v
+}
+
+/// A throwaway database.
+pub struct TestDb {
+    pub url: String,
+    pub db: Db,
+    dir: Option<std::path::PathBuf>,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> TestDb {
+        match db {
+            Db::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("callvault-test-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite:{}?mode=rwc", dir.join("test.db").display());
+                TestDb { url, db, dir: Some(dir), schema: None }
+            }
+            Db::Postgres => {
+                let base = std::env::var("CALLVAULT_POSTGRES_TEST_URL").unwrap();
+                let schema = format!("cvtest_{}", uuid::Uuid::new_v4().simple());
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                TestDb { url, db, dir: None, schema: Some(schema) }
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+
+    /// Drops the schema or removes the files.
+    pub async fn cleanup(self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(schema) = &self.schema {
+            let base = std::env::var("CALLVAULT_POSTGRES_TEST_URL").unwrap();
+            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await;
+            }
+        }
+    }
+}
+
+/// An app under test.
+pub struct TestApp {
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub db: TestDb,
+    pub router: axum::Router,
+}
+
+pub const ADMIN_PASSWORD: &str = "operator-bootstrap-passphrase";
+pub const T0: i64 = 1_795_000_000_000;
+
+impl TestApp {
+    pub async fn new(db: Db) -> TestApp {
+        let db = TestDb::new(db).await;
+        let store = db.store().await;
+        let clock = ManualClock::new(Timestamp(T0));
+        let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
+        let mut config = Config::default();
+        config.max_body_bytes = 64 * 1024;
+        let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
+        bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
+        let router = callvault_server::api::app(state.clone());
+        TestApp { state, clock, db, router }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, _, bytes) = self.raw(method, path, token, body.map(|b| b.to_string().into_bytes()), "application/json").await;
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+        (status, value)
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header(header::CONTENT_TYPE, content_type).body(Body::from(b)).unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
+        (status, headers, bytes)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request("POST", path, Some(token), Some(body)).await
+    }
+
+    /// Logs in; panics unless it succeeds.
+    pub async fn login(&self, tenant: Option<&str>, username: &str, password: &str, totp: Option<String>) -> Value {
+        let mut body = json!({ "username": username, "password": password });
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        if let Some(t) = totp {
+            body["totp"] = json!(t);
+        }
+        let (status, v) = self.request("POST", "/v1/auth/login", None, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "login of {username} failed: {v}");
+        v
+    }
+
+    /// Logs in as a privileged principal, enrolling TOTP on first use; returns a full token.
+    pub async fn login_privileged(&self, tenant: Option<&str>, username: &str, password: &str) -> String {
+        let v = self.login(tenant, username, password, None).await;
+        let token = v["token"].as_str().unwrap().to_owned();
+        if v["purpose"] == "enroll_totp" {
+            let (s, e) = self.post("/v1/auth/totp/enroll", &token, json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{e}");
+            let secret = e["secret"].as_str().unwrap().to_owned();
+            let code = callvault_crypto::totp::code_now_from_base32_at(&secret, self.now_secs()).unwrap();
+            let (s, r) = self.post("/v1/auth/totp/confirm", &token, json!({ "code": code })).await;
+            assert_eq!(s, StatusCode::OK, "{r}");
+            self.secrets().lock().unwrap().insert(format!("{tenant:?}/{username}"), secret);
+        }
+        token
+    }
+
+    fn secrets(&self) -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+        static S: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = std::sync::OnceLock::new();
+        S.get_or_init(Default::default)
+    }
+
+    /// The TOTP secret enrolled for a login by `login_privileged`.
+    pub fn totp_secret(&self, tenant: Option<&str>, username: &str) -> Option<String> {
+        self.secrets().lock().unwrap().get(&format!("{tenant:?}/{username}")).cloned()
+    }
+
+    pub fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now_millis() / 1000).unwrap()
+    }
+
+    /// The operator's full token.
+    pub async fn operator(&self) -> String {
+        self.login_privileged(None, "admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a tenant with first administrator `boss`; returns (tenant id, admin token).
+    pub async fn tenant(&self, op: &str, slug: &str) -> (String, String) {
+        let (s, t) = self
+            .post("/v1/tenants", op, json!({
+                "slug": slug, "display_name": format!("{slug} center"),
+                "capabilities": { "encryption": true },
+                "administrator": { "login": "boss", "first_name": "Bea", "last_name": "Boss", "password": "correct horse battery staple",
+                    "addresses": [{ "kind": "email", "value": format!("boss@{slug}.example.com") }] }
+            }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+        // Each tenant's admin gets its own TOTP enrolment; advance past the step used.
+        self.clock.advance_ms(30_000);
+        let token = self.login_privileged(Some(slug), "boss", "correct horse battery staple").await;
+        (t["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// Creates a user with a password and returns its id.
+    pub async fn user(&self, admin: &str, login: &str, password: &str, assignments: Value) -> String {
+        let (s, u) = self
+            .post("/v1/users", admin, json!({
+                "login": login, "first_name": format!("First{login}"), "last_name": format!("Last{login}"),
+                "addresses": [{ "kind": "phone", "value": "+15555550123" }],
+                "password": password, "assignments": assignments
+            }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        u["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Grants a role (by name) to a user with a scope.
+    pub async fn grant(&self, admin: &str, user: &str, role: &str, scope: Value) -> String {
+        let (_, roles) = self.get("/v1/roles", admin).await;
+        let role_id = roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["id"].as_str().unwrap().to_owned();
+        let (s, g) = self.post("/v1/grants", admin, json!({ "grantee": { "kind": "user", "id": user }, "role_id": role_id, "scope": scope })).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        g["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sequences pending audit entries and signs a tree head.
+    pub async fn seal_audit(&self) {
+        while callvault_server::audit::sequence_once(&self.state.store, 10_000).await.unwrap() > 0 {}
+        callvault_server::audit::sign_tree_head(&self.state.store, self.state.auditor.signer(), self.state.clock.now()).await.unwrap();
+    }
+
+    pub async fn cleanup(self) {
+        self.state.store.close().await;
+        self.db.cleanup().await;
+    }
+}
+
+trait NowMillis {
+    fn now_millis(&self) -> i64;
+}
+
+impl NowMillis for ManualClock {
+    fn now_millis(&self) -> i64 {
+        use callvault_server::clock::Clock;
+        self.now().millis()
+    }
+}

@@ -1,0 +1,302 @@
+//! Storage for callvault: traits split by capability, and one SQL implementation that serves both
+//! SQLite (the embedded default) and PostgreSQL through sqlx's `Any` driver.
+//!
+//! Architecture invariant: this is the only crate that knows SQL. Services open a [`Tx`] (a write
+//! transaction) or a [`Reader`] and call the capability traits on it; every tenant-owned query
+//! takes the tenant id and filters on it, so no call can return another tenant's rows.
+//!
+//! Dialect differences live only in the migration folders (`migrations/sqlite`,
+//! `migrations/postgres`); the queries are written in the common subset (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING`), and ids are stored as text, times as integer milliseconds.
+#![forbid(unsafe_code)]
+// The traits are used with concrete types (`Tx`, `Reader`), so the futures of their async
+// methods keep their `Send`-ness; the lint guards against dyn or generic use we do not make.
+#![allow(async_fn_in_trait)]
+
+mod audit;
+pub mod classes;
+mod directory;
+mod identity;
+mod migrate;
+mod tenants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
+pub use directory::{DirectoryStore, NewUser, UserPatch};
+pub use identity::{
+    CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow,
+};
+pub use migrate::{MIGRATIONS, Migration, current_version};
+pub use tenants::TenantStore;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one SQLite file in the data directory.
+    Sqlite,
+    /// PostgreSQL, selected by a `postgres://` URL.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL selects.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config("database URL must start with sqlite: or postgres://".into()))
+        }
+    }
+
+    /// Name for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (in this tenant).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or reference constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(ConflictKind),
+    /// The database schema is newer than this binary, or a migration changed after it ran.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// Bad configuration (URL).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A stored value could not be decoded (corruption or a bug).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+/// Which constraint refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// A unique name or key already exists.
+    Duplicate,
+    /// The write references a row that does not exist, or deletes one still referenced.
+    Reference,
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConflictKind::Duplicate => "already exists",
+            ConflictKind::Reference => "referenced object missing or still in use",
+        })
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) => match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(ConflictKind::Duplicate),
+                sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::Conflict(ConflictKind::Reference),
+                _ => StoreError::Database(e),
+            },
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Result of the storage layer.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection to the database: a pool for writes and one for reads.
+///
+/// SQLite allows one writer at a time, so its write pool holds a single connection; this turns
+/// lock contention into an orderly queue and lets every write transaction start without
+/// `SQLITE_BUSY` upgrades. PostgreSQL uses one pool for both.
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` and applies pending migrations. A schema newer than this
+    /// binary is refused (no downgrades).
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Self::connect(url).await?;
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Opens without migrating (used by tests of the migrator and by read-only tools).
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyConnectOptions::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(1).connect_with(options.clone()).await?;
+                let read = sqlite_pool(4).connect_with(options).await?;
+                (write, read)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store { write, read, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        let tx = match self.backend {
+            // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
+            // a lock upgrade.
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        };
+        Ok(Tx { tx, backend: self.backend })
+    }
+
+    /// A connection for reads outside any write transaction.
+    pub async fn reader(&self) -> Result<Reader> {
+        Ok(Reader { conn: self.read.acquire().await? })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Closes all connections.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
+}
+
+impl Tx {
+    /// Commits every write made through this transaction.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back explicitly.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// The backend (for the rare statement whose form must differ, e.g. row locks).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// A pooled connection for reads.
+pub struct Reader {
+    conn: PoolConnection<Any>,
+}
+
+/// Anything the capability traits can run statements on.
+pub trait Conn: Send {
+    /// The underlying connection.
+    fn conn(&mut self) -> &mut AnyConnection;
+}
+
+impl Conn for Tx {
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Conn for Reader {
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+// ---- row decoding helpers shared by the entity modules ----
+
+pub(crate) fn col_uuid(row: &sqlx::any::AnyRow, col: &str) -> Result<Uuid> {
+    let s: String = row.try_get(col)?;
+    Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("column {col} is not a uuid")))
+}
+
+pub(crate) fn col_opt_uuid(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<Uuid>> {
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("column {col} is not a uuid"))))
+        .transpose()
+}
+
+pub(crate) fn col_json<T: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow, col: &str) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|_| StoreError::Corrupt(format!("column {col} is not valid json")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode json: {e}")))
+}
+
+/// Maps "zero rows affected" to [`StoreError::NotFound`].
+pub(crate) fn affected(result: sqlx::any::AnyQueryResult) -> Result<()> {
+    if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}

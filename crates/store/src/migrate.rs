@@ -1,0 +1,119 @@
+//! Versioned migrations: one transaction each, the version recorded, downgrades refused.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Backend, Result, Store, StoreError};
+
+/// One schema version, with its SQL for each backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Monotonic version number.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQL for SQLite.
+    pub sqlite: &'static str,
+    /// SQL for PostgreSQL.
+    pub postgres: &'static str,
+}
+
+impl Migration {
+    fn sql(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
+    }
+
+    /// A stable checksum of the SQL (FNV-1a 64), to notice a migration edited after it ran.
+    pub fn checksum(&self, backend: Backend) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.sql(backend).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Applies every pending migration of [`MIGRATIONS`].
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    run_list(store, MIGRATIONS).await
+}
+
+/// Applies `migrations` (a parameter so tests can simulate newer binaries).
+pub(crate) async fn run_list(store: &Store, migrations: &[Migration]) -> Result<()> {
+    {
+        let mut conn = store.write.acquire().await?;
+        sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+    }
+    let newest_known = migrations.last().map_or(0, |m| m.version);
+    for migration in migrations {
+        let mut tx = store.begin().await?;
+        if store.backend() == Backend::Postgres {
+            // Several nodes may start at once: the first one migrates, the others wait here.
+            sqlx::query("SELECT pg_advisory_xact_lock(7403115)").execute(&mut *tx.tx).await?;
+        }
+        let applied = sqlx::query("SELECT version, checksum FROM cv_migration ORDER BY version")
+            .fetch_all(&mut *tx.tx)
+            .await?;
+        let mut done = false;
+        for row in &applied {
+            let version: i64 = row.try_get("version")?;
+            let checksum: String = row.try_get("checksum")?;
+            if version > newest_known {
+                return Err(StoreError::Schema(format!(
+                    "the database is at schema version {version}, newer than this binary \
+                     supports ({newest_known}); downgrades are refused"
+                )));
+            }
+            if version == migration.version {
+                if checksum != migration.checksum(store.backend()) {
+                    return Err(StoreError::Schema(format!(
+                        "migration {} ({}) changed after it was applied",
+                        migration.version, migration.name
+                    )));
+                }
+                done = true;
+            }
+        }
+        if done {
+            tx.rollback().await?;
+            continue;
+        }
+        sqlx::raw_sql(AssertSqlSafe(migration.sql(store.backend()))).execute(&mut *tx.tx).await?;
+        sqlx::query("INSERT INTO cv_migration (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum(store.backend()))
+            .bind(now_millis())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    Ok(())
+}
+
+/// The schema version recorded in the database.
+pub async fn current_version(store: &Store) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM cv_migration").fetch_one(&store.read).await?;
+    Ok(row.try_get("v")?)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

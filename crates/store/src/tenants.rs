@@ -1,0 +1,92 @@
+//! Tenants (contact centers) and their capabilities.
+
+use callvault_model::TenantId;
+use callvault_model::records::{Tenant, Timestamp};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Conn, Result, affected, col_json, col_uuid, to_json};
+
+/// Tenants: created and switched by provider operators.
+pub trait TenantStore {
+    /// Inserts a tenant.
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()>;
+    /// One tenant by id.
+    async fn tenant(&mut self, id: TenantId) -> Result<Tenant>;
+    /// One tenant by its login slug.
+    async fn tenant_by_slug(&mut self, slug: &str) -> Result<Tenant>;
+    /// All tenants, oldest first.
+    async fn tenants(&mut self) -> Result<Vec<Tenant>>;
+    /// Replaces display name, capabilities and settings.
+    async fn update_tenant(&mut self, tenant: &Tenant, now: Timestamp) -> Result<()>;
+}
+
+macro_rules! select_tenant {
+    ($tail:literal) => {
+        concat!("SELECT id, slug, display_name, capabilities, settings, created_at FROM cfg_tenant ", $tail)
+    };
+}
+
+fn tenant_row(row: &AnyRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId(col_uuid(row, "id")?),
+        slug: row.try_get("slug")?,
+        display_name: row.try_get("display_name")?,
+        capabilities: col_json(row, "capabilities")?,
+        settings: col_json(row, "settings")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+    })
+}
+
+impl<C: Conn> TenantStore for C {
+    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cfg_tenant (id, slug, display_name, capabilities, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.slug)
+        .bind(&t.display_name)
+        .bind(to_json(&t.capabilities)?)
+        .bind(to_json(&t.settings)?)
+        .bind(t.created_at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn tenant(&mut self, id: TenantId) -> Result<Tenant> {
+        let row = sqlx::query(select_tenant!("WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_one(self.conn())
+            .await?;
+        tenant_row(&row)
+    }
+
+    async fn tenant_by_slug(&mut self, slug: &str) -> Result<Tenant> {
+        let row = sqlx::query(select_tenant!("WHERE slug = $1"))
+            .bind(slug)
+            .fetch_one(self.conn())
+            .await?;
+        tenant_row(&row)
+    }
+
+    async fn tenants(&mut self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query(select_tenant!("ORDER BY created_at, id")).fetch_all(self.conn()).await?;
+        rows.iter().map(tenant_row).collect()
+    }
+
+    async fn update_tenant(&mut self, t: &Tenant, now: Timestamp) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE cfg_tenant SET display_name = $2, capabilities = $3, settings = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.display_name)
+        .bind(to_json(&t.capabilities)?)
+        .bind(to_json(&t.settings)?)
+        .bind(now.millis())
+        .execute(self.conn())
+        .await?;
+        affected(r)
+    }
+}
