@@ -115,7 +115,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         created_at: now,
     };
     tx.insert_tenant(&tenant).await?;
-    seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.detail()))?;
+    seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
     let sales = TeamId::new();
     let support = TeamId::new();
     for (id, name) in [(sales, "Sales"), (support, "Support")] {
@@ -157,7 +157,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         })
         .await?;
         let password = generate_password();
-        let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[]).await.map_err(|e| anyhow::anyhow!(e.detail()))?;
+        let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[]).await.map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
         tx.insert_credential(tenant.id, user, &hash, now).await?;
         let team = if i == 1 { support } else { sales };
         tx.set_assignments(tenant.id, user, &Assignments {

@@ -1,8 +1,6 @@
 //! Authentication endpoints: login, logout, who am I, password change, TOTP enrolment, sessions.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use callvault_model::access::{Action, Resource};
 use callvault_model::records::Timestamp;
@@ -15,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Ctx, EnrollCtx};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path};
+use crate::extract::{ClientIp, Json, Path};
 use crate::identity::{self, LoginRequest, LoginResponse};
 use crate::state::AppState;
 
@@ -37,12 +35,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 403, body = Problem, description = "second factor required")))]
 async fn login(
     State(state): State<AppState>,
-    connect: Option<ConnectInfo<SocketAddr>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    let origin = state.auditor.origin(request_id, connect.map(|c| c.0.ip()));
+    let origin = state.auditor.origin(request_id, ip);
     identity::login(&state, req, origin).await.map(axum::Json)
 }
 
