@@ -261,6 +261,7 @@ pub struct Service {
 /// The assignments of one user (seed 001 "restriction levels in terms of skills, teams and
 /// projects").
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Assignments {
     /// Teams the user belongs to.
     pub teams: Vec<TeamId>,

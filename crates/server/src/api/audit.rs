@@ -58,7 +58,11 @@ async fn filter_for(ctx: &Ctx, state: &AppState, action: Action) -> ApiResult<Au
             ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Audit, tenant)).await?;
             Ok(AuditFilter::Tenant(tenant))
         }
-        (None, PrincipalId::Operator(_)) => Ok(AuditFilter::Provider),
+        (None, PrincipalId::Operator(_)) => {
+            // Operators pass the engine's operator rules and see provider-level entries only.
+            ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Audit, callvault_model::TenantId(uuid::Uuid::nil()))).await?;
+            Ok(AuditFilter::Provider)
+        }
         _ => Err(ApiError::forbidden("no audit access", None)),
     }
 }
