@@ -1,0 +1,175 @@
+//! End-to-end: the real binary on a fresh directory, as the README's first command runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_callvault");
+
+struct Server {
+    child: Child,
+    url: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fresh_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cv-e2e-{}", std::process::id() as u128 * 1_000_000 + Instant::now().elapsed().as_nanos()));
+    let d = d.with_extension(format!("{}", rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+}
+
+/// Starts `callvault serve` with no flags but a free port, in `dir`, and waits for its
+/// "listening" line; returns the stdout lines printed until then.
+fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").args(extra).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.env("CALLVAULT_LISTEN", "127.0.0.1:0").env("XDG_CONFIG_HOME", dir.join("config"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start");
+        lines.push(line.clone());
+        if let Some(url) = line.strip_prefix("callvault listening on ") {
+            return Server { child, url: url.to_owned(), stdout: lines };
+        }
+    }
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
+}
+
+fn cli(dir: &Path, url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("CALLVAULT_URL", url)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn fresh_directory_serves_healthz_within_five_seconds() {
+    let dir = fresh_dir();
+    let started = Instant::now();
+    let server = start(&dir, &[], &[]);
+    let (status, body) = http_get(&format!("{}/healthz", server.url));
+    let elapsed = started.elapsed();
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    eprintln!("healthz answered {elapsed:?} after start on an empty directory");
+    // The defaults of the contract: SQLite and blobs in ./callvault-data, the KEK apart, 0600.
+    assert!(dir.join("callvault-data/callvault.db").exists());
+    let kek = dir.join("callvault-secrets/kek");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777, 0o600);
+    // A random operator password is printed once.
+    assert!(server.stdout.iter().any(|l| l.starts_with("Created provider operator `admin` with password: ")));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn demo_logins_work_and_audit_verify_names_tampering() {
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    assert!(server.stdout.iter().any(|l| l.contains("with the password from CALLVAULT_BOOTSTRAP_PASSWORD")));
+    let logins: Vec<(String, String)> = server
+        .stdout
+        .iter()
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            (parts.len() == 3 && parts[0] != "ROLE" && !l.contains(':')).then(|| (parts[1].to_owned(), parts[2].to_owned()))
+        })
+        .collect();
+    assert_eq!(logins.len(), 7, "{:?}", server.stdout);
+    for (login, password) in &logins {
+        let (ok, out, err) = cli(&dir, &server.url, &["login", "--tenant", "demo", "--username", login, "--password-stdin"], Some(password));
+        assert!(ok, "login {login}: {out} {err}");
+    }
+    // The last login was the auditor; the agent logs in again and sees only itself.
+    let (agent, agent_pw) = logins.iter().find(|(l, _)| l == "agent").unwrap();
+    let (ok, _, err) = cli(&dir, &server.url, &["login", "--tenant", "demo", "--username", agent, "--password-stdin"], Some(agent_pw));
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(&dir, &server.url, &["users", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let users: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    let (ok, out, _) = cli(&dir, &server.url, &["whoami"], None);
+    assert!(ok && out.contains("agent@tenant"), "{out}");
+    let (ok, _, err) = cli(&dir, &server.url, &["teams", "list"], None);
+    assert!(!ok && err.contains("no role grants team:read"), "{err}");
+    drop(server);
+
+    // Offline verification of the log, then tampering with the SQLite file.
+    let (ok, out, err) = cli(&dir, "http://unused", &["audit", "verify"], None);
+    assert!(ok, "{out} {err}");
+    assert!(out.starts_with("OK: "), "{out}");
+    let db = format!("sqlite:{}", dir.join("callvault-data/callvault.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&db).await.unwrap();
+        sqlx::raw_sql("UPDATE aud_entry SET body = replace(body, 'success', 'denied') WHERE leaf_index = 2").execute(&mut c).await.unwrap();
+    });
+    let (ok, out, _) = cli(&dir, "http://unused", &["audit", "verify"], None);
+    assert!(!ok, "tampering was not detected: {out}");
+    assert!(out.starts_with("FAILED at entry 2"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn public_address_without_tls_is_refused() {
+    let dir = fresh_dir();
+    let out = Command::new(BIN).args(["serve", "--listen", "0.0.0.0:0"]).current_dir(&dir).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing plain HTTP"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
