@@ -82,7 +82,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.listen = l;
     }
     callvault_server::logging::init(config.log_format, &config.log_level);
-    let prepared = serve::prepare(config, ServeOptions { demo: args.demo, bootstrap_password: bootstrap_password()? }).await?;
+    let prepared =
+        serve::prepare(config, ServeOptions { demo: args.demo, bootstrap_password: bootstrap_password()? }).await?;
     print_bootstrap(&prepared.bootstrap);
     let scheme = if prepared.state.config.tls_cert.is_some() { "https" } else { "http" };
     if let Some(logins) = &prepared.demo_logins {
@@ -111,7 +112,8 @@ fn print_bootstrap(report: &callvault_server::bootstrap::BootstrapReport) {
 /// Initialises without serving.
 pub async fn init(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args)?;
-    let state = callvault_server::bootstrap::open(&config, std::sync::Arc::new(callvault_server::clock::SystemClock)).await?;
+    let state =
+        callvault_server::bootstrap::open(&config, std::sync::Arc::new(callvault_server::clock::SystemClock)).await?;
     let report = callvault_server::bootstrap::ensure_operator(&state, bootstrap_password()?).await?;
     // Let the audit entry of the bootstrap be sequenced before exiting.
     callvault_server::audit::sequence_once(&state.store, 10_000).await?;
@@ -163,7 +165,9 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let password = read_password(!args.password_stdin)?;
     let totp = match (&args.totp, &args.totp_secret) {
         (Some(code), _) => Some(code.clone()),
-        (None, Some(secret)) => Some(callvault_crypto::totp::code_now_from_base32(secret).context("bad --totp-secret")?),
+        (None, Some(secret)) => {
+            Some(callvault_crypto::totp::code_now_from_base32(secret).context("bad --totp-secret")?)
+        }
         _ => None,
     };
     let mut body = json!({ "username": args.username, "password": password });
@@ -182,7 +186,11 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         println!("{}", if args.client.json { resp.to_string() } else { token.to_owned() });
     } else {
         let path = client::save_token(&args.client.url, token)?;
-        println!("Logged in as {} (session saved to {}).", resp.get("principal").and_then(Value::as_str).unwrap_or("?"), path.display());
+        println!(
+            "Logged in as {} (session saved to {}).",
+            resp.get("principal").and_then(Value::as_str).unwrap_or("?"),
+            path.display()
+        );
     }
     if resp.get("purpose").and_then(Value::as_str) == Some("enroll_totp") {
         eprintln!("This account must enrol a second factor before using the API: callvault totp enroll");
@@ -287,7 +295,9 @@ fn capabilities(list: &[String]) -> anyhow::Result<Value> {
     for c in list {
         match c.as_str() {
             "encryption" | "outbound_policy" | "call_security" => caps[c.as_str()] = json!(true),
-            other => bail!("unknown capability `{other}` (encryption, outbound_policy, call_security)"),
+            other => {
+                bail!("unknown capability `{other}` (encryption, outbound_policy, call_security)")
+            }
         }
     }
     Ok(caps)
@@ -307,7 +317,13 @@ pub async fn tenants(cmd: TenantsCmd) -> anyhow::Result<ExitCode> {
             send(&client, Method::POST, "/v1/tenants", Some(body)).await
         }
         TenantsCmd::Capabilities { client, id, enable } => {
-            send(&client, Method::PATCH, &format!("/v1/tenants/{id}"), Some(json!({ "capabilities": capabilities(&enable)? }))).await
+            send(
+                &client,
+                Method::PATCH,
+                &format!("/v1/tenants/{id}"),
+                Some(json!({ "capabilities": capabilities(&enable)? })),
+            )
+            .await
         }
     }
 }
@@ -376,7 +392,8 @@ pub async fn users(cmd: UsersCmd) -> anyhow::Result<ExitCode> {
             if let Some(p) = phone {
                 addresses.push(json!({ "kind": "phone", "value": p }));
             }
-            let mut body = json!({ "login": login, "first_name": first_name, "last_name": last_name, "addresses": addresses });
+            let mut body =
+                json!({ "login": login, "first_name": first_name, "last_name": last_name, "addresses": addresses });
             if password_stdin {
                 body["password"] = json!(read_password(false)?);
             }
@@ -477,7 +494,13 @@ pub async fn roles(cmd: RolesCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         RolesCmd::List(c) => list(c, "/v1/roles", &["id", "name", "builtin", "description"]).await,
         RolesCmd::Create { client, name, privileges, description } => {
-            send(&client, Method::POST, "/v1/roles", Some(json!({ "name": name, "privileges": privileges, "description": description }))).await
+            send(
+                &client,
+                Method::POST,
+                "/v1/roles",
+                Some(json!({ "name": name, "privileges": privileges, "description": description })),
+            )
+            .await
         }
     }
 }
@@ -519,14 +542,22 @@ pub enum GrantsCmd {
 /// Grant commands.
 pub async fn grants(cmd: GrantsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        GrantsCmd::List(c) => list(c, "/v1/grants", &["id", "grantee.kind", "grantee.id", "role_id", "scope.kind"]).await,
+        GrantsCmd::List(c) => {
+            list(c, "/v1/grants", &["id", "grantee.kind", "grantee.id", "role_id", "scope.kind"]).await
+        }
         GrantsCmd::Create { client, user, role, teams, skills, services } => {
             let scope = if teams.is_empty() && skills.is_empty() && services.is_empty() {
                 json!({ "kind": "tenant" })
             } else {
                 json!({ "kind": "limited", "teams": teams, "skills": skills, "services": services })
             };
-            send(&client, Method::POST, "/v1/grants", Some(json!({ "grantee": { "kind": "user", "id": user }, "role_id": role, "scope": scope }))).await
+            send(
+                &client,
+                Method::POST,
+                "/v1/grants",
+                Some(json!({ "grantee": { "kind": "user", "id": user }, "role_id": role, "scope": scope })),
+            )
+            .await
         }
         GrantsCmd::Delete { client, id } => send(&client, Method::DELETE, &format!("/v1/grants/{id}"), None).await,
     }
@@ -566,12 +597,24 @@ pub enum ServiceAccountsCmd {
 /// Service-account commands.
 pub async fn service_accounts(cmd: ServiceAccountsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        ServiceAccountsCmd::List(c) => list(c, "/v1/service-accounts", &["id", "name", "token_prefix", "last_used_at", "revoked_at"]).await,
-        ServiceAccountsCmd::Create { client, name, role } => {
-            send(&client, Method::POST, "/v1/service-accounts", Some(json!({ "name": name, "role_id": role, "scope": { "kind": "tenant" } }))).await
+        ServiceAccountsCmd::List(c) => {
+            list(c, "/v1/service-accounts", &["id", "name", "token_prefix", "last_used_at", "revoked_at"]).await
         }
-        ServiceAccountsCmd::Rotate { client, id } => send(&client, Method::POST, &format!("/v1/service-accounts/{id}/rotate"), None).await,
-        ServiceAccountsCmd::Revoke { client, id } => send(&client, Method::POST, &format!("/v1/service-accounts/{id}/revoke"), None).await,
+        ServiceAccountsCmd::Create { client, name, role } => {
+            send(
+                &client,
+                Method::POST,
+                "/v1/service-accounts",
+                Some(json!({ "name": name, "role_id": role, "scope": { "kind": "tenant" } })),
+            )
+            .await
+        }
+        ServiceAccountsCmd::Rotate { client, id } => {
+            send(&client, Method::POST, &format!("/v1/service-accounts/{id}/rotate"), None).await
+        }
+        ServiceAccountsCmd::Revoke { client, id } => {
+            send(&client, Method::POST, &format!("/v1/service-accounts/{id}/revoke"), None).await
+        }
     }
 }
 
@@ -594,7 +637,9 @@ pub enum SessionsCmd {
 /// Session commands.
 pub async fn sessions(cmd: SessionsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        SessionsCmd::List(c) => list(c, "/v1/sessions", &["id", "created_at", "last_seen_at", "current", "active"]).await,
+        SessionsCmd::List(c) => {
+            list(c, "/v1/sessions", &["id", "created_at", "last_seen_at", "current", "active"]).await
+        }
         SessionsCmd::Revoke { client, id } => send(&client, Method::DELETE, &format!("/v1/sessions/{id}"), None).await,
         SessionsCmd::RevokeOthers(c) => send(&c, Method::POST, "/v1/sessions/revoke-others", None).await,
     }
@@ -710,8 +755,16 @@ pub async fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else if let Some(f) = &report.failure {
-                println!("FAILED at entry {}{}: {}", f.leaf_index, f.seq.map(|s| format!(" (row seq {s})")).unwrap_or_default(), f.reason);
-                println!("checked {} entries and {} signed tree heads before the failure", report.entries_checked, report.tree_heads_checked);
+                println!(
+                    "FAILED at entry {}{}: {}",
+                    f.leaf_index,
+                    f.seq.map(|s| format!(" (row seq {s})")).unwrap_or_default(),
+                    f.reason
+                );
+                println!(
+                    "checked {} entries and {} signed tree heads before the failure",
+                    report.entries_checked, report.tree_heads_checked
+                );
             } else {
                 println!(
                     "OK: {} entries and {} signed tree heads verified ({} waiting to be sequenced)",

@@ -107,7 +107,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ServiceAccounts(cmd) => c::service_accounts(cmd).await,
         Command::Sessions(cmd) => c::sessions(cmd).await,
         Command::Totp(cmd) => c::totp(cmd).await,
-        Command::Notifications(args) => c::list(args, "/v1/notifications", &["created_at", "kind", "audience", "message"]).await,
+        Command::Notifications(args) => {
+            c::list(args, "/v1/notifications", &["created_at", "kind", "audience", "message"]).await
+        }
         Command::Access(cmd) => c::access(cmd).await,
         Command::Audit(cmd) => c::audit(cmd).await,
     }

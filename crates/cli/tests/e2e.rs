@@ -21,7 +21,8 @@ impl Drop for Server {
 }
 
 fn fresh_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cv-e2e-{}", std::process::id() as u128 * 1_000_000 + Instant::now().elapsed().as_nanos()));
+    let d = std::env::temp_dir()
+        .join(format!("cv-e2e-{}", std::process::id() as u128 * 1_000_000 + Instant::now().elapsed().as_nanos()));
     let d = d.with_extension(format!("{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -33,6 +34,8 @@ fn rand_suffix() -> u64 {
 
 /// Starts `callvault serve` with no flags but a free port, in `dir`, and waits for its
 /// "listening" line; returns the stdout lines printed until then.
+// The child is waited for in `Server::drop`.
+#[allow(clippy::zombie_processes)]
 fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").args(extra).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
@@ -90,7 +93,11 @@ fn cli(dir: &Path, url: &str, args: &[&str], stdin: Option<&str>) -> (bool, Stri
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -124,17 +131,24 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
         .iter()
         .filter_map(|l| {
             let parts: Vec<&str> = l.split_whitespace().collect();
-            (parts.len() == 3 && parts[0] != "ROLE" && !l.contains(':')).then(|| (parts[1].to_owned(), parts[2].to_owned()))
+            (parts.len() == 3 && parts[0] != "ROLE" && !l.contains(':'))
+                .then(|| (parts[1].to_owned(), parts[2].to_owned()))
         })
         .collect();
     assert_eq!(logins.len(), 7, "{:?}", server.stdout);
     for (login, password) in &logins {
-        let (ok, out, err) = cli(&dir, &server.url, &["login", "--tenant", "demo", "--username", login, "--password-stdin"], Some(password));
+        let (ok, out, err) = cli(
+            &dir,
+            &server.url,
+            &["login", "--tenant", "demo", "--username", login, "--password-stdin"],
+            Some(password),
+        );
         assert!(ok, "login {login}: {out} {err}");
     }
     // The last login was the auditor; the agent logs in again and sees only itself.
     let (agent, agent_pw) = logins.iter().find(|(l, _)| l == "agent").unwrap();
-    let (ok, _, err) = cli(&dir, &server.url, &["login", "--tenant", "demo", "--username", agent, "--password-stdin"], Some(agent_pw));
+    let (ok, _, err) =
+        cli(&dir, &server.url, &["login", "--tenant", "demo", "--username", agent, "--password-stdin"], Some(agent_pw));
     assert!(ok, "{err}");
     let (ok, out, err) = cli(&dir, &server.url, &["users", "list", "--json"], None);
     assert!(ok, "{err}");
@@ -156,7 +170,10 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let mut c = sqlx::AnyConnection::connect(&db).await.unwrap();
-        sqlx::raw_sql("UPDATE aud_entry SET body = replace(body, 'success', 'denied') WHERE leaf_index = 2").execute(&mut c).await.unwrap();
+        sqlx::raw_sql("UPDATE aud_entry SET body = replace(body, 'success', 'denied') WHERE leaf_index = 2")
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
     let (ok, out, _) = cli(&dir, "http://unused", &["audit", "verify"], None);
     assert!(!ok, "tampering was not detected: {out}");

@@ -137,7 +137,13 @@ fn subproof(m: usize, d: &[Hash], b: bool, out: &mut Vec<Hash>) {
 }
 
 /// Verifies an inclusion proof exactly as RFC 9162 2.1.3.2 describes.
-pub fn verify_inclusion(index: u64, tree_size: u64, leaf: &Hash, proof: &[Hash], expected_root: &Hash) -> Result<(), ProofError> {
+pub fn verify_inclusion(
+    index: u64,
+    tree_size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+    expected_root: &Hash,
+) -> Result<(), ProofError> {
     if index >= tree_size {
         return Err(ProofError::IndexBeyondSize);
     }
@@ -262,7 +268,9 @@ impl CompactRange {
         let mut merges = self.size.trailing_zeros();
         while merges > 0 {
             // Each merge consumes two entries that the size's binary form guarantees exist.
-            let (Some(right), Some(left)) = (self.hashes.pop(), self.hashes.pop()) else { break };
+            let (Some(right), Some(left)) = (self.hashes.pop(), self.hashes.pop()) else {
+                break;
+            };
             self.hashes.push(node_hash(&left, &right));
             merges -= 1;
         }
@@ -271,7 +279,9 @@ impl CompactRange {
     /// The tree's root (MTH).
     pub fn root(&self) -> Hash {
         let mut iter = self.hashes.iter().rev();
-        let Some(last) = iter.next() else { return empty_root() };
+        let Some(last) = iter.next() else {
+            return empty_root();
+        };
         iter.fold(*last, |acc, h| node_hash(h, &acc))
     }
 
@@ -287,7 +297,7 @@ impl CompactRange {
 
     /// Parses [`CompactRange::to_bytes`]; the number of hashes must equal popcount(size).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
-        if bytes.len() < 8 || (bytes.len() - 8) % 32 != 0 {
+        if bytes.len() < 8 || !(bytes.len() - 8).is_multiple_of(32) {
             return Err(ProofError::Malformed);
         }
         let (size_bytes, rest) = bytes.split_at(8);

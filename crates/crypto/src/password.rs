@@ -43,10 +43,16 @@ pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
 
 /// Checks a password against a stored PHC string. Never panics on malformed input.
 pub fn verify_password(phc: &str, candidate: &str) -> PasswordCheck {
-    let Ok(parsed) = PasswordHash::new(phc) else { return PasswordCheck::Invalid };
-    let Ok(params) = Params::try_from(&parsed) else { return PasswordCheck::Invalid };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return PasswordCheck::Invalid;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return PasswordCheck::Invalid;
+    };
     let algorithm = parsed.algorithm.as_str();
-    let Ok(alg) = algorithm.parse::<Algorithm>() else { return PasswordCheck::Invalid };
+    let Ok(alg) = algorithm.parse::<Algorithm>() else {
+        return PasswordCheck::Invalid;
+    };
     let verifier = Argon2::new(alg, Version::V0x13, params.clone());
     if verifier.verify_password(candidate.as_bytes(), &parsed).is_err() {
         return PasswordCheck::Invalid;
@@ -56,7 +62,8 @@ pub fn verify_password(phc: &str, candidate: &str) -> PasswordCheck {
     PasswordCheck::Valid { needs_rehash }
 }
 
-static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("callvault dummy password for timing").unwrap_or_default());
+static DUMMY: LazyLock<String> =
+    LazyLock::new(|| hash_password("callvault dummy password for timing").unwrap_or_default());
 
 /// Verifies against a fixed hash, so a login for an unknown or locked account costs the same
 /// time as one with a wrong password.

@@ -295,10 +295,7 @@ impl DefaultRole {
 
     /// Privileged roles must use a second factor (issue 3).
     pub fn is_privileged(&self) -> bool {
-        matches!(
-            self,
-            DefaultRole::Administrator | DefaultRole::SecurityOfficer | DefaultRole::DataProtectionOfficer
-        )
+        matches!(self, DefaultRole::Administrator | DefaultRole::SecurityOfficer | DefaultRole::DataProtectionOfficer)
     }
 }
 

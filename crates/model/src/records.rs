@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Privilege, Scope};
 use crate::{
-    AddressId, GrantId, NotificationId, Personal, PrincipalId, RoleId, ServiceAccountId, ServiceId,
-    SkillId, TeamId, TenantId, UserId,
+    AddressId, GrantId, NotificationId, Personal, PrincipalId, RoleId, ServiceAccountId, ServiceId, SkillId, TeamId,
+    TenantId, UserId,
 };
 
 /// An instant, stored as milliseconds since the Unix epoch and shown as RFC 3339.

@@ -64,7 +64,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Personal<T> {
     }
 }
 
-
 /// A secret string (password, token, one-time code): zeroized on drop, printed as `***`,
 /// never serialised.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]

@@ -155,10 +155,9 @@ impl fmt::Display for Decision {
                 f,
                 "denied: {resource}:{action} is granted, but not for the teams, skills or services of this resource"
             ),
-            Decision::Deny(DenyReason::OperatorNoTenantData { resource, action }) => write!(
-                f,
-                "denied: provider operators see tenants, not their data ({resource}:{action})"
-            ),
+            Decision::Deny(DenyReason::OperatorNoTenantData { resource, action }) => {
+                write!(f, "denied: provider operators see tenants, not their data ({resource}:{action})")
+            }
         }
     }
 }
@@ -261,7 +260,9 @@ impl Subject {
         }
         let mut saw_scope = false;
         for e in entries {
-            let Some(g) = self.grants.get(e.grant as usize) else { continue };
+            let Some(g) = self.grants.get(e.grant as usize) else {
+                continue;
+            };
             let allowed = match e.privilege.reach {
                 Reach::Own => resource.owner == Some(self.principal),
                 Reach::Scope => {
@@ -306,7 +307,13 @@ impl Subject {
                 if g.tenant_wide {
                     format!("{}@tenant", g.role_name)
                 } else {
-                    format!("{}@teams:{},skills:{},services:{}", g.role_name, g.teams.len(), g.skills.len(), g.services.len())
+                    format!(
+                        "{}@teams:{},skills:{},services:{}",
+                        g.role_name,
+                        g.teams.len(),
+                        g.skills.len(),
+                        g.services.len()
+                    )
                 }
             })
             .collect()
@@ -497,7 +504,14 @@ mod tests {
         let limited = Scope::Limited { teams: vec![w.my_team], skills: vec![w.my_skill], services: vec![w.my_service] };
         let in_team = [w.my_team];
         let out_team = [w.other_team];
-        let user_in = ResourceRef { kind: Resource::User, tenant: w.tenant, owner: Some(w.someone), teams: &in_team, skills: &[], services: &[] };
+        let user_in = ResourceRef {
+            kind: Resource::User,
+            tenant: w.tenant,
+            owner: Some(w.someone),
+            teams: &in_team,
+            skills: &[],
+            services: &[],
+        };
         let user_out = ResourceRef { teams: &out_team, ..user_in };
         let user_own = ResourceRef { owner: Some(w.me), teams: &out_team, ..user_in };
         let user_foreign = ResourceRef { tenant: w.other, ..user_in };
@@ -520,14 +534,50 @@ mod tests {
             (DefaultRole::Supervisor, limited.clone(), Action::Update, user_in, Err("not_owner")),
             (DefaultRole::Administrator, Scope::Tenant, Action::Delete, user_out, Ok(())),
             (DefaultRole::Administrator, Scope::Tenant, Action::Delete, user_foreign, Err("other_tenant")),
-            (DefaultRole::Administrator, Scope::Tenant, Action::ManageKeys, ResourceRef::tenant_wide(Resource::Key, w.tenant), Err("no_privilege")),
-            (DefaultRole::SecurityOfficer, Scope::Tenant, Action::ApproveKeyOperation, ResourceRef::tenant_wide(Resource::Key, w.tenant), Ok(())),
+            (
+                DefaultRole::Administrator,
+                Scope::Tenant,
+                Action::ManageKeys,
+                ResourceRef::tenant_wide(Resource::Key, w.tenant),
+                Err("no_privilege"),
+            ),
+            (
+                DefaultRole::SecurityOfficer,
+                Scope::Tenant,
+                Action::ApproveKeyOperation,
+                ResourceRef::tenant_wide(Resource::Key, w.tenant),
+                Ok(()),
+            ),
             (DefaultRole::SecurityOfficer, Scope::Tenant, Action::Delete, user_in, Err("no_privilege")),
-            (DefaultRole::DataProtectionOfficer, Scope::Tenant, Action::ErasePersonalData, ResourceRef::tenant_wide(Resource::PersonalData, w.tenant), Ok(())),
-            (DefaultRole::Auditor, Scope::Tenant, Action::Verify, ResourceRef::tenant_wide(Resource::Audit, w.tenant), Ok(())),
-            (DefaultRole::Auditor, Scope::Tenant, Action::Update, ResourceRef::tenant_wide(Resource::Team, w.tenant), Err("no_privilege")),
+            (
+                DefaultRole::DataProtectionOfficer,
+                Scope::Tenant,
+                Action::ErasePersonalData,
+                ResourceRef::tenant_wide(Resource::PersonalData, w.tenant),
+                Ok(()),
+            ),
+            (
+                DefaultRole::Auditor,
+                Scope::Tenant,
+                Action::Verify,
+                ResourceRef::tenant_wide(Resource::Audit, w.tenant),
+                Ok(()),
+            ),
+            (
+                DefaultRole::Auditor,
+                Scope::Tenant,
+                Action::Update,
+                ResourceRef::tenant_wide(Resource::Team, w.tenant),
+                Err("no_privilege"),
+            ),
             // A limited scope never reaches a resource without teams, skills or services.
-            (DefaultRole::Supervisor, limited.clone(), Action::Read, ResourceRef::tenant_wide(Resource::Team, w.tenant), Err("out_of_scope")),
+            (
+                DefaultRole::Supervisor,
+                limited.clone(),
+                Action::Read,
+                ResourceRef::tenant_wide(Resource::Team, w.tenant),
+                Err("out_of_scope"),
+            ),
         ];
         for (i, (role, scope, action, resource, want)) in rows.into_iter().enumerate() {
             let s = Subject::compile(w.tenant, w.me, vec![grant(role, scope)]);
@@ -547,12 +597,23 @@ mod tests {
     #[test]
     fn tenant_wide_grant_is_named_first_and_explanations_read_well() {
         let w = world();
-        let g1 = grant(DefaultRole::Supervisor, Scope::Limited { teams: vec![w.my_team], skills: vec![], services: vec![] });
+        let g1 =
+            grant(DefaultRole::Supervisor, Scope::Limited { teams: vec![w.my_team], skills: vec![], services: vec![] });
         let g2 = grant(DefaultRole::Administrator, Scope::Tenant);
         let admin_grant = g2.grant_id;
         let s = Subject::compile(w.tenant, w.me, vec![g1, g2]);
         let teams = [w.my_team];
-        let d = s.decide(Action::Read, &ResourceRef { kind: Resource::User, tenant: w.tenant, owner: None, teams: &teams, skills: &[], services: &[] });
+        let d = s.decide(
+            Action::Read,
+            &ResourceRef {
+                kind: Resource::User,
+                tenant: w.tenant,
+                owner: None,
+                teams: &teams,
+                skills: &[],
+                services: &[],
+            },
+        );
         match &d {
             Decision::Allow { by: AllowedBy::Grant { grant_id, .. }, .. } => assert_eq!(*grant_id, admin_grant),
             other => panic!("{other}"),
@@ -560,7 +621,8 @@ mod tests {
         assert!(d.explain().contains("role administrator"), "{d}");
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["decision"], "allow");
-        let deny = Subject::compile(w.tenant, w.me, vec![]).decide(Action::Read, &ResourceRef::tenant_wide(Resource::User, w.tenant));
+        let deny = Subject::compile(w.tenant, w.me, vec![])
+            .decide(Action::Read, &ResourceRef::tenant_wide(Resource::User, w.tenant));
         assert_eq!(deny.explain(), "denied: no role grants user:read");
         assert_eq!(serde_json::to_value(&deny).unwrap()["reason"], "no_privilege");
     }
@@ -577,7 +639,9 @@ mod tests {
     fn service_accounts_cannot_be_custodians_or_dpos() {
         assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::Agent)).is_ok());
         assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::SecurityOfficer)).is_err());
-        assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::DataProtectionOfficer)).is_err());
+        assert!(
+            check_service_account_privileges(&default_role_privileges(DefaultRole::DataProtectionOfficer)).is_err()
+        );
         assert!(check_service_account_privileges(&[Privilege::scoped(Resource::Key, Action::Read)]).is_ok());
     }
 }

@@ -105,7 +105,10 @@ mod tests {
         // Fullwidth letters and the ligature normalise to ASCII.
         assert_eq!(normalize("ｐａｓｓ"), "pass");
         assert_eq!(normalize("ﬁne"), "fine");
-        assert_eq!(check_new_password("ｐａｓｓｗｏｒｄ", &PasswordRules::default(), &[]), Err(PasswordRejection::Common));
+        assert_eq!(
+            check_new_password("ｐａｓｓｗｏｒｄ", &PasswordRules::default(), &[]),
+            Err(PasswordRejection::Common)
+        );
         let e = check_new_password("hunter2", &PasswordRules::default(), &[]).unwrap_err().to_string();
         assert!(!e.contains("hunter2"));
     }

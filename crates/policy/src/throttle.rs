@@ -78,7 +78,8 @@ pub fn record_failure(state: &FailureState, now_ms: i64) -> FailureState {
         _ => *state,
     };
     let failures = base.failures.saturating_add(1);
-    let locked_until_ms = if failures >= LOCK_AT { Some(base.locked_until_ms.unwrap_or_else(|| lock_until(now_ms))) } else { None };
+    let locked_until_ms =
+        if failures >= LOCK_AT { Some(base.locked_until_ms.unwrap_or_else(|| lock_until(now_ms))) } else { None };
     FailureState { failures, last_failure_ms: Some(now_ms), locked_until_ms }
 }
 

@@ -18,7 +18,9 @@ use callvault_crypto::sth::{AuditSigner, TreeHead, verify_tree_head};
 use callvault_crypto::{KeyEncryptionKey, digest};
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, TenantId};
-use callvault_store::{AuditInsert, AuditRow, AuditStore, IdentityStore, SignedTreeHeadRow, SigningKeyRow, Store, StoreError, Tx};
+use callvault_store::{
+    AuditInsert, AuditRow, AuditStore, IdentityStore, SignedTreeHeadRow, SigningKeyRow, Store, StoreError, Tx,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -176,7 +178,7 @@ const PSEUDONYM_PURPOSE: &str = "audit-pseudonym";
 pub struct Auditor {
     signer: Arc<AuditSigner>,
     pseudonym_key: Arc<callvault_crypto::SecretBytes>,
-    writer: mpsc::Sender<(String, Option<TenantId>, &'static str, i64, oneshot::Sender<Result<(), String>>)>,
+    writer: mpsc::Sender<Pending>,
     sequencer: Arc<tokio::sync::Notify>,
 }
 
@@ -225,8 +227,13 @@ impl Auditor {
     /// change it records.
     pub async fn record(&self, tx: &mut Tx, now: Timestamp, event: &AuditEvent) -> Result<(), StoreError> {
         let body = body_json(now, event);
-        tx.append_audit(&AuditInsert { tenant_id: event.tenant, action: event.action, created_at: now.millis(), body: &body })
-            .await?;
+        tx.append_audit(&AuditInsert {
+            tenant_id: event.tenant,
+            action: event.action,
+            created_at: now.millis(),
+            body: &body,
+        })
+        .await?;
         self.sequencer.notify_one();
         Ok(())
     }
@@ -311,11 +318,8 @@ pub async fn sequence_once(store: &Store, limit: i64) -> Result<usize, StoreErro
     } else {
         CompactRange::from_bytes(&head.frontier).map_err(|_| StoreError::Corrupt("audit frontier".into()))?
     };
-    let mut prev: Hash = head
-        .last_hash
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("audit last hash".into()))?;
+    let mut prev: Hash =
+        head.last_hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit last hash".into()))?;
     let mut index = head.tree_size;
     let mut leaves = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -327,8 +331,12 @@ pub async fn sequence_once(store: &Store, limit: i64) -> Result<usize, StoreErro
         index += 1;
     }
     tx.assign_audit_leaves(&leaves).await?;
-    tx.set_audit_head(&callvault_store::AuditHead { tree_size: index, last_hash: prev.to_vec(), frontier: range.to_bytes() })
-        .await?;
+    tx.set_audit_head(&callvault_store::AuditHead {
+        tree_size: index,
+        last_hash: prev.to_vec(),
+        frontier: range.to_bytes(),
+    })
+    .await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -362,7 +370,12 @@ pub async fn sign_tree_head(store: &Store, signer: &AuditSigner, now: Timestamp)
 }
 
 /// Runs the sequencer and the tree-head signer until the process ends.
-pub async fn run_sequencer(store: Store, auditor: Auditor, clock: Arc<dyn crate::clock::Clock>, sth_interval: std::time::Duration) {
+pub async fn run_sequencer(
+    store: Store,
+    auditor: Auditor,
+    clock: Arc<dyn crate::clock::Clock>,
+    sth_interval: std::time::Duration,
+) {
     let notify = auditor.sequencer_notify();
     let mut last_sth = std::time::Instant::now();
     loop {
@@ -389,7 +402,11 @@ pub async fn run_sequencer(store: Store, auditor: Auditor, clock: Arc<dyn crate:
     }
 }
 
-async fn load_or_create_signer(store: &Store, kek: &dyn KeyEncryptionKey, now: Timestamp) -> anyhow::Result<AuditSigner> {
+async fn load_or_create_signer(
+    store: &Store,
+    kek: &dyn KeyEncryptionKey,
+    now: Timestamp,
+) -> anyhow::Result<AuditSigner> {
     let mut r = store.reader().await?;
     if let Some(row) = r.signing_key(SIGNING_PURPOSE).await? {
         let aad = key_aad(SIGNING_PURPOSE, &row.key_id);
@@ -480,7 +497,12 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
         Some(k) => Some(k.to_vec()),
         None => r.signing_key(SIGNING_PURPOSE).await?.and_then(|k| k.public_key),
     };
-    let mut report = VerifyReport { entries_checked: 0, tree_heads_checked: 0, unsequenced: r.unsequenced_audit_count().await?, failure: None };
+    let mut report = VerifyReport {
+        entries_checked: 0,
+        tree_heads_checked: 0,
+        unsequenced: r.unsequenced_audit_count().await?,
+        failure: None,
+    };
     let fail = |report: &mut VerifyReport, leaf_index: i64, seq: Option<i64>, reason: String| {
         report.failure = Some(VerifyFailure { leaf_index, seq, reason });
     };
@@ -489,7 +511,11 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
     let mut prev: Hash = [0; 32];
     let mut expected: i64 = 0;
     // Tree heads of size 0 never exist; check heads as the walk reaches their size.
-    let check_heads = |range: &CompactRange, size: i64, heads_iter: &mut std::iter::Peekable<std::slice::Iter<'_, SignedTreeHeadRow>>, report: &mut VerifyReport| -> Option<VerifyFailure> {
+    let check_heads = |range: &CompactRange,
+                       size: i64,
+                       heads_iter: &mut std::iter::Peekable<std::slice::Iter<'_, SignedTreeHeadRow>>,
+                       report: &mut VerifyReport|
+     -> Option<VerifyFailure> {
         while let Some(h) = heads_iter.peek() {
             if h.tree_size != size {
                 break;
@@ -498,12 +524,20 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
             report.tree_heads_checked += 1;
             let root = range.root();
             if h.root != root {
-                return Some(VerifyFailure { leaf_index: size - 1, seq: None, reason: format!("signed tree head of size {size} does not match the recomputed root") });
+                return Some(VerifyFailure {
+                    leaf_index: size - 1,
+                    seq: None,
+                    reason: format!("signed tree head of size {size} does not match the recomputed root"),
+                });
             }
             if let Some(pk) = &public_key {
                 let th = TreeHead { tree_size: u64::try_from(size).unwrap_or(0), timestamp_ms: h.timestamp, root };
                 if verify_tree_head(pk, &th, &h.signature).is_err() {
-                    return Some(VerifyFailure { leaf_index: size - 1, seq: None, reason: format!("signature of the tree head of size {size} is invalid") });
+                    return Some(VerifyFailure {
+                        leaf_index: size - 1,
+                        seq: None,
+                        reason: format!("signature of the tree head of size {size} is invalid"),
+                    });
                 }
             }
         }
@@ -531,18 +565,28 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
         }
     }
     if let Some(h) = heads_iter.next() {
-        fail(&mut report, expected, None, format!(
-            "entry {expected} is missing: a signed tree head covers {} entries but the log ends at {expected}",
-            h.tree_size
-        ));
+        fail(
+            &mut report,
+            expected,
+            None,
+            format!(
+                "entry {expected} is missing: a signed tree head covers {} entries but the log ends at {expected}",
+                h.tree_size
+            ),
+        );
         return Ok(report);
     }
     let head = r.audit_head().await?;
     if head.tree_size != expected {
-        fail(&mut report, expected, None, format!(
-            "entry {expected} is missing: the sequencer recorded {} entries but the log has {expected}",
-            head.tree_size
-        ));
+        fail(
+            &mut report,
+            expected,
+            None,
+            format!(
+                "entry {expected} is missing: the sequencer recorded {} entries but the log has {expected}",
+                head.tree_size
+            ),
+        );
     }
     Ok(report)
 }

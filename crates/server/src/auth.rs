@@ -86,9 +86,12 @@ impl Ctx {
     /// The caller's tenant, or 403 for provider operators (who see tenants, not their data).
     pub fn tenant(&self) -> Result<TenantId, ApiError> {
         self.tenant.ok_or_else(|| {
-            ApiError::forbidden("provider operators see tenants, not their data", Some(serde_json::json!({
-                "decision": "deny", "reason": "operator_no_tenant_data"
-            })))
+            ApiError::forbidden(
+                "provider operators see tenants, not their data",
+                Some(serde_json::json!({
+                    "decision": "deny", "reason": "operator_no_tenant_data"
+                })),
+            )
         })
     }
 
@@ -116,20 +119,21 @@ impl Ctx {
     }
 
     /// Asks the access engine; a denial is audited and answered with 403 and the reason.
-    pub async fn authorize(&self, state: &AppState, action: Action, resource: &ResourceRef<'_>) -> Result<Permit, ApiError> {
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        action: Action,
+        resource: &ResourceRef<'_>,
+    ) -> Result<Permit, ApiError> {
         let decision = self.decide(action, resource);
         if decision.is_allowed() {
             return Ok(Permit { decision });
         }
-        let event = self
-            .event("access.denied")
-            .denied()
-            .origin(self.origin(state))
-            .details(serde_json::json!({
-                "resource": resource.kind.as_str(),
-                "action": action.as_str(),
-                "decision": &decision,
-            }));
+        let event = self.event("access.denied").denied().origin(self.origin(state)).details(serde_json::json!({
+            "resource": resource.kind.as_str(),
+            "action": action.as_str(),
+            "decision": &decision,
+        }));
         if let Err(e) = state.auditor.record_now(state.clock.now(), &event).await {
             return Err(ApiError::internal(e));
         }
@@ -226,7 +230,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> 
     if session.revoked_at.is_some() || t >= session.expires_at || t - session.last_seen_at >= session.idle_timeout_ms {
         return Err(ApiError::unauthenticated("the session has expired or was revoked; log in again"));
     }
-    let purpose = if session.purpose == SessionPurpose::EnrollTotp.as_str() { SessionPurpose::EnrollTotp } else { SessionPurpose::Full };
+    let purpose = if session.purpose == SessionPurpose::EnrollTotp.as_str() {
+        SessionPurpose::EnrollTotp
+    } else {
+        SessionPurpose::Full
+    };
     let subject = match (session.tenant_id, session.principal) {
         (Some(tenant), principal) => Some(Arc::new(load_subject(&mut reader, tenant, principal).await?)),
         (None, _) => None,
@@ -265,7 +273,9 @@ pub async fn load_subject(reader: &mut Reader, tenant: TenantId, principal: Prin
     let grantee = match principal {
         PrincipalId::User(u) => Grantee::User(u),
         PrincipalId::ServiceAccount(s) => Grantee::ServiceAccount(s),
-        PrincipalId::Operator(_) => return Err(ApiError::internal("operator session with a tenant")),
+        PrincipalId::Operator(_) => {
+            return Err(ApiError::internal("operator session with a tenant"));
+        }
     };
     let grants = reader.grants_of(tenant, grantee).await?;
     let roles = reader.roles(tenant).await?;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use callvault_crypto::KeyEncryptionKey;
 use callvault_crypto::digest::random_bytes;
 use callvault_crypto::kek::FileKek;
-use callvault_crypto::KeyEncryptionKey;
 use callvault_model::access::{DefaultRole, Scope};
 use callvault_model::records::{
     AddressKind, Assignments, Capabilities, Grant, Grantee, Service, ServiceKind, Skill, SkillLevel, Team, Tenant,
@@ -38,7 +38,12 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
 }
 
 /// Builds the state from parts (tests use a throwaway KEK).
-pub async fn state_with(store: Store, kek: Arc<dyn KeyEncryptionKey>, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+pub async fn state_with(
+    store: Store,
+    kek: Arc<dyn KeyEncryptionKey>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
     let auditor = Auditor::start(&store, kek.as_ref(), clock.now()).await?;
     Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default() })
 }
@@ -54,7 +59,10 @@ pub struct BootstrapReport {
 
 /// Creates the provider operator `admin` on an empty database. Its password comes from
 /// `bootstrap_password` (CALLVAULT_BOOTSTRAP_PASSWORD) or is generated and returned once.
-pub async fn ensure_operator(state: &AppState, bootstrap_password: Option<SecretString>) -> anyhow::Result<BootstrapReport> {
+pub async fn ensure_operator(
+    state: &AppState,
+    bootstrap_password: Option<SecretString>,
+) -> anyhow::Result<BootstrapReport> {
     let mut tx = state.store.begin().await?;
     if tx.operator_count().await? > 0 {
         tx.rollback().await?;
@@ -64,11 +72,16 @@ pub async fn ensure_operator(state: &AppState, bootstrap_password: Option<Secret
         Some(p) => (p, false),
         None => (SecretString::new(generate_password()), true),
     };
-    let hash = new_password_hash(&password, &Default::default(), &["admin"]).await.map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e.detail()))?;
+    let hash = new_password_hash(&password, &Default::default(), &["admin"])
+        .await
+        .map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e.detail()))?;
     let id = OperatorId::new();
     let now = state.clock.now();
     tx.insert_operator(id, "admin", &hash, now).await?;
-    state.auditor.record(&mut tx, now, &AuditEvent::new(None, Actor::System, "operator.bootstrap").target("operator", id)).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &AuditEvent::new(None, Actor::System, "operator.bootstrap").target("operator", id))
+        .await?;
     tx.commit().await?;
     Ok(BootstrapReport { generated_admin_password: generated.then_some(password), created_admin: true })
 }
@@ -128,12 +141,32 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
     }
     let inbound = ServiceId::new();
     let campaign = ServiceId::new();
-    tx.insert_service(&Service { id: inbound, tenant_id: tenant.id, name: "Customer Care".into(), kind: ServiceKind::Inbound, created_at: now }).await?;
-    tx.insert_service(&Service { id: campaign, tenant_id: tenant.id, name: "Spring Renewal".into(), kind: ServiceKind::Campaign, created_at: now }).await?;
+    tx.insert_service(&Service {
+        id: inbound,
+        tenant_id: tenant.id,
+        name: "Customer Care".into(),
+        kind: ServiceKind::Inbound,
+        created_at: now,
+    })
+    .await?;
+    tx.insert_service(&Service {
+        id: campaign,
+        tenant_id: tenant.id,
+        name: "Spring Renewal".into(),
+        kind: ServiceKind::Campaign,
+        created_at: now,
+    })
+    .await?;
     let people: [(DefaultRole, &'static str, &str, &str, Scope); 7] = [
         (DefaultRole::Agent, "agent", "Alex", "Agent", Scope::Tenant),
         (DefaultRole::Agent, "agent2", "Robin", "Support", Scope::Tenant),
-        (DefaultRole::Supervisor, "supervisor", "Sam", "Supervisor", Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound] }),
+        (
+            DefaultRole::Supervisor,
+            "supervisor",
+            "Sam",
+            "Supervisor",
+            Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound] },
+        ),
         (DefaultRole::Administrator, "administrator", "Ada", "Admin", Scope::Tenant),
         (DefaultRole::SecurityOfficer, "security", "Sid", "Security", Scope::Tenant),
         (DefaultRole::DataProtectionOfficer, "dpo", "Dana", "Privacy", Scope::Tenant),
@@ -157,21 +190,37 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         })
         .await?;
         let password = generate_password();
-        let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[]).await.map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
+        let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[])
+            .await
+            .map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
         tx.insert_credential(tenant.id, user, &hash, now).await?;
         let team = if i == 1 { support } else { sales };
-        tx.set_assignments(tenant.id, user, &Assignments {
-            teams: vec![team],
-            skills: vec![SkillLevel { skill_id: english, level: 80 }],
-            services: vec![if i == 1 { campaign } else { inbound }],
-        })
+        tx.set_assignments(
+            tenant.id,
+            user,
+            &Assignments {
+                teams: vec![team],
+                skills: vec![SkillLevel { skill_id: english, level: 80 }],
+                services: vec![if i == 1 { campaign } else { inbound }],
+            },
+        )
         .await?;
         let role_row = tx.role_by_name(tenant.id, role.name()).await?;
-        tx.insert_grant(&Grant { id: GrantId::new(), tenant_id: tenant.id, grantee: Grantee::User(user), role_id: role_row.id, scope, created_at: now }).await?;
+        tx.insert_grant(&Grant {
+            id: GrantId::new(),
+            tenant_id: tenant.id,
+            grantee: Grantee::User(user),
+            role_id: role_row.id,
+            scope,
+            created_at: now,
+        })
+        .await?;
         logins.push(DemoLogin { role: role.name(), login, password });
     }
-    state.auditor.record(&mut tx, now, &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed").target("tenant", tenant.id)).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed").target("tenant", tenant.id))
+        .await?;
     tx.commit().await?;
     Ok(Some(logins))
 }
-

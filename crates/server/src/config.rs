@@ -164,8 +164,9 @@ impl Config {
             self.tls_key = Some(v.into());
         }
         if let Some(v) = env("CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS") {
-            self.danger_allow_plain_http_on_public_address = parse_bool(&v)
-                .ok_or_else(|| bad("CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS", "expected true or false".into()))?;
+            self.danger_allow_plain_http_on_public_address = parse_bool(&v).ok_or_else(|| {
+                bad("CALLVAULT_DANGER_ALLOW_PLAIN_HTTP_ON_PUBLIC_ADDRESS", "expected true or false".into())
+            })?;
         }
         if let Some(v) = env("CALLVAULT_LOG_FORMAT") {
             self.log_format = match v.as_str() {
@@ -202,7 +203,8 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid("tls_cert and tls_key must be given together".into()));
         }
-        if !self.listen.ip().is_loopback() && self.tls_cert.is_none() && !self.danger_allow_plain_http_on_public_address {
+        if !self.listen.ip().is_loopback() && self.tls_cert.is_none() && !self.danger_allow_plain_http_on_public_address
+        {
             return Err(ConfigError::Invalid(format!(
                 "refusing plain HTTP on {}: set tls_cert and tls_key, listen on a loopback address, or set \
                  danger_allow_plain_http_on_public_address behind a TLS-terminating proxy",
@@ -229,11 +231,8 @@ impl Config {
 }
 
 fn absolute(path: &Path) -> PathBuf {
-    let joined = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
+    let joined =
+        if path.is_absolute() { path.to_owned() } else { std::env::current_dir().unwrap_or_default().join(path) };
     // Normalise `.` and `..` lexically; the paths may not exist yet.
     let mut out = PathBuf::new();
     for part in joined.components() {
@@ -303,7 +302,9 @@ mod tests {
 
     #[test]
     fn unknown_env_keys_are_reported() {
-        let keys = Config::unknown_env_keys(["CALLVAULT_LISTEN".to_owned(), "CALLVAULT_LISTN".to_owned(), "PATH".to_owned()].into_iter());
+        let keys = Config::unknown_env_keys(
+            ["CALLVAULT_LISTEN".to_owned(), "CALLVAULT_LISTN".to_owned(), "PATH".to_owned()].into_iter(),
+        );
         assert_eq!(keys, vec!["CALLVAULT_LISTN".to_owned()]);
     }
 }

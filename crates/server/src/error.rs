@@ -10,9 +10,12 @@ use serde::Serialize;
 /// Base of the problem type URIs.
 pub const PROBLEM_BASE: &str = "urn:callvault:problem:";
 
-/// An error answered to a client.
+/// An error answered to a client (boxed: it travels through every `Result` of the API).
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
@@ -45,7 +48,15 @@ pub struct Problem {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, title, detail: detail.into(), extra: None, internal: None, retry_after_secs: None }
+        Self(Box::new(Inner {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: None,
+            internal: None,
+            retry_after_secs: None,
+        }))
     }
 
     /// 400: the request is malformed.
@@ -66,7 +77,7 @@ impl ApiError {
     /// 403: the access engine denied; `decision` explains why.
     pub fn forbidden(detail: impl Into<String>, decision: Option<serde_json::Value>) -> Self {
         let mut e = Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail);
-        e.extra = decision;
+        e.0.extra = decision;
         e
     }
 
@@ -87,27 +98,30 @@ impl ApiError {
 
     /// 413: the body is larger than allowed.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", format!(
-            "the request body exceeds {limit} bytes"
-        ))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            format!("the request body exceeds {limit} bytes"),
+        )
     }
 
     /// Overrides the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     /// Rewrites a 413 produced without knowing the configured limit.
     pub fn with_limit_from_status(mut self) -> Self {
-        self.detail = "the request body exceeds the configured limit (max_body_bytes)".into();
+        self.0.detail = "the request body exceeds the configured limit (max_body_bytes)".into();
         self
     }
 
     /// 429: try again later.
     pub fn too_many(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail);
-        e.retry_after_secs = Some(retry_after_secs);
+        e.0.retry_after_secs = Some(retry_after_secs);
         e
     }
 
@@ -118,26 +132,33 @@ impl ApiError {
 
     /// 500: something failed inside. `internal` goes to the log only.
     pub fn internal(internal: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed to handle the request");
-        e.internal = Some(internal.to_string());
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed to handle the request",
+        );
+        e.0.internal = Some(internal.to_string());
         e
     }
 
     /// The human detail.
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// Maps a store error for an object of kind `what`.
     pub fn from_store(e: StoreError, what: &str) -> Self {
         match e {
             StoreError::NotFound => Self::not_found(what),
-            StoreError::Conflict(ConflictKind::Duplicate) => Self::conflict(format!("a {what} with this name already exists")),
+            StoreError::Conflict(ConflictKind::Duplicate) => {
+                Self::conflict(format!("a {what} with this name already exists"))
+            }
             StoreError::Conflict(ConflictKind::Reference) => {
                 Self::conflict(format!("the {what} references a missing object or is still in use"))
             }
@@ -154,27 +175,26 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let correlation_id = if self.status.is_server_error() {
+        let inner = *self.0;
+        let correlation_id = if inner.status.is_server_error() {
             let id = uuid::Uuid::new_v4().to_string();
-            tracing::error!(correlation_id = %id, error = self.internal.as_deref().unwrap_or(""), "request failed");
+            tracing::error!(correlation_id = %id, error = inner.internal.as_deref().unwrap_or(""), "request failed");
             Some(id)
         } else {
             None
         };
         let body = Problem {
-            kind: format!("{PROBLEM_BASE}{}", self.kind),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail,
+            kind: format!("{PROBLEM_BASE}{}", inner.kind),
+            title: inner.title.to_owned(),
+            status: inner.status.as_u16(),
+            detail: inner.detail,
             correlation_id,
-            details: self.extra,
+            details: inner.extra,
         };
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        let mut resp = (inner.status, axum::Json(body)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(v) = inner.retry_after_secs.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

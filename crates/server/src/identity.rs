@@ -8,7 +8,9 @@ use callvault_model::records::{Grantee, Notification, Timestamp};
 use callvault_model::{NotificationId, PrincipalId, SecretString, SessionId, TenantId, UserId};
 use callvault_policy::password::{PasswordRules, check_new_password, normalize};
 use callvault_policy::throttle::{self, FailureState, Gate};
-use callvault_store::{CredentialOwner, CredentialRow, DirectoryStore, IdentityStore, SessionRow, StoreError, TenantStore, Tx};
+use callvault_store::{
+    CredentialOwner, CredentialRow, DirectoryStore, IdentityStore, SessionRow, StoreError, TenantStore, Tx,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AuditEvent, Origin};
@@ -100,9 +102,8 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         return Err(login_failed());
     }
     let hash = account.credential.password_hash.clone();
-    let check = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .map_err(ApiError::internal)?;
+    let check =
+        tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.map_err(ApiError::internal)?;
     let needs_rehash = match check {
         PasswordCheck::Valid { needs_rehash } => needs_rehash,
         PasswordCheck::Invalid => {
@@ -154,7 +155,12 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
     };
     let new_hash = if needs_rehash {
         let pw = normalize(req.password.expose());
-        Some(tokio::task::spawn_blocking(move || hash_password(&pw)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?)
+        Some(
+            tokio::task::spawn_blocking(move || hash_password(&pw))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?,
+        )
     } else {
         None
     };
@@ -316,7 +322,9 @@ async fn check_second_factor(
     now: Timestamp,
 ) -> Result<SecondFactor, ApiError> {
     if let Some(code) = code {
-        let Some(wrapped) = &account.credential.totp_seed else { return Ok(SecondFactor::Wrong) };
+        let Some(wrapped) = &account.credential.totp_seed else {
+            return Ok(SecondFactor::Wrong);
+        };
         let seed = unwrap_totp_seed(state, account.principal, wrapped)?;
         let last = account.credential.totp_last_step.and_then(|s| u64::try_from(s).ok());
         let secs = u64::try_from(now.millis() / 1000).unwrap_or(0);
@@ -374,29 +382,29 @@ async fn record_failure(
         .origin(origin)
         .details(serde_json::json!({ "reason": reason, "failures": after.failures }));
     state.auditor.record(&mut tx, now, &event).await?;
-    if let Some(tenant) = account.tenant {
-        if throttle::should_alert(before.failures, after.failures, account.alert_threshold) {
-            let locked = after.locked_until_ms.is_some();
-            let n = Notification {
-                id: NotificationId::new(),
-                tenant_id: tenant,
-                kind: if locked { "account_locked".into() } else { "failed_logins".into() },
-                audience: DefaultRole::SecurityOfficer.name().into(),
-                message: format!(
-                    "{} consecutive failed logins on account {}{}",
-                    after.failures,
-                    account.principal,
-                    if locked { "; the account is locked" } else { "" }
-                ),
-                details: serde_json::json!({ "principal": account.principal.to_string(), "failures": after.failures, "locked": locked }),
-                created_at: now,
-            };
-            tx.insert_notification(&n).await?;
-            let alert = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
+    if let Some(tenant) = account.tenant
+        && throttle::should_alert(before.failures, after.failures, account.alert_threshold)
+    {
+        let locked = after.locked_until_ms.is_some();
+        let n = Notification {
+            id: NotificationId::new(),
+            tenant_id: tenant,
+            kind: if locked { "account_locked".into() } else { "failed_logins".into() },
+            audience: DefaultRole::SecurityOfficer.name().into(),
+            message: format!(
+                "{} consecutive failed logins on account {}{}",
+                after.failures,
+                account.principal,
+                if locked { "; the account is locked" } else { "" }
+            ),
+            details: serde_json::json!({ "principal": account.principal.to_string(), "failures": after.failures, "locked": locked }),
+            created_at: now,
+        };
+        tx.insert_notification(&n).await?;
+        let alert = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
                 .target("notification", n.id)
                 .details(serde_json::json!({ "kind": n.kind, "principal": account.principal.to_string(), "failures": after.failures }));
-            state.auditor.record(&mut tx, now, &alert).await?;
-        }
+        state.auditor.record(&mut tx, now, &alert).await?;
     }
     tx.commit().await?;
     state.metrics.login("failure");
@@ -417,7 +425,9 @@ async fn replayed_code(state: &AppState, account: &Account, now: Timestamp, orig
         };
         tx.insert_notification(&n).await?;
     }
-    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.totp_replayed").denied().origin(origin);
+    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.totp_replayed")
+        .denied()
+        .origin(origin);
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(())
@@ -431,7 +441,10 @@ async fn audit_login_failure(
     reason: &str,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let event = AuditEvent::new(tenant, actor, "auth.login").denied().origin(origin).details(serde_json::json!({ "reason": reason }));
+    let event = AuditEvent::new(tenant, actor, "auth.login")
+        .denied()
+        .origin(origin)
+        .details(serde_json::json!({ "reason": reason }));
     state.auditor.record_now(now, &event).await.map_err(ApiError::internal)
 }
 
@@ -445,7 +458,11 @@ pub fn credential_owner(principal: PrincipalId, tenant: Option<TenantId>) -> Res
 }
 
 /// Hashes a new password after checking it against the rules (NIST 800-63B).
-pub async fn new_password_hash(password: &SecretString, rules: &PasswordRules, context: &[&str]) -> Result<String, ApiError> {
+pub async fn new_password_hash(
+    password: &SecretString,
+    rules: &PasswordRules,
+    context: &[&str],
+) -> Result<String, ApiError> {
     check_new_password(password.expose(), rules, context).map_err(|e| ApiError::invalid(e.to_string()))?;
     let normalized = normalize(password.expose());
     tokio::task::spawn_blocking(move || hash_password(&normalized))
@@ -465,19 +482,31 @@ pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<Pas
 }
 
 /// Verifies a principal's current password (re-authentication before sensitive operations).
-pub async fn verify_current_password(state: &AppState, owner: CredentialOwner, password: &SecretString) -> Result<(), ApiError> {
+pub async fn verify_current_password(
+    state: &AppState,
+    owner: CredentialOwner,
+    password: &SecretString,
+) -> Result<(), ApiError> {
     let mut r = state.store.reader().await?;
     let cred = r.credential(owner).await?;
     let pw = normalize(password.expose());
     let hash = cred.password_hash.clone();
     match tokio::task::spawn_blocking(move || verify_password(&hash, &pw)).await.map_err(ApiError::internal)? {
         PasswordCheck::Valid { .. } => Ok(()),
-        PasswordCheck::Invalid => Err(ApiError::forbidden_kind("reauthentication-failed", "Re-authentication failed", "the current password is wrong")),
+        PasswordCheck::Invalid => Err(ApiError::forbidden_kind(
+            "reauthentication-failed",
+            "Re-authentication failed",
+            "the current password is wrong",
+        )),
     }
 }
 
 /// Starts TOTP enrolment: stores a new wrapped seed (not yet enrolled) and returns the URI.
-pub async fn begin_totp_enrollment(state: &AppState, principal: PrincipalId, tenant: Option<TenantId>) -> Result<(String, String), ApiError> {
+pub async fn begin_totp_enrollment(
+    state: &AppState,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+) -> Result<(String, String), ApiError> {
     let owner = credential_owner(principal, tenant)?;
     let seed = TotpSeed::generate();
     let wrapped = state.kek.wrap(totp_aad(principal).as_bytes(), seed.expose()).map_err(ApiError::internal)?;
@@ -487,7 +516,8 @@ pub async fn begin_totp_enrollment(state: &AppState, principal: PrincipalId, ten
         return Err(ApiError::conflict("TOTP is already enrolled; an administrator can reset it"));
     }
     tx.set_totp(owner, Some(&wrapped), false).await?;
-    let event = AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enroll_started").target("principal", principal);
+    let event =
+        AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enroll_started").target("principal", principal);
     state.auditor.record(&mut tx, state.clock.now(), &event).await?;
     tx.commit().await?;
     let uri = totp::otpauth_uri(&seed, "callvault", &principal.uuid().to_string());
@@ -551,7 +581,8 @@ pub async fn confirm_totp_enrollment(
         tx.revoke_sessions_of(principal, Some(session), now.millis()).await?;
         upgrade_session(&mut tx, session).await?;
     }
-    let event = AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enrolled").target("principal", principal);
+    let event =
+        AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enrolled").target("principal", principal);
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(codes.into_iter().map(|(c, _)| c).collect())

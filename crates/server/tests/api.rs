@@ -41,11 +41,20 @@ async fn operator_bootstrap_tenant_and_directory_flow() {
         assert_eq!((s, members), (StatusCode::OK, json!([uid])));
         // Capabilities are switched by the operator.
         let (s, t) = app
-            .request("PATCH", &format!("/v1/tenants/{tenant_id}"), Some(&op), Some(json!({ "capabilities": { "encryption": true, "outbound_policy": true, "call_security": false } })))
+            .request(
+                "PATCH",
+                &format!("/v1/tenants/{tenant_id}"),
+                Some(&op),
+                Some(
+                    json!({ "capabilities": { "encryption": true, "outbound_policy": true, "call_security": false } }),
+                ),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{t}");
         assert_eq!(t["capabilities"]["outbound_policy"], true);
-        let (s, _) = app.request("PATCH", &format!("/v1/tenants/{tenant_id}"), Some(&admin), Some(json!({ "display_name": "x" }))).await;
+        let (s, _) = app
+            .request("PATCH", &format!("/v1/tenants/{tenant_id}"), Some(&admin), Some(json!({ "display_name": "x" })))
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "tenant admins cannot switch capabilities");
         // Deleting a user removes its master-data relations.
         let (s, _) = app.request("DELETE", &format!("/v1/users/{uid}"), Some(&admin), None).await;
@@ -107,7 +116,8 @@ async fn problem_json_for_bad_input_and_nothing_half_written() {
             assert_eq!(p["status"], want.as_u16());
         }
         // A body without a JSON content type.
-        let (s, _, _) = app.raw("POST", "/v1/teams", Some(&admin), Some(b"{\"name\":\"y\"}".to_vec()), "text/plain").await;
+        let (s, _, _) =
+            app.raw("POST", "/v1/teams", Some(&admin), Some(b"{\"name\":\"y\"}".to_vec()), "text/plain").await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(snapshot(&app, &admin).await, before, "a refused request changed data");
         app.cleanup().await;
@@ -117,7 +127,8 @@ async fn problem_json_for_bad_input_and_nothing_half_written() {
 /// Users, teams, skills, services, roles and grants as the admin sees them.
 async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
     let mut v = Vec::new();
-    for p in ["/v1/users", "/v1/teams", "/v1/skills", "/v1/services", "/v1/roles", "/v1/grants", "/v1/service-accounts"] {
+    for p in ["/v1/users", "/v1/teams", "/v1/skills", "/v1/services", "/v1/roles", "/v1/grants", "/v1/service-accounts"]
+    {
         v.push(app.get(p, admin).await.1);
     }
     v

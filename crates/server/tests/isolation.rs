@@ -18,22 +18,40 @@ async fn another_tenant_never_sees_or_changes_data() {
         // Tenant A's objects.
         let (_, team) = app.post("/v1/teams", &a_admin, json!({ "name": "Alpha Team" })).await;
         let (_, skill) = app.post("/v1/skills", &a_admin, json!({ "name": "Alpha Skill" })).await;
-        let (_, service) = app.post("/v1/services", &a_admin, json!({ "name": "Alpha Service", "kind": "inbound" })).await;
+        let (_, service) =
+            app.post("/v1/services", &a_admin, json!({ "name": "Alpha Service", "kind": "inbound" })).await;
         let user = app.user(&a_admin, "alphauser", "alpha user passphrase", json!({ "teams": [team["id"]] })).await;
         let (_, roles) = app.get("/v1/roles", &a_admin).await;
-        let agent_role = roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].as_str().unwrap().to_owned();
-        let (_, role) = app.post("/v1/roles", &a_admin, json!({ "name": "Alpha Role", "privileges": ["team:read"] })).await;
+        let agent_role =
+            roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].as_str().unwrap().to_owned();
+        let (_, role) =
+            app.post("/v1/roles", &a_admin, json!({ "name": "Alpha Role", "privileges": ["team:read"] })).await;
         let grant = app.grant(&a_admin, &user, "agent", json!({ "kind": "tenant" })).await;
-        let (s, sa) = app.post("/v1/service-accounts", &a_admin, json!({ "name": "alpha-dialer", "role_id": agent_role, "scope": { "kind": "tenant" } })).await;
+        let (s, sa) = app
+            .post(
+                "/v1/service-accounts",
+                &a_admin,
+                json!({ "name": "alpha-dialer", "role_id": agent_role, "scope": { "kind": "tenant" } }),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{sa}");
-        let a_session = app.login(Some("alpha"), "alphauser", "alpha user passphrase", None).await["session_id"].as_str().unwrap().to_owned();
-        let secret_values: Vec<String> = [
-            &team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"],
-        ]
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .chain([a_tenant.clone(), user.clone(), grant.clone(), a_session.clone(), "Alpha Team".into(), "alphauser".into(), "Firstalphauser".into()])
-        .collect();
+        let a_session = app.login(Some("alpha"), "alphauser", "alpha user passphrase", None).await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .chain([
+                a_tenant.clone(),
+                user.clone(),
+                grant.clone(),
+                a_session.clone(),
+                "Alpha Team".into(),
+                "alphauser".into(),
+                "Firstalphauser".into(),
+            ])
+            .collect();
         let before = snapshot(&app, &a_admin).await;
 
         let id_for = |path: &str| -> String {
@@ -63,19 +81,33 @@ async fn another_tenant_never_sees_or_changes_data() {
         // Valid bodies, so the request reaches the tenant check instead of stopping at validation.
         let body_for = |method: &str, path: &str| -> Option<Value> {
             Some(match (method, path) {
-                ("POST", "/v1/grants") => json!({ "grantee": { "kind": "user", "id": user }, "role_id": agent_role, "scope": { "kind": "tenant" } }),
-                ("POST", "/v1/service-accounts") => json!({ "name": "b-dialer", "role_id": agent_role, "scope": { "kind": "tenant" } }),
-                ("POST", "/v1/access/explain") => json!({ "user_id": user, "action": "read", "resource": "user" }),
-                ("POST", "/v1/users") => json!({ "login": "bnew", "first_name": "B", "last_name": "B", "assignments": { "teams": [team["id"]] } }),
+                ("POST", "/v1/grants") => {
+                    json!({ "grantee": { "kind": "user", "id": user }, "role_id": agent_role, "scope": { "kind": "tenant" } })
+                }
+                ("POST", "/v1/service-accounts") => {
+                    json!({ "name": "b-dialer", "role_id": agent_role, "scope": { "kind": "tenant" } })
+                }
+                ("POST", "/v1/access/explain") => {
+                    json!({ "user_id": user, "action": "read", "resource": "user" })
+                }
+                ("POST", "/v1/users") => {
+                    json!({ "login": "bnew", "first_name": "B", "last_name": "B", "assignments": { "teams": [team["id"]] } })
+                }
                 ("PATCH", "/v1/users/{id}") => json!({ "first_name": "Mallory" }),
                 ("PUT", "/v1/users/{id}/assignments") => json!({ "teams": [] }),
-                ("PUT", "/v1/users/{id}/password") => json!({ "password": "an entirely new passphrase" }),
-                ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => json!({ "name": "Hijacked" }),
+                ("PUT", "/v1/users/{id}/password") => {
+                    json!({ "password": "an entirely new passphrase" })
+                }
+                ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => {
+                    json!({ "name": "Hijacked" })
+                }
                 ("PATCH", "/v1/roles/{id}") => json!({ "description": "hijacked" }),
                 ("POST", "/v1/teams") | ("POST", "/v1/skills") => json!({ "name": "B thing" }),
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),
                 ("POST", "/v1/roles") => json!({ "name": "B role", "privileges": ["team:read"] }),
-                ("PUT", "/v1/settings") => json!({ "session_idle_timeout_secs": 600, "session_absolute_timeout_secs": 3600, "password_min_length": 10, "failed_login_alert_threshold": 5 }),
+                ("PUT", "/v1/settings") => {
+                    json!({ "session_idle_timeout_secs": 600, "session_absolute_timeout_secs": 3600, "password_min_length": 10, "failed_login_alert_threshold": 5 })
+                }
                 (m, _) if m == "POST" || m == "PUT" || m == "PATCH" => json!({}),
                 _ => return None,
             })
@@ -98,7 +130,9 @@ async fn another_tenant_never_sees_or_changes_data() {
                 for secret in &secret_values {
                     assert!(!text.contains(secret.as_str()), "{m} {path} leaked tenant A data ({secret}): {text}");
                 }
-                if path.contains("{id}") || (m == "POST" && (path == "/v1/grants" || path == "/v1/access/explain" || path == "/v1/users")) {
+                if path.contains("{id}")
+                    || (m == "POST" && (path == "/v1/grants" || path == "/v1/access/explain" || path == "/v1/users"))
+                {
                     assert!(
                         status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
                         "{m} {path} answered {status} to another tenant: {text}"
@@ -114,7 +148,16 @@ async fn another_tenant_never_sees_or_changes_data() {
 
 async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
     let mut v = Vec::new();
-    for p in ["/v1/users", "/v1/teams", "/v1/skills", "/v1/services", "/v1/roles", "/v1/grants", "/v1/service-accounts", "/v1/settings"] {
+    for p in [
+        "/v1/users",
+        "/v1/teams",
+        "/v1/skills",
+        "/v1/services",
+        "/v1/roles",
+        "/v1/grants",
+        "/v1/service-accounts",
+        "/v1/settings",
+    ] {
         v.push(app.get(p, admin).await.1);
     }
     v

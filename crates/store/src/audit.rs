@@ -191,7 +191,8 @@ impl<C: Conn> AuditStore for C {
     }
 
     async fn unsequenced_audit_count(&mut self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM aud_entry WHERE leaf_index IS NULL").fetch_one(self.conn()).await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM aud_entry WHERE leaf_index IS NULL").fetch_one(self.conn()).await?;
         Ok(row.try_get("n")?)
     }
 
@@ -262,9 +263,10 @@ impl<C: Conn> AuditStore for C {
     }
 
     async fn tree_heads(&mut self) -> Result<Vec<SignedTreeHeadRow>> {
-        let rows = sqlx::query("SELECT tree_size, timestamp, root, key_id, signature FROM aud_tree_head ORDER BY tree_size")
-            .fetch_all(self.conn())
-            .await?;
+        let rows =
+            sqlx::query("SELECT tree_size, timestamp, root, key_id, signature FROM aud_tree_head ORDER BY tree_size")
+                .fetch_all(self.conn())
+                .await?;
         rows.iter().map(sth_row).collect()
     }
 
@@ -278,10 +280,11 @@ impl<C: Conn> AuditStore for C {
     }
 
     async fn tree_head(&mut self, size: i64) -> Result<SignedTreeHeadRow> {
-        let row = sqlx::query("SELECT tree_size, timestamp, root, key_id, signature FROM aud_tree_head WHERE tree_size = $1")
-            .bind(size)
-            .fetch_one(self.conn())
-            .await?;
+        let row =
+            sqlx::query("SELECT tree_size, timestamp, root, key_id, signature FROM aud_tree_head WHERE tree_size = $1")
+                .bind(size)
+                .fetch_one(self.conn())
+                .await?;
         sth_row(&row)
     }
 

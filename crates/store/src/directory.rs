@@ -122,16 +122,28 @@ impl Named {
     }
     fn list(self) -> &'static str {
         match self {
-            Named::Team => "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 ORDER BY name",
-            Named::Skill => "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 ORDER BY name",
-            Named::Service => "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 ORDER BY name",
+            Named::Team => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 ORDER BY name"
+            }
+            Named::Skill => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 ORDER BY name"
+            }
+            Named::Service => {
+                "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 ORDER BY name"
+            }
         }
     }
     fn one(self) -> &'static str {
         match self {
-            Named::Team => "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 AND id = $2",
-            Named::Skill => "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 AND id = $2",
-            Named::Service => "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 AND id = $2",
+            Named::Team => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 AND id = $2"
+            }
+            Named::Skill => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 AND id = $2"
+            }
+            Named::Service => {
+                "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 AND id = $2"
+            }
         }
     }
     fn rename(self) -> &'static str {
@@ -197,7 +209,11 @@ async fn insert_named<C: Conn>(
     now: Timestamp,
     kind: Option<&str>,
 ) -> Result<()> {
-    let mut q = sqlx::query(which.insert()).bind(id.to_string()).bind(tenant.to_string()).bind(name.to_owned()).bind(now.millis());
+    let mut q = sqlx::query(which.insert())
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(name.to_owned())
+        .bind(now.millis());
     if let Some(kind) = kind {
         q = q.bind(kind.to_owned());
     }
@@ -336,11 +352,13 @@ impl<C: Conn> DirectoryStore for C {
         .fetch_all(self.conn())
         .await?;
         let mut users = rows.iter().map(user_row).collect::<Result<Vec<_>>>()?;
-        let index: std::collections::HashMap<UserId, usize> = users.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
-        let rows = sqlx::query("SELECT id, user_id, kind, value FROM dir_address WHERE tenant_id = $1 ORDER BY position")
-            .bind(tenant.to_string())
-            .fetch_all(self.conn())
-            .await?;
+        let index: std::collections::HashMap<UserId, usize> =
+            users.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+        let rows =
+            sqlx::query("SELECT id, user_id, kind, value FROM dir_address WHERE tenant_id = $1 ORDER BY position")
+                .bind(tenant.to_string())
+                .fetch_all(self.conn())
+                .await?;
         for row in &rows {
             let (user, address) = address_row(row)?;
             if let Some(&i) = index.get(&user) {
@@ -439,14 +457,15 @@ impl<C: Conn> DirectoryStore for C {
     async fn assignments(&mut self, tenant: TenantId, user: UserId) -> Result<Assignments> {
         let t = tenant.to_string();
         let u = user.to_string();
-        let teams = sqlx::query("SELECT team_id FROM cfg_team_member WHERE tenant_id = $1 AND user_id = $2 ORDER BY team_id")
-            .bind(t.clone())
-            .bind(u.clone())
-            .fetch_all(self.conn())
-            .await?
-            .iter()
-            .map(|r| col_uuid(r, "team_id").map(TeamId))
-            .collect::<Result<Vec<_>>>()?;
+        let teams =
+            sqlx::query("SELECT team_id FROM cfg_team_member WHERE tenant_id = $1 AND user_id = $2 ORDER BY team_id")
+                .bind(t.clone())
+                .bind(u.clone())
+                .fetch_all(self.conn())
+                .await?
+                .iter()
+                .map(|r| col_uuid(r, "team_id").map(TeamId))
+                .collect::<Result<Vec<_>>>()?;
         let skills = sqlx::query(
             "SELECT skill_id, level FROM cfg_user_skill WHERE tenant_id = $1 AND user_id = $2 ORDER BY skill_id",
         )
@@ -463,15 +482,16 @@ impl<C: Conn> DirectoryStore for C {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        let services =
-            sqlx::query("SELECT service_id FROM cfg_user_service WHERE tenant_id = $1 AND user_id = $2 ORDER BY service_id")
-                .bind(t)
-                .bind(u)
-                .fetch_all(self.conn())
-                .await?
-                .iter()
-                .map(|r| col_uuid(r, "service_id").map(ServiceId))
-                .collect::<Result<Vec<_>>>()?;
+        let services = sqlx::query(
+            "SELECT service_id FROM cfg_user_service WHERE tenant_id = $1 AND user_id = $2 ORDER BY service_id",
+        )
+        .bind(t)
+        .bind(u)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| col_uuid(r, "service_id").map(ServiceId))
+        .collect::<Result<Vec<_>>>()?;
         Ok(Assignments { teams, skills, services })
     }
 
@@ -544,10 +564,11 @@ impl<C: Conn> DirectoryStore for C {
         {
             out.entry(UserId(col_uuid(&row, "user_id")?)).or_default().teams.push(TeamId(col_uuid(&row, "team_id")?));
         }
-        for row in sqlx::query("SELECT user_id, skill_id, level FROM cfg_user_skill WHERE tenant_id = $1 ORDER BY skill_id")
-            .bind(t.clone())
-            .fetch_all(self.conn())
-            .await?
+        for row in
+            sqlx::query("SELECT user_id, skill_id, level FROM cfg_user_skill WHERE tenant_id = $1 ORDER BY skill_id")
+                .bind(t.clone())
+                .fetch_all(self.conn())
+                .await?
         {
             let level: i64 = row.try_get("level")?;
             out.entry(UserId(col_uuid(&row, "user_id")?)).or_default().skills.push(SkillLevel {
@@ -555,12 +576,16 @@ impl<C: Conn> DirectoryStore for C {
                 level: u8::try_from(level).map_err(|_| StoreError::Corrupt("skill level".into()))?,
             });
         }
-        for row in sqlx::query("SELECT user_id, service_id FROM cfg_user_service WHERE tenant_id = $1 ORDER BY service_id")
-            .bind(t)
-            .fetch_all(self.conn())
-            .await?
+        for row in
+            sqlx::query("SELECT user_id, service_id FROM cfg_user_service WHERE tenant_id = $1 ORDER BY service_id")
+                .bind(t)
+                .fetch_all(self.conn())
+                .await?
         {
-            out.entry(UserId(col_uuid(&row, "user_id")?)).or_default().services.push(ServiceId(col_uuid(&row, "service_id")?));
+            out.entry(UserId(col_uuid(&row, "user_id")?))
+                .or_default()
+                .services
+                .push(ServiceId(col_uuid(&row, "service_id")?));
         }
         Ok(out)
     }

@@ -86,13 +86,20 @@ pub struct SigningKeyRow {
 /// Identity reads and writes.
 pub trait IdentityStore {
     /// Inserts a provider operator.
-    async fn insert_operator(&mut self, id: OperatorId, login: &str, password_hash: &str, now: Timestamp) -> Result<()>;
+    async fn insert_operator(&mut self, id: OperatorId, login: &str, password_hash: &str, now: Timestamp)
+    -> Result<()>;
     /// An operator by login.
     async fn operator_by_login(&mut self, login: &str) -> Result<OperatorId>;
     /// Number of operators.
     async fn operator_count(&mut self) -> Result<i64>;
     /// Inserts a user's credentials.
-    async fn insert_credential(&mut self, tenant: TenantId, user: UserId, password_hash: &str, now: Timestamp) -> Result<()>;
+    async fn insert_credential(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<()>;
     /// Credentials of an operator or user.
     async fn credential(&mut self, owner: CredentialOwner) -> Result<CredentialRow>;
     /// Sets a new password hash (and resets failures).
@@ -112,7 +119,8 @@ pub trait IdentityStore {
     /// Replaces a user's recovery codes (digests only).
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, digests: &[String]) -> Result<()>;
     /// Marks a recovery code used; `false` when unknown or already used.
-    async fn use_recovery_code(&mut self, tenant: TenantId, user: UserId, digest: &str, now: Timestamp) -> Result<bool>;
+    async fn use_recovery_code(&mut self, tenant: TenantId, user: UserId, digest: &str, now: Timestamp)
+    -> Result<bool>;
 
     /// Inserts a role.
     async fn insert_role(&mut self, role: &Role) -> Result<()>;
@@ -123,7 +131,13 @@ pub trait IdentityStore {
     /// One role by name.
     async fn role_by_name(&mut self, tenant: TenantId, name: &str) -> Result<Role>;
     /// Changes a custom role.
-    async fn update_role(&mut self, tenant: TenantId, id: RoleId, description: &str, privileges: &[Privilege]) -> Result<()>;
+    async fn update_role(
+        &mut self,
+        tenant: TenantId,
+        id: RoleId,
+        description: &str,
+        privileges: &[Privilege],
+    ) -> Result<()>;
     /// Deletes a role no grant references.
     async fn delete_role(&mut self, tenant: TenantId, id: RoleId) -> Result<()>;
 
@@ -219,7 +233,9 @@ fn grant_row(row: &AnyRow) -> Result<Grant> {
     let grantee = match (col_opt_uuid(row, "user_id")?, col_opt_uuid(row, "service_account_id")?) {
         (Some(u), None) => Grantee::User(UserId(u)),
         (None, Some(s)) => Grantee::ServiceAccount(ServiceAccountId(s)),
-        _ => return Err(StoreError::Corrupt("grant without exactly one grantee".into())),
+        _ => {
+            return Err(StoreError::Corrupt("grant without exactly one grantee".into()));
+        }
     };
     let scope: Scope = col_json(row, "scope")?;
     Ok(Grant {
@@ -278,7 +294,6 @@ fn notification_row(row: &AnyRow) -> Result<Notification> {
     })
 }
 
-
 impl<C: Conn> IdentityStore for C {
     async fn insert_operator(&mut self, id: OperatorId, login: &str, hash: &str, now: Timestamp) -> Result<()> {
         sqlx::query(
@@ -294,7 +309,10 @@ impl<C: Conn> IdentityStore for C {
     }
 
     async fn operator_by_login(&mut self, login: &str) -> Result<OperatorId> {
-        let row = sqlx::query("SELECT id FROM cfg_operator WHERE login = $1").bind(login.to_owned()).fetch_one(self.conn()).await?;
+        let row = sqlx::query("SELECT id FROM cfg_operator WHERE login = $1")
+            .bind(login.to_owned())
+            .fetch_one(self.conn())
+            .await?;
         Ok(OperatorId(col_uuid(&row, "id")?))
     }
 
@@ -432,7 +450,13 @@ impl<C: Conn> IdentityStore for C {
         Ok(())
     }
 
-    async fn use_recovery_code(&mut self, tenant: TenantId, user: UserId, digest: &str, now: Timestamp) -> Result<bool> {
+    async fn use_recovery_code(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        digest: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE cfg_recovery_code SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 AND digest = $3 AND used_at IS NULL",
         )
@@ -497,7 +521,13 @@ impl<C: Conn> IdentityStore for C {
         role_row(&row)
     }
 
-    async fn update_role(&mut self, tenant: TenantId, id: RoleId, description: &str, privileges: &[Privilege]) -> Result<()> {
+    async fn update_role(
+        &mut self,
+        tenant: TenantId,
+        id: RoleId,
+        description: &str,
+        privileges: &[Privilege],
+    ) -> Result<()> {
         let r = sqlx::query(
             "UPDATE cfg_role SET description = $3, privileges = $4 WHERE tenant_id = $1 AND id = $2 AND builtin = 0",
         )
@@ -752,10 +782,12 @@ impl<C: Conn> IdentityStore for C {
     }
 
     async fn upgrade_session(&mut self, id: SessionId) -> Result<()> {
-        let r = sqlx::query("UPDATE op_session SET purpose = 'full', second_factor = 1 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .execute(self.conn())
-            .await?;
+        let r = sqlx::query(
+            "UPDATE op_session SET purpose = 'full', second_factor = 1 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .execute(self.conn())
+        .await?;
         affected(r)
     }
 

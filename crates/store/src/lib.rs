@@ -30,9 +30,7 @@ use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
 pub use directory::{DirectoryStore, NewUser, UserPatch};
-pub use identity::{
-    CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow,
-};
+pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::TenantStore;
 
@@ -283,8 +281,7 @@ pub(crate) fn col_uuid(row: &sqlx::any::AnyRow, col: &str) -> Result<Uuid> {
 
 pub(crate) fn col_opt_uuid(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<Uuid>> {
     let s: Option<String> = row.try_get(col)?;
-    s.map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("column {col} is not a uuid"))))
-        .transpose()
+    s.map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("column {col} is not a uuid")))).transpose()
 }
 
 pub(crate) fn col_json<T: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow, col: &str) -> Result<T> {

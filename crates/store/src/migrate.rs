@@ -65,9 +65,8 @@ pub(crate) async fn run_list(store: &Store, migrations: &[Migration]) -> Result<
             // Several nodes may start at once: the first one migrates, the others wait here.
             sqlx::query("SELECT pg_advisory_xact_lock(7403115)").execute(&mut *tx.tx).await?;
         }
-        let applied = sqlx::query("SELECT version, checksum FROM cv_migration ORDER BY version")
-            .fetch_all(&mut *tx.tx)
-            .await?;
+        let applied =
+            sqlx::query("SELECT version, checksum FROM cv_migration ORDER BY version").fetch_all(&mut *tx.tx).await?;
         let mut done = false;
         for row in &applied {
             let version: i64 = row.try_get("version")?;

@@ -56,18 +56,12 @@ impl<C: Conn> TenantStore for C {
     }
 
     async fn tenant(&mut self, id: TenantId) -> Result<Tenant> {
-        let row = sqlx::query(select_tenant!("WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_one(self.conn())
-            .await?;
+        let row = sqlx::query(select_tenant!("WHERE id = $1")).bind(id.to_string()).fetch_one(self.conn()).await?;
         tenant_row(&row)
     }
 
     async fn tenant_by_slug(&mut self, slug: &str) -> Result<Tenant> {
-        let row = sqlx::query(select_tenant!("WHERE slug = $1"))
-            .bind(slug)
-            .fetch_one(self.conn())
-            .await?;
+        let row = sqlx::query(select_tenant!("WHERE slug = $1")).bind(slug).fetch_one(self.conn()).await?;
         tenant_row(&row)
     }
 

@@ -3,8 +3,8 @@
 
 use callvault_model::access::{DefaultRole, Privilege, Scope};
 use callvault_model::records::{
-    AddressKind, Assignments, Capabilities, Grant, Grantee, Role, Service, ServiceKind, Skill, SkillLevel, Team, Tenant,
-    TenantSettings, Timestamp,
+    AddressKind, Assignments, Capabilities, Grant, Grantee, Role, Service, ServiceKind, Skill, SkillLevel, Team,
+    Tenant, TenantSettings, Timestamp,
 };
 use callvault_model::{GrantId, Personal, RoleId, ServiceId, SkillId, TeamId, TenantId, UserId};
 use callvault_store::{
@@ -22,7 +22,8 @@ struct Db {
 async fn databases() -> Vec<Db> {
     let dir = std::env::temp_dir().join(format!("cv-store-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut v = vec![Db { url: format!("sqlite:{}?mode=rwc", dir.join("t.db").display()), admin: None, dir: Some(dir) }];
+    let mut v =
+        vec![Db { url: format!("sqlite:{}?mode=rwc", dir.join("t.db").display()), admin: None, dir: Some(dir) }];
     match std::env::var("CALLVAULT_POSTGRES_TEST_URL") {
         Ok(base) => {
             let schema = format!("cvstore_{}", uuid::Uuid::new_v4().simple());
@@ -30,7 +31,11 @@ async fn databases() -> Vec<Db> {
             let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.unwrap();
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut c).await.unwrap();
             let sep = if base.contains('?') { '&' } else { '?' };
-            v.push(Db { url: format!("{base}{sep}options=-c%20search_path%3D{schema}"), admin: Some((base, schema)), dir: None });
+            v.push(Db {
+                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                admin: Some((base, schema)),
+                dir: None,
+            });
         }
         Err(_) if std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_ok() => {
             panic!("CALLVAULT_REQUIRE_ALL_BACKENDS is set but CALLVAULT_POSTGRES_TEST_URL is not")
@@ -100,13 +105,23 @@ async fn fixture(store: &Store, slug: &str) -> Fixture {
     tx.insert_team(&team).await.unwrap();
     let skill = Skill { id: SkillId::new(), tenant_id: t.id, name: "English".into(), created_at: now() };
     tx.insert_skill(&skill).await.unwrap();
-    let service = Service { id: ServiceId::new(), tenant_id: t.id, name: "Care".into(), kind: ServiceKind::Inbound, created_at: now() };
+    let service = Service {
+        id: ServiceId::new(),
+        tenant_id: t.id,
+        name: "Care".into(),
+        kind: ServiceKind::Inbound,
+        created_at: now(),
+    };
     tx.insert_service(&service).await.unwrap();
-    tx.set_assignments(t.id, u.id, &Assignments {
-        teams: vec![team.id],
-        skills: vec![SkillLevel { skill_id: skill.id, level: 50 }],
-        services: vec![service.id],
-    })
+    tx.set_assignments(
+        t.id,
+        u.id,
+        &Assignments {
+            teams: vec![team.id],
+            skills: vec![SkillLevel { skill_id: skill.id, level: 50 }],
+            services: vec![service.id],
+        },
+    )
     .await
     .unwrap();
     let role = Role {
@@ -119,7 +134,14 @@ async fn fixture(store: &Store, slug: &str) -> Fixture {
         created_at: now(),
     };
     tx.insert_role(&role).await.unwrap();
-    let grant = Grant { id: GrantId::new(), tenant_id: t.id, grantee: Grantee::User(u.id), role_id: role.id, scope: Scope::Tenant, created_at: now() };
+    let grant = Grant {
+        id: GrantId::new(),
+        tenant_id: t.id,
+        grantee: Grantee::User(u.id),
+        role_id: role.id,
+        scope: Scope::Tenant,
+        created_at: now(),
+    };
     tx.insert_grant(&grant).await.unwrap();
     tx.commit().await.unwrap();
     Fixture { t, user: u.id, team: team.id, skill: skill.id, service: service.id, role: role.id, grant: grant.id }
@@ -147,7 +169,8 @@ async fn migrations_are_idempotent_and_downgrade_is_refused(url: &str, store: &S
     assert_eq!(callvault_store::current_version(store).await.unwrap(), 1);
     // A database from a newer binary is refused.
     let mut tx = store.begin().await.unwrap();
-    sqlx_exec(&mut tx, "INSERT INTO cv_migration (version, name, checksum, applied_at) VALUES (99, 'future', 'x', 0)").await;
+    sqlx_exec(&mut tx, "INSERT INTO cv_migration (version, name, checksum, applied_at) VALUES (99, 'future', 'x', 0)")
+        .await;
     tx.commit().await.unwrap();
     let err = Store::open(url).await.unwrap_err().to_string();
     assert!(err.contains("downgrades are refused"), "{err}");
@@ -195,15 +218,32 @@ async fn tenant_isolation(store: &Store) {
     assert!(matches!(tx.delete_skill(bt, a.skill).await, Err(StoreError::NotFound)));
     assert!(matches!(tx.delete_service(bt, a.service).await, Err(StoreError::NotFound)));
     assert!(matches!(tx.delete_grant(bt, a.grant).await, Err(StoreError::NotFound)));
-    assert!(matches!(tx.set_login_state(CredentialOwner::User(bt, a.user), 5, None, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        tx.set_login_state(CredentialOwner::User(bt, a.user), 5, None, None).await,
+        Err(StoreError::NotFound)
+    ));
     // Assigning tenant A's team to tenant B's user is refused: references stay inside a tenant.
     let bad = Assignments { teams: vec![a.team], ..Default::default() };
     assert!(matches!(tx.set_assignments(bt, b.user, &bad).await, Err(StoreError::NotFound)));
     tx.rollback().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    let cross = Grant { id: GrantId::new(), tenant_id: bt, grantee: Grantee::User(b.user), role_id: a.role, scope: Scope::Tenant, created_at: now() };
+    let cross = Grant {
+        id: GrantId::new(),
+        tenant_id: bt,
+        grantee: Grantee::User(b.user),
+        role_id: a.role,
+        scope: Scope::Tenant,
+        created_at: now(),
+    };
     assert!(matches!(tx.insert_grant(&cross).await, Err(StoreError::NotFound)));
-    let cross = Grant { id: GrantId::new(), tenant_id: bt, grantee: Grantee::User(a.user), role_id: b.role, scope: Scope::Tenant, created_at: now() };
+    let cross = Grant {
+        id: GrantId::new(),
+        tenant_id: bt,
+        grantee: Grantee::User(a.user),
+        role_id: b.role,
+        scope: Scope::Tenant,
+        created_at: now(),
+    };
     assert!(matches!(tx.insert_grant(&cross).await, Err(StoreError::NotFound)));
     tx.rollback().await.unwrap();
     let mut r = store.reader().await.unwrap();
@@ -219,7 +259,8 @@ async fn user_delete_removes_relations(store: &Store) {
     let mut r = store.reader().await.unwrap();
     let t = f.t.id.to_string();
     let u = f.user.to_string();
-    for table in ["dir_address", "cfg_team_member", "cfg_user_skill", "cfg_user_service", "cfg_grant", "cfg_credential"] {
+    for table in ["dir_address", "cfg_team_member", "cfg_user_skill", "cfg_user_service", "cfg_grant", "cfg_credential"]
+    {
         let sql = match table {
             "dir_address" => "SELECT COUNT(*) AS n FROM dir_address WHERE tenant_id = $1 AND user_id = $2",
             "cfg_team_member" => "SELECT COUNT(*) AS n FROM cfg_team_member WHERE tenant_id = $1 AND user_id = $2",
@@ -229,7 +270,8 @@ async fn user_delete_removes_relations(store: &Store) {
             _ => "SELECT COUNT(*) AS n FROM cfg_credential WHERE tenant_id = $1 AND user_id = $2",
         };
         use callvault_store::Conn;
-        let n: i64 = sqlx::query(sql).bind(t.clone()).bind(u.clone()).fetch_one(r.conn()).await.unwrap().try_get("n").unwrap();
+        let n: i64 =
+            sqlx::query(sql).bind(t.clone()).bind(u.clone()).fetch_one(r.conn()).await.unwrap().try_get("n").unwrap();
         assert_eq!(n, 0, "{table} still holds rows of the deleted user");
     }
     // The team, skill and service themselves remain.
@@ -245,16 +287,36 @@ async fn conflicts_and_rollback(store: &Store) {
     assert!(matches!(tx.insert_team(&dup).await, Err(StoreError::Conflict(ConflictKind::Duplicate))));
     drop(tx);
     let mut tx = store.begin().await.unwrap();
-    assert!(matches!(tx.insert_user(&new_user(f.t.id, "ada")).await, Err(StoreError::Conflict(ConflictKind::Duplicate))));
+    assert!(matches!(
+        tx.insert_user(&new_user(f.t.id, "ada")).await,
+        Err(StoreError::Conflict(ConflictKind::Duplicate))
+    ));
     drop(tx);
     // The same name in another tenant is fine.
     let other = fixture(store, "epsilon").await;
     assert_ne!(other.t.id, f.t.id);
     // A role still granted cannot be deleted, except builtin roles are protected anyway.
     let mut tx = store.begin().await.unwrap();
-    let custom = Role { id: RoleId::new(), tenant_id: f.t.id, name: "custom".into(), description: String::new(), privileges: vec![], builtin: false, created_at: now() };
+    let custom = Role {
+        id: RoleId::new(),
+        tenant_id: f.t.id,
+        name: "custom".into(),
+        description: String::new(),
+        privileges: vec![],
+        builtin: false,
+        created_at: now(),
+    };
     tx.insert_role(&custom).await.unwrap();
-    tx.insert_grant(&Grant { id: GrantId::new(), tenant_id: f.t.id, grantee: Grantee::User(f.user), role_id: custom.id, scope: Scope::Tenant, created_at: now() }).await.unwrap();
+    tx.insert_grant(&Grant {
+        id: GrantId::new(),
+        tenant_id: f.t.id,
+        grantee: Grantee::User(f.user),
+        role_id: custom.id,
+        scope: Scope::Tenant,
+        created_at: now(),
+    })
+    .await
+    .unwrap();
     assert!(matches!(tx.delete_role(f.t.id, custom.id).await, Err(StoreError::Conflict(ConflictKind::Reference))));
     drop(tx);
     // A dropped transaction leaves nothing behind.
@@ -274,7 +336,8 @@ async fn audit_rows(store: &Store) {
     let head = tx.lock_audit_head().await.unwrap();
     let rows = tx.unsequenced_audit(10_000).await.unwrap();
     assert!(rows.len() >= 450);
-    let leaves: Vec<(i64, i64, Vec<u8>)> = rows.iter().enumerate().map(|(i, r)| (r.seq, head.tree_size + i as i64, vec![i as u8; 32])).collect();
+    let leaves: Vec<(i64, i64, Vec<u8>)> =
+        rows.iter().enumerate().map(|(i, r)| (r.seq, head.tree_size + i as i64, vec![i as u8; 32])).collect();
     tx.assign_audit_leaves(&leaves).await.unwrap();
     // Sequencing the same entries twice is refused.
     assert!(tx.assign_audit_leaves(&leaves[..1]).await.is_err());
@@ -292,8 +355,12 @@ async fn tables_belong_to_classes(store: &Store) {
     let mut r = store.reader().await.unwrap();
     use callvault_store::Conn;
     let sql = match store.backend() {
-        callvault_store::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        callvault_store::Backend::Postgres => "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables WHERE table_schema = current_schema()",
+        callvault_store::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        callvault_store::Backend::Postgres => {
+            "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
     };
     let rows = sqlx::query(sql).fetch_all(r.conn()).await.unwrap();
     assert!(rows.len() > 10);

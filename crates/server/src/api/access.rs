@@ -66,7 +66,11 @@ fn check_privileges(privileges: &[Privilege]) -> ApiResult<Vec<Privilege>> {
 /// Creates a custom role.
 #[utoipa::path(post, path = "/v1/roles", tag = "access", security(("bearer" = [])), request_body = CreateRole,
     responses((status = 201, body = Role), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_role(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateRole>) -> ApiResult<(StatusCode, axum::Json<Role>)> {
+async fn create_role(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateRole>,
+) -> ApiResult<(StatusCode, axum::Json<Role>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Role, tenant)).await?;
     let now = state.clock.now();
@@ -81,8 +85,17 @@ async fn create_role(State(state): State<AppState>, ctx: Ctx, Json(body): Json<C
     };
     let mut tx = state.store.begin().await?;
     tx.insert_role(&role).await.map_err(|e| ApiError::from_store(e, "role"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("role.create").target("role", role.id).origin(ctx.origin(&state))
-        .details(serde_json::json!({ "privileges": role.privileges }))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("role.create")
+                .target("role", role.id)
+                .origin(ctx.origin(&state))
+                .details(serde_json::json!({ "privileges": role.privileges })),
+        )
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(role)))
 }
@@ -112,7 +125,12 @@ pub struct UpdateRole {
 /// Changes a custom role (default roles cannot change).
 #[utoipa::path(patch, path = "/v1/roles/{id}", tag = "access", security(("bearer" = [])), params(("id" = String, Path)), request_body = UpdateRole,
     responses((status = 200, body = Role), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn update_role(State(state): State<AppState>, ctx: Ctx, Path(id): Path<RoleId>, Json(body): Json<UpdateRole>) -> ApiResult<axum::Json<Role>> {
+async fn update_role(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<RoleId>,
+    Json(body): Json<UpdateRole>,
+) -> ApiResult<axum::Json<Role>> {
     let tenant = ctx.tenant()?;
     let role = state.store.reader().await?.role(tenant, id).await.map_err(|e| ApiError::from_store(e, "role"))?;
     ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::Role, tenant)).await?;
@@ -130,12 +148,23 @@ async fn update_role(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Rol
     if check_service_account_privileges(&privileges).is_err()
         && tx.grants(tenant).await?.iter().any(|g| g.role_id == id && matches!(g.grantee, Grantee::ServiceAccount(_)))
     {
-        return Err(ApiError::conflict("a service account holds this role; service accounts cannot hold key-custodian or DPO privileges"));
+        return Err(ApiError::conflict(
+            "a service account holds this role; service accounts cannot hold key-custodian or DPO privileges",
+        ));
     }
     tx.update_role(tenant, id, &description, &privileges).await.map_err(|e| ApiError::from_store(e, "role"))?;
     let role = tx.role(tenant, id).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("role.update").target("role", id).origin(ctx.origin(&state))
-        .details(serde_json::json!({ "privileges": role.privileges }))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("role.update")
+                .target("role", id)
+                .origin(ctx.origin(&state))
+                .details(serde_json::json!({ "privileges": role.privileges })),
+        )
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(role))
 }
@@ -184,13 +213,17 @@ async fn list_grants(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum:
 /// Grants a role.
 #[utoipa::path(post, path = "/v1/grants", tag = "access", security(("bearer" = [])), request_body = CreateGrant,
     responses((status = 201, body = Grant), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn create_grant(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateGrant>) -> ApiResult<(StatusCode, axum::Json<Grant>)> {
+async fn create_grant(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateGrant>,
+) -> ApiResult<(StatusCode, axum::Json<Grant>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Grant, tenant)).await?;
-    if let Scope::Limited { teams, skills, services } = &body.scope {
-        if teams.len() + skills.len() + services.len() == 0 || teams.len() + skills.len() + services.len() > 500 {
-            return Err(ApiError::invalid("a limited scope needs 1 to 500 teams, skills or services"));
-        }
+    if let Scope::Limited { teams, skills, services } = &body.scope
+        && !(1..=500).contains(&(teams.len() + skills.len() + services.len()))
+    {
+        return Err(ApiError::invalid("a limited scope needs 1 to 500 teams, skills or services"));
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -209,10 +242,27 @@ async fn create_grant(State(state): State<AppState>, ctx: Ctx, Json(body): Json<
             tx.service(tenant, *s).await.map_err(|e| ApiError::from_store(e, "service"))?;
         }
     }
-    let grant = Grant { id: GrantId::new(), tenant_id: tenant, grantee: body.grantee, role_id: role.id, scope: body.scope, created_at: now };
+    let grant = Grant {
+        id: GrantId::new(),
+        tenant_id: tenant,
+        grantee: body.grantee,
+        role_id: role.id,
+        scope: body.scope,
+        created_at: now,
+    };
     tx.insert_grant(&grant).await.map_err(|e| ApiError::from_store(e, "grantee"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("grant.create").target("grant", grant.id).target("role", role.id)
-        .target(grantee_kind(grant.grantee), grant.grantee.principal().uuid()).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("grant.create")
+                .target("grant", grant.id)
+                .target("role", role.id)
+                .target(grantee_kind(grant.grantee), grant.grantee.principal().uuid())
+                .origin(ctx.origin(&state)),
+        )
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(grant)))
 }
@@ -240,13 +290,24 @@ async fn delete_grant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Gr
         let only_admin_grant = grant.role_id == admin_role.id
             && grant.scope == Scope::Tenant
             && admins == [user]
-            && tx.grants_of(tenant, grant.grantee).await?.iter().filter(|g| g.role_id == admin_role.id && g.scope == Scope::Tenant).count() == 1;
+            && tx
+                .grants_of(tenant, grant.grantee)
+                .await?
+                .iter()
+                .filter(|g| g.role_id == admin_role.id && g.scope == Scope::Tenant)
+                .count()
+                == 1;
         if only_admin_grant {
-            return Err(ApiError::conflict("the last administrator of a tenant cannot be demoted; make another user administrator first"));
+            return Err(ApiError::conflict(
+                "the last administrator of a tenant cannot be demoted; make another user administrator first",
+            ));
         }
     }
     tx.delete_grant(tenant, id).await.map_err(|e| ApiError::from_store(e, "grant"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("grant.delete").target("grant", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("grant.delete").target("grant", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -283,7 +344,11 @@ async fn list_service_accounts(State(state): State<AppState>, ctx: Ctx) -> ApiRe
 /// Creates a service account bound to one role and scope; returns its token once.
 #[utoipa::path(post, path = "/v1/service-accounts", tag = "access", security(("bearer" = [])), request_body = CreateServiceAccount,
     responses((status = 201, body = ServiceAccountWithToken), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_service_account(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateServiceAccount>) -> ApiResult<(StatusCode, axum::Json<ServiceAccountWithToken>)> {
+async fn create_service_account(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateServiceAccount>,
+) -> ApiResult<(StatusCode, axum::Json<ServiceAccountWithToken>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::ServiceAccount, tenant)).await?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Grant, tenant)).await?;
@@ -302,11 +367,29 @@ async fn create_service_account(State(state): State<AppState>, ctx: Ctx, Json(bo
     let mut tx = state.store.begin().await?;
     let role = tx.role(tenant, body.role_id).await.map_err(|e| ApiError::from_store(e, "role"))?;
     check_service_account_privileges(&role.privileges).map_err(|e| ApiError::invalid(e.to_string()))?;
-    tx.insert_service_account(&account, &hex::encode(token.digest)).await.map_err(|e| ApiError::from_store(e, "service account"))?;
-    let grant = Grant { id: GrantId::new(), tenant_id: tenant, grantee: Grantee::ServiceAccount(account.id), role_id: role.id, scope: body.scope, created_at: now };
+    tx.insert_service_account(&account, &hex::encode(token.digest))
+        .await
+        .map_err(|e| ApiError::from_store(e, "service account"))?;
+    let grant = Grant {
+        id: GrantId::new(),
+        tenant_id: tenant,
+        grantee: Grantee::ServiceAccount(account.id),
+        role_id: role.id,
+        scope: body.scope,
+        created_at: now,
+    };
     tx.insert_grant(&grant).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("service_account.create").target("service_account", account.id)
-        .target("role", role.id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("service_account.create")
+                .target("service_account", account.id)
+                .target("role", role.id)
+                .origin(ctx.origin(&state)),
+        )
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(ServiceAccountWithToken { account, token: token.token.expose().to_owned() })))
 }
@@ -314,9 +397,19 @@ async fn create_service_account(State(state): State<AppState>, ctx: Ctx, Json(bo
 /// One service account.
 #[utoipa::path(get, path = "/v1/service-accounts/{id}", tag = "access", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ServiceAccount), (status = 404, body = Problem)))]
-async fn get_service_account(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceAccountId>) -> ApiResult<axum::Json<ServiceAccount>> {
+async fn get_service_account(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ServiceAccountId>,
+) -> ApiResult<axum::Json<ServiceAccount>> {
     let tenant = ctx.tenant()?;
-    let account = state.store.reader().await?.service_account(tenant, id).await.map_err(|e| ApiError::from_store(e, "service account"))?;
+    let account = state
+        .store
+        .reader()
+        .await?
+        .service_account(tenant, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "service account"))?;
     ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::ServiceAccount, tenant)).await?;
     Ok(axum::Json(account))
 }
@@ -324,9 +417,19 @@ async fn get_service_account(State(state): State<AppState>, ctx: Ctx, Path(id): 
 /// Issues a new token for a service account; the old one stops working at once.
 #[utoipa::path(post, path = "/v1/service-accounts/{id}/rotate", tag = "access", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ServiceAccountWithToken), (status = 404, body = Problem)))]
-async fn rotate_service_account(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceAccountId>) -> ApiResult<axum::Json<ServiceAccountWithToken>> {
+async fn rotate_service_account(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ServiceAccountId>,
+) -> ApiResult<axum::Json<ServiceAccountWithToken>> {
     let tenant = ctx.tenant()?;
-    state.store.reader().await?.service_account(tenant, id).await.map_err(|e| ApiError::from_store(e, "service account"))?;
+    state
+        .store
+        .reader()
+        .await?
+        .service_account(tenant, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "service account"))?;
     ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::ServiceAccount, tenant)).await?;
     let now = state.clock.now();
     let token = callvault_crypto::token::new_token(SERVICE_TOKEN_PREFIX);
@@ -334,7 +437,14 @@ async fn rotate_service_account(State(state): State<AppState>, ctx: Ctx, Path(id
     let mut tx = state.store.begin().await?;
     tx.rotate_service_account_token(tenant, id, &hex::encode(token.digest), &prefix).await?;
     let account = tx.service_account(tenant, id).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("service_account.rotate").target("service_account", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("service_account.rotate").target("service_account", id).origin(ctx.origin(&state)),
+        )
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(ServiceAccountWithToken { account, token: token.token.expose().to_owned() }))
 }
@@ -342,14 +452,31 @@ async fn rotate_service_account(State(state): State<AppState>, ctx: Ctx, Path(id
 /// Revokes a service account's token.
 #[utoipa::path(post, path = "/v1/service-accounts/{id}/revoke", tag = "access", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
-async fn revoke_service_account(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceAccountId>) -> ApiResult<StatusCode> {
+async fn revoke_service_account(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ServiceAccountId>,
+) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant()?;
-    state.store.reader().await?.service_account(tenant, id).await.map_err(|e| ApiError::from_store(e, "service account"))?;
+    state
+        .store
+        .reader()
+        .await?
+        .service_account(tenant, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "service account"))?;
     ctx.authorize(&state, Action::Delete, &ResourceRef::tenant_wide(Resource::ServiceAccount, tenant)).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.revoke_service_account(tenant, id, now).await.map_err(|e| ApiError::from_store(e, "active service account"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("service_account.revoke").target("service_account", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("service_account.revoke").target("service_account", id).origin(ctx.origin(&state)),
+        )
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -365,9 +492,7 @@ async fn list_notifications(State(state): State<AppState>, ctx: Ctx) -> ApiResul
     let mine = format!("principal:{}", ctx.principal);
     let roles = ctx.subject.as_ref().map(|s| s.role_names()).unwrap_or_default();
     let list = state.store.reader().await?.notifications(tenant, 500).await?;
-    Ok(axum::Json(
-        list.into_iter().filter(|n| n.audience == mine || (all && roles.iter().any(|r| *r == n.audience))).collect(),
-    ))
+    Ok(axum::Json(list.into_iter().filter(|n| n.audience == mine || (all && roles.contains(&n.audience))).collect()))
 }
 
 /// What to explain.
@@ -397,20 +522,28 @@ pub struct ExplainRequest {
 /// "May user X do Y on Z, and why?" (administrators).
 #[utoipa::path(post, path = "/v1/access/explain", tag = "access", security(("bearer" = [])), request_body = ExplainRequest,
     responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn explain(State(state): State<AppState>, ctx: Ctx, Json(body): Json<ExplainRequest>) -> ApiResult<axum::Json<serde_json::Value>> {
+async fn explain(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<ExplainRequest>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
     let tenant = ctx.tenant()?;
     let mut r = state.store.reader().await?;
     let a = r.assignments(tenant, body.user_id).await?;
     r.user(tenant, body.user_id).await.map_err(|e| ApiError::from_store(e, "user"))?;
     let skills: Vec<SkillId> = a.skills.iter().map(|s| s.skill_id).collect();
-    ctx.authorize(&state, Action::Explain, &ResourceRef {
-        kind: Resource::User,
-        tenant,
-        owner: Some(PrincipalId::User(body.user_id)),
-        teams: &a.teams,
-        skills: &skills,
-        services: &a.services,
-    })
+    ctx.authorize(
+        &state,
+        Action::Explain,
+        &ResourceRef {
+            kind: Resource::User,
+            tenant,
+            owner: Some(PrincipalId::User(body.user_id)),
+            teams: &a.teams,
+            skills: &skills,
+            services: &a.services,
+        },
+    )
     .await?;
     let subject = load_subject(&mut r, tenant, PrincipalId::User(body.user_id)).await?;
     let resource = ResourceRef {

@@ -60,7 +60,12 @@ async fn filter_for(ctx: &Ctx, state: &AppState, action: Action) -> ApiResult<Au
         }
         (None, PrincipalId::Operator(_)) => {
             // Operators pass the engine's operator rules and see provider-level entries only.
-            ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Audit, callvault_model::TenantId(uuid::Uuid::nil()))).await?;
+            ctx.authorize(
+                state,
+                action,
+                &ResourceRef::tenant_wide(Resource::Audit, callvault_model::TenantId(uuid::Uuid::nil())),
+            )
+            .await?;
             Ok(AuditFilter::Provider)
         }
         _ => Err(ApiError::forbidden("no audit access", None)),
@@ -86,7 +91,11 @@ fn default_limit() -> i64 {
 /// Audit entries visible to the caller, in leaf order.
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", security(("bearer" = [])), params(Page),
     responses((status = 200, body = [EntryView]), (status = 403, body = Problem)))]
-async fn entries(State(state): State<AppState>, ctx: Ctx, Query(page): Query<Page>) -> ApiResult<axum::Json<Vec<EntryView>>> {
+async fn entries(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(page): Query<Page>,
+) -> ApiResult<axum::Json<Vec<EntryView>>> {
     let filter = filter_for(&ctx, &state, Action::Read).await?;
     if !(1..=1000).contains(&page.limit) || page.from < 0 {
         return Err(ApiError::bad_request("`limit` must be 1 to 1000 and `from` not negative"));
@@ -99,7 +108,10 @@ async fn entries(State(state): State<AppState>, ctx: Ctx, Query(page): Query<Pag
 async fn audit_read(state: &AppState, ctx: &Ctx, action: &'static str, count: usize) -> ApiResult<()> {
     state
         .auditor
-        .record_now(state.clock.now(), &ctx.event(action).origin(ctx.origin(state)).details(serde_json::json!({ "entries": count })))
+        .record_now(
+            state.clock.now(),
+            &ctx.event(action).origin(ctx.origin(state)).details(serde_json::json!({ "entries": count })),
+        )
         .await
         .map_err(ApiError::internal)
 }
@@ -150,7 +162,13 @@ pub struct TreeHeadView {
     responses((status = 200, body = TreeHeadView), (status = 404, body = Problem)))]
 async fn tree_head(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<TreeHeadView>> {
     filter_for(&ctx, &state, Action::Verify).await?;
-    let head = state.store.reader().await?.latest_tree_head().await?.ok_or_else(|| ApiError::not_found("tree head (the log is empty)"))?;
+    let head = state
+        .store
+        .reader()
+        .await?
+        .latest_tree_head()
+        .await?
+        .ok_or_else(|| ApiError::not_found("tree head (the log is empty)"))?;
     Ok(axum::Json(TreeHeadView {
         tree_size: head.tree_size,
         timestamp: Timestamp(head.timestamp),
@@ -199,13 +217,19 @@ async fn signed_size(state: &AppState, size: Option<i64>) -> ApiResult<callvault
 }
 
 fn hashes(raw: Vec<Vec<u8>>) -> ApiResult<Vec<merkle::Hash>> {
-    raw.into_iter().map(|h| h.as_slice().try_into().map_err(|_| ApiError::internal("stored leaf hash has a bad length"))).collect()
+    raw.into_iter()
+        .map(|h| h.as_slice().try_into().map_err(|_| ApiError::internal("stored leaf hash has a bad length")))
+        .collect()
 }
 
 /// Proves that an entry is in a signed tree.
 #[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", security(("bearer" = [])), params(InclusionQuery),
     responses((status = 200, body = InclusionProof), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn inclusion(State(state): State<AppState>, ctx: Ctx, Query(q): Query<InclusionQuery>) -> ApiResult<axum::Json<InclusionProof>> {
+async fn inclusion(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<InclusionQuery>,
+) -> ApiResult<axum::Json<InclusionProof>> {
     let filter = filter_for(&ctx, &state, Action::Verify).await?;
     let head = signed_size(&state, q.tree_size).await?;
     if q.leaf_index < 0 || q.leaf_index >= head.tree_size {
@@ -262,7 +286,11 @@ pub struct ConsistencyProof {
 /// Proves that a newer signed tree extends an older one.
 #[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", security(("bearer" = [])), params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn consistency(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ConsistencyQuery>) -> ApiResult<axum::Json<ConsistencyProof>> {
+async fn consistency(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ConsistencyQuery>,
+) -> ApiResult<axum::Json<ConsistencyProof>> {
     filter_for(&ctx, &state, Action::Verify).await?;
     let second = signed_size(&state, q.second).await?;
     let first = signed_size(&state, Some(q.first)).await?;
@@ -287,8 +315,14 @@ async fn consistency(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Co
 async fn verify(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<VerifyReport>> {
     filter_for(&ctx, &state, Action::Verify).await?;
     let report = verify_log(&state.store, Some(&state.auditor.public_key())).await?;
-    state.auditor.record_now(state.clock.now(), &ctx.event("audit.verify").origin(ctx.origin(&state))
-        .details(serde_json::json!({ "ok": report.failure.is_none(), "entries": report.entries_checked })))
+    state
+        .auditor
+        .record_now(
+            state.clock.now(),
+            &ctx.event("audit.verify")
+                .origin(ctx.origin(&state))
+                .details(serde_json::json!({ "ok": report.failure.is_none(), "entries": report.entries_checked })),
+        )
         .await
         .map_err(ApiError::internal)?;
     Ok(axum::Json(report))

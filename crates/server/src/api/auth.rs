@@ -54,7 +54,10 @@ async fn logout(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx) -> Api
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.revoke_session(ctx.principal, session, now.millis()).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("auth.logout").target("session", session).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("auth.logout").target("session", session).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -100,10 +103,19 @@ pub struct PasswordChange {
 /// Changes the caller's own password and ends all its other sessions.
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 204), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn change_password(State(state): State<AppState>, ctx: Ctx, Json(body): Json<PasswordChange>) -> ApiResult<StatusCode> {
+async fn change_password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<PasswordChange>,
+) -> ApiResult<StatusCode> {
     let owner = identity::credential_owner(ctx.principal, ctx.tenant)?;
     if let PrincipalId::User(u) = ctx.principal {
-        ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::UserCredential, ctx.tenant()?, ctx.principal)).await?;
+        ctx.authorize(
+            &state,
+            Action::Update,
+            &ResourceRef::owned(Resource::UserCredential, ctx.tenant()?, ctx.principal),
+        )
+        .await?;
         let _ = u;
     }
     identity::verify_current_password(&state, owner, &body.current_password).await?;
@@ -137,7 +149,10 @@ pub struct TotpEnrollment {
 /// Starts TOTP enrolment for the caller.
 #[utoipa::path(post, path = "/v1/auth/totp/enroll", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = TotpEnrollment), (status = 409, body = Problem)))]
-async fn totp_enroll(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx) -> ApiResult<axum::Json<TotpEnrollment>> {
+async fn totp_enroll(
+    State(state): State<AppState>,
+    EnrollCtx(ctx): EnrollCtx,
+) -> ApiResult<axum::Json<TotpEnrollment>> {
     let (otpauth_uri, secret) = identity::begin_totp_enrollment(&state, ctx.principal, ctx.tenant).await?;
     Ok(axum::Json(TotpEnrollment { otpauth_uri, secret }))
 }
@@ -160,8 +175,13 @@ pub struct RecoveryCodes {
 /// Confirms TOTP enrolment with a first code; returns recovery codes.
 #[utoipa::path(post, path = "/v1/auth/totp/confirm", tag = "auth", security(("bearer" = [])), request_body = TotpConfirm,
     responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem)))]
-async fn totp_confirm(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx, Json(body): Json<TotpConfirm>) -> ApiResult<axum::Json<RecoveryCodes>> {
-    let recovery_codes = identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &body.code).await?;
+async fn totp_confirm(
+    State(state): State<AppState>,
+    EnrollCtx(ctx): EnrollCtx,
+    Json(body): Json<TotpConfirm>,
+) -> ApiResult<axum::Json<RecoveryCodes>> {
+    let recovery_codes =
+        identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &body.code).await?;
     Ok(axum::Json(RecoveryCodes { recovery_codes }))
 }
 
@@ -216,7 +236,10 @@ async fn revoke_session(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.revoke_session(ctx.principal, id, now.millis()).await.map_err(|e| ApiError::from_store(e, "session"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("session.revoke").target("session", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("session.revoke").target("session", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -237,7 +260,16 @@ async fn revoke_other_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiRe
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("session.revoke_others").origin(ctx.origin(&state)).details(serde_json::json!({"revoked": revoked}))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("session.revoke_others")
+                .origin(ctx.origin(&state))
+                .details(serde_json::json!({"revoked": revoked})),
+        )
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(Revoked { revoked }))
 }

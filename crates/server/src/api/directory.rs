@@ -71,20 +71,30 @@ async fn may_list(ctx: &Ctx, state: &AppState, kind: Resource) -> ApiResult<Tena
 async fn list_teams(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<Team>>> {
     let tenant = may_list(&ctx, &state, Resource::Team).await?;
     let teams = state.store.reader().await?.teams(tenant).await?;
-    Ok(axum::Json(teams.into_iter().filter(|t| ctx.decide(Action::Read, &team_ref(tenant, &t.id)).is_allowed()).collect()))
+    Ok(axum::Json(
+        teams.into_iter().filter(|t| ctx.decide(Action::Read, &team_ref(tenant, &t.id)).is_allowed()).collect(),
+    ))
 }
 
 /// Creates a team.
 #[utoipa::path(post, path = "/v1/teams", tag = "directory", security(("bearer" = [])), request_body = NameBody,
     responses((status = 201, body = Team), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_team(State(state): State<AppState>, ctx: Ctx, Json(body): Json<NameBody>) -> ApiResult<(StatusCode, axum::Json<Team>)> {
+async fn create_team(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NameBody>,
+) -> ApiResult<(StatusCode, axum::Json<Team>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Team, tenant)).await?;
     let now = state.clock.now();
-    let team = Team { id: TeamId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, created_at: now };
+    let team =
+        Team { id: TeamId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, created_at: now };
     let mut tx = state.store.begin().await?;
     tx.insert_team(&team).await.map_err(|e| ApiError::from_store(e, "team"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("team.create").target("team", team.id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("team.create").target("team", team.id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(team)))
 }
@@ -102,7 +112,12 @@ async fn get_team(State(state): State<AppState>, ctx: Ctx, Path(id): Path<TeamId
 /// Renames a team.
 #[utoipa::path(patch, path = "/v1/teams/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)), request_body = NameBody,
     responses((status = 200, body = Team), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn rename_team(State(state): State<AppState>, ctx: Ctx, Path(id): Path<TeamId>, Json(body): Json<NameBody>) -> ApiResult<axum::Json<Team>> {
+async fn rename_team(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<TeamId>,
+    Json(body): Json<NameBody>,
+) -> ApiResult<axum::Json<Team>> {
     let tenant = ctx.tenant()?;
     state.store.reader().await?.team(tenant, id).await.map_err(|e| ApiError::from_store(e, "team"))?;
     ctx.authorize(&state, Action::Update, &team_ref(tenant, &id)).await?;
@@ -134,7 +149,11 @@ async fn delete_team(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Tea
 /// Ids of a team's members.
 #[utoipa::path(get, path = "/v1/teams/{id}/members", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = [String]), (status = 404, body = Problem)))]
-async fn team_members(State(state): State<AppState>, ctx: Ctx, Path(id): Path<TeamId>) -> ApiResult<axum::Json<Vec<UserId>>> {
+async fn team_members(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<TeamId>,
+) -> ApiResult<axum::Json<Vec<UserId>>> {
     let tenant = ctx.tenant()?;
     let mut r = state.store.reader().await?;
     r.team(tenant, id).await.map_err(|e| ApiError::from_store(e, "team"))?;
@@ -147,20 +166,30 @@ async fn team_members(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Te
 async fn list_skills(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<Skill>>> {
     let tenant = may_list(&ctx, &state, Resource::Skill).await?;
     let skills = state.store.reader().await?.skills(tenant).await?;
-    Ok(axum::Json(skills.into_iter().filter(|s| ctx.decide(Action::Read, &skill_ref(tenant, &s.id)).is_allowed()).collect()))
+    Ok(axum::Json(
+        skills.into_iter().filter(|s| ctx.decide(Action::Read, &skill_ref(tenant, &s.id)).is_allowed()).collect(),
+    ))
 }
 
 /// Creates a skill.
 #[utoipa::path(post, path = "/v1/skills", tag = "directory", security(("bearer" = [])), request_body = NameBody,
     responses((status = 201, body = Skill), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_skill(State(state): State<AppState>, ctx: Ctx, Json(body): Json<NameBody>) -> ApiResult<(StatusCode, axum::Json<Skill>)> {
+async fn create_skill(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NameBody>,
+) -> ApiResult<(StatusCode, axum::Json<Skill>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Skill, tenant)).await?;
     let now = state.clock.now();
-    let skill = Skill { id: SkillId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, created_at: now };
+    let skill =
+        Skill { id: SkillId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, created_at: now };
     let mut tx = state.store.begin().await?;
     tx.insert_skill(&skill).await.map_err(|e| ApiError::from_store(e, "skill"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("skill.create").target("skill", skill.id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("skill.create").target("skill", skill.id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(skill)))
 }
@@ -178,7 +207,12 @@ async fn get_skill(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Skill
 /// Renames a skill.
 #[utoipa::path(patch, path = "/v1/skills/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)), request_body = NameBody,
     responses((status = 200, body = Skill), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn rename_skill(State(state): State<AppState>, ctx: Ctx, Path(id): Path<SkillId>, Json(body): Json<NameBody>) -> ApiResult<axum::Json<Skill>> {
+async fn rename_skill(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<SkillId>,
+    Json(body): Json<NameBody>,
+) -> ApiResult<axum::Json<Skill>> {
     let tenant = ctx.tenant()?;
     state.store.reader().await?.skill(tenant, id).await.map_err(|e| ApiError::from_store(e, "skill"))?;
     ctx.authorize(&state, Action::Update, &skill_ref(tenant, &id)).await?;
@@ -187,7 +221,10 @@ async fn rename_skill(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Sk
     let mut tx = state.store.begin().await?;
     tx.rename_skill(tenant, id, &name).await.map_err(|e| ApiError::from_store(e, "skill"))?;
     let skill = tx.skill(tenant, id).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("skill.update").target("skill", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("skill.update").target("skill", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(skill))
 }
@@ -202,7 +239,10 @@ async fn delete_skill(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Sk
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.delete_skill(tenant, id).await.map_err(|e| ApiError::from_store(e, "skill"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("skill.delete").target("skill", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("skill.delete").target("skill", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,20 +252,35 @@ async fn delete_skill(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Sk
 async fn list_services(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<Service>>> {
     let tenant = may_list(&ctx, &state, Resource::Service).await?;
     let services = state.store.reader().await?.services(tenant).await?;
-    Ok(axum::Json(services.into_iter().filter(|s| ctx.decide(Action::Read, &service_ref(tenant, &s.id)).is_allowed()).collect()))
+    Ok(axum::Json(
+        services.into_iter().filter(|s| ctx.decide(Action::Read, &service_ref(tenant, &s.id)).is_allowed()).collect(),
+    ))
 }
 
 /// Creates a service or campaign.
 #[utoipa::path(post, path = "/v1/services", tag = "directory", security(("bearer" = [])), request_body = CreateServiceBody,
     responses((status = 201, body = Service), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_service(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateServiceBody>) -> ApiResult<(StatusCode, axum::Json<Service>)> {
+async fn create_service(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateServiceBody>,
+) -> ApiResult<(StatusCode, axum::Json<Service>)> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Service, tenant)).await?;
     let now = state.clock.now();
-    let service = Service { id: ServiceId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, kind: body.kind, created_at: now };
+    let service = Service {
+        id: ServiceId::new(),
+        tenant_id: tenant,
+        name: validate::name("name", &body.name)?,
+        kind: body.kind,
+        created_at: now,
+    };
     let mut tx = state.store.begin().await?;
     tx.insert_service(&service).await.map_err(|e| ApiError::from_store(e, "service"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("service.create").target("service", service.id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("service.create").target("service", service.id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(service)))
 }
@@ -233,9 +288,14 @@ async fn create_service(State(state): State<AppState>, ctx: Ctx, Json(body): Jso
 /// One service.
 #[utoipa::path(get, path = "/v1/services/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Service), (status = 404, body = Problem)))]
-async fn get_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceId>) -> ApiResult<axum::Json<Service>> {
+async fn get_service(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ServiceId>,
+) -> ApiResult<axum::Json<Service>> {
     let tenant = ctx.tenant()?;
-    let service = state.store.reader().await?.service(tenant, id).await.map_err(|e| ApiError::from_store(e, "service"))?;
+    let service =
+        state.store.reader().await?.service(tenant, id).await.map_err(|e| ApiError::from_store(e, "service"))?;
     ctx.authorize(&state, Action::Read, &service_ref(tenant, &id)).await?;
     Ok(axum::Json(service))
 }
@@ -243,7 +303,12 @@ async fn get_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Ser
 /// Renames a service.
 #[utoipa::path(patch, path = "/v1/services/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)), request_body = NameBody,
     responses((status = 200, body = Service), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn rename_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceId>, Json(body): Json<NameBody>) -> ApiResult<axum::Json<Service>> {
+async fn rename_service(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ServiceId>,
+    Json(body): Json<NameBody>,
+) -> ApiResult<axum::Json<Service>> {
     let tenant = ctx.tenant()?;
     state.store.reader().await?.service(tenant, id).await.map_err(|e| ApiError::from_store(e, "service"))?;
     ctx.authorize(&state, Action::Update, &service_ref(tenant, &id)).await?;
@@ -252,7 +317,10 @@ async fn rename_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
     let mut tx = state.store.begin().await?;
     tx.rename_service(tenant, id, &name).await.map_err(|e| ApiError::from_store(e, "service"))?;
     let service = tx.service(tenant, id).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("service.update").target("service", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("service.update").target("service", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(service))
 }
@@ -267,7 +335,10 @@ async fn delete_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.delete_service(tenant, id).await.map_err(|e| ApiError::from_store(e, "service"))?;
-    state.auditor.record(&mut tx, now, &ctx.event("service.delete").target("service", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("service.delete").target("service", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -78,7 +78,11 @@ async fn operator_only(ctx: &Ctx, state: &AppState, action: Action, kind: Resour
 /// Creates a tenant with its default roles and first administrator (provider operators).
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])), request_body = CreateTenant,
     responses((status = 201, body = Tenant), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_tenant(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateTenant>) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
+async fn create_tenant(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateTenant>,
+) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
     operator_only(&ctx, &state, Action::Create, Resource::Tenant).await?;
     let now = state.clock.now();
     let tenant = Tenant {
@@ -94,7 +98,9 @@ async fn create_tenant(State(state): State<AppState>, ctx: Ctx, Json(body): Json
     let first = validate::person_name("first_name", &admin.first_name)?;
     let last = validate::person_name("last_name", &admin.last_name)?;
     let addresses = AddressInput::validate_all(&admin.addresses)?;
-    let hash = identity::new_password_hash(&admin.password, &Default::default(), &[&login, &first, &last, &tenant.slug]).await?;
+    let hash =
+        identity::new_password_hash(&admin.password, &Default::default(), &[&login, &first, &last, &tenant.slug])
+            .await?;
     let mut tx = state.store.begin().await?;
     tx.insert_tenant(&tenant).await.map_err(|e| ApiError::from_store(e, "tenant"))?;
     let admin_role = seed_default_roles(&mut tx, tenant.id, now).await?;
@@ -111,8 +117,15 @@ async fn create_tenant(State(state): State<AppState>, ctx: Ctx, Json(body): Json
     })
     .await?;
     tx.insert_credential(tenant.id, user, &hash, now).await?;
-    tx.insert_grant(&Grant { id: GrantId::new(), tenant_id: tenant.id, grantee: Grantee::User(user), role_id: admin_role, scope: Scope::Tenant, created_at: now })
-        .await?;
+    tx.insert_grant(&Grant {
+        id: GrantId::new(),
+        tenant_id: tenant.id,
+        grantee: Grantee::User(user),
+        role_id: admin_role,
+        scope: Scope::Tenant,
+        created_at: now,
+    })
+    .await?;
     let event = ctx
         .event("tenant.create")
         .target("tenant", tenant.id)
@@ -161,7 +174,11 @@ fn default_role_description(role: DefaultRole) -> &'static str {
 /// One tenant (provider operators).
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Tenant), (status = 404, body = Problem)))]
-async fn get_tenant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<TenantId>) -> ApiResult<axum::Json<Tenant>> {
+async fn get_tenant(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<TenantId>,
+) -> ApiResult<axum::Json<Tenant>> {
     operator_only(&ctx, &state, Action::Read, Resource::Tenant).await?;
     let mut r = state.store.reader().await?;
     Ok(axum::Json(r.tenant(id).await.map_err(|e| ApiError::from_store(e, "tenant"))?))
@@ -182,7 +199,12 @@ pub struct UpdateTenant {
 /// Renames a tenant or switches its capabilities (provider operators).
 #[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", security(("bearer" = [])), params(("id" = String, Path)), request_body = UpdateTenant,
     responses((status = 200, body = Tenant), (status = 404, body = Problem)))]
-async fn update_tenant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<TenantId>, Json(body): Json<UpdateTenant>) -> ApiResult<axum::Json<Tenant>> {
+async fn update_tenant(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<TenantId>,
+    Json(body): Json<UpdateTenant>,
+) -> ApiResult<axum::Json<Tenant>> {
     operator_only(&ctx, &state, Action::Update, Resource::TenantCapabilities).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -195,7 +217,10 @@ async fn update_tenant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<T
         tenant.capabilities = c;
     }
     tx.update_tenant(&tenant, now).await?;
-    let event = ctx.event("tenant.update").target("tenant", id).origin(ctx.origin(&state))
+    let event = ctx
+        .event("tenant.update")
+        .target("tenant", id)
+        .origin(ctx.origin(&state))
         .details(serde_json::json!({ "capabilities_before": before, "capabilities_after": tenant.capabilities }));
     let event = crate::audit::AuditEvent { tenant: Some(id), ..event };
     state.auditor.record(&mut tx, now, &event).await?;
@@ -215,13 +240,19 @@ async fn get_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum
 /// Replaces the caller's tenant settings.
 #[utoipa::path(put, path = "/v1/settings", tag = "tenants", security(("bearer" = [])), request_body = TenantSettings,
     responses((status = 200, body = TenantSettings), (status = 422, body = Problem)))]
-async fn update_settings(State(state): State<AppState>, ctx: Ctx, Json(body): Json<TenantSettings>) -> ApiResult<axum::Json<TenantSettings>> {
+async fn update_settings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<TenantSettings>,
+) -> ApiResult<axum::Json<TenantSettings>> {
     let tenant_id = ctx.tenant()?;
     ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant_id)).await?;
     if body.password_min_length < 8 || body.password_min_length > 64 {
         return Err(ApiError::invalid("`password_min_length` must be between 8 and 64"));
     }
-    if !(60..=86_400).contains(&body.session_idle_timeout_secs) || !(300..=7 * 86_400).contains(&body.session_absolute_timeout_secs) {
+    if !(60..=86_400).contains(&body.session_idle_timeout_secs)
+        || !(300..=7 * 86_400).contains(&body.session_absolute_timeout_secs)
+    {
         return Err(ApiError::invalid("session timeouts: idle 60 s to 24 h, absolute 5 min to 7 days"));
     }
     if body.failed_login_alert_threshold == 0 || body.failed_login_alert_threshold > 100 {
@@ -232,9 +263,17 @@ async fn update_settings(State(state): State<AppState>, ctx: Ctx, Json(body): Js
     let mut tenant = tx.tenant(tenant_id).await?;
     tenant.settings = body.clone();
     tx.update_tenant(&tenant, now).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("settings.update").target("tenant", tenant_id).origin(ctx.origin(&state))
-        .details(serde_json::to_value(&body).unwrap_or_default())).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("settings.update")
+                .target("tenant", tenant_id)
+                .origin(ctx.origin(&state))
+                .details(serde_json::to_value(&body).unwrap_or_default()),
+        )
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(body))
 }
-

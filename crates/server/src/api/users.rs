@@ -90,7 +90,8 @@ fn skill_ids(a: &Assignments) -> Vec<SkillId> {
 
 /// A keyed digest of a user's personal data, for the audit log.
 pub fn personal_digest(state: &AppState, user: &User) -> String {
-    let mut canonical = format!("{}\u{0}{}\u{0}{}", user.login.expose(), user.first_name.expose(), user.last_name.expose());
+    let mut canonical =
+        format!("{}\u{0}{}\u{0}{}", user.login.expose(), user.first_name.expose(), user.last_name.expose());
     for a in &user.addresses {
         canonical.push('\u{0}');
         canonical.push_str(a.kind.as_str());
@@ -100,7 +101,13 @@ pub fn personal_digest(state: &AppState, user: &User) -> String {
     state.auditor.pseudonym(canonical.as_bytes())
 }
 
-async fn load_user_for(state: &AppState, ctx: &Ctx, id: UserId, action: Action, kind: Resource) -> ApiResult<(User, Assignments)> {
+async fn load_user_for(
+    state: &AppState,
+    ctx: &Ctx,
+    id: UserId,
+    action: Action,
+    kind: Resource,
+) -> ApiResult<(User, Assignments)> {
     let tenant = ctx.tenant()?;
     let mut r = state.store.reader().await?;
     let user = r.user(tenant, id).await.map_err(|e| ApiError::from_store(e, "user"))?;
@@ -138,7 +145,11 @@ async fn list_users(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::
 /// Creates a user.
 #[utoipa::path(post, path = "/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
     responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_user(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CreateUser>) -> ApiResult<(StatusCode, axum::Json<User>)> {
+async fn create_user(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateUser>,
+) -> ApiResult<(StatusCode, axum::Json<User>)> {
     let tenant = ctx.tenant()?;
     let assignments = body.assignments.clone().unwrap_or_default();
     let id = UserId::new();
@@ -177,9 +188,14 @@ async fn create_user(State(state): State<AppState>, ctx: Ctx, Json(body): Json<C
     if let Some(hash) = &hash {
         tx.insert_credential(tenant, id, hash, now).await?;
     }
-    tx.set_assignments(tenant, id, &assignments).await.map_err(|e| ApiError::from_store(e, "team, skill or service"))?;
+    tx.set_assignments(tenant, id, &assignments)
+        .await
+        .map_err(|e| ApiError::from_store(e, "team, skill or service"))?;
     let user = tx.user(tenant, id).await?;
-    let event = ctx.event("user.create").target("user", id).origin(ctx.origin(&state))
+    let event = ctx
+        .event("user.create")
+        .target("user", id)
+        .origin(ctx.origin(&state))
         .personal_data(PersonalDataChange { before: None, after: Some(personal_digest(&state, &user)) })
         .details(serde_json::json!({ "has_password": hash.is_some() }));
     state.auditor.record(&mut tx, now, &event).await?;
@@ -223,22 +239,36 @@ pub struct UpdateUser {
 /// Changes a user's names or addresses.
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn update_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<UserId>, Json(body): Json<UpdateUser>) -> ApiResult<axum::Json<User>> {
+async fn update_user(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Json(body): Json<UpdateUser>,
+) -> ApiResult<axum::Json<User>> {
     let (before, _) = load_user_for(&state, &ctx, id, Action::Update, Resource::User).await?;
     let tenant = ctx.tenant()?;
     let patch = UserPatch {
-        first_name: body.first_name.as_deref().map(|n| validate::person_name("first_name", n).map(Personal::new)).transpose()?,
-        last_name: body.last_name.as_deref().map(|n| validate::person_name("last_name", n).map(Personal::new)).transpose()?,
+        first_name: body
+            .first_name
+            .as_deref()
+            .map(|n| validate::person_name("first_name", n).map(Personal::new))
+            .transpose()?,
+        last_name: body
+            .last_name
+            .as_deref()
+            .map(|n| validate::person_name("last_name", n).map(Personal::new))
+            .transpose()?,
         addresses: body.addresses.as_deref().map(AddressInput::validate_all).transpose()?,
     };
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.update_user(tenant, id, &patch, now).await.map_err(|e| ApiError::from_store(e, "user"))?;
     let after = tx.user(tenant, id).await?;
-    let event = ctx.event("user.update").target("user", id).origin(ctx.origin(&state)).personal_data(PersonalDataChange {
-        before: Some(personal_digest(&state, &before)),
-        after: Some(personal_digest(&state, &after)),
-    });
+    let event =
+        ctx.event("user.update").target("user", id).origin(ctx.origin(&state)).personal_data(PersonalDataChange {
+            before: Some(personal_digest(&state, &before)),
+            after: Some(personal_digest(&state, &after)),
+        });
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(axum::Json(after))
@@ -254,10 +284,15 @@ async fn delete_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Use
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     if identity::is_last_admin(&mut tx, tenant, id).await? {
-        return Err(ApiError::conflict("the last administrator of a tenant cannot be deleted; make another user administrator first"));
+        return Err(ApiError::conflict(
+            "the last administrator of a tenant cannot be deleted; make another user administrator first",
+        ));
     }
     tx.delete_user(tenant, id).await.map_err(|e| ApiError::from_store(e, "user"))?;
-    let event = ctx.event("user.delete").target("user", id).origin(ctx.origin(&state))
+    let event = ctx
+        .event("user.delete")
+        .target("user", id)
+        .origin(ctx.origin(&state))
         .personal_data(PersonalDataChange { before: Some(personal_digest(&state, &before)), after: None });
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
@@ -267,7 +302,11 @@ async fn delete_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Use
 /// A user's teams, skills and services.
 #[utoipa::path(get, path = "/v1/users/{id}/assignments", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Assignments), (status = 404, body = Problem)))]
-async fn get_assignments(State(state): State<AppState>, ctx: Ctx, Path(id): Path<UserId>) -> ApiResult<axum::Json<Assignments>> {
+async fn get_assignments(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::Json<Assignments>> {
     let (_, a) = load_user_for(&state, &ctx, id, Action::Read, Resource::User).await?;
     Ok(axum::Json(a))
 }
@@ -276,7 +315,12 @@ async fn get_assignments(State(state): State<AppState>, ctx: Ctx, Path(id): Path
 /// both where it is now and where it goes.
 #[utoipa::path(put, path = "/v1/users/{id}/assignments", tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = Assignments,
     responses((status = 200, body = Assignments), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn set_assignments(State(state): State<AppState>, ctx: Ctx, Path(id): Path<UserId>, Json(body): Json<Assignments>) -> ApiResult<axum::Json<Assignments>> {
+async fn set_assignments(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Json(body): Json<Assignments>,
+) -> ApiResult<axum::Json<Assignments>> {
     let (_, old) = load_user_for(&state, &ctx, id, Action::Update, Resource::User).await?;
     let tenant = ctx.tenant()?;
     validate_assignments(&body)?;
@@ -287,7 +331,10 @@ async fn set_assignments(State(state): State<AppState>, ctx: Ctx, Path(id): Path
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.set_assignments(tenant, id, &body).await.map_err(|e| ApiError::from_store(e, "team, skill or service"))?;
-    let event = ctx.event("user.assignments").target("user", id).origin(ctx.origin(&state))
+    let event = ctx
+        .event("user.assignments")
+        .target("user", id)
+        .origin(ctx.origin(&state))
         .details(serde_json::json!({ "before": old, "after": body }));
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
@@ -305,7 +352,12 @@ pub struct ResetPassword {
 /// Sets a user's password (administrators); ends all the user's sessions.
 #[utoipa::path(put, path = "/v1/users/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = ResetPassword,
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn reset_password(State(state): State<AppState>, ctx: Ctx, Path(id): Path<UserId>, Json(body): Json<ResetPassword>) -> ApiResult<StatusCode> {
+async fn reset_password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Json(body): Json<ResetPassword>,
+) -> ApiResult<StatusCode> {
     let (user, _) = load_user_for(&state, &ctx, id, Action::Update, Resource::UserCredential).await?;
     if ctx.principal == PrincipalId::User(id) {
         return Err(ApiError::invalid("change your own password with POST /v1/auth/password"));
@@ -314,7 +366,12 @@ async fn reset_password(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
     let mut tx = state.store.begin().await?;
     let rules = identity::password_rules(&mut tx, Some(tenant)).await?;
     tx.rollback().await?;
-    let hash = identity::new_password_hash(&body.password, &rules, &[user.login.expose(), user.first_name.expose(), user.last_name.expose()]).await?;
+    let hash = identity::new_password_hash(
+        &body.password,
+        &rules,
+        &[user.login.expose(), user.first_name.expose(), user.last_name.expose()],
+    )
+    .await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let owner = CredentialOwner::User(tenant, id);
@@ -323,8 +380,17 @@ async fn reset_password(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
         other => other?,
     }
     let revoked = tx.revoke_sessions_of(PrincipalId::User(id), None, now.millis()).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("user.password_reset").target("user", id).origin(ctx.origin(&state))
-        .details(serde_json::json!({ "sessions_revoked": revoked }))).await?;
+    state
+        .auditor
+        .record(
+            &mut tx,
+            now,
+            &ctx.event("user.password_reset")
+                .target("user", id)
+                .origin(ctx.origin(&state))
+                .details(serde_json::json!({ "sessions_revoked": revoked })),
+        )
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -337,7 +403,9 @@ async fn unlock_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Use
     let tenant = ctx.tenant()?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.set_login_state(CredentialOwner::User(tenant, id), 0, None, None).await.map_err(|e| ApiError::from_store(e, "credential"))?;
+    tx.set_login_state(CredentialOwner::User(tenant, id), 0, None, None)
+        .await
+        .map_err(|e| ApiError::from_store(e, "credential"))?;
     state.auditor.record(&mut tx, now, &ctx.event("user.unlock").target("user", id).origin(ctx.origin(&state))).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -354,10 +422,15 @@ async fn reset_totp(State(state): State<AppState>, ctx: Ctx, Path(id): Path<User
     let tenant = ctx.tenant()?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.set_totp(CredentialOwner::User(tenant, id), None, false).await.map_err(|e| ApiError::from_store(e, "credential"))?;
+    tx.set_totp(CredentialOwner::User(tenant, id), None, false)
+        .await
+        .map_err(|e| ApiError::from_store(e, "credential"))?;
     tx.replace_recovery_codes(tenant, id, &[]).await?;
     tx.revoke_sessions_of(PrincipalId::User(id), None, now.millis()).await?;
-    state.auditor.record(&mut tx, now, &ctx.event("user.totp_reset").target("user", id).origin(ctx.origin(&state))).await?;
+    state
+        .auditor
+        .record(&mut tx, now, &ctx.event("user.totp_reset").target("user", id).origin(ctx.origin(&state)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

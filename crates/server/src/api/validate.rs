@@ -21,7 +21,11 @@ pub fn slug(value: &str) -> Result<String, ApiError> {
     let ok = (2..=63).contains(&value.len())
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !value.starts_with('-');
-    if ok { Ok(value.to_owned()) } else { Err(ApiError::invalid("`slug` must be 2 to 63 characters of a-z, 0-9 and -, not starting with -")) }
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::invalid("`slug` must be 2 to 63 characters of a-z, 0-9 and -, not starting with -"))
+    }
 }
 
 /// A login id: 1–64 characters, no whitespace or control characters.
@@ -45,7 +49,9 @@ pub fn address(kind: AddressKind, value: &str) -> Result<String, ApiError> {
     let ok = match kind {
         AddressKind::Email => {
             v.len() <= 254
-                && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+                && v.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+                })
                 && !v.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         AddressKind::Phone => {
@@ -53,7 +59,9 @@ pub fn address(kind: AddressKind, value: &str) -> Result<String, ApiError> {
             (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
         }
         AddressKind::Sip => {
-            (v.starts_with("sip:") || v.starts_with("sips:")) && v.len() <= 256 && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+            (v.starts_with("sip:") || v.starts_with("sips:"))
+                && v.len() <= 256
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control())
         }
     };
     if ok {

@@ -32,7 +32,9 @@ pub fn backends() -> Vec<Db> {
     } else if std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_ok() {
         panic!("CALLVAULT_REQUIRE_ALL_BACKENDS is set but CALLVAULT_POSTGRES_TEST_URL is not");
     } else {
-        eprintln!("SKIP: PostgreSQL run skipped: set CALLVAULT_POSTGRES_TEST_URL=postgres://postgres@127.0.0.1:5432/test to run it");
+        eprintln!(
+            "SKIP: PostgreSQL run skipped: set CALLVAULT_POSTGRES_TEST_URL=postgres://postgres@127.0.0.1:5432/test to run it"
+        );
     }
     v
 }
@@ -79,7 +81,9 @@ impl TestDb {
         if let Some(schema) = &self.schema {
             let base = std::env::var("CALLVAULT_POSTGRES_TEST_URL").unwrap();
             if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&mut conn)
+                    .await;
             }
         }
     }
@@ -102,21 +106,38 @@ impl TestApp {
         let store = db.store().await;
         let clock = ManualClock::new(Timestamp(T0));
         let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
-        let mut config = Config::default();
-        config.max_body_bytes = 64 * 1024;
+        let config = Config { max_body_bytes: 64 * 1024, ..Config::default() };
         let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
         bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let router = callvault_server::api::app(state.clone());
         TestApp { state, clock, db, router }
     }
 
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let (status, _, bytes) = self.raw(method, path, token, body.map(|b| b.to_string().into_bytes()), "application/json").await;
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, _, bytes) =
+            self.raw(method, path, token, body.map(|b| b.to_string().into_bytes()), "application/json").await;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
         (status, value)
     }
 
-    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -171,7 +192,8 @@ impl TestApp {
     }
 
     fn secrets(&self) -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
-        static S: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = std::sync::OnceLock::new();
+        static S: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+            std::sync::OnceLock::new();
         S.get_or_init(Default::default)
     }
 
@@ -209,11 +231,15 @@ impl TestApp {
     /// Creates a user with a password and returns its id.
     pub async fn user(&self, admin: &str, login: &str, password: &str, assignments: Value) -> String {
         let (s, u) = self
-            .post("/v1/users", admin, json!({
-                "login": login, "first_name": format!("First{login}"), "last_name": format!("Last{login}"),
-                "addresses": [{ "kind": "phone", "value": "+15555550123" }],
-                "password": password, "assignments": assignments
-            }))
+            .post(
+                "/v1/users",
+                admin,
+                json!({
+                    "login": login, "first_name": format!("First{login}"), "last_name": format!("Last{login}"),
+                    "addresses": [{ "kind": "phone", "value": "+15555550123" }],
+                    "password": password, "assignments": assignments
+                }),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{u}");
         u["id"].as_str().unwrap().to_owned()
@@ -222,8 +248,15 @@ impl TestApp {
     /// Grants a role (by name) to a user with a scope.
     pub async fn grant(&self, admin: &str, user: &str, role: &str, scope: Value) -> String {
         let (_, roles) = self.get("/v1/roles", admin).await;
-        let role_id = roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["id"].as_str().unwrap().to_owned();
-        let (s, g) = self.post("/v1/grants", admin, json!({ "grantee": { "kind": "user", "id": user }, "role_id": role_id, "scope": scope })).await;
+        let role_id =
+            roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["id"].as_str().unwrap().to_owned();
+        let (s, g) = self
+            .post(
+                "/v1/grants",
+                admin,
+                json!({ "grantee": { "kind": "user", "id": user }, "role_id": role_id, "scope": scope }),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{g}");
         g["id"].as_str().unwrap().to_owned()
     }
@@ -231,7 +264,9 @@ impl TestApp {
     /// Sequences pending audit entries and signs a tree head.
     pub async fn seal_audit(&self) {
         while callvault_server::audit::sequence_once(&self.state.store, 10_000).await.unwrap() > 0 {}
-        callvault_server::audit::sign_tree_head(&self.state.store, self.state.auditor.signer(), self.state.clock.now()).await.unwrap();
+        callvault_server::audit::sign_tree_head(&self.state.store, self.state.auditor.signer(), self.state.clock.now())
+            .await
+            .unwrap();
     }
 
     pub async fn cleanup(self) {
