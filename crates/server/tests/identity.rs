@@ -1,0 +1,266 @@
+//! Identity and access (issue 3): brute force with an injected clock, no user enumeration by
+//! timing, TOTP replay, session expiry, password changes, the last administrator, service
+//! accounts.
+
+mod common;
+
+use axum::http::StatusCode;
+use callvault_store::{CredentialOwner, IdentityStore};
+use common::{TestApp, backends};
+use serde_json::{Value, json};
+
+async fn try_login(app: &TestApp, tenant: &str, user: &str, password: &str) -> (StatusCode, Value) {
+    app.request("POST", "/v1/auth/login", None, Some(json!({ "tenant": tenant, "username": user, "password": password })))
+        .await
+}
+
+async fn failures(app: &TestApp, tenant: &str, user: &str) -> (u32, Option<i64>) {
+    let mut r = app.state.store.reader().await.unwrap();
+    let t = callvault_store::TenantStore::tenant_by_slug(&mut r, tenant).await.unwrap();
+    let u = callvault_store::DirectoryStore::user_id_by_login(&mut r, t.id, user).await.unwrap();
+    let c = r.credential(CredentialOwner::User(t.id, u)).await.unwrap();
+    (c.failures, c.locked_until)
+}
+
+#[tokio::test]
+async fn brute_force_delays_grow_lock_at_100_alert_and_others_unaffected() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, admin) = app.tenant(&op, "acme").await;
+        let victim = app.user(&admin, "victim", "victim real passphrase", json!({})).await;
+        app.user(&admin, "bystander", "bystander passphrase", json!({})).await;
+        let so = app.user(&admin, "sec", "security officer passphrase", json!({})).await;
+        app.grant(&admin, &so, "security_officer", json!({ "kind": "tenant" })).await;
+        app.grant(&admin, &victim, "agent", json!({ "kind": "tenant" })).await;
+        let mut observed_delays = Vec::new();
+        for attempt in 0..200u32 {
+            let (before, _) = failures(&app, "acme", "victim").await;
+            if before > 0 && before < 100 && [1, 3, 9, 25, 99].contains(&before) {
+                // Probe just inside the delay: refused without counting, same answer.
+                let delay = callvault_policy::throttle::delay_ms(before);
+                app.clock.advance_ms(delay - 1);
+                let (s, body) = try_login(&app, "acme", "victim", "victim real passphrase").await;
+                assert_eq!(s, StatusCode::UNAUTHORIZED, "even the right password waits out the delay");
+                assert_eq!(body["detail"], "invalid credentials, or the account is temporarily locked");
+                assert_eq!(failures(&app, "acme", "victim").await.0, before, "a throttled attempt does not count");
+                app.clock.advance_ms(1);
+                observed_delays.push(delay);
+            } else {
+                app.clock.advance_ms(10_000);
+            }
+            let (s, _) = try_login(&app, "acme", "victim", &format!("wrong guess {attempt}")).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+            let (after, locked) = failures(&app, "acme", "victim").await;
+            assert_eq!(after, (attempt + 1).min(100), "attempt {attempt}");
+            assert_eq!(locked.is_some(), after >= 100, "lock exactly at 100 (attempt {attempt})");
+            if attempt % 25 == 0 {
+                // Another user of the same tenant logs in normally throughout.
+                let (s, _) = try_login(&app, "acme", "bystander", "bystander passphrase").await;
+                assert_eq!(s, StatusCode::OK, "bystander at attempt {attempt}");
+            }
+        }
+        assert_eq!(observed_delays, vec![1_000, 3_000, 5_000, 10_000, 10_000], "delays grow");
+        // Locked: the right password is refused, with the same answer.
+        app.clock.advance_ms(60_000);
+        let (s, _) = try_login(&app, "acme", "victim", "victim real passphrase").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Security officers were alerted at the threshold and at the lock.
+        app.clock.advance_ms(30_000);
+        let sec = app.login_privileged(Some("acme"), "sec", "security officer passphrase").await;
+        let (s, notes) = app.get("/v1/notifications", &sec).await;
+        assert_eq!(s, StatusCode::OK, "{notes}");
+        let kinds: Vec<&str> = notes.as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"failed_logins") && kinds.contains(&"account_locked"), "{kinds:?}");
+        let text = notes.to_string();
+        assert!(!text.contains("victim"), "notifications carry ids, not login names: {text}");
+        // An administrator unlocks; the user logs in.
+        let (s, _) = app.request("POST", &format!("/v1/users/{victim}/unlock"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, body) = try_login(&app, "acme", "victim", "victim real passphrase").await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    app.user(&admin, "known", "known user passphrase", json!({})).await;
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    let mut bodies = std::collections::HashSet::new();
+    for i in 0..50 {
+        // Space the attempts so the throttle never delays the known account.
+        app.clock.advance_ms(20_000);
+        let t = std::time::Instant::now();
+        let (s1, b1) = try_login(&app, "acme", &format!("nobody{i}"), "some password here").await;
+        unknown.push(t.elapsed());
+        let t = std::time::Instant::now();
+        let (s2, b2) = try_login(&app, "acme", "known", "some password here").await;
+        wrong.push(t.elapsed());
+        assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+        bodies.insert(b1.to_string());
+        bodies.insert(b2.to_string());
+        // Keep the known account below the lock.
+        if i % 20 == 19 {
+            app.request("POST", "/v1/auth/login", None, Some(json!({ "tenant": "acme", "username": "known", "password": "known user passphrase" }))).await;
+        }
+    }
+    assert_eq!(bodies.len(), 1, "one body for every failure: {bodies:?}");
+    unknown.sort();
+    wrong.sort();
+    let (mu, mw) = (unknown[25].as_secs_f64(), wrong[25].as_secs_f64());
+    let ratio = mu / mw;
+    eprintln!("median login time: unknown user {:.1} ms, wrong password {:.1} ms (ratio {ratio:.3})", mu * 1e3, mw * 1e3);
+    assert!((0.9..=1.1).contains(&ratio), "timing differs by more than 10 %: {ratio}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn totp_replay_is_refused_logged_and_notified() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, _admin) = app.tenant(&op, "acme").await;
+        let secret = app.totp_secret(Some("acme"), "boss").unwrap();
+        app.clock.advance_ms(60_000);
+        let code = callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap();
+        let body = json!({ "tenant": "acme", "username": "boss", "password": "correct horse battery staple", "totp": code });
+        let (s, first) = app.request("POST", "/v1/auth/login", None, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        app.clock.advance_ms(2_000);
+        let (s, _) = app.request("POST", "/v1/auth/login", None, Some(body)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "a code is usable once");
+        // Without a code: the second factor is demanded.
+        let (s, p) = try_login(&app, "acme", "boss", "correct horse battery staple").await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(p["type"], "urn:callvault:problem:second-factor-required");
+        let token = first["token"].as_str().unwrap();
+        let (_, notes) = app.get("/v1/notifications", token).await;
+        assert!(notes.as_array().unwrap().iter().any(|n| n["kind"] == "totp_replayed"), "{notes}");
+        app.seal_audit().await;
+        let (_, entries) = app.get("/v1/audit/entries?limit=1000", token).await;
+        assert!(entries.as_array().unwrap().iter().any(|e| e["entry"]["action"] == "auth.totp_replayed"));
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire_and_password_change_ends_the_others() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, admin) = app.tenant(&op, "acme").await;
+        app.user(&admin, "ann", "ann first passphrase", json!({})).await;
+        let login = |app: &TestApp| {
+            let app = app;
+            async move { try_login(app, "acme", "ann", "ann first passphrase").await.1["token"].as_str().unwrap().to_owned() }
+        };
+        // Idle timeout 30 min.
+        let t = login(&app).await;
+        app.clock.advance_ms(29 * 60_000);
+        assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::OK);
+        app.clock.advance_ms(30 * 60_000);
+        assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
+        // Absolute timeout 12 h, even when active.
+        let t = login(&app).await;
+        for _ in 0..35 {
+            app.clock.advance_ms(20 * 60_000);
+            assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::OK);
+        }
+        app.clock.advance_ms(61 * 60_000 - 35 * 20 * 60_000 + 12 * 3_600_000 - 60 * 60_000);
+        assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
+        // Logout revokes.
+        let t = login(&app).await;
+        assert_eq!(app.post("/v1/auth/logout", &t, json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
+        // A password change ends every other session.
+        let a = login(&app).await;
+        app.clock.advance_ms(2_000);
+        let b = login(&app).await;
+        let (s, sessions) = app.get("/v1/sessions", &b).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(sessions.as_array().unwrap().iter().filter(|s| s["active"] == true).count() >= 2);
+        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "wrong", "new_password": "ann second passphrase" })).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "ann first passphrase", "new_password": "password1" })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "ann first passphrase", "new_password": "ann second passphrase" })).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{p}");
+        assert_eq!(app.get("/v1/auth/me", &a).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.get("/v1/auth/me", &b).await.0, StatusCode::OK);
+        assert_eq!(try_login(&app, "acme", "ann", "ann first passphrase").await.0, StatusCode::UNAUTHORIZED);
+        app.clock.advance_ms(2_000);
+        assert_eq!(try_login(&app, "acme", "ann", "ann second passphrase").await.0, StatusCode::OK);
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_last_administrator_cannot_be_removed_or_locked_out() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, admin) = app.tenant(&op, "acme").await;
+        let (_, me) = app.get("/v1/auth/me", &admin).await;
+        let boss = me["principal"].as_str().unwrap().strip_prefix("user:").unwrap().to_owned();
+        let (_, grants) = app.get("/v1/grants", &admin).await;
+        let boss_grant = grants.as_array().unwrap()[0]["id"].as_str().unwrap().to_owned();
+        let (s, p) = app.request("DELETE", &format!("/v1/users/{boss}"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{p}");
+        let (s, p) = app.request("DELETE", &format!("/v1/grants/{boss_grant}"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{p}");
+        // Others' guesses never hard-lock the last administrator.
+        for i in 0..110 {
+            app.clock.advance_ms(61_000);
+            try_login(&app, "acme", "boss", &format!("guess {i}")).await;
+        }
+        app.clock.advance_ms(61_000);
+        let secret = app.totp_secret(Some("acme"), "boss").unwrap();
+        let code = callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap();
+        let (s, body) = app
+            .request("POST", "/v1/auth/login", None, Some(json!({ "tenant": "acme", "username": "boss", "password": "correct horse battery staple", "totp": code })))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        // With a second administrator, the first can go.
+        let second = app.user(&admin, "deputy", "deputy admin passphrase", json!({})).await;
+        app.grant(&admin, &second, "administrator", json!({ "kind": "tenant" })).await;
+        let (s, _) = app.request("DELETE", &format!("/v1/grants/{boss_grant}"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn service_accounts_rotate_revoke_and_never_hold_custodian_privileges() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, admin) = app.tenant(&op, "acme").await;
+        let (_, roles) = app.get("/v1/roles", &admin).await;
+        let role = |name: &str| roles.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].clone();
+        let (s, p) = app.post("/v1/service-accounts", &admin, json!({ "name": "bad", "role_id": role("security_officer"), "scope": { "kind": "tenant" } })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        let (s, p) = app.post("/v1/service-accounts", &admin, json!({ "name": "bad", "role_id": role("data_protection_officer"), "scope": { "kind": "tenant" } })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        let (s, sa) = app.post("/v1/service-accounts", &admin, json!({ "name": "dialer", "role_id": role("auditor"), "scope": { "kind": "tenant" } })).await;
+        assert_eq!(s, StatusCode::CREATED, "{sa}");
+        let token = sa["token"].as_str().unwrap().to_owned();
+        let id = sa["account"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get("/v1/teams", &token).await.0, StatusCode::OK);
+        assert_eq!(app.post("/v1/teams", &token, json!({ "name": "x" })).await.0, StatusCode::FORBIDDEN);
+        let (_, listed) = app.get(&format!("/v1/service-accounts/{id}"), &admin).await;
+        assert!(listed["last_used_at"].is_string(), "{listed}");
+        let (s, rotated) = app.post(&format!("/v1/service-accounts/{id}/rotate"), &admin, json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(app.get("/v1/teams", &token).await.0, StatusCode::UNAUTHORIZED);
+        let new_token = rotated["token"].as_str().unwrap();
+        assert_eq!(app.get("/v1/teams", new_token).await.0, StatusCode::OK);
+        assert_eq!(app.post(&format!("/v1/service-accounts/{id}/revoke"), &admin, json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(app.get("/v1/teams", new_token).await.0, StatusCode::UNAUTHORIZED);
+        app.cleanup().await;
+    }
+}
