@@ -75,6 +75,7 @@ async fn brute_force_delays_grow_lock_at_100_alert_and_others_unaffected() {
         let text = notes.to_string();
         assert!(!text.contains("victim"), "notifications carry ids, not login names: {text}");
         // An administrator unlocks; the user logs in.
+        let admin = app.login_totp(Some("acme"), "boss", "correct horse battery staple").await;
         let (s, _) = app.request("POST", &format!("/v1/users/{victim}/unlock"), Some(&admin), None).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, body) = try_login(&app, "acme", "victim", "victim real passphrase").await;
@@ -134,7 +135,8 @@ async fn totp_replay_is_refused_logged_and_notified() {
         app.clock.advance_ms(2_000);
         let (s, _) = app.request("POST", "/v1/auth/login", None, Some(body)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "a code is usable once");
-        // Without a code: the second factor is demanded.
+        // Without a code: the second factor is demanded (after the throttle delay of the failure).
+        app.clock.advance_ms(10_000);
         let (s, p) = try_login(&app, "acme", "boss", "correct horse battery staple").await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         assert_eq!(p["type"], "urn:callvault:problem:second-factor-required");
@@ -148,25 +150,26 @@ async fn totp_replay_is_refused_logged_and_notified() {
     }
 }
 
+async fn ann_login(app: &TestApp) -> String {
+    try_login(app, "acme", "ann", "ann first passphrase").await.1["token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn sessions_expire_and_password_change_ends_the_others() {
     for db in backends() {
         let app = TestApp::new(db).await;
         let op = app.operator().await;
         let (_, admin) = app.tenant(&op, "acme").await;
-        app.user(&admin, "ann", "ann first passphrase", json!({})).await;
-        let login = |app: &TestApp| {
-            let app = app;
-            async move { try_login(app, "acme", "ann", "ann first passphrase").await.1["token"].as_str().unwrap().to_owned() }
-        };
+        let ann = app.user(&admin, "ann", "ann first passphrase", json!({})).await;
+        app.grant(&admin, &ann, "agent", json!({ "kind": "tenant" })).await;
         // Idle timeout 30 min.
-        let t = login(&app).await;
+        let t = ann_login(&app).await;
         app.clock.advance_ms(29 * 60_000);
         assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::OK);
         app.clock.advance_ms(30 * 60_000);
         assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
         // Absolute timeout 12 h, even when active.
-        let t = login(&app).await;
+        let t = ann_login(&app).await;
         for _ in 0..35 {
             app.clock.advance_ms(20 * 60_000);
             assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::OK);
@@ -174,13 +177,13 @@ async fn sessions_expire_and_password_change_ends_the_others() {
         app.clock.advance_ms(61 * 60_000 - 35 * 20 * 60_000 + 12 * 3_600_000 - 60 * 60_000);
         assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
         // Logout revokes.
-        let t = login(&app).await;
+        let t = ann_login(&app).await;
         assert_eq!(app.post("/v1/auth/logout", &t, json!({})).await.0, StatusCode::NO_CONTENT);
         assert_eq!(app.get("/v1/auth/me", &t).await.0, StatusCode::UNAUTHORIZED);
         // A password change ends every other session.
-        let a = login(&app).await;
+        let a = ann_login(&app).await;
         app.clock.advance_ms(2_000);
-        let b = login(&app).await;
+        let b = ann_login(&app).await;
         let (s, sessions) = app.get("/v1/sessions", &b).await;
         assert_eq!(s, StatusCode::OK);
         assert!(sessions.as_array().unwrap().iter().filter(|s| s["active"] == true).count() >= 2);
@@ -225,6 +228,7 @@ async fn the_last_administrator_cannot_be_removed_or_locked_out() {
             .request("POST", "/v1/auth/login", None, Some(json!({ "tenant": "acme", "username": "boss", "password": "correct horse battery staple", "totp": code })))
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
+        let admin = body["token"].as_str().unwrap().to_owned();
         // With a second administrator, the first can go.
         let second = app.user(&admin, "deputy", "deputy admin passphrase", json!({})).await;
         app.grant(&admin, &second, "administrator", json!({ "kind": "tenant" })).await;

@@ -95,6 +95,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub db: TestDb,
     pub router: axum::Router,
+    totp_secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 pub const ADMIN_PASSWORD: &str = "operator-bootstrap-passphrase";
@@ -110,7 +111,7 @@ impl TestApp {
         let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
         bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let router = callvault_server::api::app(state.clone());
-        TestApp { state, clock, db, router }
+        TestApp { state, clock, db, router, totp_secrets: Default::default() }
     }
 
     pub async fn request(
@@ -191,10 +192,16 @@ impl TestApp {
         token
     }
 
-    fn secrets(&self) -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
-        static S: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
-            std::sync::OnceLock::new();
-        S.get_or_init(Default::default)
+    /// Logs in again a principal enrolled by `login_privileged`, with a fresh TOTP code.
+    pub async fn login_totp(&self, tenant: Option<&str>, username: &str, password: &str) -> String {
+        self.clock.advance_ms(30_000);
+        let secret = self.totp_secret(tenant, username).expect("not enrolled by login_privileged");
+        let code = callvault_crypto::totp::code_now_from_base32_at(&secret, self.now_secs()).unwrap();
+        self.login(tenant, username, password, Some(code)).await["token"].as_str().unwrap().to_owned()
+    }
+
+    fn secrets(&self) -> &std::sync::Mutex<std::collections::HashMap<String, String>> {
+        &self.totp_secrets
     }
 
     /// The TOTP secret enrolled for a login by `login_privileged`.
