@@ -549,11 +549,13 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
             break;
         }
         for row in &rows {
-            if let Some(reason) = check_row(row, expected, &prev) {
-                fail(&mut report, expected, Some(row.seq), reason);
-                return Ok(report);
-            }
-            let hash = merkle::leaf_hash(&leaf_input(u64::try_from(expected).unwrap_or(0), &prev, &row.body));
+            let hash = match check_row(row, expected, &prev) {
+                Ok(hash) => hash,
+                Err(reason) => {
+                    fail(&mut report, expected, Some(row.seq), reason);
+                    return Ok(report);
+                }
+            };
             range.push(hash);
             prev = hash;
             expected += 1;
@@ -591,26 +593,29 @@ pub async fn verify_log(store: &Store, public_key: Option<&[u8]>) -> Result<Veri
     Ok(report)
 }
 
-fn check_row(row: &AuditRow, expected: i64, prev: &Hash) -> Option<String> {
+/// The fields of a body that are duplicated into indexed columns.
+#[derive(serde::Deserialize)]
+struct BodyHead<'a> {
+    ts: i64,
+    #[serde(borrow)]
+    tenant: Option<&'a str>,
+    #[serde(borrow)]
+    action: &'a str,
+}
+
+/// Checks one stored entry against its position and predecessor; returns its leaf hash.
+fn check_row(row: &AuditRow, expected: i64, prev: &Hash) -> Result<Hash, String> {
     if row.leaf_index != Some(expected) {
-        return Some(format!("entry {expected} is missing (next stored entry has index {:?})", row.leaf_index));
+        return Err(format!("entry {expected} is missing (next stored entry has index {:?})", row.leaf_index));
     }
-    let Ok(index) = u64::try_from(expected) else {
-        return Some("negative leaf index".into());
-    };
+    let index = u64::try_from(expected).map_err(|_| "negative leaf index".to_owned())?;
     let hash = merkle::leaf_hash(&leaf_input(index, prev, &row.body));
     if row.leaf_hash.as_deref() != Some(&hash[..]) {
-        return Some(format!("entry {expected} was modified, moved or reordered: its hash does not match its content"));
+        return Err(format!("entry {expected} was modified, moved or reordered: its hash does not match its content"));
     }
-    let Ok(body) = serde_json::from_str::<serde_json::Value>(&row.body) else {
-        return Some(format!("entry {expected} is not valid JSON"));
-    };
-    let tenant = body.get("tenant").and_then(|t| t.as_str()).map(str::to_owned);
-    if tenant != row.tenant_id.map(|t| t.to_string())
-        || body.get("action").and_then(|a| a.as_str()) != Some(row.action.as_str())
-        || body.get("ts").and_then(serde_json::Value::as_i64) != Some(row.created_at)
-    {
-        return Some(format!("entry {expected} was modified: its indexed columns disagree with its content"));
+    let head = serde_json::from_str::<BodyHead<'_>>(&row.body).map_err(|_| format!("entry {expected} is not valid JSON"))?;
+    if head.tenant != row.tenant_id.map(|t| t.to_string()).as_deref() || head.action != row.action || head.ts != row.created_at {
+        return Err(format!("entry {expected} was modified: its indexed columns disagree with its content"));
     }
-    None
+    Ok(hash)
 }

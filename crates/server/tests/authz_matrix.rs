@@ -1,0 +1,274 @@
+//! The authorization matrix: every default role × every `/v1` route × a resource in the
+//! supervisor's scope, out of it, and in another tenant, against the expected table kept in
+//! `authz_matrix.txt`. A route of the OpenAPI document without a row fails the test; so does any
+//! answer that differs from the table.
+//!
+//! Regenerate the table after a deliberate policy change with
+//! `CALLVAULT_MATRIX_RECORD=1 cargo test -p callvault-server --test authz_matrix`, then review
+//! the diff line by line.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use callvault_model::records::Timestamp;
+use callvault_model::{PrincipalId, SessionId, TenantId, UserId};
+use callvault_store::{IdentityStore, SessionRow};
+use common::{Db, TestApp};
+use serde_json::{Value, json};
+
+const ROLES: [&str; 6] = ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor"];
+const PLACES: [&str; 3] = ["in", "out", "other"];
+
+struct World {
+    admin_a: String,
+    admin_b: String,
+    tokens: BTreeMap<&'static str, (String, UserId)>,
+    tenant_a: TenantId,
+    tenant_b: String,
+    team_in: String,
+    team_out: String,
+    service_in: String,
+    agent_role: String,
+    b_objects: BTreeMap<&'static str, String>,
+    own_leaf: u64,
+    first_size: u64,
+}
+
+#[tokio::test]
+async fn every_role_every_route_in_scope_out_of_scope_other_tenant() {
+    let app = TestApp::new(Db::Sqlite).await;
+    let w = world(&app).await;
+    let doc = serde_json::to_value(callvault_server::api::openapi()).unwrap();
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") {
+            continue;
+        }
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let m = method.to_uppercase();
+            let placed = path.contains("{id}") || matches!((m.as_str(), path.as_str()), ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain"));
+            let mut cells = Vec::new();
+            for role in ROLES {
+                let (token, me) = w.tokens[role].clone();
+                let mut codes = Vec::new();
+                for place in if placed { &PLACES[..] } else { &PLACES[..1] } {
+                    let (concrete, body) = request_for(&app, &w, &m, path, place, me).await;
+                    let (status, answer) = app.request(&m, &concrete, Some(&token), body).await;
+                    assert!(status.as_u16() < 500, "{m} {path} as {role} ({place}): {answer}");
+                    codes.push(status.as_u16().to_string());
+                }
+                cells.push(format!("{role}={}", codes.join("/")));
+            }
+            got.insert(format!("{m} {path}"), cells.join(" "));
+        }
+    }
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authz_matrix.txt");
+    let rendered: String = std::iter::once(HEADER.to_owned())
+        .chain(got.iter().map(|(k, v)| format!("{k:<44} {v}")))
+        .map(|l| l + "\n")
+        .collect();
+    if std::env::var("CALLVAULT_MATRIX_RECORD").is_ok() {
+        std::fs::write(&file, rendered).unwrap();
+        app.cleanup().await;
+        return;
+    }
+    let expected = std::fs::read_to_string(&file).expect("tests/authz_matrix.txt is missing");
+    let expected: BTreeMap<String, String> = expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let key = format!("{} {}", parts.next().unwrap(), parts.next().unwrap());
+            (key, parts.collect::<Vec<_>>().join(" "))
+        })
+        .collect();
+    for (route, cells) in &got {
+        let want = expected.get(route).unwrap_or_else(|| panic!("{route} has no row in tests/authz_matrix.txt"));
+        assert_eq!(cells, want, "{route}: answers differ from the table");
+    }
+    for route in expected.keys() {
+        assert!(got.contains_key(route), "{route} is in the table but not in the API");
+    }
+    app.cleanup().await;
+}
+
+const HEADER: &str = "# Expected HTTP status per route and default role. For routes about one object (or naming one \
+in the body), three codes: object in the supervisor's scope / out of it / in another tenant.\n# Regenerate: \
+CALLVAULT_MATRIX_RECORD=1 cargo test -p callvault-server --test authz_matrix, then review the diff.";
+
+async fn world(app: &TestApp) -> World {
+    let op = app.operator().await;
+    let (tenant_a, admin_a) = app.tenant(&op, "alpha").await;
+    let (tenant_b, admin_b) = app.tenant(&op, "beta").await;
+    let team_in = app.post("/v1/teams", &admin_a, json!({ "name": "In" })).await.1["id"].as_str().unwrap().to_owned();
+    let team_out = app.post("/v1/teams", &admin_a, json!({ "name": "Out" })).await.1["id"].as_str().unwrap().to_owned();
+    let service_in = app.post("/v1/services", &admin_a, json!({ "name": "InSvc", "kind": "inbound" })).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, roles) = app.get("/v1/roles", &admin_a).await;
+    let agent_role = roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].as_str().unwrap().to_owned();
+    let mut tokens = BTreeMap::new();
+    for role in ROLES {
+        let login = format!("u{}", role.replace('_', ""));
+        let password = format!("{role} matrix passphrase");
+        let id = app.user(&admin_a, &login, &password, json!({ "teams": [team_in] })).await;
+        let scope = if role == "supervisor" {
+            json!({ "kind": "limited", "teams": [team_in], "services": [service_in] })
+        } else {
+            json!({ "kind": "tenant" })
+        };
+        app.grant(&admin_a, &id, role, scope).await;
+        app.clock.advance_ms(30_000);
+        let token = app.login_privileged(Some("alpha"), &login, &password).await;
+        tokens.insert(role, (token, id.parse().unwrap()));
+    }
+    // Tenant B's objects.
+    let mut b_objects = BTreeMap::new();
+    let b_user = app.user(&admin_b, "buser", "beta user passphrase", json!({})).await;
+    b_objects.insert("user", b_user.clone());
+    for (kind, path, body) in [
+        ("team", "/v1/teams", json!({ "name": "B" })),
+        ("skill", "/v1/skills", json!({ "name": "B" })),
+        ("service", "/v1/services", json!({ "name": "B", "kind": "inbound" })),
+        ("role", "/v1/roles", json!({ "name": "B", "privileges": ["team:read"] })),
+    ] {
+        b_objects.insert(kind, app.post(path, &admin_b, body).await.1["id"].as_str().unwrap().to_owned());
+    }
+    let b_grant = app.grant(&admin_b, &b_user, "agent", json!({ "kind": "tenant" })).await;
+    b_objects.insert("grant", b_grant);
+    let (_, b_roles) = app.get("/v1/roles", &admin_b).await;
+    let b_agent = b_roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].clone();
+    let sa = app.post("/v1/service-accounts", &admin_b, json!({ "name": "b", "role_id": b_agent, "scope": { "kind": "tenant" } })).await.1;
+    b_objects.insert("service_account", sa["account"]["id"].as_str().unwrap().to_owned());
+    b_objects.insert("tenant", tenant_b.clone());
+    app.seal_audit().await;
+    let first_size = app.state.store.reader().await.unwrap();
+    let mut first_size = first_size;
+    let first = callvault_store::AuditStore::latest_tree_head(&mut first_size).await.unwrap().unwrap().tree_size as u64;
+    let tenant_a: TenantId = tenant_a.parse().unwrap();
+    let entries = callvault_store::AuditStore::audit_entries(&mut first_size, callvault_store::AuditFilter::Tenant(tenant_a), 0, 10).await.unwrap();
+    drop(first_size);
+    app.post("/v1/teams", &admin_a, json!({ "name": "Later" })).await;
+    app.seal_audit().await;
+    World {
+        admin_a,
+        admin_b,
+        tokens,
+        tenant_a,
+        tenant_b,
+        team_in,
+        team_out,
+        service_in,
+        agent_role,
+        b_objects,
+        own_leaf: entries[0].leaf_index.unwrap() as u64,
+        first_size: first,
+    }
+}
+
+/// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
+async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId) -> String {
+    if place == "other" {
+        return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
+    }
+    let team = if place == "in" { &w.team_in } else { &w.team_out };
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    let a = &w.admin_a;
+    match kind {
+        "user" => app.post("/v1/users", a, json!({ "login": format!("x{n}"), "first_name": "X", "last_name": "Y", "assignments": { "teams": [team] } })).await.1["id"].as_str().unwrap().to_owned(),
+        "team" if place == "in" => w.team_in.clone(),
+        "team" => app.post("/v1/teams", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
+        "skill" => app.post("/v1/skills", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
+        "service" if place == "in" => w.service_in.clone(),
+        "service" => app.post("/v1/services", a, json!({ "name": n, "kind": "inbound" })).await.1["id"].as_str().unwrap().to_owned(),
+        "role" => app.post("/v1/roles", a, json!({ "name": n, "privileges": ["team:read"] })).await.1["id"].as_str().unwrap().to_owned(),
+        "grant" => {
+            let u = Box::pin(object(app, w, "user", place, me)).await;
+            app.grant(a, &u, "agent", json!({ "kind": "tenant" })).await
+        }
+        "service_account" => app.post("/v1/service-accounts", a, json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } })).await.1["account"]["id"].as_str().unwrap().to_owned(),
+        "tenant" => w.tenant_a.to_string(),
+        "session" => {
+            // A spare session: the caller's own (in) or another user's (out).
+            let owner = if place == "in" { me } else { Box::pin(object(app, w, "user", place, me)).await.parse().unwrap() };
+            let id = SessionId::new();
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_session(&SessionRow {
+                token_digest: uuid::Uuid::new_v4().to_string(),
+                id,
+                tenant_id: Some(w.tenant_a),
+                principal: PrincipalId::User(owner),
+                purpose: "full".into(),
+                second_factor: false,
+                created_at: Timestamp(common::T0).millis(),
+                last_seen_at: i64::MAX / 2,
+                idle_timeout_ms: 1_800_000,
+                expires_at: i64::MAX / 2,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            id.to_string()
+        }
+        other => panic!("no fixture for {other}"),
+    }
+}
+
+async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str, me: UserId) -> (String, Option<Value>) {
+    let kind = match path.split('/').nth(2).unwrap_or("") {
+        "users" => "user",
+        "teams" => "team",
+        "skills" => "skill",
+        "services" => "service",
+        "roles" => "role",
+        "grants" => "grant",
+        "service-accounts" => "service_account",
+        "sessions" => "session",
+        "tenants" => "tenant",
+        _ => "",
+    };
+    let concrete = if path.contains("{id}") { path.replace("{id}", &object(app, w, kind, place, me).await) } else { path.to_owned() };
+    let concrete = match path {
+        "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
+        "/v1/audit/proofs/consistency" => format!("{path}?first={}", w.first_size),
+        _ => concrete,
+    };
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    let team = if place == "in" { json!(w.team_in) } else { json!(w.team_out) };
+    let body = match (m, path) {
+        ("POST", "/v1/users") => {
+            let team = if place == "other" { json!(w.b_objects["team"]) } else { team };
+            Some(json!({ "login": format!("n{n}"), "first_name": "N", "last_name": "M", "assignments": { "teams": [team] } }))
+        }
+        ("POST", "/v1/grants") => {
+            let user = object(app, w, "user", place, me).await;
+            Some(json!({ "grantee": { "kind": "user", "id": user }, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
+        }
+        ("POST", "/v1/access/explain") => {
+            let user = object(app, w, "user", place, me).await;
+            Some(json!({ "user_id": user, "action": "read", "resource": "user" }))
+        }
+        ("POST", "/v1/tenants") => Some(json!({ "slug": format!("t{}", &n[..12]), "display_name": "T", "administrator": { "login": "a", "first_name": "A", "last_name": "B", "password": "tenant admin passphrase" } })),
+        ("PATCH", "/v1/tenants/{id}") => Some(json!({ "display_name": "Renamed" })),
+        ("PATCH", "/v1/users/{id}") => Some(json!({ "last_name": "Changed" })),
+        ("PUT", "/v1/users/{id}/assignments") => Some(json!({ "teams": [team] })),
+        ("PUT", "/v1/users/{id}/password") => Some(json!({ "password": "a brand new passphrase" })),
+        ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => Some(json!({ "name": format!("r{n}") })),
+        ("POST", "/v1/teams") | ("POST", "/v1/skills") => Some(json!({ "name": n })),
+        ("POST", "/v1/services") => Some(json!({ "name": n, "kind": "campaign" })),
+        ("POST", "/v1/roles") => Some(json!({ "name": n, "privileges": ["team:read"] })),
+        ("PATCH", "/v1/roles/{id}") => Some(json!({ "description": "changed" })),
+        ("POST", "/v1/service-accounts") => Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } })),
+        ("PUT", "/v1/settings") => Some(json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 })),
+        (m, _) if m != "GET" && m != "DELETE" => Some(json!({})),
+        _ => None,
+    };
+    let _ = &w.admin_b;
+    (concrete, body)
+}
