@@ -25,7 +25,6 @@ struct World {
     admin_b: String,
     tokens: BTreeMap<&'static str, (String, UserId)>,
     tenant_a: TenantId,
-    tenant_b: String,
     team_in: String,
     team_out: String,
     service_in: String,
@@ -146,6 +145,8 @@ async fn world(app: &TestApp) -> World {
     let sa = app.post("/v1/service-accounts", &admin_b, json!({ "name": "b", "role_id": b_agent, "scope": { "kind": "tenant" } })).await.1;
     b_objects.insert("service_account", sa["account"]["id"].as_str().unwrap().to_owned());
     b_objects.insert("tenant", tenant_b.clone());
+    let b_session = app.login(Some("beta"), "buser", "beta user passphrase", None).await["session_id"].as_str().unwrap().to_owned();
+    b_objects.insert("session", b_session);
     app.seal_audit().await;
     let first_size = app.state.store.reader().await.unwrap();
     let mut first_size = first_size;
@@ -160,7 +161,6 @@ async fn world(app: &TestApp) -> World {
         admin_b,
         tokens,
         tenant_a,
-        tenant_b,
         team_in,
         team_out,
         service_in,
@@ -172,7 +172,7 @@ async fn world(app: &TestApp) -> World {
 }
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
-async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId) -> String {
+async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
     if place == "other" {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
@@ -180,22 +180,25 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
     let n = uuid::Uuid::new_v4().simple().to_string();
     let a = &w.admin_a;
     match kind {
-        "user" => app.post("/v1/users", a, json!({ "login": format!("x{n}"), "first_name": "X", "last_name": "Y", "assignments": { "teams": [team] } })).await.1["id"].as_str().unwrap().to_owned(),
-        "team" if place == "in" => w.team_in.clone(),
+        "user" => {
+            let (s, u) = app.post("/v1/users", a, json!({ "login": format!("x{n}"), "first_name": "X", "last_name": "Y", "assignments": { "teams": [team] } })).await;
+            u["id"].as_str().unwrap_or_else(|| panic!("{s} {u}")).to_owned()
+        }
+        "team" if place == "in" && !fresh => w.team_in.clone(),
         "team" => app.post("/v1/teams", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
         "skill" => app.post("/v1/skills", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
-        "service" if place == "in" => w.service_in.clone(),
+        "service" if place == "in" && !fresh => w.service_in.clone(),
         "service" => app.post("/v1/services", a, json!({ "name": n, "kind": "inbound" })).await.1["id"].as_str().unwrap().to_owned(),
         "role" => app.post("/v1/roles", a, json!({ "name": n, "privileges": ["team:read"] })).await.1["id"].as_str().unwrap().to_owned(),
         "grant" => {
-            let u = Box::pin(object(app, w, "user", place, me)).await;
+            let u = Box::pin(object(app, w, "user", place, me, fresh)).await;
             app.grant(a, &u, "agent", json!({ "kind": "tenant" })).await
         }
         "service_account" => app.post("/v1/service-accounts", a, json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } })).await.1["account"]["id"].as_str().unwrap().to_owned(),
         "tenant" => w.tenant_a.to_string(),
         "session" => {
             // A spare session: the caller's own (in) or another user's (out).
-            let owner = if place == "in" { me } else { Box::pin(object(app, w, "user", place, me)).await.parse().unwrap() };
+            let owner = if place == "in" { me } else { Box::pin(object(app, w, "user", place, me, fresh)).await.parse().unwrap() };
             let id = SessionId::new();
             let mut tx = app.state.store.begin().await.unwrap();
             tx.insert_session(&SessionRow {
@@ -233,7 +236,7 @@ async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str,
         "tenants" => "tenant",
         _ => "",
     };
-    let concrete = if path.contains("{id}") { path.replace("{id}", &object(app, w, kind, place, me).await) } else { path.to_owned() };
+    let concrete = if path.contains("{id}") { path.replace("{id}", &object(app, w, kind, place, me, m != "GET").await) } else { path.to_owned() };
     let concrete = match path {
         "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
         "/v1/audit/proofs/consistency" => format!("{path}?first={}", w.first_size),
@@ -247,11 +250,11 @@ async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str,
             Some(json!({ "login": format!("n{n}"), "first_name": "N", "last_name": "M", "assignments": { "teams": [team] } }))
         }
         ("POST", "/v1/grants") => {
-            let user = object(app, w, "user", place, me).await;
+            let user = object(app, w, "user", place, me, true).await;
             Some(json!({ "grantee": { "kind": "user", "id": user }, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
         }
         ("POST", "/v1/access/explain") => {
-            let user = object(app, w, "user", place, me).await;
+            let user = object(app, w, "user", place, me, true).await;
             Some(json!({ "user_id": user, "action": "read", "resource": "user" }))
         }
         ("POST", "/v1/tenants") => Some(json!({ "slug": format!("t{}", &n[..12]), "display_name": "T", "administrator": { "login": "a", "first_name": "A", "last_name": "B", "password": "tenant admin passphrase" } })),
