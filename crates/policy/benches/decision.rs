@@ -47,9 +47,7 @@ struct Grant {
 
 struct World {
     tenant: TenantId,
-    role_ids: Vec<RoleId>,
     role_privs: Vec<Vec<(Resource, Action)>>,
-    users: Vec<UserId>,
     grants: Vec<Vec<Grant>>,
     team_ids: Vec<TeamId>,
     service_ids: Vec<ServiceId>,
@@ -85,8 +83,8 @@ fn role_privileges(r: usize) -> Vec<(Resource, Action)> {
 fn user_grants(u: usize) -> Vec<Grant> {
     (0..1 + u % 3)
         .map(|g| {
-            let role = if g == 0 && u % 10 == 0 { 0 } else { (u * 31 + g * 17) % ROLES };
-            let wide = (u + g) % 5 == 0;
+            let role = if g == 0 && u.is_multiple_of(10) { 0 } else { (u * 31 + g * 17) % ROLES };
+            let wide = (u + g).is_multiple_of(5);
             let size = 5 + (u * 13 + g) % 46; // 5..=50
             let teams = if wide { vec![] } else { (0..size).map(|i| (u * 7 + g * 11 + i) % TEAMS).collect() };
             let services = if wide { vec![] } else { (0..size).map(|i| (u * 3 + g * 5 + i) % SERVICES).collect() };
@@ -189,29 +187,40 @@ fn build() -> World {
             let r = g.role;
             let wide = attrs.get(&format!("r{r}_wide")).and_then(|v| v.as_bool()).unwrap_or(false) || g.wide;
             attrs.insert(format!("r{r}_wide"), serde_json::json!(wide));
-            let mut teams: BTreeSet<String> = attrs.get(&format!("r{r}_teams")).and_then(|v| v.as_array()).map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+            let mut teams: BTreeSet<String> = attrs
+                .get(&format!("r{r}_teams"))
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
             teams.extend(g.teams.iter().map(|t| format!("t{t}")));
             attrs.insert(format!("r{r}_teams"), serde_json::json!(teams));
-            let mut services: BTreeSet<String> = attrs.get(&format!("r{r}_services")).and_then(|v| v.as_array()).map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+            let mut services: BTreeSet<String> = attrs
+                .get(&format!("r{r}_services"))
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
             services.extend(g.services.iter().map(|s| format!("s{s}")));
             attrs.insert(format!("r{r}_services"), serde_json::json!(services));
         }
-        let parents: Vec<_> = gs.iter().map(|g| serde_json::json!({ "type": "Role", "id": format!("r{}", g.role) })).collect();
-        ents.push(serde_json::json!({ "uid": { "type": "User", "id": format!("u{u}") }, "attrs": attrs, "parents": parents }));
+        let parents: Vec<_> =
+            gs.iter().map(|g| serde_json::json!({ "type": "Role", "id": format!("r{}", g.role) })).collect();
+        ents.push(
+            serde_json::json!({ "uid": { "type": "User", "id": format!("u{u}") }, "attrs": attrs, "parents": parents }),
+        );
     }
     for t in 0..TEAMS {
-        for s in [t % SERVICES] {
-            ents.push(serde_json::json!({ "uid": { "type": "Res", "id": format!("t{t}-s{s}") }, "attrs": { "teams": [format!("t{t}")], "services": [format!("s{s}")] }, "parents": [] }));
-        }
+        let s = t % SERVICES;
+        ents.push(serde_json::json!({ "uid": { "type": "Res", "id": format!("t{t}-s{s}") }, "attrs": { "teams": [format!("t{t}")], "services": [format!("s{s}")] }, "parents": [] }));
     }
     let cedar_entities = Entities::from_json_value(serde_json::Value::Array(ents), None).unwrap();
-    World { tenant, role_ids, role_privs, users, grants, team_ids, service_ids, subjects, casbin, cedar_policies, cedar_entities }
+    World { tenant, role_privs, grants, team_ids, service_ids, subjects, casbin, cedar_policies, cedar_entities }
 }
 
 fn ask_callvault(w: &World, q: Question) -> bool {
     let teams = [w.team_ids[q.team]];
     let services = [w.service_ids[q.service]];
-    let r = ResourceRef { kind: q.kind, tenant: w.tenant, owner: None, teams: &teams, skills: &[], services: &services };
+    let r =
+        ResourceRef { kind: q.kind, tenant: w.tenant, owner: None, teams: &teams, skills: &[], services: &services };
     w.subjects[&q.user].decide(q.action, &r).is_allowed()
 }
 
@@ -266,7 +275,9 @@ fn cases() -> [(&'static str, Question); 3] {
     let u = (0..USERS).find(|u| w.grants[*u].iter().all(|g| !g.wide)).unwrap();
     let g = &w.grants[u][0];
     let in_team = g.teams[0];
-    let out_team = (0..TEAMS).find(|t| w.grants[u].iter().all(|g| !g.teams.contains(t) && !g.services.contains(&(t % SERVICES)))).unwrap();
+    let out_team = (0..TEAMS)
+        .find(|t| w.grants[u].iter().all(|g| !g.teams.contains(t) && !g.services.contains(&(t % SERVICES))))
+        .unwrap();
     let (kind, action) = w.role_privs[g.role][0];
     let missing = Resource::ALL
         .iter()
@@ -276,7 +287,10 @@ fn cases() -> [(&'static str, Question); 3] {
     [
         ("allow_in_scope", Question { user: u, kind, action, team: in_team, service: in_team % SERVICES }),
         ("deny_out_of_scope", Question { user: u, kind, action, team: out_team, service: out_team % SERVICES }),
-        ("deny_no_privilege", Question { user: u, kind: missing.0, action: missing.1, team: in_team, service: in_team % SERVICES }),
+        (
+            "deny_no_privilege",
+            Question { user: u, kind: missing.0, action: missing.1, team: in_team, service: in_team % SERVICES },
+        ),
     ]
 }
 
@@ -302,9 +316,4 @@ fn cedar(bencher: divan::Bencher, case: &str) {
     let authorizer = Authorizer::new();
     let request = cedar_request(q);
     bencher.bench(|| ask_cedar(black_box(w), &authorizer, black_box(&request)));
-}
-
-#[allow(dead_code)]
-fn unused(w: &World) -> (&Vec<RoleId>, &Vec<UserId>) {
-    (&w.role_ids, &w.users)
 }

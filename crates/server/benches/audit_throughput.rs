@@ -19,7 +19,10 @@ fn main() {
     let entries: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(512);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("entries={entries} concurrency={concurrency} cores={}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "entries={entries} concurrency={concurrency} cores={}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let dir = std::env::temp_dir().join(format!("cv-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut urls = vec![("sqlite", format!("sqlite:{}?mode=rwc", dir.join("bench.db").display()))];
@@ -112,5 +115,9 @@ fn verify_compute(n: usize) {
     }
     let root = range.root();
     let secs = started.elapsed().as_secs_f64();
-    println!("verify (hashing and tree only, {avg}-byte entries): {:.0} entries/s over {n} entries (root {})", n as f64 / secs, hex::encode(&root[..4]));
+    println!(
+        "verify (hashing and tree only, {avg}-byte entries): {:.0} entries/s over {n} entries (root {})",
+        n as f64 / secs,
+        hex::encode(&root[..4])
+    );
 }

@@ -613,8 +613,12 @@ fn check_row(row: &AuditRow, expected: i64, prev: &Hash) -> Result<Hash, String>
     if row.leaf_hash.as_deref() != Some(&hash[..]) {
         return Err(format!("entry {expected} was modified, moved or reordered: its hash does not match its content"));
     }
-    let head = serde_json::from_str::<BodyHead<'_>>(&row.body).map_err(|_| format!("entry {expected} is not valid JSON"))?;
-    if head.tenant != row.tenant_id.map(|t| t.to_string()).as_deref() || head.action != row.action || head.ts != row.created_at {
+    let head =
+        serde_json::from_str::<BodyHead<'_>>(&row.body).map_err(|_| format!("entry {expected} is not valid JSON"))?;
+    if head.tenant != row.tenant_id.map(|t| t.to_string()).as_deref()
+        || head.action != row.action
+        || head.ts != row.created_at
+    {
         return Err(format!("entry {expected} was modified: its indexed columns disagree with its content"));
     }
     Ok(hash)

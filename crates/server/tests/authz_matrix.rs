@@ -17,7 +17,8 @@ use callvault_store::{IdentityStore, SessionRow};
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 
-const ROLES: [&str; 6] = ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor"];
+const ROLES: [&str; 6] =
+    ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor"];
 const PLACES: [&str; 3] = ["in", "out", "other"];
 
 struct World {
@@ -49,7 +50,8 @@ async fn every_role_every_route_in_scope_out_of_scope_other_tenant() {
                 continue;
             }
             let m = method.to_uppercase();
-            let placed = path.contains("{id}") || matches!((m.as_str(), path.as_str()), ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain"));
+            let placed = path.contains("{id}")
+                || matches!((m.as_str(), path.as_str()), ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain"));
             let mut cells = Vec::new();
             for role in ROLES {
                 let (token, me) = w.tokens[role].clone();
@@ -110,7 +112,8 @@ async fn world(app: &TestApp) -> World {
         .unwrap()
         .to_owned();
     let (_, roles) = app.get("/v1/roles", &admin_a).await;
-    let agent_role = roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].as_str().unwrap().to_owned();
+    let agent_role =
+        roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].as_str().unwrap().to_owned();
     let mut tokens = BTreeMap::new();
     for role in ROLES {
         let login = format!("u{}", role.replace('_', ""));
@@ -142,17 +145,32 @@ async fn world(app: &TestApp) -> World {
     b_objects.insert("grant", b_grant);
     let (_, b_roles) = app.get("/v1/roles", &admin_b).await;
     let b_agent = b_roles.as_array().unwrap().iter().find(|r| r["name"] == "agent").unwrap()["id"].clone();
-    let sa = app.post("/v1/service-accounts", &admin_b, json!({ "name": "b", "role_id": b_agent, "scope": { "kind": "tenant" } })).await.1;
+    let sa = app
+        .post(
+            "/v1/service-accounts",
+            &admin_b,
+            json!({ "name": "b", "role_id": b_agent, "scope": { "kind": "tenant" } }),
+        )
+        .await
+        .1;
     b_objects.insert("service_account", sa["account"]["id"].as_str().unwrap().to_owned());
     b_objects.insert("tenant", tenant_b.clone());
-    let b_session = app.login(Some("beta"), "buser", "beta user passphrase", None).await["session_id"].as_str().unwrap().to_owned();
+    let b_session =
+        app.login(Some("beta"), "buser", "beta user passphrase", None).await["session_id"].as_str().unwrap().to_owned();
     b_objects.insert("session", b_session);
     app.seal_audit().await;
     let first_size = app.state.store.reader().await.unwrap();
     let mut first_size = first_size;
     let first = callvault_store::AuditStore::latest_tree_head(&mut first_size).await.unwrap().unwrap().tree_size as u64;
     let tenant_a: TenantId = tenant_a.parse().unwrap();
-    let entries = callvault_store::AuditStore::audit_entries(&mut first_size, callvault_store::AuditFilter::Tenant(tenant_a), 0, 10).await.unwrap();
+    let entries = callvault_store::AuditStore::audit_entries(
+        &mut first_size,
+        callvault_store::AuditFilter::Tenant(tenant_a),
+        0,
+        10,
+    )
+    .await
+    .unwrap();
     drop(first_size);
     app.post("/v1/teams", &admin_a, json!({ "name": "Later" })).await;
     app.seal_audit().await;
@@ -188,17 +206,37 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
         "team" => app.post("/v1/teams", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
         "skill" => app.post("/v1/skills", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
         "service" if place == "in" && !fresh => w.service_in.clone(),
-        "service" => app.post("/v1/services", a, json!({ "name": n, "kind": "inbound" })).await.1["id"].as_str().unwrap().to_owned(),
-        "role" => app.post("/v1/roles", a, json!({ "name": n, "privileges": ["team:read"] })).await.1["id"].as_str().unwrap().to_owned(),
+        "service" => app.post("/v1/services", a, json!({ "name": n, "kind": "inbound" })).await.1["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        "role" => app.post("/v1/roles", a, json!({ "name": n, "privileges": ["team:read"] })).await.1["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         "grant" => {
             let u = Box::pin(object(app, w, "user", place, me, fresh)).await;
             app.grant(a, &u, "agent", json!({ "kind": "tenant" })).await
         }
-        "service_account" => app.post("/v1/service-accounts", a, json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } })).await.1["account"]["id"].as_str().unwrap().to_owned(),
+        "service_account" => app
+            .post(
+                "/v1/service-accounts",
+                a,
+                json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }),
+            )
+            .await
+            .1["account"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         "tenant" => w.tenant_a.to_string(),
         "session" => {
             // A spare session: the caller's own (in) or another user's (out).
-            let owner = if place == "in" { me } else { Box::pin(object(app, w, "user", place, me, fresh)).await.parse().unwrap() };
+            let owner = if place == "in" {
+                me
+            } else {
+                Box::pin(object(app, w, "user", place, me, fresh)).await.parse().unwrap()
+            };
             let id = SessionId::new();
             let mut tx = app.state.store.begin().await.unwrap();
             tx.insert_session(&SessionRow {
@@ -223,7 +261,14 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
     }
 }
 
-async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str, me: UserId) -> (String, Option<Value>) {
+async fn request_for(
+    app: &TestApp,
+    w: &World,
+    m: &str,
+    path: &str,
+    place: &str,
+    me: UserId,
+) -> (String, Option<Value>) {
     let kind = match path.split('/').nth(2).unwrap_or("") {
         "users" => "user",
         "teams" => "team",
@@ -236,7 +281,11 @@ async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str,
         "tenants" => "tenant",
         _ => "",
     };
-    let concrete = if path.contains("{id}") { path.replace("{id}", &object(app, w, kind, place, me, m != "GET").await) } else { path.to_owned() };
+    let concrete = if path.contains("{id}") {
+        path.replace("{id}", &object(app, w, kind, place, me, m != "GET").await)
+    } else {
+        path.to_owned()
+    };
     let concrete = match path {
         "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
         "/v1/audit/proofs/consistency" => format!("{path}?first={}", w.first_size),
@@ -247,28 +296,40 @@ async fn request_for(app: &TestApp, w: &World, m: &str, path: &str, place: &str,
     let body = match (m, path) {
         ("POST", "/v1/users") => {
             let team = if place == "other" { json!(w.b_objects["team"]) } else { team };
-            Some(json!({ "login": format!("n{n}"), "first_name": "N", "last_name": "M", "assignments": { "teams": [team] } }))
+            Some(
+                json!({ "login": format!("n{n}"), "first_name": "N", "last_name": "M", "assignments": { "teams": [team] } }),
+            )
         }
         ("POST", "/v1/grants") => {
             let user = object(app, w, "user", place, me, true).await;
-            Some(json!({ "grantee": { "kind": "user", "id": user }, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
+            Some(
+                json!({ "grantee": { "kind": "user", "id": user }, "role_id": w.agent_role, "scope": { "kind": "tenant" } }),
+            )
         }
         ("POST", "/v1/access/explain") => {
             let user = object(app, w, "user", place, me, true).await;
             Some(json!({ "user_id": user, "action": "read", "resource": "user" }))
         }
-        ("POST", "/v1/tenants") => Some(json!({ "slug": format!("t{}", &n[..12]), "display_name": "T", "administrator": { "login": "a", "first_name": "A", "last_name": "B", "password": "tenant admin passphrase" } })),
+        ("POST", "/v1/tenants") => Some(
+            json!({ "slug": format!("t{}", &n[..12]), "display_name": "T", "administrator": { "login": "a", "first_name": "A", "last_name": "B", "password": "tenant admin passphrase" } }),
+        ),
         ("PATCH", "/v1/tenants/{id}") => Some(json!({ "display_name": "Renamed" })),
         ("PATCH", "/v1/users/{id}") => Some(json!({ "last_name": "Changed" })),
         ("PUT", "/v1/users/{id}/assignments") => Some(json!({ "teams": [team] })),
         ("PUT", "/v1/users/{id}/password") => Some(json!({ "password": "a brand new passphrase" })),
-        ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => Some(json!({ "name": format!("r{n}") })),
+        ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => {
+            Some(json!({ "name": format!("r{n}") }))
+        }
         ("POST", "/v1/teams") | ("POST", "/v1/skills") => Some(json!({ "name": n })),
         ("POST", "/v1/services") => Some(json!({ "name": n, "kind": "campaign" })),
         ("POST", "/v1/roles") => Some(json!({ "name": n, "privileges": ["team:read"] })),
         ("PATCH", "/v1/roles/{id}") => Some(json!({ "description": "changed" })),
-        ("POST", "/v1/service-accounts") => Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } })),
-        ("PUT", "/v1/settings") => Some(json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 })),
+        ("POST", "/v1/service-accounts") => {
+            Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
+        }
+        ("PUT", "/v1/settings") => Some(
+            json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
+        ),
         (m, _) if m != "GET" && m != "DELETE" => Some(json!({})),
         _ => None,
     };

@@ -10,8 +10,13 @@ use common::{TestApp, backends};
 use serde_json::{Value, json};
 
 async fn try_login(app: &TestApp, tenant: &str, user: &str, password: &str) -> (StatusCode, Value) {
-    app.request("POST", "/v1/auth/login", None, Some(json!({ "tenant": tenant, "username": user, "password": password })))
-        .await
+    app.request(
+        "POST",
+        "/v1/auth/login",
+        None,
+        Some(json!({ "tenant": tenant, "username": user, "password": password })),
+    )
+    .await
 }
 
 async fn failures(app: &TestApp, tenant: &str, user: &str) -> (u32, Option<i64>) {
@@ -107,7 +112,13 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         bodies.insert(b2.to_string());
         // Keep the known account below the lock.
         if i % 20 == 19 {
-            app.request("POST", "/v1/auth/login", None, Some(json!({ "tenant": "acme", "username": "known", "password": "known user passphrase" }))).await;
+            app.request(
+                "POST",
+                "/v1/auth/login",
+                None,
+                Some(json!({ "tenant": "acme", "username": "known", "password": "known user passphrase" })),
+            )
+            .await;
         }
     }
     assert_eq!(bodies.len(), 1, "one body for every failure: {bodies:?}");
@@ -115,7 +126,11 @@ async fn unknown_user_and_wrong_password_look_the_same() {
     wrong.sort();
     let (mu, mw) = (unknown[25].as_secs_f64(), wrong[25].as_secs_f64());
     let ratio = mu / mw;
-    eprintln!("median login time: unknown user {:.1} ms, wrong password {:.1} ms (ratio {ratio:.3})", mu * 1e3, mw * 1e3);
+    eprintln!(
+        "median login time: unknown user {:.1} ms, wrong password {:.1} ms (ratio {ratio:.3})",
+        mu * 1e3,
+        mw * 1e3
+    );
     assert!((0.9..=1.1).contains(&ratio), "timing differs by more than 10 %: {ratio}");
     app.cleanup().await;
 }
@@ -129,7 +144,8 @@ async fn totp_replay_is_refused_logged_and_notified() {
         let secret = app.totp_secret(Some("acme"), "boss").unwrap();
         app.clock.advance_ms(60_000);
         let code = callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap();
-        let body = json!({ "tenant": "acme", "username": "boss", "password": "correct horse battery staple", "totp": code });
+        let body =
+            json!({ "tenant": "acme", "username": "boss", "password": "correct horse battery staple", "totp": code });
         let (s, first) = app.request("POST", "/v1/auth/login", None, Some(body.clone())).await;
         assert_eq!(s, StatusCode::OK, "{first}");
         app.clock.advance_ms(2_000);
@@ -187,11 +203,29 @@ async fn sessions_expire_and_password_change_ends_the_others() {
         let (s, sessions) = app.get("/v1/sessions", &b).await;
         assert_eq!(s, StatusCode::OK);
         assert!(sessions.as_array().unwrap().iter().filter(|s| s["active"] == true).count() >= 2);
-        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "wrong", "new_password": "ann second passphrase" })).await;
+        let (s, p) = app
+            .post(
+                "/v1/auth/password",
+                &b,
+                json!({ "current_password": "wrong", "new_password": "ann second passphrase" }),
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
-        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "ann first passphrase", "new_password": "password1" })).await;
+        let (s, p) = app
+            .post(
+                "/v1/auth/password",
+                &b,
+                json!({ "current_password": "ann first passphrase", "new_password": "password1" }),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        let (s, p) = app.post("/v1/auth/password", &b, json!({ "current_password": "ann first passphrase", "new_password": "ann second passphrase" })).await;
+        let (s, p) = app
+            .post(
+                "/v1/auth/password",
+                &b,
+                json!({ "current_password": "ann first passphrase", "new_password": "ann second passphrase" }),
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{p}");
         assert_eq!(app.get("/v1/auth/me", &a).await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(app.get("/v1/auth/me", &b).await.0, StatusCode::OK);
@@ -246,11 +280,29 @@ async fn service_accounts_rotate_revoke_and_never_hold_custodian_privileges() {
         let (_, admin) = app.tenant(&op, "acme").await;
         let (_, roles) = app.get("/v1/roles", &admin).await;
         let role = |name: &str| roles.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].clone();
-        let (s, p) = app.post("/v1/service-accounts", &admin, json!({ "name": "bad", "role_id": role("security_officer"), "scope": { "kind": "tenant" } })).await;
+        let (s, p) = app
+            .post(
+                "/v1/service-accounts",
+                &admin,
+                json!({ "name": "bad", "role_id": role("security_officer"), "scope": { "kind": "tenant" } }),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        let (s, p) = app.post("/v1/service-accounts", &admin, json!({ "name": "bad", "role_id": role("data_protection_officer"), "scope": { "kind": "tenant" } })).await;
+        let (s, p) = app
+            .post(
+                "/v1/service-accounts",
+                &admin,
+                json!({ "name": "bad", "role_id": role("data_protection_officer"), "scope": { "kind": "tenant" } }),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        let (s, sa) = app.post("/v1/service-accounts", &admin, json!({ "name": "dialer", "role_id": role("auditor"), "scope": { "kind": "tenant" } })).await;
+        let (s, sa) = app
+            .post(
+                "/v1/service-accounts",
+                &admin,
+                json!({ "name": "dialer", "role_id": role("auditor"), "scope": { "kind": "tenant" } }),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{sa}");
         let token = sa["token"].as_str().unwrap().to_owned();
         let id = sa["account"]["id"].as_str().unwrap().to_owned();
@@ -263,7 +315,10 @@ async fn service_accounts_rotate_revoke_and_never_hold_custodian_privileges() {
         assert_eq!(app.get("/v1/teams", &token).await.0, StatusCode::UNAUTHORIZED);
         let new_token = rotated["token"].as_str().unwrap();
         assert_eq!(app.get("/v1/teams", new_token).await.0, StatusCode::OK);
-        assert_eq!(app.post(&format!("/v1/service-accounts/{id}/revoke"), &admin, json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.post(&format!("/v1/service-accounts/{id}/revoke"), &admin, json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(app.get("/v1/teams", new_token).await.0, StatusCode::UNAUTHORIZED);
         app.cleanup().await;
     }
