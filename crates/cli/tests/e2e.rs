@@ -190,3 +190,54 @@ fn public_address_without_tls_is_refused() {
     assert!(err.contains("refusing plain HTTP"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn serves_https_with_certificate_files() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIP: openssl is not installed; cannot make a test certificate");
+        return;
+    }
+    let dir = fresh_dir();
+    // A test CA, and a server certificate it signs.
+    let openssl =
+        |args: &[&str]| Command::new("openssl").args(args).current_dir(&dir).output().unwrap().status.success();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ok = openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "1", "-subj", "/CN=callvault test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    ok &=
+        openssl(&[&["req"][..], &ec, &["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"]].concat());
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    ok &= openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    assert!(ok, "openssl could not make a certificate");
+    let server = start(&dir, &[], &[("CALLVAULT_TLS_CERT", "cert.pem"), ("CALLVAULT_TLS_KEY", "key.pem")]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    // The CLI trusts the test certificate explicitly and talks TLS to the server.
+    let (ok, out, err) = cli(&dir, &server.url, &["whoami", "--ca-cert", "ca.pem"], None);
+    assert!(!ok, "whoami without a session must fail");
+    assert!(err.contains("Authentication required"), "the TLS request reached the API: {out} {err}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
