@@ -85,7 +85,7 @@ struct Phc {
 
 fn parse_phc(phc: &str) -> Option<Phc> {
     let mut parts = phc.split('$');
-    if parts.next()? != "" {
+    if !parts.next()?.is_empty() {
         return None;
     }
     let algorithm: Algorithm = parts.next()?.parse().ok()?;
