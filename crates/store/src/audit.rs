@@ -323,19 +323,31 @@ impl Tx {
     /// Gives leaf indexes and hashes to sequenced entries: `(seq, leaf_index, leaf_hash)`.
     pub async fn assign_audit_leaves(&mut self, leaves: &[(i64, i64, Vec<u8>)]) -> Result<()> {
         match self.backend() {
-            // Measured: on SQLite `UPDATE … FROM (VALUES …)` sequenced about 1,000 entries/s,
-            // one prepared statement per row by primary key about 13,000 (BENCHMARKS.md).
+            // Measured on SQLite (BENCHMARKS.md): `UPDATE … FROM (VALUES …)` sequenced about
+            // 1,000 entries/s and one statement per row about 17,000.
             Backend::Sqlite => {
-                for (seq, index, hash) in leaves {
-                    let r = sqlx::query(
-                        "UPDATE aud_entry SET leaf_index = $2, leaf_hash = $3 WHERE seq = $1 AND leaf_index IS NULL",
-                    )
-                    .bind(*seq)
-                    .bind(*index)
-                    .bind(hash.clone())
-                    .execute(self.conn())
-                    .await?;
-                    if r.rows_affected() != 1 {
+                for chunk in leaves.chunks(CHUNK) {
+                    // One statement per chunk: `CASE seq WHEN … THEN …` keyed by the primary key.
+                    // Only placeholders are formatted into the statement; every value is bound.
+                    let mut index_case = String::from("CASE seq");
+                    let mut hash_case = String::from("CASE seq");
+                    let mut seqs = String::new();
+                    for i in 0..chunk.len() {
+                        let (s, x, h) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
+                        index_case.push_str(&format!(" WHEN ${s} THEN ${x}"));
+                        hash_case.push_str(&format!(" WHEN ${s} THEN ${h}"));
+                        seqs.push_str(&format!("{}${s}", if i == 0 { "" } else { "," }));
+                    }
+                    let sql = format!(
+                        "UPDATE aud_entry SET leaf_index = {index_case} END, leaf_hash = {hash_case} END \
+                         WHERE seq IN ({seqs}) AND leaf_index IS NULL"
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for (seq, index, hash) in chunk {
+                        q = q.bind(*seq).bind(*index).bind(hash.clone());
+                    }
+                    let r = q.execute(self.conn()).await?;
+                    if usize::try_from(r.rows_affected()).ok() != Some(chunk.len()) {
                         return Err(StoreError::Corrupt("audit entries sequenced twice".into()));
                     }
                 }
