@@ -12,6 +12,7 @@ pub mod merkle;
 pub mod password;
 pub mod secret;
 pub mod sth;
+pub mod stream;
 pub mod token;
 pub mod totp;
 
