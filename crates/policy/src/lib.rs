@@ -1,9 +1,19 @@
-//! Pure decision engines: access control, password rules, login throttling. No I/O, no async;
-//! the clock is passed in as Unix milliseconds.
+//! Pure decision engines of callvault. No I/O, no async; the clock is passed in as Unix
+//! milliseconds.
+//!
+//! - [`access`]: the authorization engine. A principal's grants compile into a [`access::Subject`]
+//!   whose `decide` answers allow (naming the grant, role and how it reached the resource) or
+//!   deny (with the reason); the fixed rules for provider operators; the default roles; the
+//!   privileges service accounts may never hold.
+//! - [`password`]: NIST SP 800-63B rules for new passwords (length in characters after NFKC, no
+//!   composition rules, a 30,000-entry common-password list, context words).
+//! - [`throttle`]: login throttling per account (growing delays, a lock at 100 failures until a
+//!   UTC midnight, step-up to a second factor after 3 failures, alerts).
 //!
 //! Architecture invariant: every function here is deterministic in its inputs, so decisions can
 //! be explained, tested table by table, and benchmarked in isolation.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod access;
 pub mod password;
