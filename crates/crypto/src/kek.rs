@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use crate::aead::Aes256Gcm;
 
 use crate::digest::random_array;
 use crate::secret::SecretBytes;
@@ -60,11 +60,10 @@ impl KeyEncryptionKey for StaticKek {
     }
 
     fn wrap(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.key.expose()).map_err(|_| KekError::Wrap)?);
+        let key = Aes256Gcm::new(self.key.expose()).map_err(|_| KekError::Wrap)?;
         let nonce: [u8; 12] = random_array();
         let mut buf = plaintext.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| KekError::Wrap)?;
+        key.seal_in_place(&nonce, aad, &mut buf).map_err(|_| KekError::Wrap)?;
         let mut out = Vec::with_capacity(4 + 12 + buf.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&nonce);
@@ -76,13 +75,9 @@ impl KeyEncryptionKey for StaticKek {
         if wrapped.len() < 4 + 12 + 16 || &wrapped[..4] != MAGIC {
             return Err(KekError::Unwrap);
         }
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.key.expose()).map_err(|_| KekError::Unwrap)?);
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&wrapped[4..16]);
+        let key = Aes256Gcm::new(self.key.expose()).map_err(|_| KekError::Unwrap)?;
         let mut buf = wrapped[16..].to_vec();
-        let plain = key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| KekError::Unwrap)?;
+        let plain = key.open_in_place(&wrapped[4..16], aad, &mut buf).map_err(|_| KekError::Unwrap)?;
         let out = SecretBytes::new(plain.to_vec());
         zeroize::Zeroize::zeroize(&mut buf);
         Ok(out)

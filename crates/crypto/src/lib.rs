@@ -6,11 +6,15 @@
 //! no error of this crate carries key bytes.
 #![forbid(unsafe_code)]
 
+pub mod aead;
 pub mod digest;
+pub mod envelope;
 pub mod kek;
 pub mod merkle;
 pub mod password;
+pub mod pkcs11;
 pub mod secret;
+pub mod shamir;
 pub mod sth;
 pub mod stream;
 pub mod token;

@@ -8,7 +8,7 @@
 //! The counter is 32 bits, so an object has at most 2^32 segments (256 TiB): [`MAX_OBJECT_SIZE`]
 //! is enforced before a counter could wrap.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use crate::aead::Aes256Gcm;
 
 use crate::digest::random_array;
 use crate::secret::SecretBytes;
@@ -47,7 +47,7 @@ pub enum StreamError {
 
 /// A content key with its object's nonce prefix.
 pub struct SegmentCipher {
-    key: LessSafeKey,
+    key: Aes256Gcm,
     prefix: [u8; 7],
 }
 
@@ -65,8 +65,8 @@ impl SegmentCipher {
 
     /// A cipher for an existing object.
     pub fn with_prefix(content_key: &SecretBytes, prefix: [u8; 7]) -> Result<Self, StreamError> {
-        let key = UnboundKey::new(&AES_256_GCM, content_key.expose()).map_err(|_| StreamError::BadKey)?;
-        Ok(Self { key: LessSafeKey::new(key), prefix })
+        let key = Aes256Gcm::new(content_key.expose()).map_err(|_| StreamError::BadKey)?;
+        Ok(Self { key, prefix })
     }
 
     /// The nonce prefix.
@@ -74,13 +74,13 @@ impl SegmentCipher {
         self.prefix
     }
 
-    fn nonce(&self, counter: u64, last: bool) -> Result<Nonce, StreamError> {
+    fn nonce(&self, counter: u64, last: bool) -> Result<[u8; 12], StreamError> {
         let counter = u32::try_from(counter).map_err(|_| StreamError::TooLarge)?;
         let mut n = [0u8; 12];
         n[..7].copy_from_slice(&self.prefix);
         n[7..11].copy_from_slice(&counter.to_be_bytes());
         n[11] = u8::from(last);
-        Ok(Nonce::assume_unique_for_key(n))
+        Ok(n)
     }
 
     /// Seals segment `counter` in place (appending the tag). Only the last segment may be
@@ -88,14 +88,14 @@ impl SegmentCipher {
     pub fn seal(&self, counter: u64, last: bool, aad: &[u8], segment: &mut Vec<u8>) -> Result<(), StreamError> {
         debug_assert!(segment.len() <= SEGMENT_SIZE && (last || segment.len() == SEGMENT_SIZE));
         self.key
-            .seal_in_place_append_tag(self.nonce(counter, last)?, Aad::from(aad), segment)
+            .seal_in_place(&self.nonce(counter, last)?, aad, segment)
             .map_err(|_| StreamError::Authentication(counter))
     }
 
     /// Opens segment `counter` in place; returns the plaintext length.
     pub fn open(&self, counter: u64, last: bool, aad: &[u8], sealed: &mut [u8]) -> Result<usize, StreamError> {
         self.key
-            .open_in_place(self.nonce(counter, last)?, Aad::from(aad), sealed)
+            .open_in_place(&self.nonce(counter, last)?, aad, sealed)
             .map(|p| p.len())
             .map_err(|_| StreamError::Authentication(counter))
     }
