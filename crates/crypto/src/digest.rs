@@ -67,3 +67,24 @@ mod tests {
         assert_ne!(random_bytes(32), random_bytes(32));
     }
 }
+
+/// SHA-256 over data that arrives in pieces.
+pub struct Sha256Stream(aws_lc_rs::digest::Context);
+
+impl Default for Sha256Stream {
+    fn default() -> Self {
+        Self(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
+    }
+}
+
+impl Sha256Stream {
+    /// Adds data.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest, hex.
+    pub fn finish_hex(self) -> String {
+        hex::encode(self.0.finish().as_ref())
+    }
+}

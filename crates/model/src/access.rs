@@ -96,6 +96,8 @@ string_enum!(
         Key = "key",
         /// Personal data reports and erasure.
         PersonalData = "personal_data",
+        /// Calling lists and activity forms with their records (seed 000: encrypted custom fields).
+        CallingList = "calling_list",
     }
 );
 

@@ -109,6 +109,31 @@ id_type!(
     AddressId, "address"
 );
 
+id_type!(
+    /// A stored content object: a recording, transcript, e-mail or attachment.
+    ObjectId, "object"
+);
+id_type!(
+    /// A background job (rewrap, re-encrypt, decrypt-all, encrypt-all).
+    JobId, "job"
+);
+id_type!(
+    /// A dual-control key ceremony.
+    CeremonyId, "ceremony"
+);
+id_type!(
+    /// A calling list or an activity form.
+    ListId, "list"
+);
+id_type!(
+    /// A record of a calling list or a submission of a form.
+    RecordId, "record"
+);
+id_type!(
+    /// A webhook endpoint of a tenant.
+    WebhookId, "webhook"
+);
+
 /// The authenticated party behind a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]

@@ -8,6 +8,7 @@ pub mod access;
 pub mod ids;
 pub mod records;
 pub mod redact;
+pub mod vault;
 
 pub use ids::*;
 pub use redact::{Personal, SecretString};

@@ -612,6 +612,7 @@ mod table {
         all(Service, Read),
         all(Interaction, Read),
         all(Interaction, Listen),
+        all(CallingList, Read),
     ];
 
     /// Seed 002: "access to data depends on the user role, and it is defined in the User and Role
@@ -660,6 +661,10 @@ mod table {
         all(Notification, Read),
         all(Audit, Read),
         all(Tenant, Read),
+        all(CallingList, Read),
+        all(CallingList, Create),
+        all(CallingList, Update),
+        all(CallingList, Delete),
     ];
 
     /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
@@ -692,6 +697,8 @@ mod table {
         all(UserAddress, Read),
         all(Interaction, Read),
         all(Interaction, Export),
+        all(CallingList, Read),
+        all(CallingList, Export),
         all(Audit, Read),
     ];
 

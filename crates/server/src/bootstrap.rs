@@ -25,16 +25,76 @@ use crate::state::AppState;
 /// Opens the KEK and the store (migrating it), starts the audit log, and returns the state.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     config.validate()?;
-    let (kek, created) = FileKek::load_or_create(&config.kek_file)?;
-    if created {
-        tracing::warn!(path = %config.kek_file.display(), "created a new key-encryption key file; back it up and keep it apart from the data");
-    }
+    let kek = open_kek(config)?;
     let url = config.effective_database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let store = Store::open(&url).await?;
-    state_with(store, Arc::new(kek), config.clone(), clock).await
+    check_kek(&store, kek.as_ref(), clock.now()).await?;
+    state_with(store, kek, config.clone(), clock).await
+}
+
+/// Opens the configured KEK provider.
+pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
+    Ok(match config.kek_provider {
+        crate::config::KekProvider::File => {
+            let (kek, created) = FileKek::load_or_create(&config.kek_file)?;
+            if created {
+                tracing::warn!(path = %config.kek_file.display(), "created a new key-encryption key file; back it up and keep it apart from the data");
+            }
+            Arc::new(kek)
+        }
+        crate::config::KekProvider::Pkcs11 => {
+            let pin_file = config.pkcs11_pin_file.clone().unwrap_or_default();
+            let pin = std::fs::read_to_string(&pin_file)
+                .map_err(|e| anyhow::anyhow!("cannot read the PKCS#11 PIN file {}: {e}", pin_file.display()))?;
+            let cfg = callvault_crypto::pkcs11::Pkcs11Config {
+                module: config.pkcs11_module.clone().unwrap_or_default(),
+                token_label: config.pkcs11_token.clone().unwrap_or_default(),
+                pin: callvault_crypto::SecretBytes::new(pin.trim().as_bytes().to_vec()),
+                key_label: config.pkcs11_key_label.clone(),
+                create_if_missing: true,
+            };
+            let (kek, created) = callvault_crypto::pkcs11::Pkcs11Kek::open(&cfg)?;
+            if created {
+                tracing::warn!(key = %kek.describe(), "generated a new key-encryption key on the PKCS#11 token");
+            }
+            Arc::new(kek)
+        }
+    })
+}
+
+const KEK_CHECK_AAD: &[u8] = b"callvault/kek-check/v1";
+
+/// Makes sure the KEK is the one this database was set up with: on first start a check value
+/// (a random value wrapped by the KEK) is stored; later starts must unwrap it, so a wrong key
+/// file, token or key is refused before anything is written with it.
+pub async fn check_kek(
+    store: &Store,
+    kek: &dyn KeyEncryptionKey,
+    now: callvault_model::records::Timestamp,
+) -> anyhow::Result<()> {
+    use callvault_store::VaultStore;
+    let mut tx = store.begin().await?;
+    match tx.kek_check().await? {
+        Some((provider, value)) => {
+            if kek.unwrap(KEK_CHECK_AAD, &value).is_err() {
+                anyhow::bail!(
+                    "the key-encryption key ({}) is not the one this database was set up with (set up with: {provider}); \
+                     refusing to start",
+                    kek.describe()
+                );
+            }
+            tx.rollback().await?;
+        }
+        None => {
+            let value = kek.wrap(KEK_CHECK_AAD, &random_bytes(32))?;
+            tx.set_kek_check(&kek.describe(), &value, now).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// Builds the state from parts (tests use a throwaway KEK).
@@ -45,7 +105,11 @@ pub async fn state_with(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let auditor = Auditor::start(&store, kek.as_ref(), clock.now()).await?;
-    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default() })
+    let vault = Arc::new(crate::vault::Vault::new(
+        kek.clone(),
+        crate::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
+    ));
+    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default(), vault })
 }
 
 /// What bootstrap did, for printing once.

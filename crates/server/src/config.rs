@@ -46,6 +46,39 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How often a signed tree head is produced, in seconds.
     pub audit_tree_head_interval_secs: u64,
+    /// Largest stored object (recording, transcript, e-mail) in bytes; uploads stream, so this
+    /// is independent of `max_body_bytes`. At most the streaming format's 2^48 bytes.
+    pub max_object_bytes: u64,
+    /// Lifetime of a key ceremony proposal in seconds (default 15 minutes).
+    pub ceremony_lifetime_secs: i64,
+    /// Where the KEK lives: `file` (default) or `pkcs11`.
+    pub kek_provider: KekProvider,
+    /// PKCS#11 module path (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub pkcs11_module: Option<PathBuf>,
+    /// PKCS#11 token label.
+    pub pkcs11_token: Option<String>,
+    /// File holding the token's user PIN.
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// Label of the KEK object on the token (created on first start when absent).
+    pub pkcs11_key_label: String,
+    /// SMTP server for e-mail notifications, e.g. `smtp://127.0.0.1:2525` (plain, loopback or
+    /// trusted network) or `smtps://mail.example.com` (TLS). Off when absent.
+    pub smtp_url: Option<String>,
+    /// Sender address of notification e-mails.
+    pub smtp_from: String,
+    /// Recipients of key-management reminders and security alerts (the "Email Settings" of
+    /// seed 004).
+    pub notification_emails: Vec<String>,
+}
+
+/// KEK providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KekProvider {
+    /// A key file outside the data directory.
+    File,
+    /// A key on a PKCS#11 token (HSM) that never leaves it.
+    Pkcs11,
 }
 
 impl Default for Config {
@@ -62,6 +95,16 @@ impl Default for Config {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             audit_tree_head_interval_secs: 10,
+            max_object_bytes: 16 * 1024 * 1024 * 1024,
+            ceremony_lifetime_secs: 15 * 60,
+            kek_provider: KekProvider::File,
+            pkcs11_module: None,
+            pkcs11_token: None,
+            pkcs11_pin_file: None,
+            pkcs11_key_label: "callvault-kek".into(),
+            smtp_url: None,
+            smtp_from: "callvault@localhost".into(),
+            notification_emails: Vec::new(),
         }
     }
 }
@@ -112,6 +155,16 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_LOG_LEVEL",
     "CALLVAULT_MAX_BODY_BYTES",
     "CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS",
+    "CALLVAULT_MAX_OBJECT_BYTES",
+    "CALLVAULT_CEREMONY_LIFETIME_SECS",
+    "CALLVAULT_KEK_PROVIDER",
+    "CALLVAULT_PKCS11_MODULE",
+    "CALLVAULT_PKCS11_TOKEN",
+    "CALLVAULT_PKCS11_PIN_FILE",
+    "CALLVAULT_PKCS11_KEY_LABEL",
+    "CALLVAULT_SMTP_URL",
+    "CALLVAULT_SMTP_FROM",
+    "CALLVAULT_NOTIFICATION_EMAILS",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -185,6 +238,42 @@ impl Config {
             self.audit_tree_head_interval_secs =
                 v.parse().map_err(|_| bad("CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS", "expected a number".into()))?;
         }
+        if let Some(v) = env("CALLVAULT_MAX_OBJECT_BYTES") {
+            self.max_object_bytes =
+                v.parse().map_err(|_| bad("CALLVAULT_MAX_OBJECT_BYTES", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_CEREMONY_LIFETIME_SECS") {
+            self.ceremony_lifetime_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_CEREMONY_LIFETIME_SECS", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_KEK_PROVIDER") {
+            self.kek_provider = match v.as_str() {
+                "file" => KekProvider::File,
+                "pkcs11" => KekProvider::Pkcs11,
+                _ => return Err(bad("CALLVAULT_KEK_PROVIDER", "expected file or pkcs11".into())),
+            };
+        }
+        if let Some(v) = env("CALLVAULT_PKCS11_MODULE") {
+            self.pkcs11_module = Some(v.into());
+        }
+        if let Some(v) = env("CALLVAULT_PKCS11_TOKEN") {
+            self.pkcs11_token = Some(v);
+        }
+        if let Some(v) = env("CALLVAULT_PKCS11_PIN_FILE") {
+            self.pkcs11_pin_file = Some(v.into());
+        }
+        if let Some(v) = env("CALLVAULT_PKCS11_KEY_LABEL") {
+            self.pkcs11_key_label = v;
+        }
+        if let Some(v) = env("CALLVAULT_SMTP_URL") {
+            self.smtp_url = Some(v);
+        }
+        if let Some(v) = env("CALLVAULT_SMTP_FROM") {
+            self.smtp_from = v;
+        }
+        if let Some(v) = env("CALLVAULT_NOTIFICATION_EMAILS") {
+            self.notification_emails = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        }
         Ok(())
     }
 
@@ -210,6 +299,19 @@ impl Config {
                  danger_allow_plain_http_on_public_address behind a TLS-terminating proxy",
                 self.listen
             )));
+        }
+        if self.max_object_bytes > callvault_crypto::stream::MAX_OBJECT_SIZE {
+            return Err(ConfigError::Invalid("max_object_bytes exceeds the streaming format's 2^48 bytes".into()));
+        }
+        if !(60..=24 * 3600).contains(&self.ceremony_lifetime_secs) {
+            return Err(ConfigError::Invalid("ceremony_lifetime_secs must be 60..=86400".into()));
+        }
+        if self.kek_provider == KekProvider::Pkcs11
+            && (self.pkcs11_module.is_none() || self.pkcs11_token.is_none() || self.pkcs11_pin_file.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "kek_provider = pkcs11 needs pkcs11_module, pkcs11_token and pkcs11_pin_file".into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));

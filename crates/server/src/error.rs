@@ -106,6 +106,29 @@ impl ApiError {
         )
     }
 
+    /// 416: the requested range lies outside the object of `size` bytes.
+    pub fn range_not_satisfiable(size: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range-not-satisfiable",
+            "Range not satisfiable",
+            format!("the requested range lies outside the object ({size} bytes)"),
+        );
+        e.0.extra = Some(serde_json::json!({ "size": size }));
+        e
+    }
+
+    /// 410: a ceremony or share that existed but is gone (expired, already picked up).
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", "Gone", detail)
+    }
+
+    /// Attaches structured details (e.g. every line error of an import).
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.0.extra = Some(details);
+        self
+    }
+
     /// Overrides the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.0.status = status;

@@ -501,6 +501,46 @@ pub async fn verify_current_password(
     }
 }
 
+/// Re-authentication for key ceremonies: the current password and a fresh TOTP code (each code
+/// usable once). Accounts without TOTP cannot act as custodians.
+pub async fn reauthenticate(
+    state: &AppState,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+    password: &SecretString,
+    code: &SecretString,
+) -> Result<(), ApiError> {
+    let owner = credential_owner(principal, tenant)?;
+    verify_current_password(state, owner, password).await?;
+    let cred = state.store.reader().await?.credential(owner).await?;
+    let (true, Some(wrapped)) = (cred.totp_enrolled, &cred.totp_seed) else {
+        return Err(ApiError::forbidden_kind(
+            "totp-required",
+            "Second factor required",
+            "key custodians must have TOTP enrolled (POST /v1/auth/totp/enroll)",
+        ));
+    };
+    let seed = unwrap_totp_seed(state, principal, wrapped)?;
+    let last = cred.totp_last_step.and_then(|s| u64::try_from(s).ok());
+    let secs = u64::try_from(state.clock.now().millis() / 1000).unwrap_or(0);
+    let failed = || {
+        ApiError::forbidden_kind(
+            "reauthentication-failed",
+            "Re-authentication failed",
+            "the TOTP code is wrong or was already used",
+        )
+    };
+    match totp::verify(&seed, code.expose(), secs, last) {
+        TotpCheck::Valid { step } => {
+            let mut tx = state.store.begin().await?;
+            let fresh = tx.advance_totp_step(owner, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+            tx.commit().await?;
+            if fresh { Ok(()) } else { Err(failed()) }
+        }
+        TotpCheck::Replayed | TotpCheck::Invalid => Err(failed()),
+    }
+}
+
 /// Starts TOTP enrolment: stores a new wrapped seed (not yet enrolled) and returns the URI.
 pub async fn begin_totp_enrollment(
     state: &AppState,

@@ -11,10 +11,12 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod lists;
 pub mod logging;
 pub mod metrics;
 pub mod serve;
 pub mod state;
+pub mod vault;
 
 pub use config::Config;
 pub use state::AppState;

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub latency: Histogram,
     /// Logins by outcome.
     pub logins: Family<Vec<(String, String)>, Counter>,
+    /// Objects stored.
+    pub objects_stored: Counter,
 }
 
 impl Default for Metrics {
@@ -40,7 +42,9 @@ impl Default for Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         let logins = Family::<Vec<(String, String)>, Counter>::default();
         registry.register("logins", "Login attempts by outcome", logins.clone());
-        Self { registry: Arc::new(registry), requests, latency, logins }
+        let objects_stored = Counter::default();
+        registry.register("objects_stored", "Content objects stored", objects_stored.clone());
+        Self { registry: Arc::new(registry), requests, latency, logins, objects_stored }
     }
 }
 

@@ -25,4 +25,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Encryption at rest: keyring, blobs, jobs.
+    pub vault: Arc<crate::vault::Vault>,
 }

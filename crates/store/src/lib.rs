@@ -19,6 +19,7 @@ mod directory;
 mod identity;
 mod migrate;
 mod tenants;
+mod vault;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub use directory::{DirectoryStore, NewUser, UserPatch};
 pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::TenantStore;
+pub use vault::{KeyUsage, ObjectQuery, VaultStore};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,9 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod directory;
+pub mod keys;
+pub mod lists;
+pub mod objects;
 pub mod tenants;
 pub mod users;
 pub mod validate;
@@ -66,6 +69,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(directory::routes())
         .merge(access::routes())
         .merge(audit::routes())
+        .merge(objects::routes())
+        .merge(keys::routes())
+        .merge(lists::routes())
 }
 
 /// The OpenAPI document.

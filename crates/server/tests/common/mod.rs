@@ -107,7 +107,8 @@ impl TestApp {
         let store = db.store().await;
         let clock = ManualClock::new(Timestamp(T0));
         let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
-        let config = Config { max_body_bytes: 64 * 1024, ..Config::default() };
+        let data_dir = std::env::temp_dir().join(format!("cv-test-{}", uuid::Uuid::new_v4().simple()));
+        let config = Config { max_body_bytes: 64 * 1024, data_dir, ..Config::default() };
         let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
         bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let router = callvault_server::api::app(state.clone());
@@ -277,6 +278,7 @@ impl TestApp {
     }
 
     pub async fn cleanup(self) {
+        let _ = std::fs::remove_dir_all(&self.state.config.data_dir);
         self.state.store.close().await;
         self.db.cleanup().await;
     }

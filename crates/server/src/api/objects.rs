@@ -1,0 +1,463 @@
+//! Stored content of seed 000: voice and screen recordings, chat and SMS transcripts, e-mail
+//! bodies and attachments. Streaming upload with metadata, listing filtered by the access engine,
+//! and playback or download with HTTP Range — through the API only: blobs on disk are ciphertext
+//! when the tenant encrypts.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use callvault_model::access::{Action, Resource};
+use callvault_model::records::Timestamp;
+use callvault_model::vault::{ContentClass, StoredObject};
+use callvault_model::{ObjectId, PrincipalId, ServiceId, TenantId, UserId};
+use callvault_policy::access::{Decision, ResourceRef};
+use callvault_store::{ObjectQuery, VaultStore};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Ctx;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Path, Query};
+use crate::state::AppState;
+use crate::vault::{ContentError, read_plain, write_blob};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_objects, upload_object))
+        .routes(routes!(get_object))
+        .routes(routes!(object_content))
+}
+
+/// Metadata of an upload, as query parameters; the body is the content.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// Content class.
+    pub class: ContentClass,
+    /// Interaction id (call, chat, e-mail thread) in the contact center's own numbering.
+    pub interaction: Option<String>,
+    /// Service or campaign.
+    pub service: Option<ServiceId>,
+    /// Agents on the interaction, comma-separated user ids.
+    pub agents: Option<String>,
+    /// Reference to the customer contact (a CRM id; never a phone number or name).
+    pub contact_ref: Option<String>,
+    /// When it was recorded (RFC 3339); defaults to now.
+    pub recorded_at: Option<String>,
+    /// Whether the customer consented to recording.
+    #[serde(default)]
+    pub consent: bool,
+    /// Declared plaintext size in bytes (defaults to Content-Length).
+    pub size: Option<u64>,
+    /// Expected SHA-256 of the content, hex: the upload is refused when it differs.
+    pub sha256: Option<String>,
+}
+
+/// Filters of a listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only this class.
+    pub class: Option<ContentClass>,
+    /// Only this interaction.
+    pub interaction: Option<String>,
+    /// Ids after this one (paging).
+    pub after: Option<ObjectId>,
+    /// Page size (1..=500, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of objects.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ObjectPage {
+    /// Objects the caller may see.
+    pub items: Vec<StoredObject>,
+    /// Pass as `after` for the next page.
+    pub next: Option<ObjectId>,
+}
+
+/// Options of a content read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContentParams {
+    /// Download as an attachment (needs `interaction:export`) instead of playing.
+    #[serde(default)]
+    pub download: bool,
+}
+
+fn base_ref(o: &StoredObject) -> ResourceRef<'_> {
+    ResourceRef { services: o.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, o.tenant_id) }
+}
+
+/// The decision for an object: allowed when allowed for the object as a whole or as owned by
+/// any of its agents.
+fn decide_object(ctx: &Ctx, action: Action, o: &StoredObject) -> (Decision, Option<UserId>) {
+    let mut first = (ctx.decide(action, &base_ref(o)), None);
+    if first.0.is_allowed() {
+        return first;
+    }
+    for agent in &o.agents {
+        let d = ctx.decide(action, &base_ref(o).with_owner(PrincipalId::User(*agent)));
+        if d.is_allowed() {
+            return (d, Some(*agent));
+        }
+        if first.1.is_none() {
+            first.1 = Some(*agent);
+        }
+    }
+    first
+}
+
+async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action, o: &StoredObject) -> ApiResult<()> {
+    let (_, owner) = decide_object(ctx, action, o);
+    let r = match owner {
+        Some(a) => base_ref(o).with_owner(PrincipalId::User(a)),
+        None => base_ref(o),
+    };
+    ctx.authorize(state, action, &r).await.map(|_| ())
+}
+
+fn parse_agents(s: Option<&str>) -> ApiResult<Vec<UserId>> {
+    let Some(s) = s.filter(|s| !s.is_empty()) else { return Ok(Vec::new()) };
+    let agents: Vec<UserId> = s
+        .split(',')
+        .map(|a| a.trim().parse::<UserId>().map_err(|_| ApiError::invalid("agents: comma-separated user ids")))
+        .collect::<ApiResult<_>>()?;
+    if agents.len() > 32 {
+        return Err(ApiError::invalid("agents: at most 32"));
+    }
+    Ok(agents)
+}
+
+fn short_text(name: &str, v: Option<String>) -> ApiResult<Option<String>> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) => {
+            Err(ApiError::invalid(format!("{name}: 1..=128 printable characters")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Uploads content (streamed; encrypted on the way in when the tenant encrypts).
+#[utoipa::path(post, path = "/v1/objects", tag = "objects", security(("bearer" = [])), params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = StoredObject), (status = 400, body = Problem), (status = 411, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn upload_object(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<StoredObject>)> {
+    let tenant = ctx.tenant()?;
+    let service = p.service;
+    let services = service.as_slice();
+    ctx.authorize(
+        &state,
+        Action::Create,
+        &ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
+    )
+    .await?;
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("bad Content-Length"))
+        })
+        .transpose()?;
+    let size = match (p.size, content_length) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_request(format!("declared size {a} differs from Content-Length {b}")));
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => {
+            return Err(ApiError::bad_request("declare the size: Content-Length or ?size=")
+                .with_status(StatusCode::LENGTH_REQUIRED));
+        }
+    };
+    if size > state.config.max_object_bytes {
+        return Err(ApiError::too_large(usize::try_from(state.config.max_object_bytes).unwrap_or(usize::MAX)));
+    }
+    let expected_sha = match p.sha256 {
+        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => Some(s.to_ascii_lowercase()),
+        Some(_) => return Err(ApiError::invalid("sha256: 64 hex digits")),
+        None => None,
+    };
+    let now = state.clock.now();
+    let recorded_at = match p.recorded_at {
+        Some(s) => s
+            .parse::<jiff::Timestamp>()
+            .map(|t| Timestamp(t.as_millisecond()))
+            .map_err(|_| ApiError::invalid("recorded_at: an RFC 3339 instant such as 2026-11-23T10:00:00Z"))?,
+        None => now,
+    };
+    let mut object = StoredObject {
+        id: ObjectId::new(),
+        tenant_id: tenant,
+        class: p.class,
+        interaction: short_text("interaction", p.interaction)?,
+        service_id: service,
+        agents: parse_agents(p.agents.as_deref())?,
+        contact_ref: short_text("contact_ref", p.contact_ref)?,
+        recorded_at,
+        consent: p.consent,
+        content_type: content_type(&headers)?,
+        size,
+        sha256: String::new(),
+        key_version: None,
+        created_at: now,
+        blob: String::new(),
+        wrapped_key: None,
+    };
+    let dk = {
+        let mut r = state.store.reader().await?;
+        state.vault.sealing_key(&mut r, tenant).await?
+    };
+    object.key_version = dk.as_ref().map(|d| d.version());
+    let (tx_chunks, mut rx_chunks) = tokio::sync::mpsc::channel::<Result<Bytes, ()>>(8);
+    let vault = state.vault.clone();
+    let meta = object.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        write_blob(&vault.blobs, &meta, dk.as_deref(), &mut |sink| {
+            while let Some(chunk) = rx_chunks.blocking_recv() {
+                match chunk {
+                    Ok(bytes) => sink(&bytes)?,
+                    Err(()) => return Err(ContentError::Integrity("the upload was interrupted".into())),
+                }
+            }
+            Ok(())
+        })
+    });
+    let mut stream = body.into_data_stream();
+    let mut interrupted = false;
+    while let Some(frame) = stream.next().await {
+        let item = frame.map_err(|_| ());
+        interrupted = item.is_err();
+        if tx_chunks.send(item).await.is_err() || interrupted {
+            break;
+        }
+    }
+    drop(tx_chunks);
+    let written = writer.await.map_err(ApiError::internal)?;
+    let (blob, wrapped, sha) = match written {
+        Ok(w) => w,
+        Err(ContentError::Integrity(msg)) if interrupted => {
+            return Err(ApiError::bad_request(format!("{msg}; nothing was stored")));
+        }
+        Err(ContentError::Integrity(msg)) => return Err(ApiError::bad_request(format!("{msg}; nothing was stored"))),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let remove_blob = |name: String| {
+        let vault = state.vault.clone();
+        tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name))
+    };
+    if expected_sha.as_ref().is_some_and(|e| *e != sha) {
+        let _ = remove_blob(blob).await;
+        return Err(ApiError::invalid("the content's SHA-256 differs from the declared sha256; nothing was stored"));
+    }
+    object.sha256 = sha;
+    object.blob = blob.clone();
+    object.wrapped_key = wrapped;
+    let stored = async {
+        let mut tx = state.store.begin().await?;
+        tx.insert_object(&object).await?;
+        let event = ctx.event("object.create").target("object", object.id).origin(ctx.origin(&state)).details(
+            serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
+        );
+        state.auditor.record(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(e) = stored {
+        let _ = remove_blob(blob).await;
+        return Err(e);
+    }
+    state.metrics.objects_stored.inc();
+    Ok((StatusCode::CREATED, axum::Json(object)))
+}
+
+fn content_type(headers: &HeaderMap) -> ApiResult<String> {
+    let Some(v) = headers.get(header::CONTENT_TYPE) else { return Ok("application/octet-stream".into()) };
+    let s = v.to_str().map_err(|_| ApiError::bad_request("bad Content-Type"))?;
+    if s.len() > 128 || !s.contains('/') {
+        return Err(ApiError::bad_request("Content-Type: a MIME type such as audio/wav"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Lists objects the caller may see.
+#[utoipa::path(get, path = "/v1/objects", tag = "objects", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, body = ObjectPage), (status = 403, body = Problem)))]
+async fn list_objects(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<ObjectPage>> {
+    let tenant = ctx.tenant()?;
+    if !ctx.may_somewhere(Action::Read, Resource::Interaction) {
+        ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
+    }
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit: 1..=500"));
+    }
+    let page = state
+        .store
+        .reader()
+        .await?
+        .objects(tenant, &ObjectQuery { class: p.class, interaction: p.interaction, after: p.after, limit })
+        .await?;
+    let next = (page.len() as i64 == limit).then(|| page.last().map(|o| o.id)).flatten();
+    let items = page.into_iter().filter(|o| decide_object(&ctx, Action::Read, o).0.is_allowed()).collect();
+    Ok(axum::Json(ObjectPage { items, next }))
+}
+
+async fn load(state: &AppState, tenant: TenantId, id: ObjectId) -> ApiResult<StoredObject> {
+    state.store.reader().await?.object(tenant, id).await.map_err(|e| ApiError::from_store(e, "object"))
+}
+
+/// One object's metadata.
+#[utoipa::path(get, path = "/v1/objects/{id}", tag = "objects", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = StoredObject), (status = 404, body = Problem)))]
+async fn get_object(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ObjectId>,
+) -> ApiResult<axum::Json<StoredObject>> {
+    let o = load(&state, ctx.tenant()?, id).await?;
+    authorize_object(&state, &ctx, Action::Read, &o).await?;
+    Ok(axum::Json(o))
+}
+
+/// Parses a single `bytes=` range against an object of `size` bytes: `[start, end)`.
+pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Err(ApiError::bad_request("Range: only `bytes=` ranges are supported"));
+    };
+    if spec.contains(',') {
+        return Err(ApiError::bad_request("Range: one range per request"));
+    }
+    let (a, b) = spec.split_once('-').ok_or_else(|| ApiError::bad_request("Range: bytes=start-end"))?;
+    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ApiError::bad_request("Range: bytes=start-end"));
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, true) => return Err(ApiError::bad_request("Range: bytes=start-end")),
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 {
+                return Err(ApiError::range_not_satisfiable(size));
+            }
+            (size.saturating_sub(n), size)
+        }
+        (false, true) => (num(a)?, size),
+        (false, false) => {
+            let (s, e) = (num(a)?, num(b)?);
+            if e < s {
+                return Err(ApiError::bad_request("Range: end before start"));
+            }
+            (s, e.saturating_add(1).min(size))
+        }
+    };
+    if start >= size || start >= end {
+        return Err(ApiError::range_not_satisfiable(size));
+    }
+    Ok(Some((start, end)))
+}
+
+/// Plays or downloads an object's content; supports `Range: bytes=`. Only the segments the
+/// range touches are decrypted. Every read is audited.
+#[utoipa::path(get, path = "/v1/objects/{id}/content", tag = "objects", security(("bearer" = [])),
+    params(("id" = String, Path), ContentParams),
+    responses((status = 200, description = "the content"), (status = 206, description = "a byte range"),
+        (status = 404, body = Problem), (status = 416, body = Problem)))]
+async fn object_content(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ObjectId>,
+    Query(p): Query<ContentParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant()?;
+    let o = load(&state, tenant, id).await?;
+    let action = if p.download { Action::Export } else { Action::Listen };
+    authorize_object(&state, &ctx, action, &o).await?;
+    let range = match headers.get(header::RANGE) {
+        Some(v) => parse_range(v.to_str().map_err(|_| ApiError::bad_request("bad Range header"))?, o.size)?,
+        None => None,
+    };
+    let (start, end) = range.unwrap_or((0, o.size));
+    let dk = match o.key_version {
+        Some(v) => Some(state.vault.data_key(&mut state.store.reader().await?, tenant, v).await?),
+        None => None,
+    };
+    let event = ctx
+        .event(if p.download { "object.export" } else { "object.read" })
+        .target("object", o.id)
+        .origin(ctx.origin(&state))
+        .details(serde_json::json!({ "class": o.class, "range": [start, end], "decrypted": o.key_version.is_some() }));
+    state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let path = state.vault.blobs.path(tenant, &o.blob);
+    let object = o.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece| {
+            tx.blocking_send(Ok(Bytes::copy_from_slice(piece)))
+                .map_err(|_| ContentError::Io(std::io::Error::other("client went away")))
+        });
+        if let Err(e) = result {
+            tracing::error!(object = %object.id, error = %e, "content read failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other("content read failed")));
+        }
+    });
+    let body =
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&o.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    if p.download {
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{}\"", o.id, o.class)) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    if range.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, o.size)) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 100)));
+        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status().as_u16(), 416);
+        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status().as_u16(), 416);
+        assert_eq!(parse_range("bytes=5-1", 100).unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_range("items=0-1", 100).unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_range("bytes=x-1", 100).unwrap_err().status().as_u16(), 400);
+    }
+}

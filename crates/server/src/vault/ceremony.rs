@@ -1,0 +1,418 @@
+//! Dual control (PCI DSS 3.6.1.2, 3.7.6; seed 004): every key operation is a ceremony. One
+//! custodian proposes, a different custodian approves; both re-authenticate with password and
+//! TOTP; the proposal expires after its lifetime (default 15 minutes). The operation runs in
+//! the approval's transaction, together with its audit entries.
+
+use callvault_crypto::envelope::{BlindIndexKey, DataKey};
+use callvault_model::access::{Action, Resource};
+use callvault_model::records::Timestamp;
+use callvault_model::vault::{
+    Ceremony, CeremonyKind, CeremonyState, EncryptionSettingsPatch, JobKind, JobState, KeyState,
+};
+use callvault_model::{CeremonyId, SecretString, TenantId};
+use callvault_policy::access::ResourceRef;
+use callvault_store::{TenantStore, Tx, VaultStore};
+use serde::Deserialize;
+
+use super::jobs::create_job;
+use super::{initial_settings, next_version};
+use crate::auth::Ctx;
+use crate::error::ApiError;
+use crate::identity::reauthenticate;
+use crate::state::AppState;
+
+/// Default lifetime of a proposal.
+pub const DEFAULT_LIFETIME_SECS: i64 = 15 * 60;
+
+/// Parameters of `retire_version`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetireParams {
+    version: u32,
+}
+
+/// Parameters of `enable_encryption`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnableParams {
+    /// Seed 004's "Revoke Existing Keys": existing encrypted content is re-encrypted under the
+    /// new key and the old versions retired.
+    #[serde(default)]
+    revoke_existing: bool,
+}
+
+fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> Result<T, ApiError> {
+    if params.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(params.clone()).map_err(|e| ApiError::invalid(format!("params: {e}")))
+}
+
+impl Default for RetireParams {
+    fn default() -> Self {
+        Self { version: 0 }
+    }
+}
+
+/// Checks a proposal's parameters; returns them normalised.
+fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    let empty = || {
+        if params.is_null() || params.as_object().is_some_and(|o| o.is_empty()) {
+            Ok(serde_json::json!({}))
+        } else {
+            Err(ApiError::invalid(format!("{kind} takes no parameters")))
+        }
+    };
+    match kind {
+        CeremonyKind::EnableEncryption => {
+            let p: EnableParams = parse(params)?;
+            Ok(serde_json::json!({ "revoke_existing": p.revoke_existing }))
+        }
+        CeremonyKind::ChangeSettings => {
+            let p: EncryptionSettingsPatch = parse(params)?;
+            if p.cryptoperiod_days.is_some_and(|d| !(30..=3650).contains(&d)) {
+                return Err(ApiError::invalid("cryptoperiod_days must be 30..=3650"));
+            }
+            if p.reminder_days.is_some_and(|d| !(1..=90).contains(&d)) {
+                return Err(ApiError::invalid("reminder_days must be 1..=90"));
+            }
+            if p.auto_rotate_days.is_some_and(|d| d > 3650) {
+                return Err(ApiError::invalid("auto_rotate_days must be 0 (off) ..=3650"));
+            }
+            if p == EncryptionSettingsPatch::default() {
+                return Err(ApiError::invalid("change_settings needs at least one setting"));
+            }
+            serde_json::to_value(p).map_err(ApiError::internal)
+        }
+        CeremonyKind::RetireVersion => {
+            let p: RetireParams = parse(params)?;
+            if p.version == 0 {
+                return Err(ApiError::invalid("retire_version needs params.version"));
+            }
+            Ok(serde_json::json!({ "version": p.version }))
+        }
+        CeremonyKind::KekBackup => Err(ApiError::invalid(
+            "kek_backup is a provider ceremony: POST /v1/sys/kek-backup (not available on this build yet)",
+        )),
+        CeremonyKind::StopEncrypting
+        | CeremonyKind::NewKey
+        | CeremonyKind::Rewrap
+        | CeremonyKind::Reencrypt
+        | CeremonyKind::DecryptAll => empty(),
+    }
+}
+
+async fn custodian(ctx: &Ctx, state: &AppState, action: Action) -> Result<TenantId, ApiError> {
+    let tenant = ctx.tenant()?;
+    ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Key, tenant)).await?;
+    Ok(tenant)
+}
+
+/// Proposes a key operation.
+pub async fn propose(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: CeremonyKind,
+    params: &serde_json::Value,
+    password: &SecretString,
+    totp: &SecretString,
+) -> Result<Ceremony, ApiError> {
+    let tenant = custodian(ctx, state, Action::ManageKeys).await?;
+    let params = validate(kind, params)?;
+    {
+        // Fail early on what approval would refuse anyway.
+        let mut r = state.store.reader().await?;
+        preconditions(&mut r, tenant, kind, &params).await?;
+    }
+    reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
+    let now = state.clock.now();
+    let c = Ceremony {
+        id: CeremonyId::new(),
+        tenant_id: Some(tenant),
+        kind,
+        params,
+        state: CeremonyState::Proposed,
+        proposer: ctx.principal,
+        approver: None,
+        created_at: now,
+        expires_at: now.plus_millis(state.config.ceremony_lifetime_secs.saturating_mul(1000)),
+        decided_at: None,
+        result: serde_json::json!({}),
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_ceremony(&c).await?;
+    let event = ctx
+        .event("key.ceremony_proposed")
+        .target("ceremony", c.id)
+        .origin(ctx.origin(state))
+        .details(serde_json::json!({ "kind": kind, "params": &c.params, "expires_at": c.expires_at }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+async fn load(state: &AppState, tenant: TenantId, id: CeremonyId) -> Result<Ceremony, ApiError> {
+    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
+    if c.tenant_id != Some(tenant) {
+        return Err(ApiError::not_found("ceremony"));
+    }
+    Ok(c)
+}
+
+async fn expire_if_due(state: &AppState, c: &Ceremony, now: Timestamp) -> Result<(), ApiError> {
+    if now.millis() <= c.expires_at.millis() {
+        return Ok(());
+    }
+    let mut tx = state.store.begin().await?;
+    tx.decide_ceremony(c.id, CeremonyState::Expired, None, now, &serde_json::json!({})).await?;
+    let event = crate::audit::AuditEvent::new(c.tenant_id, crate::audit::Actor::System, "key.ceremony_expired")
+        .target("ceremony", c.id);
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Err(ApiError::gone("the ceremony expired before a second custodian approved it; propose it again"))
+}
+
+/// Approves and carries out a ceremony (a second custodian).
+pub async fn approve(
+    state: &AppState,
+    ctx: &Ctx,
+    id: CeremonyId,
+    password: &SecretString,
+    totp: &SecretString,
+) -> Result<Ceremony, ApiError> {
+    let tenant = custodian(ctx, state, Action::ApproveKeyOperation).await?;
+    let c = load(state, tenant, id).await?;
+    if c.state != CeremonyState::Proposed {
+        return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
+    }
+    expire_if_due(state, &c, state.clock.now()).await?;
+    if c.proposer == ctx.principal {
+        let event = ctx.event("key.ceremony_approve").denied().target("ceremony", c.id).origin(ctx.origin(state));
+        state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
+        return Err(ApiError::forbidden_kind(
+            "dual-control",
+            "Dual control",
+            "the custodian who proposed a key operation cannot approve it; a second custodian must",
+        ));
+    }
+    reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
+    let now = state.clock.now();
+    // Re-check expiry after re-authentication (argon2 takes time).
+    expire_if_due(state, &c, now).await?;
+    let mut tx = state.store.begin().await?;
+    let executed = execute(state, &mut tx, &c, now).await;
+    let (outcome, result) = match executed {
+        Ok(result) => (CeremonyState::Completed, result),
+        Err(e) if e.status().is_client_error() => {
+            drop(tx);
+            // Record the failed approval on its own; nothing of the operation happened.
+            let mut tx = state.store.begin().await?;
+            let result = serde_json::json!({ "error": e.detail() });
+            tx.decide_ceremony(c.id, CeremonyState::Failed, Some(ctx.principal), now, &result).await?;
+            let event = ctx
+                .event("key.ceremony_failed")
+                .target("ceremony", c.id)
+                .origin(ctx.origin(state))
+                .details(serde_json::json!({ "kind": c.kind, "reason": e.detail() }));
+            state.auditor.record(&mut tx, now, &event).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    tx.decide_ceremony(c.id, outcome, Some(ctx.principal), now, &result).await?;
+    let event =
+        ctx.event("key.ceremony_approved").target("ceremony", c.id).origin(ctx.origin(state)).details(
+            serde_json::json!({ "kind": c.kind, "proposer": c.proposer, "params": &c.params, "result": &result }),
+        );
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.vault.jobs_wakeup.notify_one();
+    load(state, tenant, id).await
+}
+
+/// Withdraws a proposal (any custodian of the tenant).
+pub async fn cancel(state: &AppState, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, ApiError> {
+    let tenant = custodian(ctx, state, Action::ManageKeys).await?;
+    let c = load(state, tenant, id).await?;
+    if c.state != CeremonyState::Proposed {
+        return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.decide_ceremony(c.id, CeremonyState::Cancelled, None, now, &serde_json::json!({ "by": ctx.principal })).await?;
+    let event = ctx.event("key.ceremony_cancelled").target("ceremony", c.id).origin(ctx.origin(state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    load(state, tenant, id).await
+}
+
+/// What must hold for a ceremony to run.
+async fn preconditions<C: VaultStore + TenantStore>(
+    r: &mut C,
+    tenant: TenantId,
+    kind: CeremonyKind,
+    params: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let settings = r.encryption(tenant).await?;
+    let versions = r.data_keys(tenant).await?;
+    let has_active = versions.iter().any(|v| v.state == KeyState::Active);
+    match kind {
+        CeremonyKind::EnableEncryption => {
+            if !r.tenant(tenant).await?.capabilities.encryption {
+                return Err(ApiError::conflict(
+                    "the provider has not switched on the encryption capability for this tenant",
+                ));
+            }
+        }
+        CeremonyKind::NewKey | CeremonyKind::Rewrap | CeremonyKind::Reencrypt => {
+            if !has_active {
+                return Err(ApiError::conflict("encryption was never enabled: run enable_encryption first"));
+            }
+        }
+        CeremonyKind::StopEncrypting | CeremonyKind::DecryptAll | CeremonyKind::ChangeSettings => {
+            if settings.is_none() {
+                return Err(ApiError::conflict("encryption was never enabled for this tenant"));
+            }
+        }
+        CeremonyKind::RetireVersion => {
+            let version = params["version"].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+            let Some(v) = versions.iter().find(|v| v.version == version) else {
+                return Err(ApiError::conflict(format!("data key version {version} does not exist")));
+            };
+            match v.state {
+                KeyState::Active => {
+                    return Err(ApiError::conflict(format!(
+                        "version {version} is the active key; generate a new key first"
+                    )));
+                }
+                KeyState::Retired => return Err(ApiError::conflict(format!("version {version} is already retired"))),
+                KeyState::DecryptOnly => {}
+            }
+            let usage = r.key_usage(tenant).await?;
+            if let Some((_, u)) = usage.iter().find(|(ver, _)| *ver == version).filter(|(_, u)| u.total() > 0) {
+                return Err(ApiError::conflict(format!(
+                    "version {version} still protects {} objects and {} records; rewrap or re-encrypt them first",
+                    u.objects, u.records
+                )));
+            }
+        }
+        CeremonyKind::KekBackup => {}
+    }
+    if matches!(
+        kind,
+        CeremonyKind::Rewrap | CeremonyKind::Reencrypt | CeremonyKind::DecryptAll | CeremonyKind::EnableEncryption
+    ) {
+        // One content job at a time per tenant.
+        if let Some(j) = r_jobs_running(r, tenant).await? {
+            return Err(ApiError::conflict(format!("job {j} is still running or paused; let it finish first")));
+        }
+    }
+    Ok(())
+}
+
+async fn r_jobs_running<C: VaultStore>(r: &mut C, tenant: TenantId) -> Result<Option<String>, ApiError> {
+    Ok(r.jobs(tenant)
+        .await?
+        .into_iter()
+        .find(|j| matches!(j.state, JobState::Running | JobState::Paused))
+        .map(|j| j.id.to_string()))
+}
+
+async fn new_version(state: &AppState, tx: &mut Tx, tenant: TenantId, now: Timestamp) -> Result<u32, ApiError> {
+    let versions = tx.data_keys(tenant).await?;
+    let version = next_version(&versions);
+    let (_, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), version)
+        .map_err(|_| ApiError::internal("cannot wrap a new data key"))?;
+    tx.insert_data_key(tenant, version, &wrapped, now).await?;
+    Ok(version)
+}
+
+/// Carries out an approved ceremony inside `tx`; returns its result.
+async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) -> Result<serde_json::Value, ApiError> {
+    let tenant = c.tenant_id.ok_or_else(|| ApiError::internal("tenant ceremony without a tenant"))?;
+    preconditions(tx, tenant, c.kind, &c.params).await?;
+    let by = c.proposer;
+    Ok(match c.kind {
+        CeremonyKind::EnableEncryption => {
+            let revoke = c.params["revoke_existing"].as_bool().unwrap_or(false);
+            let blind = match tx.encryption(tenant).await? {
+                Some((_, blind)) => blind,
+                None => {
+                    BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())
+                        .map_err(|_| ApiError::internal("cannot wrap the blind-index key"))?
+                        .1
+                }
+            };
+            let mut settings = tx.encryption(tenant).await?.map_or_else(|| initial_settings(now), |(s, _)| s);
+            settings.encrypt_new = true;
+            settings.updated_at = now;
+            tx.put_encryption(tenant, &settings, &blind).await?;
+            let has_active = tx.data_keys(tenant).await?.iter().any(|v| v.state == KeyState::Active);
+            // A new key when none is active or when existing keys are revoked; otherwise the
+            // current key simply starts encrypting again (seed 004).
+            let version = if revoke || !has_active { Some(new_version(state, tx, tenant, now).await?) } else { None };
+            let active =
+                tx.data_keys(tenant).await?.into_iter().find(|v| v.state == KeyState::Active).map(|v| v.version);
+            let mut jobs = Vec::new();
+            if tx.job_totals(tenant, JobKind::EncryptAll, active).await?.0 > 0 {
+                // Plain objects get encrypted; a re-encrypt job (revoke) follows after it.
+                jobs.push(create_job(tx, tenant, JobKind::EncryptAll, active, by, now).await?.id);
+            } else if revoke && tx.job_totals(tenant, JobKind::Reencrypt, version).await?.0 > 0 {
+                jobs.push(create_job(tx, tenant, JobKind::Reencrypt, version, by, now).await?.id);
+            }
+            serde_json::json!({ "new_version": version, "jobs": jobs })
+        }
+        CeremonyKind::StopEncrypting => {
+            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+            s.encrypt_new = false;
+            s.updated_at = now;
+            tx.put_encryption(tenant, &s, &blind).await?;
+            serde_json::json!({ "encrypt_new": false })
+        }
+        CeremonyKind::NewKey => serde_json::json!({ "new_version": new_version(state, tx, tenant, now).await? }),
+        CeremonyKind::Rewrap => {
+            let active =
+                tx.data_keys(tenant).await?.into_iter().find(|v| v.state == KeyState::Active).map(|v| v.version);
+            let job = create_job(tx, tenant, JobKind::Rewrap, active, by, now).await?;
+            serde_json::json!({ "job": job.id, "target_version": active })
+        }
+        CeremonyKind::Reencrypt => {
+            let version = new_version(state, tx, tenant, now).await?;
+            let job = create_job(tx, tenant, JobKind::Reencrypt, Some(version), by, now).await?;
+            serde_json::json!({ "job": job.id, "new_version": version })
+        }
+        CeremonyKind::DecryptAll => {
+            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+            s.encrypt_new = false;
+            s.updated_at = now;
+            tx.put_encryption(tenant, &s, &blind).await?;
+            let job = create_job(tx, tenant, JobKind::DecryptAll, None, by, now).await?;
+            serde_json::json!({ "job": job.id, "encrypt_new": false })
+        }
+        CeremonyKind::ChangeSettings => {
+            let patch: EncryptionSettingsPatch =
+                serde_json::from_value(c.params.clone()).map_err(ApiError::internal)?;
+            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+            if let Some(d) = patch.cryptoperiod_days {
+                s.cryptoperiod_days = d;
+            }
+            if let Some(d) = patch.reminder_days {
+                s.reminder_days = d;
+            }
+            if let Some(d) = patch.auto_rotate_days {
+                s.auto_rotate_days = (d > 0).then_some(d);
+            }
+            s.updated_at = now;
+            tx.put_encryption(tenant, &s, &blind).await?;
+            serde_json::to_value(&s).map_err(ApiError::internal)?
+        }
+        CeremonyKind::RetireVersion => {
+            let version = c.params["version"].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+            tx.retire_data_key(tenant, version, now).await?;
+            state.vault.forget(tenant, version);
+            serde_json::json!({ "retired_version": version })
+        }
+        CeremonyKind::KekBackup => return Err(ApiError::invalid("kek_backup is a provider ceremony")),
+    })
+}

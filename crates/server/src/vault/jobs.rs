@@ -1,0 +1,312 @@
+//! The background job runner of seed 004's encryption settings: rewrap, re-encrypt, decrypt-all,
+//! encrypt-all. Each job selects what still needs work by a predicate (so a restart simply
+//! continues), processes objects in id order after its cursor, and records progress in the same
+//! transaction that switches each object.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use callvault_crypto::envelope::{BlobHeader, HEADER_LEN};
+use callvault_model::records::Timestamp;
+use callvault_model::vault::{Job, JobKind, JobState, KeyState, StoredObject};
+use callvault_store::VaultStore;
+
+use super::{ContentError, object_context, read_plain, verify_blob, write_blob};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Objects per rewrap transaction.
+pub const REWRAP_BATCH: i64 = 2000;
+/// Objects per round of content transforms.
+pub const TRANSFORM_BATCH: i64 = 16;
+/// Unreferenced blob files younger than this are left alone by the sweep (an upload may be
+/// between its rename and its commit).
+pub const SWEEP_MIN_AGE: Duration = Duration::from_secs(600);
+
+/// Runs jobs until the process ends.
+pub async fn run_jobs(state: AppState) {
+    loop {
+        match run_once(&state).await {
+            Ok(true) => tokio::task::yield_now().await,
+            Ok(false) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), state.vault.jobs_wakeup.notified()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.detail(), "job runner step failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Does one step of the oldest running job. Returns whether there was work.
+pub async fn run_once(state: &AppState) -> Result<bool, ApiError> {
+    let jobs = state.store.reader().await?.running_jobs().await?;
+    let Some(mut job) = jobs.into_iter().next() else { return Ok(false) };
+    if state.vault.rate(job.id, job.objects_done, job.bytes_done).is_none() {
+        state.vault.rate_start(job.id, job.objects_done, job.bytes_done);
+        sweep(state, &job).await?;
+    }
+    let limit = if job.kind == JobKind::Rewrap { REWRAP_BATCH } else { TRANSFORM_BATCH };
+    let objects = state
+        .store
+        .reader()
+        .await?
+        .job_objects(job.tenant_id, job.kind, job.target_version, job.cursor.as_deref(), limit)
+        .await?;
+    if objects.is_empty() {
+        if matches!(job.kind, JobKind::Rewrap | JobKind::Reencrypt) && reseal_records(state, &job).await? {
+            return Ok(true);
+        }
+        finish(state, &job).await?;
+        return Ok(true);
+    }
+    match job.kind {
+        JobKind::Rewrap => rewrap_batch(state, &mut job, &objects).await?,
+        _ => {
+            for o in &objects {
+                if !still_running(state, &job).await? {
+                    break;
+                }
+                transform_one(state, &mut job, o).await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn still_running(state: &AppState, job: &Job) -> Result<bool, ApiError> {
+    Ok(state.store.reader().await?.job(job.tenant_id, job.id).await?.state == JobState::Running)
+}
+
+async fn sweep(state: &AppState, job: &Job) -> Result<(), ApiError> {
+    let names: HashSet<String> = state.store.reader().await?.blob_names(job.tenant_id).await?.into_iter().collect();
+    let vault = state.vault.clone();
+    let tenant = job.tenant_id;
+    let removed = tokio::task::spawn_blocking(move || vault.blobs.sweep(tenant, &names, SWEEP_MIN_AGE))
+        .await
+        .map_err(ApiError::internal)?;
+    if removed > 0 {
+        tracing::info!(removed, "removed unreferenced blob files");
+    }
+    Ok(())
+}
+
+fn content_err(e: ContentError) -> String {
+    e.to_string()
+}
+
+/// Rewrap: content keys re-wrapped under the target version; blobs untouched except for
+/// reading each 24-byte header (the header is bound into the wrap).
+async fn rewrap_batch(state: &AppState, job: &mut Job, objects: &[StoredObject]) -> Result<(), ApiError> {
+    let target = job.target_version.ok_or_else(|| ApiError::internal("rewrap without a target version"))?;
+    let mut r = state.store.reader().await?;
+    let new_dk = state.vault.data_key(&mut r, job.tenant_id, target).await?;
+    let mut updates = Vec::with_capacity(objects.len());
+    let mut failures = Vec::new();
+    for o in objects {
+        let Some(old) = o.key_version else { continue };
+        let old_dk = state.vault.data_key(&mut r, job.tenant_id, old).await?;
+        let path = state.vault.blobs.path(o.tenant_id, &o.blob);
+        let result = (|| {
+            use std::io::Read;
+            let mut h = [0u8; HEADER_LEN];
+            std::fs::File::open(&path)?.read_exact(&mut h)?;
+            let header = BlobHeader::decode(&h)?;
+            let ctx = object_context(o);
+            let wrapped = o.wrapped_key.as_deref().ok_or_else(|| ContentError::Key("no wrapped key".into()))?;
+            let ck = old_dk.unwrap_content_key(&ctx, &header, wrapped)?;
+            Ok::<_, ContentError>(new_dk.wrap_content_key(&ctx, &header, &ck)?)
+        })();
+        match result {
+            Ok(w) => updates.push((o, old, w)),
+            Err(e) => failures.push((o, content_err(e))),
+        }
+    }
+    drop(r);
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    for (o, old, wrapped) in &updates {
+        tx.rewrap_object(o.tenant_id, o.id, *old, target, wrapped).await?;
+        job.objects_done += 1;
+    }
+    for (_, e) in &failures {
+        job.failures += 1;
+        job.objects_done += 1;
+        job.last_error = Some(e.clone());
+    }
+    job.cursor = objects.last().map(|o| o.id.to_string());
+    job.updated_at = now;
+    tx.job_progress(job).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Re-encrypt, decrypt-all, encrypt-all: a new blob is written and verified, the row switched
+/// in a transaction (with the job's progress), then the old blob deleted.
+async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Result<(), ApiError> {
+    let mut r = state.store.reader().await?;
+    let source_dk = match o.key_version {
+        Some(v) => Some(state.vault.data_key(&mut r, o.tenant_id, v).await?),
+        None => None,
+    };
+    let target_dk = match (job.kind, job.target_version) {
+        (JobKind::DecryptAll, _) => None,
+        (_, Some(v)) => Some(state.vault.data_key(&mut r, o.tenant_id, v).await?),
+        (_, None) => return Err(ApiError::internal("job without a target version")),
+    };
+    drop(r);
+    let vault = state.vault.clone();
+    let object = o.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let src = vault.blobs.path(object.tenant_id, &object.blob);
+        let (name, wrapped, sha) = write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| {
+            read_plain(&src, &object, source_dk.as_deref(), 0, object.size, sink)
+        })?;
+        let mut new_row = object.clone();
+        new_row.key_version = target_dk.as_ref().map(|d| d.version());
+        new_row.wrapped_key = wrapped.clone();
+        let verified = if sha == object.sha256 {
+            verify_blob(&vault.blobs.path(object.tenant_id, &name), &new_row, target_dk.as_deref(), &object.sha256)
+        } else {
+            Err(ContentError::Integrity("content digest differs from the stored SHA-256".into()))
+        };
+        if let Err(e) = verified {
+            let _ = vault.blobs.remove(object.tenant_id, &name);
+            return Err(e);
+        }
+        Ok((name, wrapped, new_row.key_version))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    job.cursor = Some(o.id.to_string());
+    job.objects_done += 1;
+    job.updated_at = now;
+    let old_blob = match outcome {
+        Ok((name, wrapped, version)) => {
+            match tx.swap_object_blob(o.tenant_id, o.id, &o.blob, &name, version, wrapped.as_deref()).await {
+                Ok(()) => {
+                    job.bytes_done += o.size;
+                    Some(o.blob.clone())
+                }
+                // Deleted or changed meanwhile: drop the new blob, keep going.
+                Err(_) => {
+                    let _ = state.vault.blobs.remove(o.tenant_id, &name);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            job.failures += 1;
+            job.last_error = Some(content_err(e));
+            None
+        }
+    };
+    tx.job_progress(job).await?;
+    tx.commit().await?;
+    if let Some(old) = old_blob {
+        let vault = state.vault.clone();
+        let tenant = o.tenant_id;
+        tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &old))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    }
+    Ok(())
+}
+
+/// Re-seals encrypted list and form fields under the target version. Returns whether any
+/// record was processed.
+async fn reseal_records(state: &AppState, job: &Job) -> Result<bool, ApiError> {
+    let Some(target) = job.target_version else { return Ok(false) };
+    let mut r = state.store.reader().await?;
+    let records = r.records_to_rewrap(job.tenant_id, target, 500).await?;
+    if records.is_empty() {
+        return Ok(false);
+    }
+    let new_dk = state.vault.data_key(&mut r, job.tenant_id, target).await?;
+    let mut resealed = Vec::with_capacity(records.len());
+    for rec in &records {
+        let Some(old) = rec.key_version else { continue };
+        let old_dk = state.vault.data_key(&mut r, job.tenant_id, old).await?;
+        let sealed = crate::lists::reseal_fields(job.tenant_id, rec, &old_dk, &new_dk)?;
+        resealed.push((rec.id, old, sealed));
+    }
+    drop(r);
+    let mut tx = state.store.begin().await?;
+    for (id, old, sealed) in &resealed {
+        tx.reseal_record(job.tenant_id, *id, *old, target, sealed).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn finish(state: &AppState, job: &Job) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let mut retired = Vec::new();
+    if job.kind == JobKind::Reencrypt {
+        // Revoke: every version older than the target that nothing depends on any more is retired.
+        let usage = tx.key_usage(job.tenant_id).await?;
+        for v in tx.data_keys(job.tenant_id).await? {
+            let used = usage.iter().find(|(ver, _)| *ver == v.version).map_or(0, |(_, u)| u.total());
+            if Some(v.version) < job.target_version && v.state == KeyState::DecryptOnly && used == 0 {
+                tx.retire_data_key(job.tenant_id, v.version, now).await?;
+                retired.push(v.version);
+            }
+        }
+    }
+    tx.set_job_state(job.tenant_id, job.id, &[JobState::Running], JobState::Done, now).await?;
+    let event = AuditEvent::new(Some(job.tenant_id), Actor::System, "job.finished").target("job", job.id).details(
+        serde_json::json!({
+            "kind": job.kind, "objects_done": job.objects_done, "bytes_done": job.bytes_done,
+            "failures": job.failures, "retired_versions": retired,
+        }),
+    );
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    for v in retired {
+        state.vault.forget(job.tenant_id, v);
+    }
+    Ok(())
+}
+
+/// Starts a job inside a ceremony's transaction; the caller wakes the runner after commit.
+pub async fn create_job(
+    tx: &mut callvault_store::Tx,
+    tenant: callvault_model::TenantId,
+    kind: JobKind,
+    target_version: Option<u32>,
+    created_by: callvault_model::PrincipalId,
+    now: Timestamp,
+) -> Result<Job, ApiError> {
+    let (objects_total, bytes_total) = tx.job_totals(tenant, kind, target_version).await?;
+    let job = Job {
+        id: callvault_model::JobId::new(),
+        tenant_id: tenant,
+        kind,
+        state: JobState::Running,
+        target_version,
+        objects_total,
+        objects_done: 0,
+        bytes_total,
+        bytes_done: 0,
+        failures: 0,
+        last_error: None,
+        created_by,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        cursor: None,
+    };
+    tx.insert_job(&job).await?;
+    Ok(job)
+}
+
+/// Spawns the runner.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run_jobs(state))
+}

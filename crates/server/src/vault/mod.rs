@@ -1,0 +1,340 @@
+//! Encryption at rest: the keyring (data key versions unwrapped under the KEK, cached), blob
+//! files, the streaming read and transform paths, background jobs and key ceremonies.
+//!
+//! Architecture invariant: at every instant each object row names a complete blob that decrypts
+//! under the key version the row names. Transforms write a new blob, verify it against the
+//! object's SHA-256, switch the row in a transaction, and only then delete the old blob.
+
+pub mod blobs;
+pub mod ceremony;
+pub mod jobs;
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+
+use callvault_crypto::KeyEncryptionKey;
+use callvault_crypto::digest::Sha256Stream;
+use callvault_crypto::envelope::{
+    BlindIndexKey, BlobHeader, DataKey, HEADER_LEN, NewObject, ObjectContext, Opener, Sealer,
+};
+use callvault_crypto::stream::SEGMENT_SIZE;
+use callvault_model::records::Timestamp;
+use callvault_model::vault::{DataKeyVersion, EncryptionSettings, KeyState, StoredObject};
+use callvault_model::{JobId, TenantId};
+use callvault_store::{StoreError, VaultStore};
+
+use crate::error::ApiError;
+use blobs::BlobStore;
+
+/// Errors of reading and transforming content. They never carry content or key bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// The blob is missing or unreadable.
+    #[error("blob i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The blob does not authenticate or does not match its row.
+    #[error("blob failed verification: {0}")]
+    Integrity(String),
+    /// A key is unavailable.
+    #[error("key: {0}")]
+    Key(String),
+}
+
+impl From<callvault_crypto::envelope::EnvelopeError> for ContentError {
+    fn from(e: callvault_crypto::envelope::EnvelopeError) -> Self {
+        ContentError::Integrity(e.to_string())
+    }
+}
+
+/// The object context every AEAD call of an object binds.
+pub fn object_context(o: &StoredObject) -> ObjectContext<'static> {
+    ObjectContext { tenant: *o.tenant_id.0.as_bytes(), object: *o.id.0.as_bytes(), class: o.class.as_str() }
+}
+
+/// Default cryptoperiod (PCI DSS 3.6.4 / 3.7.4; AWS KMS's default rotation): 365 days.
+pub const DEFAULT_CRYPTOPERIOD_DAYS: u32 = 365;
+/// Default reminder lead time (seed 004): 15 days.
+pub const DEFAULT_REMINDER_DAYS: u32 = 15;
+
+/// Unwrapped data keys, cached per tenant and version; the KEK stays with its provider.
+pub struct Vault {
+    kek: Arc<dyn KeyEncryptionKey>,
+    keys: Mutex<HashMap<(TenantId, u32), Arc<DataKey>>>,
+    /// Blob files.
+    pub blobs: BlobStore,
+    /// Wakes the job runner.
+    pub jobs_wakeup: tokio::sync::Notify,
+    rates: Mutex<HashMap<JobId, RateWindow>>,
+}
+
+/// Throughput of a running job since the runner (re)started it.
+#[derive(Debug, Clone, Copy)]
+pub struct RateWindow {
+    started: std::time::Instant,
+    objects_at_start: u64,
+    bytes_at_start: u64,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("blobs", &self.blobs).finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// A vault over the KEK and a blob root.
+    pub fn new(kek: Arc<dyn KeyEncryptionKey>, blobs: BlobStore) -> Self {
+        Self {
+            kek,
+            keys: Mutex::new(HashMap::new()),
+            blobs,
+            jobs_wakeup: tokio::sync::Notify::new(),
+            rates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The KEK.
+    pub fn kek(&self) -> &dyn KeyEncryptionKey {
+        self.kek.as_ref()
+    }
+
+    /// A data key version, unwrapped once and cached.
+    pub async fn data_key<C: VaultStore>(
+        &self,
+        r: &mut C,
+        tenant: TenantId,
+        version: u32,
+    ) -> Result<Arc<DataKey>, ApiError> {
+        if let Some(k) = self.keys.lock().map_err(|_| ApiError::internal("keyring poisoned"))?.get(&(tenant, version)) {
+            return Ok(k.clone());
+        }
+        let versions = r.data_keys(tenant).await?;
+        let Some(v) = versions.iter().find(|v| v.version == version) else {
+            return Err(ApiError::conflict(format!("data key version {version} does not exist")));
+        };
+        if v.state == KeyState::Retired {
+            return Err(ApiError::conflict(format!("data key version {version} is retired")));
+        }
+        let dk = DataKey::unwrap(self.kek(), tenant.0.as_bytes(), version, &v.wrapped)
+            .map_err(|_| ApiError::internal(format!("data key version {version} does not unwrap under the KEK")))?;
+        let dk = Arc::new(dk);
+        self.keys.lock().map_err(|_| ApiError::internal("keyring poisoned"))?.insert((tenant, version), dk.clone());
+        Ok(dk)
+    }
+
+    /// Drops a cached version (after retirement).
+    pub fn forget(&self, tenant: TenantId, version: u32) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(&(tenant, version));
+        }
+    }
+
+    /// The key new content is sealed under, when the tenant encrypts new content.
+    pub async fn sealing_key<C: VaultStore>(
+        &self,
+        r: &mut C,
+        tenant: TenantId,
+    ) -> Result<Option<Arc<DataKey>>, ApiError> {
+        let Some((settings, _)) = r.encryption(tenant).await? else { return Ok(None) };
+        if !settings.encrypt_new {
+            return Ok(None);
+        }
+        let versions = r.data_keys(tenant).await?;
+        let Some(active) = versions.iter().find(|v| v.state == KeyState::Active) else { return Ok(None) };
+        Ok(Some(self.data_key(r, tenant, active.version).await?))
+    }
+
+    /// The tenant's blind-index key.
+    pub async fn blind_key<C: VaultStore>(
+        &self,
+        r: &mut C,
+        tenant: TenantId,
+    ) -> Result<Option<BlindIndexKey>, ApiError> {
+        let Some((_, wrapped)) = r.encryption(tenant).await? else { return Ok(None) };
+        BlindIndexKey::unwrap(self.kek(), tenant.0.as_bytes(), &wrapped)
+            .map(Some)
+            .map_err(|_| ApiError::internal("blind-index key does not unwrap"))
+    }
+
+    /// Remembers where a job's throughput window starts.
+    pub fn rate_start(&self, job: JobId, objects: u64, bytes: u64) {
+        if let Ok(mut r) = self.rates.lock() {
+            r.insert(
+                job,
+                RateWindow { started: std::time::Instant::now(), objects_at_start: objects, bytes_at_start: bytes },
+            );
+        }
+    }
+
+    /// Objects/s and bytes/s of a job since its window started.
+    pub fn rate(&self, job: JobId, objects: u64, bytes: u64) -> Option<(f64, f64)> {
+        let w = *self.rates.lock().ok()?.get(&job)?;
+        let secs = w.started.elapsed().as_secs_f64().max(1e-3);
+        Some((
+            objects.saturating_sub(w.objects_at_start) as f64 / secs,
+            bytes.saturating_sub(w.bytes_at_start) as f64 / secs,
+        ))
+    }
+}
+
+/// Settings of a tenant that has just switched encryption on.
+pub fn initial_settings(now: Timestamp) -> EncryptionSettings {
+    EncryptionSettings {
+        encrypt_new: true,
+        cryptoperiod_days: DEFAULT_CRYPTOPERIOD_DAYS,
+        reminder_days: DEFAULT_REMINDER_DAYS,
+        auto_rotate_days: None,
+        updated_at: now,
+    }
+}
+
+/// The newest version number plus one.
+pub fn next_version(versions: &[DataKeyVersion]) -> u32 {
+    versions.iter().map(|v| v.version).max().unwrap_or(0) + 1
+}
+
+/// Reads the header of a blob and checks it against its row.
+fn open_blob_file(path: &std::path::Path, o: &StoredObject) -> Result<(std::fs::File, BlobHeader), ContentError> {
+    let mut file = std::fs::File::open(path)?;
+    let mut h = [0u8; HEADER_LEN];
+    file.read_exact(&mut h)?;
+    let header = BlobHeader::decode(&h)?;
+    let len = file.metadata()?.len();
+    if header.plaintext_len != o.size || len != header.blob_len() {
+        return Err(ContentError::Integrity("blob length does not match its header or row".into()));
+    }
+    if header.encrypted != o.key_version.is_some() {
+        return Err(ContentError::Integrity("blob format does not match its row".into()));
+    }
+    Ok((file, header))
+}
+
+/// Reads plaintext bytes `[start, end)` of an object (blocking), decrypting only the segments
+/// the range touches, and hands them to `sink` one piece at a time.
+pub fn read_plain(
+    path: &std::path::Path,
+    o: &StoredObject,
+    dk: Option<&DataKey>,
+    start: u64,
+    end: u64,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), ContentError>,
+) -> Result<(), ContentError> {
+    let (mut file, header) = open_blob_file(path, o)?;
+    if start >= end {
+        return Ok(());
+    }
+    if !header.encrypted {
+        file.seek(SeekFrom::Start(HEADER_LEN as u64 + start))?;
+        let mut buf = vec![0u8; SEGMENT_SIZE];
+        let mut left = end - start;
+        while left > 0 {
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            file.read_exact(&mut buf[..n])?;
+            sink(&buf[..n])?;
+            left -= n as u64;
+        }
+        return Ok(());
+    }
+    let (Some(dk), Some(wrapped)) = (dk, o.wrapped_key.as_deref()) else {
+        return Err(ContentError::Key("no data key for an encrypted object".into()));
+    };
+    let opener = Opener::new(dk, &object_context(o), &header, wrapped)?;
+    let seg = SEGMENT_SIZE as u64;
+    let (first, last) = (start / seg, (end - 1) / seg);
+    let mut buf = vec![0u8; callvault_crypto::stream::SEALED_SEGMENT_SIZE];
+    file.seek(SeekFrom::Start(opener.segment_location(first).0))?;
+    for i in first..=last {
+        let (_, len) = opener.segment_location(i);
+        file.read_exact(&mut buf[..len])?;
+        let plain = opener.open_segment(i, &mut buf[..len])?;
+        let seg_start = i * seg;
+        let from = usize::try_from(start.saturating_sub(seg_start)).unwrap_or(0);
+        let to = usize::try_from((end - seg_start).min(plain.len() as u64)).unwrap_or(plain.len());
+        sink(&plain[from..to])?;
+    }
+    Ok(())
+}
+
+/// Writes an object's content to a new blob under `target` (or plain when `None`), from a
+/// source that yields plaintext pieces; returns the blob name, the wrapped content key and the
+/// plaintext SHA-256 (blocking).
+pub fn write_blob(
+    blobs: &BlobStore,
+    o: &StoredObject,
+    target: Option<&DataKey>,
+    fill: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), ContentError>) -> Result<(), ContentError>,
+) -> Result<(String, Option<Vec<u8>>, String), ContentError> {
+    let mut pending = blobs.create(o.tenant_id, o.id)?;
+    let result = (|| {
+        let mut sha = Sha256Stream::default();
+        let wrapped = match target {
+            Some(dk) => {
+                let NewObject { header, wrapped_key, mut sealer } = Sealer::start(dk, &object_context(o), o.size)?;
+                pending.write(&header.encode())?;
+                let mut out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
+                fill(&mut |piece: &[u8]| {
+                    sha.update(piece);
+                    sealer.update(piece, &mut out)?;
+                    pending.write(&out)?;
+                    out.clear();
+                    Ok(())
+                })?;
+                sealer.finish(&mut out)?;
+                pending.write(&out)?;
+                Some(wrapped_key)
+            }
+            None => {
+                pending.write(&BlobHeader::plain(o.size).encode())?;
+                let mut written = 0u64;
+                fill(&mut |piece: &[u8]| {
+                    written += piece.len() as u64;
+                    if written > o.size {
+                        return Err(ContentError::Integrity("more bytes than declared".into()));
+                    }
+                    sha.update(piece);
+                    pending.write(piece)?;
+                    Ok(())
+                })?;
+                if written != o.size {
+                    return Err(ContentError::Integrity(format!("declared {} bytes, received {written}", o.size)));
+                }
+                None
+            }
+        };
+        Ok::<_, ContentError>((wrapped, sha.finish_hex()))
+    })();
+    match result {
+        Ok((wrapped, sha)) => {
+            let name = pending.commit()?;
+            Ok((name, wrapped, sha))
+        }
+        Err(e) => {
+            pending.abort();
+            Err(e)
+        }
+    }
+}
+
+/// Re-reads a blob fully and checks its plaintext digest (blocking).
+pub fn verify_blob(
+    path: &std::path::Path,
+    o: &StoredObject,
+    dk: Option<&DataKey>,
+    expected_sha256: &str,
+) -> Result<(), ContentError> {
+    let mut sha = Sha256Stream::default();
+    read_plain(path, o, dk, 0, o.size, &mut |p| {
+        sha.update(p);
+        Ok(())
+    })?;
+    if sha.finish_hex() != expected_sha256 {
+        return Err(ContentError::Integrity("content digest differs from the stored SHA-256".into()));
+    }
+    Ok(())
+}
+
+/// Maps a store error of a content path.
+pub fn store_err(e: StoreError) -> ApiError {
+    ApiError::from(e)
+}

@@ -1,0 +1,435 @@
+//! Encryption at rest through the API: streaming upload and ranged playback, bad input, dual
+//! control, the rewrap / re-encrypt / decrypt-all / encrypt-all jobs, encrypted list fields.
+
+mod common;
+
+use axum::http::StatusCode;
+use callvault_model::{ObjectId, TenantId};
+use callvault_store::VaultStore;
+use common::{TestApp, backends};
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse battery staple";
+
+struct Setup {
+    tenant: TenantId,
+    admin: String,
+    so1: String,
+    so2: String,
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+    let op = app.operator().await;
+    let (tid, admin) = app.tenant(&op, "acme").await;
+    for login in ["sec1", "sec2"] {
+        let id = app.user(&admin, login, PW, json!({})).await;
+        app.grant(&admin, &id, "security_officer", json!({ "kind": "tenant" })).await;
+    }
+    let (s, role) = app
+        .post(
+            "/v1/roles",
+            &admin,
+            json!({ "name": "recorder", "privileges": [
+            "interaction:create", "interaction:read", "interaction:listen", "interaction:export"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{role}");
+    let (_, me) = app.get("/v1/auth/me", &admin).await;
+    let boss = me["principal"].as_str().and_then(|p| p.strip_prefix("user:")).unwrap().to_owned();
+    let (s, g) = app
+        .post(
+            "/v1/grants",
+            &admin,
+            json!({ "grantee": { "kind": "user", "id": boss }, "role_id": role["id"], "scope": { "kind": "tenant" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g} {me}");
+    app.clock.advance_ms(30_000);
+    let so1 = app.login_privileged(Some("acme"), "sec1", PW).await;
+    app.clock.advance_ms(30_000);
+    let so2 = app.login_privileged(Some("acme"), "sec2", PW).await;
+    Setup { tenant: tid.parse().unwrap(), admin, so1, so2 }
+}
+
+fn code(app: &TestApp, login: &str) -> String {
+    let secret = app.totp_secret(Some("acme"), login).unwrap();
+    callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap()
+}
+
+async fn propose(app: &TestApp, token: &str, login: &str, kind: &str, params: Value) -> (StatusCode, Value) {
+    app.clock.advance_ms(30_000);
+    let c = code(app, login);
+    app.post("/v1/key-ceremonies", token, json!({ "kind": kind, "params": params, "password": PW, "totp": c })).await
+}
+
+async fn approve(app: &TestApp, token: &str, login: &str, id: &str) -> (StatusCode, Value) {
+    app.clock.advance_ms(30_000);
+    let c = code(app, login);
+    app.post(&format!("/v1/key-ceremonies/{id}/approve"), token, json!({ "password": PW, "totp": c })).await
+}
+
+/// sec1 proposes, sec2 approves.
+async fn ceremony(app: &TestApp, s: &Setup, kind: &str, params: Value) -> Value {
+    let (st, c) = propose(app, &s.so1, "sec1", kind, params).await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let (st, done) = approve(app, &s.so2, "sec2", c["id"].as_str().unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "completed", "{done}");
+    done
+}
+
+async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/objects?class={class}&size={}{extra}", data.len());
+    let (st, _, body) = app.raw("POST", &path, Some(token), Some(data.to_vec()), "audio/wav").await;
+    (st, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .uri(format!("/v1/objects/{id}/content"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let st = resp.status();
+    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec())
+}
+
+fn sample(n: usize, seed: u8) -> Vec<u8> {
+    let mut x = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+async fn run_jobs(app: &TestApp) {
+    for _ in 0..10_000 {
+        if !callvault_server::vault::jobs::run_once(&app.state).await.unwrap() {
+            return;
+        }
+    }
+    panic!("jobs did not finish");
+}
+
+async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u8>) {
+    let o = app.state.store.reader().await.unwrap().object(tenant, id.parse::<ObjectId>().unwrap()).await.unwrap();
+    let path = app.state.config.data_dir.join("blobs").join(tenant.to_string()).join(&o.blob);
+    (o.blob, std::fs::read(path).unwrap())
+}
+
+fn contains_window(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    hex::encode(callvault_crypto::digest::sha256(data))
+}
+
+#[tokio::test]
+async fn upload_play_ranges_and_bad_input() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        ceremony(&app, &s, "enable_encryption", json!({})).await;
+        let data = sample(200_000, 1);
+        let (st, o) = upload(&app, &s.admin, "voice", &data, &format!("&sha256={}&consent=true", sha_hex(&data))).await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        assert_eq!(o["key_version"], 1);
+        assert_eq!(o["sha256"], sha_hex(&data));
+        let id = o["id"].as_str().unwrap().to_owned();
+        // Seed 004: not playable from disk — the blob is ciphertext.
+        let (_, blob) = blob_bytes(&app, s.tenant, &id).await;
+        assert_eq!(&blob[..5], b"CVB1\x01");
+        assert!(!contains_window(&blob, &data[1000..1032]), "plaintext found on disk");
+        let (st, all) = content(&app, &s.admin, &id, None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(all, data);
+        let (st, part) = content(&app, &s.admin, &id, Some("bytes=70000-140000")).await;
+        assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(part, &data[70000..=140000]);
+        let (st, tail) = content(&app, &s.admin, &id, Some("bytes=-10")).await;
+        assert_eq!((st, tail.as_slice()), (StatusCode::PARTIAL_CONTENT, &data[data.len() - 10..]));
+        let (st, body) = content(&app, &s.admin, &id, Some("bytes=200000-")).await;
+        assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert!(String::from_utf8_lossy(&body).contains("range-not-satisfiable"));
+
+        let count = |app: &TestApp| {
+            let dir = app.state.config.data_dir.join("blobs").join(s.tenant.to_string());
+            std::fs::read_dir(dir).map_or(0, |d| d.count())
+        };
+        let files = count(&app);
+        // Short upload: fewer bytes than declared.
+        let (st, _, body) =
+            app.raw("POST", "/v1/objects?class=chat&size=1000", Some(&s.admin), Some(vec![1; 999]), "text/plain").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("declared 1000 bytes, received 999"));
+        // Longer than declared.
+        let (st, _, _) =
+            app.raw("POST", "/v1/objects?class=chat&size=10", Some(&s.admin), Some(vec![1; 11]), "text/plain").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        // Corrupt upload: the digest does not match.
+        let (st, v) = upload(&app, &s.admin, "voice", &data[..500], &format!("&sha256={}", sha_hex(&data))).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        // No declared length at all.
+        let (st, _, _) =
+            app.raw("POST", "/v1/objects?class=chat", Some(&s.admin), Some(vec![1; 5]), "text/plain").await;
+        assert_eq!(st, StatusCode::LENGTH_REQUIRED);
+        // Unknown class, bad agents, bad time.
+        for q in ["class=fax&size=1", "class=chat&size=1&agents=nope", "class=chat&size=1&recorded_at=yesterday"] {
+            let (st, _, _) =
+                app.raw("POST", &format!("/v1/objects?{q}"), Some(&s.admin), Some(vec![1]), "text/plain").await;
+            assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY, "{q}: {st}");
+        }
+        assert_eq!(count(&app), files, "a refused upload left a file behind");
+        let (_, list) = app.get("/v1/objects", &s.admin).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+        // An agent sees nothing of others' recordings; a security officer has no interaction rights.
+        let (st, _) = app.get(&format!("/v1/objects/{id}"), &s.so1).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _) = content(&app, &s.so1, &id, None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // Every decrypting read was audited.
+        app.seal_audit().await;
+        let (_, entries) = app.get("/v1/audit/entries?limit=500", &s.so1).await;
+        let reads = entries.as_array().unwrap().iter().filter(|e| e["entry"]["action"] == "object.read").count();
+        assert!(reads >= 3, "{reads} object.read entries");
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn dual_control_cannot_be_bypassed() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        // The proposer cannot approve their own proposal.
+        let (st, c) = propose(&app, &s.so1, "sec1", "enable_encryption", json!({})).await;
+        assert_eq!(st, StatusCode::CREATED, "{c}");
+        let id = c["id"].as_str().unwrap().to_owned();
+        let (st, e) = approve(&app, &s.so1, "sec1", &id).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        assert_eq!(e["type"], "urn:callvault:problem:dual-control");
+        // A wrong password or a wrong TOTP code does not approve.
+        app.clock.advance_ms(30_000);
+        let (st, _) = app
+            .post(
+                &format!("/v1/key-ceremonies/{id}/approve"),
+                &s.so2,
+                json!({ "password": "wrong password!!", "totp": code(&app, "sec2") }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _) = app
+            .post(&format!("/v1/key-ceremonies/{id}/approve"), &s.so2, json!({ "password": PW, "totp": "000000" }))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // The administrator is no custodian.
+        let (st, _) = app
+            .post(&format!("/v1/key-ceremonies/{id}/approve"), &s.admin, json!({ "password": PW, "totp": "123456" }))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // Nothing happened: no key, no settings.
+        let (_, keys) = app.get("/v1/keys", &s.so1).await;
+        assert_eq!(keys, json!([]));
+        // Expired: 15 minutes pass.
+        app.clock.advance_ms(16 * 60 * 1000);
+        let (st, e) = approve(&app, &s.so2, "sec2", &id).await;
+        assert_eq!(st, StatusCode::GONE, "{e}");
+        let (_, c) = app.get(&format!("/v1/key-ceremonies/{id}"), &s.so1).await;
+        assert_eq!(c["state"], "expired");
+        // Two custodians together succeed.
+        let done = ceremony(&app, &s, "enable_encryption", json!({})).await;
+        assert_eq!(done["result"]["new_version"], 1);
+        assert_eq!(done["approver"]["id"].as_str().is_some(), true);
+        // Retiring the active version, an unknown version, bad params: clear 4xx, nothing changes.
+        let (st, e) = propose(&app, &s.so1, "sec1", "retire_version", json!({ "version": 1 })).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{e}");
+        let (st, e) = propose(&app, &s.so1, "sec1", "retire_version", json!({ "version": 9 })).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("does not exist"));
+        let (st, _) = propose(&app, &s.so1, "sec1", "change_settings", json!({ "cryptoperiod_days": 5 })).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, _) = propose(&app, &s.so1, "sec1", "new_key", json!({ "x": 1 })).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        // A version still protecting an object cannot be retired.
+        let (st, _) = upload(&app, &s.admin, "sms", b"hello", "").await;
+        assert_eq!(st, StatusCode::CREATED);
+        ceremony(&app, &s, "new_key", json!({})).await;
+        let (st, e) = propose(&app, &s.so1, "sec1", "retire_version", json!({ "version": 1 })).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("1 objects"), "{e}");
+        let (_, keys) = app.get("/v1/keys", &s.so1).await;
+        assert_eq!(keys[0]["state"], "decrypt_only");
+        assert_eq!(keys[0]["objects"], 1);
+        assert_eq!(keys[1]["state"], "active");
+        // Cancelled proposals cannot be approved.
+        let (_, c) = propose(&app, &s.so1, "sec1", "stop_encrypting", json!({})).await;
+        let cid = c["id"].as_str().unwrap().to_owned();
+        let (st, _) = app.post(&format!("/v1/key-ceremonies/{cid}/cancel"), &s.so2, json!({})).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = approve(&app, &s.so2, "sec2", &cid).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_switch_every_object_and_keep_it_readable() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        // Plain objects before encryption is enabled (a tenant with encryption off).
+        let mut objects = Vec::new();
+        for i in 0..6u8 {
+            let data = sample(1000 + usize::from(i) * 40_000, i);
+            let (st, o) = upload(&app, &s.admin, "screen", &data, "").await;
+            assert_eq!(st, StatusCode::CREATED, "{o}");
+            assert!(o["key_version"].is_null());
+            objects.push((o["id"].as_str().unwrap().to_owned(), data));
+        }
+        let check = |expected: Option<u64>| {
+            let app = &app;
+            let objects = &objects;
+            let s = &s;
+            async move {
+                for (id, data) in objects {
+                    let (st, got) = content(app, &s.admin, id, None).await;
+                    assert_eq!(st, StatusCode::OK);
+                    assert_eq!(&got, data);
+                    let (_, o) = app.get(&format!("/v1/objects/{id}"), &s.admin).await;
+                    assert_eq!(o["key_version"].as_u64(), expected, "{o}");
+                }
+            }
+        };
+        // Enabling encryption starts an encrypt-all job for the plain objects.
+        let done = ceremony(&app, &s, "enable_encryption", json!({})).await;
+        assert_eq!(done["result"]["jobs"].as_array().unwrap().len(), 1, "{done}");
+        run_jobs(&app).await;
+        check(Some(1)).await;
+        let (_, jobs) = app.get("/v1/jobs", &s.so1).await;
+        assert_eq!(jobs[0]["state"], "done");
+        assert_eq!(jobs[0]["objects_done"], 6);
+        assert_eq!(jobs[0]["objects_total"], 6);
+        // Rotation then rewrap: content keys move to v2, blobs untouched.
+        ceremony(&app, &s, "new_key", json!({})).await;
+        let before = blob_bytes(&app, s.tenant, &objects[2].0).await;
+        let done = ceremony(&app, &s, "rewrap", json!({})).await;
+        let job_id = done["result"]["job"].as_str().unwrap().to_owned();
+        // Pause and resume.
+        let (st, j) = app.post(&format!("/v1/jobs/{job_id}/pause"), &s.so1, json!({})).await;
+        assert_eq!((st, j["state"].as_str()), (StatusCode::OK, Some("paused")));
+        assert!(!callvault_server::vault::jobs::run_once(&app.state).await.unwrap());
+        let (st, _) = app.post(&format!("/v1/jobs/{job_id}/resume"), &s.so1, json!({})).await;
+        assert_eq!(st, StatusCode::OK);
+        run_jobs(&app).await;
+        check(Some(2)).await;
+        assert_eq!(blob_bytes(&app, s.tenant, &objects[2].0).await, before, "rewrap touched the blob");
+        // Version 1 protects nothing now: retire it with a ceremony.
+        ceremony(&app, &s, "retire_version", json!({ "version": 1 })).await;
+        // Re-encrypt (revoke): fresh content keys under v3, v2 retired at the end.
+        let done = ceremony(&app, &s, "reencrypt", json!({})).await;
+        assert_eq!(done["result"]["new_version"], 3);
+        run_jobs(&app).await;
+        check(Some(3)).await;
+        assert_ne!(blob_bytes(&app, s.tenant, &objects[2].0).await.0, before.0, "re-encrypt kept the blob");
+        let (_, keys) = app.get("/v1/keys", &s.so1).await;
+        let states: Vec<&str> = keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["retired", "retired", "active"], "{keys}");
+        // Decrypt all: blobs become plain, encryption of new content stops.
+        ceremony(&app, &s, "decrypt_all", json!({})).await;
+        run_jobs(&app).await;
+        check(None).await;
+        let (_, blob) = blob_bytes(&app, s.tenant, &objects[1].0).await;
+        assert_eq!(&blob[..5], b"CVB1\x00");
+        assert_eq!(&blob[24..], objects[1].1.as_slice());
+        let (_, status) = app.get("/v1/encryption", &s.so1).await;
+        assert_eq!(status["active"], false, "{status}");
+        // No orphan blob files remain.
+        let dir = app.state.config.data_dir.join("blobs").join(s.tenant.to_string());
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), objects.len());
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn encrypted_list_fields_import_search_and_refuse_bad_files() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        let fields = json!([
+            { "name": "name", "required": true },
+            { "name": "phone", "encrypted": true, "searchable": true, "required": true },
+            { "name": "card_note", "encrypted": true }
+        ]);
+        let (st, list) = app
+            .post("/v1/lists", &s.admin, json!({ "kind": "calling_list", "name": "Winter", "fields": fields }))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{list}");
+        let lid = list["id"].as_str().unwrap().to_owned();
+        let csv = "name,phone,card_note\nAda,+1 555 0100,vip\nBob,+15550101,\n";
+        // Encrypted fields need encryption enabled.
+        let (st, _, _) =
+            app.raw("POST", &format!("/v1/lists/{lid}/import"), Some(&s.admin), Some(csv.into()), "text/csv").await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        ceremony(&app, &s, "enable_encryption", json!({})).await;
+        // Malformed files: line-numbered errors, nothing imported.
+        for (bad, line, what) in [
+            ("name,phone\nAda,1\nBob,2,extra\n", 3, "expected 2 fields"),
+            ("name,phone,fax\nAda,1,2\n", 1, "unknown column `fax`"),
+            ("name,card_note\nAda,x\n", 1, "required column `phone`"),
+            ("name,phone\nAda,1\n,2\n", 3, "field `name` is required"),
+            ("name,phone\n", 2, "no records"),
+        ] {
+            let (st, _, body) =
+                app.raw("POST", &format!("/v1/lists/{lid}/import"), Some(&s.admin), Some(bad.into()), "text/csv").await;
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+            let errors = v["details"]["errors"].as_array().unwrap();
+            assert!(
+                errors.iter().any(|e| e["line"] == line && e["message"].as_str().unwrap().contains(what)),
+                "{bad:?}: {v}"
+            );
+        }
+        let (_, l) = app.get(&format!("/v1/lists/{lid}"), &s.admin).await;
+        assert_eq!(l["records"], 0);
+        let (st, _, body) =
+            app.raw("POST", &format!("/v1/lists/{lid}/import"), Some(&s.admin), Some(csv.into()), "text/csv").await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        // Search an encrypted field through its blind index (normalised: spacing, case).
+        let (st, found) =
+            app.get(&format!("/v1/lists/{lid}/records?field=phone&equals=%2B1%20555%200100"), &s.admin).await;
+        assert_eq!(st, StatusCode::OK, "{found}");
+        assert_eq!(found.as_array().unwrap().len(), 1);
+        assert_eq!(found[0]["fields"]["name"], "Ada");
+        assert_eq!(found[0]["fields"]["card_note"], "vip");
+        let (st, _) = app.get(&format!("/v1/lists/{lid}/records?field=card_note&equals=vip"), &s.admin).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        // The database holds ciphertext only.
+        let mut r = app.state.store.reader().await.unwrap();
+        let rows = r.records(s.tenant, lid.parse().unwrap(), None, 10).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            let text = serde_json::to_string(&row.sealed).unwrap();
+            assert!(!text.contains("555") && !text.contains("vip"), "{text}");
+            assert!(!row.plain.contains_key("phone"));
+        }
+        drop(r);
+        // Rotation + rewrap re-seals the fields under the new version; reading still works.
+        ceremony(&app, &s, "new_key", json!({})).await;
+        ceremony(&app, &s, "rewrap", json!({})).await;
+        run_jobs(&app).await;
+        let (_, all) = app.get(&format!("/v1/lists/{lid}/records"), &s.admin).await;
+        assert!(all.as_array().unwrap().iter().all(|r| r["key_version"] == 2), "{all}");
+        let (_, keys) = app.get("/v1/keys", &s.so1).await;
+        assert_eq!(keys[0]["records"], 0, "{keys}");
+        app.cleanup().await;
+    }
+}
