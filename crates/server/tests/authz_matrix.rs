@@ -12,8 +12,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use callvault_model::records::Timestamp;
-use callvault_model::{PrincipalId, SessionId, TenantId, UserId};
-use callvault_store::{IdentityStore, SessionRow};
+use callvault_model::vault::{
+    Ceremony, CeremonyKind, CeremonyState, ContentClass, Job, JobKind, JobState, StoredObject,
+};
+use callvault_model::{CeremonyId, JobId, ObjectId, PrincipalId, SessionId, TenantId, UserId};
+use callvault_store::{IdentityStore, SessionRow, VaultStore};
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 
@@ -191,7 +194,7 @@ async fn world(app: &TestApp) -> World {
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
-    if place == "other" {
+    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list") {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
     let team = if place == "in" { &w.team_in } else { &w.team_out };
@@ -257,8 +260,93 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             tx.commit().await.unwrap();
             id.to_string()
         }
+        "object" => {
+            let tenant: TenantId = tenant_of(w, place);
+            let services = if place == "in" { vec![w.service_in.parse().unwrap()] } else { Vec::new() };
+            let mut o = StoredObject {
+                id: ObjectId::new(),
+                tenant_id: tenant,
+                class: ContentClass::Voice,
+                interaction: None,
+                service_id: services.first().copied(),
+                agents: Vec::new(),
+                contact_ref: None,
+                recorded_at: Timestamp(common::T0),
+                consent: true,
+                content_type: "audio/wav".into(),
+                size: 5,
+                sha256: String::new(),
+                key_version: None,
+                created_at: Timestamp(common::T0),
+                blob: String::new(),
+                wrapped_key: None,
+            };
+            let (name, _, sha) =
+                callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"hello"))
+                    .unwrap();
+            o.blob = name;
+            o.sha256 = sha;
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_object(&o).await.unwrap();
+            tx.commit().await.unwrap();
+            o.id.to_string()
+        }
+        "ceremony" => {
+            let c = Ceremony {
+                id: CeremonyId::new(),
+                tenant_id: Some(tenant_of(w, place)),
+                kind: CeremonyKind::NewKey,
+                params: json!({}),
+                state: CeremonyState::Proposed,
+                proposer: PrincipalId::User(UserId::new()),
+                approver: None,
+                created_at: Timestamp(common::T0),
+                expires_at: Timestamp(i64::MAX / 2),
+                decided_at: None,
+                result: json!({}),
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_ceremony(&c).await.unwrap();
+            tx.commit().await.unwrap();
+            c.id.to_string()
+        }
+        "job" => {
+            let j = Job {
+                id: JobId::new(),
+                tenant_id: tenant_of(w, place),
+                kind: JobKind::Rewrap,
+                state: JobState::Running,
+                target_version: Some(1),
+                objects_total: 0,
+                objects_done: 0,
+                bytes_total: 0,
+                bytes_done: 0,
+                failures: 0,
+                last_error: None,
+                created_by: PrincipalId::User(UserId::new()),
+                created_at: Timestamp(common::T0),
+                updated_at: Timestamp(common::T0),
+                finished_at: None,
+                cursor: None,
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_job(&j).await.unwrap();
+            tx.commit().await.unwrap();
+            j.id.to_string()
+        }
+        "list" => {
+            let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+            let (s, l) = app
+                .post("/v1/lists", admin, json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] }))
+                .await;
+            l["id"].as_str().unwrap_or_else(|| panic!("{s} {l}")).to_owned()
+        }
         other => panic!("no fixture for {other}"),
     }
+}
+
+fn tenant_of(w: &World, place: &str) -> TenantId {
+    if place == "other" { w.b_objects["tenant"].parse().unwrap() } else { w.tenant_a }
 }
 
 async fn request_for(
@@ -279,16 +367,29 @@ async fn request_for(
         "service-accounts" => "service_account",
         "sessions" => "session",
         "tenants" => "tenant",
+        "objects" => "object",
+        "key-ceremonies" => "ceremony",
+        "jobs" => "job",
+        "lists" => "list",
         _ => "",
     };
-    let concrete = if path.contains("{id}") {
-        path.replace("{id}", &object(app, w, kind, place, me, m != "GET").await)
+    let id = if path.contains("{id}") { Some(object(app, w, kind, place, me, m != "GET").await) } else { None };
+    let concrete = match &id {
+        Some(id) => path.replace("{id}", id),
+        None => path.to_owned(),
+    };
+    let concrete = if path.contains("{record}") {
+        let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+        let list = id.clone().unwrap_or_default();
+        let (s, r) = app.post(&format!("/v1/lists/{list}/records"), admin, json!({ "a": "x" })).await;
+        concrete.replace("{record}", r["id"].as_str().unwrap_or_else(|| panic!("{s} {r}")))
     } else {
-        path.to_owned()
+        concrete
     };
     let concrete = match path {
         "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
         "/v1/audit/proofs/consistency" => format!("{path}?first={}", w.first_size),
+        "/v1/objects" if m == "POST" => format!("{path}?class=voice&size=2"),
         _ => concrete,
     };
     let n = uuid::Uuid::new_v4().simple().to_string();
@@ -324,6 +425,10 @@ async fn request_for(
         ("POST", "/v1/services") => Some(json!({ "name": n, "kind": "campaign" })),
         ("POST", "/v1/roles") => Some(json!({ "name": n, "privileges": ["team:read"] })),
         ("PATCH", "/v1/roles/{id}") => Some(json!({ "description": "changed" })),
+        ("POST", "/v1/key-ceremonies") => Some(json!({ "kind": "new_key", "password": "x", "totp": "000000" })),
+        ("POST", "/v1/key-ceremonies/{id}/approve") => Some(json!({ "password": "x", "totp": "000000" })),
+        ("POST", "/v1/lists") => Some(json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] })),
+        ("POST", "/v1/lists/{id}/records") => Some(json!({ "a": "y" })),
         ("POST", "/v1/service-accounts") => {
             Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
         }
