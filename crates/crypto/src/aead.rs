@@ -53,6 +53,15 @@ impl Aes256Gcm {
         self.0.seal_in_place_append_tag(nonce(nonce_bytes)?, Aad::from(aad), buf).map_err(|_| AeadError::Seal)
     }
 
+    /// Encrypts `buf` in place and returns the tag separately (no reallocation).
+    pub fn seal_detached(&self, nonce_bytes: &[u8], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        let tag =
+            self.0.seal_in_place_separate_tag(nonce(nonce_bytes)?, Aad::from(aad), buf).map_err(|_| AeadError::Seal)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
     /// Decrypts `ciphertext ‖ tag` in place; returns the plaintext prefix of `buf`.
     pub fn open_in_place<'a>(
         &self,

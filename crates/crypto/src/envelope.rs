@@ -325,6 +325,14 @@ impl Sealer {
             return Err(EnvelopeError::Length { declared, received: self.received + input.len() as u64 });
         }
         self.received += input.len() as u64;
+        // Whole segments straight from the input: copied once into `out` and sealed there.
+        while self.buf.is_empty() && input.len() >= SEGMENT_SIZE && self.counter + 1 < self.header.segments() {
+            let start = out.len();
+            out.extend_from_slice(&input[..SEGMENT_SIZE]);
+            self.cipher.seal_tail(self.counter, false, &self.aad, out, start)?;
+            self.counter += 1;
+            input = &input[SEGMENT_SIZE..];
+        }
         while !input.is_empty() {
             let take = (SEGMENT_SIZE - self.buf.len()).min(input.len());
             self.buf.extend_from_slice(&input[..take]);

@@ -92,6 +92,24 @@ impl SegmentCipher {
             .map_err(|_| StreamError::Authentication(counter))
     }
 
+    /// Seals a segment that already sits at the end of `out` (from `start`), appending its tag:
+    /// the zero-copy path for full segments taken straight from the input.
+    pub fn seal_tail(
+        &self,
+        counter: u64,
+        last: bool,
+        aad: &[u8],
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<(), StreamError> {
+        let tag = self
+            .key
+            .seal_detached(&self.nonce(counter, last)?, aad, &mut out[start..])
+            .map_err(|_| StreamError::Authentication(counter))?;
+        out.extend_from_slice(&tag);
+        Ok(())
+    }
+
     /// Opens segment `counter` in place; returns the plaintext length.
     pub fn open(&self, counter: u64, last: bool, aad: &[u8], sealed: &mut [u8]) -> Result<usize, StreamError> {
         self.key

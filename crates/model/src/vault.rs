@@ -216,6 +216,10 @@ pub struct StoredObject {
     /// Wrapped content key (internal).
     #[serde(skip)]
     pub wrapped_key: Option<Vec<u8>>,
+    /// The blob's 24-byte header, kept beside the wrapped key so a rewrap never reads blobs
+    /// (internal; reads check it against the blob's own header).
+    #[serde(skip)]
+    pub header: Vec<u8>,
 }
 
 /// A background job with its progress.

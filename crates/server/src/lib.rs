@@ -14,6 +14,7 @@ pub mod identity;
 pub mod lists;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod serve;
 pub mod state;
 pub mod vault;

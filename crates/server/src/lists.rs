@@ -175,9 +175,12 @@ pub struct ImportError {
     pub message: String,
 }
 
-/// Parses a CSV file whose header names the list's fields; returns the rows as field maps, or
-/// every error (up to [`MAX_REPORTED_ERRORS`]) with its line.
-pub fn parse_csv(list: &RecordList, data: &[u8]) -> Result<Vec<(u64, Map<String, Value>)>, Vec<ImportError>> {
+/// Rows of an import: line number and field values.
+pub type Rows = Vec<(u64, Map<String, Value>)>;
+
+/// Parses a CSV file whose header names the list's fields; returns the rows, or every error (up
+/// to [`MAX_REPORTED_ERRORS`]) with its line.
+pub fn parse_csv(list: &RecordList, data: &[u8]) -> Result<Rows, Vec<ImportError>> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(data);
     let mut errors = Vec::new();
     let headers = match reader.headers() {

@@ -58,6 +58,7 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         Duration::from_secs(config.audit_tree_head_interval_secs.max(1)),
     ));
     crate::vault::jobs::spawn(state.clone());
+    tokio::spawn(crate::vault::lifecycle::run(state.clone(), Duration::from_secs(3600)));
     let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {

@@ -194,7 +194,7 @@ async fn world(app: &TestApp) -> World {
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
-    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list") {
+    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook") {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
     let team = if place == "in" { &w.team_in } else { &w.team_out };
@@ -280,12 +280,13 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 created_at: Timestamp(common::T0),
                 blob: String::new(),
                 wrapped_key: None,
+                header: Vec::new(),
             };
-            let (name, _, sha) =
-                callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"hello"))
-                    .unwrap();
-            o.blob = name;
-            o.sha256 = sha;
+            let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"hello"))
+                .unwrap();
+            o.blob = w.name;
+            o.sha256 = w.sha256;
+            o.header = w.header;
             let mut tx = app.state.store.begin().await.unwrap();
             tx.insert_object(&o).await.unwrap();
             tx.commit().await.unwrap();
@@ -341,6 +342,11 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 .await;
             l["id"].as_str().unwrap_or_else(|| panic!("{s} {l}")).to_owned()
         }
+        "webhook" => {
+            let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+            let (s, h) = app.post("/v1/webhooks", admin, json!({ "url": "https://hooks.example.com/cv" })).await;
+            h["webhook"]["id"].as_str().unwrap_or_else(|| panic!("{s} {h}")).to_owned()
+        }
         other => panic!("no fixture for {other}"),
     }
 }
@@ -371,6 +377,7 @@ async fn request_for(
         "key-ceremonies" => "ceremony",
         "jobs" => "job",
         "lists" => "list",
+        "webhooks" => "webhook",
         _ => "",
     };
     let id = if path.contains("{id}") { Some(object(app, w, kind, place, me, m != "GET").await) } else { None };
@@ -429,6 +436,7 @@ async fn request_for(
         ("POST", "/v1/key-ceremonies/{id}/approve") => Some(json!({ "password": "x", "totp": "000000" })),
         ("POST", "/v1/lists") => Some(json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] })),
         ("POST", "/v1/lists/{id}/records") => Some(json!({ "a": "y" })),
+        ("POST", "/v1/webhooks") => Some(json!({ "url": "https://hooks.example.com/new" })),
         ("POST", "/v1/service-accounts") => {
             Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
         }

@@ -39,6 +39,25 @@ async fn another_tenant_never_sees_or_changes_data() {
             .as_str()
             .unwrap()
             .to_owned();
+        // Encryption-at-rest objects of tenant A: a stored object, a ceremony, a job, a calling list
+        // with a record, a webhook.
+        let a_tenant_id: callvault_model::TenantId = a_tenant.parse().unwrap();
+        let (object, ceremony, job) = vault_fixtures(&app, a_tenant_id).await;
+        let (s, list) = app
+            .post(
+                "/v1/lists",
+                &a_admin,
+                json!({ "kind": "calling_list", "name": "Alpha List", "fields": [{ "name": "a" }] }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{list}");
+        let list = list["id"].as_str().unwrap().to_owned();
+        let (s, record) = app.post(&format!("/v1/lists/{list}/records"), &a_admin, json!({ "a": "alpha value" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{record}");
+        let record = record["id"].as_str().unwrap().to_owned();
+        let (s, hook) = app.post("/v1/webhooks", &a_admin, json!({ "url": "https://alpha.example.com/hook" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{hook}");
+        let hook = hook["webhook"]["id"].as_str().unwrap().to_owned();
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -47,6 +66,13 @@ async fn another_tenant_never_sees_or_changes_data() {
                 user.clone(),
                 grant.clone(),
                 a_session.clone(),
+                object.clone(),
+                ceremony.clone(),
+                job.clone(),
+                list.clone(),
+                record.clone(),
+                hook.clone(),
+                "alpha value".into(),
                 "Alpha Team".into(),
                 "alphauser".into(),
                 "Firstalphauser".into(),
@@ -73,10 +99,20 @@ async fn another_tenant_never_sees_or_changes_data() {
                 a_tenant.clone()
             } else if path.starts_with("/v1/sessions/") {
                 a_session.clone()
+            } else if path.starts_with("/v1/objects/") {
+                object.clone()
+            } else if path.starts_with("/v1/key-ceremonies/") {
+                ceremony.clone()
+            } else if path.starts_with("/v1/jobs/") {
+                job.clone()
+            } else if path.starts_with("/v1/lists/") {
+                list.clone()
+            } else if path.starts_with("/v1/webhooks/") {
+                hook.clone()
             } else {
                 panic!("no tenant-A object for {path}: add one to this test")
             };
-            path.replace("{id}", &id)
+            path.replace("{id}", &id).replace("{record}", &record)
         };
         // Valid bodies, so the request reaches the tenant check instead of stopping at validation.
         let body_for = |method: &str, path: &str| -> Option<Value> {
@@ -102,6 +138,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                     json!({ "name": "Hijacked" })
                 }
                 ("PATCH", "/v1/roles/{id}") => json!({ "description": "hijacked" }),
+                ("POST", "/v1/key-ceremonies/{id}/approve") => json!({ "password": "x", "totp": "000000" }),
+                ("POST", "/v1/lists/{id}/records") => json!({ "a": "b value" }),
                 ("POST", "/v1/teams") | ("POST", "/v1/skills") => json!({ "name": "B thing" }),
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),
                 ("POST", "/v1/roles") => json!({ "name": "B role", "privileges": ["team:read"] }),
@@ -157,8 +195,79 @@ async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
         "/v1/grants",
         "/v1/service-accounts",
         "/v1/settings",
+        "/v1/lists",
+        "/v1/webhooks",
     ] {
         v.push(app.get(p, admin).await.1);
     }
     v
+}
+
+/// A stored object (with its blob), a proposed ceremony and a running job of `tenant`.
+async fn vault_fixtures(app: &TestApp, tenant: callvault_model::TenantId) -> (String, String, String) {
+    use callvault_model::records::Timestamp;
+    use callvault_model::vault::*;
+    use callvault_model::{CeremonyId, JobId, ObjectId, PrincipalId, UserId};
+    use callvault_store::VaultStore;
+    let mut o = StoredObject {
+        id: ObjectId::new(),
+        tenant_id: tenant,
+        class: ContentClass::Chat,
+        interaction: Some("alpha-interaction".into()),
+        service_id: None,
+        agents: vec![],
+        contact_ref: None,
+        recorded_at: Timestamp(common::T0),
+        consent: true,
+        content_type: "text/plain".into(),
+        size: 11,
+        sha256: String::new(),
+        key_version: None,
+        created_at: Timestamp(common::T0),
+        blob: String::new(),
+        wrapped_key: None,
+        header: vec![],
+    };
+    let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"alpha value"))
+        .unwrap();
+    o.blob = w.name;
+    o.sha256 = w.sha256;
+    o.header = w.header;
+    let c = Ceremony {
+        id: CeremonyId::new(),
+        tenant_id: Some(tenant),
+        kind: CeremonyKind::NewKey,
+        params: json!({}),
+        state: CeremonyState::Proposed,
+        proposer: PrincipalId::User(UserId::new()),
+        approver: None,
+        created_at: Timestamp(common::T0),
+        expires_at: Timestamp(i64::MAX / 2),
+        decided_at: None,
+        result: json!({}),
+    };
+    let j = Job {
+        id: JobId::new(),
+        tenant_id: tenant,
+        kind: JobKind::Rewrap,
+        state: JobState::Paused,
+        target_version: Some(1),
+        objects_total: 0,
+        objects_done: 0,
+        bytes_total: 0,
+        bytes_done: 0,
+        failures: 0,
+        last_error: None,
+        created_by: PrincipalId::User(UserId::new()),
+        created_at: Timestamp(common::T0),
+        updated_at: Timestamp(common::T0),
+        finished_at: None,
+        cursor: None,
+    };
+    let mut tx = app.state.store.begin().await.unwrap();
+    tx.insert_object(&o).await.unwrap();
+    tx.insert_ceremony(&c).await.unwrap();
+    tx.insert_job(&j).await.unwrap();
+    tx.commit().await.unwrap();
+    (o.id.to_string(), c.id.to_string(), j.id.to_string())
 }

@@ -248,7 +248,7 @@ async fn dual_control_cannot_be_bypassed() {
         // Two custodians together succeed.
         let done = ceremony(&app, &s, "enable_encryption", json!({})).await;
         assert_eq!(done["result"]["new_version"], 1);
-        assert_eq!(done["approver"]["id"].as_str().is_some(), true);
+        assert!(done["approver"]["id"].as_str().is_some(), "{done}");
         // Retiring the active version, an unknown version, bad params: clear 4xx, nothing changes.
         let (st, e) = propose(&app, &s.so1, "sec1", "retire_version", json!({ "version": 1 })).await;
         assert_eq!(st, StatusCode::CONFLICT, "{e}");
@@ -432,4 +432,139 @@ async fn encrypted_list_fields_import_search_and_refuse_bad_files() {
         assert_eq!(keys[0]["records"], 0, "{keys}");
         app.cleanup().await;
     }
+}
+
+/// A real SMTP server (Python's aiosmtpd) writing received mail to a Maildir, or `None` with a
+/// skip notice when aiosmtpd is not installed (CI installs it and requires it).
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    fn start() -> Option<SmtpServer> {
+        let available =
+            std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+        if !available {
+            assert!(
+                std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_err(),
+                "aiosmtpd is required (pip install aiosmtpd)"
+            );
+            eprintln!("SKIP: aiosmtpd not installed (pip install aiosmtpd); SMTP reminder test not run");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = std::env::temp_dir().join(format!("cv-mail-{}", uuid::Uuid::new_v4().simple()));
+        let mut child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(SmtpServer { child, port, maildir });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start");
+    }
+
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|d| d.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+async fn webhook_receiver() -> (String, Received) {
+    let received: Received = Default::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let r = r.clone();
+            async move {
+                let sig = headers.get("x-callvault-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                r.lock().unwrap().push((sig, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+#[tokio::test]
+async fn expiry_reminder_by_notification_email_and_signed_webhook() {
+    let Some(smtp) = SmtpServer::start() else { return };
+    let (hook_url, received) = webhook_receiver().await;
+    let app = TestApp::with_config(common::Db::Sqlite, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));
+        c.notification_emails = vec!["key-custodians@acme.example".into()];
+    })
+    .await;
+    let s = setup(&app).await;
+    let (st, hook) =
+        app.post("/v1/webhooks", &s.admin, json!({ "url": hook_url, "events": ["key.expiry_reminder"] })).await;
+    assert_eq!(st, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let (st, _) = app.post("/v1/webhooks", &s.admin, json!({ "url": "http://example.com/x" })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "plain http to a public host must be refused");
+    ceremony(&app, &s, "enable_encryption", json!({})).await;
+    let day = 24 * 3600 * 1000;
+    // Day 349: nothing yet.
+    app.clock.advance_ms(349 * day);
+    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    assert!(r.reminded.is_empty(), "{r:?}");
+    // Day 350 = 365 - 15: the reminder goes out once, by every channel.
+    app.clock.advance_ms(day);
+    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    assert_eq!((r.reminded.len(), r.emails, r.webhooks), (1, 1, 1), "{r:?}");
+    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    assert!(r.reminded.is_empty(), "reminded twice: {r:?}");
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Subject: callvault: change the data key of acme"), "{}", mails[0]);
+    assert!(mails[0].contains("To: key-custodians@acme.example"));
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 1);
+    let (sig, body) = &hooks[0];
+    let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+    assert_eq!(sig, &callvault_server::notify::signature(secret.as_bytes(), t, body.as_bytes()));
+    assert!(body.contains("\"event\":\"key.expiry_reminder\""), "{body}");
+    let so1 = app.login_totp(Some("acme"), "sec1", PW).await;
+    let (_, notes) = app.get("/v1/notifications", &so1).await;
+    let note = notes.as_array().unwrap().iter().find(|n| n["kind"] == "key_expiry_reminder").expect("no notification");
+    assert!(note["message"].as_str().unwrap().contains("reaches its 365-day cryptoperiod"), "{note}");
+    // Day 366: the key list flags the active version as expired.
+    app.clock.advance_ms(16 * day);
+    let so1 = app.login_totp(Some("acme"), "sec1", PW).await;
+    let (_, keys) = app.get("/v1/keys", &so1).await;
+    assert_eq!((keys[0]["expired"].as_bool(), keys[0]["age_days"].as_i64()), (Some(true), Some(366)), "{keys}");
+    // Automatic rotation set by a ceremony rotates at the next check.
+    let so2 = app.login_totp(Some("acme"), "sec2", PW).await;
+    let s = Setup { so1, so2, ..s };
+    ceremony(&app, &s, "change_settings", json!({ "auto_rotate_days": 90 })).await;
+    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    assert_eq!(r.rotated.len(), 1, "{r:?}");
+    let (_, keys) = app.get("/v1/keys", &s.so1).await;
+    assert_eq!(keys[1]["state"], "active", "{keys}");
+    app.cleanup().await;
 }

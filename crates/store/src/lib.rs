@@ -34,7 +34,7 @@ pub use directory::{DirectoryStore, NewUser, UserPatch};
 pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::TenantStore;
-pub use vault::{KeyUsage, ObjectQuery, VaultStore};
+pub use vault::{KeyUsage, NewBlob, ObjectQuery, VaultStore};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

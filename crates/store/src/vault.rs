@@ -30,6 +30,19 @@ impl KeyUsage {
     }
 }
 
+/// The blob an object switches to.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBlob<'a> {
+    /// File name.
+    pub name: &'a str,
+    /// Its header bytes.
+    pub header: &'a [u8],
+    /// The data key version of its content key (none: plain).
+    pub key_version: Option<u32>,
+    /// The wrapped content key.
+    pub wrapped_key: Option<&'a [u8]>,
+}
+
 /// A page of objects.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectQuery {
@@ -80,9 +93,7 @@ pub trait VaultStore {
         tenant: TenantId,
         id: ObjectId,
         old_blob: &str,
-        new_blob: &str,
-        key_version: Option<u32>,
-        wrapped_key: Option<&[u8]>,
+        new: NewBlob<'_>,
     ) -> Result<()>;
     /// Replaces an object's wrapped content key (compare-and-swap on the old version).
     async fn rewrap_object(
@@ -240,7 +251,7 @@ fn i64_of(v: u64) -> i64 {
 }
 
 const OBJECT_COLS: &str = "id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, consent, \
-     content_type, size, sha256, blob, key_version, wrapped_key, created_at";
+     content_type, size, sha256, blob, header, key_version, wrapped_key, created_at";
 
 fn object_row(row: &AnyRow) -> Result<StoredObject> {
     let agents: Vec<String> = col_json(row, "agents")?;
@@ -262,6 +273,7 @@ fn object_row(row: &AnyRow) -> Result<StoredObject> {
         size: u64_col(row, "size")?,
         sha256: row.try_get("sha256")?,
         blob: row.try_get("blob")?,
+        header: row.try_get("header")?,
         key_version: opt_u32_col(row, "key_version")?,
         wrapped_key: row.try_get("wrapped_key")?,
         created_at: Timestamp(row.try_get("created_at")?),
@@ -517,8 +529,8 @@ impl<C: Conn> VaultStore for C {
         let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
         sqlx::query(
             "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
-             consent, content_type, size, sha256, blob, key_version, wrapped_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(o.id.to_string())
         .bind(o.tenant_id.to_string())
@@ -533,6 +545,7 @@ impl<C: Conn> VaultStore for C {
         .bind(i64_of(o.size))
         .bind(o.sha256.clone())
         .bind(o.blob.clone())
+        .bind(o.header.clone())
         .bind(o.key_version.map(i64::from))
         .bind(o.wrapped_key.clone())
         .bind(o.created_at.millis())
@@ -581,20 +594,19 @@ impl<C: Conn> VaultStore for C {
         tenant: TenantId,
         id: ObjectId,
         old_blob: &str,
-        new_blob: &str,
-        key_version: Option<u32>,
-        wrapped_key: Option<&[u8]>,
+        new: NewBlob<'_>,
     ) -> Result<()> {
         let r = sqlx::query(
-            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6 \
+            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7 \
              WHERE tenant_id = $1 AND id = $2 AND blob = $3",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(old_blob.to_owned())
-        .bind(new_blob.to_owned())
-        .bind(key_version.map(i64::from))
-        .bind(wrapped_key.map(<[u8]>::to_vec))
+        .bind(new.name.to_owned())
+        .bind(new.key_version.map(i64::from))
+        .bind(new.wrapped_key.map(<[u8]>::to_vec))
+        .bind(new.header.to_vec())
         .execute(self.conn())
         .await?;
         affected(r)

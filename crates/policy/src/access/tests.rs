@@ -684,7 +684,7 @@ fn default_role_table_keeps_duties_apart() {
         auditor.iter().filter(|p| p.reach == Reach::Scope).all(|p| matches!(p.action, Action::Read | Action::Verify)),
         "auditors are read-only"
     );
-    assert_eq!(privileges(Administrator).len(), agent.len() + 42);
+    assert_eq!(privileges(Administrator).len(), agent.len() + 46);
 }
 
 #[test]

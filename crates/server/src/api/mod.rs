@@ -18,6 +18,7 @@ pub mod objects;
 pub mod tenants;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -72,6 +73,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(objects::routes())
         .merge(keys::routes())
         .merge(lists::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document.

@@ -214,6 +214,7 @@ async fn upload_object(
         created_at: now,
         blob: String::new(),
         wrapped_key: None,
+        header: Vec::new(),
     };
     let dk = {
         let mut r = state.store.reader().await?;
@@ -245,7 +246,7 @@ async fn upload_object(
     }
     drop(tx_chunks);
     let written = writer.await.map_err(ApiError::internal)?;
-    let (blob, wrapped, sha) = match written {
+    let crate::vault::WrittenBlob { name: blob, wrapped_key: wrapped, sha256: sha, header } = match written {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) if interrupted => {
             return Err(ApiError::bad_request(format!("{msg}; nothing was stored")));
@@ -264,6 +265,7 @@ async fn upload_object(
     object.sha256 = sha;
     object.blob = blob.clone();
     object.wrapped_key = wrapped;
+    object.header = header;
     let stored = async {
         let mut tx = state.store.begin().await?;
         tx.insert_object(&object).await?;
@@ -429,10 +431,10 @@ async fn object_content(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
         h.insert(header::ETAG, v);
     }
-    if p.download {
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{}\"", o.id, o.class)) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+    if p.download
+        && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{}\"", o.id, o.class))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     if range.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;

@@ -25,7 +25,7 @@ use crate::state::AppState;
 pub const DEFAULT_LIFETIME_SECS: i64 = 15 * 60;
 
 /// Parameters of `retire_version`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RetireParams {
     version: u32,
@@ -46,12 +46,6 @@ fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> 
         return Ok(T::default());
     }
     serde_json::from_value(params.clone()).map_err(|e| ApiError::invalid(format!("params: {e}")))
-}
-
-impl Default for RetireParams {
-    fn default() -> Self {
-        Self { version: 0 }
-    }
 }
 
 /// Checks a proposal's parameters; returns them normalised.

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use callvault_crypto::envelope::{BlobHeader, HEADER_LEN};
+use callvault_crypto::envelope::BlobHeader;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{Job, JobKind, JobState, KeyState, StoredObject};
 use callvault_store::VaultStore;
@@ -108,12 +108,9 @@ async fn rewrap_batch(state: &AppState, job: &mut Job, objects: &[StoredObject])
     for o in objects {
         let Some(old) = o.key_version else { continue };
         let old_dk = state.vault.data_key(&mut r, job.tenant_id, old).await?;
-        let path = state.vault.blobs.path(o.tenant_id, &o.blob);
         let result = (|| {
-            use std::io::Read;
-            let mut h = [0u8; HEADER_LEN];
-            std::fs::File::open(&path)?.read_exact(&mut h)?;
-            let header = BlobHeader::decode(&h)?;
+            // The header recorded with the key: no blob is read.
+            let header = BlobHeader::decode(&o.header)?;
             let ctx = object_context(o);
             let wrapped = o.wrapped_key.as_deref().ok_or_else(|| ContentError::Key("no wrapped key".into()))?;
             let ck = old_dk.unwrap_content_key(&ctx, &header, wrapped)?;
@@ -161,22 +158,28 @@ async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Res
     let object = o.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let src = vault.blobs.path(object.tenant_id, &object.blob);
-        let (name, wrapped, sha) = write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| {
+        let written = write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| {
             read_plain(&src, &object, source_dk.as_deref(), 0, object.size, sink)
         })?;
         let mut new_row = object.clone();
         new_row.key_version = target_dk.as_ref().map(|d| d.version());
-        new_row.wrapped_key = wrapped.clone();
-        let verified = if sha == object.sha256 {
-            verify_blob(&vault.blobs.path(object.tenant_id, &name), &new_row, target_dk.as_deref(), &object.sha256)
+        new_row.wrapped_key = written.wrapped_key.clone();
+        new_row.header = written.header.clone();
+        let verified = if written.sha256 == object.sha256 {
+            verify_blob(
+                &vault.blobs.path(object.tenant_id, &written.name),
+                &new_row,
+                target_dk.as_deref(),
+                &object.sha256,
+            )
         } else {
             Err(ContentError::Integrity("content digest differs from the stored SHA-256".into()))
         };
         if let Err(e) = verified {
-            let _ = vault.blobs.remove(object.tenant_id, &name);
+            let _ = vault.blobs.remove(object.tenant_id, &written.name);
             return Err(e);
         }
-        Ok((name, wrapped, new_row.key_version))
+        Ok((written, new_row.key_version))
     })
     .await
     .map_err(ApiError::internal)?;
@@ -186,15 +189,28 @@ async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Res
     job.objects_done += 1;
     job.updated_at = now;
     let old_blob = match outcome {
-        Ok((name, wrapped, version)) => {
-            match tx.swap_object_blob(o.tenant_id, o.id, &o.blob, &name, version, wrapped.as_deref()).await {
+        Ok((w, version)) => {
+            match tx
+                .swap_object_blob(
+                    o.tenant_id,
+                    o.id,
+                    &o.blob,
+                    callvault_store::NewBlob {
+                        name: &w.name,
+                        header: &w.header,
+                        key_version: version,
+                        wrapped_key: w.wrapped_key.as_deref(),
+                    },
+                )
+                .await
+            {
                 Ok(()) => {
                     job.bytes_done += o.size;
                     Some(o.blob.clone())
                 }
                 // Deleted or changed meanwhile: drop the new blob, keep going.
                 Err(_) => {
-                    let _ = state.vault.blobs.remove(o.tenant_id, &name);
+                    let _ = state.vault.blobs.remove(o.tenant_id, &w.name);
                     None
                 }
             }

@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod ceremony;
 pub mod jobs;
+pub mod lifecycle;
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -200,6 +201,9 @@ fn open_blob_file(path: &std::path::Path, o: &StoredObject) -> Result<(std::fs::
     let mut h = [0u8; HEADER_LEN];
     file.read_exact(&mut h)?;
     let header = BlobHeader::decode(&h)?;
+    if !o.header.is_empty() && o.header != h {
+        return Err(ContentError::Integrity("blob header differs from the one recorded with its key".into()));
+    }
     let len = file.metadata()?.len();
     if header.plaintext_len != o.size || len != header.blob_len() {
         return Err(ContentError::Integrity("blob length does not match its header or row".into()));
@@ -256,22 +260,41 @@ pub fn read_plain(
     Ok(())
 }
 
+/// Receives plaintext pieces.
+pub type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), ContentError> + 'a;
+/// Produces plaintext pieces into a sink.
+pub type Source<'a> = dyn FnMut(&mut Sink<'_>) -> Result<(), ContentError> + 'a;
+
+/// A blob just written.
+#[derive(Debug)]
+pub struct WrittenBlob {
+    /// File name.
+    pub name: String,
+    /// The content key wrapped by the target version (encrypted blobs).
+    pub wrapped_key: Option<Vec<u8>>,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    /// The blob's header bytes.
+    pub header: Vec<u8>,
+}
+
 /// Writes an object's content to a new blob under `target` (or plain when `None`), from a
-/// source that yields plaintext pieces; returns the blob name, the wrapped content key and the
-/// plaintext SHA-256 (blocking).
+/// source that yields plaintext pieces (blocking).
 pub fn write_blob(
     blobs: &BlobStore,
     o: &StoredObject,
     target: Option<&DataKey>,
-    fill: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), ContentError>) -> Result<(), ContentError>,
-) -> Result<(String, Option<Vec<u8>>, String), ContentError> {
+    fill: &mut Source<'_>,
+) -> Result<WrittenBlob, ContentError> {
     let mut pending = blobs.create(o.tenant_id, o.id)?;
     let result = (|| {
         let mut sha = Sha256Stream::default();
+        let header_bytes;
         let wrapped = match target {
             Some(dk) => {
                 let NewObject { header, wrapped_key, mut sealer } = Sealer::start(dk, &object_context(o), o.size)?;
-                pending.write(&header.encode())?;
+                header_bytes = header.encode();
+                pending.write(&header_bytes)?;
                 let mut out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
                 fill(&mut |piece: &[u8]| {
                     sha.update(piece);
@@ -285,7 +308,8 @@ pub fn write_blob(
                 Some(wrapped_key)
             }
             None => {
-                pending.write(&BlobHeader::plain(o.size).encode())?;
+                header_bytes = BlobHeader::plain(o.size).encode();
+                pending.write(&header_bytes)?;
                 let mut written = 0u64;
                 fill(&mut |piece: &[u8]| {
                     written += piece.len() as u64;
@@ -302,12 +326,12 @@ pub fn write_blob(
                 None
             }
         };
-        Ok::<_, ContentError>((wrapped, sha.finish_hex()))
+        Ok::<_, ContentError>((wrapped, sha.finish_hex(), header_bytes.to_vec()))
     })();
     match result {
-        Ok((wrapped, sha)) => {
+        Ok((wrapped_key, sha256, header)) => {
             let name = pending.commit()?;
-            Ok((name, wrapped, sha))
+            Ok(WrittenBlob { name, wrapped_key, sha256, header })
         }
         Err(e) => {
             pending.abort();

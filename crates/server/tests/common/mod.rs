@@ -103,12 +103,18 @@ pub const T0: i64 = 1_795_000_000_000;
 
 impl TestApp {
     pub async fn new(db: Db) -> TestApp {
+        Self::with_config(db, |_| {}).await
+    }
+
+    /// A test app whose configuration `adjust` changes first (SMTP, limits, …).
+    pub async fn with_config(db: Db, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDb::new(db).await;
         let store = db.store().await;
         let clock = ManualClock::new(Timestamp(T0));
         let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
         let data_dir = std::env::temp_dir().join(format!("cv-test-{}", uuid::Uuid::new_v4().simple()));
-        let config = Config { max_body_bytes: 64 * 1024, data_dir, ..Config::default() };
+        let mut config = Config { max_body_bytes: 64 * 1024, data_dir, ..Config::default() };
+        adjust(&mut config);
         let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
         bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let router = callvault_server::api::app(state.clone());

@@ -45,6 +45,7 @@ CREATE TABLE op_object (
     size         BIGINT NOT NULL,
     sha256       TEXT NOT NULL,
     blob         TEXT NOT NULL,
+    header       BYTEA NOT NULL,
     key_version  BIGINT,
     wrapped_key  BYTEA,
     created_at   BIGINT NOT NULL

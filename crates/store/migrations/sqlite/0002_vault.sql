@@ -45,6 +45,7 @@ CREATE TABLE op_object (
     size         INTEGER NOT NULL,
     sha256       TEXT NOT NULL,
     blob         TEXT NOT NULL,
+    header       BLOB NOT NULL,
     key_version  INTEGER,
     wrapped_key  BLOB,
     created_at   INTEGER NOT NULL

@@ -1,0 +1,109 @@
+//! Delivery of notifications beyond the records readable through the API: e-mail over SMTP
+//! (lettre) to the configured addresses, and HMAC-SHA256-signed webhooks of the tenant.
+//!
+//! A webhook request carries `X-Callvault-Event`, `X-Callvault-Delivery` and
+//! `X-Callvault-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, the
+//! scheme of Stripe and GitHub: receivers recompute it and reject stale timestamps.
+
+use std::time::Duration;
+
+use callvault_crypto::digest::hmac_sha256;
+use callvault_model::TenantId;
+use callvault_store::VaultStore;
+
+use crate::state::AppState;
+
+/// The associated data of a webhook secret wrapped by the KEK.
+pub fn webhook_secret_aad(tenant: TenantId, webhook: callvault_model::WebhookId) -> Vec<u8> {
+    format!("callvault:webhook-secret:{tenant}:{webhook}").into_bytes()
+}
+
+/// The signature header value of a webhook body.
+pub fn signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
+    let mut msg = unix_secs.to_string().into_bytes();
+    msg.push(b'.');
+    msg.extend_from_slice(body);
+    format!("t={unix_secs},v1={}", hex::encode(hmac_sha256(secret, &msg)))
+}
+
+/// Sends an e-mail to the configured notification addresses; logs (without addresses) and
+/// returns how many were accepted by the SMTP server.
+pub async fn email(state: &AppState, subject: &str, body: &str) -> usize {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let Some(url) = &state.config.smtp_url else { return 0 };
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
+        Ok(t) => t.timeout(Some(Duration::from_secs(15))).build(),
+        Err(e) => {
+            tracing::warn!(error = %e, "smtp_url is not usable");
+            return 0;
+        }
+    };
+    let Ok(from) = state.config.smtp_from.parse() else {
+        tracing::warn!("smtp_from is not a valid address");
+        return 0;
+    };
+    let mut sent = 0;
+    for to in &state.config.notification_emails {
+        let Ok(to) = to.parse() else {
+            tracing::warn!("a notification address is not valid; skipped");
+            continue;
+        };
+        let message = Message::builder().from(Clone::clone(&from)).to(to).subject(subject).body(body.to_owned());
+        match message {
+            Ok(m) => match transport.send(m).await {
+                Ok(_) => sent += 1,
+                Err(e) => tracing::warn!(error = %e, "e-mail delivery failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot build the e-mail"),
+        }
+    }
+    sent
+}
+
+/// Posts an event to every webhook of the tenant subscribed to it; returns how many answered 2xx.
+pub async fn webhooks(state: &AppState, tenant: TenantId, event: &str, payload: &serde_json::Value) -> usize {
+    let hooks = match state.store.reader().await {
+        Ok(mut r) => r.webhooks(tenant).await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(c) => c,
+        Err(_) => return 0,
+    };
+    let mut delivered = 0;
+    for hook in hooks.iter().filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == event)) {
+        let Ok(secret) = state.kek.unwrap(&webhook_secret_aad(tenant, hook.id), &hook.wrapped_secret) else {
+            tracing::warn!(webhook = %hook.id, "webhook secret does not unwrap");
+            continue;
+        };
+        let body = serde_json::json!({ "event": event, "tenant": tenant, "data": payload }).to_string();
+        let now = state.clock.now().millis() / 1000;
+        let result = client
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("x-callvault-event", event)
+            .header("x-callvault-delivery", uuid::Uuid::new_v4().to_string())
+            .header("x-callvault-signature", signature(secret.expose(), now, body.as_bytes()))
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => delivered += 1,
+            Ok(r) => tracing::warn!(webhook = %hook.id, status = r.status().as_u16(), "webhook refused the event"),
+            Err(e) => tracing::warn!(webhook = %hook.id, error = %e.without_url(), "webhook delivery failed"),
+        }
+    }
+    delivered
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_is_stable_and_keyed() {
+        let a = super::signature(b"k1", 1_700_000_000, b"{}");
+        assert!(a.starts_with("t=1700000000,v1="));
+        assert_eq!(a, super::signature(b"k1", 1_700_000_000, b"{}"));
+        assert_ne!(a, super::signature(b"k2", 1_700_000_000, b"{}"));
+        assert_ne!(a, super::signature(b"k1", 1_700_000_001, b"{}"));
+    }
+}
