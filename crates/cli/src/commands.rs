@@ -85,6 +85,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let prepared =
         serve::prepare(config, ServeOptions { demo: args.demo, bootstrap_password: bootstrap_password()? }).await?;
     print_bootstrap(&prepared.bootstrap);
+    if let Some(shares) = &prepared.kek_shares {
+        println!(
+            "Generated the key-encryption key (kek_provider = shamir). It is kept only in memory; every start needs {} of these {} shares.",
+            prepared.state.config.kek_threshold,
+            shares.len()
+        );
+        println!("  Give each share to a different custodian now. They are shown only once:");
+        for (i, s) in shares.iter().enumerate() {
+            println!("  share {}: {}", i + 1, s.expose());
+        }
+    }
     let scheme = if prepared.state.config.tls_cert.is_some() { "https" } else { "http" };
     if let Some(logins) = &prepared.demo_logins {
         println!("Demo tenant `demo` created. Logins (shown once):");

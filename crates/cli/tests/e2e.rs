@@ -11,6 +11,22 @@ struct Server {
     child: Child,
     url: String,
     stdout: Vec<String>,
+    more: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Waits for a later stdout line starting with `prefix`; returns its remainder.
+    fn wait_for(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line =
+                self.more.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("line not printed");
+            self.stdout.push(line.clone());
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_owned();
+            }
+        }
+    }
 }
 
 impl Drop for Server {
@@ -37,6 +53,12 @@ fn rand_suffix() -> u64 {
 // The child is waited for in `Server::drop`.
 #[allow(clippy::zombie_processes)]
 fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    start_until(dir, extra, env, "callvault listening on ")
+}
+
+/// Like [`start`], up to the first line starting with `marker` (whose remainder is the URL).
+#[allow(clippy::zombie_processes)]
+fn start_until(dir: &Path, extra: &[&str], env: &[(&str, &str)], marker: &str) -> Server {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").args(extra).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
     cmd.env("CALLVAULT_LISTEN", "127.0.0.1:0").env("XDG_CONFIG_HOME", dir.join("config"));
@@ -58,8 +80,10 @@ fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     loop {
         let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start");
         lines.push(line.clone());
-        if let Some(url) = line.strip_prefix("callvault listening on ") {
-            return Server { child, url: url.to_owned(), stdout: lines };
+        if let Some(rest) = line.strip_prefix(marker) {
+            let url = rest.split(':').take(3).collect::<Vec<_>>().join(":");
+            let url = url.split_whitespace().next().unwrap_or_default().to_owned();
+            return Server { child, url, stdout: lines, more: rx };
         }
     }
 }
@@ -70,6 +94,23 @@ fn http_get(url: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(host).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
+}
+
+fn http_post(url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out.split(' ').nth(1).unwrap().parse().unwrap();
@@ -239,5 +280,51 @@ fn serves_https_with_certificate_files() {
     assert!(!ok, "whoami without a session must fail");
     assert!(err.contains("Authentication required"), "the TLS request reached the API: {out} {err}");
     drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn shamir_provider_starts_sealed_until_k_shares_rebuild_the_kek() {
+    let dir = fresh_dir();
+    let env = [
+        ("CALLVAULT_KEK_PROVIDER", "shamir"),
+        ("CALLVAULT_KEK_SHARES", "3"),
+        ("CALLVAULT_KEK_THRESHOLD", "2"),
+        ("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase"),
+    ];
+    let first = start(&dir, &[], &env);
+    let shares: Vec<String> = first
+        .stdout
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("share ").and_then(|r| r.split_once(": ")).map(|(_, s)| s.to_owned()))
+        .collect();
+    assert_eq!(shares.len(), 3, "{:?}", first.stdout);
+    assert!(!dir.join("callvault-secrets/kek").exists(), "the shamir provider never writes the KEK");
+    drop(first);
+    // Second start: sealed until two custodians give their shares.
+    let mut sealed = start_until(&dir, &[], &env, "callvault is SEALED on ");
+    let url = sealed.url.clone();
+    assert_eq!(http_get(&format!("{url}/readyz")).0, 503);
+    let (status, body) = http_get(&format!("{url}/v1/tenants"));
+    assert_eq!(status, 503);
+    assert!(body.contains("sealed"), "{body}");
+    let (status, body) = http_post(&format!("{url}/v1/sys/unseal"), &format!("{{\"share\":\"{}\"}}", shares[0]));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"progress\":1") && body.contains("\"sealed\":true"), "{body}");
+    // k - 1 shares restore nothing: still sealed; the same share twice does not count.
+    assert_eq!(http_get(&format!("{url}/v1/tenants")).0, 503);
+    let (status, _) = http_post(&format!("{url}/v1/sys/unseal"), &format!("{{\"share\":\"{}\"}}", shares[0]));
+    assert_eq!(status, 409);
+    let (status, _) = http_post(&format!("{url}/v1/sys/unseal"), "{\"share\":\"cvs1-2-00000000-0102-00000000\"}");
+    assert_eq!(status, 422, "a malformed share is refused");
+    let (status, body) = http_post(&format!("{url}/v1/sys/unseal"), &format!("{{\"share\":\"{}\"}}", shares[2]));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"sealed\":false"), "{body}");
+    let url = sealed.wait_for("callvault listening on ");
+    assert_eq!(http_get(&format!("{url}/readyz")).0, 200);
+    let (status, body) =
+        http_post(&format!("{url}/v1/auth/login"), "{\"username\":\"admin\",\"password\":\"operator e2e passphrase\"}");
+    assert_eq!(status, 200, "{body}");
+    drop(sealed);
     let _ = std::fs::remove_dir_all(dir);
 }

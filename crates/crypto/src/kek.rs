@@ -39,6 +39,11 @@ pub trait KeyEncryptionKey: Send + Sync {
     fn wrap(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KekError>;
     /// Decrypts what [`KeyEncryptionKey::wrap`] produced with the same `aad`.
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KekError>;
+    /// The key bytes for a split-knowledge backup (Shamir shares), when the provider holds the
+    /// key in memory; `None` for keys that never leave their device (HSM).
+    fn export_for_backup(&self) -> Option<SecretBytes> {
+        None
+    }
 }
 
 /// A KEK held in memory (tests, and the base of the file provider).
@@ -82,6 +87,10 @@ impl KeyEncryptionKey for StaticKek {
         zeroize::Zeroize::zeroize(&mut buf);
         Ok(out)
     }
+
+    fn export_for_backup(&self) -> Option<SecretBytes> {
+        Some(SecretBytes::new(self.key.expose().to_vec()))
+    }
 }
 
 /// A KEK kept in a file of 32 random bytes, mode 0600, outside the data directory.
@@ -90,6 +99,20 @@ pub struct FileKek {
 }
 
 impl FileKek {
+    /// Writes a KEK rebuilt from backup shares to `path` (atomically, mode 0600); refuses to
+    /// overwrite an existing file.
+    pub fn restore(path: &Path, key: &SecretBytes) -> Result<FileKek, KekError> {
+        let err = |message: String| KekError::File { path: path.to_owned(), message };
+        if key.expose().len() != 32 {
+            return Err(err("a KEK is 32 bytes".into()));
+        }
+        if path.exists() {
+            return Err(err("exists already; refusing to overwrite it".into()));
+        }
+        write_new_secret_file(path, key.expose()).map_err(|e| err(e.to_string()))?;
+        Ok(Self::from_bytes(key.expose().to_vec(), path))
+    }
+
     /// Loads the KEK file, or creates it (atomically, mode 0600) when absent. Returns whether
     /// it was created.
     pub fn load_or_create(path: &Path) -> Result<(FileKek, bool), KekError> {
@@ -132,6 +155,9 @@ impl KeyEncryptionKey for FileKek {
     }
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KekError> {
         self.inner.unwrap(aad, wrapped)
+    }
+    fn export_for_backup(&self) -> Option<SecretBytes> {
+        self.inner.export_for_backup()
     }
 }
 

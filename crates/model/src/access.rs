@@ -98,6 +98,8 @@ string_enum!(
         PersonalData = "personal_data",
         /// Calling lists and activity forms with their records (seed 000: encrypted custom fields).
         CallingList = "calling_list",
+        /// Provider operators (provider level).
+        Operator = "operator",
     }
 );
 

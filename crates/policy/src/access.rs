@@ -514,6 +514,10 @@ pub fn decide_operator(action: Action, resource_kind: Resource) -> Decision {
         }
         // The provider's own audit log (tenant creation, capability changes, operator logins).
         Resource::Audit => matches!(action, Action::Read | Action::Verify),
+        // The provider's KEK: operators are its custodians (backup ceremonies, dual control).
+        Resource::Key => matches!(action, Action::Read | Action::ManageKeys | Action::ApproveKeyOperation),
+        // Fellow operators: the second custodian of a dual-control ceremony.
+        Resource::Operator => matches!(action, Action::Read | Action::Create),
         _ => false,
     };
     if allowed {

@@ -23,21 +23,73 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Opens the KEK and the store (migrating it), starts the audit log, and returns the state.
+/// A sealed KEK is an error here; `serve` unseals through [`crate::unseal::gate`].
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    config.validate()?;
-    let kek = open_kek(config)?;
-    let url = config.effective_database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
-    }
-    let store = Store::open(&url).await?;
+    let store = open_store(config).await?;
+    let kek = match open_kek_for(config, &store).await? {
+        KekOpening::Ready(k) | KekOpening::NewShares(k, _) => k,
+        KekOpening::Sealed { .. } => {
+            anyhow::bail!(
+                "the key-encryption key is sealed: start `callvault serve` and unseal it with custodian shares"
+            )
+        }
+    };
     check_kek(&store, kek.as_ref(), clock.now()).await?;
     state_with(store, kek, config.clone(), clock).await
 }
 
-/// Opens the configured KEK provider.
+/// Validates the configuration and opens (and migrates) the store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    config.validate()?;
+    let url = config.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    Ok(Store::open(&url).await?)
+}
+
+/// How the KEK became available.
+pub enum KekOpening {
+    /// Loaded from its provider.
+    Ready(Arc<dyn KeyEncryptionKey>),
+    /// Generated now for the `shamir` provider; the shares must be handed to custodians once.
+    NewShares(Arc<dyn KeyEncryptionKey>, Vec<callvault_crypto::shamir::ShareText>),
+    /// Not available: custodians must unseal with shares. `restore_to` is the key file to write
+    /// the rebuilt key to (a lost key file of the `file` provider).
+    Sealed {
+        /// The database's KEK check value.
+        check: Vec<u8>,
+        /// Where to persist the rebuilt key.
+        restore_to: Option<std::path::PathBuf>,
+    },
+}
+
+/// Opens the configured KEK provider against a store: a lost key file of a database that
+/// already has a KEK, and every start of the `shamir` provider after the first, are sealed.
+pub async fn open_kek_for(config: &Config, store: &Store) -> anyhow::Result<KekOpening> {
+    use callvault_store::VaultStore;
+    let check = store.reader().await?.kek_check().await?.map(|(_, c)| c);
+    match (config.kek_provider, check) {
+        (crate::config::KekProvider::File, Some(check)) if !config.kek_file.exists() => {
+            Ok(KekOpening::Sealed { check, restore_to: Some(config.kek_file.clone()) })
+        }
+        (crate::config::KekProvider::Shamir, Some(check)) => Ok(KekOpening::Sealed { check, restore_to: None }),
+        (crate::config::KekProvider::Shamir, None) => {
+            let key = callvault_crypto::SecretBytes::new(random_bytes(32));
+            let shares = callvault_crypto::shamir::split(&key, config.kek_threshold, config.kek_shares)?;
+            Ok(KekOpening::NewShares(Arc::new(callvault_crypto::kek::StaticKek::new(key)), shares))
+        }
+        _ => Ok(KekOpening::Ready(open_kek(config)?)),
+    }
+}
+
+/// The associated data of the KEK check value.
+pub const KEK_CHECK_AAD: &[u8] = b"callvault/kek-check/v1";
+
+/// Opens the configured KEK provider (file or PKCS#11).
 pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
     Ok(match config.kek_provider {
+        crate::config::KekProvider::Shamir => anyhow::bail!("the shamir provider is opened by open_kek_for"),
         crate::config::KekProvider::File => {
             let (kek, created) = FileKek::load_or_create(&config.kek_file)?;
             if created {
@@ -64,8 +116,6 @@ pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
         }
     })
 }
-
-const KEK_CHECK_AAD: &[u8] = b"callvault/kek-check/v1";
 
 /// Makes sure the KEK is the one this database was set up with: on first start a check value
 /// (a random value wrapped by the KEK) is stored; later starts must unwrap it, so a wrong key

@@ -61,6 +61,10 @@ pub struct Config {
     pub pkcs11_pin_file: Option<PathBuf>,
     /// Label of the KEK object on the token (created on first start when absent).
     pub pkcs11_key_label: String,
+    /// Shares printed at the first start of the `shamir` provider.
+    pub kek_shares: u8,
+    /// Shares needed to unseal (`shamir` provider).
+    pub kek_threshold: u8,
     /// SMTP server for e-mail notifications, e.g. `smtp://127.0.0.1:2525` (plain, loopback or
     /// trusted network) or `smtps://mail.example.com` (TLS). Off when absent.
     pub smtp_url: Option<String>,
@@ -79,6 +83,9 @@ pub enum KekProvider {
     File,
     /// A key on a PKCS#11 token (HSM) that never leaves it.
     Pkcs11,
+    /// A key kept only in memory, rebuilt at every start from `kek_threshold` of `kek_shares`
+    /// Shamir shares typed in by custodians; the server answers 503 `sealed` until then.
+    Shamir,
 }
 
 impl Default for Config {
@@ -102,6 +109,8 @@ impl Default for Config {
             pkcs11_token: None,
             pkcs11_pin_file: None,
             pkcs11_key_label: "callvault-kek".into(),
+            kek_shares: 3,
+            kek_threshold: 2,
             smtp_url: None,
             smtp_from: "callvault@localhost".into(),
             notification_emails: Vec::new(),
@@ -162,6 +171,8 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_PKCS11_TOKEN",
     "CALLVAULT_PKCS11_PIN_FILE",
     "CALLVAULT_PKCS11_KEY_LABEL",
+    "CALLVAULT_KEK_SHARES",
+    "CALLVAULT_KEK_THRESHOLD",
     "CALLVAULT_SMTP_URL",
     "CALLVAULT_SMTP_FROM",
     "CALLVAULT_NOTIFICATION_EMAILS",
@@ -250,7 +261,8 @@ impl Config {
             self.kek_provider = match v.as_str() {
                 "file" => KekProvider::File,
                 "pkcs11" => KekProvider::Pkcs11,
-                _ => return Err(bad("CALLVAULT_KEK_PROVIDER", "expected file or pkcs11".into())),
+                "shamir" => KekProvider::Shamir,
+                _ => return Err(bad("CALLVAULT_KEK_PROVIDER", "expected file, pkcs11 or shamir".into())),
             };
         }
         if let Some(v) = env("CALLVAULT_PKCS11_MODULE") {
@@ -264,6 +276,12 @@ impl Config {
         }
         if let Some(v) = env("CALLVAULT_PKCS11_KEY_LABEL") {
             self.pkcs11_key_label = v;
+        }
+        if let Some(v) = env("CALLVAULT_KEK_SHARES") {
+            self.kek_shares = v.parse().map_err(|_| bad("CALLVAULT_KEK_SHARES", "expected 2..=9".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_KEK_THRESHOLD") {
+            self.kek_threshold = v.parse().map_err(|_| bad("CALLVAULT_KEK_THRESHOLD", "expected 2..=9".into()))?;
         }
         if let Some(v) = env("CALLVAULT_SMTP_URL") {
             self.smtp_url = Some(v);
@@ -312,6 +330,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "kek_provider = pkcs11 needs pkcs11_module, pkcs11_token and pkcs11_pin_file".into(),
             ));
+        }
+        if self.kek_threshold < 2 || self.kek_threshold > self.kek_shares || self.kek_shares > 9 {
+            return Err(ConfigError::Invalid("kek_threshold must be 2..=kek_shares and kek_shares at most 9".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod serve;
 pub mod state;
+pub mod unseal;
 pub mod vault;
 
 pub use config::Config;

@@ -31,20 +31,50 @@ pub struct Prepared {
     pub bootstrap: BootstrapReport,
     /// Demo logins, when seeded now.
     pub demo_logins: Option<Vec<DemoLogin>>,
+    /// KEK shares of a first `shamir` start, to hand to custodians once.
+    pub kek_shares: Option<Vec<callvault_crypto::shamir::ShareText>>,
     listener: std::net::TcpListener,
 }
 
 /// Opens everything and binds the listener, without serving yet.
 pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Prepared> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = bootstrap::open(&config, clock).await?;
-    let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
-    let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
+    let store = bootstrap::open_store(&config).await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    Ok(Prepared { state, addr, bootstrap, demo_logins, listener })
+    let (kek, kek_shares, unsealed) = match bootstrap::open_kek_for(&config, &store).await? {
+        bootstrap::KekOpening::Ready(k) => (k, None, false),
+        bootstrap::KekOpening::NewShares(k, shares) => (k, Some(shares), false),
+        bootstrap::KekOpening::Sealed { check, restore_to } => {
+            println!(
+                "callvault is SEALED on http://{addr}: custodians unseal it with `callvault unseal` (POST /v1/sys/unseal)"
+            );
+            tracing::warn!("sealed: waiting for custodian shares");
+            let key = crate::unseal::gate(&listener, check, bootstrap::KEK_CHECK_AAD).await?;
+            let kek: Arc<dyn callvault_crypto::KeyEncryptionKey> = match restore_to {
+                Some(path) => {
+                    let bytes = callvault_crypto::KeyEncryptionKey::export_for_backup(&key)
+                        .ok_or_else(|| anyhow::anyhow!("rebuilt key unavailable"))?;
+                    let restored = callvault_crypto::kek::FileKek::restore(&path, &bytes)?;
+                    tracing::warn!(path = %path.display(), "restored the key-encryption key file from custodian shares");
+                    Arc::new(restored)
+                }
+                None => Arc::new(key),
+            };
+            (kek, None, true)
+        }
+    };
+    bootstrap::check_kek(&store, kek.as_ref(), clock.now()).await?;
+    let state = bootstrap::state_with(store, kek, config.clone(), clock).await?;
+    if unsealed {
+        let event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unsealed");
+        state.auditor.record_now(state.clock.now(), &event).await?;
+    }
+    let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
+    let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
+    Ok(Prepared { state, addr, bootstrap, demo_logins, kek_shares, listener })
 }
 
 /// Serves until SIGINT or SIGTERM.

@@ -433,7 +433,12 @@ async fn request_for(
         ("POST", "/v1/roles") => Some(json!({ "name": n, "privileges": ["team:read"] })),
         ("PATCH", "/v1/roles/{id}") => Some(json!({ "description": "changed" })),
         ("POST", "/v1/key-ceremonies") => Some(json!({ "kind": "new_key", "password": "x", "totp": "000000" })),
-        ("POST", "/v1/key-ceremonies/{id}/approve") => Some(json!({ "password": "x", "totp": "000000" })),
+        ("POST", "/v1/key-ceremonies/{id}/approve") | ("POST", "/v1/key-ceremonies/{id}/share") => {
+            Some(json!({ "password": "x", "totp": "000000" }))
+        }
+        ("POST", "/v1/operators") => {
+            Some(json!({ "login": format!("o{}", &n[..8]), "password": "operator matrix passphrase" }))
+        }
         ("POST", "/v1/lists") => Some(json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] })),
         ("POST", "/v1/lists/{id}/records") => Some(json!({ "a": "y" })),
         ("POST", "/v1/webhooks") => Some(json!({ "url": "https://hooks.example.com/new" })),

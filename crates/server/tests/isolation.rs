@@ -138,7 +138,9 @@ async fn another_tenant_never_sees_or_changes_data() {
                     json!({ "name": "Hijacked" })
                 }
                 ("PATCH", "/v1/roles/{id}") => json!({ "description": "hijacked" }),
-                ("POST", "/v1/key-ceremonies/{id}/approve") => json!({ "password": "x", "totp": "000000" }),
+                ("POST", "/v1/key-ceremonies/{id}/approve") | ("POST", "/v1/key-ceremonies/{id}/share") => {
+                    json!({ "password": "x", "totp": "000000" })
+                }
                 ("POST", "/v1/lists/{id}/records") => json!({ "a": "b value" }),
                 ("POST", "/v1/teams") | ("POST", "/v1/skills") => json!({ "name": "B thing" }),
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),

@@ -568,3 +568,104 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     assert_eq!(keys[1]["state"], "active", "{keys}");
     app.cleanup().await;
 }
+
+fn op_code(app: &TestApp, login: &str) -> String {
+    let secret = app.totp_secret(None, login).unwrap();
+    callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap()
+}
+
+#[tokio::test]
+async fn kek_backup_needs_two_operators_and_k_minus_one_shares_restore_nothing() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let s = setup(&app).await;
+    let admin = app.login_totp(None, "admin", common::ADMIN_PASSWORD).await;
+    let (st, op2) =
+        app.post("/v1/operators", &admin, json!({ "login": "op2", "password": "second operator passphrase" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{op2}");
+    app.clock.advance_ms(30_000);
+    let op2 = app.login_privileged(None, "op2", "second operator passphrase").await;
+    // Tenant custodians cannot back up the provider's KEK; operators cannot run tenant key operations.
+    let (st, _) = propose(&app, &s.so1, "sec1", "kek_backup", json!({})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    app.clock.advance_ms(30_000);
+    let (st, _) = app
+        .post(
+            "/v1/key-ceremonies",
+            &admin,
+            json!({ "kind": "new_key", "password": common::ADMIN_PASSWORD, "totp": op_code(&app, "admin") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // A 2-of-2 backup: proposed by admin, approved by op2 (admin alone cannot).
+    app.clock.advance_ms(30_000);
+    let (st, c) = app
+        .post(
+            "/v1/key-ceremonies",
+            &admin,
+            json!({ "kind": "kek_backup", "password": common::ADMIN_PASSWORD, "totp": op_code(&app, "admin") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    app.clock.advance_ms(30_000);
+    let (st, e) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/approve"),
+            &admin,
+            json!({ "password": common::ADMIN_PASSWORD, "totp": op_code(&app, "admin") }),
+        )
+        .await;
+    assert_eq!((st, e["type"].as_str()), (StatusCode::FORBIDDEN, Some("urn:callvault:problem:dual-control")));
+    let (st, done) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/approve"),
+            &op2,
+            json!({ "password": "second operator passphrase", "totp": op_code(&app, "op2") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!((done["result"]["threshold"].as_u64(), done["result"]["shares"].as_u64()), (Some(2), Some(2)), "{done}");
+    // Each custodian picks up their own share once; a tenant officer has none.
+    app.clock.advance_ms(30_000);
+    let (st, a) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/share"),
+            &admin,
+            json!({ "password": common::ADMIN_PASSWORD, "totp": op_code(&app, "admin") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let (st, b) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/share"),
+            &op2,
+            json!({ "password": "second operator passphrase", "totp": op_code(&app, "op2") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    app.clock.advance_ms(30_000);
+    let (st, _) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/share"),
+            &admin,
+            json!({ "password": common::ADMIN_PASSWORD, "totp": op_code(&app, "admin") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::GONE, "a share is shown once");
+    let (st, _) = app
+        .post(&format!("/v1/key-ceremonies/{id}/share"), &s.so1, json!({ "password": PW, "totp": code(&app, "sec1") }))
+        .await;
+    assert!(st == StatusCode::NOT_FOUND || st == StatusCode::FORBIDDEN, "{st}");
+    let (a, b) = (a["share"].as_str().unwrap().to_owned(), b["share"].as_str().unwrap().to_owned());
+    assert_ne!(a, b);
+    // Both shares rebuild the KEK (the test KEK is 32 bytes of 7); one alone restores nothing.
+    assert_eq!(callvault_crypto::shamir::combine(&[&a, &b]).unwrap().expose(), &[7u8; 32]);
+    assert!(callvault_crypto::shamir::combine(&[&a]).is_err());
+    // Shares never appear in the audit log.
+    app.seal_audit().await;
+    let (_, entries) = app.get("/v1/audit/entries?limit=1000", &admin).await;
+    let text = entries.to_string();
+    assert!(!text.contains(&a[10..40]) && !text.contains(&b[10..40]));
+    assert!(text.contains("kek.share_picked_up"));
+    app.cleanup().await;
+}

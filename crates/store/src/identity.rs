@@ -92,6 +92,8 @@ pub trait IdentityStore {
     async fn operator_by_login(&mut self, login: &str) -> Result<OperatorId>;
     /// Number of operators.
     async fn operator_count(&mut self) -> Result<i64>;
+    /// Every operator: id, login and creation time, oldest first.
+    async fn operators(&mut self) -> Result<Vec<(OperatorId, String, Timestamp)>>;
     /// Inserts a user's credentials.
     async fn insert_credential(
         &mut self,
@@ -319,6 +321,15 @@ impl<C: Conn> IdentityStore for C {
     async fn operator_count(&mut self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM cfg_operator").fetch_one(self.conn()).await?;
         Ok(row.try_get("n")?)
+    }
+
+    async fn operators(&mut self) -> Result<Vec<(OperatorId, String, Timestamp)>> {
+        let rows = sqlx::query("SELECT id, login, created_at FROM cfg_operator ORDER BY created_at, id")
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((OperatorId(col_uuid(r, "id")?), r.try_get("login")?, Timestamp(r.try_get("created_at")?))))
+            .collect()
     }
 
     async fn insert_credential(&mut self, tenant: TenantId, user: UserId, hash: &str, now: Timestamp) -> Result<()> {

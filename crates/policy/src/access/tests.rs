@@ -616,6 +616,13 @@ fn operators_see_tenants_not_their_data() {
             "tenant_capabilities:delete",
             "audit:read",
             "audit:verify",
+            // The provider's KEK: operators are its custodians (backup ceremonies).
+            "key:read",
+            "key:approve_key_operation",
+            "key:manage_keys",
+            // Fellow operators (the second custodian).
+            "operator:read",
+            "operator:create",
         ]
     );
 }

@@ -26,6 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ceremony))
         .routes(routes!(approve_ceremony))
         .routes(routes!(cancel_ceremony))
+        .routes(routes!(pickup_share))
         .routes(routes!(list_jobs))
         .routes(routes!(get_job))
         .routes(routes!(pause_job))
@@ -173,8 +174,8 @@ async fn propose_ceremony(
 #[utoipa::path(get, path = "/v1/key-ceremonies", tag = "keys", security(("bearer" = [])),
     responses((status = 200, body = [Ceremony]), (status = 403, body = Problem)))]
 async fn list_ceremonies(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<Ceremony>>> {
-    let tenant = key_reader(&state, &ctx).await?;
-    Ok(axum::Json(state.store.reader().await?.ceremonies(Some(tenant)).await?))
+    let tenant = ceremony::custodian(&ctx, &state, Action::Read).await?;
+    Ok(axum::Json(state.store.reader().await?.ceremonies(tenant).await?))
 }
 
 /// One ceremony.
@@ -185,12 +186,8 @@ async fn get_ceremony(
     ctx: Ctx,
     Path(id): Path<CeremonyId>,
 ) -> ApiResult<axum::Json<Ceremony>> {
-    let tenant = key_reader(&state, &ctx).await?;
-    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
-    if c.tenant_id != Some(tenant) {
-        return Err(ApiError::not_found("ceremony"));
-    }
-    Ok(axum::Json(c))
+    let tenant = ceremony::custodian(&ctx, &state, Action::Read).await?;
+    Ok(axum::Json(ceremony::load(&state, tenant, id).await?))
 }
 
 /// Approves a ceremony (a custodian other than the proposer) and carries it out.
@@ -216,6 +213,27 @@ async fn cancel_ceremony(
     Path(id): Path<CeremonyId>,
 ) -> ApiResult<axum::Json<Ceremony>> {
     Ok(axum::Json(ceremony::cancel(&state, &ctx, id).await?))
+}
+
+/// A custodian's share of a KEK backup.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShareView {
+    /// The share text (`cvs1-…`): shown once; keep it offline, apart from the other shares.
+    pub share: String,
+}
+
+/// Picks up the caller's share of a completed `kek_backup` ceremony, once (re-authenticated).
+#[utoipa::path(post, path = "/v1/key-ceremonies/{id}/share", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ApproveBody,
+    responses((status = 200, body = ShareView), (status = 403, body = Problem), (status = 410, body = Problem)))]
+async fn pickup_share(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<CeremonyId>,
+    Json(body): Json<ApproveBody>,
+) -> ApiResult<axum::Json<ShareView>> {
+    let share = ceremony::pickup_share(&state, &ctx, id, &body.password, &body.totp).await?;
+    Ok(axum::Json(ShareView { share }))
 }
 
 /// A job with its throughput and expected remaining time.

@@ -15,6 +15,7 @@ pub mod directory;
 pub mod keys;
 pub mod lists;
 pub mod objects;
+pub mod operators;
 pub mod tenants;
 pub mod users;
 pub mod validate;
@@ -74,6 +75,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(lists::routes())
         .merge(webhooks::routes())
+        .merge(operators::routes())
 }
 
 /// The OpenAPI document.

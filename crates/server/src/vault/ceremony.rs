@@ -9,10 +9,10 @@ use callvault_model::records::Timestamp;
 use callvault_model::vault::{
     Ceremony, CeremonyKind, CeremonyState, EncryptionSettingsPatch, JobKind, JobState, KeyState,
 };
-use callvault_model::{CeremonyId, SecretString, TenantId};
+use callvault_model::{CeremonyId, PrincipalId, SecretString, TenantId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::{TenantStore, Tx, VaultStore};
-use serde::Deserialize;
+use callvault_store::{IdentityStore, TenantStore, Tx, VaultStore};
+use serde::{Deserialize, Serialize};
 
 use super::jobs::create_job;
 use super::{initial_settings, next_version};
@@ -39,6 +39,28 @@ struct EnableParams {
     /// new key and the old versions retired.
     #[serde(default)]
     revoke_existing: bool,
+}
+
+/// Parameters of `kek_backup`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BackupParams {
+    /// Shares needed to rebuild the KEK (default 2).
+    #[serde(default = "two")]
+    threshold: u8,
+    /// Operator logins, one share each; empty = the proposer and the approver (2-of-2).
+    #[serde(default)]
+    custodians: Vec<String>,
+}
+
+impl Default for BackupParams {
+    fn default() -> Self {
+        Self { threshold: 2, custodians: Vec::new() }
+    }
+}
+
+fn two() -> u8 {
+    2
 }
 
 fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> Result<T, ApiError> {
@@ -85,9 +107,17 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
             }
             Ok(serde_json::json!({ "version": p.version }))
         }
-        CeremonyKind::KekBackup => Err(ApiError::invalid(
-            "kek_backup is a provider ceremony: POST /v1/sys/kek-backup (not available on this build yet)",
-        )),
+        CeremonyKind::KekBackup => {
+            let p: BackupParams = parse(params)?;
+            let n = if p.custodians.is_empty() { 2 } else { p.custodians.len() };
+            if n > usize::from(callvault_crypto::shamir::MAX_SHARES) || n < 2 {
+                return Err(ApiError::invalid("custodians: 2..=9 operator logins (or none for the two participants)"));
+            }
+            if p.threshold < 2 || usize::from(p.threshold) > n {
+                return Err(ApiError::invalid(format!("threshold must be 2..={n}")));
+            }
+            serde_json::to_value(p).map_err(ApiError::internal)
+        }
         CeremonyKind::StopEncrypting
         | CeremonyKind::NewKey
         | CeremonyKind::Rewrap
@@ -96,10 +126,26 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
     }
 }
 
-async fn custodian(ctx: &Ctx, state: &AppState, action: Action) -> Result<TenantId, ApiError> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Key, tenant)).await?;
+/// The caller's key scope: its tenant, or `None` for provider operators (custodians of the KEK).
+pub async fn custodian(ctx: &Ctx, state: &AppState, action: Action) -> Result<Option<TenantId>, ApiError> {
+    let tenant = ctx.tenant;
+    let scope = tenant.unwrap_or(TenantId(uuid::Uuid::nil()));
+    ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Key, scope)).await?;
     Ok(tenant)
+}
+
+fn kind_fits(tenant: Option<TenantId>, kind: CeremonyKind) -> Result<(), ApiError> {
+    match (tenant.is_some(), kind == CeremonyKind::KekBackup) {
+        (false, true) | (true, false) => Ok(()),
+        (false, false) => Err(ApiError::invalid(
+            "provider operators run kek_backup; tenant key operations belong to the tenant's custodians",
+        )),
+        (true, true) => Err(ApiError::invalid("kek_backup is a provider ceremony of two operators")),
+    }
+}
+
+fn share_aad(ceremony: CeremonyId, custodian: PrincipalId) -> Vec<u8> {
+    format!("callvault:kek-share:{ceremony}:{custodian}").into_bytes()
 }
 
 /// Proposes a key operation.
@@ -112,17 +158,21 @@ pub async fn propose(
     totp: &SecretString,
 ) -> Result<Ceremony, ApiError> {
     let tenant = custodian(ctx, state, Action::ManageKeys).await?;
+    kind_fits(tenant, kind)?;
     let params = validate(kind, params)?;
-    {
-        // Fail early on what approval would refuse anyway.
-        let mut r = state.store.reader().await?;
-        preconditions(&mut r, tenant, kind, &params).await?;
+    match tenant {
+        Some(tenant) => {
+            // Fail early on what approval would refuse anyway.
+            let mut r = state.store.reader().await?;
+            preconditions(&mut r, tenant, kind, &params).await?;
+        }
+        None => backup_supported(state)?,
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
     let c = Ceremony {
         id: CeremonyId::new(),
-        tenant_id: Some(tenant),
+        tenant_id: tenant,
         kind,
         params,
         state: CeremonyState::Proposed,
@@ -145,9 +195,20 @@ pub async fn propose(
     Ok(c)
 }
 
-async fn load(state: &AppState, tenant: TenantId, id: CeremonyId) -> Result<Ceremony, ApiError> {
+fn backup_supported(state: &AppState) -> Result<(), ApiError> {
+    if state.vault.kek().export_for_backup().is_none() {
+        return Err(ApiError::conflict(format!(
+            "the KEK ({}) never leaves its HSM; back it up with the HSM's own key backup",
+            state.vault.kek().describe()
+        )));
+    }
+    Ok(())
+}
+
+/// A ceremony of the caller's scope.
+pub async fn load(state: &AppState, tenant: Option<TenantId>, id: CeremonyId) -> Result<Ceremony, ApiError> {
     let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
-    if c.tenant_id != Some(tenant) {
+    if c.tenant_id != tenant {
         return Err(ApiError::not_found("ceremony"));
     }
     Ok(c)
@@ -194,7 +255,10 @@ pub async fn approve(
     // Re-check expiry after re-authentication (argon2 takes time).
     expire_if_due(state, &c, now).await?;
     let mut tx = state.store.begin().await?;
-    let executed = execute(state, &mut tx, &c, now).await;
+    let executed = match tenant {
+        Some(_) => execute(state, &mut tx, &c, now).await,
+        None => execute_backup(state, &mut tx, &c, ctx.principal).await,
+    };
     let (outcome, result) = match executed {
         Ok(result) => (CeremonyState::Completed, result),
         Err(e) if e.status().is_client_error() => {
@@ -409,4 +473,93 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
         }
         CeremonyKind::KekBackup => return Err(ApiError::invalid("kek_backup is a provider ceremony")),
     })
+}
+
+/// Splits the KEK into Shamir shares, one per custodian, each kept KEK-wrapped until its
+/// custodian picks it up once.
+async fn execute_backup(
+    state: &AppState,
+    tx: &mut Tx,
+    c: &Ceremony,
+    approver: PrincipalId,
+) -> Result<serde_json::Value, ApiError> {
+    backup_supported(state)?;
+    let p: BackupParams = serde_json::from_value(c.params.clone()).map_err(ApiError::internal)?;
+    let mut custodians = Vec::new();
+    if p.custodians.is_empty() {
+        custodians.extend([c.proposer, approver]);
+    } else {
+        for login in &p.custodians {
+            let id = tx.operator_by_login(login).await.map_err(|_| {
+                ApiError::invalid(format!("custodians: no operator `{}`", login.chars().take(64).collect::<String>()))
+            })?;
+            custodians.push(PrincipalId::Operator(id));
+        }
+    }
+    let mut distinct = custodians.clone();
+    distinct.sort_by_key(|p| p.to_string());
+    distinct.dedup();
+    if distinct.len() != custodians.len() {
+        return Err(ApiError::invalid("custodians: each operator once"));
+    }
+    let n = u8::try_from(custodians.len()).map_err(|_| ApiError::invalid("too many custodians"))?;
+    let key = state.vault.kek().export_for_backup().ok_or_else(|| ApiError::conflict("the KEK cannot be exported"))?;
+    let shares = callvault_crypto::shamir::split(&key, p.threshold, n).map_err(|e| ApiError::invalid(e.to_string()))?;
+    for (custodian, share) in custodians.iter().zip(&shares) {
+        let wrapped = state
+            .vault
+            .kek()
+            .wrap(&share_aad(c.id, *custodian), share.expose().as_bytes())
+            .map_err(|_| ApiError::internal("cannot wrap a share"))?;
+        tx.insert_share(c.id, *custodian, &wrapped).await?;
+    }
+    Ok(serde_json::json!({
+        "threshold": p.threshold,
+        "shares": n,
+        "custodians": custodians,
+        "pickup": format!("POST /v1/key-ceremonies/{}/share (each custodian once, with password and TOTP)", c.id),
+    }))
+}
+
+/// Hands a custodian their share of a completed KEK backup, once.
+pub async fn pickup_share(
+    state: &AppState,
+    ctx: &Ctx,
+    id: CeremonyId,
+    password: &SecretString,
+    totp: &SecretString,
+) -> Result<String, ApiError> {
+    let tenant = custodian(ctx, state, Action::ManageKeys).await?;
+    let c = load(state, tenant, id).await?;
+    if c.kind != CeremonyKind::KekBackup || c.state != CeremonyState::Completed {
+        return Err(ApiError::conflict("only a completed kek_backup ceremony has shares"));
+    }
+    let status = state.store.reader().await?.share_status(id).await?;
+    match status.iter().find(|(p, _)| *p == ctx.principal) {
+        None => {
+            return Err(ApiError::forbidden_kind(
+                "not-a-custodian",
+                "Not a custodian",
+                "this backup has no share for you",
+            ));
+        }
+        Some((_, Some(_))) => return Err(ApiError::gone("your share was already picked up; it is shown once")),
+        Some((_, None)) => {}
+    }
+    reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let wrapped = tx
+        .take_share(id, ctx.principal, now)
+        .await?
+        .ok_or_else(|| ApiError::gone("your share was already picked up; it is shown once"))?;
+    let share = state
+        .vault
+        .kek()
+        .unwrap(&share_aad(id, ctx.principal), &wrapped)
+        .map_err(|_| ApiError::internal("a share does not unwrap"))?;
+    let event = ctx.event("kek.share_picked_up").target("ceremony", id).origin(ctx.origin(state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    String::from_utf8(share.expose().to_vec()).map_err(|_| ApiError::internal("a share is not text"))
 }

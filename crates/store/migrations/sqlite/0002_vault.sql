@@ -50,8 +50,8 @@ CREATE TABLE op_object (
     wrapped_key  BLOB,
     created_at   INTEGER NOT NULL
 );
-CREATE INDEX op_object_tenant ON op_object (tenant_id, created_at);
-CREATE INDEX op_object_key ON op_object (tenant_id, key_version);
+-- Jobs and listings walk a tenant's objects in id order after a cursor; key usage counts scan.
+CREATE INDEX op_object_tenant ON op_object (tenant_id, id);
 CREATE INDEX op_object_interaction ON op_object (tenant_id, interaction);
 
 CREATE TABLE op_job (
