@@ -58,24 +58,20 @@ impl Api {
             req = req.json(body);
         }
         let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if status == StatusCode::NO_CONTENT {
-            return Ok(Value::Null);
+        if resp.status() == StatusCode::UNAUTHORIZED && self.token.is_none() {
+            let e = answer(resp).await.err().map(|e| e.to_string()).unwrap_or_default();
+            bail!("{e}\nhint: run `callvault login` first");
         }
-        if !status.is_success() {
-            let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let detail = problem.get("detail").and_then(Value::as_str).unwrap_or(text.as_str());
-            let title = problem.get("title").and_then(Value::as_str).unwrap_or("request failed");
-            if status == StatusCode::UNAUTHORIZED && self.token.is_none() {
-                bail!("{title} ({status}): {detail}\nhint: run `callvault login` first");
-            }
-            bail!("{title} ({status}): {detail}");
+        answer(resp).await
+    }
+
+    /// A request with the bearer token, for bodies and answers that are not JSON.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
         }
-        if text.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).or(Ok(Value::String(text)))
     }
 
     /// GET.
@@ -87,6 +83,25 @@ impl Api {
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.call(Method::POST, path, Some(body)).await
     }
+}
+
+/// The JSON of an answer (`Null` for 204), or the problem's title and detail as the error.
+pub async fn answer(resp: reqwest::Response) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let text = resp.text().await?;
+    if status == StatusCode::NO_CONTENT {
+        return Ok(Value::Null);
+    }
+    if !status.is_success() {
+        let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let detail = problem.get("detail").and_then(Value::as_str).unwrap_or(text.as_str());
+        let title = problem.get("title").and_then(Value::as_str).unwrap_or("request failed");
+        bail!("{title} ({status}): {detail}");
+    }
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).or(Ok(Value::String(text)))
 }
 
 /// The saved session: `{ "url": ..., "token": ... }`.

@@ -232,6 +232,16 @@ pub async fn list(args: ClientArgs, path: &str, columns: &[&str]) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints one object (table or JSON).
+pub(crate) fn print_object(api: &Api, v: &Value) {
+    show(api, v);
+}
+
+/// Prints a list (table or JSON).
+pub(crate) fn print_list(api: &Api, v: &Value, columns: &[&str]) {
+    show_list(api, v, columns);
+}
+
 fn show(api: &Api, v: &Value) {
     if api.json {
         println!("{v}");

@@ -5,6 +5,7 @@
 mod client;
 mod commands;
 mod table;
+mod vault_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,27 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(commands::AuditCmd),
+    /// Data key versions with age and use.
+    Keys(client::ClientArgs),
+    /// The tenant's encryption state.
+    Encryption(client::ClientArgs),
+    /// Dual-control key ceremonies.
+    #[command(subcommand)]
+    Ceremonies(vault_cmds::CeremoniesCmd),
+    /// Background jobs (rewrap, re-encrypt, decrypt-all); `jobs watch` shows a progress bar.
+    #[command(subcommand)]
+    Jobs(vault_cmds::JobsCmd),
+    /// Recordings, transcripts, e-mails and attachments.
+    #[command(subcommand)]
+    Objects(vault_cmds::ObjectsCmd),
+    /// Calling lists with encrypted fields.
+    #[command(subcommand)]
+    Lists(vault_cmds::ListsCmd),
+    /// Provider operators.
+    #[command(subcommand)]
+    Operators(vault_cmds::OperatorsCmd),
+    /// Give one key share to a sealed server (read from stdin).
+    Unseal(client::ClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +134,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Access(cmd) => c::access(cmd).await,
         Command::Audit(cmd) => c::audit(cmd).await,
+        Command::Keys(args) => {
+            c::list(args, "/v1/keys", &["version", "state", "age_days", "expired", "objects", "records", "created_at"])
+                .await
+        }
+        Command::Encryption(args) => c::simple_get(args, "/v1/encryption").await,
+        Command::Ceremonies(cmd) => vault_cmds::ceremonies(cmd).await,
+        Command::Jobs(cmd) => vault_cmds::jobs(cmd).await,
+        Command::Objects(cmd) => vault_cmds::objects(cmd).await,
+        Command::Lists(cmd) => vault_cmds::lists(cmd).await,
+        Command::Operators(cmd) => vault_cmds::operators(cmd).await,
+        Command::Unseal(args) => vault_cmds::unseal(args).await,
     }
 }
 

@@ -100,6 +100,18 @@ fn http_get(url: &str) -> (u16, String) {
     (status, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
 }
 
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
 fn http_post(url: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
@@ -176,7 +188,7 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
                 .then(|| (parts[1].to_owned(), parts[2].to_owned()))
         })
         .collect();
-    assert_eq!(logins.len(), 7, "{:?}", server.stdout);
+    assert_eq!(logins.len(), 8, "{:?}", server.stdout);
     for (login, password) in &logins {
         let (ok, out, err) = cli(
             &dir,
@@ -197,6 +209,26 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
     assert_eq!(users.as_array().unwrap().len(), 1);
     let (ok, out, _) = cli(&dir, &server.url, &["whoami"], None);
     assert!(ok && out.contains("agent@tenant"), "{out}");
+    // The demo content: the agent's own encrypted recording, transcripts and e-mail, played
+    // through the API (the blob on disk is ciphertext).
+    let (ok, out, err) = cli(&dir, &server.url, &["objects", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = page.as_array().unwrap();
+    assert_eq!(items.len(), 4, "{page}");
+    assert!(items.iter().all(|o| o["key_version"] == 1));
+    let voice = items.iter().find(|o| o["class"] == "voice").unwrap()["id"].as_str().unwrap().to_owned();
+    let wav = dir.join("played.wav");
+    let (ok, _, err) = cli(&dir, &server.url, &["objects", "get", &voice, "-o", wav.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    let demo: &[u8] = include_bytes!("../../server/demo/welcome-call.wav");
+    assert_eq!(std::fs::read(&wav).unwrap(), demo);
+    let blobs: Vec<_> = walk(&dir.join("callvault-data/blobs"));
+    assert_eq!(blobs.len(), 4);
+    for b in blobs {
+        let bytes = std::fs::read(b).unwrap();
+        assert!(!bytes.windows(64).any(|w| w == &demo[1000..1064]), "plaintext audio on disk");
+    }
     let (ok, _, err) = cli(&dir, &server.url, &["teams", "list"], None);
     assert!(!ok && err.contains("no role grants team:read"), "{err}");
     drop(server);

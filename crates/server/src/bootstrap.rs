@@ -271,7 +271,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         created_at: now,
     })
     .await?;
-    let people: [(DefaultRole, &'static str, &str, &str, Scope); 7] = [
+    let people: [(DefaultRole, &'static str, &str, &str, Scope); 8] = [
         (DefaultRole::Agent, "agent", "Alex", "Agent", Scope::Tenant),
         (DefaultRole::Agent, "agent2", "Robin", "Support", Scope::Tenant),
         (
@@ -283,12 +283,18 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         ),
         (DefaultRole::Administrator, "administrator", "Ada", "Admin", Scope::Tenant),
         (DefaultRole::SecurityOfficer, "security", "Sid", "Security", Scope::Tenant),
+        // A second key custodian: key operations need two (dual control).
+        (DefaultRole::SecurityOfficer, "security2", "Kim", "Keys", Scope::Tenant),
         (DefaultRole::DataProtectionOfficer, "dpo", "Dana", "Privacy", Scope::Tenant),
         (DefaultRole::Auditor, "auditor", "Aud", "Itor", Scope::Tenant),
     ];
     let mut logins = Vec::new();
+    let mut agent = None;
     for (i, (role, login, first, last, scope)) in people.into_iter().enumerate() {
         let user = UserId::new();
+        if i == 0 {
+            agent = Some(user);
+        }
         tx.insert_user(&NewUser {
             id: user,
             tenant_id: tenant.id,
@@ -331,10 +337,75 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         .await?;
         logins.push(DemoLogin { role: role.name(), login, password });
     }
+    let stored = seed_demo_content(state, &mut tx, tenant.id, agent, inbound, now).await?;
     state
         .auditor
-        .record(&mut tx, now, &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed").target("tenant", tenant.id))
+        .record(
+            &mut tx,
+            now,
+            &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed")
+                .target("tenant", tenant.id)
+                .details(serde_json::json!({ "objects": stored, "data_key_version": 1 })),
+        )
         .await?;
     tx.commit().await?;
     Ok(Some(logins))
+}
+
+/// Demo content of seed 000, encrypted under the demo tenant's first data key: a voice
+/// recording (espeak-ng, 8 kHz µ-law), chat and SMS transcripts, an e-mail.
+async fn seed_demo_content(
+    state: &AppState,
+    tx: &mut callvault_store::Tx,
+    tenant: TenantId,
+    agent: Option<UserId>,
+    service: ServiceId,
+    now: callvault_model::records::Timestamp,
+) -> anyhow::Result<usize> {
+    use callvault_crypto::envelope::{BlindIndexKey, DataKey};
+    use callvault_model::vault::{ContentClass, StoredObject};
+    use callvault_store::VaultStore;
+    let (_, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
+    tx.put_encryption(tenant, &crate::vault::initial_settings(now), &blind).await?;
+    let (dk, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), 1)?;
+    tx.insert_data_key(tenant, 1, &wrapped, now).await?;
+    let items: [(ContentClass, &str, &'static [u8], &str); 4] = [
+        (ContentClass::Voice, "audio/wav", include_bytes!("../demo/welcome-call.wav"), "demo-call-0001"),
+        (
+            ContentClass::Chat,
+            "text/plain; charset=utf-8",
+            include_bytes!("../demo/chat-transcript.txt"),
+            "demo-chat-0001",
+        ),
+        (ContentClass::Sms, "text/plain; charset=utf-8", include_bytes!("../demo/sms-transcript.txt"), "demo-sms-0001"),
+        (ContentClass::Email, "message/rfc822", include_bytes!("../demo/email.eml"), "demo-email-0001"),
+    ];
+    for (class, content_type, bytes, interaction) in items {
+        let mut o = StoredObject {
+            id: callvault_model::ObjectId::new(),
+            tenant_id: tenant,
+            class,
+            interaction: Some(interaction.into()),
+            service_id: Some(service),
+            agents: agent.into_iter().collect(),
+            contact_ref: Some("crm-demo-42".into()),
+            recorded_at: now,
+            consent: true,
+            content_type: content_type.into(),
+            size: bytes.len() as u64,
+            sha256: String::new(),
+            key_version: Some(1),
+            created_at: now,
+            blob: String::new(),
+            wrapped_key: None,
+            header: Vec::new(),
+        };
+        let w = crate::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(bytes))?;
+        o.blob = w.name;
+        o.sha256 = w.sha256;
+        o.wrapped_key = w.wrapped_key;
+        o.header = w.header;
+        tx.insert_object(&o).await?;
+    }
+    Ok(items.len())
 }

@@ -104,6 +104,14 @@ pub trait VaultStore {
         new_version: u32,
         wrapped_key: &[u8],
     ) -> Result<()>;
+    /// Re-wraps many objects in few statements: each `(id, wrapped key)` moves to `new_version`
+    /// when it is still on an older one (a compare-and-swap per row). Returns the rows changed.
+    async fn rewrap_objects(
+        &mut self,
+        tenant: TenantId,
+        new_version: u32,
+        items: &[(ObjectId, Vec<u8>)],
+    ) -> Result<u64>;
     /// The next objects a job must process, after `cursor`, in id order.
     async fn job_objects(
         &mut self,
@@ -632,6 +640,32 @@ impl<C: Conn> VaultStore for C {
         .execute(self.conn())
         .await?;
         affected(r)
+    }
+
+    async fn rewrap_objects(
+        &mut self,
+        tenant: TenantId,
+        new_version: u32,
+        items: &[(ObjectId, Vec<u8>)],
+    ) -> Result<u64> {
+        let mut changed = 0;
+        for chunk in items.chunks(200) {
+            let mut sql = String::from("UPDATE op_object SET key_version = $2, wrapped_key = CASE id");
+            let mut ids = Vec::with_capacity(chunk.len());
+            for i in 0..chunk.len() {
+                sql.push_str(&format!(" WHEN ${} THEN ${}", 3 + 2 * i, 4 + 2 * i));
+                ids.push(format!("${}", 3 + 2 * i));
+            }
+            sql.push_str(" END WHERE tenant_id = $1 AND key_version < $2 AND id IN (");
+            sql.push_str(&ids.join(", "));
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string()).bind(i64::from(new_version));
+            for (id, wrapped) in chunk {
+                q = q.bind(id.to_string()).bind(wrapped.clone());
+            }
+            changed += q.execute(self.conn()).await?.rows_affected();
+        }
+        Ok(changed)
     }
 
     async fn job_objects(

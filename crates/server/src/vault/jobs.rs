@@ -124,10 +124,9 @@ async fn rewrap_batch(state: &AppState, job: &mut Job, objects: &[StoredObject])
     drop(r);
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    for (o, old, wrapped) in &updates {
-        tx.rewrap_object(o.tenant_id, o.id, *old, target, wrapped).await?;
-        job.objects_done += 1;
-    }
+    let items: Vec<(callvault_model::ObjectId, Vec<u8>)> = updates.into_iter().map(|(o, _, w)| (o.id, w)).collect();
+    tx.rewrap_objects(job.tenant_id, target, &items).await?;
+    job.objects_done += items.len() as u64;
     for (_, e) in &failures {
         job.failures += 1;
         job.objects_done += 1;
