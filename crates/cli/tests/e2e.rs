@@ -360,3 +360,53 @@ fn shamir_provider_starts_sealed_until_k_shares_rebuild_the_kek() {
     drop(sealed);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn pkcs11_kek_on_softhsm_serves_and_restarts() {
+    let module = Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    let util = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("softhsm2-util")).find(|p| p.exists()));
+    let Some(util) = util.filter(|_| module.exists()) else {
+        assert!(std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_err(), "SoftHSM2 is required in CI");
+        eprintln!("SKIP: SoftHSM2 not installed (apt-get install -y softhsm2); PKCS#11 server test not run");
+        return;
+    };
+    let dir = fresh_dir();
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
+    )
+    .unwrap();
+    let out = Command::new(util)
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", "cv-e2e", "--pin", "4321", "--so-pin", "8765"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("pin"), "4321\n").unwrap();
+    let conf_s = conf.to_str().unwrap().to_owned();
+    let pin = dir.join("pin").to_str().unwrap().to_owned();
+    let env = [
+        ("SOFTHSM2_CONF", conf_s.as_str()),
+        ("CALLVAULT_KEK_PROVIDER", "pkcs11"),
+        ("CALLVAULT_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),
+        ("CALLVAULT_PKCS11_TOKEN", "cv-e2e"),
+        ("CALLVAULT_PKCS11_PIN_FILE", pin.as_str()),
+        ("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase"),
+    ];
+    let server = start(&dir, &["--demo"], &env);
+    assert_eq!(http_get(&format!("{}/readyz", server.url)).0, 200);
+    assert!(!dir.join("callvault-secrets/kek").exists(), "no key file with an HSM");
+    drop(server);
+    // The same token key opens the same database again (the KEK check value matches).
+    let server = start(&dir, &[], &env);
+    let (status, body) = http_post(
+        &format!("{}/v1/auth/login", server.url),
+        "{\"username\":\"admin\",\"password\":\"operator e2e passphrase\"}",
+    );
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}

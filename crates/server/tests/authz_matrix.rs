@@ -54,7 +54,10 @@ async fn every_role_every_route_in_scope_out_of_scope_other_tenant() {
             }
             let m = method.to_uppercase();
             let placed = path.contains("{id}")
-                || matches!((m.as_str(), path.as_str()), ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain"));
+                || matches!(
+                    (m.as_str(), path.as_str()),
+                    ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain" | "/v1/exports")
+                );
             let mut cells = Vec::new();
             for role in ROLES {
                 let (token, me) = w.tokens[role].clone();
@@ -442,6 +445,10 @@ async fn request_for(
         ("POST", "/v1/lists") => Some(json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] })),
         ("POST", "/v1/lists/{id}/records") => Some(json!({ "a": "y" })),
         ("POST", "/v1/webhooks") => Some(json!({ "url": "https://hooks.example.com/new" })),
+        ("POST", "/v1/exports") => {
+            let o = object(app, w, "object", place, me, true).await;
+            Some(json!({ "ids": [o] }))
+        }
         ("POST", "/v1/service-accounts") => {
             Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
         }

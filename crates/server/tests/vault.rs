@@ -125,6 +125,20 @@ async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u
     (o.blob, std::fs::read(path).unwrap())
 }
 
+/// Reads a ustar archive: (name, content) of each entry.
+fn untar(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|&b| b != 0) {
+        let h = &tar[at..at + 512];
+        let name = String::from_utf8(h[..100].iter().take_while(|&&b| b != 0).copied().collect()).unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&h[124..135]).unwrap(), 8).unwrap();
+        out.push((name, tar[at + 512..at + 512 + size].to_vec()));
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
 fn contains_window(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -196,6 +210,34 @@ async fn upload_play_ranges_and_bad_input() {
         assert_eq!(st, StatusCode::FORBIDDEN);
         let (st, _) = content(&app, &s.so1, &id, None).await;
         assert_eq!(st, StatusCode::FORBIDDEN);
+        // Bulk export: a tar with the manifest first, then the decrypted content.
+        let (st, _, tar) = app
+            .raw(
+                "POST",
+                "/v1/exports",
+                Some(&s.admin),
+                Some(json!({ "ids": [id] }).to_string().into_bytes()),
+                "application/json",
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let entries = untar(&tar);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].0, "manifest.json");
+        let manifest: Value = serde_json::from_slice(&entries[0].1).unwrap();
+        assert_eq!(manifest["objects"][0]["sha256"], sha_hex(&data));
+        assert_eq!(entries[1].0, format!("{id}.wav"));
+        assert_eq!(entries[1].1, data);
+        let (st, _, _) = app
+            .raw(
+                "POST",
+                "/v1/exports",
+                Some(&s.so1),
+                Some(json!({ "ids": [id] }).to_string().into_bytes()),
+                "application/json",
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "export needs interaction:export");
         // Every decrypting read was audited.
         app.seal_audit().await;
         let (_, entries) = app.get("/v1/audit/entries?limit=500", &s.so1).await;

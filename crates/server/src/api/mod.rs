@@ -12,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod directory;
+pub mod exports;
 pub mod keys;
 pub mod lists;
 pub mod objects;
@@ -76,6 +77,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(lists::routes())
         .merge(webhooks::routes())
         .merge(operators::routes())
+        .merge(exports::routes())
 }
 
 /// The OpenAPI document.
