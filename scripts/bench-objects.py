@@ -111,8 +111,9 @@ def main():
         os.remove(out_path)
         mid = size // 2
         t = time.time()
-        part = curl([*auth, "-o", "-", "-r", f"{mid}-{mid + 1024 * 1024 - 1}", f"{url}/v1/objects/{obj['id']}/content"])
+        part = curl([*auth, "-o", os.devnull, "-w", "%{size_download}", "-r", f"{mid}-{mid + 1024 * 1024 - 1}", f"{url}/v1/objects/{obj['id']}/content"])
         ranged = time.time() - t
+        assert int(part) == 1024 * 1024, part
         peak = vm(pid, "VmHWM")
         print(f"machine: {os.cpu_count()} cores; object {args.mib} MiB, blob on disk {on_disk} bytes (ciphertext)")
         print(f"  upload (encrypt, fsync)   : {size / up / 1e6:8.0f} MB/s  ({up:.1f} s)")
