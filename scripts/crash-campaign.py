@@ -258,7 +258,8 @@ def main():
     try:
         server.start()
         api = Api(server)
-        boss, custodians = setup(api, 6)
+        # Twelve custodians: each TOTP code is usable once, so ceremonies rotate through them.
+        boss, custodians = setup(api, 12)
         custody = Custody(api, custodians)
         officer = custodians[0]
         objects = {}
