@@ -46,6 +46,9 @@ pub enum EnvelopeError {
     /// The library failed.
     #[error("encryption failed")]
     Seal,
+    /// An in-place segment does not fall on a segment boundary.
+    #[error("a segment sealed in place must be exactly one segment at a segment boundary")]
+    Misaligned,
 }
 
 /// What an object's ciphertext is bound to.
@@ -345,6 +348,32 @@ impl Sealer {
         Ok(())
     }
 
+    /// Whether a piece of `len` bytes is exactly the next segment, so it can be sealed in place.
+    pub fn aligned_for(&self, len: usize) -> bool {
+        let segments = self.header.segments();
+        let is_last = self.counter + 1 == segments;
+        self.buf.is_empty()
+            && self.counter < segments
+            && if is_last {
+                self.received + len as u64 == self.header.plaintext_len && len > 0
+            } else {
+                len == SEGMENT_SIZE
+            }
+    }
+
+    /// Seals the next segment in place (zero copy) and returns its tag; the caller writes the
+    /// segment, then the tag. Only for pieces where [`Sealer::aligned_for`] holds.
+    pub fn seal_segment_in_place(&mut self, segment: &mut [u8]) -> Result<[u8; TAG_SIZE], EnvelopeError> {
+        if !self.aligned_for(segment.len()) {
+            return Err(EnvelopeError::Misaligned);
+        }
+        let last = self.counter + 1 == self.header.segments();
+        let tag = self.cipher.seal_detached(self.counter, last, &self.aad, segment)?;
+        self.counter += 1;
+        self.received += segment.len() as u64;
+        Ok(tag)
+    }
+
     fn flush(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
         self.cipher.seal(self.counter, last, &self.aad, &mut self.buf)?;
         out.extend_from_slice(&self.buf);
@@ -357,6 +386,10 @@ impl Sealer {
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
         if self.received != self.header.plaintext_len {
             return Err(EnvelopeError::Length { declared: self.header.plaintext_len, received: self.received });
+        }
+        if self.counter == self.header.segments() {
+            // The final segment was sealed in place already.
+            return Ok(());
         }
         self.flush(true, out)
     }
@@ -409,7 +442,7 @@ impl Opener {
     }
 
     /// Opens segment `index` in place, returning its plaintext.
-    pub fn open_segment<'b>(&self, index: u64, sealed: &'b mut [u8]) -> Result<&'b [u8], EnvelopeError> {
+    pub fn open_segment<'b>(&self, index: u64, sealed: &'b mut [u8]) -> Result<&'b mut [u8], EnvelopeError> {
         let segs = self.header.segments();
         if index >= segs {
             return Err(StreamError::BadRange.into());
@@ -418,7 +451,7 @@ impl Opener {
             return Err(StreamError::Truncated.into());
         }
         let n = self.cipher.open(index, index + 1 == segs, &self.aad, sealed)?;
-        Ok(&sealed[..n])
+        Ok(&mut sealed[..n])
     }
 }
 
@@ -494,6 +527,41 @@ mod tests {
             assert_eq!(blob.len() as u64, header.blob_len());
             assert_eq!(open_blob(Some(&dk), &ctx(2), &blob, Some(&wrapped_key)).unwrap(), p, "n={n}");
         }
+    }
+
+    #[test]
+    fn in_place_segments_equal_the_copying_path_and_mix_with_it() {
+        let (dk, _) = DataKey::generate(&kek(), &[1; 16], 1).unwrap();
+        for n in [1, SEGMENT_SIZE, 3 * SEGMENT_SIZE, 3 * SEGMENT_SIZE + 10] {
+            let p = data(n);
+            let NewObject { header, wrapped_key, mut sealer } = Sealer::start(&dk, &ctx(3), n as u64).unwrap();
+            let mut blob = header.encode().to_vec();
+            let mut work = p.clone();
+            let mut at = 0;
+            let mut segment = 0;
+            while at < n {
+                let end = (at + SEGMENT_SIZE).min(n);
+                if segment == 1 {
+                    // One segment through the copying path, to show the two mix.
+                    let mut out = Vec::new();
+                    sealer.update(&work[at..end], &mut out).unwrap();
+                    blob.extend_from_slice(&out);
+                } else {
+                    assert!(sealer.aligned_for(end - at));
+                    let tag = sealer.seal_segment_in_place(&mut work[at..end]).unwrap();
+                    blob.extend_from_slice(&work[at..end]);
+                    blob.extend_from_slice(&tag);
+                }
+                at = end;
+                segment += 1;
+            }
+            let mut out = Vec::new();
+            sealer.finish(&mut out).unwrap();
+            blob.extend_from_slice(&out);
+            assert_eq!(open_blob(Some(&dk), &ctx(3), &blob, Some(&wrapped_key)).unwrap(), p, "n={n}");
+        }
+        let mut s = Sealer::start(&dk, &ctx(3), 10).unwrap().sealer;
+        assert_eq!(s.seal_segment_in_place(&mut [0u8; 5]), Err(EnvelopeError::Misaligned));
     }
 
     #[test]

@@ -110,6 +110,20 @@ impl SegmentCipher {
         Ok(())
     }
 
+    /// Seals a segment in place and returns its tag (zero copy: the caller writes the segment,
+    /// then the tag).
+    pub fn seal_detached(
+        &self,
+        counter: u64,
+        last: bool,
+        aad: &[u8],
+        segment: &mut [u8],
+    ) -> Result<[u8; TAG_SIZE], StreamError> {
+        self.key
+            .seal_detached(&self.nonce(counter, last)?, aad, segment)
+            .map_err(|_| StreamError::Authentication(counter))
+    }
+
     /// Opens segment `counter` in place; returns the plaintext length.
     pub fn open(&self, counter: u64, last: bool, aad: &[u8], sealed: &mut [u8]) -> Result<usize, StreamError> {
         self.key

@@ -161,7 +161,7 @@ async fn run(name: &str, url: &str, data_dir: &std::path::Path, objects: usize, 
     let content: Vec<u8> = (0..blob_kib * 1024).map(|i| (i * 7 % 251) as u8).collect();
     for _ in 0..sample {
         let mut o = row(tenant, content.len() as u64);
-        let w = write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&content)).unwrap();
+        let w = write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut content.clone())).unwrap();
         o.blob = w.name;
         o.sha256 = w.sha256;
         o.header = w.header;

@@ -400,7 +400,7 @@ async fn seed_demo_content(
             wrapped_key: None,
             header: Vec::new(),
         };
-        let w = crate::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(bytes))?;
+        let w = crate::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut bytes.to_vec()))?;
         o.blob = w.name;
         o.sha256 = w.sha256;
         o.wrapped_key = w.wrapped_key;

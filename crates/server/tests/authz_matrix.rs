@@ -285,8 +285,10 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 wrapped_key: None,
                 header: Vec::new(),
             };
-            let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"hello"))
-                .unwrap();
+            let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| {
+                sink(&mut b"hello".to_vec())
+            })
+            .unwrap();
             o.blob = w.name;
             o.sha256 = w.sha256;
             o.header = w.header;

@@ -230,8 +230,10 @@ async fn vault_fixtures(app: &TestApp, tenant: callvault_model::TenantId) -> (St
         wrapped_key: None,
         header: vec![],
     };
-    let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(b"alpha value"))
-        .unwrap();
+    let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| {
+        sink(&mut b"alpha value".to_vec())
+    })
+    .unwrap();
     o.blob = w.name;
     o.sha256 = w.sha256;
     o.header = w.header;

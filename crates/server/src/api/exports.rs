@@ -144,7 +144,7 @@ async fn export(State(state): State<AppState>, ctx: Ctx, Json(req): Json<ExportR
                 send(tar_header(&format!("{}.{}", o.id, extension(o)), o.size, mtime).to_vec())?;
                 let dk = o.key_version.and_then(|v| keys.get(&v)).map(|k| k.as_ref());
                 let mut sha = Sha256Stream::default();
-                read_plain(&vault.blobs.path(o.tenant_id, &o.blob), o, dk, 0, o.size, &mut |piece| {
+                read_plain(&vault.blobs.path(o.tenant_id, &o.blob), o, dk, 0, o.size, &mut |piece: &mut [u8]| {
                     sha.update(piece);
                     send(piece.to_vec())
                 })?;

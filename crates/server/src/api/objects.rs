@@ -226,9 +226,14 @@ async fn upload_object(
     let meta = object.clone();
     let writer = tokio::task::spawn_blocking(move || {
         write_blob(&vault.blobs, &meta, dk.as_deref(), &mut |sink| {
+            let mut piece = Vec::new();
             while let Some(chunk) = rx_chunks.blocking_recv() {
                 match chunk {
-                    Ok(bytes) => sink(&bytes)?,
+                    Ok(bytes) => {
+                        piece.clear();
+                        piece.extend_from_slice(&bytes);
+                        sink(&mut piece)?
+                    }
                     Err(()) => return Err(ContentError::Integrity("the upload was interrupted".into())),
                 }
             }
@@ -408,7 +413,7 @@ async fn object_content(
     let path = state.vault.blobs.path(tenant, &o.blob);
     let object = o.clone();
     tokio::task::spawn_blocking(move || {
-        let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece| {
+        let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece: &mut [u8]| {
             tx.blocking_send(Ok(Bytes::copy_from_slice(piece)))
                 .map_err(|_| ContentError::Io(std::io::Error::other("client went away")))
         });

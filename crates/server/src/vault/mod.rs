@@ -222,7 +222,7 @@ pub fn read_plain(
     dk: Option<&DataKey>,
     start: u64,
     end: u64,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), ContentError>,
+    sink: &mut Sink<'_>,
 ) -> Result<(), ContentError> {
     let (mut file, header) = open_blob_file(path, o)?;
     if start >= end {
@@ -235,7 +235,7 @@ pub fn read_plain(
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
             file.read_exact(&mut buf[..n])?;
-            sink(&buf[..n])?;
+            sink(&mut buf[..n])?;
             left -= n as u64;
         }
         return Ok(());
@@ -255,13 +255,13 @@ pub fn read_plain(
         let seg_start = i * seg;
         let from = usize::try_from(start.saturating_sub(seg_start)).unwrap_or(0);
         let to = usize::try_from((end - seg_start).min(plain.len() as u64)).unwrap_or(plain.len());
-        sink(&plain[from..to])?;
+        sink(&mut plain[from..to])?;
     }
     Ok(())
 }
 
 /// Receives plaintext pieces.
-pub type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), ContentError> + 'a;
+pub type Sink<'a> = dyn FnMut(&mut [u8]) -> Result<(), ContentError> + 'a;
 /// Produces plaintext pieces into a sink.
 pub type Source<'a> = dyn FnMut(&mut Sink<'_>) -> Result<(), ContentError> + 'a;
 
@@ -296,11 +296,19 @@ pub fn write_blob(
                 header_bytes = header.encode();
                 pending.write(&header_bytes)?;
                 let mut out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
-                fill(&mut |piece: &[u8]| {
+                fill(&mut |piece: &mut [u8]| {
                     sha.update(piece);
-                    sealer.update(piece, &mut out)?;
-                    pending.write(&out)?;
-                    out.clear();
+                    if sealer.aligned_for(piece.len()) {
+                        // Whole segments (from a blob being transformed, or an aligned upload
+                        // buffer) are sealed where they lie: no copy.
+                        let tag = sealer.seal_segment_in_place(piece)?;
+                        pending.write(piece)?;
+                        pending.write(&tag)?;
+                    } else {
+                        sealer.update(piece, &mut out)?;
+                        pending.write(&out)?;
+                        out.clear();
+                    }
                     Ok(())
                 })?;
                 sealer.finish(&mut out)?;
@@ -311,7 +319,7 @@ pub fn write_blob(
                 header_bytes = BlobHeader::plain(o.size).encode();
                 pending.write(&header_bytes)?;
                 let mut written = 0u64;
-                fill(&mut |piece: &[u8]| {
+                fill(&mut |piece: &mut [u8]| {
                     written += piece.len() as u64;
                     if written > o.size {
                         return Err(ContentError::Integrity("more bytes than declared".into()));
@@ -348,7 +356,7 @@ pub fn verify_blob(
     expected_sha256: &str,
 ) -> Result<(), ContentError> {
     let mut sha = Sha256Stream::default();
-    read_plain(path, o, dk, 0, o.size, &mut |p| {
+    read_plain(path, o, dk, 0, o.size, &mut |p: &mut [u8]| {
         sha.update(p);
         Ok(())
     })?;
