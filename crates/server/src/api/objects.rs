@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
 use crate::vault::{ContentError, read_plain, write_blob};
+use callvault_crypto::stream::SEGMENT_SIZE;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -226,16 +227,26 @@ async fn upload_object(
     let meta = object.clone();
     let writer = tokio::task::spawn_blocking(move || {
         write_blob(&vault.blobs, &meta, dk.as_deref(), &mut |sink| {
-            let mut piece = Vec::new();
+            // Request frames are gathered into whole 64 KiB segments, which are then sealed where
+            // they lie: one copy per byte, from the request buffers into the segment.
+            let mut segment = Vec::with_capacity(SEGMENT_SIZE);
             while let Some(chunk) = rx_chunks.blocking_recv() {
-                match chunk {
-                    Ok(bytes) => {
-                        piece.clear();
-                        piece.extend_from_slice(&bytes);
-                        sink(&mut piece)?
+                let Ok(bytes) = chunk else {
+                    return Err(ContentError::Integrity("the upload was interrupted".into()));
+                };
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let take = (SEGMENT_SIZE - segment.len()).min(rest.len());
+                    segment.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if segment.len() == SEGMENT_SIZE {
+                        sink(&mut segment)?;
+                        segment.clear();
                     }
-                    Err(()) => return Err(ContentError::Integrity("the upload was interrupted".into())),
                 }
+            }
+            if !segment.is_empty() {
+                sink(&mut segment)?;
             }
             Ok(())
         })
