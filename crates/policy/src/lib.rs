@@ -18,3 +18,4 @@
 pub mod access;
 pub mod password;
 pub mod throttle;
+pub mod timezones;
