@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod hours;
 pub mod password;
 pub mod throttle;
 pub mod timezones;
