@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod hours;
+pub mod numbers;
 pub mod password;
 pub mod throttle;
 pub mod timezones;
