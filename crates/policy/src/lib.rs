@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod areas;
 pub mod hours;
 pub mod numbers;
 pub mod password;

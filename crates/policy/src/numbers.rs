@@ -45,6 +45,38 @@ pub enum NumberKind {
     Unknown,
 }
 
+impl NumberKind {
+    /// Every kind with its stable name.
+    pub const NAMES: &'static [(NumberKind, &'static str)] = &[
+        (NumberKind::FixedLine, "fixed_line"),
+        (NumberKind::Mobile, "mobile"),
+        (NumberKind::FixedLineOrMobile, "fixed_line_or_mobile"),
+        (NumberKind::TollFree, "toll_free"),
+        (NumberKind::PremiumRate, "premium_rate"),
+        (NumberKind::SharedCost, "shared_cost"),
+        (NumberKind::Personal, "personal"),
+        (NumberKind::Voip, "voip"),
+        (NumberKind::Pager, "pager"),
+        (NumberKind::Uan, "uan"),
+        (NumberKind::Emergency, "emergency"),
+        (NumberKind::Voicemail, "voicemail"),
+        (NumberKind::ShortCode, "short_code"),
+        (NumberKind::StandardRate, "standard_rate"),
+        (NumberKind::Carrier, "carrier"),
+        (NumberKind::Unknown, "unknown"),
+    ];
+
+    /// The stable name (`premium_rate`).
+    pub fn as_str(&self) -> &'static str {
+        Self::NAMES.iter().find(|(k, _)| k == self).map_or("unknown", |(_, n)| n)
+    }
+
+    /// A kind by its stable name.
+    pub fn from_name(name: &str) -> Option<NumberKind> {
+        Self::NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+    }
+}
+
 impl From<Type> for NumberKind {
     fn from(t: Type) -> Self {
         match t {
@@ -153,6 +185,15 @@ mod tests {
         let idaho = parse("(208) 555-0100", Some("US")).unwrap();
         assert_eq!((idaho.e164.as_str(), idaho.area_code), ("+12085550100", Some(208)));
         assert_eq!(parse("+442079460000", None).unwrap().area_code, None);
+    }
+
+    #[test]
+    fn kind_names_are_the_serde_names() {
+        for (k, name) in NumberKind::NAMES {
+            assert_eq!(serde_json::to_value(k).unwrap(), *name);
+            assert_eq!(NumberKind::from_name(name), Some(*k));
+        }
+        assert_eq!(NumberKind::from_name("fax"), None);
     }
 
     #[test]
