@@ -158,7 +158,7 @@ pub struct LoginArgs {
     print_token: bool,
 }
 
-fn read_password(prompt: bool) -> anyhow::Result<String> {
+pub(crate) fn read_password(prompt: bool) -> anyhow::Result<String> {
     if prompt {
         eprint!("Password: ");
     }

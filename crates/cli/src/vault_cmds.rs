@@ -25,13 +25,7 @@ pub struct Reauth {
 
 impl Reauth {
     fn body(&self) -> anyhow::Result<Value> {
-        eprint!("Password (re-authentication): ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        let password = line.trim_end_matches(['\n', '\r']).to_owned();
-        if password.is_empty() {
-            bail!("no password given");
-        }
+        let password = crate::commands::read_password(true)?;
         let totp = match (&self.totp, &self.totp_secret) {
             (Some(c), _) => c.clone(),
             (None, Some(s)) => callvault_crypto::totp::code_now_from_base32(s).context("bad --totp-secret")?,
@@ -451,11 +445,11 @@ pub async fn lists(cmd: ListsCmd) -> anyhow::Result<ExitCode> {
         }
         ListsCmd::Records { client, id, field, equals } => {
             let api = Api::new(&client)?;
-            let path = match (field, equals) {
-                (Some(f), Some(e)) => format!("/v1/lists/{id}/records?field={f}&equals={}", urlencode(&e)),
-                _ => format!("/v1/lists/{id}/records"),
-            };
-            let v = api.get(&path).await?;
+            let mut req = api.request(Method::GET, &format!("/v1/lists/{id}/records"));
+            if let (Some(f), Some(e)) = (&field, &equals) {
+                req = req.query(&[("field", f), ("equals", e)]);
+            }
+            let v = crate::client::answer(req.send().await?).await?;
             if api.json {
                 println!("{v}");
             } else {
@@ -466,15 +460,6 @@ pub async fn lists(cmd: ListsCmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `callvault operators …`

@@ -4,6 +4,8 @@
 //! `cargo bench -p callvault-server --bench audit_throughput -- [ENTRIES] [CONCURRENCY]`
 //! PostgreSQL runs when CALLVAULT_POSTGRES_TEST_URL is set.
 
+mod common;
+
 use std::time::Instant;
 
 use callvault_crypto::SecretBytes;
@@ -25,20 +27,7 @@ fn main() {
     );
     let dir = std::env::temp_dir().join(format!("cv-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut urls = vec![("sqlite", format!("sqlite:{}?mode=rwc", dir.join("bench.db").display()))];
-    if let Ok(base) = std::env::var("CALLVAULT_POSTGRES_TEST_URL") {
-        let schema = format!("cvbench_{}", uuid::Uuid::new_v4().simple());
-        rt.block_on(async {
-            use sqlx::Connection;
-            sqlx::any::install_default_drivers();
-            let mut c = sqlx::AnyConnection::connect(&base).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut c).await.unwrap();
-        });
-        let sep = if base.contains('?') { '&' } else { '?' };
-        urls.push(("postgres", format!("{base}{sep}options=-c%20search_path%3D{schema}")));
-    } else {
-        println!("SKIP: postgres (set CALLVAULT_POSTGRES_TEST_URL)");
-    }
+    let urls = common::database_urls(&rt, &dir);
     for (name, url) in urls {
         rt.block_on(run(name, &url, entries, concurrency));
     }

@@ -127,15 +127,19 @@ pub fn seal_record(
     Ok(SealedRecord { record, blind })
 }
 
+fn sealed_bytes(sealed: &Value) -> Result<Vec<u8>, ApiError> {
+    sealed
+        .as_str()
+        .and_then(|s| STANDARD.decode(s).ok())
+        .ok_or_else(|| ApiError::internal("a sealed field is not base64"))
+}
+
 /// Opens a record's sealed fields; returns all fields in clear.
 pub fn open_record(tenant: TenantId, rec: &StoredRecord, dk: Option<&DataKey>) -> Result<Map<String, Value>, ApiError> {
     let mut out = rec.plain.clone();
     for (name, sealed) in &rec.sealed {
         let dk = dk.ok_or_else(|| ApiError::internal("sealed fields without a data key"))?;
-        let bytes = sealed
-            .as_str()
-            .and_then(|s| STANDARD.decode(s).ok())
-            .ok_or_else(|| ApiError::internal("a sealed field is not base64"))?;
+        let bytes = sealed_bytes(sealed)?;
         let plain = dk
             .open_value(&field_aad(tenant, rec, name), &bytes)
             .map_err(|_| ApiError::internal("a sealed field does not authenticate"))?;
@@ -153,10 +157,7 @@ pub fn reseal_fields(
 ) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     for (name, sealed) in &rec.sealed {
-        let bytes = sealed
-            .as_str()
-            .and_then(|s| STANDARD.decode(s).ok())
-            .ok_or_else(|| ApiError::internal("a sealed field is not base64"))?;
+        let bytes = sealed_bytes(sealed)?;
         let aad = field_aad(tenant, rec, name);
         let plain =
             old.open_value(&aad, &bytes).map_err(|_| ApiError::internal("a sealed field does not authenticate"))?;

@@ -12,11 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use callvault_model::records::Timestamp;
-use callvault_model::vault::{
-    Ceremony, CeremonyKind, CeremonyState, ContentClass, Job, JobKind, JobState, StoredObject,
-};
-use callvault_model::{CeremonyId, JobId, ObjectId, PrincipalId, SessionId, TenantId, UserId};
-use callvault_store::{IdentityStore, SessionRow, VaultStore};
+use callvault_model::vault::JobState;
+use callvault_model::{PrincipalId, SessionId, TenantId, UserId};
+use callvault_store::{IdentityStore, SessionRow};
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 
@@ -264,82 +262,11 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             id.to_string()
         }
         "object" => {
-            let tenant: TenantId = tenant_of(w, place);
-            let services = if place == "in" { vec![w.service_in.parse().unwrap()] } else { Vec::new() };
-            let mut o = StoredObject {
-                id: ObjectId::new(),
-                tenant_id: tenant,
-                class: ContentClass::Voice,
-                interaction: None,
-                service_id: services.first().copied(),
-                agents: Vec::new(),
-                contact_ref: None,
-                recorded_at: Timestamp(common::T0),
-                consent: true,
-                content_type: "audio/wav".into(),
-                size: 5,
-                sha256: String::new(),
-                key_version: None,
-                created_at: Timestamp(common::T0),
-                blob: String::new(),
-                wrapped_key: None,
-                header: Vec::new(),
-            };
-            let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| {
-                sink(&mut b"hello".to_vec())
-            })
-            .unwrap();
-            o.blob = w.name;
-            o.sha256 = w.sha256;
-            o.header = w.header;
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_object(&o).await.unwrap();
-            tx.commit().await.unwrap();
-            o.id.to_string()
+            let service = (place == "in").then(|| w.service_in.parse().unwrap());
+            common::stored_object(app, tenant_of(w, place), service, b"hello").await.to_string()
         }
-        "ceremony" => {
-            let c = Ceremony {
-                id: CeremonyId::new(),
-                tenant_id: Some(tenant_of(w, place)),
-                kind: CeremonyKind::NewKey,
-                params: json!({}),
-                state: CeremonyState::Proposed,
-                proposer: PrincipalId::User(UserId::new()),
-                approver: None,
-                created_at: Timestamp(common::T0),
-                expires_at: Timestamp(i64::MAX / 2),
-                decided_at: None,
-                result: json!({}),
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_ceremony(&c).await.unwrap();
-            tx.commit().await.unwrap();
-            c.id.to_string()
-        }
-        "job" => {
-            let j = Job {
-                id: JobId::new(),
-                tenant_id: tenant_of(w, place),
-                kind: JobKind::Rewrap,
-                state: JobState::Running,
-                target_version: Some(1),
-                objects_total: 0,
-                objects_done: 0,
-                bytes_total: 0,
-                bytes_done: 0,
-                failures: 0,
-                last_error: None,
-                created_by: PrincipalId::User(UserId::new()),
-                created_at: Timestamp(common::T0),
-                updated_at: Timestamp(common::T0),
-                finished_at: None,
-                cursor: None,
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_job(&j).await.unwrap();
-            tx.commit().await.unwrap();
-            j.id.to_string()
-        }
+        "ceremony" => common::proposed_ceremony(app, tenant_of(w, place)).await.to_string(),
+        "job" => common::job(app, tenant_of(w, place), JobState::Running).await.to_string(),
         "list" => {
             let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
             let (s, l) = app

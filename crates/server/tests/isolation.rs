@@ -205,73 +205,10 @@ async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
     v
 }
 
-/// A stored object (with its blob), a proposed ceremony and a running job of `tenant`.
+/// A stored object (with its blob), a proposed ceremony and a paused job of `tenant`.
 async fn vault_fixtures(app: &TestApp, tenant: callvault_model::TenantId) -> (String, String, String) {
-    use callvault_model::records::Timestamp;
-    use callvault_model::vault::*;
-    use callvault_model::{CeremonyId, JobId, ObjectId, PrincipalId, UserId};
-    use callvault_store::VaultStore;
-    let mut o = StoredObject {
-        id: ObjectId::new(),
-        tenant_id: tenant,
-        class: ContentClass::Chat,
-        interaction: Some("alpha-interaction".into()),
-        service_id: None,
-        agents: vec![],
-        contact_ref: None,
-        recorded_at: Timestamp(common::T0),
-        consent: true,
-        content_type: "text/plain".into(),
-        size: 11,
-        sha256: String::new(),
-        key_version: None,
-        created_at: Timestamp(common::T0),
-        blob: String::new(),
-        wrapped_key: None,
-        header: vec![],
-    };
-    let w = callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| {
-        sink(&mut b"alpha value".to_vec())
-    })
-    .unwrap();
-    o.blob = w.name;
-    o.sha256 = w.sha256;
-    o.header = w.header;
-    let c = Ceremony {
-        id: CeremonyId::new(),
-        tenant_id: Some(tenant),
-        kind: CeremonyKind::NewKey,
-        params: json!({}),
-        state: CeremonyState::Proposed,
-        proposer: PrincipalId::User(UserId::new()),
-        approver: None,
-        created_at: Timestamp(common::T0),
-        expires_at: Timestamp(i64::MAX / 2),
-        decided_at: None,
-        result: json!({}),
-    };
-    let j = Job {
-        id: JobId::new(),
-        tenant_id: tenant,
-        kind: JobKind::Rewrap,
-        state: JobState::Paused,
-        target_version: Some(1),
-        objects_total: 0,
-        objects_done: 0,
-        bytes_total: 0,
-        bytes_done: 0,
-        failures: 0,
-        last_error: None,
-        created_by: PrincipalId::User(UserId::new()),
-        created_at: Timestamp(common::T0),
-        updated_at: Timestamp(common::T0),
-        finished_at: None,
-        cursor: None,
-    };
-    let mut tx = app.state.store.begin().await.unwrap();
-    tx.insert_object(&o).await.unwrap();
-    tx.insert_ceremony(&c).await.unwrap();
-    tx.insert_job(&j).await.unwrap();
-    tx.commit().await.unwrap();
-    (o.id.to_string(), c.id.to_string(), j.id.to_string())
+    let object = common::stored_object(app, tenant, None, b"alpha value").await;
+    let ceremony = common::proposed_ceremony(app, tenant).await;
+    let job = common::job(app, tenant, callvault_model::vault::JobState::Paused).await;
+    (object.to_string(), ceremony.to_string(), job.to_string())
 }

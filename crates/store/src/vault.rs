@@ -479,7 +479,7 @@ impl<C: Conn> VaultStore for C {
     }
 
     async fn key_usage(&mut self, tenant: TenantId) -> Result<Vec<(u32, KeyUsage)>> {
-        let mut out: Vec<(u32, KeyUsage)> = Vec::new();
+        let mut out: std::collections::BTreeMap<u32, KeyUsage> = std::collections::BTreeMap::new();
         for (sql, is_objects) in [
             (
                 "SELECT key_version AS v, COUNT(*) AS n FROM op_object WHERE tenant_id = $1 AND key_version IS NOT NULL \
@@ -493,15 +493,8 @@ impl<C: Conn> VaultStore for C {
             ),
         ] {
             for row in sqlx::query(sql).bind(tenant.to_string()).fetch_all(self.conn()).await? {
-                let v = u32_col(&row, "v")?;
+                let entry = out.entry(u32_col(&row, "v")?).or_default();
                 let n = u64_col(&row, "n")?;
-                let entry = match out.iter_mut().find(|(ver, _)| *ver == v) {
-                    Some((_, u)) => u,
-                    None => {
-                        out.push((v, KeyUsage::default()));
-                        &mut out.last_mut().expect("just pushed").1
-                    }
-                };
                 if is_objects {
                     entry.objects = n;
                 } else {
@@ -509,8 +502,7 @@ impl<C: Conn> VaultStore for C {
                 }
             }
         }
-        out.sort_by_key(|(v, _)| *v);
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
 
     async fn kek_check(&mut self) -> Result<Option<(String, Vec<u8>)>> {

@@ -12,9 +12,8 @@ use axum::response::{IntoResponse, Response};
 use callvault_crypto::digest::Sha256Stream;
 use callvault_crypto::envelope::DataKey;
 use callvault_model::ObjectId;
-use callvault_model::access::{Action, Resource};
+use callvault_model::access::Action;
 use callvault_model::vault::StoredObject;
-use callvault_policy::access::ResourceRef;
 use callvault_store::VaultStore;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -93,15 +92,7 @@ async fn export(State(state): State<AppState>, ctx: Ctx, Json(req): Json<ExportR
     }
     drop(r);
     for o in &objects {
-        let services = o.service_id.as_slice();
-        let base = ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
-        let allowed = ctx.decide(Action::Export, &base).is_allowed()
-            || o.agents.iter().any(|a| {
-                ctx.decide(Action::Export, &base.with_owner(callvault_model::PrincipalId::User(*a))).is_allowed()
-            });
-        if !allowed {
-            ctx.authorize(&state, Action::Export, &base).await?;
-        }
+        super::objects::authorize_object(&state, &ctx, Action::Export, o).await?;
     }
     let mut keys: HashMap<u32, Arc<DataKey>> = HashMap::new();
     {

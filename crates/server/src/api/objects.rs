@@ -112,7 +112,7 @@ fn decide_object(ctx: &Ctx, action: Action, o: &StoredObject) -> (Decision, Opti
     first
 }
 
-async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action, o: &StoredObject) -> ApiResult<()> {
+pub(super) async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action, o: &StoredObject) -> ApiResult<()> {
     let (_, owner) = decide_object(ctx, action, o);
     let r = match owner {
         Some(a) => base_ref(o).with_owner(PrincipalId::User(a)),

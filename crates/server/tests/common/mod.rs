@@ -300,3 +300,98 @@ impl NowMillis for ManualClock {
         self.now().millis()
     }
 }
+
+/// Stores a plain object of `tenant` with its blob file (fixtures that need no upload rights).
+pub async fn stored_object(
+    app: &TestApp,
+    tenant: callvault_model::TenantId,
+    service: Option<callvault_model::ServiceId>,
+    content: &[u8],
+) -> callvault_model::ObjectId {
+    use callvault_model::vault::{ContentClass, StoredObject};
+    use callvault_store::VaultStore;
+    let mut o = StoredObject {
+        id: callvault_model::ObjectId::new(),
+        tenant_id: tenant,
+        class: ContentClass::Voice,
+        interaction: None,
+        service_id: service,
+        agents: vec![],
+        contact_ref: None,
+        recorded_at: Timestamp(T0),
+        consent: true,
+        content_type: "audio/wav".into(),
+        size: content.len() as u64,
+        sha256: String::new(),
+        key_version: None,
+        created_at: Timestamp(T0),
+        blob: String::new(),
+        wrapped_key: None,
+        header: vec![],
+    };
+    let w =
+        callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(&mut content.to_vec()))
+            .unwrap();
+    o.blob = w.name;
+    o.sha256 = w.sha256;
+    o.header = w.header;
+    let mut tx = app.state.store.begin().await.unwrap();
+    tx.insert_object(&o).await.unwrap();
+    tx.commit().await.unwrap();
+    o.id
+}
+
+/// A `new_key` ceremony of `tenant`, proposed by a stranger, that never expires.
+pub async fn proposed_ceremony(app: &TestApp, tenant: callvault_model::TenantId) -> callvault_model::CeremonyId {
+    use callvault_model::vault::{Ceremony, CeremonyKind, CeremonyState};
+    use callvault_store::VaultStore;
+    let c = Ceremony {
+        id: callvault_model::CeremonyId::new(),
+        tenant_id: Some(tenant),
+        kind: CeremonyKind::NewKey,
+        params: json!({}),
+        state: CeremonyState::Proposed,
+        proposer: callvault_model::PrincipalId::User(callvault_model::UserId::new()),
+        approver: None,
+        created_at: Timestamp(T0),
+        expires_at: Timestamp(i64::MAX / 2),
+        decided_at: None,
+        result: json!({}),
+    };
+    let mut tx = app.state.store.begin().await.unwrap();
+    tx.insert_ceremony(&c).await.unwrap();
+    tx.commit().await.unwrap();
+    c.id
+}
+
+/// An empty rewrap job of `tenant` in `state`.
+pub async fn job(
+    app: &TestApp,
+    tenant: callvault_model::TenantId,
+    state: callvault_model::vault::JobState,
+) -> callvault_model::JobId {
+    use callvault_model::vault::{Job, JobKind};
+    use callvault_store::VaultStore;
+    let j = Job {
+        id: callvault_model::JobId::new(),
+        tenant_id: tenant,
+        kind: JobKind::Rewrap,
+        state,
+        target_version: Some(1),
+        objects_total: 0,
+        objects_done: 0,
+        bytes_total: 0,
+        bytes_done: 0,
+        failures: 0,
+        last_error: None,
+        created_by: callvault_model::PrincipalId::User(callvault_model::UserId::new()),
+        created_at: Timestamp(T0),
+        updated_at: Timestamp(T0),
+        finished_at: None,
+        cursor: None,
+    };
+    let mut tx = app.state.store.begin().await.unwrap();
+    tx.insert_job(&j).await.unwrap();
+    tx.commit().await.unwrap();
+    j.id
+}
