@@ -30,7 +30,7 @@ impl AreaMatch {
         match self {
             AreaMatch::Any => true,
             AreaMatch::Country(cc) => n.country_code == *cc,
-            AreaMatch::Region(r) => n.region.as_deref() == Some(r.as_str()),
+            AreaMatch::Region(r) => n.region == Some(r.as_str()),
             AreaMatch::AreaCode(a) => n.area_code == Some(*a),
             AreaMatch::Kind(k) => n.kind == *k,
             AreaMatch::Prefix(p) => n.e164.trim_start_matches('+').starts_with(p.as_str()),

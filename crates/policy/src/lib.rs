@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod areas;
+pub mod dnc;
 pub mod hours;
 pub mod numbers;
 pub mod password;
