@@ -281,8 +281,14 @@ impl CompactSet {
     /// Writes the set (little-endian words after a header).
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         w.write_all(MAGIC)?;
-        for v in [self.len, self.min, self.max, u64::from(self.block_bits), self.offsets.len() as u64, self.data.len() as u64]
-        {
+        for v in [
+            self.len,
+            self.min,
+            self.max,
+            u64::from(self.block_bits),
+            self.offsets.len() as u64,
+            self.data.len() as u64,
+        ] {
             w.write_all(&v.to_le_bytes())?;
         }
         let mut buf = Vec::with_capacity(1 << 16);
@@ -411,9 +417,9 @@ mod tests {
     #[test]
     fn dense_sparse_tiny_and_empty_sets() {
         for keys in [
-            (1_000..3_000u64).collect::<Vec<_>>(),       // every value
-            vec![12_085_550_100],                        // one
-            vec![0, u64::MAX / 2, u64::MAX - 1],         // a huge universe
+            (1_000..3_000u64).collect::<Vec<_>>(),        // every value
+            vec![12_085_550_100],                         // one
+            vec![0, u64::MAX / 2, u64::MAX - 1],          // a huge universe
             (0..5_000u64).map(|i| i * i * 977).collect(), // growing gaps
             vec![],
         ] {
@@ -433,8 +439,7 @@ mod tests {
     fn under_one_byte_per_number_at_registry_density() {
         // 258.5 M numbers over 8·10^9 NANP values is one in 31; the same density in miniature.
         let mut s = 3;
-        let mut spread: Vec<u64> =
-            (0..1_050_000).map(|_| 12_000_000_000 + splitmix(&mut s) % 31_000_000).collect();
+        let mut spread: Vec<u64> = (0..1_050_000).map(|_| 12_000_000_000 + splitmix(&mut s) % 31_000_000).collect();
         spread.sort_unstable();
         spread.dedup();
         spread.truncate(1_000_000);

@@ -5,8 +5,9 @@
 //! the IANA database bundled with jiff, so DST changes follow the tz rules, not the host.
 
 use jiff::Timestamp;
-use jiff::civil::Weekday;
-use jiff::tz::TimeZone;
+use jiff::civil::{Date, Weekday};
+
+use crate::timezones::Zone;
 
 /// A daily window in local minutes since midnight, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +32,14 @@ pub struct HoursRule {
     pub name: String,
     /// Monday..Sunday.
     pub days: [Option<Window>; 7],
+    /// Local dates with no calls at all (sorted).
+    pub holidays: Vec<Date>,
 }
 
 impl HoursRule {
     /// The same window every day.
     pub fn daily(name: &str, w: Window) -> HoursRule {
-        HoursRule { name: name.into(), days: [Some(w); 7] }
+        HoursRule { name: name.into(), days: [Some(w); 7], holidays: Vec::new() }
     }
 
     /// The US federal window: 08:00–21:00 every day.
@@ -55,7 +58,7 @@ pub struct OutsideHours {
     /// The local time there, `YYYY-MM-DD HH:MM (weekday)`.
     pub local: String,
     /// The next instant at which every rule allows the call in every zone (searched up to 8
-    /// days ahead).
+    /// days ahead; None when no such instant exists within them).
     pub next_allowed: Option<Timestamp>,
 }
 
@@ -65,23 +68,26 @@ pub enum HoursError {
     /// No zone is known for the number.
     #[error("the called party's time zone is unknown")]
     NoZone,
-    /// A zone name is not in the time zone database.
-    #[error("unknown time zone `{0}`")]
-    UnknownZone(String),
 }
 
 fn day_index(w: Weekday) -> usize {
     usize::from(w.to_monday_zero_offset().unsigned_abs())
 }
 
+/// Minutes since local midnight.
+fn minute_of(t: jiff::civil::Time) -> u16 {
+    u16::try_from(t.hour()).unwrap_or(0) * 60 + u16::try_from(t.minute()).unwrap_or(0)
+}
+
 /// The first rule/zone that refuses a call at `at`, if any.
-fn refusal(rules: &[&HoursRule], zones: &[TimeZone], at: Timestamp, margin: u16) -> Option<(usize, usize)> {
-    for (zi, tz) in zones.iter().enumerate() {
-        let local = at.to_zoned(tz.clone());
-        let minute = u16::try_from(local.hour()).unwrap_or(0) * 60 + u16::try_from(local.minute()).unwrap_or(0);
+fn refusal(rules: &[&HoursRule], zones: &[Zone], at: Timestamp, margin: u16) -> Option<(usize, usize)> {
+    for (zi, zone) in zones.iter().enumerate() {
+        let local = zone.tz.to_datetime(at);
+        let minute = minute_of(local.time());
         let day = day_index(local.weekday());
         for (ri, rule) in rules.iter().enumerate() {
-            if !rule.days[day].is_some_and(|w| minute >= w.start && minute + margin < w.end) {
+            let open = rule.days[day].is_some_and(|w| minute >= w.start && minute + margin < w.end);
+            if !open || (!rule.holidays.is_empty() && rule.holidays.binary_search(&local.date()).is_ok()) {
                 return Some((ri, zi));
             }
         }
@@ -89,33 +95,51 @@ fn refusal(rules: &[&HoursRule], zones: &[TimeZone], at: Timestamp, margin: u16)
     None
 }
 
-/// Checks a call at `at` against `rules` in every zone of `zone_names`; `margin` minutes before
-/// a window closes count as closed (the default margin is 1 minute).
+/// The earliest instant after `at` at which no rule refuses in any zone. The allowed set is an
+/// intersection of windows, so its earliest point is the start of one of them: every window
+/// start in every zone over the next 8 days is a candidate.
+fn next_allowed(rules: &[&HoursRule], zones: &[Zone], at: Timestamp, margin: u16) -> Option<Timestamp> {
+    let mut candidates = Vec::with_capacity(zones.len() * rules.len() * 9);
+    for zone in zones {
+        let today = zone.tz.to_datetime(at).date();
+        for d in 0..=8 {
+            let Ok(date) = today.checked_add(jiff::Span::new().days(d)) else { continue };
+            for rule in rules {
+                let Some(w) = rule.days[day_index(date.weekday())] else { continue };
+                let (h, m) = (i8::try_from(w.start / 60).unwrap_or(0), i8::try_from(w.start % 60).unwrap_or(0));
+                let local = date.at(h, m, 0, 0);
+                if let Ok(z) = zone.tz.to_ambiguous_zoned(local).compatible() {
+                    let t = z.timestamp();
+                    if t > at {
+                        candidates.push(t);
+                    }
+                }
+            }
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates.into_iter().find(|t| refusal(rules, zones, *t, margin).is_none())
+}
+
+/// Checks a call at `at` against `rules` in every zone of `zones`; `margin` minutes before a
+/// window closes count as closed (the default margin is 1 minute).
 pub fn check(
     rules: &[&HoursRule],
-    zone_names: &[&str],
+    zones: &[Zone],
     at: Timestamp,
     margin: u16,
 ) -> Result<Result<(), OutsideHours>, HoursError> {
-    if zone_names.is_empty() {
+    if zones.is_empty() {
         return Err(HoursError::NoZone);
     }
-    let zones: Vec<TimeZone> = zone_names
-        .iter()
-        .map(|z| TimeZone::get(z).map_err(|_| HoursError::UnknownZone((*z).to_owned())))
-        .collect::<Result<_, _>>()?;
-    let Some((ri, zi)) = refusal(rules, &zones, at, margin) else { return Ok(Ok(())) };
-    let local = at.to_zoned(zones[zi].clone());
-    // The next allowed minute: scan minute boundaries up to 8 days ahead.
-    let start = Timestamp::from_second(at.as_second() - at.as_second().rem_euclid(60) + 60).unwrap_or(at);
-    let next_allowed = (0..8 * 24 * 60)
-        .filter_map(|m| start.checked_add(jiff::SignedDuration::from_mins(m)).ok())
-        .find(|t| refusal(rules, &zones, *t, margin).is_none());
+    let Some((ri, zi)) = refusal(rules, zones, at, margin) else { return Ok(Ok(())) };
+    let local = zones[zi].tz.to_datetime(at);
     Ok(Err(OutsideHours {
         rule: rules[ri].name.clone(),
-        zone: zone_names[zi].to_owned(),
+        zone: zones[zi].name.to_owned(),
         local: format!("{} ({:?})", local.strftime("%Y-%m-%d %H:%M"), local.weekday()),
-        next_allowed,
+        next_allowed: next_allowed(rules, zones, at, margin),
     }))
 }
 
@@ -127,10 +151,14 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn zones(names: &[&'static str]) -> Vec<Zone> {
+        names.iter().map(|n| Zone::get(n).unwrap()).collect()
+    }
+
     #[test]
     fn federal_window_edges_with_and_without_margin() {
         let fed = HoursRule::us_federal();
-        let ny = ["America/New_York"];
+        let ny = zones(&["America/New_York"]);
         // 2026-11-23 is a Monday; New York is UTC-5 in November.
         assert_eq!(check(&[&fed], &ny, at("2026-11-24T01:59:00Z"), 0).unwrap(), Ok(())); // 20:59
         let e = check(&[&fed], &ny, at("2026-11-24T02:00:00Z"), 0).unwrap().unwrap_err(); // 21:00
@@ -147,7 +175,7 @@ mod tests {
     #[test]
     fn both_dst_changes_follow_the_tz_rules() {
         let fed = HoursRule::us_federal();
-        let ny = ["America/New_York"];
+        let ny = zones(&["America/New_York"]);
         // Spring forward 2026-03-08: 20:59 EDT is 00:59 UTC next day (UTC-4).
         assert_eq!(check(&[&fed], &ny, at("2026-03-09T00:59:00Z"), 0).unwrap(), Ok(()));
         assert!(check(&[&fed], &ny, at("2026-03-09T01:00:00Z"), 0).unwrap().is_err());
@@ -163,7 +191,7 @@ mod tests {
         // Idaho's 208: Mountain (Boise) and Pacific (Los Angeles). Boise is one hour ahead, so
         // the window is 08:00 Pacific to 21:00 Mountain (= 20:00 Pacific).
         let fed = HoursRule::us_federal();
-        let idaho = ["America/Boise", "America/Los_Angeles"];
+        let idaho = zones(&["America/Boise", "America/Los_Angeles"]);
         // 2026-11-23: Boise UTC-7, Los Angeles UTC-8.
         let e = check(&[&fed], &idaho, at("2026-11-23T15:30:00Z"), 0).unwrap().unwrap_err(); // 08:30 MT, 07:30 PT
         assert_eq!(e.zone, "America/Los_Angeles");
@@ -179,8 +207,8 @@ mod tests {
         let florida = HoursRule::daily("Florida (Fla. Stat. 501.616)", Window::hm(8, 0, 20, 0));
         let mut days = [Some(Window::hm(8, 0, 20, 0)); 7];
         days[6] = None;
-        let no_sunday = HoursRule { name: "Alabama (no Sundays)".into(), days };
-        let ny = ["America/New_York"];
+        let no_sunday = HoursRule { name: "Alabama (no Sundays)".into(), days, holidays: vec![] };
+        let ny = zones(&["America/New_York"]);
         // 20:30 Monday: federal allows, Florida refuses.
         assert_eq!(check(&[&fed], &ny, at("2026-11-24T01:30:00Z"), 0).unwrap(), Ok(()));
         let e = check(&[&fed, &florida], &ny, at("2026-11-24T01:30:00Z"), 0).unwrap().unwrap_err();
@@ -192,12 +220,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_zones_deny() {
+    fn unknown_zones_deny_and_holidays_close_the_day() {
         let fed = HoursRule::us_federal();
         assert_eq!(check(&[&fed], &[], at("2026-11-23T15:00:00Z"), 0), Err(HoursError::NoZone));
-        assert_eq!(
-            check(&[&fed], &["Mars/Olympus"], at("2026-11-23T15:00:00Z"), 0),
-            Err(HoursError::UnknownZone("Mars/Olympus".into()))
-        );
+        let mut xmas = HoursRule::daily("Louisiana", Window::hm(8, 0, 20, 0));
+        xmas.holidays = vec!["2026-12-25".parse().unwrap()];
+        let ny = zones(&["America/New_York"]);
+        let e = check(&[&fed, &xmas], &ny, at("2026-12-25T17:00:00Z"), 1).unwrap().unwrap_err();
+        assert_eq!(e.rule, "Louisiana");
+        assert_eq!(e.next_allowed, Some(at("2026-12-26T13:00:00Z")));
+        // Nothing ever allowed: no next instant.
+        let never = HoursRule { name: "closed".into(), days: [None; 7], holidays: vec![] };
+        assert_eq!(check(&[&never], &ny, at("2026-12-25T17:00:00Z"), 1).unwrap().unwrap_err().next_allowed, None);
     }
 }

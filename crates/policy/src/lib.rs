@@ -17,9 +17,12 @@
 
 pub mod access;
 pub mod areas;
+pub mod dial;
 pub mod dnc;
 pub mod hours;
 pub mod numbers;
 pub mod password;
+pub mod places;
+pub mod rules;
 pub mod throttle;
 pub mod timezones;

@@ -8,7 +8,7 @@ use phonenumber::Type;
 pub const MAX_INPUT: usize = 64;
 
 /// What kind of line a number is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NumberKind {
     /// Fixed line.
@@ -186,7 +186,8 @@ fn classify_e164_digits(digits: &str) -> Result<Number, NumberError> {
     let national = &digits[cc_len..];
     let (region, kind) = country.get().classify(national).ok_or(NumberError::Invalid)?;
     let national_value: u64 = national.parse().map_err(|_| NumberError::Invalid)?;
-    let area_code = (cc == 1 && national.len() == 10).then(|| u16::try_from(national_value / 10_000_000).ok()).flatten();
+    let area_code =
+        (cc == 1 && national.len() == 10).then(|| u16::try_from(national_value / 10_000_000).ok()).flatten();
     let mut e164 = String::with_capacity(digits.len() + 1);
     e164.push('+');
     e164.push_str(digits);
@@ -328,7 +329,8 @@ impl Region {
 
     fn kind(&self, national: &str, m: &regex::SetMatches) -> Option<NumberKind> {
         let len = u16::try_from(national.len()).unwrap_or(u16::MAX);
-        let hit = |i: usize| m.matched(i) && (self.patterns[i].lengths.is_empty() || self.patterns[i].lengths.contains(&len));
+        let hit =
+            |i: usize| m.matched(i) && (self.patterns[i].lengths.is_empty() || self.patterns[i].lengths.contains(&len));
         if !hit(0) {
             return None;
         }

@@ -11,9 +11,31 @@ const DATA: &str = include_str!("../data/timezones.txt");
 /// The longest prefix in the data (libphonenumber's is 9 digits).
 const MAX_PREFIX: usize = 12;
 
+/// A time zone with its IANA name, resolved in the bundled time zone database.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// IANA name.
+    pub name: &'static str,
+    /// The zone.
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Zone {
+    /// A zone by its IANA name.
+    pub fn get(name: &'static str) -> Option<Zone> {
+        jiff::tz::TimeZone::get(name).ok().map(|tz| Zone { name, tz })
+    }
+}
+
 /// The parsed map.
 pub struct ZoneMap {
-    by_prefix: HashMap<&'static str, Vec<&'static str>>,
+    by_prefix: HashMap<&'static str, Vec<Zone>>,
     longest: usize,
 }
 
@@ -37,6 +59,7 @@ impl ZoneMap {
     /// Parses map data in libphonenumber's `prefix|Zone&Zone` format.
     pub fn parse(text: &'static str) -> Result<ZoneMap, ZoneDataError> {
         let mut by_prefix = HashMap::new();
+        let mut resolved: HashMap<&'static str, Zone> = HashMap::new();
         let mut longest = 0;
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
@@ -49,9 +72,18 @@ impl ZoneMap {
             if prefix.is_empty() || prefix.len() > MAX_PREFIX || !prefix.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err("the prefix must be 1 to 12 digits"));
             }
-            let zones: Vec<&'static str> = zones.split('&').collect();
-            if zones.iter().any(|z| z.is_empty() || !z.contains('/') && *z != "UTC") {
+            let names: Vec<&'static str> = zones.split('&').collect();
+            if names.iter().any(|z| z.is_empty() || !z.contains('/') && *z != "UTC") {
                 return Err(err("zones must be IANA names such as America/New_York"));
+            }
+            let mut zones = Vec::with_capacity(names.len());
+            for name in names {
+                let zone = match resolved.get(name) {
+                    Some(z) => z.clone(),
+                    None => Zone::get(name).ok_or(err("a zone is not in the time zone database"))?,
+                };
+                resolved.insert(name, zone.clone());
+                zones.push(zone);
             }
             if by_prefix.insert(prefix, zones).is_some() {
                 return Err(err("prefix listed twice"));
@@ -79,15 +111,31 @@ impl ZoneMap {
 
     /// The zones of an E.164 number given as digits (country code first, no `+`): the entry of
     /// the longest matching prefix, or an empty slice when no prefix matches.
-    pub fn zones_for(&self, e164_digits: &str) -> &[&'static str] {
+    pub fn zones_for(&self, e164_digits: &str) -> &[Zone] {
+        self.lookup(e164_digits).map_or(&[], |(_, z)| z)
+    }
+
+    /// The longest matching prefix's length and zones.
+    pub fn lookup(&self, e164_digits: &str) -> Option<(usize, &[Zone])> {
         let digits = e164_digits.strip_prefix('+').unwrap_or(e164_digits);
         let max = self.longest.min(digits.len());
-        for len in (1..=max).rev() {
-            if let Some(zones) = self.by_prefix.get(&digits[..len]) {
-                return zones;
+        (1..=max).rev().find_map(|len| self.by_prefix.get(&digits[..len]).map(|z| (len, z.as_slice())))
+    }
+
+    /// Where a number is, as far as its digits tell: its zones, or none when they do not tell —
+    /// libphonenumber's `Etc/Unknown` (non-geographic numbers), or only the country code matched
+    /// and it spans more than four zones (NANP toll-free and premium numbers map to all 42 zones
+    /// of NANP, from Guam to Adak: no window fits all of them).
+    pub fn located(&self, number: &crate::numbers::Number) -> &[Zone] {
+        match self.lookup(number.digits()) {
+            Some((len, zones))
+                if !(zones.len() > 4 && len == number.country_code.to_string().len())
+                    && zones.iter().all(|z| z.name != "Etc/Unknown") =>
+            {
+                zones
             }
+            _ => &[],
         }
-        &[]
     }
 }
 
@@ -95,21 +143,25 @@ impl ZoneMap {
 mod tests {
     use super::*;
 
+    fn names(zones: &[Zone]) -> Vec<&str> {
+        zones.iter().map(|z| z.name).collect()
+    }
+
     #[test]
     fn longest_prefix_wins_and_multi_zone_prefixes_are_kept() {
         let map = ZoneMap::shipped();
         assert_eq!(map.len(), 3294);
         // Idaho's 208 spans Mountain and Pacific time (DOMAIN.md); a narrower prefix decides.
         // (libphonenumber agrees: phonenumbers.timezone.time_zones_for_number gives the same.)
-        assert_eq!(map.zones_for("+12085550100"), ["America/Boise", "America/Los_Angeles"]);
-        assert_eq!(map.zones_for("12082011234"), ["America/Denver"]);
-        assert_eq!(map.zones_for("+12083451234"), ["America/Denver"]);
-        assert_eq!(map.zones_for("+13055550100"), ["America/New_York"]);
-        assert_eq!(map.zones_for("+442079460000"), ["Europe/London"]);
-        assert!(map.zones_for("+447700900123").contains(&"Europe/London"));
-        assert!(map.zones_for("+61212345678").contains(&"Australia/Sydney"));
-        assert!(map.zones_for("").is_empty());
-        assert!(map.zones_for("+0").is_empty());
+        assert_eq!(names(map.zones_for("+12085550100")), ["America/Boise", "America/Los_Angeles"]);
+        assert_eq!(names(map.zones_for("12082011234")), ["America/Denver"]);
+        assert_eq!(names(map.zones_for("+12083451234")), ["America/Denver"]);
+        assert_eq!(names(map.zones_for("+13055550100")), ["America/New_York"]);
+        assert_eq!(names(map.zones_for("+442079460000")), ["Europe/London"]);
+        assert!(names(map.zones_for("+447700900123")).contains(&"Europe/London"));
+        assert!(names(map.zones_for("+61212345678")).contains(&"Australia/Sydney"));
+        assert!(names(map.zones_for("")).is_empty());
+        assert!(names(map.zones_for("+0")).is_empty());
     }
 
     #[test]
@@ -120,9 +172,14 @@ mod tests {
             "prefix listed twice"
         );
         assert_eq!(ZoneMap::parse("44|London\n").unwrap_err().line, 1);
+        assert_eq!(
+            ZoneMap::parse("44|Europe/Atlantis\n").unwrap_err().message,
+            "a zone is not in the time zone database"
+        );
         assert_eq!(ZoneMap::parse("44\n").unwrap_err().message, "expected prefix|zones");
         assert!(
-            ZoneMap::parse("# comment\n\n33|Europe/Paris\n").unwrap().zones_for("+33140000000") == ["Europe/Paris"]
+            names(ZoneMap::parse("# comment\n\n33|Europe/Paris\n").unwrap().zones_for("+33140000000"))
+                == ["Europe/Paris"]
         );
     }
 }

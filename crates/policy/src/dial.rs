@@ -1,0 +1,692 @@
+//! The dial-check engine: may this outbound call or text be placed, or this inbound call be
+//! received, now? Pure: the instant, the number's recent calls and the do-not-call lists are
+//! passed in. Every answer carries all its reasons (each with the rule that gave it) and, for
+//! an outbound denial that time will lift, the next instant the call would be allowed. Errors —
+//! an unparsable number, an unknown area name, no time zone — deny, never allow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::areas::{AreaDecision, AreaMatch, CallingArea};
+use crate::hours::{self, HoursRule};
+use crate::numbers::{self, Number, NumberKind};
+use crate::places;
+use crate::rules::RuleSet;
+use crate::timezones::{Zone, ZoneMap};
+
+/// What is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// An agent or dialer calls the number.
+    OutboundCall,
+    /// A text message to the number.
+    OutboundText,
+    /// The number calls in.
+    InboundCall,
+}
+
+/// Why a decision went the way it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// The number does not parse or is not valid.
+    InvalidNumber,
+    /// An inbound caller withheld their number.
+    AnonymousCaller,
+    /// An inbound caller is on a block list.
+    InboundBlocked,
+    /// The number is in an assigned area (allows).
+    InsideArea,
+    /// The number is outside every area assigned at some level.
+    OutsideArea,
+    /// An assigned area names an area that does not exist (configuration error).
+    UnknownArea,
+    /// A premium-rate, shared-cost, personal or UAN number and the level is off.
+    HighRiskSpecialServices,
+    /// A destination known for toll fraud and the level is off.
+    HighRiskTollFraud,
+    /// A text to a fixed line.
+    NotTextable,
+    /// Inside every calling window (allows).
+    WithinHours,
+    /// Outside a calling window or on a closed day or holiday.
+    OutsideHours,
+    /// No time zone is known and no fallback is set.
+    NoTimeZone,
+    /// The calls-per-24-hours limit of a place is reached.
+    CallLimit,
+    /// On a do-not-call list.
+    DoNotCall,
+    /// On a registry, but the contact consented (allows).
+    ConsentOverridesRegistry,
+    /// A registry copy is older than the safe-harbor age.
+    StaleRegistry,
+    /// On none of the lists checked (allows).
+    NotOnDoNotCall,
+}
+
+/// One reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Reason {
+    /// Stable code.
+    pub code: ReasonCode,
+    /// Whether this reason denies.
+    pub denies: bool,
+    /// The rule, area, list or setting that gave it.
+    pub rule: String,
+    /// In words.
+    pub message: String,
+}
+
+/// What is known about the number (echoed back to the caller, never logged).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct NumberFacts {
+    /// E.164.
+    pub e164: String,
+    /// ISO region.
+    pub region: Option<String>,
+    /// Line type.
+    pub kind: NumberKind,
+    /// The places whose rules applied (`US`, `US-FL`, `service:…`).
+    pub places: Vec<String>,
+    /// The time zones the called party may be in.
+    pub zones: Vec<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Every reason, denials first.
+    pub reasons: Vec<Reason>,
+    /// For a denied outbound check that only time stands in the way of: when it would be allowed.
+    #[schema(value_type = Option<String>)]
+    pub next_allowed: Option<Timestamp>,
+    /// The number as understood.
+    pub number: Option<NumberFacts>,
+}
+
+impl Decision {
+    /// The first denying reason.
+    pub fn denial(&self) -> Option<&Reason> {
+        self.reasons.iter().find(|r| r.denies)
+    }
+}
+
+/// Kind of a do-not-call list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DncKind {
+    /// The tenant's own list (customers who asked not to be called): always honoured.
+    Internal,
+    /// A national or state registry copy: consent overrides it; it must be fresh.
+    Registry,
+}
+
+/// A do-not-call list as the engine sees it.
+pub trait DncList: Send + Sync {
+    /// Its name.
+    fn name(&self) -> &str;
+    /// Internal or registry.
+    fn kind(&self) -> DncKind;
+    /// The country calling code it covers (registries), or None for any.
+    fn country_code(&self) -> Option<u16>;
+    /// When its data was last refreshed from the source.
+    fn refreshed_at(&self) -> Timestamp;
+    /// Whether the number is on it.
+    fn contains(&self, number: &Number) -> bool;
+}
+
+/// A tenant's dial settings (stored as JSON; every field has a default).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Region for numbers given without a country code.
+    pub default_region: String,
+    /// Minutes before a window closes that count as closed.
+    pub margin_minutes: u16,
+    /// Allow premium-rate, shared-cost, personal and UAN numbers.
+    pub allow_high_risk_special_services: bool,
+    /// Allow destinations known for toll fraud.
+    pub allow_high_risk_toll_fraud: bool,
+    /// Refuse inbound calls that withhold their number.
+    pub block_anonymous_inbound: bool,
+    /// Area clauses (`country:53`, `prefix:1900`) no inbound call may come from.
+    pub inbound_block: Vec<String>,
+    /// The calling areas that apply when no user, team or service has any (empty = domestic).
+    pub default_call_areas: Vec<String>,
+    /// The texting areas that apply when none is assigned (empty = domestic).
+    pub default_text_areas: Vec<String>,
+    /// A registry copy older than this many days denies outbound checks (safe harbor: 31);
+    /// `null` switches the check off for the tenant.
+    pub registry_max_age_days: Option<u32>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_region: "US".into(),
+            margin_minutes: 1,
+            allow_high_risk_special_services: false,
+            allow_high_risk_toll_fraud: false,
+            block_anonymous_inbound: false,
+            inbound_block: Vec::new(),
+            default_call_areas: Vec::new(),
+            default_text_areas: Vec::new(),
+            registry_max_age_days: Some(31),
+        }
+    }
+}
+
+/// Who an assignment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// A user.
+    User,
+    /// A team.
+    Team,
+    /// A service (campaign).
+    Service,
+}
+
+/// The areas assigned to one user, team or service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Areas {
+    /// Areas outbound calls may go to (empty: no restriction at this level).
+    pub call: Vec<String>,
+    /// Areas texts may go to (empty: no restriction at this level).
+    pub text: Vec<String>,
+    /// Areas inbound calls may not come from.
+    pub inbound_block: Vec<String>,
+}
+
+/// One level's assignment in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// User, team or service.
+    pub level: Level,
+    /// Its name (for explanations).
+    pub name: String,
+    /// The areas.
+    pub areas: Areas,
+}
+
+/// Facts about the contact from the calling list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Contact {
+    /// ZIP code.
+    pub zip: Option<String>,
+    /// State (`FL` or `US-FL`).
+    pub state: Option<String>,
+    /// The contact gave prior express consent (registries do not apply; the internal list does).
+    pub consent: bool,
+}
+
+/// A question.
+pub struct Request<'a> {
+    /// What is checked.
+    pub direction: Direction,
+    /// The number as given.
+    pub number: &'a str,
+    /// When.
+    pub at: Timestamp,
+    /// The service (campaign) name, for its own window.
+    pub service: Option<&'a str>,
+    /// The assignments of the user, their teams and the service.
+    pub assignments: &'a [Assignment],
+    /// Contact facts.
+    pub contact: &'a Contact,
+    /// Outbound calls to this number in the 24 hours before `at` (any order).
+    pub recent_calls: &'a [Timestamp],
+    /// The tenant's do-not-call lists.
+    pub dnc: &'a [Arc<dyn DncList>],
+}
+
+/// An error in a policy's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
+
+/// A tenant's compiled policy: settings, named areas and rules. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    settings: Settings,
+    areas: HashMap<String, CallingArea>,
+    inbound_block: Vec<AreaMatch>,
+    rules: RuleSet,
+    fallback: Option<Zone>,
+    toll_fraud: Vec<String>,
+}
+
+const HIGH_RISK: &str = include_str!("../data/high-risk-prefixes.txt");
+const ANONYMOUS: [&str; 9] =
+    ["", "anonymous", "restricted", "private", "unavailable", "unknown", "withheld", "blocked", "anonymous.invalid"];
+
+/// Whether an inbound caller id is a withheld number.
+pub fn is_anonymous(caller: &str) -> bool {
+    let c = caller.trim().to_ascii_lowercase();
+    let user = c.strip_prefix("sip:").or_else(|| c.strip_prefix("sips:")).unwrap_or(&c);
+    let user = user.split('@').next().unwrap_or(user);
+    ANONYMOUS.contains(&user)
+}
+
+fn deny(code: ReasonCode, rule: impl Into<String>, message: impl Into<String>) -> Reason {
+    Reason { code, denies: true, rule: rule.into(), message: message.into() }
+}
+
+fn allow(code: ReasonCode, rule: impl Into<String>, message: impl Into<String>) -> Reason {
+    Reason { code, denies: false, rule: rule.into(), message: message.into() }
+}
+
+impl Policy {
+    /// Compiles settings, named areas and rules; unknown clauses, regions and zones are errors.
+    pub fn new(settings: Settings, areas: Vec<CallingArea>, rules: RuleSet) -> Result<Policy, PolicyError> {
+        if settings.default_region.parse::<phonenumber::country::Id>().is_err() {
+            return Err(PolicyError(format!("unknown default region `{}`", settings.default_region)));
+        }
+        let inbound_block = settings
+            .inbound_block
+            .iter()
+            .map(|c| c.parse::<AreaMatch>().map_err(|e| PolicyError(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let areas: HashMap<String, CallingArea> = areas.into_iter().map(|a| (a.name.clone(), a)).collect();
+        for name in settings.default_call_areas.iter().chain(&settings.default_text_areas) {
+            if !areas.contains_key(name) {
+                return Err(PolicyError(format!("the default areas name `{name}`, which does not exist")));
+            }
+        }
+        let fallback = match &rules.fallback_zone {
+            Some(z) => Some(
+                jiff::tz::TimeZone::get(z)
+                    .map(|tz| Zone { name: leak_zone_name(z), tz })
+                    .map_err(|_| PolicyError(format!("unknown zone `{z}`")))?,
+            ),
+            None => None,
+        };
+        let toll_fraud = HIGH_RISK
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        Ok(Policy { settings, areas, inbound_block, rules, fallback, toll_fraud })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Whether a named area exists.
+    pub fn has_area(&self, name: &str) -> bool {
+        self.areas.contains_key(name)
+    }
+
+    /// Decides.
+    pub fn decide(&self, req: &Request<'_>) -> Decision {
+        match req.direction {
+            Direction::InboundCall => self.inbound(req),
+            Direction::OutboundCall | Direction::OutboundText => self.outbound(req),
+        }
+    }
+
+    fn inbound(&self, req: &Request<'_>) -> Decision {
+        let mut reasons = Vec::new();
+        if is_anonymous(req.number) {
+            if self.settings.block_anonymous_inbound {
+                reasons.push(deny(
+                    ReasonCode::AnonymousCaller,
+                    "settings.block_anonymous_inbound",
+                    "the caller withheld their number",
+                ));
+            } else {
+                reasons.push(allow(
+                    ReasonCode::AnonymousCaller,
+                    "settings.block_anonymous_inbound",
+                    "anonymous callers are allowed",
+                ));
+            }
+            return finish(reasons, None, None);
+        }
+        let number = match numbers::parse(req.number, Some(&self.settings.default_region)) {
+            Ok(n) => n,
+            Err(e) => {
+                return finish(vec![deny(ReasonCode::InvalidNumber, "number", e.to_string())], None, None);
+            }
+        };
+        if let Some(c) = self.inbound_block.iter().find(|c| c.matches(&number)) {
+            reasons.push(deny(
+                ReasonCode::InboundBlocked,
+                format!("settings.inbound_block {c}"),
+                format!("calls from {c} are blocked for the tenant"),
+            ));
+        }
+        for a in req.assignments {
+            for name in &a.areas.inbound_block {
+                match self.areas.get(name) {
+                    Some(area) => {
+                        if let AreaDecision::Inside(c) = area.decide(&number) {
+                            reasons.push(deny(
+                                ReasonCode::InboundBlocked,
+                                format!("{:?} {}: area {name}", a.level, a.name).to_lowercase(),
+                                format!("calls from area `{name}` ({c}) are blocked for {}", a.name),
+                            ));
+                        }
+                    }
+                    None => reasons.push(unknown_area(a, name)),
+                }
+            }
+        }
+        let facts = facts(&number, Vec::new(), &[]);
+        finish(reasons, None, Some(facts))
+    }
+
+    fn outbound(&self, req: &Request<'_>) -> Decision {
+        let text = req.direction == Direction::OutboundText;
+        let number = match numbers::parse(req.number, Some(&self.settings.default_region)) {
+            Ok(n) => n,
+            Err(e) => return finish(vec![deny(ReasonCode::InvalidNumber, "number", e.to_string())], None, None),
+        };
+        let mut reasons = Vec::with_capacity(4);
+        let mut timeless_denial = false;
+
+        // Calling areas: every level that has areas must contain the number.
+        let levels: Vec<(&str, &[String])> = req
+            .assignments
+            .iter()
+            .map(|a| (a, if text { &a.areas.text } else { &a.areas.call }))
+            .filter(|(_, areas)| !areas.is_empty())
+            .map(|(a, areas)| (a.name.as_str(), areas.as_slice()))
+            .collect();
+        let defaults = if text { &self.settings.default_text_areas } else { &self.settings.default_call_areas };
+        let before = reasons.len();
+        if levels.is_empty() {
+            if defaults.is_empty() {
+                let domestic = CallingArea::domestic(&self.settings.default_region);
+                self.area_level(&mut reasons, "tenant default", std::slice::from_ref(&domestic), &number);
+            } else {
+                let areas: Vec<CallingArea> = defaults.iter().filter_map(|n| self.areas.get(n).cloned()).collect();
+                self.area_level(&mut reasons, "tenant default", &areas, &number);
+            }
+        } else {
+            for (who, names) in levels {
+                let mut areas = Vec::with_capacity(names.len());
+                for n in names {
+                    match self.areas.get(n) {
+                        Some(a) => areas.push(a.clone()),
+                        None => reasons.push(deny(
+                            ReasonCode::UnknownArea,
+                            format!("{who}: area {n}"),
+                            format!("{who} is assigned area `{n}`, which does not exist"),
+                        )),
+                    }
+                }
+                self.area_level(&mut reasons, who, &areas, &number);
+            }
+        }
+        timeless_denial |= reasons[before..].iter().any(|r| r.denies);
+
+        // Risk levels.
+        let special = matches!(
+            number.kind,
+            NumberKind::PremiumRate | NumberKind::SharedCost | NumberKind::Personal | NumberKind::Uan
+        );
+        if special && !self.settings.allow_high_risk_special_services {
+            timeless_denial = true;
+            reasons.push(deny(
+                ReasonCode::HighRiskSpecialServices,
+                "settings.allow_high_risk_special_services",
+                format!("{} numbers are high-risk special services, which are off", number.kind.as_str()),
+            ));
+        }
+        if let Some(p) = self.toll_fraud.iter().find(|p| number.digits().starts_with(p.as_str()))
+            && !self.settings.allow_high_risk_toll_fraud
+        {
+            timeless_denial = true;
+            reasons.push(deny(
+                ReasonCode::HighRiskTollFraud,
+                format!("high-risk prefix +{p}"),
+                format!("+{p} is a high-risk toll-fraud destination, which is off"),
+            ));
+        }
+        if text && number.kind == NumberKind::FixedLine {
+            timeless_denial = true;
+            reasons.push(deny(ReasonCode::NotTextable, "number type", "a fixed line cannot receive texts"));
+        }
+
+        // Places and zones.
+        let region = number.region.unwrap_or("");
+        let mut places: Vec<String> = Vec::with_capacity(4);
+        let mut push_place = |p: &str| {
+            if !p.is_empty() && !places.iter().any(|x| x == p) {
+                places.push(p.to_owned());
+            }
+        };
+        push_place(region);
+        let number_state = number.area_code.and_then(places::state_of_area_code);
+        if let Some(s) = number_state {
+            push_place(s);
+        }
+        let contact_states: Vec<&'static str> = [
+            req.contact.state.as_deref().and_then(|s| places::normalize_state(s, &self.settings.default_region)),
+            req.contact.zip.as_deref().and_then(places::state_of_zip),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for s in &contact_states {
+            push_place(s);
+        }
+        let mut zones: Vec<Zone> = ZoneMap::shipped().located(&number).to_vec();
+        for s in &contact_states {
+            if Some(*s) != number_state {
+                for z in places::zones_of_state(s) {
+                    if !zones.contains(z) {
+                        zones.push(z.clone());
+                    }
+                }
+            }
+        }
+        if zones.is_empty()
+            && let Some(f) = &self.fallback
+        {
+            zones.push(f.clone());
+            push_place("fallback");
+        }
+        if let Some(s) = req.service {
+            let p = format!("service:{s}");
+            if self.rules.get(&p).is_some() {
+                push_place(&p);
+            }
+        }
+        let rules: Vec<&HoursRule> = places.iter().filter_map(|p| self.rules.get(p)).map(|j| &j.hours).collect();
+
+        // Calls per 24 hours.
+        let limit = places
+            .iter()
+            .filter_map(|p| self.rules.get(p).and_then(|j| j.limit_per_24h.map(|l| (l, &j.hours.name))))
+            .min_by_key(|(l, _)| *l);
+        let mut earliest = req.at;
+        if let Some((limit, rule)) = limit
+            && !text
+        {
+            let window_start = req.at - SignedDuration::from_hours(24);
+            let mut recent: Vec<Timestamp> =
+                req.recent_calls.iter().copied().filter(|t| *t > window_start && *t <= req.at).collect();
+            if recent.len() >= limit as usize {
+                recent.sort_unstable();
+                // The call becomes allowed when enough of the recent calls are 24 h old.
+                let release = recent[recent.len() - limit as usize] + SignedDuration::from_hours(24);
+                earliest = earliest.max(release);
+                reasons.push(deny(
+                    ReasonCode::CallLimit,
+                    rule.clone(),
+                    format!("{} calls to this number in the last 24 hours; at most {limit} allowed", recent.len()),
+                ));
+            }
+        }
+
+        // Calling hours.
+        let margin = self.settings.margin_minutes;
+        let mut hours_next = None;
+        match hours::check(&rules, &zones, req.at, margin) {
+            Ok(Ok(())) => reasons.push(allow(
+                ReasonCode::WithinHours,
+                rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("; "),
+                "inside every calling window that applies",
+            )),
+            Ok(Err(out)) => {
+                hours_next = out.next_allowed;
+                reasons.push(deny(
+                    ReasonCode::OutsideHours,
+                    out.rule.clone(),
+                    format!("{} in {} is outside the calling window of {}", out.local, out.zone, out.rule),
+                ));
+            }
+            Err(e) => {
+                timeless_denial = true;
+                reasons.push(deny(ReasonCode::NoTimeZone, "time zones", e.to_string()));
+            }
+        }
+
+        // Do-not-call lists.
+        let mut listed = false;
+        for list in req.dnc {
+            if list.country_code().is_some_and(|cc| cc != number.country_code) {
+                continue;
+            }
+            if list.kind() == DncKind::Registry
+                && let Some(days) = self.settings.registry_max_age_days
+                && req.at.duration_since(list.refreshed_at()) > SignedDuration::from_hours(24 * i64::from(days))
+            {
+                timeless_denial = true;
+                reasons.push(deny(
+                    ReasonCode::StaleRegistry,
+                    list.name().to_owned(),
+                    format!(
+                        "the registry copy `{}` was refreshed {}, more than {days} days ago (safe harbor)",
+                        list.name(),
+                        list.refreshed_at().strftime("%Y-%m-%d")
+                    ),
+                ));
+            }
+            if list.contains(&number) {
+                listed = true;
+                if list.kind() == DncKind::Registry && req.contact.consent {
+                    reasons.push(allow(
+                        ReasonCode::ConsentOverridesRegistry,
+                        list.name().to_owned(),
+                        format!("on `{}`, but the contact gave prior express consent", list.name()),
+                    ));
+                } else {
+                    timeless_denial = true;
+                    reasons.push(deny(
+                        ReasonCode::DoNotCall,
+                        list.name().to_owned(),
+                        format!("the number is on the do-not-call list `{}`", list.name()),
+                    ));
+                }
+            }
+        }
+        if !listed {
+            reasons.push(allow(
+                ReasonCode::NotOnDoNotCall,
+                format!("{} lists", req.dnc.len()),
+                "the number is on none of the do-not-call lists",
+            ));
+        }
+
+        // When time alone stands in the way: the first instant both the limit and the hours allow.
+        let denied = reasons.iter().any(|r| r.denies);
+        let next = if !denied || timeless_denial {
+            None
+        } else if earliest > req.at {
+            match hours::check(&rules, &zones, earliest, margin) {
+                Ok(Ok(())) => Some(earliest),
+                Ok(Err(out)) => out.next_allowed,
+                Err(_) => None,
+            }
+        } else {
+            hours_next
+        };
+        let facts = facts(&number, places, &zones);
+        finish(reasons, next, Some(facts))
+    }
+
+    /// One level: the number must be inside one of `areas`.
+    fn area_level(&self, reasons: &mut Vec<Reason>, who: &str, areas: &[CallingArea], number: &Number) {
+        let mut excepted = None;
+        for a in areas {
+            match a.decide(number) {
+                AreaDecision::Inside(c) => {
+                    reasons.push(allow(
+                        ReasonCode::InsideArea,
+                        format!("{who}: area {}", a.name),
+                        format!("inside area `{}` ({c})", a.name),
+                    ));
+                    return;
+                }
+                AreaDecision::Excepted(c) => excepted = excepted.or(Some((a.name.as_str(), c))),
+                AreaDecision::Outside => {}
+            }
+        }
+        let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
+        reasons.push(deny(
+            ReasonCode::OutsideArea,
+            format!("{who}: areas {}", names.join(", ")),
+            match excepted {
+                Some((name, c)) => format!("area `{name}` excludes {c}"),
+                None => format!("outside every area assigned to {who} ({})", names.join(", ")),
+            },
+        ));
+    }
+}
+
+fn unknown_area(a: &Assignment, name: &str) -> Reason {
+    deny(
+        ReasonCode::UnknownArea,
+        format!("{}: area {name}", a.name),
+        format!("{} is assigned area `{name}`, which does not exist", a.name),
+    )
+}
+
+fn facts(number: &Number, places: Vec<String>, zones: &[Zone]) -> NumberFacts {
+    NumberFacts {
+        e164: number.e164.clone(),
+        region: number.region.map(str::to_owned),
+        kind: number.kind,
+        places,
+        zones: zones.iter().map(|z| z.name.to_owned()).collect(),
+    }
+}
+
+fn finish(mut reasons: Vec<Reason>, next_allowed: Option<Timestamp>, number: Option<NumberFacts>) -> Decision {
+    reasons.sort_by_key(|r| !r.denies);
+    let allowed = !reasons.iter().any(|r| r.denies);
+    Decision { allowed, reasons, next_allowed: if allowed { None } else { next_allowed }, number }
+}
+
+/// Zone names of rules files live as long as the program (a handful per tenant, interned).
+fn leak_zone_name(name: &str) -> &'static str {
+    use std::sync::Mutex;
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
