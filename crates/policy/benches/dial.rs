@@ -1,0 +1,140 @@
+//! Dial checks per second on one core, parsing included: `cargo bench -p callvault-policy --bench dial`.
+//!
+//! 4,096 outbound call checks of distinct synthetic NANP numbers (valid US numbers spread over
+//! the area codes, a few Canadian, toll-free and UK numbers among them) at varied instants, with
+//! the shipped rules, a domestic default area and two do-not-call lists (a 1 M-number registry
+//! in a `CompactSet` and a small internal list). Each iteration is one full `Policy::decide`:
+//! parse and classify, areas, risk, places and zones, hours with the next allowed instant when
+//! denied, limits, lists, and the explained `Decision`.
+
+use std::sync::{Arc, LazyLock};
+
+use callvault_policy::dial::{Assignment, Contact, Direction, DncKind, DncList, Policy, Request, Settings};
+use callvault_policy::dnc::CompactSet;
+use callvault_policy::numbers::{self, Number};
+use callvault_policy::rules::RuleSet;
+use divan::black_box;
+use jiff::Timestamp;
+
+struct Registry(CompactSet);
+
+impl DncList for Registry {
+    fn name(&self) -> &str {
+        "US national registry"
+    }
+    fn kind(&self) -> DncKind {
+        DncKind::Registry
+    }
+    fn country_code(&self) -> Option<u16> {
+        Some(1)
+    }
+    fn refreshed_at(&self) -> Timestamp {
+        "2026-11-20T00:00:00Z".parse().unwrap()
+    }
+    fn contains(&self, n: &Number) -> bool {
+        n.digits().parse().is_ok_and(|k| self.0.contains(k))
+    }
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct World {
+    policy: Policy,
+    lists: Vec<Arc<dyn DncList>>,
+    numbers: Vec<String>,
+    instants: Vec<Timestamp>,
+}
+
+static WORLD: LazyLock<World> = LazyLock::new(|| {
+    let policy = Policy::new(Settings::default(), vec![], RuleSet::shipped()).unwrap();
+    let mut s = 42;
+    let mut numbers = Vec::new();
+    while numbers.len() < 4096 {
+        let n = match numbers.len() % 64 {
+            0 => "+18005550199".to_owned(),
+            1 => "+14165550123".to_owned(),
+            2 => "+442079460000".to_owned(),
+            _ => format!("+1{}", 2_000_000_000 + splitmix(&mut s) % 8_000_000_000),
+        };
+        if numbers::parse(&n, None).is_ok() {
+            numbers.push(n);
+        }
+    }
+    let mut registry: Vec<u64> = (0..1_000_000).map(|_| 12_000_000_000 + splitmix(&mut s) % 8_000_000_000).collect();
+    registry.extend(numbers.iter().step_by(10).filter_map(|n| n[1..].parse::<u64>().ok()));
+    registry.sort_unstable();
+    registry.dedup();
+    let lists: Vec<Arc<dyn DncList>> = vec![Arc::new(Registry(CompactSet::from_sorted(&registry).unwrap()))];
+    // Instants over a week: most inside calling hours, some outside (denials compute the next
+    // allowed instant).
+    let base: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+    let instants = (0..4096).map(|i| base + jiff::SignedDuration::from_mins((i * 149) % (7 * 24 * 60))).collect();
+    World { policy, lists, numbers, instants }
+});
+
+fn main() {
+    LazyLock::force(&WORLD);
+    numbers::Classifier::shipped().warm();
+    divan::main();
+}
+
+#[divan::bench]
+fn parse_only(b: divan::Bencher) {
+    let w = &*WORLD;
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        black_box(numbers::parse(black_box(&w.numbers[i]), None).is_ok())
+    });
+}
+
+#[divan::bench]
+fn outbound_call_check(b: divan::Bencher) {
+    let w = &*WORLD;
+    let contact = Contact::default();
+    let assignments: Vec<Assignment> = Vec::new();
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        let d = w.policy.decide(&Request {
+            direction: Direction::OutboundCall,
+            number: black_box(&w.numbers[i]),
+            at: w.instants[i],
+            service: None,
+            assignments: &assignments,
+            contact: &contact,
+            recent_calls: &[],
+            dnc: &w.lists,
+        });
+        black_box(d.allowed)
+    });
+}
+
+#[divan::bench]
+fn outbound_call_check_in_hours(b: divan::Bencher) {
+    let w = &*WORLD;
+    let contact = Contact::default();
+    let assignments: Vec<Assignment> = Vec::new();
+    let at: Timestamp = "2026-11-23T19:00:00Z".parse().unwrap();
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        let d = w.policy.decide(&Request {
+            direction: Direction::OutboundCall,
+            number: black_box(&w.numbers[i]),
+            at,
+            service: None,
+            assignments: &assignments,
+            contact: &contact,
+            recent_calls: &[],
+            dnc: &w.lists,
+        });
+        black_box(d.allowed)
+    });
+}
