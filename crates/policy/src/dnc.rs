@@ -223,7 +223,7 @@ impl CompactSet {
         let inner = rel & ((1u64 << self.block_bits) - 1);
         // Where the key's unary bit and low bits probably are (keys spread evenly): touch both
         // cache lines now so their misses overlap instead of following each other.
-        let guess = (u128::from(n) * u128::from(inner) >> self.block_bits) as u64;
+        let guess = ((u128::from(n) * u128::from(inner)) >> self.block_bits) as u64;
         std::hint::black_box((
             data.get(((off + (inner >> l) + guess) / 64) as usize).copied(),
             data.get(((low_base + guess * u64::from(l)) / 64) as usize).copied(),
