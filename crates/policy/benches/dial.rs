@@ -16,6 +16,8 @@ use callvault_policy::rules::RuleSet;
 use divan::black_box;
 use jiff::Timestamp;
 
+const REFRESHED: Timestamp = Timestamp::constant(1_795_132_800, 0); // 2026-11-20
+
 struct Registry(CompactSet);
 
 impl DncList for Registry {
@@ -29,7 +31,7 @@ impl DncList for Registry {
         Some(1)
     }
     fn refreshed_at(&self) -> Timestamp {
-        "2026-11-20T00:00:00Z".parse().unwrap()
+        REFRESHED
     }
     fn contains(&self, n: &Number) -> bool {
         n.digits().parse().is_ok_and(|k| self.0.contains(k))
@@ -67,7 +69,8 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         }
     }
     let mut registry: Vec<u64> = (0..1_000_000).map(|_| 12_000_000_000 + splitmix(&mut s) % 8_000_000_000).collect();
-    registry.extend(numbers.iter().step_by(10).filter_map(|n| n[1..].parse::<u64>().ok()));
+    registry
+        .extend(numbers.iter().step_by(10).filter(|n| n.starts_with("+1")).filter_map(|n| n[1..].parse::<u64>().ok()));
     registry.sort_unstable();
     registry.dedup();
     let lists: Vec<Arc<dyn DncList>> = vec![Arc::new(Registry(CompactSet::from_sorted(&registry).unwrap()))];
@@ -136,5 +139,16 @@ fn outbound_call_check_in_hours(b: divan::Bencher) {
             dnc: &w.lists,
         });
         black_box(d.allowed)
+    });
+}
+
+#[divan::bench]
+fn registry_lookup(b: divan::Bencher) {
+    let w = &*WORLD;
+    let parsed: Vec<Number> = w.numbers.iter().map(|n| numbers::parse(n, None).unwrap()).collect();
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        black_box(w.lists[0].contains(black_box(&parsed[i])))
     });
 }

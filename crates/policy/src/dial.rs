@@ -4,6 +4,7 @@
 //! an outbound denial that time will lift, the next instant the call would be allowed. Errors —
 //! an unparsable number, an unknown area name, no time zone — deny, never allow.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,9 +77,11 @@ pub struct Reason {
     /// Whether this reason denies.
     pub denies: bool,
     /// The rule, area, list or setting that gave it.
-    pub rule: String,
+    #[schema(value_type = String)]
+    pub rule: Cow<'static, str>,
     /// In words.
-    pub message: String,
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
 }
 
 /// What is known about the number (echoed back to the caller, never logged).
@@ -87,13 +90,16 @@ pub struct NumberFacts {
     /// E.164.
     pub e164: String,
     /// ISO region.
-    pub region: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub region: Option<&'static str>,
     /// Line type.
     pub kind: NumberKind,
     /// The places whose rules applied (`US`, `US-FL`, `service:…`).
-    pub places: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub places: Vec<Cow<'static, str>>,
     /// The time zones the called party may be in.
-    pub zones: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub zones: Vec<&'static str>,
 }
 
 /// The answer.
@@ -263,6 +269,9 @@ pub struct Policy {
     rules: RuleSet,
     fallback: Option<Zone>,
     toll_fraud: Vec<String>,
+    /// Bit d set when some toll-fraud prefix starts with digit d (most numbers skip the list).
+    toll_fraud_first: u16,
+    domestic: CallingArea,
 }
 
 const HIGH_RISK: &str = include_str!("../data/high-risk-prefixes.txt");
@@ -277,11 +286,11 @@ pub fn is_anonymous(caller: &str) -> bool {
     ANONYMOUS.contains(&user)
 }
 
-fn deny(code: ReasonCode, rule: impl Into<String>, message: impl Into<String>) -> Reason {
+fn deny(code: ReasonCode, rule: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Reason {
     Reason { code, denies: true, rule: rule.into(), message: message.into() }
 }
 
-fn allow(code: ReasonCode, rule: impl Into<String>, message: impl Into<String>) -> Reason {
+fn allow(code: ReasonCode, rule: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Reason {
     Reason { code, denies: false, rule: rule.into(), message: message.into() }
 }
 
@@ -310,13 +319,18 @@ impl Policy {
             ),
             None => None,
         };
-        let toll_fraud = HIGH_RISK
+        let toll_fraud: Vec<String> = HIGH_RISK
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split_whitespace().next())
             .map(str::to_owned)
             .collect();
-        Ok(Policy { settings, areas, inbound_block, rules, fallback, toll_fraud })
+        let domestic = CallingArea::domestic(&settings.default_region);
+        let toll_fraud_first = toll_fraud
+            .iter()
+            .filter_map(|p: &String| p.bytes().next())
+            .fold(0u16, |m, d| m | 1 << (d.wrapping_sub(b'0') & 15));
+        Ok(Policy { settings, areas, inbound_block, rules, fallback, toll_fraud, toll_fraud_first, domestic })
     }
 
     /// The settings.
@@ -414,8 +428,7 @@ impl Policy {
         let before = reasons.len();
         if levels.is_empty() {
             if defaults.is_empty() {
-                let domestic = CallingArea::domestic(&self.settings.default_region);
-                self.area_level(&mut reasons, "tenant default", std::slice::from_ref(&domestic), &number);
+                self.area_level(&mut reasons, "tenant default", std::slice::from_ref(&self.domestic), &number);
             } else {
                 let areas: Vec<CallingArea> = defaults.iter().filter_map(|n| self.areas.get(n).cloned()).collect();
                 self.area_level(&mut reasons, "tenant default", &areas, &number);
@@ -451,8 +464,10 @@ impl Policy {
                 format!("{} numbers are high-risk special services, which are off", number.kind.as_str()),
             ));
         }
-        if let Some(p) = self.toll_fraud.iter().find(|p| number.digits().starts_with(p.as_str()))
-            && !self.settings.allow_high_risk_toll_fraud
+        let first = number.digits().bytes().next().unwrap_or(b'0').wrapping_sub(b'0') & 15;
+        if !self.settings.allow_high_risk_toll_fraud
+            && self.toll_fraud_first & (1 << first) != 0
+            && let Some(p) = self.toll_fraud.iter().find(|p| number.digits().starts_with(p.as_str()))
         {
             timeless_denial = true;
             reasons.push(deny(
@@ -468,29 +483,27 @@ impl Policy {
 
         // Places and zones.
         let region = number.region.unwrap_or("");
-        let mut places: Vec<String> = Vec::with_capacity(4);
-        let mut push_place = |p: &str| {
-            if !p.is_empty() && !places.iter().any(|x| x == p) {
-                places.push(p.to_owned());
+        let mut places: Vec<Cow<'static, str>> = Vec::with_capacity(4);
+        let mut push_place = |p: Cow<'static, str>| {
+            if !p.is_empty() && !places.iter().any(|x| *x == p) {
+                places.push(p);
             }
         };
-        push_place(region);
+        push_place(Cow::Borrowed(region));
         let number_state = number.area_code.and_then(places::state_of_area_code);
         if let Some(s) = number_state {
-            push_place(s);
+            push_place(Cow::Borrowed(s));
         }
-        let contact_states: Vec<&'static str> = [
+        let contact_states = [
             req.contact.state.as_deref().and_then(|s| places::normalize_state(s, &self.settings.default_region)),
             req.contact.zip.as_deref().and_then(places::state_of_zip),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for s in &contact_states {
-            push_place(s);
+        ];
+        let contact_states = contact_states.iter().flatten();
+        for s in contact_states.clone() {
+            push_place(Cow::Borrowed(s));
         }
         let mut zones: Vec<Zone> = ZoneMap::shipped().located(&number).to_vec();
-        for s in &contact_states {
+        for s in contact_states {
             if Some(*s) != number_state {
                 for z in places::zones_of_state(s) {
                     if !zones.contains(z) {
@@ -503,21 +516,20 @@ impl Policy {
             && let Some(f) = &self.fallback
         {
             zones.push(f.clone());
-            push_place("fallback");
+            push_place(Cow::Borrowed("fallback"));
         }
         if let Some(s) = req.service {
             let p = format!("service:{s}");
             if self.rules.get(&p).is_some() {
-                push_place(&p);
+                push_place(Cow::Owned(p));
             }
         }
-        let rules: Vec<&HoursRule> = places.iter().filter_map(|p| self.rules.get(p)).map(|j| &j.hours).collect();
+        let jurisdictions: Vec<&crate::rules::Jurisdiction> = places.iter().filter_map(|p| self.rules.get(p)).collect();
+        let rules: Vec<&HoursRule> = jurisdictions.iter().map(|j| &j.hours).collect();
 
         // Calls per 24 hours.
-        let limit = places
-            .iter()
-            .filter_map(|p| self.rules.get(p).and_then(|j| j.limit_per_24h.map(|l| (l, &j.hours.name))))
-            .min_by_key(|(l, _)| *l);
+        let limit =
+            jurisdictions.iter().filter_map(|j| j.limit_per_24h.map(|l| (l, &j.hours.name))).min_by_key(|(l, _)| *l);
         let mut earliest = req.at;
         if let Some((limit, rule)) = limit
             && !text
@@ -532,7 +544,7 @@ impl Policy {
                 earliest = earliest.max(release);
                 reasons.push(deny(
                     ReasonCode::CallLimit,
-                    rule.clone(),
+                    rule.to_string(),
                     format!("{} calls to this number in the last 24 hours; at most {limit} allowed", recent.len()),
                 ));
             }
@@ -603,8 +615,8 @@ impl Policy {
         if !listed {
             reasons.push(allow(
                 ReasonCode::NotOnDoNotCall,
-                format!("{} lists", req.dnc.len()),
-                "the number is on none of the do-not-call lists",
+                "do-not-call lists",
+                "the number is on none of the tenant's do-not-call lists",
             ));
         }
 
@@ -633,8 +645,8 @@ impl Policy {
                 AreaDecision::Inside(c) => {
                     reasons.push(allow(
                         ReasonCode::InsideArea,
-                        format!("{who}: area {}", a.name),
-                        format!("inside area `{}` ({c})", a.name),
+                        format!("{who}: area {} ({c})", a.name),
+                        "the number is inside this area",
                     ));
                     return;
                 }
@@ -662,13 +674,13 @@ fn unknown_area(a: &Assignment, name: &str) -> Reason {
     )
 }
 
-fn facts(number: &Number, places: Vec<String>, zones: &[Zone]) -> NumberFacts {
+fn facts(number: &Number, places: Vec<Cow<'static, str>>, zones: &[Zone]) -> NumberFacts {
     NumberFacts {
         e164: number.e164.clone(),
-        region: number.region.map(str::to_owned),
+        region: number.region,
         kind: number.kind,
         places,
-        zones: zones.iter().map(|z| z.name.to_owned()).collect(),
+        zones: zones.iter().map(|z| z.name).collect(),
     }
 }
 

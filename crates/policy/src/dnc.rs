@@ -85,6 +85,12 @@ impl BitWriter {
     }
 }
 
+/// Blocks of about 2^7 keys when keys spread evenly: bits of the span per key, plus 7.
+fn block_bits_for(len: u64, span: u64) -> u32 {
+    let per_key = (span / len.max(1)).max(1);
+    (64 - per_key.leading_zeros() + KEYS_PER_BLOCK_LOG2).clamp(8, 63)
+}
+
 fn read_bits(words: &[u64], bit: u64, width: u32) -> u64 {
     if width == 0 {
         return 0;
@@ -108,12 +114,41 @@ impl CompactSet {
             return Err(BuildError::NotSorted(i as u64 + 1));
         }
         let (Some(&min), Some(&max)) = (keys.first(), keys.last()) else { return Ok(CompactSet::empty()) };
-        Self::build(keys.len() as u64, min, max, keys.iter().copied())
+        let len = keys.len() as u64;
+        // Clustered keys (a list mixing countries, say) would crowd a few blocks and make their
+        // unary scans long: narrow the blocks while the fullest holds more than 1,024 keys and
+        // the index stays under one byte per key.
+        let mut block_bits = block_bits_for(len, max - min);
+        while block_bits > 8 && ((max - min) >> (block_bits - 1)) < len / 8 {
+            let fullest = keys
+                .chunk_by(|a, b| (a - min) >> block_bits == (b - min) >> block_bits)
+                .map(<[u64]>::len)
+                .max()
+                .unwrap_or(0);
+            if fullest <= 1024 {
+                break;
+            }
+            block_bits -= 1;
+        }
+        Self::build_with(len, min, max, block_bits, keys.iter().copied())
     }
 
     /// Builds from `len` strictly increasing keys between `min` and `max` (both included) without
     /// holding them in memory.
     pub fn build(len: u64, min: u64, max: u64, keys: impl IntoIterator<Item = u64>) -> Result<CompactSet, BuildError> {
+        if max < min {
+            return Err(BuildError::NotSorted(0));
+        }
+        Self::build_with(len, min, max, block_bits_for(len, max - min), keys)
+    }
+
+    fn build_with(
+        len: u64,
+        min: u64,
+        max: u64,
+        block_bits: u32,
+        keys: impl IntoIterator<Item = u64>,
+    ) -> Result<CompactSet, BuildError> {
         if len == 0 {
             return Ok(CompactSet::empty());
         }
@@ -121,9 +156,6 @@ impl CompactSet {
             return Err(BuildError::NotSorted(0));
         }
         let span = max - min;
-        // Blocks of about 2^7 keys: bits of the span per key, plus 7.
-        let per_key = (span / len).max(1);
-        let block_bits = (64 - per_key.leading_zeros() + KEYS_PER_BLOCK_LOG2).clamp(8, 63);
         let blocks = (span >> block_bits) + 1;
         if blocks > 1 << 32 {
             return Err(BuildError::TooLarge);
@@ -459,6 +491,18 @@ mod tests {
         let per = set.heap_bytes() as f64 / spread.len() as f64;
         assert!(per <= 1.0, "{per} bytes per number");
         assert!(spread.iter().step_by(13).all(|&k| set.contains(k)));
+    }
+
+    #[test]
+    fn clustered_keys_get_narrower_blocks() {
+        // A million NANP numbers and one UK number: the universe is 50 times wider than NANP.
+        let mut keys = nanp_sample(1_000_000, 5);
+        keys.push(442_079_460_000);
+        let set = CompactSet::from_sorted(&keys).unwrap();
+        assert!(set.block_bits <= 22, "{}", set.block_bits);
+        assert!(set.heap_bytes() as f64 / keys.len() as f64 <= 3.0);
+        assert!(keys.iter().step_by(7).all(|&k| set.contains(k)));
+        assert!(set.contains(442_079_460_000) && !set.contains(442_079_460_001));
     }
 
     #[test]

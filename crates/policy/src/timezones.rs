@@ -33,9 +33,33 @@ impl Zone {
     }
 }
 
+/// A multiplicative hasher for the map's integer keys (the default SipHash costs more than the
+/// look-up itself; the keys come from the shipped data, not from callers).
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A prefix as a key: its digits' value and its length.
+fn key(digits: &[u8]) -> u64 {
+    digits.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')) << 4 | digits.len() as u64
+}
+
 /// The parsed map.
 pub struct ZoneMap {
-    by_prefix: HashMap<&'static str, Vec<Zone>>,
+    by_prefix: HashMap<u64, Vec<Zone>, std::hash::BuildHasherDefault<PrefixHasher>>,
     longest: usize,
 }
 
@@ -58,7 +82,7 @@ pub struct ZoneDataError {
 impl ZoneMap {
     /// Parses map data in libphonenumber's `prefix|Zone&Zone` format.
     pub fn parse(text: &'static str) -> Result<ZoneMap, ZoneDataError> {
-        let mut by_prefix = HashMap::new();
+        let mut by_prefix = HashMap::default();
         let mut resolved: HashMap<&'static str, Zone> = HashMap::new();
         let mut longest = 0;
         for (i, line) in text.lines().enumerate() {
@@ -85,7 +109,7 @@ impl ZoneMap {
                 resolved.insert(name, zone.clone());
                 zones.push(zone);
             }
-            if by_prefix.insert(prefix, zones).is_some() {
+            if by_prefix.insert(key(prefix.as_bytes()), zones).is_some() {
                 return Err(err("prefix listed twice"));
             }
             longest = longest.max(prefix.len());
@@ -117,9 +141,18 @@ impl ZoneMap {
 
     /// The longest matching prefix's length and zones.
     pub fn lookup(&self, e164_digits: &str) -> Option<(usize, &[Zone])> {
-        let digits = e164_digits.strip_prefix('+').unwrap_or(e164_digits);
+        let digits = e164_digits.strip_prefix('+').unwrap_or(e164_digits).as_bytes();
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
         let max = self.longest.min(digits.len());
-        (1..=max).rev().find_map(|len| self.by_prefix.get(&digits[..len]).map(|z| (len, z.as_slice())))
+        let mut keys = [0u64; MAX_PREFIX + 1];
+        let mut value = 0u64;
+        for (i, d) in digits[..max].iter().enumerate() {
+            value = value * 10 + u64::from(d - b'0');
+            keys[i + 1] = value << 4 | (i as u64 + 1);
+        }
+        (1..=max).rev().find_map(|len| self.by_prefix.get(&keys[len]).map(|z| (len, z.as_slice())))
     }
 
     /// Where a number is, as far as its digits tell: its zones, or none when they do not tell —
