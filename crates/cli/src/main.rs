@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod dial_cmds;
 mod table;
 mod vault_cmds;
 
@@ -91,6 +92,12 @@ enum Command {
     Operators(vault_cmds::OperatorsCmd),
     /// Give one key share to a sealed server (read from stdin).
     Unseal(client::ClientArgs),
+    /// Dial checks, calling areas and calling-hour rules.
+    #[command(subcommand)]
+    Dial(dial_cmds::DialCmd),
+    /// Do-not-call lists.
+    #[command(subcommand)]
+    Dnc(dial_cmds::DncCmd),
 }
 
 fn main() -> ExitCode {
@@ -143,6 +150,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(cmd) => vault_cmds::jobs(cmd).await,
         Command::Objects(cmd) => vault_cmds::objects(cmd).await,
         Command::Lists(cmd) => vault_cmds::lists(cmd).await,
+        Command::Dial(cmd) => dial_cmds::dial(cmd).await,
+        Command::Dnc(cmd) => dial_cmds::dnc(cmd).await,
         Command::Operators(cmd) => vault_cmds::operators(cmd).await,
         Command::Unseal(args) => vault_cmds::unseal(args).await,
     }

@@ -100,6 +100,12 @@ string_enum!(
         CallingList = "calling_list",
         /// Provider operators (provider level).
         Operator = "operator",
+        /// Dial policy: calling areas, calling-hour rules, dial settings and area assignments.
+        DialPolicy = "dial_policy",
+        /// Do-not-call lists and registry imports.
+        DoNotCall = "do_not_call",
+        /// Asking whether a call or text may be placed (dialers, softphones).
+        DialCheck = "dial_check",
     }
 );
 
@@ -267,6 +273,8 @@ pub enum DefaultRole {
     DataProtectionOfficer,
     /// Read-only, audit.
     Auditor,
+    /// A dialer, SBC or softphone asking before every call (service accounts).
+    Dialer,
 }
 
 impl DefaultRole {
@@ -278,6 +286,7 @@ impl DefaultRole {
         DefaultRole::SecurityOfficer,
         DefaultRole::DataProtectionOfficer,
         DefaultRole::Auditor,
+        DefaultRole::Dialer,
     ];
 
     /// The role's name inside a tenant.
@@ -289,6 +298,7 @@ impl DefaultRole {
             DefaultRole::SecurityOfficer => "security_officer",
             DefaultRole::DataProtectionOfficer => "data_protection_officer",
             DefaultRole::Auditor => "auditor",
+            DefaultRole::Dialer => "dialer",
         }
     }
 

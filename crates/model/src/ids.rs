@@ -133,6 +133,10 @@ id_type!(
     /// A webhook endpoint of a tenant.
     WebhookId, "webhook"
 );
+id_type!(
+    /// A do-not-call list (internal, or an imported registry copy).
+    DncListId, "dnc_list"
+);
 
 /// The authenticated party behind a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

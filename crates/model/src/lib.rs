@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod dial;
 pub mod ids;
 pub mod records;
 pub mod redact;

@@ -553,12 +553,13 @@ fn is_forbidden_for_service_accounts(p: &Privilege) -> bool {
 /// role's own table below. No duplicates; self-service first, in table order.
 pub fn default_role_privileges(role: DefaultRole) -> Vec<Privilege> {
     let extra = match role {
-        DefaultRole::Agent => &[][..],
+        DefaultRole::Agent => table::AGENT,
         DefaultRole::Supervisor => table::SUPERVISOR,
         DefaultRole::Administrator => table::ADMINISTRATOR,
         DefaultRole::SecurityOfficer => table::SECURITY_OFFICER,
         DefaultRole::DataProtectionOfficer => table::DATA_PROTECTION_OFFICER,
         DefaultRole::Auditor => table::AUDITOR,
+        DefaultRole::Dialer => table::DIALER,
     };
     let mut v: Vec<Privilege> = Vec::with_capacity(table::SELF_SERVICE.len() + extra.len());
     for p in table::SELF_SERVICE.iter().chain(extra) {
@@ -604,6 +605,10 @@ mod table {
         own(Notification, Read),
     ];
 
+    /// Issue 5: an agent's softphone asks before dialling, and an agent records a customer's
+    /// request not to be called again.
+    pub(super) const AGENT: &[Privilege] = &[all(DialCheck, Create), all(DoNotCall, Create)];
+
     /// Seed 001: supervisors "view the performance of a team member or his or her entire team, but
     /// unable to see the performance of a team in a different department"; seed 002: "listening
     /// rights for the service (queue, outbound campaign)". Granted with a limited scope of their
@@ -617,6 +622,10 @@ mod table {
         all(Interaction, Read),
         all(Interaction, Listen),
         all(CallingList, Read),
+        all(DialPolicy, Read),
+        all(DoNotCall, Read),
+        all(DoNotCall, Create),
+        all(DialCheck, Create),
     ];
 
     /// Seed 002: "access to data depends on the user role, and it is defined in the User and Role
@@ -669,6 +678,11 @@ mod table {
         all(CallingList, Create),
         all(CallingList, Update),
         all(CallingList, Delete),
+        all(DialPolicy, Read),
+        all(DialPolicy, Update),
+        all(DoNotCall, Read),
+        all(DoNotCall, Update),
+        all(DoNotCall, Delete),
     ];
 
     /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
@@ -720,7 +734,13 @@ mod table {
         all(ServiceAccount, Read),
         all(TenantSettings, Read),
         all(Notification, Read),
+        all(DialPolicy, Read),
+        all(DoNotCall, Read),
     ];
+
+    /// Issue 5: the dialer asks callvault before every call or text and records do-not-call
+    /// requests; it reads the dial policy to explain itself. Nothing else.
+    pub(super) const DIALER: &[Privilege] = &[all(DialCheck, Create), all(DoNotCall, Create), all(DialPolicy, Read)];
 }
 
 #[cfg(test)]

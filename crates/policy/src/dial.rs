@@ -189,7 +189,7 @@ impl Default for Settings {
 }
 
 /// Who an assignment is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// A user.
@@ -485,7 +485,7 @@ impl Policy {
         let region = number.region.unwrap_or("");
         let mut places: Vec<Cow<'static, str>> = Vec::with_capacity(4);
         let mut push_place = |p: Cow<'static, str>| {
-            if !p.is_empty() && !places.iter().any(|x| *x == p) {
+            if !p.is_empty() && !places.contains(&p) {
                 places.push(p);
             }
         };
@@ -554,6 +554,9 @@ impl Policy {
         let margin = self.settings.margin_minutes;
         let mut hours_next = None;
         match hours::check(&rules, &zones, req.at, margin) {
+            Ok(Ok(())) if rules.is_empty() => {
+                reasons.push(allow(ReasonCode::WithinHours, "calling rules", "no calling-hour rule applies here"))
+            }
             Ok(Ok(())) => reasons.push(allow(
                 ReasonCode::WithinHours,
                 rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("; "),

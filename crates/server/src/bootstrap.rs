@@ -159,7 +159,8 @@ pub async fn state_with(
         kek.clone(),
         crate::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
     ));
-    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default(), vault })
+    let dial = Arc::new(crate::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
+    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default(), vault, dial })
 }
 
 /// What bootstrap did, for printing once.
@@ -290,8 +291,10 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
     ];
     let mut logins = Vec::new();
     let mut agent = None;
+    let mut ids = Vec::new();
     for (i, (role, login, first, last, scope)) in people.into_iter().enumerate() {
         let user = UserId::new();
+        ids.push(user);
         if i == 0 {
             agent = Some(user);
         }
@@ -348,8 +351,99 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
                 .details(serde_json::json!({ "objects": stored, "data_key_version": 1 })),
         )
         .await?;
+    let dial = seed_demo_dial(&mut tx, state.dial.dir(), tenant.id, ids.get(1).copied(), support, now).await?;
     tx.commit().await?;
+    for list in dial {
+        match list {
+            (meta, Some(set)) => state.dial.swap_registry(meta, set, None),
+            (meta, None) => {
+                let id = meta.id;
+                state.dial.add_list(meta);
+                for n in DEMO_DNC_INTERNAL {
+                    state.dial.set_internal(id, *n, true);
+                }
+            }
+        }
+    }
     Ok(Some(logins))
+}
+
+/// Numbers on the demo tenant's internal do-not-call list.
+pub const DEMO_DNC_INTERNAL: &[u64] = &[12025550143, 13055550177];
+/// Numbers on the demo tenant's (tiny) registry copy.
+pub const DEMO_DNC_REGISTRY: &[u64] = &[12125550111, 12125550122, 14155550133, 17135550144];
+
+/// The demo tenant's telecom policy (issue 5): areas, assignments, settings, an internal
+/// do-not-call list and a small registry copy; returns the lists for the in-memory state.
+async fn seed_demo_dial(
+    tx: &mut callvault_store::Tx,
+    dnc_dir: &std::path::Path,
+    tenant: TenantId,
+    campaign_agent: Option<UserId>,
+    support: callvault_model::TeamId,
+    now: callvault_model::records::Timestamp,
+) -> anyhow::Result<Vec<(callvault_model::dial::DncList, Option<callvault_policy::dnc::CompactSet>)>> {
+    use callvault_model::dial::{AreaDef, DncList, DncListKind};
+    use callvault_policy::dial::{Areas, Settings};
+    use callvault_store::DialStore;
+    let area = |name: &str, include: &[&str], except: &[&str]| AreaDef {
+        name: name.into(),
+        include: include.iter().map(|s| s.to_string()).collect(),
+        except: except.iter().map(|s| s.to_string()).collect(),
+    };
+    for a in [
+        area("US domestic", &["region:US"], &["kind:premium_rate", "kind:shared_cost"]),
+        area("UK landlines", &["country:44"], &["prefix:447", "prefix:449"]),
+        area("Florida", &["area_code:305", "area_code:786", "area_code:954", "area_code:561", "area_code:407"], &[]),
+        area("Cuba", &["country:53"], &[]),
+    ] {
+        tx.put_dial_area(tenant, &a).await?;
+    }
+    let settings = Settings {
+        block_anonymous_inbound: true,
+        inbound_block: vec!["kind:premium_rate".into()],
+        ..Default::default()
+    };
+    tx.put_dial_config(tenant, &serde_json::to_string(&settings)?, callvault_policy::rules::SHIPPED, now).await?;
+    if let Some(agent) = campaign_agent {
+        let areas = Areas {
+            call: vec!["US domestic".into(), "UK landlines".into()],
+            text: vec!["US domestic".into()],
+            inbound_block: vec![],
+        };
+        tx.put_dial_assignment(tenant, "user", &agent.to_string(), &serde_json::to_string(&areas)?).await?;
+    }
+    let blocked = Areas { inbound_block: vec!["Cuba".into()], ..Default::default() };
+    tx.put_dial_assignment(tenant, "team", &support.to_string(), &serde_json::to_string(&blocked)?).await?;
+    let internal = DncList {
+        id: callvault_model::DncListId::new(),
+        tenant_id: tenant,
+        name: "customer requests".into(),
+        kind: DncListKind::Internal,
+        country_code: None,
+        entries: 0,
+        refreshed_at: Some(now),
+        file_sha256: None,
+        created_at: now,
+    };
+    tx.insert_dnc_list(&internal).await?;
+    for n in DEMO_DNC_INTERNAL {
+        tx.insert_dnc_number(internal.id, *n, now).await?;
+    }
+    let mut registry = DncList {
+        id: callvault_model::DncListId::new(),
+        name: "US national registry (demo copy)".into(),
+        kind: DncListKind::Registry,
+        country_code: Some(1),
+        entries: DEMO_DNC_REGISTRY.len() as u64,
+        ..internal.clone()
+    };
+    let set = callvault_policy::dnc::CompactSet::from_sorted(DEMO_DNC_REGISTRY)?;
+    let sha = crate::dial::write_set(dnc_dir, registry.id, &set)?;
+    registry.file_sha256 = Some(sha);
+    tx.insert_dnc_list(&registry).await?;
+    let internal = DncList { entries: DEMO_DNC_INTERNAL.len() as u64, ..internal };
+    Ok(vec![(internal, None), (registry, Some(set))])
 }
 
 /// Demo content of seed 000, encrypted under the demo tenant's first data key: a voice

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod dial;
 pub mod error;
 pub mod extract;
 pub mod identity;

@@ -27,4 +27,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Encryption at rest: keyring, blobs, jobs.
     pub vault: Arc<crate::vault::Vault>,
+    /// Telecom policy: compiled tenant policies, do-not-call lists, recent call attempts.
+    pub dial: Arc<crate::dial::Dial>,
 }

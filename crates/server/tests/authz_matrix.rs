@@ -18,8 +18,8 @@ use callvault_store::{IdentityStore, SessionRow};
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 
-const ROLES: [&str; 6] =
-    ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor"];
+const ROLES: [&str; 7] =
+    ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor", "dialer"];
 const PLACES: [&str; 3] = ["in", "out", "other"];
 
 struct World {
@@ -195,7 +195,7 @@ async fn world(app: &TestApp) -> World {
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
-    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook") {
+    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list") {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
     let team = if place == "in" { &w.team_in } else { &w.team_out };
@@ -279,6 +279,11 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             let (s, h) = app.post("/v1/webhooks", admin, json!({ "url": "https://hooks.example.com/cv" })).await;
             h["webhook"]["id"].as_str().unwrap_or_else(|| panic!("{s} {h}")).to_owned()
         }
+        "dnc_list" => {
+            let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+            let (s, l) = app.post("/v1/dnc-lists", admin, json!({ "name": n, "kind": "internal" })).await;
+            l["id"].as_str().unwrap_or_else(|| panic!("{s} {l}")).to_owned()
+        }
         other => panic!("no fixture for {other}"),
     }
 }
@@ -310,6 +315,8 @@ async fn request_for(
         "jobs" => "job",
         "lists" => "list",
         "webhooks" => "webhook",
+        "dnc-lists" => "dnc_list",
+        "dial" if path.contains("assignments") => "team",
         _ => "",
     };
     let id = if path.contains("{id}") { Some(object(app, w, kind, place, me, m != "GET").await) } else { None };
@@ -324,6 +331,22 @@ async fn request_for(
         concrete.replace("{record}", r["id"].as_str().unwrap_or_else(|| panic!("{s} {r}")))
     } else {
         concrete
+    };
+    let area = uuid::Uuid::new_v4().simple().to_string();
+    let concrete = if path.contains("{name}") {
+        let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+        let (s, a) = app
+            .request(
+                "PUT",
+                &format!("/v1/dial/areas/{area}"),
+                Some(admin),
+                Some(json!({ "name": area, "include": ["country:44"] })),
+            )
+            .await;
+        assert_eq!(s, axum::http::StatusCode::OK, "{a}");
+        concrete.replace("{name}", &area)
+    } else {
+        concrete.replace("{level}", "team")
     };
     let concrete = match path {
         "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
@@ -374,6 +397,15 @@ async fn request_for(
         ("POST", "/v1/lists") => Some(json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] })),
         ("POST", "/v1/lists/{id}/records") => Some(json!({ "a": "y" })),
         ("POST", "/v1/webhooks") => Some(json!({ "url": "https://hooks.example.com/new" })),
+        ("POST", "/v1/dial-checks") => {
+            Some(json!({ "direction": "outbound_call", "number": "+12125550100", "dry_run": true }))
+        }
+        ("PUT", "/v1/dial/areas/{name}") => Some(json!({ "name": area, "include": ["country:44"] })),
+        ("PUT", "/v1/dial/assignments/{level}/{id}") => Some(json!({ "call": [] })),
+        ("POST", "/v1/dnc-lists") => Some(json!({ "name": n, "kind": "internal" })),
+        ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
+            Some(json!({ "number": "+12125550100" }))
+        }
         ("POST", "/v1/exports") => {
             let o = object(app, w, "object", place, me, true).await;
             Some(json!({ "ids": [o] }))

@@ -15,6 +15,7 @@
 
 mod audit;
 pub mod classes;
+mod dial;
 mod directory;
 mod identity;
 mod migrate;
@@ -30,6 +31,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
+pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
 pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
 pub use migrate::{MIGRATIONS, Migration, current_version};

@@ -50,6 +50,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_vault.sql"),
         postgres: include_str!("../migrations/postgres/0002_vault.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dial",
+        sqlite: include_str!("../migrations/sqlite/0003_dial.sql"),
+        postgres: include_str!("../migrations/postgres/0003_dial.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

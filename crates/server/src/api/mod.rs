@@ -11,6 +11,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod dial;
 pub mod directory;
 pub mod exports;
 pub mod keys;
@@ -78,6 +79,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(operators::routes())
         .merge(exports::routes())
+        .merge(dial::routes())
 }
 
 /// The OpenAPI document.

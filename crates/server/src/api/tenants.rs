@@ -168,6 +168,7 @@ fn default_role_description(role: DefaultRole) -> &'static str {
         DefaultRole::SecurityOfficer => "Key custodian and audit",
         DefaultRole::DataProtectionOfficer => "Personal data reports and erasure",
         DefaultRole::Auditor => "Read-only, audit",
+        DefaultRole::Dialer => "Dial checks and do-not-call requests (dialers, SBCs)",
     }
 }
 

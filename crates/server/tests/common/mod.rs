@@ -121,6 +121,21 @@ impl TestApp {
         TestApp { state, clock, db, router, totp_secrets: Default::default() }
     }
 
+    /// The same database, data directory, KEK and clock with freshly built state: a restart.
+    #[allow(dead_code)]
+    pub async fn restarted(self) -> TestApp {
+        let state = bootstrap::state_with(
+            self.db.store().await,
+            self.state.kek.clone(),
+            (*self.state.config).clone(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap();
+        let router = callvault_server::api::app(state.clone());
+        TestApp { state, router, ..self }
+    }
+
     pub async fn request(
         &self,
         method: &str,

@@ -1,0 +1,731 @@
+//! Telecom policy endpoints (issue 5): `POST /v1/dial-checks` answers whether calls and texts
+//! may be placed (and inbound calls received) with every reason; the rest manages calling areas,
+//! calling-hour rules, dial settings, area assignments and do-not-call lists.
+//!
+//! Numbers never appear in URLs (paths are logged): removal from a list is a POST with a body.
+//! Denied checks are audited with the number as a keyed digest.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use callvault_model::access::{Action, Resource};
+use callvault_model::dial::{AreaDef, DncList, DncListKind};
+use callvault_model::records::Assignments;
+use callvault_model::{DncListId, PrincipalId, ServiceId, TenantId, UserId};
+use callvault_policy::access::ResourceRef;
+use callvault_policy::dial::{
+    Areas, Assignment, Contact, Decision, Direction, Level, Policy, ReasonCode, Request, Settings,
+};
+use callvault_policy::dnc::CompactSet;
+use callvault_policy::numbers;
+use callvault_policy::rules::{RuleError, RuleSet};
+use callvault_store::{DialStore, DirectoryStore};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Ctx;
+use crate::dial::{ImportError, RegistryParser, compile_area, instant, level_from, level_name, write_set};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Path};
+use crate::state::AppState;
+
+/// Checks per request at most.
+pub const MAX_BATCH: usize = 1000;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dial_checks))
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(get_rules, put_rules))
+        .routes(routes!(list_areas))
+        .routes(routes!(put_area, delete_area))
+        .routes(routes!(list_assignments))
+        .routes(routes!(put_assignment))
+        .routes(routes!(list_dnc, create_dnc))
+        .routes(routes!(delete_dnc))
+        .routes(routes!(import_dnc))
+        .routes(routes!(add_dnc_number))
+        .routes(routes!(remove_dnc_number))
+}
+
+async fn allow(state: &AppState, ctx: &Ctx, resource: Resource, action: Action) -> ApiResult<TenantId> {
+    let tenant = ctx.tenant()?;
+    ctx.authorize(state, action, &ResourceRef::tenant_wide(resource, tenant)).await?;
+    Ok(tenant)
+}
+
+/// One question.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// `outbound_call`, `outbound_text` or `inbound_call`.
+    pub direction: Direction,
+    /// The number called or calling (E.164 preferred; national form uses the tenant's region).
+    pub number: String,
+    /// The agent (login or id) the call is for; a user calling for themselves may leave it out.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The service or campaign.
+    #[serde(default)]
+    pub service: Option<ServiceId>,
+    /// Facts about the contact.
+    #[serde(default)]
+    pub contact: Contact,
+    /// The instant (RFC 3339); now when absent.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Ask without counting an allowed outbound call towards calls-per-24-hours limits.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One check or a batch.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DialChecks {
+    /// `{"checks": [...]}`, up to 1,000.
+    Batch {
+        /// The checks.
+        checks: Vec<CheckRequest>,
+    },
+    /// A single check.
+    One(CheckRequest),
+}
+
+/// The answers, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DialCheckResults {
+    /// One decision per check.
+    pub results: Vec<Decision>,
+}
+
+/// A user's areas, teams and services, resolved once per request.
+struct Who {
+    user: Option<(UserId, Assignments)>,
+}
+
+async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Option<&str>) -> ApiResult<Who> {
+    let id = match (user, ctx.principal) {
+        (Some(u), _) => match u.parse::<uuid::Uuid>() {
+            Ok(id) => UserId(id),
+            Err(_) => state
+                .store
+                .reader()
+                .await?
+                .user_id_by_login(tenant, &crate::identity::login_key(u))
+                .await
+                .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?,
+        },
+        (None, PrincipalId::User(id)) => id,
+        (None, _) => return Ok(Who { user: None }),
+    };
+    let mut r = state.store.reader().await?;
+    r.user(tenant, id).await.map_err(|_| ApiError::invalid("user: no such user in the tenant"))?;
+    let a = r.assignments(tenant, id).await?;
+    Ok(Who { user: Some((id, a)) })
+}
+
+fn assignments_for(view: &crate::dial::TenantDial, who: &Who, service: Option<(ServiceId, &str)>) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    let mut push = |level: Level, id: String, name: String| {
+        if let Some(areas) = view.assignments.get(&(level, id)) {
+            out.push(Assignment { level, name, areas: areas.clone() });
+        }
+    };
+    if let Some((id, a)) = &who.user {
+        push(Level::User, id.to_string(), format!("user {id}"));
+        for t in &a.teams {
+            push(Level::Team, t.to_string(), format!("team {t}"));
+        }
+    }
+    if let Some((id, name)) = service {
+        push(Level::Service, id.to_string(), format!("service {name}"));
+    }
+    out
+}
+
+/// Decides calls and texts.
+#[utoipa::path(post, path = "/v1/dial-checks", tag = "dial", security(("bearer" = [])), request_body = DialChecks,
+    responses((status = 200, body = DialCheckResults), (status = 422, body = Problem), (status = 403, body = Problem)))]
+async fn dial_checks(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<DialChecks>,
+) -> ApiResult<axum::Json<DialCheckResults>> {
+    let tenant = allow(&state, &ctx, Resource::DialCheck, Action::Create).await?;
+    let checks = match body {
+        DialChecks::Batch { checks } => checks,
+        DialChecks::One(c) => vec![c],
+    };
+    if checks.is_empty() || checks.len() > MAX_BATCH {
+        return Err(ApiError::invalid(format!("checks: 1 to {MAX_BATCH} per request, got {}", checks.len())));
+    }
+    let view = state.dial.tenant(&state.store, tenant).await?;
+    let now = instant(state.clock.now());
+    let mut users: HashMap<Option<String>, std::sync::Arc<Who>> = HashMap::new();
+    let mut services: HashMap<ServiceId, String> = HashMap::new();
+    let mut results = Vec::with_capacity(checks.len());
+    let mut placed = Vec::new();
+    let mut denied = Vec::new();
+    for (i, c) in checks.iter().enumerate() {
+        let at = match &c.at {
+            Some(s) => s
+                .parse::<jiff::Timestamp>()
+                .map_err(|_| ApiError::invalid(format!("checks[{i}].at: not an RFC 3339 instant")))?,
+            None => now,
+        };
+        let who = match users.get(&c.user) {
+            Some(w) => w.clone(),
+            None => {
+                let w = std::sync::Arc::new(resolve_user(&state, tenant, &ctx, c.user.as_deref()).await?);
+                users.insert(c.user.clone(), w.clone());
+                w
+            }
+        };
+        if let Some(id) = c.service
+            && let std::collections::hash_map::Entry::Vacant(slot) = services.entry(id)
+        {
+            let s = state
+                .store
+                .reader()
+                .await?
+                .service(tenant, id)
+                .await
+                .map_err(|_| ApiError::invalid(format!("checks[{i}].service: no such service")))?;
+            slot.insert(s.name);
+        }
+        let service = c.service.and_then(|id| services.get(&id).map(|n| (id, n.as_str())));
+        let assignments = assignments_for(&view, &who, service);
+        let parsed = numbers::parse(&c.number, Some(&view.policy.settings().default_region)).ok();
+        let digest = parsed.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
+        let recent = match (&digest, c.direction) {
+            (Some(d), Direction::OutboundCall) => state.dial.recent_calls(tenant, d, at),
+            _ => Vec::new(),
+        };
+        let decision = view.policy.decide(&Request {
+            direction: c.direction,
+            number: &c.number,
+            at,
+            service: service.map(|(_, n)| n),
+            assignments: &assignments,
+            contact: &c.contact,
+            recent_calls: &recent,
+            dnc: &view.lists,
+        });
+        if decision.allowed
+            && c.direction == Direction::OutboundCall
+            && !c.dry_run
+            && let Some(d) = &digest
+        {
+            placed.push((d.clone(), at));
+        }
+        if !decision.allowed {
+            let codes: Vec<ReasonCode> = decision.reasons.iter().filter(|r| r.denies).map(|r| r.code).collect();
+            let number = digest.clone().unwrap_or_else(|| state.auditor.pseudonym(c.number.as_bytes()));
+            denied.push(serde_json::json!({
+                "direction": c.direction,
+                "number_digest": number,
+                "codes": codes,
+                "rule": decision.denial().map(|r| r.rule.to_string()),
+            }));
+        }
+        results.push(decision);
+    }
+    if !placed.is_empty() || !denied.is_empty() {
+        let stamp = state.clock.now();
+        let mut tx = state.store.begin().await?;
+        if !placed.is_empty() {
+            let rows: Vec<(String, callvault_model::records::Timestamp)> = placed
+                .iter()
+                .map(|(d, at)| (d.clone(), callvault_model::records::Timestamp(at.as_millisecond())))
+                .collect();
+            tx.insert_dial_attempts(tenant, &rows).await?;
+        }
+        for d in denied {
+            let event = ctx.event("dial.check.denied").denied().details(d).origin(ctx.origin(&state));
+            state.auditor.record(&mut tx, stamp, &event).await?;
+        }
+        tx.commit().await?;
+        state.dial.record_calls(tenant, &placed);
+    }
+    Ok(axum::Json(DialCheckResults { results }))
+}
+
+/// Dial settings.
+#[utoipa::path(get, path = "/v1/dial/settings", tag = "dial", security(("bearer" = [])),
+    responses((status = 200, body = Settings)))]
+async fn get_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Settings>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Read).await?;
+    Ok(axum::Json(state.dial.tenant(&state.store, tenant).await?.policy.settings().clone()))
+}
+
+async fn save_config(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: TenantId,
+    settings: &Settings,
+    rules: &RuleSet,
+    action: &'static str,
+) -> ApiResult<()> {
+    let areas = state.store.reader().await?.dial_areas(tenant).await?;
+    let compiled = areas.iter().map(compile_area).collect::<Result<Vec<_>, _>>().map_err(ApiError::invalid)?;
+    Policy::new(settings.clone(), compiled, rules.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let json = serde_json::to_string(settings).map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.put_dial_config(tenant, &json, &rules.text, now).await?;
+    let event = ctx.event(action).origin(ctx.origin(state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.invalidate(tenant);
+    Ok(())
+}
+
+/// Replaces the dial settings.
+#[utoipa::path(put, path = "/v1/dial/settings", tag = "dial", security(("bearer" = [])), request_body = Settings,
+    responses((status = 200, body = Settings), (status = 422, body = Problem)))]
+async fn put_settings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<Settings>,
+) -> ApiResult<axum::Json<Settings>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let rules = state.dial.tenant(&state.store, tenant).await?.policy.rules().clone();
+    save_config(&state, &ctx, tenant, &body, &rules, "dial.settings.update").await?;
+    Ok(axum::Json(body))
+}
+
+/// The calling-hour rules in force, as text (`data/calling-rules.txt` format).
+#[utoipa::path(get, path = "/v1/dial/rules", tag = "dial", security(("bearer" = [])),
+    responses((status = 200, body = String, content_type = "text/plain")))]
+async fn get_rules(State(state): State<AppState>, ctx: Ctx) -> ApiResult<String> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Read).await?;
+    Ok(state.dial.tenant(&state.store, tenant).await?.policy.rules().text.clone())
+}
+
+fn rule_errors(errors: Vec<RuleError>) -> ApiError {
+    let first = errors.first().map_or_else(String::new, ToString::to_string);
+    ApiError::invalid(format!(
+        "the rules were refused ({} error(s); the rules in force are unchanged); {first}",
+        errors.len()
+    ))
+    .with_details(serde_json::json!({ "errors": errors }))
+}
+
+/// Replaces the calling-hour rules; a file with any error is refused whole, with line numbers.
+#[utoipa::path(put, path = "/v1/dial/rules", tag = "dial", security(("bearer" = [])), request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 422, body = Problem)))]
+async fn put_rules(State(state): State<AppState>, ctx: Ctx, body: String) -> ApiResult<String> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let rules = RuleSet::parse(&body).map_err(rule_errors)?;
+    let settings = state.dial.tenant(&state.store, tenant).await?.policy.settings().clone();
+    save_config(&state, &ctx, tenant, &settings, &rules, "dial.rules.update").await?;
+    Ok(rules.text)
+}
+
+/// Named calling areas.
+#[utoipa::path(get, path = "/v1/dial/areas", tag = "dial", security(("bearer" = [])),
+    responses((status = 200, body = [AreaDef])))]
+async fn list_areas(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<AreaDef>>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Read).await?;
+    Ok(axum::Json(state.store.reader().await?.dial_areas(tenant).await?))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name: 1 to 64 printable characters"));
+    }
+    Ok(())
+}
+
+/// Creates or replaces a named area.
+#[utoipa::path(put, path = "/v1/dial/areas/{name}", tag = "dial", security(("bearer" = [])), params(("name" = String, Path)),
+    request_body = AreaDef, responses((status = 200, body = AreaDef), (status = 422, body = Problem)))]
+async fn put_area(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    Json(body): Json<AreaDef>,
+) -> ApiResult<axum::Json<AreaDef>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    check_name(&name)?;
+    if body.name != name {
+        return Err(ApiError::invalid("name: must match the path"));
+    }
+    compile_area(&body).map_err(ApiError::invalid)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.put_dial_area(tenant, &body).await?;
+    let event = ctx.event("dial.area.put").target("dial_area", &name).origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.invalidate(tenant);
+    Ok(axum::Json(body))
+}
+
+/// Deletes a named area (refused while it is a default or assigned).
+#[utoipa::path(delete, path = "/v1/dial/areas/{name}", tag = "dial", security(("bearer" = [])), params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_area(State(state): State<AppState>, ctx: Ctx, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let view = state.dial.tenant(&state.store, tenant).await?;
+    let s = view.policy.settings();
+    let used = s.default_call_areas.contains(&name)
+        || s.default_text_areas.contains(&name)
+        || view
+            .assignments
+            .values()
+            .any(|a| a.call.contains(&name) || a.text.contains(&name) || a.inbound_block.contains(&name));
+    if used {
+        return Err(ApiError::conflict("the area is a default or assigned; remove it there first"));
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.delete_dial_area(tenant, &name).await.map_err(|e| ApiError::from_store(e, "area"))?;
+    let event = ctx.event("dial.area.delete").target("dial_area", &name).origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.invalidate(tenant);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An assignment as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssignmentView {
+    /// `user`, `team` or `service`.
+    pub level: Level,
+    /// The user, team or service id.
+    pub id: String,
+    /// The areas.
+    pub areas: Areas,
+}
+
+/// Area assignments of users, teams and services.
+#[utoipa::path(get, path = "/v1/dial/assignments", tag = "dial", security(("bearer" = [])),
+    responses((status = 200, body = [AssignmentView])))]
+async fn list_assignments(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<AssignmentView>>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Read).await?;
+    let view = state.dial.tenant(&state.store, tenant).await?;
+    let mut out: Vec<AssignmentView> = view
+        .assignments
+        .iter()
+        .map(|((level, id), areas)| AssignmentView { level: *level, id: id.clone(), areas: areas.clone() })
+        .collect();
+    out.sort_by(|a, b| (level_name(a.level), &a.id).cmp(&(level_name(b.level), &b.id)));
+    Ok(axum::Json(out))
+}
+
+/// Assigns areas to a user, team or service (empty lists remove the assignment).
+#[utoipa::path(put, path = "/v1/dial/assignments/{level}/{id}", tag = "dial", security(("bearer" = [])),
+    params(("level" = String, Path), ("id" = String, Path)), request_body = Areas,
+    responses((status = 200, body = Areas), (status = 422, body = Problem)))]
+async fn put_assignment(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((level, id)): Path<(String, uuid::Uuid)>,
+    Json(body): Json<Areas>,
+) -> ApiResult<axum::Json<Areas>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let level = level_from(&level).ok_or_else(|| ApiError::invalid("level: user, team or service"))?;
+    {
+        let mut r = state.store.reader().await?;
+        let exists = match level {
+            Level::User => r.user(tenant, UserId(id)).await.is_ok(),
+            Level::Team => r.team(tenant, callvault_model::TeamId(id)).await.is_ok(),
+            Level::Service => r.service(tenant, ServiceId(id)).await.is_ok(),
+        };
+        if !exists {
+            return Err(ApiError::not_found(level_name(level)));
+        }
+    }
+    let view = state.dial.tenant(&state.store, tenant).await?;
+    if let Some(n) = body.call.iter().chain(&body.text).chain(&body.inbound_block).find(|n| !view.policy.has_area(n)) {
+        return Err(ApiError::invalid(format!("no area named `{}`", n.chars().take(64).collect::<String>())));
+    }
+    let json = if body == Areas::default() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(&body).map_err(ApiError::internal)?
+    };
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.put_dial_assignment(tenant, level_name(level), &id.to_string(), &json).await?;
+    let event = ctx.event("dial.assignment.put").target(level_name(level), id).origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.invalidate(tenant);
+    Ok(axum::Json(body))
+}
+
+/// Do-not-call lists.
+#[utoipa::path(get, path = "/v1/dnc-lists", tag = "dial", security(("bearer" = [])),
+    responses((status = 200, body = [DncList])))]
+async fn list_dnc(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<DncList>>> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Read).await?;
+    Ok(axum::Json(state.store.reader().await?.dnc_lists(Some(tenant)).await?))
+}
+
+/// A new list.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDncList {
+    /// Name.
+    pub name: String,
+    /// `internal` or `registry`.
+    pub kind: DncListKind,
+    /// The country calling code a registry covers (default 1).
+    #[serde(default)]
+    pub country_code: Option<u16>,
+}
+
+/// Creates a list.
+#[utoipa::path(post, path = "/v1/dnc-lists", tag = "dial", security(("bearer" = [])), request_body = NewDncList,
+    responses((status = 201, body = DncList), (status = 409, body = Problem)))]
+async fn create_dnc(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NewDncList>,
+) -> ApiResult<(StatusCode, axum::Json<DncList>)> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Update).await?;
+    check_name(&body.name)?;
+    let country_code = match body.kind {
+        DncListKind::Registry => Some(body.country_code.unwrap_or(1)),
+        DncListKind::Internal => None,
+    };
+    if country_code.is_some_and(|c| c == 0 || c > 999) {
+        return Err(ApiError::invalid("country_code: 1 to 999"));
+    }
+    let now = state.clock.now();
+    let list = DncList {
+        id: DncListId::new(),
+        tenant_id: tenant,
+        name: body.name,
+        kind: body.kind,
+        country_code,
+        entries: 0,
+        refreshed_at: (body.kind == DncListKind::Internal).then_some(now),
+        file_sha256: None,
+        created_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_dnc_list(&list).await.map_err(|e| ApiError::from_store(e, "list"))?;
+    let event = ctx.event("dnc.list.create").target("dnc_list", list.id).origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.add_list(list.clone());
+    Ok((StatusCode::CREATED, axum::Json(list)))
+}
+
+async fn find_list(state: &AppState, tenant: TenantId, id: DncListId) -> ApiResult<DncList> {
+    state
+        .store
+        .reader()
+        .await?
+        .dnc_lists(Some(tenant))
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+        .ok_or_else(|| ApiError::not_found("list"))
+}
+
+/// Deletes a list.
+#[utoipa::path(delete, path = "/v1/dnc-lists/{id}", tag = "dial", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_dnc(State(state): State<AppState>, ctx: Ctx, Path(id): Path<DncListId>) -> ApiResult<StatusCode> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Delete).await?;
+    let list = find_list(&state, tenant, id).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.delete_dnc_list(tenant, id).await.map_err(|e| ApiError::from_store(e, "list"))?;
+    let event = ctx.event("dnc.list.delete").target("dnc_list", id).origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.remove_list(&list);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When the imported copy was published (defaults to now).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportParams {
+    /// RFC 3339 instant or `YYYY-MM-DD` (UTC midnight).
+    pub refreshed_at: Option<String>,
+}
+
+/// The result of an import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    /// The list now in force.
+    pub list: DncList,
+    /// Lines read with a number.
+    pub numbers_read: u64,
+    /// Distinct numbers.
+    pub distinct: u64,
+    /// Bytes of memory the list holds.
+    pub bytes_in_memory: u64,
+}
+
+/// Replaces a registry copy with a file (one number per line, CSV, or the FTC's area code and
+/// number pairs). Any bad line refuses the whole file, with line numbers; the copy in force
+/// stays until the new one is stored and committed.
+#[utoipa::path(put, path = "/v1/dnc-lists/{id}/import", tag = "dial", security(("bearer" = [])), params(("id" = String, Path), ImportParams),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, body = ImportResult), (status = 422, body = Problem), (status = 409, body = Problem)))]
+async fn import_dnc(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DncListId>,
+    Query(params): Query<ImportParams>,
+    body: Body,
+) -> ApiResult<axum::Json<ImportResult>> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Update).await?;
+    let list = find_list(&state, tenant, id).await?;
+    if list.kind != DncListKind::Registry {
+        return Err(ApiError::conflict("only registry lists are imported; add numbers to internal lists one by one"));
+    }
+    let now = state.clock.now();
+    let refreshed = match params.refreshed_at.as_deref() {
+        None => now,
+        Some(s) => {
+            let t = s
+                .parse::<jiff::Timestamp>()
+                .or_else(|_| {
+                    s.parse::<jiff::civil::Date>()
+                        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+                        .map(|z| z.timestamp())
+                })
+                .map_err(|_| ApiError::invalid("refreshed_at: an RFC 3339 instant or YYYY-MM-DD"))?;
+            if t.as_millisecond() > now.millis() {
+                return Err(ApiError::invalid("refreshed_at: in the future"));
+            }
+            callvault_model::records::Timestamp(t.as_millisecond())
+        }
+    };
+    let mut parser = RegistryParser::new(list.country_code.unwrap_or(1));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        parser.feed(&chunk);
+    }
+    parser.finish();
+    if parser.error_count > 0 {
+        let errors: Vec<ImportError> = parser.errors;
+        let first = errors.first().map_or_else(String::new, |e| format!("line {}: {}", e.line, e.message));
+        return Err(ApiError::invalid(format!(
+            "the file was refused ({} bad line(s); the list in force is unchanged); {first}",
+            parser.error_count
+        ))
+        .with_details(serde_json::json!({ "errors": errors })));
+    }
+    let read = parser.keys.len() as u64;
+    let mut keys = parser.keys;
+    let dir = state.dial.dir().to_owned();
+    let (set, sha) = tokio::task::spawn_blocking(move || -> std::io::Result<(CompactSet, String)> {
+        keys.sort_unstable();
+        keys.dedup();
+        let set = CompactSet::from_sorted(&keys).map_err(std::io::Error::other)?;
+        drop(keys);
+        let sha = write_set(&dir, id, &set)?;
+        Ok((set, sha))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let mut tx = state.store.begin().await?;
+    tx.update_dnc_import(id, set.len(), refreshed, &sha).await?;
+    let event = ctx
+        .event("dnc.list.import")
+        .target("dnc_list", id)
+        .details(serde_json::json!({ "numbers": set.len(), "sha256": sha, "refreshed_at": refreshed.millis() }))
+        .origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    let updated = DncList { entries: set.len(), refreshed_at: Some(refreshed), file_sha256: Some(sha), ..list.clone() };
+    let result = ImportResult {
+        list: updated.clone(),
+        numbers_read: read,
+        distinct: set.len(),
+        bytes_in_memory: set.heap_bytes() as u64,
+    };
+    state.dial.swap_registry(updated, set, list.file_sha256.as_deref());
+    Ok(axum::Json(result))
+}
+
+/// A number for an internal list.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DncNumber {
+    /// The number (E.164 preferred).
+    pub number: String,
+}
+
+async fn internal_list(
+    state: &AppState,
+    tenant: TenantId,
+    id: DncListId,
+    body: &DncNumber,
+) -> ApiResult<(DncList, u64)> {
+    let list = find_list(state, tenant, id).await?;
+    if list.kind != DncListKind::Internal {
+        return Err(ApiError::conflict("registry lists change by import only"));
+    }
+    let region = state.dial.tenant(&state.store, tenant).await?.policy.settings().default_region.clone();
+    let n = numbers::parse(&body.number, Some(&region)).map_err(|e| ApiError::invalid(format!("number: {e}")))?;
+    let key = crate::dial::number_key(&n).ok_or_else(|| ApiError::invalid("number: not a number"))?;
+    Ok((list, key))
+}
+
+/// Adds a number to an internal list (a customer asked not to be called).
+#[utoipa::path(post, path = "/v1/dnc-lists/{id}/numbers", tag = "dial", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = DncNumber, responses((status = 201), (status = 200), (status = 422, body = Problem)))]
+async fn add_dnc_number(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DncListId>,
+    Json(body): Json<DncNumber>,
+) -> ApiResult<StatusCode> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Create).await?;
+    let (_, key) = internal_list(&state, tenant, id, &body).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let added = tx.insert_dnc_number(id, key, now).await?;
+    let digest = state.auditor.pseudonym(format!("+{key}").as_bytes());
+    let event = ctx
+        .event("dnc.number.add")
+        .target("dnc_list", id)
+        .details(serde_json::json!({ "number_digest": digest, "new": added }))
+        .origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.set_internal(id, key, true);
+    Ok(if added { StatusCode::CREATED } else { StatusCode::OK })
+}
+
+/// Removes a number from an internal list (the number travels in the body, never in the URL).
+#[utoipa::path(post, path = "/v1/dnc-lists/{id}/numbers/remove", tag = "dial", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = DncNumber, responses((status = 204), (status = 404, body = Problem)))]
+async fn remove_dnc_number(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DncListId>,
+    Json(body): Json<DncNumber>,
+) -> ApiResult<StatusCode> {
+    let tenant = allow(&state, &ctx, Resource::DoNotCall, Action::Delete).await?;
+    let (_, key) = internal_list(&state, tenant, id, &body).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.delete_dnc_number(id, key).await.map_err(|e| ApiError::from_store(e, "number on the list"))?;
+    let digest = state.auditor.pseudonym(format!("+{key}").as_bytes());
+    let event = ctx
+        .event("dnc.number.remove")
+        .target("dnc_list", id)
+        .details(serde_json::json!({ "number_digest": digest }))
+        .origin(ctx.origin(&state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    state.dial.set_internal(id, key, false);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,581 @@
+//! The telecom policy at run time: each tenant's compiled [`Policy`] (settings, areas, rules),
+//! its area assignments, its do-not-call lists in memory, and the recent outbound call attempts
+//! that calls-per-24-hours limits count.
+//!
+//! Registry copies are [`CompactSet`]s persisted under `<data_dir>/dnc/<list>-<sha256>.cvdnc`
+//! (content-addressed: a new import writes a new file, the database row names the one in force,
+//! so a crash between the two leaves the old list in force); internal lists live in the
+//! database and in a hash set. A tenant's compiled view is cached and rebuilt after any change.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use callvault_model::dial::{AreaDef, DncList as ListMeta, DncListKind};
+use callvault_model::records::Timestamp as Millis;
+use callvault_model::{DncListId, TenantId};
+use callvault_policy::areas::{AreaMatch, CallingArea};
+use callvault_policy::dial::{Areas, DncKind, DncList, Level, Policy, Settings};
+use callvault_policy::dnc::CompactSet;
+use callvault_policy::numbers::Number;
+use callvault_policy::rules::RuleSet;
+use callvault_store::{DialStore, Store};
+use jiff::Timestamp;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Milliseconds to a jiff instant.
+pub fn instant(t: Millis) -> Timestamp {
+    Timestamp::from_millisecond(t.millis()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A number's key in lists: its E.164 digits as an integer.
+pub fn number_key(n: &Number) -> Option<u64> {
+    n.digits().parse().ok()
+}
+
+/// A registry copy in memory.
+pub struct Registry {
+    meta: ListMeta,
+    set: Option<CompactSet>,
+}
+
+impl DncList for Registry {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn kind(&self) -> DncKind {
+        DncKind::Registry
+    }
+    fn country_code(&self) -> Option<u16> {
+        self.meta.country_code
+    }
+    fn refreshed_at(&self) -> Timestamp {
+        // A copy that was never imported, or whose file failed its check, counts as infinitely
+        // old: outbound checks deny with the safe-harbor reason until it is imported again.
+        match (&self.set, self.meta.refreshed_at) {
+            (Some(_), Some(t)) => instant(t),
+            _ => Timestamp::UNIX_EPOCH,
+        }
+    }
+    fn contains(&self, n: &Number) -> bool {
+        match (&self.set, number_key(n)) {
+            (Some(set), Some(k)) => set.contains(k),
+            _ => false,
+        }
+    }
+}
+
+/// An internal list in memory.
+pub struct Internal {
+    meta: ListMeta,
+    numbers: RwLock<HashSet<u64>>,
+}
+
+impl DncList for Internal {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn kind(&self) -> DncKind {
+        DncKind::Internal
+    }
+    fn country_code(&self) -> Option<u16> {
+        None
+    }
+    fn refreshed_at(&self) -> Timestamp {
+        self.meta.refreshed_at.map_or(Timestamp::UNIX_EPOCH, instant)
+    }
+    fn contains(&self, n: &Number) -> bool {
+        number_key(n).is_some_and(|k| self.numbers.read().unwrap_or_else(|p| p.into_inner()).contains(&k))
+    }
+}
+
+/// A tenant's compiled view.
+pub struct TenantDial {
+    /// Settings, areas and rules.
+    pub policy: Policy,
+    /// Areas by (level, subject id).
+    pub assignments: HashMap<(Level, String), Areas>,
+    /// The lists, for the engine.
+    pub lists: Vec<Arc<dyn DncList>>,
+}
+
+/// All tenants' telecom policy state.
+pub struct Dial {
+    dir: PathBuf,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantDial>>>,
+    registries: RwLock<HashMap<DncListId, Arc<Registry>>>,
+    internal: RwLock<HashMap<DncListId, Arc<Internal>>>,
+    attempts: Mutex<HashMap<(TenantId, String), Vec<Timestamp>>>,
+}
+
+fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
+    p.into_inner()
+}
+
+/// The level's stable name.
+pub fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::User => "user",
+        Level::Team => "team",
+        Level::Service => "service",
+    }
+}
+
+/// A level by name.
+pub fn level_from(s: &str) -> Option<Level> {
+    match s {
+        "user" => Some(Level::User),
+        "team" => Some(Level::Team),
+        "service" => Some(Level::Service),
+        _ => None,
+    }
+}
+
+/// Compiles a stored area definition.
+pub fn compile_area(def: &AreaDef) -> Result<CallingArea, String> {
+    let parse = |cs: &[String]| -> Result<Vec<AreaMatch>, String> {
+        cs.iter().map(|c| c.parse::<AreaMatch>().map_err(|e| e.to_string())).collect()
+    };
+    if def.include.is_empty() {
+        return Err(format!("area `{}` includes nothing", def.name));
+    }
+    Ok(CallingArea { name: def.name.clone(), include: parse(&def.include)?, except: parse(&def.except)? })
+}
+
+fn file_name(id: DncListId, sha: &str) -> String {
+    format!("{id}-{sha}.cvdnc")
+}
+
+/// Reads a persisted set and checks its SHA-256.
+fn read_set(path: &Path, sha: &str) -> std::io::Result<CompactSet> {
+    struct Hashing<R> {
+        inner: R,
+        hash: callvault_crypto::digest::Sha256Stream,
+    }
+    impl<R: Read> Read for Hashing<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.hash.update(&buf[..n]);
+            Ok(n)
+        }
+    }
+    let file = std::fs::File::open(path)?;
+    let mut r = Hashing { inner: BufReader::with_capacity(1 << 20, file), hash: Default::default() };
+    let set = CompactSet::read_from(&mut r)?;
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest)?;
+    if !rest.is_empty() || r.hash.finish_hex() != sha {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file does not match its digest"));
+    }
+    Ok(set)
+}
+
+/// Writes a set atomically (temporary file, fsync, rename) and returns its SHA-256.
+pub fn write_set(dir: &Path, id: DncListId, set: &CompactSet) -> std::io::Result<String> {
+    struct Hashing<W> {
+        inner: W,
+        hash: callvault_crypto::digest::Sha256Stream,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.hash.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{id}.{}.tmp", hex::encode(callvault_crypto::digest::random_array::<8>())));
+    let file = std::fs::File::create(&tmp)?;
+    let mut w = Hashing { inner: BufWriter::with_capacity(1 << 20, file), hash: Default::default() };
+    let written = set.write_to(&mut w).and_then(|()| w.flush());
+    let sha = w.hash.finish_hex();
+    let result = written
+        .and_then(|()| w.inner.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, dir.join(file_name(id, &sha))))
+        .and_then(|()| std::fs::File::open(dir).and_then(|d| d.sync_all()));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(sha)
+}
+
+impl Dial {
+    /// Loads every tenant's lists and the last 24 hours of attempts.
+    pub async fn open(store: &Store, data_dir: &Path, now: Millis) -> anyhow::Result<Dial> {
+        let dir = data_dir.join("dnc");
+        std::fs::create_dir_all(&dir)?;
+        let mut r = store.reader().await?;
+        let lists = r.dnc_lists(None).await?;
+        let mut registries = HashMap::new();
+        let mut internal = HashMap::new();
+        let mut keep = HashSet::new();
+        for meta in lists {
+            match meta.kind {
+                DncListKind::Registry => {
+                    let set = match &meta.file_sha256 {
+                        Some(sha) => {
+                            let name = file_name(meta.id, sha);
+                            keep.insert(name.clone());
+                            let path = dir.join(&name);
+                            let sha = sha.clone();
+                            match tokio::task::spawn_blocking(move || read_set(&path, &sha)).await? {
+                                Ok(set) => Some(set),
+                                Err(e) => {
+                                    tracing::error!(list = %meta.id, error = %e, "a do-not-call registry copy failed its check; outbound checks deny until it is imported again");
+                                    None
+                                }
+                            }
+                        }
+                        None => Some(CompactSet::empty()),
+                    };
+                    registries.insert(meta.id, Arc::new(Registry { meta, set }));
+                }
+                DncListKind::Internal => {
+                    let numbers: HashSet<u64> = r.dnc_numbers(meta.id).await?.into_iter().collect();
+                    internal.insert(meta.id, Arc::new(Internal { meta, numbers: RwLock::new(numbers) }));
+                }
+            }
+        }
+        // Files of imports that never committed, or replaced ones.
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let mut attempts: HashMap<(TenantId, String), Vec<Timestamp>> = HashMap::new();
+        for (tenant, digest, at) in r.dial_attempts_since(Millis(now.millis() - 24 * 3600 * 1000)).await? {
+            attempts.entry((tenant, digest)).or_default().push(instant(at));
+        }
+        Ok(Dial {
+            dir,
+            tenants: RwLock::default(),
+            registries: RwLock::new(registries),
+            internal: RwLock::new(internal),
+            attempts: Mutex::new(attempts),
+        })
+    }
+
+    /// The directory of registry files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Forgets a tenant's compiled view (after any change to its policy or lists).
+    pub fn invalidate(&self, tenant: TenantId) {
+        self.tenants.write().unwrap_or_else(poisoned).remove(&tenant);
+    }
+
+    /// A tenant's compiled view, built from the database on first use.
+    pub async fn tenant(&self, store: &Store, tenant: TenantId) -> ApiResult<Arc<TenantDial>> {
+        if let Some(t) = self.tenants.read().unwrap_or_else(poisoned).get(&tenant) {
+            return Ok(t.clone());
+        }
+        let mut r = store.reader().await?;
+        let (settings, rules) = match r.dial_config(tenant).await? {
+            Some((s, rules)) => (
+                serde_json::from_str::<Settings>(&s).map_err(ApiError::internal)?,
+                RuleSet::parse(&rules).map_err(|_| ApiError::internal("stored rules do not parse"))?,
+            ),
+            None => (Settings::default(), RuleSet::shipped()),
+        };
+        let areas = r
+            .dial_areas(tenant)
+            .await?
+            .iter()
+            .map(compile_area)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::internal)?;
+        let policy = Policy::new(settings, areas, rules).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut assignments = HashMap::new();
+        for (level, subject, json) in r.dial_assignments(tenant).await? {
+            if let (Some(level), Ok(areas)) = (level_from(&level), serde_json::from_str::<Areas>(&json)) {
+                assignments.insert((level, subject), areas);
+            }
+        }
+        let mut lists: Vec<Arc<dyn DncList>> = Vec::new();
+        for l in self.internal.read().unwrap_or_else(poisoned).values() {
+            if l.meta.tenant_id == tenant {
+                lists.push(l.clone());
+            }
+        }
+        for l in self.registries.read().unwrap_or_else(poisoned).values() {
+            if l.meta.tenant_id == tenant {
+                lists.push(l.clone());
+            }
+        }
+        let view = Arc::new(TenantDial { policy, assignments, lists });
+        self.tenants.write().unwrap_or_else(poisoned).insert(tenant, view.clone());
+        Ok(view)
+    }
+
+    /// Registers a new, empty list.
+    pub fn add_list(&self, meta: ListMeta) {
+        let tenant = meta.tenant_id;
+        match meta.kind {
+            DncListKind::Registry => {
+                self.registries
+                    .write()
+                    .unwrap_or_else(poisoned)
+                    .insert(meta.id, Arc::new(Registry { meta, set: Some(CompactSet::empty()) }));
+            }
+            DncListKind::Internal => {
+                self.internal
+                    .write()
+                    .unwrap_or_else(poisoned)
+                    .insert(meta.id, Arc::new(Internal { meta, numbers: RwLock::default() }));
+            }
+        }
+        self.invalidate(tenant);
+    }
+
+    /// Forgets a deleted list and its file.
+    pub fn remove_list(&self, meta: &ListMeta) {
+        self.registries.write().unwrap_or_else(poisoned).remove(&meta.id);
+        self.internal.write().unwrap_or_else(poisoned).remove(&meta.id);
+        if let Some(sha) = &meta.file_sha256 {
+            let _ = std::fs::remove_file(self.dir.join(file_name(meta.id, sha)));
+        }
+        self.invalidate(meta.tenant_id);
+    }
+
+    /// Swaps in a freshly imported registry copy (after its row is committed) and deletes the
+    /// file it replaces.
+    pub fn swap_registry(&self, meta: ListMeta, set: CompactSet, old_sha: Option<&str>) {
+        let tenant = meta.tenant_id;
+        let id = meta.id;
+        if let Some(old) = old_sha
+            && Some(old) != meta.file_sha256.as_deref()
+        {
+            let _ = std::fs::remove_file(self.dir.join(file_name(id, old)));
+        }
+        self.registries.write().unwrap_or_else(poisoned).insert(id, Arc::new(Registry { meta, set: Some(set) }));
+        self.invalidate(tenant);
+    }
+
+    /// Adds or removes a number of an internal list in memory (after the database commit); the
+    /// tenant views share the set, so the change is seen by the next check.
+    pub fn set_internal(&self, list: DncListId, number: u64, present: bool) {
+        let Some(l) = self.internal.read().unwrap_or_else(poisoned).get(&list).cloned() else { return };
+        let mut numbers = l.numbers.write().unwrap_or_else(poisoned);
+        if present {
+            numbers.insert(number);
+        } else {
+            numbers.remove(&number);
+        }
+    }
+
+    /// Calls to a number (by digest) in the 24 hours before `at`.
+    pub fn recent_calls(&self, tenant: TenantId, digest: &str, at: Timestamp) -> Vec<Timestamp> {
+        let since = at - jiff::SignedDuration::from_hours(24);
+        self.attempts
+            .lock()
+            .unwrap_or_else(poisoned)
+            .get(&(tenant, digest.to_owned()))
+            .map(|v| v.iter().copied().filter(|t| *t > since).collect())
+            .unwrap_or_default()
+    }
+
+    /// Records placed calls in memory (the caller persists them in the same request).
+    pub fn record_calls(&self, tenant: TenantId, calls: &[(String, Timestamp)]) {
+        let mut a = self.attempts.lock().unwrap_or_else(poisoned);
+        for (digest, at) in calls {
+            let v = a.entry((tenant, digest.clone())).or_default();
+            let since = *at - jiff::SignedDuration::from_hours(24);
+            v.retain(|t| *t > since);
+            v.push(*at);
+        }
+    }
+
+    /// Drops attempts older than 24 hours from memory.
+    pub fn prune(&self, now: Timestamp) {
+        let since = now - jiff::SignedDuration::from_hours(24);
+        self.attempts.lock().unwrap_or_else(poisoned).retain(|_, v| {
+            v.retain(|t| *t > since);
+            !v.is_empty()
+        });
+    }
+
+    /// A registry's metadata and current file digest.
+    pub fn registry_meta(&self, id: DncListId) -> Option<ListMeta> {
+        self.registries.read().unwrap_or_else(poisoned).get(&id).map(|r| r.meta.clone())
+    }
+}
+
+/// One line of a registry file that could not be read.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportError {
+    /// 1-based line.
+    pub line: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Streaming parser of registry files: one number per line (`+12085550100`, `12085550100`,
+/// `2085550100`), or CSV whose first field is the number, or the FTC's `area code,number` pairs;
+/// a header line and `#` comments are skipped. Numbers are checked for shape (country code,
+/// length, NANP area code and exchange), not looked up one by one in libphonenumber.
+pub struct RegistryParser {
+    country_code: u16,
+    line: u64,
+    partial: Vec<u8>,
+    skipping: bool,
+    /// Keys read so far.
+    pub keys: Vec<u64>,
+    /// Errors (at most 100 kept).
+    pub errors: Vec<ImportError>,
+    /// Errors in all.
+    pub error_count: u64,
+}
+
+impl RegistryParser {
+    /// A parser for a registry of one country calling code.
+    pub fn new(country_code: u16) -> Self {
+        RegistryParser {
+            country_code,
+            line: 0,
+            partial: Vec::new(),
+            skipping: false,
+            keys: Vec::new(),
+            errors: Vec::new(),
+            error_count: 0,
+        }
+    }
+
+    /// Feeds bytes.
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        if self.skipping {
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    self.skipping = false;
+                    chunk = &chunk[i + 1..];
+                }
+                None => return,
+            }
+        }
+        if !self.partial.is_empty() {
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&chunk[..i]);
+                    self.line(&line);
+                    chunk = &chunk[i + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(chunk);
+                    self.guard_partial();
+                    return;
+                }
+            }
+        }
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
+            self.line(&rest[..i]);
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        self.guard_partial();
+    }
+
+    fn guard_partial(&mut self) {
+        if self.partial.len() > 256 {
+            self.line += 1;
+            self.error("line longer than 256 bytes".into());
+            self.partial.clear();
+            self.skipping = true;
+        }
+    }
+
+    /// Ends the input.
+    pub fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+    }
+
+    fn error(&mut self, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < 100 {
+            self.errors.push(ImportError { line: self.line, message });
+        }
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        self.line += 1;
+        let Ok(text) = std::str::from_utf8(raw) else {
+            self.error("not UTF-8".into());
+            return;
+        };
+        let text = text.trim().trim_start_matches('\u{feff}');
+        if text.is_empty() || text.starts_with('#') {
+            return;
+        }
+        let mut fields = text.split(',').map(|f| f.trim().trim_matches('"'));
+        let first = fields.next().unwrap_or("");
+        let second = fields.next();
+        let digits: String = match second {
+            Some(b) if first.len() == 3 && b.len() == 7 && self.country_code == 1 => format!("{first}{b}"),
+            _ => first.to_owned(),
+        };
+        let digits = digits.strip_prefix('+').unwrap_or(&digits);
+        if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
+            if self.line == 1 {
+                return; // a header
+            }
+            self.error(format!("`{}` is not a phone number", first.chars().take(32).collect::<String>()));
+            return;
+        }
+        let cc = self.country_code.to_string();
+        let full = if self.country_code == 1 && digits.len() == 10 { format!("1{digits}") } else { digits.to_owned() };
+        let ok = if self.country_code == 1 {
+            let b = full.as_bytes();
+            full.len() == 11 && b[0] == b'1' && b[1] >= b'2' && b[4] >= b'2'
+        } else {
+            full.starts_with(&cc) && (cc.len() + 4..=15).contains(&full.len())
+        };
+        if !ok {
+            self.error(format!("not a +{cc} number (E.164: country code and national number)"));
+            return;
+        }
+        match full.parse::<u64>() {
+            Ok(k) => self.keys.push(k),
+            Err(_) => self.error("not a number".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_files_in_every_shape_and_their_errors() {
+        let mut p = RegistryParser::new(1);
+        for chunk in [&b"phone\n+12085550100\n2085550101\r\n1208555"[..], b"0102\n208,5550103\n\n# note\n"] {
+            p.feed(chunk);
+        }
+        p.feed(b"12085550100\n0855501\n+442079460000\n1105550100\nx\n2085550104");
+        p.finish();
+        assert_eq!(p.keys, [12085550100, 12085550101, 12085550102, 12085550103, 12085550100, 12085550104]);
+        let lines: Vec<u64> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [9, 10, 11, 12]);
+        let mut uk = RegistryParser::new(44);
+        uk.feed(b"+442079460000\n447400123456\n12085550100\n");
+        uk.finish();
+        assert_eq!((uk.keys.len(), uk.error_count), (2, 1));
+        let mut long = RegistryParser::new(1);
+        long.feed(&[b'1'; 300]);
+        long.feed(&[b'1'; 300]);
+        long.feed(b"1\n12085550100\n");
+        long.finish();
+        assert_eq!((long.keys.len(), long.error_count, long.errors[0].line), (1, 1, 1));
+    }
+}
