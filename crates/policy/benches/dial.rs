@@ -2,10 +2,11 @@
 //!
 //! 4,096 outbound call checks of distinct synthetic NANP numbers (valid US numbers spread over
 //! the area codes, a few Canadian, toll-free and UK numbers among them) at varied instants, with
-//! the shipped rules, a domestic default area and two do-not-call lists (a 1 M-number registry
-//! in a `CompactSet` and a small internal list). Each iteration is one full `Policy::decide`:
+//! the shipped rules, a domestic default area and a do-not-call registry of 1 M numbers in a
+//! `CompactSet`. Each iteration is one full `Policy::decide`:
 //! parse and classify, areas, risk, places and zones, hours with the next allowed instant when
-//! denied, limits, lists, and the explained `Decision`.
+//! denied, limits, lists, and the explained `Decision`. Beside it, the same numbers through the
+//! `phonenumber` crate alone (parse, `is_valid`, `number_type`), the peer for the parsing part.
 
 use std::sync::{Arc, LazyLock};
 
@@ -150,5 +151,17 @@ fn registry_lookup(b: divan::Bencher) {
     b.bench_local(|| {
         i = (i + 1) & 4095;
         black_box(w.lists[0].contains(black_box(&parsed[i])))
+    });
+}
+
+/// The peer for parsing and classifying: the `phonenumber` crate itself (parse, validity, type).
+#[divan::bench]
+fn phonenumber_crate_parse_valid_type(b: divan::Bencher) {
+    let w = &*WORLD;
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        let n = phonenumber::parse(None, black_box(&w.numbers[i])).ok();
+        black_box(n.map(|n| (n.is_valid(), n.number_type(&phonenumber::metadata::DATABASE))))
     });
 }

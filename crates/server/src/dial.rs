@@ -103,13 +103,48 @@ pub struct TenantDial {
     pub lists: Vec<Arc<dyn DncList>>,
 }
 
+/// Call attempts waiting for the group commit, with the caller's acknowledgement.
+type PendingCalls = (TenantId, Vec<(String, Millis)>, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Writes call attempts of concurrent requests in one transaction (group commit), answering each
+/// request only once its rows are durable; prunes rows older than 25 hours every ten minutes.
+async fn attempt_writer(store: Store, mut rx: tokio::sync::mpsc::Receiver<PendingCalls>) {
+    let mut batch: Vec<PendingCalls> = Vec::with_capacity(256);
+    let mut last_prune = std::time::Instant::now();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let result = async {
+            let mut tx = store.begin().await?;
+            for (tenant, rows, _) in &batch {
+                tx.insert_dial_attempts(*tenant, rows).await?;
+            }
+            if last_prune.elapsed() > std::time::Duration::from_secs(600)
+                && let Some(newest) = batch.iter().flat_map(|(_, rows, _)| rows.iter().map(|(_, t)| t.millis())).max()
+            {
+                tx.prune_dial_attempts(Millis(newest - 25 * 3600 * 1000)).await?;
+                last_prune = std::time::Instant::now();
+            }
+            tx.commit().await
+        }
+        .await
+        .map_err(|e: callvault_store::StoreError| {
+            tracing::error!(error = %e, "recording call attempts failed");
+            "recording call attempts failed".to_owned()
+        });
+        for (_, _, done) in batch.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
 /// All tenants' telecom policy state.
 pub struct Dial {
     dir: PathBuf,
+    writer: tokio::sync::mpsc::Sender<PendingCalls>,
     tenants: RwLock<HashMap<TenantId, Arc<TenantDial>>>,
     registries: RwLock<HashMap<DncListId, Arc<Registry>>>,
     internal: RwLock<HashMap<DncListId, Arc<Internal>>>,
     attempts: Mutex<HashMap<(TenantId, String), Vec<Timestamp>>>,
+    counted: std::sync::atomic::AtomicU64,
 }
 
 fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
@@ -256,12 +291,16 @@ impl Dial {
         for (tenant, digest, at) in r.dial_attempts_since(Millis(now.millis() - 24 * 3600 * 1000)).await? {
             attempts.entry((tenant, digest)).or_default().push(instant(at));
         }
+        let (writer, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(attempt_writer(store.clone(), rx));
         Ok(Dial {
             dir,
+            writer,
             tenants: RwLock::default(),
             registries: RwLock::new(registries),
             internal: RwLock::new(internal),
             attempts: Mutex::new(attempts),
+            counted: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -374,35 +413,37 @@ impl Dial {
         }
     }
 
-    /// Calls to a number (by digest) in the 24 hours before `at`.
-    pub fn recent_calls(&self, tenant: TenantId, digest: &str, at: Timestamp) -> Vec<Timestamp> {
+    /// Decides with the number's calls of the 24 hours before `at` and, when `decide` answers
+    /// true (an allowed call that will be placed), counts this call at once — under one lock, so
+    /// concurrent checks of one number cannot both take the last call of a limit.
+    pub fn with_recent_calls(
+        &self,
+        tenant: TenantId,
+        digest: &str,
+        at: Timestamp,
+        decide: impl FnOnce(&[Timestamp]) -> bool,
+    ) {
         let since = at - jiff::SignedDuration::from_hours(24);
-        self.attempts
-            .lock()
-            .unwrap_or_else(poisoned)
-            .get(&(tenant, digest.to_owned()))
-            .map(|v| v.iter().copied().filter(|t| *t > since).collect())
-            .unwrap_or_default()
-    }
-
-    /// Records placed calls in memory (the caller persists them in the same request).
-    pub fn record_calls(&self, tenant: TenantId, calls: &[(String, Timestamp)]) {
-        let mut a = self.attempts.lock().unwrap_or_else(poisoned);
-        for (digest, at) in calls {
-            let v = a.entry((tenant, digest.clone())).or_default();
-            let since = *at - jiff::SignedDuration::from_hours(24);
+        let mut attempts = self.attempts.lock().unwrap_or_else(poisoned);
+        let key = (tenant, digest.to_owned());
+        let recent: Vec<Timestamp> =
+            attempts.get(&key).map(|v| v.iter().copied().filter(|t| *t > since && *t <= at).collect()).unwrap_or_default();
+        if decide(&recent) {
+            let v = attempts.entry(key).or_default();
             v.retain(|t| *t > since);
-            v.push(*at);
+            v.push(at);
+            // Now and then, forget numbers not called for 24 hours.
+            if self.counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_536 == 65_535 {
+                attempts.retain(|_, v| v.iter().any(|t| *t > since));
+            }
         }
     }
 
-    /// Drops attempts older than 24 hours from memory.
-    pub fn prune(&self, now: Timestamp) {
-        let since = now - jiff::SignedDuration::from_hours(24);
-        self.attempts.lock().unwrap_or_else(poisoned).retain(|_, v| {
-            v.retain(|t| *t > since);
-            !v.is_empty()
-        });
+    /// Makes counted calls durable (group commit with concurrent requests).
+    pub async fn persist_calls(&self, tenant: TenantId, calls: Vec<(String, Millis)>) -> ApiResult<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.writer.send((tenant, calls, done)).await.map_err(|_| ApiError::internal("attempt writer stopped"))?;
+        wait.await.map_err(|_| ApiError::internal("attempt writer stopped"))?.map_err(ApiError::internal)
     }
 
     /// A registry's metadata and current file digest.

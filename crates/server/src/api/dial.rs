@@ -202,31 +202,40 @@ async fn dial_checks(
         let assignments = assignments_for(&view, &who, service);
         let parsed = numbers::parse(&c.number, Some(&view.policy.settings().default_region)).ok();
         let digest = parsed.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
-        let recent = match (&digest, c.direction) {
-            (Some(d), Direction::OutboundCall) => state.dial.recent_calls(tenant, d, at),
-            _ => Vec::new(),
+        let decide = |recent: &[jiff::Timestamp]| {
+            view.policy.decide(&Request {
+                direction: c.direction,
+                number: &c.number,
+                at,
+                service: service.map(|(_, n)| n),
+                assignments: &assignments,
+                contact: &c.contact,
+                recent_calls: recent,
+                dnc: &view.lists,
+            })
         };
-        let decision = view.policy.decide(&Request {
-            direction: c.direction,
-            number: &c.number,
-            at,
-            service: service.map(|(_, n)| n),
-            assignments: &assignments,
-            contact: &c.contact,
-            recent_calls: &recent,
-            dnc: &view.lists,
-        });
-        if decision.allowed
-            && c.direction == Direction::OutboundCall
-            && !c.dry_run
-            && let Some(d) = &digest
-        {
-            placed.push((d.clone(), at));
-        }
+        let decision = match (&digest, c.direction) {
+            (Some(d), Direction::OutboundCall) => {
+                let mut out = None;
+                state.dial.with_recent_calls(tenant, d, at, |recent| {
+                    let decision = decide(recent);
+                    let counts = decision.allowed && !c.dry_run;
+                    out = Some(decision);
+                    counts
+                });
+                let decision = out.ok_or_else(|| ApiError::internal("no decision"))?;
+                if decision.allowed && !c.dry_run {
+                    placed.push((d.clone(), callvault_model::records::Timestamp(at.as_millisecond())));
+                }
+                decision
+            }
+            _ => decide(&[]),
+        };
         if !decision.allowed {
             let codes: Vec<ReasonCode> = decision.reasons.iter().filter(|r| r.denies).map(|r| r.code).collect();
             let number = digest.clone().unwrap_or_else(|| state.auditor.pseudonym(c.number.as_bytes()));
             denied.push(serde_json::json!({
+                "check": i,
                 "direction": c.direction,
                 "number_digest": number,
                 "codes": codes,
@@ -235,23 +244,26 @@ async fn dial_checks(
         }
         results.push(decision);
     }
-    if !placed.is_empty() || !denied.is_empty() {
-        let stamp = state.clock.now();
-        let mut tx = state.store.begin().await?;
-        if !placed.is_empty() {
-            let rows: Vec<(String, callvault_model::records::Timestamp)> = placed
-                .iter()
-                .map(|(d, at)| (d.clone(), callvault_model::records::Timestamp(at.as_millisecond())))
-                .collect();
-            tx.insert_dial_attempts(tenant, &rows).await?;
+    // Counted calls and the denials become durable before the answer, each through its group
+    // commit (concurrent requests share one transaction); one audit entry per request lists
+    // every denied check with the number as a keyed digest.
+    let persist = async {
+        if placed.is_empty() { Ok(()) } else { state.dial.persist_calls(tenant, placed).await }
+    };
+    let audit = async {
+        if denied.is_empty() {
+            return Ok(());
         }
-        for d in denied {
-            let event = ctx.event("dial.check.denied").denied().details(d).origin(ctx.origin(&state));
-            state.auditor.record(&mut tx, stamp, &event).await?;
-        }
-        tx.commit().await?;
-        state.dial.record_calls(tenant, &placed);
-    }
+        let event = ctx
+            .event("dial.check.denied")
+            .denied()
+            .details(serde_json::json!({ "checks": checks.len(), "denied": denied }))
+            .origin(ctx.origin(&state));
+        state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)
+    };
+    let (persisted, audited) = tokio::join!(persist, audit);
+    persisted?;
+    audited?;
     Ok(axum::Json(DialCheckResults { results }))
 }
 
