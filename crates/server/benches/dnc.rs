@@ -29,14 +29,22 @@ const SPAN: u64 = 8_000_000_000;
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn probes(keys: &[u64], n: usize, seed: u64) -> Vec<u64> {
     let mut s = seed;
     (0..n)
-        .map(|i| if i % 2 == 0 { keys[(splitmix(&mut s) % keys.len() as u64) as usize] } else { LOW + splitmix(&mut s) % SPAN })
+        .map(|i| {
+            if i % 2 == 0 {
+                keys[(splitmix(&mut s) % keys.len() as u64) as usize]
+            } else {
+                LOW + splitmix(&mut s) % SPAN
+            }
+        })
         .collect()
 }
 
@@ -94,7 +102,9 @@ fn main() {
     let write = t.elapsed();
     let file = dir.join(format!("{id}-{sha}.cvdnc"));
     let t = Instant::now();
-    let loaded = CompactSet::read_from(&mut std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file).unwrap())).unwrap();
+    let loaded =
+        CompactSet::read_from(&mut std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file).unwrap()))
+            .unwrap();
     let load = t.elapsed();
     assert_eq!(loaded.len(), set.len());
     drop(loaded);

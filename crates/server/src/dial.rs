@@ -426,8 +426,10 @@ impl Dial {
         let since = at - jiff::SignedDuration::from_hours(24);
         let mut attempts = self.attempts.lock().unwrap_or_else(poisoned);
         let key = (tenant, digest.to_owned());
-        let recent: Vec<Timestamp> =
-            attempts.get(&key).map(|v| v.iter().copied().filter(|t| *t > since && *t <= at).collect()).unwrap_or_default();
+        let recent: Vec<Timestamp> = attempts
+            .get(&key)
+            .map(|v| v.iter().copied().filter(|t| *t > since && *t <= at).collect())
+            .unwrap_or_default();
         if decide(&recent) {
             let v = attempts.entry(key).or_default();
             v.retain(|t| *t > since);

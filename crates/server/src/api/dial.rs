@@ -247,9 +247,7 @@ async fn dial_checks(
     // Counted calls and the denials become durable before the answer, each through its group
     // commit (concurrent requests share one transaction); one audit entry per request lists
     // every denied check with the number as a keyed digest.
-    let persist = async {
-        if placed.is_empty() { Ok(()) } else { state.dial.persist_calls(tenant, placed).await }
-    };
+    let persist = async { if placed.is_empty() { Ok(()) } else { state.dial.persist_calls(tenant, placed).await } };
     let audit = async {
         if denied.is_empty() {
             return Ok(());
