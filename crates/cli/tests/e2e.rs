@@ -410,3 +410,42 @@ fn pkcs11_kek_on_softhsm_serves_and_restarts() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn dial_checks_from_the_cli_explain_themselves() {
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    let password = server
+        .stdout
+        .iter()
+        .find_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            (parts.len() == 3 && parts[1] == "agent2").then(|| parts[2].to_owned())
+        })
+        .expect("agent2's demo password");
+    let (ok, _, err) = cli(
+        &dir,
+        &server.url,
+        &["login", "--tenant", "demo", "--username", "agent2", "--password-stdin"],
+        Some(&password),
+    );
+    assert!(ok, "{err}");
+    let check =
+        |number: &str, at: &str| cli(&dir, &server.url, &["dial", "check", number, "--at", at, "--dry-run"], None);
+    // Monday 2026-11-23, noon in New York.
+    let (ok, out, err) = check("+12125550100", "2026-11-23T17:00:00Z");
+    assert!(ok && out.starts_with("ALLOWED  +12125550100"), "{out} {err}");
+    assert!(out.contains("✓ within_hours") && out.contains("area US domestic"), "{out}");
+    // The demo's internal do-not-call list; exit status 2.
+    let (ok, out, _) = check("+12025550143", "2026-11-23T17:00:00Z");
+    assert!(!ok && out.contains("✗ do_not_call") && out.contains("customer requests"), "{out}");
+    // UK mobiles are excepted from the agent's UK landlines area.
+    let (ok, out, _) = check("+447400123456", "2026-11-23T12:00:00Z");
+    assert!(!ok && out.contains("excludes prefix:447"), "{out}");
+    // 20:30 in Miami: Florida's window closes at 20:00; the next allowed instant is printed.
+    let (ok, out, _) = check("+13055550100", "2026-11-24T01:30:00Z");
+    assert!(!ok && out.contains("Fla. Stat. 501.616") && out.contains("next allowed: 2026-11-24T13:00:00Z"), "{out}");
+    let (ok, out, _) = check("call me maybe", "2026-11-23T17:00:00Z");
+    assert!(!ok && out.contains("invalid_number"), "{out}");
+    drop(server);
+}

@@ -58,6 +58,30 @@ async fn another_tenant_never_sees_or_changes_data() {
         let (s, hook) = app.post("/v1/webhooks", &a_admin, json!({ "url": "https://alpha.example.com/hook" })).await;
         assert_eq!(s, StatusCode::CREATED, "{hook}");
         let hook = hook["webhook"]["id"].as_str().unwrap().to_owned();
+        // Telecom policy of tenant A: an area assigned to its team, an internal do-not-call list.
+        let (s, v) = app
+            .request(
+                "PUT",
+                "/v1/dial/areas/Alpha%20area",
+                Some(&a_admin),
+                Some(json!({ "name": "Alpha area", "include": ["country:44"] })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let team_id = team["id"].as_str().unwrap().to_owned();
+        let (s, v) = app
+            .request(
+                "PUT",
+                &format!("/v1/dial/assignments/team/{team_id}"),
+                Some(&a_admin),
+                Some(json!({ "call": ["Alpha area"] })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, dnc) =
+            app.post("/v1/dnc-lists", &a_admin, json!({ "name": "Alpha requests", "kind": "internal" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{dnc}");
+        let dnc = dnc["id"].as_str().unwrap().to_owned();
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -72,6 +96,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 list.clone(),
                 record.clone(),
                 hook.clone(),
+                dnc.clone(),
+                "Alpha area".into(),
                 "alpha value".into(),
                 "Alpha Team".into(),
                 "alphauser".into(),
@@ -109,10 +135,14 @@ async fn another_tenant_never_sees_or_changes_data() {
                 list.clone()
             } else if path.starts_with("/v1/webhooks/") {
                 hook.clone()
+            } else if path.starts_with("/v1/dnc-lists/") {
+                dnc.clone()
+            } else if path.starts_with("/v1/dial/assignments/") {
+                team_id.clone()
             } else {
                 panic!("no tenant-A object for {path}: add one to this test")
             };
-            path.replace("{id}", &id).replace("{record}", &record)
+            path.replace("{id}", &id).replace("{record}", &record).replace("{level}", "team")
         };
         // Valid bodies, so the request reaches the tenant check instead of stopping at validation.
         let body_for = |method: &str, path: &str| -> Option<Value> {
@@ -142,6 +172,10 @@ async fn another_tenant_never_sees_or_changes_data() {
                     json!({ "password": "x", "totp": "000000" })
                 }
                 ("POST", "/v1/lists/{id}/records") => json!({ "a": "b value" }),
+                ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
+                    json!({ "number": "+12125550100" })
+                }
+                ("PUT", "/v1/dial/assignments/{level}/{id}") => json!({ "call": [] }),
                 ("POST", "/v1/teams") | ("POST", "/v1/skills") => json!({ "name": "B thing" }),
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),
                 ("POST", "/v1/roles") => json!({ "name": "B role", "privileges": ["team:read"] }),
@@ -199,6 +233,11 @@ async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
         "/v1/settings",
         "/v1/lists",
         "/v1/webhooks",
+        "/v1/dial/areas",
+        "/v1/dial/assignments",
+        "/v1/dial/settings",
+        "/v1/dial/rules",
+        "/v1/dnc-lists",
     ] {
         v.push(app.get(p, admin).await.1);
     }

@@ -320,7 +320,7 @@ fn every_role_scope_resource_action_and_situation_matches_the_reference() {
             }
         }
     }
-    assert_eq!(decisions, 6 * 5 * Resource::ALL.len() * Action::ALL.len() * 8);
+    assert_eq!(decisions, DefaultRole::ALL.len() * 5 * Resource::ALL.len() * Action::ALL.len() * 8);
     assert!(allowed > 1000, "the table is not all denials: {allowed}");
 }
 
@@ -667,8 +667,18 @@ fn service_accounts_are_never_custodians_or_dpos() {
 fn default_role_table_keeps_duties_apart() {
     use DefaultRole::*;
     let privileges = |role| default_role_privileges(role);
-    let agent = privileges(Agent);
-    assert!(agent.iter().all(|p| p.reach == Reach::Own), "agents hold only `:own` privileges");
+    // Self-service: the `:own` base of every role. Agents add two scoped privileges of the
+    // telecom policy: asking dial checks and recording customers' do-not-call requests.
+    let agent_all = privileges(Agent);
+    let dial_extras = [
+        Privilege::scoped(Resource::DialCheck, Action::Create),
+        Privilege::scoped(Resource::DoNotCall, Action::Create),
+    ];
+    assert!(
+        agent_all.iter().all(|p| p.reach == Reach::Own || dial_extras.contains(p)),
+        "agents hold only `:own` privileges and the two dial ones"
+    );
+    let agent: Vec<Privilege> = agent_all.into_iter().filter(|p| p.reach == Reach::Own).collect();
     for &role in DefaultRole::ALL {
         let v = privileges(role);
         let mut sorted = v.clone();
@@ -691,7 +701,7 @@ fn default_role_table_keeps_duties_apart() {
         auditor.iter().filter(|p| p.reach == Reach::Scope).all(|p| matches!(p.action, Action::Read | Action::Verify)),
         "auditors are read-only"
     );
-    assert_eq!(privileges(Administrator).len(), agent.len() + 46);
+    assert_eq!(privileges(Administrator).len(), agent.len() + 51); // 46 + dial policy and do-not-call lists
 }
 
 #[test]
