@@ -403,7 +403,7 @@ impl Policy {
                 }
             }
         }
-        let facts = facts(&number, Vec::new(), &[]);
+        let facts = facts(number, Vec::new(), &[]);
         finish(reasons, None, Some(facts))
     }
 
@@ -502,12 +502,12 @@ impl Policy {
         for s in contact_states.clone() {
             push_place(Cow::Borrowed(s));
         }
-        let mut zones: Vec<Zone> = ZoneMap::shipped().located(&number).to_vec();
+        let mut zones: Cow<'_, [Zone]> = Cow::Borrowed(ZoneMap::shipped().located(&number));
         for s in contact_states {
             if Some(*s) != number_state {
                 for z in places::zones_of_state(s) {
                     if !zones.contains(z) {
-                        zones.push(z.clone());
+                        zones.to_mut().push(z.clone());
                     }
                 }
             }
@@ -515,7 +515,7 @@ impl Policy {
         if zones.is_empty()
             && let Some(f) = &self.fallback
         {
-            zones.push(f.clone());
+            zones.to_mut().push(f.clone());
             push_place(Cow::Borrowed("fallback"));
         }
         if let Some(s) = req.service {
@@ -524,12 +524,18 @@ impl Policy {
                 push_place(Cow::Owned(p));
             }
         }
-        let jurisdictions: Vec<&crate::rules::Jurisdiction> = places.iter().filter_map(|p| self.rules.get(p)).collect();
-        let rules: Vec<&HoursRule> = jurisdictions.iter().map(|j| &j.hours).collect();
+        let mut rules: Vec<&HoursRule> = Vec::with_capacity(places.len());
+        let mut limit: Option<(u32, &String)> = None;
+        for j in places.iter().filter_map(|p| self.rules.get(p)) {
+            rules.push(&j.hours);
+            if let Some(l) = j.limit_per_24h
+                && limit.is_none_or(|(m, _)| l < m)
+            {
+                limit = Some((l, &j.hours.name));
+            }
+        }
 
         // Calls per 24 hours.
-        let limit =
-            jurisdictions.iter().filter_map(|j| j.limit_per_24h.map(|l| (l, &j.hours.name))).min_by_key(|(l, _)| *l);
         let mut earliest = req.at;
         if let Some((limit, rule)) = limit
             && !text
@@ -636,7 +642,7 @@ impl Policy {
         } else {
             hours_next
         };
-        let facts = facts(&number, places, &zones);
+        let facts = facts(number, places, &zones);
         finish(reasons, next, Some(facts))
     }
 
@@ -677,9 +683,9 @@ fn unknown_area(a: &Assignment, name: &str) -> Reason {
     )
 }
 
-fn facts(number: &Number, places: Vec<Cow<'static, str>>, zones: &[Zone]) -> NumberFacts {
+fn facts(number: Number, places: Vec<Cow<'static, str>>, zones: &[Zone]) -> NumberFacts {
     NumberFacts {
-        e164: number.e164.clone(),
+        e164: number.e164,
         region: number.region,
         kind: number.kind,
         places,

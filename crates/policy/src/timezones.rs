@@ -61,6 +61,9 @@ fn key(digits: &[u8]) -> u64 {
 pub struct ZoneMap {
     by_prefix: HashMap<u64, Vec<Zone>, std::hash::BuildHasherDefault<PrefixHasher>>,
     longest: usize,
+    /// For each 4-digit beginning that longer prefixes share, the longest of them: a look-up
+    /// tries only the lengths that exist under its beginning.
+    deepest: HashMap<u64, usize, std::hash::BuildHasherDefault<PrefixHasher>>,
 }
 
 impl std::fmt::Debug for ZoneMap {
@@ -114,7 +117,15 @@ impl ZoneMap {
             }
             longest = longest.max(prefix.len());
         }
-        Ok(ZoneMap { by_prefix, longest })
+        let mut deepest: HashMap<u64, usize, std::hash::BuildHasherDefault<PrefixHasher>> = HashMap::default();
+        for line in text.lines() {
+            let prefix = line.split('|').next().unwrap_or("").trim();
+            if prefix.len() >= 4 && prefix.bytes().all(|b| b.is_ascii_digit()) {
+                let d = deepest.entry(key(&prefix.as_bytes()[..4])).or_default();
+                *d = (*d).max(prefix.len());
+            }
+        }
+        Ok(ZoneMap { by_prefix, longest, deepest })
     }
 
     /// The shipped map, parsed once.
@@ -145,7 +156,11 @@ impl ZoneMap {
         if !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let max = self.longest.min(digits.len());
+        let max = if digits.len() >= 4 {
+            self.deepest.get(&key(&digits[..4])).copied().unwrap_or(3).min(digits.len())
+        } else {
+            self.longest.min(digits.len())
+        };
         let mut keys = [0u64; MAX_PREFIX + 1];
         let mut value = 0u64;
         for (i, d) in digits[..max].iter().enumerate() {
