@@ -114,6 +114,10 @@ pub struct Decision {
     pub next_allowed: Option<Timestamp>,
     /// The number as understood.
     pub number: Option<NumberFacts>,
+    /// A calls-per-24-hours limit applied to this outbound call: if it is placed, it must be
+    /// counted. Calls without a limit are not recorded at all (data minimisation).
+    #[serde(skip)]
+    pub limited: bool,
 }
 
 impl Decision {
@@ -643,7 +647,8 @@ impl Policy {
             hours_next
         };
         let facts = facts(number, places, &zones);
-        finish(reasons, next, Some(facts))
+        let limited = limit.is_some() && !text;
+        Decision { limited, ..finish(reasons, next, Some(facts)) }
     }
 
     /// One level: the number must be inside one of `areas`.
@@ -696,7 +701,7 @@ fn facts(number: Number, places: Vec<Cow<'static, str>>, zones: &[Zone]) -> Numb
 fn finish(mut reasons: Vec<Reason>, next_allowed: Option<Timestamp>, number: Option<NumberFacts>) -> Decision {
     reasons.sort_by_key(|r| !r.denies);
     let allowed = !reasons.iter().any(|r| r.denies);
-    Decision { allowed, reasons, next_allowed: if allowed { None } else { next_allowed }, number }
+    Decision { allowed, reasons, next_allowed: if allowed { None } else { next_allowed }, number, limited: false }
 }
 
 /// Zone names of rules files live as long as the program (a handful per tenant, interned).

@@ -219,12 +219,12 @@ async fn dial_checks(
                 let mut out = None;
                 state.dial.with_recent_calls(tenant, d, at, |recent| {
                     let decision = decide(recent);
-                    let counts = decision.allowed && !c.dry_run;
+                    let counts = decision.allowed && decision.limited && !c.dry_run;
                     out = Some(decision);
                     counts
                 });
                 let decision = out.ok_or_else(|| ApiError::internal("no decision"))?;
-                if decision.allowed && !c.dry_run {
+                if decision.allowed && decision.limited && !c.dry_run {
                     placed.push((d.clone(), callvault_model::records::Timestamp(at.as_millisecond())));
                 }
                 decision
