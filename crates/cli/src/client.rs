@@ -136,3 +136,29 @@ pub fn save_token(url: &str, token: &str) -> anyhow::Result<PathBuf> {
 pub fn forget_token() {
     let _ = std::fs::remove_file(crate::session_file());
 }
+
+/// Sends a file's content (imports of lists, rules, registries). A refusal is printed as
+/// `file:line: message` per reported error, compiler style, and gives `None`; success gives the
+/// JSON answer (or its text).
+pub async fn send_file(
+    api: &Api,
+    method: Method,
+    path: &str,
+    query: &[(&str, String)],
+    content_type: &str,
+    body: reqwest::Body,
+    file: &std::path::Path,
+) -> anyhow::Result<Option<Value>> {
+    let resp = api.request(method, path).query(query).header("content-type", content_type).body(body).send().await?;
+    let ok = resp.status().is_success();
+    let text = resp.text().await?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+    if !ok {
+        eprintln!("error: {}", v["detail"].as_str().unwrap_or(&text));
+        for e in v["details"]["errors"].as_array().into_iter().flatten() {
+            eprintln!("{}:{}: {}", file.display(), e["line"], e["message"].as_str().unwrap_or_default());
+        }
+        return Ok(None);
+    }
+    Ok(Some(v))
+}

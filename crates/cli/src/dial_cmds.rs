@@ -172,28 +172,6 @@ fn print_decision(d: &Value) {
     }
 }
 
-async fn send_text(
-    api: &Api,
-    method: Method,
-    path: &str,
-    query: &[(&str, String)],
-    body: reqwest::Body,
-    file: &std::path::Path,
-) -> anyhow::Result<Option<Value>> {
-    let resp = api.request(method, path).query(query).header("content-type", "text/plain").body(body).send().await?;
-    if !resp.status().is_success() {
-        let text = resp.text().await?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        eprintln!("error: {}", v["detail"].as_str().unwrap_or(&text));
-        for e in v["details"]["errors"].as_array().into_iter().flatten() {
-            eprintln!("{}:{}: {}", file.display(), e["line"], e["message"].as_str().unwrap_or_default());
-        }
-        return Ok(None);
-    }
-    let text = resp.text().await?;
-    Ok(Some(serde_json::from_str(&text).unwrap_or(Value::String(text))))
-}
-
 /// `callvault dial`.
 pub async fn dial(cmd: DialCmd) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -228,7 +206,10 @@ pub async fn dial(cmd: DialCmd) -> anyhow::Result<ExitCode> {
         DialCmd::ImportRules { client, file } => {
             let api = Api::new(&client)?;
             let data = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
-            if send_text(&api, Method::PUT, "/v1/dial/rules", &[], data.into(), &file).await?.is_none() {
+            if crate::client::send_file(&api, Method::PUT, "/v1/dial/rules", &[], "text/plain", data.into(), &file)
+                .await?
+                .is_none()
+            {
                 return Ok(ExitCode::FAILURE);
             }
             println!("Rules replaced.");
@@ -298,7 +279,8 @@ pub async fn dnc(cmd: DncCmd) -> anyhow::Result<ExitCode> {
             let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
             let path = format!("/v1/dnc-lists/{id}/import");
             let query: Vec<(&str, String)> = refreshed_at.map(|r| ("refreshed_at", r)).into_iter().collect();
-            let Some(v) = send_text(&api, Method::PUT, &path, &query, body, &file).await? else {
+            let Some(v) = crate::client::send_file(&api, Method::PUT, &path, &query, "text/plain", body, &file).await?
+            else {
                 return Ok(ExitCode::FAILURE);
             };
             println!(

@@ -425,22 +425,12 @@ pub async fn lists(cmd: ListsCmd) -> anyhow::Result<ExitCode> {
         ListsCmd::Import { client, id, file } => {
             let api = Api::new(&client)?;
             let data = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
-            let resp = api
-                .request(Method::POST, &format!("/v1/lists/{id}/import"))
-                .header("content-type", "text/csv")
-                .body(data)
-                .send()
-                .await?;
-            if !resp.status().is_success() {
-                let text = resp.text().await?;
-                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                eprintln!("error: {}", v["detail"].as_str().unwrap_or(&text));
-                for e in v["details"]["errors"].as_array().into_iter().flatten() {
-                    eprintln!("{}:{}: {}", file.display(), e["line"], e["message"].as_str().unwrap_or_default());
-                }
+            let path = format!("/v1/lists/{id}/import");
+            let Some(v) =
+                crate::client::send_file(&api, Method::POST, &path, &[], "text/csv", data.into(), &file).await?
+            else {
                 return Ok(ExitCode::FAILURE);
-            }
-            let v: Value = resp.json().await?;
+            };
             println!("Imported {} records.", v["imported"]);
         }
         ListsCmd::Records { client, id, field, equals } => {

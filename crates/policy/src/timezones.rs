@@ -87,6 +87,7 @@ impl ZoneMap {
     pub fn parse(text: &'static str) -> Result<ZoneMap, ZoneDataError> {
         let mut by_prefix = HashMap::default();
         let mut resolved: HashMap<&'static str, Zone> = HashMap::new();
+        let mut deepest: HashMap<u64, usize, std::hash::BuildHasherDefault<PrefixHasher>> = HashMap::default();
         let mut longest = 0;
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
@@ -116,11 +117,7 @@ impl ZoneMap {
                 return Err(err("prefix listed twice"));
             }
             longest = longest.max(prefix.len());
-        }
-        let mut deepest: HashMap<u64, usize, std::hash::BuildHasherDefault<PrefixHasher>> = HashMap::default();
-        for line in text.lines() {
-            let prefix = line.split('|').next().unwrap_or("").trim();
-            if prefix.len() >= 4 && prefix.bytes().all(|b| b.is_ascii_digit()) {
+            if prefix.len() >= 4 {
                 let d = deepest.entry(key(&prefix.as_bytes()[..4])).or_default();
                 *d = (*d).max(prefix.len());
             }

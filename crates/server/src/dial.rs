@@ -447,9 +447,4 @@ impl Dial {
         self.writer.send((tenant, calls, done)).await.map_err(|_| ApiError::internal("attempt writer stopped"))?;
         wait.await.map_err(|_| ApiError::internal("attempt writer stopped"))?.map_err(ApiError::internal)
     }
-
-    /// A registry's metadata and current file digest.
-    pub fn registry_meta(&self, id: DncListId) -> Option<ListMeta> {
-        self.registries.read().unwrap_or_else(poisoned).get(&id).map(|r| r.meta.clone())
-    }
 }

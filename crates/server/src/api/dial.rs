@@ -200,8 +200,6 @@ async fn dial_checks(
         }
         let service = c.service.and_then(|id| services.get(&id).map(|n| (id, n.as_str())));
         let assignments = assignments_for(&view, &who, service);
-        let parsed = numbers::parse(&c.number, Some(&view.policy.settings().default_region)).ok();
-        let digest = parsed.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
         let decide = |recent: &[jiff::Timestamp]| {
             view.policy.decide(&Request {
                 direction: c.direction,
@@ -214,26 +212,32 @@ async fn dial_checks(
                 dnc: &view.lists,
             })
         };
-        let decision = match (&digest, c.direction) {
-            (Some(d), Direction::OutboundCall) => {
+        // Most numbers are under no calls-per-24-hours limit: decide once, without the number's
+        // recent calls or its digest. When a limit applies, decide again with the recent calls
+        // under the lock that also counts this call.
+        let first = decide(&[]);
+        let digest = |d: &Decision| d.number.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
+        let limited = c.direction == Direction::OutboundCall && first.limited;
+        let decision = match limited.then(|| digest(&first)).flatten() {
+            Some(d) => {
                 let mut out = None;
-                state.dial.with_recent_calls(tenant, d, at, |recent| {
+                state.dial.with_recent_calls(tenant, &d, at, |recent| {
                     let decision = decide(recent);
-                    let counts = decision.allowed && decision.limited && !c.dry_run;
+                    let counts = decision.allowed && !c.dry_run;
                     out = Some(decision);
                     counts
                 });
                 let decision = out.ok_or_else(|| ApiError::internal("no decision"))?;
-                if decision.allowed && decision.limited && !c.dry_run {
-                    placed.push((d.clone(), callvault_model::records::Timestamp(at.as_millisecond())));
+                if decision.allowed && !c.dry_run {
+                    placed.push((d, callvault_model::records::Timestamp(at.as_millisecond())));
                 }
                 decision
             }
-            _ => decide(&[]),
+            _ => first,
         };
         if !decision.allowed {
             let codes: Vec<ReasonCode> = decision.reasons.iter().filter(|r| r.denies).map(|r| r.code).collect();
-            let number = digest.clone().unwrap_or_else(|| state.auditor.pseudonym(c.number.as_bytes()));
+            let number = digest(&decision).unwrap_or_else(|| state.auditor.pseudonym(c.number.as_bytes()));
             denied.push(serde_json::json!({
                 "check": i,
                 "direction": c.direction,
