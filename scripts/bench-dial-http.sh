@@ -2,7 +2,8 @@
 # HTTP batch dial checks on loopback: a release server on the embedded default (SQLite) with the
 # demo tenant's policy and lists, wrk as the load generator (Debian package `wrk`), batches of
 # BATCH checks (default 100) for DURATION seconds (default 20) over CONNECTIONS connections
-# (default 8); DRY_RUN=1 asks without recording calls.
+# (default 8); DRY_RUN=1 asks without recording calls; RATE=N paces the load to about N batches
+# per second over all connections (latency at a given load rather than at saturation).
 # Usage: scripts/bench-dial-http.sh   (BATCH=1000 DURATION=30 CONNECTIONS=8 to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,6 @@ token=$(curl -s "http://127.0.0.1:$port/v1/auth/login" -H 'content-type: applica
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/Model name: *//p'); server and wrk share them"
 # Warm up (compiles the per-country number rules, fills caches).
 CV_TOKEN=$token BATCH=${BATCH:-100} wrk -t1 -c4 -d3s -s scripts/bench/dial-checks.lua "http://127.0.0.1:$port" >/dev/null
-CV_TOKEN=$token DRY_RUN=${DRY_RUN:-0} BATCH=${BATCH:-100} wrk -t1 -c"${CONNECTIONS:-8}" -d"${DURATION:-20}"s --latency \
+CV_TOKEN=$token RATE=${RATE:-0} CONNECTIONS=${CONNECTIONS:-8} DRY_RUN=${DRY_RUN:-0} BATCH=${BATCH:-100} wrk -t1 -c"${CONNECTIONS:-8}" -d"${DURATION:-20}"s --latency \
   -s scripts/bench/dial-checks.lua "http://127.0.0.1:$port"
 echo "server peak RSS: $(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' /proc/$pid/status)"

@@ -19,6 +19,16 @@ init = function(args)
   end
 end
 
+-- RATE (batches per second over all connections) paces the load: each connection waits
+-- CONNECTIONS / RATE seconds between requests (wrk's delay(); the achieved rate is printed).
+local rate = tonumber(os.getenv("RATE") or "0")
+local connections = tonumber(os.getenv("CONNECTIONS") or "8")
+if rate > 0 then
+  delay = function()
+    return math.floor(connections * 1000 / rate)
+  end
+end
+
 request = function()
   return wrk.format("POST", "/v1/dial-checks",
     { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token },

@@ -106,6 +106,12 @@ string_enum!(
         DoNotCall = "do_not_call",
         /// Asking whether a call or text may be placed (dialers, softphones).
         DialCheck = "dial_check",
+        /// Calls with their security state; `create` = feeding signalling events (PBXs, SBCs).
+        Call = "call",
+        /// Stations with their security levels, and HEP capture agents.
+        Station = "station",
+        /// A user's call security alerts; `update` = switching them off (only where granted).
+        CallAlert = "call_alert",
     }
 );
 

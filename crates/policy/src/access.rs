@@ -603,6 +603,7 @@ mod table {
         own(Interaction, Read),
         own(Interaction, Listen),
         own(Notification, Read),
+        own(CallAlert, Read), // seed 003: the alerts of one's own calls
     ];
 
     /// Issue 5: an agent's softphone asks before dialling, and an agent records a customer's
@@ -626,6 +627,9 @@ mod table {
         all(DoNotCall, Read),
         all(DoNotCall, Create),
         all(DialCheck, Create),
+        all(Call, Read),
+        all(Station, Read),
+        own(CallAlert, Update), // seed 003: "if your administrator grants you the right"
     ];
 
     /// Seed 002: "access to data depends on the user role, and it is defined in the User and Role
@@ -683,6 +687,11 @@ mod table {
         all(DoNotCall, Read),
         all(DoNotCall, Update),
         all(DoNotCall, Delete),
+        all(Call, Read),
+        all(Station, Read),
+        all(Station, Create),
+        all(Station, Update),
+        all(Station, Delete),
     ];
 
     /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
@@ -702,6 +711,8 @@ mod table {
         all(UserCredential, Unlock),
         all(Role, Read),
         all(Grant, Read),
+        all(Call, Read),
+        all(Station, Read),
     ];
 
     /// Seed 002: "DPO can print a customer's personal data report on request", "customer directory
@@ -736,11 +747,15 @@ mod table {
         all(Notification, Read),
         all(DialPolicy, Read),
         all(DoNotCall, Read),
+        all(Call, Read),
+        all(Station, Read),
     ];
 
     /// Issue 5: the dialer asks callvault before every call or text and records do-not-call
-    /// requests; it reads the dial policy to explain itself. Nothing else.
-    pub(super) const DIALER: &[Privilege] = &[all(DialCheck, Create), all(DoNotCall, Create), all(DialPolicy, Read)];
+    /// requests; it reads the dial policy to explain itself. Issue 6: PBXs and SBCs feed call
+    /// signalling events. Nothing else.
+    pub(super) const DIALER: &[Privilege] =
+        &[all(DialCheck, Create), all(DoNotCall, Create), all(DialPolicy, Read), all(Call, Create)];
 }
 
 #[cfg(test)]

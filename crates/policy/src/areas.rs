@@ -33,7 +33,7 @@ impl AreaMatch {
             AreaMatch::Region(r) => n.region == Some(r.as_str()),
             AreaMatch::AreaCode(a) => n.area_code == Some(*a),
             AreaMatch::Kind(k) => n.kind == *k,
-            AreaMatch::Prefix(p) => n.e164.trim_start_matches('+').starts_with(p.as_str()),
+            AreaMatch::Prefix(p) => n.digits().starts_with(p.as_str()),
         }
     }
 }
@@ -98,12 +98,12 @@ pub struct CallingArea {
 }
 
 /// The answer of an area for a number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AreaDecision {
-    /// Inside, by this inclusion.
-    Inside(AreaMatch),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AreaDecision<'a> {
+    /// Inside, by this inclusion (its position among the inclusions).
+    Inside(&'a AreaMatch, usize),
     /// Taken out by this exception.
-    Excepted(AreaMatch),
+    Excepted(&'a AreaMatch),
     /// No inclusion covers it.
     Outside,
 }
@@ -120,12 +120,12 @@ impl CallingArea {
     }
 
     /// Decides a number.
-    pub fn decide(&self, n: &Number) -> AreaDecision {
+    pub fn decide(&self, n: &Number) -> AreaDecision<'_> {
         if let Some(e) = self.except.iter().find(|c| c.matches(n)) {
-            return AreaDecision::Excepted(e.clone());
+            return AreaDecision::Excepted(e);
         }
-        match self.include.iter().find(|c| c.matches(n)) {
-            Some(i) => AreaDecision::Inside(i.clone()),
+        match self.include.iter().position(|c| c.matches(n)) {
+            Some(i) => AreaDecision::Inside(&self.include[i], i),
             None => AreaDecision::Outside,
         }
     }
@@ -147,24 +147,24 @@ mod tests {
             include: vec!["country:44".parse().unwrap()],
             except: vec!["prefix:447".parse().unwrap(), "prefix:449".parse().unwrap()],
         };
-        assert_eq!(uk.decide(&n("+442079460000")), AreaDecision::Inside(AreaMatch::Country(44)));
-        assert_eq!(uk.decide(&n("+447400123456")), AreaDecision::Excepted(AreaMatch::Prefix("447".into())));
-        assert_eq!(uk.decide(&n("+449098790000")), AreaDecision::Excepted(AreaMatch::Prefix("449".into())));
+        assert_eq!(uk.decide(&n("+442079460000")), AreaDecision::Inside(&AreaMatch::Country(44), 0));
+        assert_eq!(uk.decide(&n("+447400123456")), AreaDecision::Excepted(&AreaMatch::Prefix("447".into())));
+        assert_eq!(uk.decide(&n("+449098790000")), AreaDecision::Excepted(&AreaMatch::Prefix("449".into())));
         assert_eq!(uk.decide(&n("+493012345678")), AreaDecision::Outside);
     }
 
     #[test]
     fn domestic_default_blocks_international_nanp_neighbours_and_premium() {
         let us = CallingArea::domestic("US");
-        assert_eq!(us.decide(&n("+12085550100")), AreaDecision::Inside(AreaMatch::Region("US".into())));
+        assert_eq!(us.decide(&n("+12085550100")), AreaDecision::Inside(&AreaMatch::Region("US".into()), 0));
         // Same country code 1, other countries: international charges.
         assert_eq!(us.decide(&n("+18762345678")), AreaDecision::Outside); // Jamaica
         assert_eq!(us.decide(&n("+14162345678")), AreaDecision::Outside); // Canada
-        assert_eq!(us.decide(&n("+19005550199")), AreaDecision::Excepted(AreaMatch::Kind(NumberKind::PremiumRate)));
+        assert_eq!(us.decide(&n("+19005550199")), AreaDecision::Excepted(&AreaMatch::Kind(NumberKind::PremiumRate)));
         assert_eq!(us.decide(&n("+442079460000")), AreaDecision::Outside);
         let idaho =
             CallingArea { name: "Idaho".into(), include: vec!["area_code:208".parse().unwrap()], except: vec![] };
-        assert!(matches!(idaho.decide(&n("+12085550100")), AreaDecision::Inside(_)));
+        assert!(matches!(idaho.decide(&n("+12085550100")), AreaDecision::Inside(..)));
     }
 
     #[test]

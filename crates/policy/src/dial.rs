@@ -78,10 +78,81 @@ pub struct Reason {
     pub denies: bool,
     /// The rule, area, list or setting that gave it.
     #[schema(value_type = String)]
-    pub rule: Cow<'static, str>,
+    pub rule: Text,
     /// In words.
     #[schema(value_type = String)]
     pub message: Cow<'static, str>,
+}
+
+/// A reason's text: fixed, shared with the compiled policy (no copy per decision), or made for
+/// this decision.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Text {
+    /// Fixed text.
+    Static(&'static str),
+    /// Text the compiled policy prepared once.
+    Shared(Arc<str>),
+    /// Text made for this decision.
+    Owned(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(s) => s,
+            Text::Shared(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Text {
+        Text::Static(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::Owned(s)
+    }
+}
+
+impl From<&Arc<str>> for Text {
+    fn from(s: &Arc<str>) -> Text {
+        Text::Shared(s.clone())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
 }
 
 /// What is known about the number (echoed back to the caller, never logged).
@@ -275,8 +346,51 @@ pub struct Policy {
     toll_fraud: Vec<String>,
     /// Bit d set when some toll-fraud prefix starts with digit d (most numbers skip the list).
     toll_fraud_first: u16,
-    domestic: CallingArea,
+    /// The areas that apply when no level has any, calls and texts, with their texts prepared.
+    default_call: DefaultAreas,
+    default_text: DefaultAreas,
+    /// The rules' jurisdictions by name, and the text naming each (and each region + state
+    /// pair) when a call is inside their windows.
+    jurisdictions: HashMap<String, usize>,
+    within: Vec<Arc<str>>,
+    within_pairs: HashMap<(usize, usize), Arc<str>>,
 }
+
+/// The tenant default areas, with the rule text of each inclusion and of a refusal prepared once.
+#[derive(Debug, Clone)]
+struct DefaultAreas {
+    areas: Vec<CallingArea>,
+    /// `inside[a][i]`: "tenant default: area A (clause i)".
+    inside: Vec<Vec<Arc<str>>>,
+    outside: Arc<str>,
+}
+
+const TENANT_DEFAULT: &str = "tenant default";
+
+impl DefaultAreas {
+    fn new(areas: Vec<CallingArea>) -> DefaultAreas {
+        let inside = areas
+            .iter()
+            .map(|a| a.include.iter().map(|c| Arc::from(inside_rule(TENANT_DEFAULT, &a.name, c))).collect())
+            .collect();
+        let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
+        let outside = Arc::from(outside_rule(TENANT_DEFAULT, &names));
+        DefaultAreas { areas, inside, outside }
+    }
+}
+
+fn inside_rule(who: &str, area: &str, clause: &AreaMatch) -> String {
+    format!("{who}: area {area} ({clause})")
+}
+
+fn outside_rule(who: &str, names: &[&str]) -> String {
+    format!("{who}: areas {}", names.join(", "))
+}
+
+/// The most places one check can involve (region, state, two contact places, fallback, service).
+const MAX_PLACES: usize = 8;
+
+static NO_RULE: HoursRule = HoursRule { name: String::new(), days: [None; 7], holidays: Vec::new() };
 
 const HIGH_RISK: &str = include_str!("../data/high-risk-prefixes.txt");
 const ANONYMOUS: [&str; 9] =
@@ -290,11 +404,11 @@ pub fn is_anonymous(caller: &str) -> bool {
     ANONYMOUS.contains(&user)
 }
 
-fn deny(code: ReasonCode, rule: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Reason {
+fn deny(code: ReasonCode, rule: impl Into<Text>, message: impl Into<Cow<'static, str>>) -> Reason {
     Reason { code, denies: true, rule: rule.into(), message: message.into() }
 }
 
-fn allow(code: ReasonCode, rule: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Reason {
+fn allow(code: ReasonCode, rule: impl Into<Text>, message: impl Into<Cow<'static, str>>) -> Reason {
     Reason { code, denies: false, rule: rule.into(), message: message.into() }
 }
 
@@ -329,12 +443,44 @@ impl Policy {
             .filter_map(|l| l.split_whitespace().next())
             .map(str::to_owned)
             .collect();
-        let domestic = CallingArea::domestic(&settings.default_region);
         let toll_fraud_first = toll_fraud
             .iter()
             .filter_map(|p: &String| p.bytes().next())
             .fold(0u16, |m, d| m | 1 << (d.wrapping_sub(b'0') & 15));
-        Ok(Policy { settings, areas, inbound_block, rules, fallback, toll_fraud, toll_fraud_first, domestic })
+        let defaults = |names: &[String]| {
+            DefaultAreas::new(if names.is_empty() {
+                vec![CallingArea::domestic(&settings.default_region)]
+            } else {
+                names.iter().filter_map(|n| areas.get(n).cloned()).collect()
+            })
+        };
+        let (default_call, default_text) = (defaults(&settings.default_call_areas), defaults(&settings.default_text_areas));
+        let jurisdictions: HashMap<String, usize> =
+            rules.jurisdictions.keys().enumerate().map(|(i, name)| (name.clone(), i)).collect();
+        let within: Vec<Arc<str>> = rules.jurisdictions.values().map(|j| Arc::from(j.hours.name.as_str())).collect();
+        // A region's rule with one of its states' (`US` + `US-FL`) is the usual pair.
+        let mut within_pairs = HashMap::new();
+        for (region, &a) in &jurisdictions {
+            for (state, &b) in &jurisdictions {
+                if state.strip_prefix(region.as_str()).is_some_and(|rest| rest.starts_with('-')) {
+                    within_pairs.insert((a, b), Arc::from(format!("{}; {}", within[a], within[b])));
+                }
+            }
+        }
+        Ok(Policy {
+            settings,
+            areas,
+            inbound_block,
+            rules,
+            fallback,
+            toll_fraud,
+            toll_fraud_first,
+            default_call,
+            default_text,
+            jurisdictions,
+            within,
+            within_pairs,
+        })
     }
 
     /// The settings.
@@ -395,7 +541,7 @@ impl Policy {
             for name in &a.areas.inbound_block {
                 match self.areas.get(name) {
                     Some(area) => {
-                        if let AreaDecision::Inside(c) = area.decide(&number) {
+                        if let AreaDecision::Inside(c, _) = area.decide(&number) {
                             reasons.push(deny(
                                 ReasonCode::InboundBlocked,
                                 format!("{:?} {}: area {name}", a.level, a.name).to_lowercase(),
@@ -428,21 +574,16 @@ impl Policy {
             .filter(|(_, areas)| !areas.is_empty())
             .map(|(a, areas)| (a.name.as_str(), areas.as_slice()))
             .collect();
-        let defaults = if text { &self.settings.default_text_areas } else { &self.settings.default_call_areas };
         let before = reasons.len();
         if levels.is_empty() {
-            if defaults.is_empty() {
-                self.area_level(&mut reasons, "tenant default", std::slice::from_ref(&self.domestic), &number);
-            } else {
-                let areas: Vec<CallingArea> = defaults.iter().filter_map(|n| self.areas.get(n).cloned()).collect();
-                self.area_level(&mut reasons, "tenant default", &areas, &number);
-            }
+            let defaults = if text { &self.default_text } else { &self.default_call };
+            reasons.push(default_level(defaults, &number));
         } else {
             for (who, names) in levels {
                 let mut areas = Vec::with_capacity(names.len());
                 for n in names {
                     match self.areas.get(n) {
-                        Some(a) => areas.push(a.clone()),
+                        Some(a) => areas.push(a),
                         None => reasons.push(deny(
                             ReasonCode::UnknownArea,
                             format!("{who}: area {n}"),
@@ -450,7 +591,7 @@ impl Policy {
                         )),
                     }
                 }
-                self.area_level(&mut reasons, who, &areas, &number);
+                reasons.push(area_level(who, &areas, &number));
             }
         }
         timeless_denial |= reasons[before..].iter().any(|r| r.denies);
@@ -524,20 +665,30 @@ impl Policy {
         }
         if let Some(s) = req.service {
             let p = format!("service:{s}");
-            if self.rules.get(&p).is_some() {
+            if self.jurisdictions.contains_key(&p) {
                 push_place(Cow::Owned(p));
             }
         }
-        let mut rules: Vec<&HoursRule> = Vec::with_capacity(places.len());
+        let mut rule_buf: [&HoursRule; MAX_PLACES] = [&NO_RULE; MAX_PLACES];
+        let mut rule_ids = [0usize; MAX_PLACES];
+        let mut n_rules = 0;
         let mut limit: Option<(u32, &String)> = None;
-        for j in places.iter().filter_map(|p| self.rules.get(p)) {
-            rules.push(&j.hours);
+        for (id, j) in places.iter().filter_map(|p| {
+            let id = *self.jurisdictions.get(p.as_ref())?;
+            Some((id, self.rules.jurisdictions.get(p.as_ref())?))
+        }) {
+            if n_rules < MAX_PLACES {
+                rule_buf[n_rules] = &j.hours;
+                rule_ids[n_rules] = id;
+                n_rules += 1;
+            }
             if let Some(l) = j.limit_per_24h
                 && limit.is_none_or(|(m, _)| l < m)
             {
                 limit = Some((l, &j.hours.name));
             }
         }
+        let rules = &rule_buf[..n_rules];
 
         // Calls per 24 hours.
         let mut earliest = req.at;
@@ -563,13 +714,13 @@ impl Policy {
         // Calling hours.
         let margin = self.settings.margin_minutes;
         let mut hours_next = None;
-        match hours::check(&rules, &zones, req.at, margin) {
+        match hours::check(rules, &zones, req.at, margin) {
             Ok(Ok(())) if rules.is_empty() => {
                 reasons.push(allow(ReasonCode::WithinHours, "calling rules", "no calling-hour rule applies here"))
             }
             Ok(Ok(())) => reasons.push(allow(
                 ReasonCode::WithinHours,
-                rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("; "),
+                self.within_text(&rule_ids[..n_rules]),
                 "inside every calling window that applies",
             )),
             Ok(Err(out)) => {
@@ -638,7 +789,7 @@ impl Policy {
         let next = if !denied || timeless_denial {
             None
         } else if earliest > req.at {
-            match hours::check(&rules, &zones, earliest, margin) {
+            match hours::check(rules, &zones, earliest, margin) {
                 Ok(Ok(())) => Some(earliest),
                 Ok(Err(out)) => out.next_allowed,
                 Err(_) => None,
@@ -651,32 +802,52 @@ impl Policy {
         Decision { limited, ..finish(reasons, next, Some(facts)) }
     }
 
-    /// One level: the number must be inside one of `areas`.
-    fn area_level(&self, reasons: &mut Vec<Reason>, who: &str, areas: &[CallingArea], number: &Number) {
-        let mut excepted = None;
-        for a in areas {
-            match a.decide(number) {
-                AreaDecision::Inside(c) => {
-                    reasons.push(allow(
-                        ReasonCode::InsideArea,
-                        format!("{who}: area {} ({c})", a.name),
-                        "the number is inside this area",
-                    ));
-                    return;
-                }
-                AreaDecision::Excepted(c) => excepted = excepted.or(Some((a.name.as_str(), c))),
-                AreaDecision::Outside => {}
-            }
+    /// The rule text of a call inside every window of these jurisdictions.
+    fn within_text(&self, ids: &[usize]) -> Text {
+        match ids {
+            [one] => Text::from(&self.within[*one]),
+            [a, b] if let Some(t) = self.within_pairs.get(&(*a, *b)) => Text::from(t),
+            _ => Text::Owned(ids.iter().map(|&i| &*self.within[i]).collect::<Vec<_>>().join("; ")),
         }
-        let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
-        reasons.push(deny(
-            ReasonCode::OutsideArea,
-            format!("{who}: areas {}", names.join(", ")),
-            match excepted {
-                Some((name, c)) => format!("area `{name}` excludes {c}"),
-                None => format!("outside every area assigned to {who} ({})", names.join(", ")),
-            },
-        ));
+    }
+}
+
+/// The tenant default level: the number must be inside one of the default areas.
+fn default_level(d: &DefaultAreas, number: &Number) -> Reason {
+    let mut excepted = None;
+    for (a, area) in d.areas.iter().enumerate() {
+        match area.decide(number) {
+            AreaDecision::Inside(_, i) => {
+                return allow(ReasonCode::InsideArea, &d.inside[a][i], "the number is inside this area");
+            }
+            AreaDecision::Excepted(c) => excepted = excepted.or(Some((area.name.as_str(), c))),
+            AreaDecision::Outside => {}
+        }
+    }
+    let names: Vec<&str> = d.areas.iter().map(|a| a.name.as_str()).collect();
+    deny(ReasonCode::OutsideArea, &d.outside, outside_message(TENANT_DEFAULT, &names, excepted))
+}
+
+/// One level: the number must be inside one of `areas`.
+fn area_level(who: &str, areas: &[&CallingArea], number: &Number) -> Reason {
+    let mut excepted = None;
+    for a in areas {
+        match a.decide(number) {
+            AreaDecision::Inside(c, _) => {
+                return allow(ReasonCode::InsideArea, inside_rule(who, &a.name, c), "the number is inside this area");
+            }
+            AreaDecision::Excepted(c) => excepted = excepted.or(Some((a.name.as_str(), c))),
+            AreaDecision::Outside => {}
+        }
+    }
+    let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
+    deny(ReasonCode::OutsideArea, outside_rule(who, &names), outside_message(who, &names, excepted))
+}
+
+fn outside_message(who: &str, names: &[&str], excepted: Option<(&str, &AreaMatch)>) -> String {
+    match excepted {
+        Some((name, c)) => format!("area `{name}` excludes {c}"),
+        None => format!("outside every area assigned to {who} ({})", names.join(", ")),
     }
 }
 

@@ -97,29 +97,45 @@ fn refusal(rules: &[&HoursRule], zones: &[Zone], at: Timestamp, margin: u16) -> 
 
 /// The earliest instant after `at` at which no rule refuses in any zone. The allowed set is an
 /// intersection of windows, so its earliest point is the start of one of them: every window
-/// start in every zone over the next 8 days is a candidate.
+/// start in every zone over the next 8 days is a candidate. Days are generated one at a time and
+/// the search stops as soon as an allowed candidate precedes every candidate still to come (the
+/// next local midnight in each zone), so most denials convert a handful of instants, not 8 days'.
 fn next_allowed(rules: &[&HoursRule], zones: &[Zone], at: Timestamp, margin: u16) -> Option<Timestamp> {
-    let mut candidates = Vec::with_capacity(zones.len() * rules.len() * 9);
-    for zone in zones {
-        let today = zone.tz.to_datetime(at).date();
-        for d in 0..=8 {
+    let today: Vec<Date> = zones.iter().map(|z| z.tz.to_datetime(at).date()).collect();
+    let mut pending: Vec<Timestamp> = Vec::with_capacity(zones.len() * rules.len() * 2);
+    for d in 0..=8 {
+        for (zone, today) in zones.iter().zip(&today) {
             let Ok(date) = today.checked_add(jiff::Span::new().days(d)) else { continue };
             for rule in rules {
                 let Some(w) = rule.days[day_index(date.weekday())] else { continue };
                 let (h, m) = (i8::try_from(w.start / 60).unwrap_or(0), i8::try_from(w.start % 60).unwrap_or(0));
-                let local = date.at(h, m, 0, 0);
-                if let Ok(z) = zone.tz.to_ambiguous_zoned(local).compatible() {
+                if let Ok(z) = zone.tz.to_ambiguous_zoned(date.at(h, m, 0, 0)).compatible() {
                     let t = z.timestamp();
                     if t > at {
-                        candidates.push(t);
+                        pending.push(t);
                     }
                 }
             }
         }
+        pending.sort_unstable();
+        pending.dedup();
+        // Refused candidates never become allowed: drop them; the first allowed one is the
+        // answer once no later day can bring an earlier candidate.
+        pending.retain(|t| refusal(rules, zones, *t, margin).is_none());
+        let Some(&first) = pending.first() else { continue };
+        let later_days_start = zones
+            .iter()
+            .zip(&today)
+            .filter_map(|(zone, today)| {
+                let next = today.checked_add(jiff::Span::new().days(d + 1)).ok()?;
+                zone.tz.to_ambiguous_zoned(next.at(0, 0, 0, 0)).compatible().ok().map(|z| z.timestamp())
+            })
+            .min();
+        if later_days_start.is_none_or(|bound| first < bound) || d == 8 {
+            return Some(first);
+        }
     }
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates.into_iter().find(|t| refusal(rules, zones, *t, margin).is_none())
+    None
 }
 
 /// Checks a call at `at` against `rules` in every zone of `zones`; `margin` minutes before a
@@ -217,6 +233,33 @@ mod tests {
         let e = check(&[&no_sunday], &ny, at("2026-11-22T17:00:00Z"), 0).unwrap().unwrap_err();
         assert!(e.local.contains("Sunday"), "{}", e.local);
         assert_eq!(e.next_allowed, Some(at("2026-11-23T13:00:00Z")));
+    }
+
+    #[test]
+    fn next_allowed_is_the_first_allowed_minute() {
+        // Against a minute-by-minute scan: two zones an hour apart, a stricter state rule, no
+        // Sundays, a holiday, instants spread over three weeks around a DST change.
+        let fed = HoursRule::us_federal();
+        let mut strict = HoursRule::daily("strict", Window::hm(9, 30, 20, 0));
+        strict.days[6] = None;
+        strict.holidays = vec!["2026-11-26".parse().unwrap()];
+        let idaho = zones(&["America/Boise", "America/Los_Angeles"]);
+        let rules = [&fed, &strict];
+        let mut t = at("2026-10-25T03:17:00Z");
+        let mut denied = 0;
+        for _ in 0..70 {
+            if let Ok(Err(out)) = check(&rules, &idaho, t, 1) {
+                denied += 1;
+                let next = out.next_allowed.expect("allowed within 8 days");
+                let mut m = t;
+                while refusal(&rules, &idaho, m, 1).is_some() {
+                    m = m + jiff::SignedDuration::from_mins(1);
+                }
+                assert_eq!(next, m, "from {t}");
+            }
+            t = t + jiff::SignedDuration::from_mins(13 * 60 + 7);
+        }
+        assert!(denied > 30, "{denied}");
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   composition rules, a 30,000-entry common-password list, context words).
 //! - [`throttle`]: login throttling per account (growing delays, a lock at 100 failures until a
 //!   UTC midnight, step-up to a second factor after 3 failures, alerts).
+//! - [`dial`] with [`numbers`], [`areas`], [`hours`], [`rules`], [`places`], [`timezones`],
+//!   [`dnc`]: the telecom policy — may this call or text be placed or received now, and why.
+//! - [`callsec`]: call security — each call's secure / not secure / unknown state from its legs,
+//!   with causes, downgrade alerts and what each station level shows.
 //!
 //! Architecture invariant: every function here is deterministic in its inputs, so decisions can
 //! be explained, tested table by table, and benchmarked in isolation.
@@ -17,6 +21,7 @@
 
 pub mod access;
 pub mod areas;
+pub mod callsec;
 pub mod dial;
 pub mod dnc;
 pub mod hours;

@@ -145,7 +145,9 @@ pub fn parse(input: &str, default_region: Option<&str>) -> Result<Number, Number
     if input.len() > MAX_INPUT {
         return Err(NumberError::Unparsable("longer than 64 characters"));
     }
-    let trimmed = input.trim();
+    let bytes = input.as_bytes();
+    let padded = bytes.first().is_some_and(|b| !b.is_ascii_graphic()) || bytes.last().is_some_and(|b| !b.is_ascii_graphic());
+    let trimmed = if padded { input.trim() } else { input };
     if trimmed.is_empty() {
         return Err(NumberError::Unparsable("empty"));
     }

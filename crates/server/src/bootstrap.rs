@@ -160,7 +160,19 @@ pub async fn state_with(
         crate::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
     ));
     let dial = Arc::new(crate::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
-    Ok(AppState { store, clock, kek, auditor, config: Arc::new(config), metrics: Metrics::default(), vault, dial })
+    let calls = crate::calls::Calls::load(store.clone(), auditor.clone(), config.hep_max_calls).await?;
+    Ok(AppState {
+        store,
+        clock,
+        kek,
+        auditor,
+        config: Arc::new(config),
+        metrics: Metrics::default(),
+        vault,
+        dial,
+        calls,
+        hep_stats: Arc::default(),
+    })
 }
 
 /// What bootstrap did, for printing once.

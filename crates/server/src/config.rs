@@ -73,6 +73,12 @@ pub struct Config {
     /// Recipients of key-management reminders and security alerts (the "Email Settings" of
     /// seed 004).
     pub notification_emails: Vec<String>,
+    /// Where the HEP v3 listener binds, UDP and TCP on the same port (off when unset).
+    pub hep_listen: Option<SocketAddr>,
+    /// Most calls tracked at once (HEP and API); beyond it new calls are refused.
+    pub hep_max_calls: usize,
+    /// Calls without any event for this long are closed (seconds).
+    pub call_idle_secs: u64,
 }
 
 /// KEK providers.
@@ -114,6 +120,9 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: "callvault@localhost".into(),
             notification_emails: Vec::new(),
+            hep_listen: None,
+            hep_max_calls: 50_000,
+            call_idle_secs: 4 * 3600,
         }
     }
 }
@@ -176,6 +185,9 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_SMTP_URL",
     "CALLVAULT_SMTP_FROM",
     "CALLVAULT_NOTIFICATION_EMAILS",
+    "CALLVAULT_HEP_LISTEN",
+    "CALLVAULT_HEP_MAX_CALLS",
+    "CALLVAULT_CALL_IDLE_SECS",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -291,6 +303,17 @@ impl Config {
         }
         if let Some(v) = env("CALLVAULT_NOTIFICATION_EMAILS") {
             self.notification_emails = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        }
+        if let Some(v) = env("CALLVAULT_HEP_LISTEN") {
+            self.hep_listen =
+                Some(v.parse().map_err(|_| bad("CALLVAULT_HEP_LISTEN", "expected ADDRESS:PORT".into()))?);
+        }
+        if let Some(v) = env("CALLVAULT_HEP_MAX_CALLS") {
+            self.hep_max_calls = v.parse().map_err(|_| bad("CALLVAULT_HEP_MAX_CALLS", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_CALL_IDLE_SECS") {
+            self.call_idle_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_CALL_IDLE_SECS", "expected seconds".into()))?;
         }
         Ok(())
     }

@@ -77,6 +77,18 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
     Ok(Prepared { state, addr, bootstrap, demo_logins, kek_shares, listener })
 }
 
+/// Closes calls without signalling for `call_idle_secs`, checking every 30 s.
+async fn close_idle_calls(state: AppState) {
+    let idle_ms = i64::try_from(state.config.call_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let closed = state.calls.close_idle(state.clock.now().millis(), idle_ms).await;
+        if closed > 0 {
+            tracing::info!(closed, "idle calls closed");
+        }
+    }
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
     let Prepared { state, addr, listener, .. } = prepared;
@@ -89,6 +101,13 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
     ));
     crate::vault::jobs::spawn(state.clone());
     tokio::spawn(crate::vault::lifecycle::run(state.clone(), Duration::from_secs(3600)));
+    if let Some(hep) = config.hep_listen {
+        let bound = crate::hep::start(state.clone(), hep)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen for HEP on {hep}: {e}"))?;
+        println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
+    }
+    tokio::spawn(close_idle_calls(state.clone()));
     let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {

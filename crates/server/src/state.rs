@@ -29,4 +29,8 @@ pub struct AppState {
     pub vault: Arc<crate::vault::Vault>,
     /// Telecom policy: compiled tenant policies, do-not-call lists, recent call attempts.
     pub dial: Arc<crate::dial::Dial>,
+    /// Call security: tracked calls, stations, capture agents, streams.
+    pub calls: Arc<crate::calls::Calls>,
+    /// What the HEP listener has seen.
+    pub hep_stats: Arc<crate::hep::HepStats>,
 }

@@ -93,6 +93,8 @@ pub trait DirectoryStore {
 
     /// The teams, skills and services of a user.
     async fn assignments(&mut self, tenant: TenantId, user: UserId) -> Result<Assignments>;
+    /// The teams a user belongs to (one query; dial checks need only these).
+    async fn user_teams(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<TeamId>>;
     /// Replaces a user's assignments. Every referenced object must belong to the same tenant,
     /// else [`StoreError::NotFound`].
     async fn set_assignments(&mut self, tenant: TenantId, user: UserId, a: &Assignments) -> Result<()>;
@@ -454,18 +456,21 @@ impl<C: Conn> DirectoryStore for C {
         delete_named(self, Named::Service, tenant, id.0).await
     }
 
+    async fn user_teams(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<TeamId>> {
+        sqlx::query("SELECT team_id FROM cfg_team_member WHERE tenant_id = $1 AND user_id = $2 ORDER BY team_id")
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .fetch_all(self.conn())
+            .await?
+            .iter()
+            .map(|r| col_uuid(r, "team_id").map(TeamId))
+            .collect()
+    }
+
     async fn assignments(&mut self, tenant: TenantId, user: UserId) -> Result<Assignments> {
         let t = tenant.to_string();
         let u = user.to_string();
-        let teams =
-            sqlx::query("SELECT team_id FROM cfg_team_member WHERE tenant_id = $1 AND user_id = $2 ORDER BY team_id")
-                .bind(t.clone())
-                .bind(u.clone())
-                .fetch_all(self.conn())
-                .await?
-                .iter()
-                .map(|r| col_uuid(r, "team_id").map(TeamId))
-                .collect::<Result<Vec<_>>>()?;
+        let teams = self.user_teams(tenant, user).await?;
         let skills = sqlx::query(
             "SELECT skill_id, level FROM cfg_user_skill WHERE tenant_id = $1 AND user_id = $2 ORDER BY skill_id",
         )

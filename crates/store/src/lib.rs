@@ -14,6 +14,7 @@
 #![allow(async_fn_in_trait)]
 
 mod audit;
+pub mod calls;
 pub mod classes;
 mod dial;
 mod directory;
@@ -30,6 +31,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
+pub use calls::CallStore;
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};

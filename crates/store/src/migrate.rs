@@ -56,6 +56,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_dial.sql"),
         postgres: include_str!("../migrations/postgres/0003_dial.sql"),
     },
+    Migration {
+        version: 4,
+        name: "calls",
+        sqlite: include_str!("../migrations/sqlite/0004_calls.sql"),
+        postgres: include_str!("../migrations/postgres/0004_calls.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use callvault_model::access::{Action, Resource};
 use callvault_model::dial::{AreaDef, DncList, DncListKind};
-use callvault_model::records::Assignments;
 use callvault_model::{DncListId, PrincipalId, ServiceId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::dial::{
@@ -96,6 +95,39 @@ pub enum DialChecks {
     One(CheckRequest),
 }
 
+/// The batch form, parsed directly (an untagged enum would buffer the whole body first).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    checks: Vec<CheckRequest>,
+}
+
+/// Reads a body holding one check or `{"checks": [...]}`.
+fn parse_checks(headers: &axum::http::HeaderMap, body: &[u8]) -> ApiResult<Vec<CheckRequest>> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::bad_request("expected a body with Content-Type: application/json"));
+    }
+    let error = |e: serde_json::Error| {
+        if e.is_data() {
+            ApiError::invalid(format!("invalid JSON body: {e}"))
+        } else {
+            ApiError::bad_request("the body is not valid JSON")
+        }
+    };
+    match serde_json::from_slice::<Batch>(body) {
+        Ok(b) => Ok(b.checks),
+        Err(batch) => match serde_json::from_slice::<CheckRequest>(body) {
+            Ok(c) => Ok(vec![c]),
+            // Report the error of the form the body was meant to be.
+            Err(one) => Err(error(if body.windows(8).any(|w| w == b"\"checks\"") { batch } else { one })),
+        },
+    }
+}
+
 /// The answers, in request order.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DialCheckResults {
@@ -103,14 +135,14 @@ pub struct DialCheckResults {
     pub results: Vec<Decision>,
 }
 
-/// A user's areas, teams and services, resolved once per request.
+/// A user and their teams, resolved once per request.
 struct Who {
-    user: Option<(UserId, Assignments)>,
+    user: Option<(UserId, Vec<callvault_model::TeamId>)>,
 }
 
 async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Option<&str>) -> ApiResult<Who> {
-    let id = match (user, ctx.principal) {
-        (Some(u), _) => match u.parse::<uuid::Uuid>() {
+    let (id, known) = match (user, ctx.principal) {
+        (Some(u), _) => (match u.parse::<uuid::Uuid>() {
             Ok(id) => UserId(id),
             Err(_) => state
                 .store
@@ -119,14 +151,17 @@ async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Optio
                 .user_id_by_login(tenant, &crate::identity::login_key(u))
                 .await
                 .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?,
-        },
-        (None, PrincipalId::User(id)) => id,
+        }, false),
+        // The caller's own session: the user exists.
+        (None, PrincipalId::User(id)) => (id, true),
         (None, _) => return Ok(Who { user: None }),
     };
     let mut r = state.store.reader().await?;
-    r.user(tenant, id).await.map_err(|_| ApiError::invalid("user: no such user in the tenant"))?;
-    let a = r.assignments(tenant, id).await?;
-    Ok(Who { user: Some((id, a)) })
+    if !known {
+        r.user(tenant, id).await.map_err(|_| ApiError::invalid("user: no such user in the tenant"))?;
+    }
+    let teams = r.user_teams(tenant, id).await?;
+    Ok(Who { user: Some((id, teams)) })
 }
 
 fn assignments_for(view: &crate::dial::TenantDial, who: &Who, service: Option<(ServiceId, &str)>) -> Vec<Assignment> {
@@ -136,9 +171,9 @@ fn assignments_for(view: &crate::dial::TenantDial, who: &Who, service: Option<(S
             out.push(Assignment { level, name, areas: areas.clone() });
         }
     };
-    if let Some((id, a)) = &who.user {
+    if let Some((id, teams)) = &who.user {
         push(Level::User, id.to_string(), format!("user {id}"));
-        for t in &a.teams {
+        for t in teams {
             push(Level::Team, t.to_string(), format!("team {t}"));
         }
     }
@@ -154,13 +189,11 @@ fn assignments_for(view: &crate::dial::TenantDial, who: &Who, service: Option<(S
 async fn dial_checks(
     State(state): State<AppState>,
     ctx: Ctx,
-    Json(body): Json<DialChecks>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<DialCheckResults>> {
     let tenant = allow(&state, &ctx, Resource::DialCheck, Action::Create).await?;
-    let checks = match body {
-        DialChecks::Batch { checks } => checks,
-        DialChecks::One(c) => vec![c],
-    };
+    let checks = parse_checks(&headers, &body)?;
     if checks.is_empty() || checks.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!("checks: 1 to {MAX_BATCH} per request, got {}", checks.len())));
     }

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod dial;
 pub mod directory;
 pub mod exports;
@@ -80,6 +81,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(operators::routes())
         .merge(exports::routes())
         .merge(dial::routes())
+        .merge(calls::routes())
 }
 
 /// The OpenAPI document.

@@ -1,0 +1,658 @@
+//! Call security at run time: the calls being tracked (from JSON events, raw SIP posted per leg,
+//! or HEP mirrored by capture agents), each with its `CallState` from the pure engine; stations
+//! and their levels; who is alerted on a downgrade; durable state, changes and alerts through a
+//! group-commit writer; live fan-out to server-sent-event streams; idle calls closed.
+//!
+//! Signalling correlation: a call is its SIP Call-ID (or the caller's call reference) within a
+//! tenant. A proxy such as Kamailio forwards the same Call-ID on both sides, and `siptrace`
+//! mirrors each message as received and as sent, so each hop (the unordered pair of addresses a
+//! message travelled between) is a leg: the caller's side and the callee's side. The first leg's
+//! party is the `From` user, later legs' the Request-URI user; a user part that matches a
+//! station names the station, its user and its security level.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use callvault_model::records::Timestamp as Millis;
+use callvault_model::{TenantId, UserId};
+use callvault_policy::callsec::{CallState, Change, Event, EventError, Party, PartyKind, Security, StationLevel};
+use callvault_signalling::classify::{Classified, classify_message};
+use callvault_signalling::{Media, Signalling};
+use callvault_store::calls::{CallRow, StationRow};
+use callvault_store::{CallStore, Store};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::audit::{Actor, AuditEvent, Auditor};
+
+/// Where a call's signalling came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Normalised JSON events.
+    Api,
+    /// Raw SIP messages posted per leg.
+    Sip,
+    /// HEP from a capture agent.
+    Hep,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Sip => "sip",
+            Source::Hep => "hep",
+        }
+    }
+}
+
+/// A call as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallView {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// The correlation key (SIP Call-ID or the caller's reference).
+    pub call_key: String,
+    /// Where its signalling comes from.
+    #[schema(value_type = String)]
+    pub source: Source,
+    /// State, legs and cause.
+    pub state: CallState,
+    /// First event (Unix ms).
+    pub started_at: i64,
+    /// Last event (Unix ms).
+    pub updated_at: i64,
+    /// Closed (Unix ms).
+    pub ended_at: Option<i64>,
+}
+
+/// A stored change with its sequence number, as streamed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamItem {
+    /// Tenant.
+    #[serde(skip)]
+    pub tenant: TenantId,
+    /// For alerts: the user alerted.
+    #[serde(skip)]
+    pub user: Option<UserId>,
+    /// The SSE id.
+    pub seq: i64,
+    /// `change` or `alert`.
+    pub kind: &'static str,
+    /// JSON body.
+    pub body: String,
+}
+
+/// Why signalling was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The event does not fit the call.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The SIP message does not parse.
+    #[error("{0}")]
+    Signalling(String),
+    /// Too many calls are tracked.
+    #[error("{0} calls are tracked already (hep_max_calls)")]
+    TooManyCalls(usize),
+    /// No such call.
+    #[error("no such call")]
+    NoSuchCall,
+    /// The database failed.
+    #[error("storage failed")]
+    Store,
+}
+
+struct Tracked {
+    id: uuid::Uuid,
+    source: Source,
+    state: CallState,
+    started_at: i64,
+    updated_at: i64,
+    /// HEP/SIP hops to leg ids.
+    hops: HashMap<(SocketAddr, SocketAddr), String>,
+    next_leg: u32,
+}
+
+/// A tenant's stations by SIP user, and its users' opt-outs.
+#[derive(Default)]
+struct TenantConf {
+    stations: HashMap<String, StationRow>,
+    optouts: HashSet<UserId>,
+}
+
+/// One durable write: the call's row, its changes, alerts per user, and an audit event per change.
+struct Write {
+    row: CallRow,
+    changes: Vec<String>,
+    alerts: Vec<(UserId, String)>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// A HEP capture agent as the listener checks it.
+#[derive(Clone)]
+pub struct Agent {
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// SHA-256 of its key.
+    pub key_sha256: [u8; 32],
+}
+
+/// All tenants' tracked calls.
+pub struct Calls {
+    store: Store,
+    calls: Mutex<HashMap<(TenantId, String), Tracked>>,
+    conf: RwLock<HashMap<TenantId, Arc<TenantConf>>>,
+    agents: RwLock<HashMap<u32, Agent>>,
+    writer: mpsc::Sender<Write>,
+    stream: broadcast::Sender<Arc<StreamItem>>,
+    max_calls: usize,
+}
+
+fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
+    p.into_inner()
+}
+
+fn security_str(s: Security) -> &'static str {
+    match s {
+        Security::Secure => "secure",
+        Security::NotSecure => "not_secure",
+        Security::Unknown => "unknown",
+    }
+}
+
+/// Parses a station level.
+pub fn parse_level(s: &str) -> Option<StationLevel> {
+    match s {
+        "none" => Some(StationLevel::None),
+        "minimal" => Some(StationLevel::Minimal),
+        "end_to_edge" => Some(StationLevel::EndToEdge),
+        _ => None,
+    }
+}
+
+impl Calls {
+    /// Loads open calls and capture agents, starts the writer.
+    pub async fn load(store: Store, auditor: Auditor, max_calls: usize) -> Result<Arc<Calls>, callvault_store::StoreError> {
+        let mut r = store.reader().await?;
+        let mut calls = HashMap::new();
+        for row in r.open_calls().await? {
+            let Ok(state) = serde_json::from_str::<CallState>(&row.state) else { continue };
+            let source = match row.source.as_str() {
+                "hep" => Source::Hep,
+                "sip" => Source::Sip,
+                _ => Source::Api,
+            };
+            calls.insert(
+                (row.tenant_id, row.call_key.clone()),
+                Tracked {
+                    id: row.id,
+                    source,
+                    next_leg: u32::try_from(state.legs.len()).unwrap_or(0),
+                    state,
+                    started_at: row.started_at.0,
+                    updated_at: row.updated_at.0,
+                    hops: HashMap::new(),
+                },
+            );
+        }
+        let agents = r
+            .capture_agents()
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
+                Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
+            })
+            .collect();
+        drop(r);
+        let (writer, rx) = mpsc::channel(4096);
+        let (stream, _) = broadcast::channel(4096);
+        let calls = Arc::new(Calls {
+            store: store.clone(),
+            calls: Mutex::new(calls),
+            conf: RwLock::default(),
+            agents: RwLock::new(agents),
+            writer,
+            stream: stream.clone(),
+            max_calls,
+        });
+        tokio::spawn(write_loop(store, auditor, rx, stream));
+        Ok(calls)
+    }
+
+    /// Subscribes to committed changes and alerts (filter by tenant and user).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamItem>> {
+        self.stream.subscribe()
+    }
+
+    /// How many calls are tracked.
+    pub fn tracked(&self) -> usize {
+        self.calls.lock().unwrap_or_else(poisoned).len()
+    }
+
+    /// The capture agent with this id.
+    pub fn agent(&self, capture_id: u32) -> Option<Agent> {
+        self.agents.read().unwrap_or_else(poisoned).get(&capture_id).cloned()
+    }
+
+    /// Reloads capture agents (after a change).
+    pub async fn reload_agents(&self) -> Result<(), callvault_store::StoreError> {
+        let rows = self.store.reader().await?.capture_agents().await?;
+        let map = rows
+            .into_iter()
+            .filter_map(|a| {
+                let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
+                Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
+            })
+            .collect();
+        *self.agents.write().unwrap_or_else(poisoned) = map;
+        Ok(())
+    }
+
+    /// Forgets a tenant's stations and opt-outs (after a change).
+    pub fn invalidate(&self, tenant: TenantId) {
+        self.conf.write().unwrap_or_else(poisoned).remove(&tenant);
+    }
+
+    async fn conf(&self, tenant: TenantId) -> Result<Arc<TenantConf>, CallError> {
+        if let Some(c) = self.conf.read().unwrap_or_else(poisoned).get(&tenant) {
+            return Ok(c.clone());
+        }
+        let mut r = self.store.reader().await.map_err(|_| CallError::Store)?;
+        let stations = r.stations(tenant).await.map_err(|_| CallError::Store)?;
+        let optouts = r.alert_optouts(tenant).await.map_err(|_| CallError::Store)?;
+        let conf = Arc::new(TenantConf {
+            stations: stations.into_iter().map(|s| (s.sip_user.clone(), s)).collect(),
+            optouts: optouts.into_iter().collect(),
+        });
+        self.conf.write().unwrap_or_else(poisoned).insert(tenant, conf.clone());
+        Ok(conf)
+    }
+
+    /// The party a SIP user part names: a station when one matches, else an external party.
+    fn party_of(conf: &TenantConf, user: Option<&str>, fallback: &str) -> Party {
+        match user.and_then(|u| conf.stations.get(u)) {
+            Some(s) => Party {
+                kind: if s.kind == "softphone" { PartyKind::Softphone } else { PartyKind::Station },
+                name: s.name.clone(),
+                user: s.user_id.map(|u| u.to_string()),
+                level: parse_level(&s.level).unwrap_or_default(),
+            },
+            None => Party { kind: PartyKind::External, name: fallback.to_owned(), user: None, level: StationLevel::None },
+        }
+    }
+
+    /// Applies normalised events to a call (created on first use). Waits until durable when
+    /// `durable`. Returns the call and the changes.
+    pub async fn apply_events(
+        &self,
+        tenant: TenantId,
+        call_key: &str,
+        events: &[Event],
+        now: i64,
+        durable: bool,
+    ) -> Result<(CallView, Vec<Change>), CallError> {
+        let conf = self.conf(tenant).await?;
+        let (view, changes, write) = {
+            let mut calls = self.calls.lock().unwrap_or_else(poisoned);
+            let tracked = self.entry(&mut calls, tenant, call_key, Source::Api, now)?;
+            // All or nothing: apply to a copy.
+            let mut state = tracked.state.clone();
+            let mut changes = Vec::new();
+            for e in events {
+                if let Some(c) = state.apply(&enrich(&conf, e))? {
+                    changes.push(c);
+                }
+            }
+            tracked.state = state;
+            tracked.updated_at = now;
+            self.finish(&mut calls, &conf, tenant, call_key, changes, now)?
+        };
+        self.send(write, durable).await?;
+        Ok((view, changes))
+    }
+
+    /// Applies one SIP message of a call. `hop` identifies the leg (HEP: the two addresses;
+    /// raw SIP: the leg id the caller names). `transport` is the capture agent's view of the
+    /// hop's transport, used when the message itself does not say.
+    pub async fn apply_sip(
+        &self,
+        tenant: TenantId,
+        source: Source,
+        hop: Hop<'_>,
+        message: &[u8],
+        transport_tls: Option<bool>,
+        now: i64,
+        durable: bool,
+    ) -> Result<(uuid::Uuid, Vec<Change>), CallError> {
+        let c = classify_message(message).map_err(|e| CallError::Signalling(e.to_string()))?;
+        let conf = self.conf(tenant).await?;
+        let (changes, write) = {
+            let mut calls = self.calls.lock().unwrap_or_else(poisoned);
+            let call_key = c.call_id.clone();
+            // Only an INVITE starts a call: later messages of an ended call (the 200 to its BYE)
+            // and stray ones create nothing.
+            let initial = c.method == "INVITE" && c.status.is_none();
+            if !initial && !calls.contains_key(&(tenant, call_key.clone())) {
+                return Err(CallError::NoSuchCall);
+            }
+            let tracked = self.entry(&mut calls, tenant, &call_key, source, now)?;
+            let events = sip_events(tracked, &conf, hop, &c, transport_tls);
+            let mut state = tracked.state.clone();
+            let mut changes = Vec::new();
+            for e in &events {
+                match state.apply(e) {
+                    Ok(Some(ch)) => changes.push(ch),
+                    Ok(None) => {}
+                    // A message for a leg this call no longer has (a retransmitted BYE): ignored.
+                    Err(EventError::NoSuchLeg(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tracked.state = state;
+            tracked.updated_at = now;
+            let (view, changes, write) = self.finish(&mut calls, &conf, tenant, &call_key, changes, now)?;
+            ((view.id, changes), write)
+        };
+        self.send(write, durable).await?;
+        Ok(changes)
+    }
+
+    fn entry<'m>(
+        &self,
+        calls: &'m mut HashMap<(TenantId, String), Tracked>,
+        tenant: TenantId,
+        call_key: &str,
+        source: Source,
+        now: i64,
+    ) -> Result<&'m mut Tracked, CallError> {
+        let key = (tenant, call_key.to_owned());
+        if !calls.contains_key(&key) && calls.len() >= self.max_calls {
+            return Err(CallError::TooManyCalls(self.max_calls));
+        }
+        Ok(calls.entry(key).or_insert_with(|| Tracked {
+            id: uuid::Uuid::now_v7(),
+            source,
+            state: CallState::default(),
+            started_at: now,
+            updated_at: now,
+            hops: HashMap::new(),
+            next_leg: 0,
+        }))
+    }
+
+    /// After events: the row to write, alerts for downgrades; a call whose legs all left ends.
+    fn finish(
+        &self,
+        calls: &mut HashMap<(TenantId, String), Tracked>,
+        conf: &TenantConf,
+        tenant: TenantId,
+        call_key: &str,
+        changes: Vec<Change>,
+        now: i64,
+    ) -> Result<(CallView, Vec<Change>, Write), CallError> {
+        let key = (tenant, call_key.to_owned());
+        let Some(t) = calls.get(&key) else { return Err(CallError::NoSuchCall) };
+        let ended = !t.state.legs.is_empty()
+            && t.state.legs.iter().all(|l| l.phase == callvault_policy::callsec::Phase::Gone);
+        let view = CallView {
+            id: t.id,
+            call_key: call_key.to_owned(),
+            source: t.source,
+            state: t.state.clone(),
+            started_at: t.started_at,
+            updated_at: now,
+            ended_at: ended.then_some(now),
+        };
+        let mut alerts = Vec::new();
+        let mut change_bodies = Vec::new();
+        for ch in &changes {
+            let body = serde_json::json!({ "call_id": t.id, "at": now, "change": ch }).to_string();
+            change_bodies.push(body);
+            for user in t.state.alert_recipients(ch, |u| u.parse().is_ok_and(|u| conf.optouts.contains(&UserId(u)))) {
+                let Ok(uid) = user.parse() else { continue };
+                let alert = serde_json::json!({
+                    "call_id": t.id,
+                    "at": now,
+                    "security": ch.to,
+                    "cause": ch.cause,
+                    "lock": StationLevel::EndToEdge.lock(ch.to),
+                })
+                .to_string();
+                alerts.push((UserId(uid), alert));
+            }
+        }
+        let row = CallRow {
+            id: t.id,
+            tenant_id: tenant,
+            call_key: call_key.to_owned(),
+            source: t.source.as_str().into(),
+            security: security_str(t.state.security).into(),
+            state: serde_json::to_string(&t.state).unwrap_or_default(),
+            started_at: Millis(t.started_at),
+            updated_at: Millis(now),
+            ended_at: ended.then_some(Millis(now)),
+        };
+        if ended {
+            calls.remove(&key);
+        }
+        Ok((view, changes, Write { row, changes: change_bodies, alerts, done: None }))
+    }
+
+    async fn send(&self, mut write: Write, durable: bool) -> Result<(), CallError> {
+        if durable {
+            let (done, wait) = oneshot::channel();
+            write.done = Some(done);
+            self.writer.send(write).await.map_err(|_| CallError::Store)?;
+            wait.await.map_err(|_| CallError::Store)?.map_err(|_| CallError::Store)
+        } else {
+            // Mirrored signalling does not wait; the writer keeps the order per call.
+            self.writer.send(write).await.map_err(|_| CallError::Store)
+        }
+    }
+
+    /// A tracked call by id.
+    pub fn current(&self, tenant: TenantId) -> Vec<CallView> {
+        let calls = self.calls.lock().unwrap_or_else(poisoned);
+        let mut out: Vec<CallView> = calls
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .map(|((_, key), c)| CallView {
+                id: c.id,
+                call_key: key.clone(),
+                source: c.source,
+                state: c.state.clone(),
+                started_at: c.started_at,
+                updated_at: c.updated_at,
+                ended_at: None,
+            })
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.started_at));
+        out
+    }
+
+    /// Closes calls without an event for `idle_ms`; returns how many.
+    pub async fn close_idle(&self, now: i64, idle_ms: i64) -> usize {
+        let writes: Vec<Write> = {
+            let mut calls = self.calls.lock().unwrap_or_else(poisoned);
+            let idle: Vec<(TenantId, String)> =
+                calls.iter().filter(|(_, c)| now - c.updated_at >= idle_ms).map(|(k, _)| k.clone()).collect();
+            idle.into_iter()
+                .filter_map(|k| {
+                    let t = calls.remove(&k)?;
+                    Some(Write {
+                        row: CallRow {
+                            id: t.id,
+                            tenant_id: k.0,
+                            call_key: k.1,
+                            source: t.source.as_str().into(),
+                            security: security_str(t.state.security).into(),
+                            state: serde_json::to_string(&t.state).unwrap_or_default(),
+                            started_at: Millis(t.started_at),
+                            updated_at: Millis(now),
+                            ended_at: Some(Millis(now)),
+                        },
+                        changes: Vec::new(),
+                        alerts: Vec::new(),
+                        done: None,
+                    })
+                })
+                .collect()
+        };
+        let n = writes.len();
+        for w in writes {
+            let _ = self.writer.send(w).await;
+        }
+        n
+    }
+}
+
+/// A station named in an event (by station name or SIP user) takes its user and security level
+/// from the station registry, not from the feed.
+fn enrich(conf: &TenantConf, e: &Event) -> Event {
+    let fix = |p: &Party| -> Party {
+        if !matches!(p.kind, PartyKind::Station | PartyKind::Softphone) {
+            return p.clone();
+        }
+        let found = conf.stations.get(&p.name).or_else(|| conf.stations.values().find(|s| s.name == p.name));
+        match found {
+            Some(_) => Calls::party_of(conf, found.map(|s| s.sip_user.as_str()), &p.name),
+            // An unregistered station shows no lock: level none, whatever the feed says.
+            None => Party { level: StationLevel::None, user: None, ..p.clone() },
+        }
+    };
+    match e {
+        Event::LegAdded { leg, party } => Event::LegAdded { leg: leg.clone(), party: fix(party) },
+        Event::Transfer { from, to, party } => Event::Transfer { from: from.clone(), to: to.clone(), party: fix(party) },
+        other => other.clone(),
+    }
+}
+
+/// How a SIP message names its leg.
+#[derive(Debug, Clone, Copy)]
+pub enum Hop<'a> {
+    /// The two addresses it travelled between (HEP).
+    Addresses(SocketAddr, SocketAddr),
+    /// A leg id chosen by the poster (raw SIP over the API).
+    Leg(&'a str),
+}
+
+/// The engine events one SIP message means for its call.
+fn sip_events(t: &mut Tracked, conf: &TenantConf, hop: Hop<'_>, c: &Classified, transport_tls: Option<bool>) -> Vec<Event> {
+    let mut events = Vec::new();
+    let leg_id = match hop {
+        Hop::Leg(id) => id.to_owned(),
+        Hop::Addresses(a, b) => {
+            let key = if a <= b { (a, b) } else { (b, a) };
+            match t.hops.get(&key) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = format!("leg-{}", t.next_leg + 1);
+                    t.hops.insert(key, id.clone());
+                    id
+                }
+            }
+        }
+    };
+    let known = t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Gone);
+    let is_invite = c.method == "INVITE";
+    if !known {
+        // A leg starts with its INVITE; other messages of unknown legs (a stray BYE) are ignored.
+        if !(is_invite && c.status.is_none()) {
+            return events;
+        }
+        t.next_leg += 1;
+        let first = t.state.legs.is_empty();
+        let user = if first { c.from_user.as_deref() } else { c.request_user.as_deref() };
+        let fallback = if first { "caller" } else { "callee" };
+        events.push(Event::LegAdded { leg: leg_id.clone(), party: Calls::party_of(conf, user, fallback) });
+    }
+    let signalling = match (c.signalling, transport_tls) {
+        (Signalling::Unknown, Some(true)) => Signalling::Tls,
+        (s, _) => s,
+    };
+    match (c.status, c.method.as_str()) {
+        (None, "INVITE") => {
+            events.push(Event::Offer { leg: leg_id.clone(), signalling });
+        }
+        (None, "ACK") => {
+            if let Some(m) = &c.media {
+                events.push(Event::Answer { leg: leg_id.clone(), media: m.clone(), signalling });
+            }
+        }
+        (None, "BYE") => events.push(Event::LegLeft { leg: leg_id.clone() }),
+        (Some(code), "INVITE") if (200..300).contains(&code) => {
+            let media = c.media.clone().unwrap_or(callvault_signalling::MediaSecurity { media: Media::Unknown, detail: None });
+            events.push(Event::Answer { leg: leg_id.clone(), media, signalling });
+        }
+        (Some(code), "INVITE") if code >= 300 => {
+            // A failed re-INVITE keeps the old session; a failed first INVITE ends the leg.
+            let answered = t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Adding);
+            if !answered {
+                events.push(Event::LegLeft { leg: leg_id.clone() });
+            }
+        }
+        _ => {}
+    }
+    events
+}
+
+/// The group-commit writer: call rows, changes, alerts and their audit entries in one
+/// transaction per batch; committed changes and alerts are then streamed.
+async fn write_loop(
+    store: Store,
+    auditor: Auditor,
+    mut rx: mpsc::Receiver<Write>,
+    stream: broadcast::Sender<Arc<StreamItem>>,
+) {
+    let mut batch: Vec<Write> = Vec::with_capacity(512);
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        let result: Result<Vec<StreamItem>, callvault_store::StoreError> = async {
+            let mut tx = store.begin().await?;
+            let mut items = Vec::new();
+            for w in &batch {
+                tx.upsert_call(&w.row).await?;
+                for body in &w.changes {
+                    let seq = tx.insert_call_change(w.row.tenant_id, w.row.id, w.row.updated_at, body).await?;
+                    items.push(StreamItem { tenant: w.row.tenant_id, user: None, seq, kind: "change", body: body.clone() });
+                    let details: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                    let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.changed")
+                        .target("call", w.row.id)
+                        .details(details["change"].clone());
+                    auditor.record(&mut tx, w.row.updated_at, &event).await?;
+                }
+                for (user, body) in &w.alerts {
+                    let seq = tx.insert_call_alert(w.row.tenant_id, *user, w.row.id, w.row.updated_at, body).await?;
+                    items.push(StreamItem { tenant: w.row.tenant_id, user: Some(*user), seq, kind: "alert", body: body.clone() });
+                    let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.alert")
+                        .target("call", w.row.id)
+                        .target("user", user);
+                    auditor.record(&mut tx, w.row.updated_at, &event).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(items)
+        }
+        .await;
+        let outcome = match result {
+            Ok(items) => {
+                for item in items {
+                    let _ = stream.send(Arc::new(item));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording call security failed");
+                Err("recording call security failed".to_owned())
+            }
+        };
+        for w in batch.drain(..) {
+            if let Some(done) = w.done {
+                let _ = done.send(outcome.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Call security through the API (issue 6, seed 003): stations and their levels, normalised
+//! events from a PBX feed, raw SIP per leg, HEP from capture agents (authenticated; malformed and
+//! foreign packets create nothing), downgrade alerts streamed per user with `Last-Event-ID`
+//! resume, opt-out honoured only where a role grants it, history, restart, and a real signalling
+//! chain (SIPp through Kamailio `siptrace`) when those are installed.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use callvault_signalling::hep::{self, Packet, Transport};
+use common::{TestApp, backends};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PW: &str = "correct horse battery staple";
+
+async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    app.request("PUT", path, Some(token), Some(body)).await
+}
+
+fn sdes() -> Value {
+    json!({ "media": "sdes_srtp", "detail": "AES_CM_128_HMAC_SHA1_80" })
+}
+
+fn plain() -> Value {
+    json!({ "media": "plain_rtp", "detail": null })
+}
+
+fn station(name: &str) -> Value {
+    json!({ "kind": "station", "name": name })
+}
+
+fn party(kind: &str, name: &str) -> Value {
+    json!({ "kind": kind, "name": name })
+}
+
+/// Opens an SSE stream and returns a receiver of (id, data) pairs.
+async fn stream(app: &TestApp, path: &str, token: &str, last: Option<&str>) -> tokio::sync::mpsc::Receiver<(String, Value)> {
+    let mut req = Request::builder().method("GET").uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(l) = last {
+        req = req.header("last-event-id", l);
+    }
+    let resp = app.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|s| s.trim().to_owned());
+                let data = frame.lines().find_map(|l| l.strip_prefix("data:")).map(|s| s.trim().to_owned());
+                if let (Some(id), Some(data)) = (id, data) {
+                    if tx.send((id, serde_json::from_str(&data).unwrap_or(Value::Null))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn next(rx: &mut tokio::sync::mpsc::Receiver<(String, Value)>) -> Option<(String, Value)> {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.ok().flatten()
+}
+
+async fn nothing(rx: &mut tokio::sync::mpsc::Receiver<(String, Value)>) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_err()
+}
+
+#[tokio::test]
+async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_tenant, admin) = app.tenant(&op, "acme").await;
+        let ana = app.user(&admin, "ana", PW, json!({})).await;
+        app.grant(&admin, &ana, "agent", json!({ "kind": "tenant" })).await;
+        let sue = app.user(&admin, "sue", PW, json!({})).await;
+        app.grant(&admin, &sue, "supervisor", json!({ "kind": "tenant" })).await;
+        let carl = app.user(&admin, "carl", PW, json!({})).await;
+        app.grant(&admin, &carl, "agent", json!({ "kind": "tenant" })).await;
+        let app_ref = &app;
+        let login = |u: &'static str| async move {
+            app_ref.login(Some("acme"), u, PW, None).await["token"].as_str().unwrap().to_owned()
+        };
+        let (ana_t, sue_t, carl_t) = (login("ana").await, login("sue").await, login("carl").await);
+
+        // Stations: ana and sue end-to-edge, carl minimal.
+        for (name, user, id, level) in
+            [("desk-12", "1012", &ana, "end_to_edge"), ("desk-13", "1013", &sue, "end_to_edge"), ("desk-14", "1014", &carl, "minimal")]
+        {
+            let (s, v) = put(&app, &format!("/v1/stations/{name}"), &admin, json!({ "sip_user": user, "user": id, "level": level })).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        let (s, v) = put(&app, "/v1/stations/bad", &admin, json!({ "sip_user": "9", "level": "maximal" })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (s, v) = put(&app, "/v1/stations/dup", &admin, json!({ "sip_user": "1012", "level": "none" })).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+
+        // A PBX feed authenticates as a dialer-role service account.
+        let (_, roles) = app.get("/v1/roles", &admin).await;
+        let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
+        let (s, sa) = app
+            .post("/v1/service-accounts", &admin, json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{sa}");
+        let pbx = sa["token"].as_str().unwrap().to_owned();
+        let events = |call: &str, events: Value| json!({ "call": call, "events": events });
+
+        // Opt-out: an agent's role does not grant it; a supervisor's does.
+        let (s, _) = put(&app, "/v1/calls/alerts/settings", &carl_t, json!({ "enabled": false })).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let mut ana_alerts = stream(&app, "/v1/calls/alerts/stream", &ana_t, None).await;
+        let mut carl_alerts = stream(&app, "/v1/calls/alerts/stream", &carl_t, None).await;
+        let mut sue_alerts = stream(&app, "/v1/calls/alerts/stream", &sue_t, None).await;
+        let mut changes = stream(&app, "/v1/calls/stream", &sue_t, None).await;
+
+        // 1. A secure call transferred to a non-secure party: downgrade, alert naming that leg.
+        let (s, v) = app
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events(
+                    "call-1",
+                    json!([
+                        { "type": "leg_added", "leg": "a", "party": station("desk-12") },
+                        { "type": "leg_added", "leg": "b", "party": party("gateway", "srtp-gw") },
+                        { "type": "answer", "leg": "a", "media": sdes(), "signalling": "tls" },
+                        { "type": "answer", "leg": "b", "media": sdes(), "signalling": "tls" },
+                    ]),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["call"]["state"]["security"], "secure");
+        assert_eq!(v["call"]["state"]["legs"][0]["party"]["level"], "end_to_edge", "level from the registry");
+        let call1 = v["call"]["id"].as_str().unwrap().to_owned();
+        let (s, v) = app
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events(
+                    "call-1",
+                    json!([
+                        { "type": "transfer", "from": "b", "to": "c", "party": party("trunk", "carrier-udp") },
+                        { "type": "answer", "leg": "c", "media": plain(), "signalling": "plain" },
+                    ]),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let last = v["changes"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["to"].as_str(), last["downgrade"].as_bool()), (Some("not_secure"), Some(true)), "{v}");
+        assert_eq!(last["cause"]["leg"], "c");
+        assert_eq!(last["cause"]["code"], "plain_rtp");
+        let (id1, alert) = next(&mut ana_alerts).await.expect("ana is alerted");
+        assert_eq!(alert["call_id"], call1.as_str());
+        assert_eq!(alert["cause"]["leg"], "c");
+        assert_eq!(alert["lock"], "open");
+        assert!(alert["cause"]["text"].as_str().unwrap().contains("carrier-udp"), "{alert}");
+        // Supervisors see every change of the tenant's calls.
+        let (_, ch) = next(&mut changes).await.expect("change stream");
+        assert_eq!(ch["call_id"], call1.as_str());
+
+        // 2. Not secure → secure: the state changes, nobody is alerted.
+        let (s, v) = app
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events(
+                    "call-2",
+                    json!([
+                        { "type": "leg_added", "leg": "a", "party": station("1012") },
+                        { "type": "answer", "leg": "a", "media": plain(), "signalling": "plain" },
+                        { "type": "answer", "leg": "a", "media": sdes(), "signalling": "tls" },
+                    ]),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["call"]["state"]["security"], "secure");
+        assert!(v["changes"].as_array().unwrap().iter().all(|c| c["downgrade"] == false), "{v}");
+        assert!(nothing(&mut ana_alerts).await, "no alert on an upgrade");
+
+        // 3. A conference with a non-secure participant: downgrade for ana and sue (end-to-edge),
+        //    not for carl (minimal); then sue switches alerts off and is no longer alerted.
+        let (s, v) = app
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events(
+                    "conf-7",
+                    json!([
+                        { "type": "leg_added", "leg": "bridge", "party": party("conference_bridge", "conf 7") },
+                        { "type": "leg_added", "leg": "ana", "party": station("desk-12") },
+                        { "type": "leg_added", "leg": "sue", "party": station("desk-13") },
+                        { "type": "leg_added", "leg": "carl", "party": station("desk-14") },
+                        { "type": "answer", "leg": "bridge", "media": sdes(), "signalling": "tls" },
+                        { "type": "answer", "leg": "ana", "media": sdes(), "signalling": "tls" },
+                        { "type": "answer", "leg": "sue", "media": sdes(), "signalling": "tls" },
+                        { "type": "answer", "leg": "carl", "media": sdes(), "signalling": "tls" },
+                    ]),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["call"]["state"]["security"], "secure");
+        let join = |leg: &str| {
+            json!([
+                { "type": "leg_added", "leg": leg, "party": party("external", "pstn participant") },
+                { "type": "answer", "leg": leg, "media": plain(), "signalling": "plain" },
+            ])
+        };
+        let (s, v) = app.post("/v1/calls/events", &pbx, events("conf-7", join("p4"))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["call"]["state"]["security"], "not_secure");
+        assert_eq!(next(&mut ana_alerts).await.unwrap().1["cause"]["leg"], "p4");
+        assert_eq!(next(&mut sue_alerts).await.unwrap().1["cause"]["leg"], "p4");
+        assert!(nothing(&mut carl_alerts).await, "a minimal station is not alerted");
+        let (s, v) = put(&app, "/v1/calls/alerts/settings", &sue_t, json!({ "enabled": false })).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (_, v) = app.get("/v1/calls/alerts/settings", &sue_t).await;
+        assert_eq!(v["enabled"], false);
+        app.post("/v1/calls/events", &pbx, events("conf-7", json!([{ "type": "leg_left", "leg": "p4" }]))).await;
+        let (_, v) = app.post("/v1/calls/events", &pbx, events("conf-7", join("p5"))).await;
+        assert_eq!(v["call"]["state"]["security"], "not_secure");
+        assert_eq!(next(&mut ana_alerts).await.unwrap().1["cause"]["leg"], "p5");
+        assert!(nothing(&mut sue_alerts).await, "sue switched alerts off and may");
+
+        // Bad input: unknown leg, too many events, all or nothing.
+        let (s, v) = app.post("/v1/calls/events", &pbx, events("call-2", json!([{ "type": "hold", "leg": "zz" }]))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let many: Vec<Value> = (0..101).map(|_| json!({ "type": "hold", "leg": "a" })).collect();
+        let (s, _) = app.post("/v1/calls/events", &pbx, events("call-2", json!(many))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (s, v) = app
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events("call-2", json!([{ "type": "hold", "leg": "a" }, { "type": "hold", "leg": "zz" }])),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        // Agents cannot feed events or read all calls.
+        let (s, _) = app.post("/v1/calls/events", &ana_t, events("x", json!([]))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = app.get("/v1/calls", &ana_t).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        // Current calls and history.
+        let (s, v) = app.get("/v1/calls", &sue_t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["calls"].as_array().unwrap().len(), 3, "{v}");
+        let (s, h) = app.get(&format!("/v1/calls/{call1}"), &sue_t).await;
+        assert_eq!(s, StatusCode::OK, "{h}");
+        let tos: Vec<&str> = h["changes"].as_array().unwrap().iter().map(|c| c["change"]["to"].as_str().unwrap()).collect();
+        assert_eq!(tos.first(), Some(&"unknown"), "{h}");
+        assert_eq!(tos.last(), Some(&"not_secure"), "{h}");
+        assert!(tos.contains(&"secure"));
+
+        // Resume: ana's alerts after the first one.
+        let mut resumed = stream(&app, "/v1/calls/alerts/stream", &ana_t, Some(&id1)).await;
+        assert_eq!(next(&mut resumed).await.unwrap().1["cause"]["leg"], "p4");
+        assert_eq!(next(&mut resumed).await.unwrap().1["cause"]["leg"], "p5");
+
+        // A restart keeps the calls in progress and their state.
+        let app = app.restarted().await;
+        let (_, v) = app.get("/v1/calls", &sue_t).await;
+        let calls = v["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), 3, "{v}");
+        let c1 = calls.iter().find(|c| c["id"] == call1.as_str()).unwrap();
+        assert_eq!(c1["state"]["security"], "not_secure");
+        // The last leg leaving ends the call.
+        let (_, v) = app
+            .post("/v1/calls/events", &pbx, events("call-1", json!([{ "type": "leg_left", "leg": "a" }, { "type": "leg_left", "leg": "c" }])))
+            .await;
+        assert!(v["call"]["ended_at"].is_i64(), "{v}");
+        let (_, v) = app.get("/v1/calls", &sue_t).await;
+        assert_eq!(v["calls"].as_array().unwrap().len(), 2);
+        // Every change is audited.
+        app.seal_audit().await;
+        let (_, audit) = app.get("/v1/audit/entries?limit=1000", &admin).await;
+        assert!(audit.to_string().contains("call.security.changed"), "{audit}");
+        assert!(audit.to_string().contains("call.security.alert"), "{audit}");
+        app.cleanup().await;
+    }
+}
+
+const SDP_PLAIN: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 0\r\n";
+const SDP_SDES: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
+
+fn invite(call_id: &str, via: &str, from_user: &str, sdp: &str) -> String {
+    format!(
+        "INVITE sip:uas@127.0.0.1:15080 SIP/2.0\r\nVia: SIP/2.0/{via} 127.0.0.1:15090;branch=z9hG4bK-1\r\nFrom: <sip:{from_user}@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn ok(call_id: &str, via: &str, sdp: &str) -> String {
+    format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/{via} 127.0.0.1:15090;branch=z9hG4bK-1\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>;tag=b2\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn bye(call_id: &str) -> String {
+    format!(
+        "BYE sip:uas@127.0.0.1:15080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15090;branch=z9hG4bK-2\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>;tag=b2\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn packet(capture_id: u32, key: &[u8], src: u16, dst: u16, payload: &str) -> Vec<u8> {
+    hep::encode(&Packet {
+        src: Some(("127.0.0.1".parse().unwrap(), src)),
+        dst: Some(("127.0.0.1".parse().unwrap(), dst)),
+        transport: Some(Transport::Udp),
+        time: Some((1_795_000_000, 0)),
+        proto_type: Some(hep::PROTO_SIP),
+        capture_id: Some(capture_id),
+        auth_key: Some(key),
+        correlation_id: None,
+        payload: payload.as_bytes(),
+    })
+}
+
+async fn wait_for(mut cond: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn raw_sip_and_hep_from_authenticated_capture_agents() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_tenant, admin) = app.tenant(&op, "acme").await;
+        let (_, roles) = app.get("/v1/roles", &admin).await;
+        let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
+        let (_, sa) = app
+            .post("/v1/service-accounts", &admin, json!({ "name": "sbc", "role_id": role, "scope": { "kind": "tenant" } }))
+            .await;
+        let sbc = sa["token"].as_str().unwrap().to_owned();
+
+        // Raw SIP posted per leg: SDES over UDP signalling is not secure (keys exposed), over TLS it is.
+        for (call, via, expect, code) in
+            [("sip-udp", "UDP", "not_secure", "sdes_keys_exposed"), ("sip-tls", "TLS", "secure", "all_legs_secure")]
+        {
+            for msg in [invite(call, via, "a", SDP_SDES), ok(call, via, SDP_SDES)] {
+                let (s, _, body) =
+                    app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(msg.into_bytes()), "message/sip").await;
+                assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            }
+            let (_, v) = app.get("/v1/calls", &admin).await;
+            let c = v["calls"].as_array().unwrap().iter().find(|c| c["call_key"] == call).unwrap().clone();
+            assert_eq!(c["state"]["security"], expect, "{c}");
+            assert_eq!(c["state"]["cause"]["code"], code, "{c}");
+        }
+        let (s, _, _) = app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(b"garbage".to_vec()), "message/sip").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // HEP: a registered agent with its key.
+        let (s, v) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 2001, "name": "kamailio-1" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let key = v["key"].as_str().unwrap().to_owned();
+        let (s, _) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 2001, "name": "again" })).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let listener = callvault_server::hep::start(app.state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stats = app.state.hep_stats.clone();
+        let before = app.state.calls.tracked();
+        // Foreign and damaged packets create nothing.
+        udp.send_to(&packet(2001, b"wrong key", 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp).await.unwrap();
+        udp.send_to(&packet(9999, key.as_bytes(), 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp).await.unwrap();
+        udp.send_to(b"HEP3\x00\x07garbage", listener.udp).await.unwrap();
+        let mut cut = packet(2001, key.as_bytes(), 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN));
+        cut.truncate(cut.len() / 2);
+        udp.send_to(&cut, listener.udp).await.unwrap();
+        let counted = wait_for(async || {
+            stats.unauthenticated.load(std::sync::atomic::Ordering::Relaxed) == 2
+                && stats.malformed.load(std::sync::atomic::Ordering::Relaxed) == 2
+        })
+        .await;
+        assert!(counted, "{stats:?}");
+        assert_eq!(app.state.calls.tracked(), before, "no call from foreign or damaged packets");
+
+        // A proxied plain call as siptrace mirrors it: both hops, both directions (UDP).
+        let k = key.as_bytes();
+        for (src, dst, msg) in [
+            (15090, 15060, invite("h-1", "UDP", "a", SDP_PLAIN)),
+            (15060, 15080, invite("h-1", "UDP", "a", SDP_PLAIN)),
+            (15080, 15060, ok("h-1", "UDP", SDP_PLAIN)),
+            (15060, 15090, ok("h-1", "UDP", SDP_PLAIN)),
+        ] {
+            udp.send_to(&packet(2001, k, src, dst, &msg), listener.udp).await.unwrap();
+        }
+        // The same over TCP: two packets in one write, then one split across writes.
+        let mut tcp = tokio::net::TcpStream::connect(listener.tcp).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        let mut two = packet(2001, k, 15090, 15060, &invite("h-2", "TLS", "a", SDP_SDES));
+        two.extend(packet(2001, k, 15060, 15090, &ok("h-2", "TLS", SDP_SDES)));
+        tcp.write_all(&two).await.unwrap();
+        let third = packet(2001, k, 15060, 15090, &bye("h-2"));
+        tcp.write_all(&third[..10]).await.unwrap();
+        tcp.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tcp.write_all(&third[10..]).await.unwrap();
+        let seen = wait_for(async || {
+            let (_, v) = app.get("/v1/calls?all=true", &admin).await;
+            let calls = v["calls"].as_array().cloned().unwrap_or_default();
+            let h1 = calls.iter().find(|c| c["call_key"] == "h-1");
+            let h2 = calls.iter().find(|c| c["call_key"] == "h-2");
+            h1.is_some_and(|c| c["state"]["security"] == "not_secure" && c["state"]["legs"].as_array().unwrap().len() == 2)
+                && h2.is_some_and(|c| c["state"]["security"] == "secure" && c["ended_at"].is_i64())
+        })
+        .await;
+        let (_, v) = app.get("/v1/calls?all=true", &admin).await;
+        assert!(seen, "{v}");
+        app.cleanup().await;
+    }
+}
+
+/// SIPp places calls through Kamailio, whose `siptrace` mirrors every message as HEP v3 to
+/// callvault's listener; callvault's state of each call is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_signalling_chain_through_kamailio_siptrace() {
+    let require = std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_ok();
+    let missing: Vec<&str> = ["kamailio", "sipp"]
+        .into_iter()
+        .filter(|t| !std::process::Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+        .collect();
+    if !missing.is_empty() {
+        assert!(!require, "{missing:?} required (CALLVAULT_REQUIRE_ALL_BACKENDS)");
+        println!("SKIP: real signalling chain: {} not installed (apt-get install -y kamailio sip-tester)", missing.join(", "));
+        return;
+    }
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_tenant, admin) = app.tenant(&op, "acme").await;
+    let (_, v) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 2001, "name": "kamailio" })).await;
+    let key = v["key"].as_str().unwrap().to_owned();
+    let listener = callvault_server::hep::start(app.state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sip/chain.sh");
+    let base = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    for (scenario, calls, expect_code) in [("plain", 3, "plain_rtp"), ("sdes", 3, "sdes_keys_exposed")] {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(&script)
+            .args(["--scenario", scenario, "--calls", &calls.to_string(), "--call-ms", "100"])
+            .args(["--hep-port", &listener.udp.port().to_string(), "--capture-id", "2001", "--auth-key", &key])
+            .args(["--kam-port", &base.to_string(), "--kam-tls-port", &(base + 1).to_string()])
+            .args(["--uas-port", &(base + 2).to_string(), "--uac-port", &(base + 3).to_string()])
+            .args(["--media-base", &(base + 100).to_string()]);
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+        assert!(out.status.success(), "{scenario}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let done = wait_for(async || {
+            let (_, v) = app.get("/v1/calls?all=true&limit=1000", &admin).await;
+            let ended = v["calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["ended_at"].is_i64() && c["state"]["cause"]["code"] == expect_code)
+                .count();
+            ended >= calls
+        })
+        .await;
+        let (_, v) = app.get("/v1/calls?all=true&limit=1000", &admin).await;
+        assert!(done, "{scenario}: {v}");
+        for c in v["calls"].as_array().unwrap().iter().filter(|c| c["state"]["cause"]["code"] == expect_code) {
+            assert_eq!(c["state"]["security"], "not_secure", "{c}");
+            assert_eq!(c["state"]["legs"].as_array().unwrap().len(), 2, "caller and callee hops: {c}");
+        }
+        println!("chain {scenario}: {calls} calls through Kamailio, all not secure ({expect_code})");
+    }
+    app.cleanup().await;
+}

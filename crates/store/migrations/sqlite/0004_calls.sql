@@ -1,0 +1,60 @@
+-- callvault schema v4 (SQLite): call security (stations, capture agents, calls, state changes, alerts).
+
+CREATE TABLE cfg_station (
+    tenant_id TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    name      TEXT NOT NULL,
+    sip_user  TEXT NOT NULL,
+    user_id   TEXT,
+    kind      TEXT NOT NULL,
+    level     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, name),
+    UNIQUE (tenant_id, sip_user)
+);
+
+CREATE TABLE cfg_capture_agent (
+    capture_id  INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    key_sha256  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE cfg_call_alert_optout (
+    tenant_id TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    user_id   TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+
+CREATE TABLE op_call (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    call_key   TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    security   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    ended_at   INTEGER
+);
+CREATE UNIQUE INDEX op_call_open_key ON op_call (tenant_id, call_key) WHERE ended_at IS NULL;
+CREATE INDEX op_call_tenant_started ON op_call (tenant_id, started_at);
+
+CREATE TABLE op_call_change (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id   TEXT NOT NULL REFERENCES op_call(id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    change    TEXT NOT NULL
+);
+CREATE INDEX op_call_change_call ON op_call_change (call_id, seq);
+CREATE INDEX op_call_change_tenant ON op_call_change (tenant_id, seq);
+
+CREATE TABLE op_call_alert (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    user_id   TEXT NOT NULL,
+    call_id   TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    alert     TEXT NOT NULL
+);
+CREATE INDEX op_call_alert_user ON op_call_alert (tenant_id, user_id, seq);
