@@ -2,6 +2,7 @@
 //! to the HTTP API (`--json` for scripts, tables for people).
 #![forbid(unsafe_code)]
 
+mod calls_cmds;
 mod client;
 mod commands;
 mod dial_cmds;
@@ -98,6 +99,15 @@ enum Command {
     /// Do-not-call lists.
     #[command(subcommand)]
     Dnc(dial_cmds::DncCmd),
+    /// Calls with their security state (lock and cause); `calls watch` is a live view.
+    #[command(subcommand)]
+    Calls(calls_cmds::CallsCmd),
+    /// Stations and their security levels.
+    #[command(subcommand)]
+    Stations(calls_cmds::StationsCmd),
+    /// HEP capture agents (Kamailio siptrace, OpenSIPS, FreeSWITCH, Asterisk).
+    #[command(name = "capture-agents", subcommand)]
+    CaptureAgents(calls_cmds::AgentsCmd),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lists(cmd) => vault_cmds::lists(cmd).await,
         Command::Dial(cmd) => dial_cmds::dial(cmd).await,
         Command::Dnc(cmd) => dial_cmds::dnc(cmd).await,
+        Command::Calls(cmd) => calls_cmds::calls(cmd).await,
+        Command::Stations(cmd) => calls_cmds::stations(cmd).await,
+        Command::CaptureAgents(cmd) => calls_cmds::agents(cmd).await,
         Command::Operators(cmd) => vault_cmds::operators(cmd).await,
         Command::Unseal(args) => vault_cmds::unseal(args).await,
     }

@@ -335,7 +335,10 @@ impl Default for CallState {
 
 impl CallState {
     fn leg_mut(&mut self, id: &str) -> Result<&mut Leg, EventError> {
-        self.legs.iter_mut().find(|l| l.id == id && l.phase != Phase::Gone).ok_or_else(|| EventError::NoSuchLeg(id.into()))
+        self.legs
+            .iter_mut()
+            .find(|l| l.id == id && l.phase != Phase::Gone)
+            .ok_or_else(|| EventError::NoSuchLeg(id.into()))
     }
 
     fn add(&mut self, id: &str, party: &Party) -> Result<(), EventError> {
@@ -410,17 +413,21 @@ impl CallState {
         if !self.legs.is_empty() && self.legs.iter().all(|l| l.phase == Phase::Gone) {
             return None;
         }
-        let weakest = self
-            .legs
-            .iter()
-            .filter(|l| l.phase != Phase::Gone)
-            .map(|l| (l.security(), l))
-            .min_by_key(|((s, _), _)| *s);
+        let weakest =
+            self.legs.iter().filter(|l| l.phase != Phase::Gone).map(|l| (l.security(), l)).min_by_key(|((s, _), _)| *s);
         let (security, cause) = match weakest {
-            None => (Security::Unknown, Cause { code: CauseCode::NoLegs, leg: None, party: None, text: "no leg is connected".into() }),
+            None => (
+                Security::Unknown,
+                Cause { code: CauseCode::NoLegs, leg: None, party: None, text: "no leg is connected".into() },
+            ),
             Some(((Security::Secure, _), _)) => (
                 Security::Secure,
-                Cause { code: CauseCode::AllLegsSecure, leg: None, party: None, text: "every leg is encrypted (SRTP) with TLS signalling".into() },
+                Cause {
+                    code: CauseCode::AllLegsSecure,
+                    leg: None,
+                    party: None,
+                    text: "every leg is encrypted (SRTP) with TLS signalling".into(),
+                },
             ),
             Some(((s, code), leg)) => (
                 s,
@@ -489,7 +496,8 @@ mod tests {
 
     fn secure_call() -> CallState {
         let mut c = CallState::default();
-        c.apply(&Event::LegAdded { leg: "a".into(), party: station("desk 12", "agent1", StationLevel::EndToEdge) }).unwrap();
+        c.apply(&Event::LegAdded { leg: "a".into(), party: station("desk 12", "agent1", StationLevel::EndToEdge) })
+            .unwrap();
         c.apply(&Event::LegAdded { leg: "b".into(), party: party(PartyKind::Gateway, "srtp-gw") }).unwrap();
         c.apply(&answer("a", sdes(), Signalling::Tls)).unwrap();
         let ch = c.apply(&answer("b", sdes(), Signalling::Tls)).unwrap().unwrap();
@@ -522,10 +530,12 @@ mod tests {
     #[test]
     fn conference_with_a_non_secure_participant_downgrades() {
         let mut c = secure_call();
-        c.apply(&Event::LegAdded { leg: "bridge".into(), party: party(PartyKind::ConferenceBridge, "conf 7") }).unwrap();
+        c.apply(&Event::LegAdded { leg: "bridge".into(), party: party(PartyKind::ConferenceBridge, "conf 7") })
+            .unwrap();
         c.apply(&answer("bridge", sdes(), Signalling::Tls)).unwrap();
         assert_eq!(c.security, Security::Secure);
-        c.apply(&Event::LegAdded { leg: "p3".into(), party: station("desk 40", "agent3", StationLevel::None) }).unwrap();
+        c.apply(&Event::LegAdded { leg: "p3".into(), party: station("desk 40", "agent3", StationLevel::None) })
+            .unwrap();
         assert_eq!(c.security, Security::Unknown);
         let ch = c.apply(&answer("p3", plain(), Signalling::Plain)).unwrap().unwrap();
         assert!(ch.downgrade);
@@ -540,7 +550,8 @@ mod tests {
     #[test]
     fn upgrade_changes_state_without_alert() {
         let mut c = CallState::default();
-        c.apply(&Event::LegAdded { leg: "a".into(), party: station("desk", "agent1", StationLevel::EndToEdge) }).unwrap();
+        c.apply(&Event::LegAdded { leg: "a".into(), party: station("desk", "agent1", StationLevel::EndToEdge) })
+            .unwrap();
         let ch = c.apply(&answer("a", plain(), Signalling::Plain)).unwrap().unwrap();
         assert_eq!((ch.to, ch.downgrade), (Security::NotSecure, false)); // never secure before
         // A re-INVITE negotiates SRTP over TLS.
@@ -577,9 +588,11 @@ mod tests {
             assert_eq!((level.lock(Security::Secure), level.lock(Security::NotSecure)), (secure, not));
         }
         let mut c = secure_call();
-        c.apply(&Event::LegAdded { leg: "s2".into(), party: station("desk 13", "agent2", StationLevel::EndToEdge) }).unwrap();
+        c.apply(&Event::LegAdded { leg: "s2".into(), party: station("desk 13", "agent2", StationLevel::EndToEdge) })
+            .unwrap();
         c.apply(&answer("s2", sdes(), Signalling::Tls)).unwrap();
-        c.apply(&Event::LegAdded { leg: "m".into(), party: station("desk 14", "agent4", StationLevel::Minimal) }).unwrap();
+        c.apply(&Event::LegAdded { leg: "m".into(), party: station("desk 14", "agent4", StationLevel::Minimal) })
+            .unwrap();
         c.apply(&answer("m", sdes(), Signalling::Tls)).unwrap();
         let ch = c.apply(&answer("b", plain(), Signalling::Plain)).unwrap().unwrap();
         // agent2 opted out (and may), agent4's station is minimal: only agent1.

@@ -454,7 +454,8 @@ impl Policy {
                 names.iter().filter_map(|n| areas.get(n).cloned()).collect()
             })
         };
-        let (default_call, default_text) = (defaults(&settings.default_call_areas), defaults(&settings.default_text_areas));
+        let (default_call, default_text) =
+            (defaults(&settings.default_call_areas), defaults(&settings.default_text_areas));
         let jurisdictions: HashMap<String, usize> =
             rules.jurisdictions.keys().enumerate().map(|(i, name)| (name.clone(), i)).collect();
         let within: Vec<Arc<str>> = rules.jurisdictions.values().map(|j| Arc::from(j.hours.name.as_str())).collect();

@@ -146,7 +146,8 @@ pub fn parse(input: &str, default_region: Option<&str>) -> Result<Number, Number
         return Err(NumberError::Unparsable("longer than 64 characters"));
     }
     let bytes = input.as_bytes();
-    let padded = bytes.first().is_some_and(|b| !b.is_ascii_graphic()) || bytes.last().is_some_and(|b| !b.is_ascii_graphic());
+    let padded =
+        bytes.first().is_some_and(|b| !b.is_ascii_graphic()) || bytes.last().is_some_and(|b| !b.is_ascii_graphic());
     let trimmed = if padded { input.trim() } else { input };
     if trimmed.is_empty() {
         return Err(NumberError::Unparsable("empty"));

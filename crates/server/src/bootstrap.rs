@@ -364,6 +364,23 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         )
         .await?;
     let dial = seed_demo_dial(&mut tx, state.dial.dir(), tenant.id, ids.get(1).copied(), support, now).await?;
+    // Stations (issue 6): the first agent on an end-to-edge station, the second on a minimal one.
+    for (i, (name, sip_user, level)) in
+        [("desk-100", "100", "end_to_edge"), ("desk-101", "101", "minimal")].into_iter().enumerate()
+    {
+        callvault_store::CallStore::put_station(
+            &mut tx,
+            tenant.id,
+            &callvault_store::calls::StationRow {
+                name: name.into(),
+                sip_user: sip_user.into(),
+                user_id: ids.get(i).copied(),
+                kind: "station".into(),
+                level: level.into(),
+            },
+        )
+        .await?;
+    }
     tx.commit().await?;
     for list in dial {
         match list {

@@ -175,7 +175,11 @@ pub fn parse_level(s: &str) -> Option<StationLevel> {
 
 impl Calls {
     /// Loads open calls and capture agents, starts the writer.
-    pub async fn load(store: Store, auditor: Auditor, max_calls: usize) -> Result<Arc<Calls>, callvault_store::StoreError> {
+    pub async fn load(
+        store: Store,
+        auditor: Auditor,
+        max_calls: usize,
+    ) -> Result<Arc<Calls>, callvault_store::StoreError> {
         let mut r = store.reader().await?;
         let mut calls = HashMap::new();
         for row in r.open_calls().await? {
@@ -281,7 +285,9 @@ impl Calls {
                 user: s.user_id.map(|u| u.to_string()),
                 level: parse_level(&s.level).unwrap_or_default(),
             },
-            None => Party { kind: PartyKind::External, name: fallback.to_owned(), user: None, level: StationLevel::None },
+            None => {
+                Party { kind: PartyKind::External, name: fallback.to_owned(), user: None, level: StationLevel::None }
+            }
         }
     }
 
@@ -396,8 +402,8 @@ impl Calls {
     ) -> Result<(CallView, Vec<Change>, Write), CallError> {
         let key = (tenant, call_key.to_owned());
         let Some(t) = calls.get(&key) else { return Err(CallError::NoSuchCall) };
-        let ended = !t.state.legs.is_empty()
-            && t.state.legs.iter().all(|l| l.phase == callvault_policy::callsec::Phase::Gone);
+        let ended =
+            !t.state.legs.is_empty() && t.state.legs.iter().all(|l| l.phase == callvault_policy::callsec::Phase::Gone);
         let view = CallView {
             id: t.id,
             call_key: call_key.to_owned(),
@@ -526,7 +532,9 @@ fn enrich(conf: &TenantConf, e: &Event) -> Event {
     };
     match e {
         Event::LegAdded { leg, party } => Event::LegAdded { leg: leg.clone(), party: fix(party) },
-        Event::Transfer { from, to, party } => Event::Transfer { from: from.clone(), to: to.clone(), party: fix(party) },
+        Event::Transfer { from, to, party } => {
+            Event::Transfer { from: from.clone(), to: to.clone(), party: fix(party) }
+        }
         other => other.clone(),
     }
 }
@@ -541,7 +549,13 @@ pub enum Hop<'a> {
 }
 
 /// The engine events one SIP message means for its call.
-fn sip_events(t: &mut Tracked, conf: &TenantConf, hop: Hop<'_>, c: &Classified, transport_tls: Option<bool>) -> Vec<Event> {
+fn sip_events(
+    t: &mut Tracked,
+    conf: &TenantConf,
+    hop: Hop<'_>,
+    c: &Classified,
+    transport_tls: Option<bool>,
+) -> Vec<Event> {
     let mut events = Vec::new();
     let leg_id = match hop {
         Hop::Leg(id) => id.to_owned(),
@@ -585,12 +599,14 @@ fn sip_events(t: &mut Tracked, conf: &TenantConf, hop: Hop<'_>, c: &Classified, 
         }
         (None, "BYE") => events.push(Event::LegLeft { leg: leg_id.clone() }),
         (Some(code), "INVITE") if (200..300).contains(&code) => {
-            let media = c.media.clone().unwrap_or(callvault_signalling::MediaSecurity { media: Media::Unknown, detail: None });
+            let media =
+                c.media.clone().unwrap_or(callvault_signalling::MediaSecurity { media: Media::Unknown, detail: None });
             events.push(Event::Answer { leg: leg_id.clone(), media, signalling });
         }
         (Some(code), "INVITE") if code >= 300 => {
             // A failed re-INVITE keeps the old session; a failed first INVITE ends the leg.
-            let answered = t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Adding);
+            let answered =
+                t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Adding);
             if !answered {
                 events.push(Event::LegLeft { leg: leg_id.clone() });
             }
@@ -617,7 +633,13 @@ async fn write_loop(
                 tx.upsert_call(&w.row).await?;
                 for body in &w.changes {
                     let seq = tx.insert_call_change(w.row.tenant_id, w.row.id, w.row.updated_at, body).await?;
-                    items.push(StreamItem { tenant: w.row.tenant_id, user: None, seq, kind: "change", body: body.clone() });
+                    items.push(StreamItem {
+                        tenant: w.row.tenant_id,
+                        user: None,
+                        seq,
+                        kind: "change",
+                        body: body.clone(),
+                    });
                     let details: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
                     let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.changed")
                         .target("call", w.row.id)
@@ -626,7 +648,13 @@ async fn write_loop(
                 }
                 for (user, body) in &w.alerts {
                     let seq = tx.insert_call_alert(w.row.tenant_id, *user, w.row.id, w.row.updated_at, body).await?;
-                    items.push(StreamItem { tenant: w.row.tenant_id, user: Some(*user), seq, kind: "alert", body: body.clone() });
+                    items.push(StreamItem {
+                        tenant: w.row.tenant_id,
+                        user: Some(*user),
+                        seq,
+                        kind: "alert",
+                        body: body.clone(),
+                    });
                     let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.alert")
                         .target("call", w.row.id)
                         .target("user", user);
@@ -654,5 +682,54 @@ async fn write_loop(
                 let _ = done.send(outcome.clone());
             }
         }
+    }
+}
+
+/// `serve --demo`: replays a scripted call every two minutes — the demo agent's end-to-edge
+/// station (desk-100) on a secure call through an SRTP gateway, transferred to a carrier trunk
+/// without encryption (a downgrade: the agent is alerted), then hung up.
+pub async fn demo_replay(state: crate::state::AppState, tenant: TenantId) {
+    use callvault_signalling::MediaSecurity;
+    let party = |kind, name: &str| Party { kind, name: name.into(), user: None, level: StationLevel::None };
+    let srtp = MediaSecurity { media: Media::SdesSrtp, detail: Some("AES_CM_128_HMAC_SHA1_80".into()) };
+    let plain = MediaSecurity { media: Media::PlainRtp, detail: None };
+    let answer = |leg: &str, media: &MediaSecurity, signalling| Event::Answer {
+        leg: leg.into(),
+        media: media.clone(),
+        signalling,
+    };
+    let script: Vec<(u64, Vec<Event>)> = vec![
+        (
+            5,
+            vec![
+                Event::LegAdded { leg: "agent".into(), party: party(PartyKind::Station, "desk-100") },
+                Event::LegAdded { leg: "customer".into(), party: party(PartyKind::Gateway, "srtp-gateway") },
+                answer("agent", &srtp, Signalling::Tls),
+                answer("customer", &srtp, Signalling::Tls),
+            ],
+        ),
+        (
+            10,
+            vec![
+                Event::Transfer {
+                    from: "customer".into(),
+                    to: "transfer".into(),
+                    party: party(PartyKind::Trunk, "pstn-carrier (udp)"),
+                },
+                answer("transfer", &plain, Signalling::Plain),
+            ],
+        ),
+        (10, vec![Event::LegLeft { leg: "agent".into() }, Event::LegLeft { leg: "transfer".into() }]),
+    ];
+    for n in 1u64.. {
+        let key = format!("demo-call-{n}");
+        for (wait, events) in &script {
+            tokio::time::sleep(std::time::Duration::from_secs(*wait)).await;
+            match state.calls.apply_events(tenant, &key, events, state.clock.now().millis(), true).await {
+                Ok((view, changes)) => crate::api::calls::notify_downgrades(&state, tenant, view.id, &changes),
+                Err(e) => tracing::warn!(error = %e, "demo call replay failed"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(95)).await;
     }
 }

@@ -305,15 +305,13 @@ impl Config {
             self.notification_emails = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
         }
         if let Some(v) = env("CALLVAULT_HEP_LISTEN") {
-            self.hep_listen =
-                Some(v.parse().map_err(|_| bad("CALLVAULT_HEP_LISTEN", "expected ADDRESS:PORT".into()))?);
+            self.hep_listen = Some(v.parse().map_err(|_| bad("CALLVAULT_HEP_LISTEN", "expected ADDRESS:PORT".into()))?);
         }
         if let Some(v) = env("CALLVAULT_HEP_MAX_CALLS") {
             self.hep_max_calls = v.parse().map_err(|_| bad("CALLVAULT_HEP_MAX_CALLS", "expected a number".into()))?;
         }
         if let Some(v) = env("CALLVAULT_CALL_IDLE_SECS") {
-            self.call_idle_secs =
-                v.parse().map_err(|_| bad("CALLVAULT_CALL_IDLE_SECS", "expected seconds".into()))?;
+            self.call_idle_secs = v.parse().map_err(|_| bad("CALLVAULT_CALL_IDLE_SECS", "expected seconds".into()))?;
         }
         Ok(())
     }

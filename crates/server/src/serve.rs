@@ -33,6 +33,8 @@ pub struct Prepared {
     pub demo_logins: Option<Vec<DemoLogin>>,
     /// KEK shares of a first `shamir` start, to hand to custodians once.
     pub kek_shares: Option<Vec<callvault_crypto::shamir::ShareText>>,
+    /// `--demo`: replay the scripted call (issue 6).
+    pub demo: bool,
     listener: std::net::TcpListener,
 }
 
@@ -74,7 +76,7 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
     }
     let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
     let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
-    Ok(Prepared { state, addr, bootstrap, demo_logins, kek_shares, listener })
+    Ok(Prepared { state, addr, bootstrap, demo_logins, kek_shares, demo: options.demo, listener })
 }
 
 /// Closes calls without signalling for `call_idle_secs`, checking every 30 s.
@@ -91,6 +93,7 @@ async fn close_idle_calls(state: AppState) {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
+    let demo = prepared.demo;
     let Prepared { state, addr, listener, .. } = prepared;
     let config = state.config.clone();
     tokio::spawn(run_sequencer(
@@ -108,6 +111,12 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    if demo {
+        let mut r = state.store.reader().await?;
+        if let Ok(t) = callvault_store::TenantStore::tenant_by_slug(&mut r, bootstrap::DEMO_TENANT).await {
+            tokio::spawn(crate::calls::demo_replay(state.clone(), t.id));
+        }
+    }
     let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {

@@ -52,6 +52,8 @@ async fn every_role_every_route_in_scope_out_of_scope_other_tenant() {
             }
             let m = method.to_uppercase();
             let placed = path.contains("{id}")
+                || path.contains("{capture_id}")
+                || path.starts_with("/v1/stations/")
                 || matches!(
                     (m.as_str(), path.as_str()),
                     ("POST", "/v1/users" | "/v1/grants" | "/v1/access/explain" | "/v1/exports")
@@ -195,7 +197,7 @@ async fn world(app: &TestApp) -> World {
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
-    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list") {
+    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call") {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
     let team = if place == "in" { &w.team_in } else { &w.team_out };
@@ -284,6 +286,22 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             let (s, l) = app.post("/v1/dnc-lists", admin, json!({ "name": n, "kind": "internal" })).await;
             l["id"].as_str().unwrap_or_else(|| panic!("{s} {l}")).to_owned()
         }
+        "call" => {
+            let party = callvault_policy::callsec::Party {
+                kind: callvault_policy::callsec::PartyKind::Gateway,
+                name: "gw".into(),
+                user: None,
+                level: Default::default(),
+            };
+            let events = [callvault_policy::callsec::Event::LegAdded { leg: "a".into(), party }];
+            let (view, _) = app
+                .state
+                .calls
+                .apply_events(tenant_of(w, place), &n, &events, app.state.clock.now().millis(), true)
+                .await
+                .unwrap();
+            view.id.to_string()
+        }
         other => panic!("no fixture for {other}"),
     }
 }
@@ -316,6 +334,7 @@ async fn request_for(
         "lists" => "list",
         "webhooks" => "webhook",
         "dnc-lists" => "dnc_list",
+        "calls" => "call",
         "dial" if path.contains("assignments") => "team",
         _ => "",
     };
@@ -333,7 +352,26 @@ async fn request_for(
         concrete
     };
     let area = uuid::Uuid::new_v4().simple().to_string();
-    let concrete = if path.contains("{name}") {
+    let concrete = if path.starts_with("/v1/stations/") {
+        // A station of the place's tenant.
+        let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+        let (s, st) = app
+            .request(
+                "PUT",
+                &format!("/v1/stations/{area}"),
+                Some(admin),
+                Some(json!({ "sip_user": area, "level": "minimal" })),
+            )
+            .await;
+        assert_eq!(s, axum::http::StatusCode::OK, "{st}");
+        concrete.replace("{name}", &area)
+    } else if path.contains("{capture_id}") {
+        let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
+        let id = u32::from_str_radix(&area[..7], 16).unwrap() + 1;
+        let (s, ag) = app.post("/v1/capture-agents", admin, json!({ "capture_id": id, "name": "m" })).await;
+        assert_eq!(s, axum::http::StatusCode::CREATED, "{ag}");
+        concrete.replace("{capture_id}", &id.to_string())
+    } else if path.contains("{name}") {
         let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
         let (s, a) = app
             .request(
@@ -352,6 +390,7 @@ async fn request_for(
         "/v1/audit/proofs/inclusion" => format!("{path}?leaf_index={}", w.own_leaf),
         "/v1/audit/proofs/consistency" => format!("{path}?first={}", w.first_size),
         "/v1/objects" if m == "POST" => format!("{path}?class=voice&size=2"),
+        "/v1/calls/sip" => format!("{path}?leg=a"),
         _ => concrete,
     };
     let n = uuid::Uuid::new_v4().simple().to_string();
@@ -401,6 +440,14 @@ async fn request_for(
             Some(json!({ "direction": "outbound_call", "number": "+12125550100", "dry_run": true }))
         }
         ("PUT", "/v1/dial/areas/{name}") => Some(json!({ "name": area, "include": ["country:44"] })),
+        ("PUT", "/v1/stations/{name}") => Some(json!({ "sip_user": n, "level": "end_to_edge" })),
+        ("POST", "/v1/capture-agents") => {
+            Some(json!({ "capture_id": u32::from_str_radix(&n[..7], 16).unwrap() + 1, "name": "m" }))
+        }
+        ("POST", "/v1/calls/events") => Some(
+            json!({ "call": n, "events": [{ "type": "leg_added", "leg": "a", "party": { "kind": "gateway", "name": "g" } }] }),
+        ),
+        ("PUT", "/v1/calls/alerts/settings") => Some(json!({ "enabled": true })),
         ("PUT", "/v1/dial/assignments/{level}/{id}") => Some(json!({ "call": [] })),
         ("POST", "/v1/dnc-lists") => Some(json!({ "name": n, "kind": "internal" })),
         ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {

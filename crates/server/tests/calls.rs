@@ -39,7 +39,12 @@ fn party(kind: &str, name: &str) -> Value {
 }
 
 /// Opens an SSE stream and returns a receiver of (id, data) pairs.
-async fn stream(app: &TestApp, path: &str, token: &str, last: Option<&str>) -> tokio::sync::mpsc::Receiver<(String, Value)> {
+async fn stream(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    last: Option<&str>,
+) -> tokio::sync::mpsc::Receiver<(String, Value)> {
     let mut req = Request::builder().method("GET").uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
     if let Some(l) = last {
         req = req.header("last-event-id", l);
@@ -94,10 +99,18 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         let (ana_t, sue_t, carl_t) = (login("ana").await, login("sue").await, login("carl").await);
 
         // Stations: ana and sue end-to-edge, carl minimal.
-        for (name, user, id, level) in
-            [("desk-12", "1012", &ana, "end_to_edge"), ("desk-13", "1013", &sue, "end_to_edge"), ("desk-14", "1014", &carl, "minimal")]
-        {
-            let (s, v) = put(&app, &format!("/v1/stations/{name}"), &admin, json!({ "sip_user": user, "user": id, "level": level })).await;
+        for (name, user, id, level) in [
+            ("desk-12", "1012", &ana, "end_to_edge"),
+            ("desk-13", "1013", &sue, "end_to_edge"),
+            ("desk-14", "1014", &carl, "minimal"),
+        ] {
+            let (s, v) = put(
+                &app,
+                &format!("/v1/stations/{name}"),
+                &admin,
+                json!({ "sip_user": user, "user": id, "level": level }),
+            )
+            .await;
             assert_eq!(s, StatusCode::OK, "{v}");
         }
         let (s, v) = put(&app, "/v1/stations/bad", &admin, json!({ "sip_user": "9", "level": "maximal" })).await;
@@ -109,7 +122,11 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         let (_, roles) = app.get("/v1/roles", &admin).await;
         let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
         let (s, sa) = app
-            .post("/v1/service-accounts", &admin, json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }))
+            .post(
+                "/v1/service-accounts",
+                &admin,
+                json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{sa}");
         let pbx = sa["token"].as_str().unwrap().to_owned();
@@ -236,7 +253,8 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert!(nothing(&mut sue_alerts).await, "sue switched alerts off and may");
 
         // Bad input: unknown leg, too many events, all or nothing.
-        let (s, v) = app.post("/v1/calls/events", &pbx, events("call-2", json!([{ "type": "hold", "leg": "zz" }]))).await;
+        let (s, v) =
+            app.post("/v1/calls/events", &pbx, events("call-2", json!([{ "type": "hold", "leg": "zz" }]))).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         let many: Vec<Value> = (0..101).map(|_| json!({ "type": "hold", "leg": "a" })).collect();
         let (s, _) = app.post("/v1/calls/events", &pbx, events("call-2", json!(many))).await;
@@ -261,7 +279,8 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert_eq!(v["calls"].as_array().unwrap().len(), 3, "{v}");
         let (s, h) = app.get(&format!("/v1/calls/{call1}"), &sue_t).await;
         assert_eq!(s, StatusCode::OK, "{h}");
-        let tos: Vec<&str> = h["changes"].as_array().unwrap().iter().map(|c| c["change"]["to"].as_str().unwrap()).collect();
+        let tos: Vec<&str> =
+            h["changes"].as_array().unwrap().iter().map(|c| c["change"]["to"].as_str().unwrap()).collect();
         assert_eq!(tos.first(), Some(&"unknown"), "{h}");
         assert_eq!(tos.last(), Some(&"not_secure"), "{h}");
         assert!(tos.contains(&"secure"));
@@ -280,7 +299,11 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert_eq!(c1["state"]["security"], "not_secure");
         // The last leg leaving ends the call.
         let (_, v) = app
-            .post("/v1/calls/events", &pbx, events("call-1", json!([{ "type": "leg_left", "leg": "a" }, { "type": "leg_left", "leg": "c" }])))
+            .post(
+                "/v1/calls/events",
+                &pbx,
+                events("call-1", json!([{ "type": "leg_left", "leg": "a" }, { "type": "leg_left", "leg": "c" }])),
+            )
             .await;
         assert!(v["call"]["ended_at"].is_i64(), "{v}");
         let (_, v) = app.get("/v1/calls", &sue_t).await;
@@ -294,7 +317,8 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
     }
 }
 
-const SDP_PLAIN: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 0\r\n";
+const SDP_PLAIN: &str =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 0\r\n";
 const SDP_SDES: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
 
 fn invite(call_id: &str, via: &str, from_user: &str, sdp: &str) -> String {
@@ -350,7 +374,11 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let (_, roles) = app.get("/v1/roles", &admin).await;
         let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
         let (_, sa) = app
-            .post("/v1/service-accounts", &admin, json!({ "name": "sbc", "role_id": role, "scope": { "kind": "tenant" } }))
+            .post(
+                "/v1/service-accounts",
+                &admin,
+                json!({ "name": "sbc", "role_id": role, "scope": { "kind": "tenant" } }),
+            )
             .await;
         let sbc = sa["token"].as_str().unwrap().to_owned();
 
@@ -368,7 +396,8 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
             assert_eq!(c["state"]["security"], expect, "{c}");
             assert_eq!(c["state"]["cause"]["code"], code, "{c}");
         }
-        let (s, _, _) = app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(b"garbage".to_vec()), "message/sip").await;
+        let (s, _, _) =
+            app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(b"garbage".to_vec()), "message/sip").await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
         // HEP: a registered agent with its key.
@@ -382,8 +411,12 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let stats = app.state.hep_stats.clone();
         let before = app.state.calls.tracked();
         // Foreign and damaged packets create nothing.
-        udp.send_to(&packet(2001, b"wrong key", 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp).await.unwrap();
-        udp.send_to(&packet(9999, key.as_bytes(), 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp).await.unwrap();
+        udp.send_to(&packet(2001, b"wrong key", 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp)
+            .await
+            .unwrap();
+        udp.send_to(&packet(9999, key.as_bytes(), 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN)), listener.udp)
+            .await
+            .unwrap();
         udp.send_to(b"HEP3\x00\x07garbage", listener.udp).await.unwrap();
         let mut cut = packet(2001, key.as_bytes(), 15090, 15060, &invite("h-0", "UDP", "a", SDP_PLAIN));
         cut.truncate(cut.len() / 2);
@@ -422,8 +455,9 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
             let calls = v["calls"].as_array().cloned().unwrap_or_default();
             let h1 = calls.iter().find(|c| c["call_key"] == "h-1");
             let h2 = calls.iter().find(|c| c["call_key"] == "h-2");
-            h1.is_some_and(|c| c["state"]["security"] == "not_secure" && c["state"]["legs"].as_array().unwrap().len() == 2)
-                && h2.is_some_and(|c| c["state"]["security"] == "secure" && c["ended_at"].is_i64())
+            h1.is_some_and(|c| {
+                c["state"]["security"] == "not_secure" && c["state"]["legs"].as_array().unwrap().len() == 2
+            }) && h2.is_some_and(|c| c["state"]["security"] == "secure" && c["ended_at"].is_i64())
         })
         .await;
         let (_, v) = app.get("/v1/calls?all=true", &admin).await;
@@ -439,11 +473,19 @@ async fn real_signalling_chain_through_kamailio_siptrace() {
     let require = std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_ok();
     let missing: Vec<&str> = ["kamailio", "sipp"]
         .into_iter()
-        .filter(|t| !std::process::Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+        .filter(|t| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .collect();
     if !missing.is_empty() {
         assert!(!require, "{missing:?} required (CALLVAULT_REQUIRE_ALL_BACKENDS)");
-        println!("SKIP: real signalling chain: {} not installed (apt-get install -y kamailio sip-tester)", missing.join(", "));
+        println!(
+            "SKIP: real signalling chain: {} not installed (apt-get install -y kamailio sip-tester)",
+            missing.join(", ")
+        );
         return;
     }
     let app = TestApp::new(common::Db::Sqlite).await;
@@ -463,7 +505,12 @@ async fn real_signalling_chain_through_kamailio_siptrace() {
             .args(["--uas-port", &(base + 2).to_string(), "--uac-port", &(base + 3).to_string()])
             .args(["--media-base", &(base + 100).to_string()]);
         let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-        assert!(out.status.success(), "{scenario}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{scenario}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let done = wait_for(async || {
             let (_, v) = app.get("/v1/calls?all=true&limit=1000", &admin).await;
             let ended = v["calls"]

@@ -82,6 +82,38 @@ async fn another_tenant_never_sees_or_changes_data() {
             app.post("/v1/dnc-lists", &a_admin, json!({ "name": "Alpha requests", "kind": "internal" })).await;
         assert_eq!(s, StatusCode::CREATED, "{dnc}");
         let dnc = dnc["id"].as_str().unwrap().to_owned();
+        // Call security of tenant A: a station, a capture agent, a call.
+        let (s, v) = app
+            .request(
+                "PUT",
+                "/v1/stations/alpha-desk",
+                Some(&a_admin),
+                Some(json!({ "sip_user": "alpha-7001", "level": "end_to_edge" })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) =
+            app.post("/v1/capture-agents", &a_admin, json!({ "capture_id": 4242, "name": "alpha-kamailio" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let party = callvault_policy::callsec::Party {
+            kind: callvault_policy::callsec::PartyKind::Station,
+            name: "alpha-desk".into(),
+            user: None,
+            level: Default::default(),
+        };
+        let (call, _) = app
+            .state
+            .calls
+            .apply_events(
+                a_tenant_id,
+                "alpha-call-key",
+                &[callvault_policy::callsec::Event::LegAdded { leg: "alpha-leg".into(), party }],
+                app.state.clock.now().millis(),
+                true,
+            )
+            .await
+            .unwrap();
+        let call = call.id.to_string();
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -97,6 +129,10 @@ async fn another_tenant_never_sees_or_changes_data() {
                 record.clone(),
                 hook.clone(),
                 dnc.clone(),
+                call.clone(),
+                "alpha-call-key".into(),
+                "alpha-desk".into(),
+                "alpha-kamailio".into(),
                 "Alpha area".into(),
                 "alpha value".into(),
                 "Alpha Team".into(),
@@ -139,6 +175,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 dnc.clone()
             } else if path.starts_with("/v1/dial/assignments/") {
                 team_id.clone()
+            } else if path.starts_with("/v1/calls/") {
+                call.clone()
             } else {
                 panic!("no tenant-A object for {path}: add one to this test")
             };
@@ -198,6 +236,10 @@ async fn another_tenant_never_sees_or_changes_data() {
                 }
                 let m = method.to_uppercase();
                 let concrete = if path.contains("{id}") { id_for(path) } else { path.clone() };
+                let concrete = concrete
+                    .replace("/v1/stations/{name}", "/v1/stations/alpha-desk")
+                    .replace("{capture_id}", "4242")
+                    .replace("/v1/calls/sip", "/v1/calls/sip?leg=b");
                 let (status, body) = app.request(&m, &concrete, Some(&b_admin), body_for(&m, path)).await;
                 tried += 1;
                 let text = body.to_string();

@@ -20,7 +20,9 @@ fn messages() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (i, media) in bodies.iter().enumerate() {
         for via in ["UDP", "TLS"] {
-            let body = format!("v=0\r\no=- 53655765 2353687637 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n{media}");
+            let body = format!(
+                "v=0\r\no=- 53655765 2353687637 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n{media}"
+            );
             out.push(format!(
                 "INVITE sip:uas@10.0.0.9:5060 SIP/2.0\r\nVia: SIP/2.0/{via} 10.0.0.5:5060;branch=z9hG4bK-{i}-1;rport\r\nMax-Forwards: 70\r\nFrom: sipp <sip:sipp@10.0.0.5:5060>;tag={i}SIPpTag001\r\nTo: uas <sip:uas@10.0.0.9:5060>\r\nCall-ID: {i}-17423@10.0.0.5\r\nCSeq: 1 INVITE\r\nContact: <sip:sipp@10.0.0.5:5060>\r\nUser-Agent: bench\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()

@@ -101,10 +101,13 @@ pub fn media_of(sdp: &Sdp<'_>) -> Option<MediaSecurity> {
             if proto.contains("TLS/RTP/SAVP") || proto.contains("DTLS/RTP/SAVP") {
                 return match m.fingerprint {
                     Some(_) => MediaSecurity { media: Media::DtlsSrtp, detail: m.setup.map(str::to_owned) },
-                    None => MediaSecurity { media: Media::Unknown, detail: Some("DTLS profile without fingerprint".into()) },
+                    None => {
+                        MediaSecurity { media: Media::Unknown, detail: Some("DTLS profile without fingerprint".into()) }
+                    }
                 };
             }
-            let suites: Vec<(&str, Option<bool>)> = m.crypto.iter().map(|c| (c.suite, suite_is_secure(c.suite))).collect();
+            let suites: Vec<(&str, Option<bool>)> =
+                m.crypto.iter().map(|c| (c.suite, suite_is_secure(c.suite))).collect();
             // An answer carries one crypto line; an offer lists what it accepts. The strongest
             // usable one counts for an offer; an answer has only the one chosen.
             if let Some((s, _)) = suites.iter().find(|(_, ok)| *ok == Some(true)) {
@@ -118,7 +121,10 @@ pub fn media_of(sdp: &Sdp<'_>) -> Option<MediaSecurity> {
             }
             if proto.contains("SAVP") {
                 // SRTP without SDES or DTLS keying (MIKEY, ZRTP, ...): not judged.
-                MediaSecurity { media: Media::Unknown, detail: Some(format!("{} without SDES or DTLS keying", m.proto)) }
+                MediaSecurity {
+                    media: Media::Unknown,
+                    detail: Some(format!("{} without SDES or DTLS keying", m.proto)),
+                }
             } else if proto.starts_with("RTP/AVP") {
                 MediaSecurity { media: Media::PlainRtp, detail: None }
             } else {
@@ -239,13 +245,17 @@ mod tests {
     #[test]
     fn every_sdes_suite_and_the_null_ones() {
         for suite in SECURE_SUITES {
-            let body = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20|1:32\r\n");
+            let body = format!(
+                "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20|1:32\r\n"
+            );
             assert_eq!(kind(&body), Media::SdesSrtp, "{suite}");
             let lower = body.replace(suite, &suite.to_ascii_lowercase());
             assert_eq!(sdp_media(&lower).unwrap().detail.as_deref(), Some(suite), "mixed case {suite}");
         }
         for suite in ["NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32", "AES_CM_128_NULL_AUTH", "aes_cm_128_null_auth"] {
-            let body = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n");
+            let body = format!(
+                "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"
+            );
             assert_eq!(kind(&body), Media::NullSrtp, "{suite}");
         }
         let unknown = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 SEED_CTR_128_HMAC_SHA1_80 inline:x\r\n");
@@ -262,13 +272,19 @@ mod tests {
         assert_eq!(sdp_media(&dtls), Some(MediaSecurity { media: Media::DtlsSrtp, detail: Some("actpass".into()) }));
         assert_eq!(kind(&format!("{HEAD}m=audio 9 UDP/TLS/RTP/SAVP 0\r\n")), Media::Unknown);
         // RFC 4568 best-effort SRTP: RTP/AVP carrying a=crypto; what the answer holds decides.
-        let avp_crypto = format!("{HEAD}m=audio 4000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n");
+        let avp_crypto = format!(
+            "{HEAD}m=audio 4000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"
+        );
         assert_eq!(kind(&avp_crypto), Media::SdesSrtp);
         assert_eq!(kind(&format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\n")), Media::Unknown);
         // The weakest active audio stream counts; rejected streams (port 0) and video do not.
-        let mixed = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 4002 RTP/AVP 0\r\n");
+        let mixed = format!(
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 4002 RTP/AVP 0\r\n"
+        );
         assert_eq!(kind(&mixed), Media::PlainRtp);
-        let rejected = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 0 RTP/AVP 0\r\nm=video 5000 RTP/AVP 96\r\n");
+        let rejected = format!(
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 0 RTP/AVP 0\r\nm=video 5000 RTP/AVP 96\r\n"
+        );
         assert_eq!(kind(&rejected), Media::SdesSrtp);
         assert_eq!(sdp_media(&format!("{HEAD}m=video 5000 RTP/AVP 96\r\n")), None);
     }
@@ -283,7 +299,14 @@ mod tests {
     #[test]
     fn signalling_over_udp_tcp_tls_wss_and_uris() {
         let body = format!("{HEAD}m=audio 4000 RTP/AVP 0\r\n");
-        for (via, expect) in [("UDP", Signalling::Plain), ("TCP", Signalling::Plain), ("TLS", Signalling::Tls), ("WSS", Signalling::Tls), ("WS", Signalling::Plain), ("tls", Signalling::Tls)] {
+        for (via, expect) in [
+            ("UDP", Signalling::Plain),
+            ("TCP", Signalling::Plain),
+            ("TLS", Signalling::Tls),
+            ("WSS", Signalling::Tls),
+            ("WS", Signalling::Plain),
+            ("tls", Signalling::Tls),
+        ] {
             let m = invite(via, "sip:bob@example.com", &body);
             let c = classify_message(m.as_bytes()).unwrap();
             assert_eq!(c.signalling, expect, "{via}");

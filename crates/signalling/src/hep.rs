@@ -131,10 +131,24 @@ pub fn parse(buf: &[u8]) -> Result<Packet<'_>, HepError> {
                     other => Transport::Other(other),
                 })
             }
-            3 => src_ip = Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(size(4)?).map_err(|_| HepError::ChunkSize(3))?))),
-            4 => dst_ip = Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(size(4)?).map_err(|_| HepError::ChunkSize(4))?))),
-            5 => src_ip = Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(size(16)?).map_err(|_| HepError::ChunkSize(5))?))),
-            6 => dst_ip = Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(size(16)?).map_err(|_| HepError::ChunkSize(6))?))),
+            3 => {
+                src_ip =
+                    Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(size(4)?).map_err(|_| HepError::ChunkSize(3))?)))
+            }
+            4 => {
+                dst_ip =
+                    Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(size(4)?).map_err(|_| HepError::ChunkSize(4))?)))
+            }
+            5 => {
+                src_ip = Some(IpAddr::V6(Ipv6Addr::from(
+                    <[u8; 16]>::try_from(size(16)?).map_err(|_| HepError::ChunkSize(5))?,
+                )))
+            }
+            6 => {
+                dst_ip = Some(IpAddr::V6(Ipv6Addr::from(
+                    <[u8; 16]>::try_from(size(16)?).map_err(|_| HepError::ChunkSize(6))?,
+                )))
+            }
             7 => src_port = Some(u16_of(size(2)?)),
             8 => dst_port = Some(u16_of(size(2)?)),
             9 => secs = Some(u32_of(size(4)?)),
@@ -177,13 +191,16 @@ pub fn encode(p: &Packet<'_>) -> Vec<u8> {
         chunk(1, &[if ip.is_ipv4() { 2 } else { 10 }]);
     }
     if let Some(t) = p.transport {
-        chunk(2, &[match t {
-            Transport::Udp => 17,
-            Transport::Tcp => 6,
-            Transport::Sctp => 132,
-            Transport::Tls => 22,
-            Transport::Other(n) => n,
-        }]);
+        chunk(
+            2,
+            &[match t {
+                Transport::Udp => 17,
+                Transport::Tcp => 6,
+                Transport::Sctp => 132,
+                Transport::Tls => 22,
+                Transport::Other(n) => n,
+            }],
+        );
     }
     for (addr, v4, v6, port_kind) in [(p.src, 3, 5, 7), (p.dst, 4, 6, 8)] {
         if let Some((ip, port)) = addr {

@@ -67,7 +67,8 @@ const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
 /// Parses a body.
 pub fn parse(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
     let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate().filter(|(_, l)| !l.is_empty());
+    let mut lines =
+        text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate().filter(|(_, l)| !l.is_empty());
     match lines.next() {
         Some((_, l)) if l.trim_end() == "v=0" => {}
         _ => return Err(SdpError::NoVersion),
@@ -112,7 +113,8 @@ pub fn parse(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                         if let (Some(tag), Some(suite)) = (f.next().and_then(|t| t.parse().ok()), f.next())
                             && m.crypto.len() < 32
                         {
-                            let has_key = f.next().is_some_and(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case("inline:"));
+                            let has_key =
+                                f.next().is_some_and(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case("inline:"));
                             m.crypto.push(Crypto { tag, suite, has_key });
                         }
                     }

@@ -102,8 +102,13 @@ pub trait CallStore {
     /// One call.
     async fn call(&mut self, tenant: TenantId, id: uuid::Uuid) -> Result<CallRow>;
     /// Records a change of a call's state; returns its sequence number.
-    async fn insert_call_change(&mut self, tenant: TenantId, call: uuid::Uuid, at: Timestamp, body: &str)
-    -> Result<i64>;
+    async fn insert_call_change(
+        &mut self,
+        tenant: TenantId,
+        call: uuid::Uuid,
+        at: Timestamp,
+        body: &str,
+    ) -> Result<i64>;
     /// A call's changes in order.
     async fn call_changes(&mut self, tenant: TenantId, call: uuid::Uuid) -> Result<Vec<CallEventRow>>;
     /// A tenant's changes after `seq` (stream resume).
@@ -118,8 +123,13 @@ pub trait CallStore {
         body: &str,
     ) -> Result<i64>;
     /// A user's alerts after `seq` (stream resume).
-    async fn call_alerts_after(&mut self, tenant: TenantId, user: UserId, seq: i64, limit: u32)
-    -> Result<Vec<CallEventRow>>;
+    async fn call_alerts_after(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<CallEventRow>>;
 }
 
 fn call_row(r: &AnyRow) -> Result<CallRow> {
@@ -191,8 +201,7 @@ impl<C: Conn> CallStore for C {
         .bind(s.kind.clone())
         .bind(s.level.clone())
         .execute(self.conn())
-        .await
-        ?;
+        .await?;
         Ok(())
     }
 
@@ -206,21 +215,23 @@ impl<C: Conn> CallStore for C {
     }
 
     async fn capture_agents(&mut self) -> Result<Vec<CaptureAgentRow>> {
-        sqlx::query("SELECT capture_id, tenant_id, name, key_sha256, created_at FROM cfg_capture_agent ORDER BY capture_id")
-            .fetch_all(self.conn())
-            .await?
-            .iter()
-            .map(|r| {
-                let id: i64 = r.try_get("capture_id")?;
-                Ok(CaptureAgentRow {
-                    capture_id: u32::try_from(id).map_err(|_| StoreError::Corrupt("capture id".into()))?,
-                    tenant_id: TenantId(col_uuid(r, "tenant_id")?),
-                    name: r.try_get("name")?,
-                    key_sha256: r.try_get("key_sha256")?,
-                    created_at: Timestamp(r.try_get("created_at")?),
-                })
+        sqlx::query(
+            "SELECT capture_id, tenant_id, name, key_sha256, created_at FROM cfg_capture_agent ORDER BY capture_id",
+        )
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| {
+            let id: i64 = r.try_get("capture_id")?;
+            Ok(CaptureAgentRow {
+                capture_id: u32::try_from(id).map_err(|_| StoreError::Corrupt("capture id".into()))?,
+                tenant_id: TenantId(col_uuid(r, "tenant_id")?),
+                name: r.try_get("name")?,
+                key_sha256: r.try_get("key_sha256")?,
+                created_at: Timestamp(r.try_get("created_at")?),
             })
-            .collect()
+        })
+        .collect()
     }
 
     async fn insert_capture_agent(&mut self, a: &CaptureAgentRow) -> Result<()> {
@@ -274,30 +285,32 @@ impl<C: Conn> CallStore for C {
     }
 
     async fn upsert_call(&mut self, c: &CallRow) -> Result<()> {
-        let updated = sqlx::query(
-            "UPDATE op_call SET security = $2, state = $3, updated_at = $4, ended_at = $5 WHERE id = $1",
-        )
-        .bind(c.id.to_string())
-        .bind(c.security.clone())
-        .bind(c.state.clone())
-        .bind(c.updated_at.0)
-        .bind(c.ended_at.map(|t| t.0))
-        .execute(self.conn())
-        .await?;
-        if updated.rows_affected() == 0 {
-            sqlx::query(concat!("INSERT INTO op_call (", call_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        let updated =
+            sqlx::query("UPDATE op_call SET security = $2, state = $3, updated_at = $4, ended_at = $5 WHERE id = $1")
                 .bind(c.id.to_string())
-                .bind(c.tenant_id.to_string())
-                .bind(c.call_key.clone())
-                .bind(c.source.clone())
                 .bind(c.security.clone())
                 .bind(c.state.clone())
-                .bind(c.started_at.0)
                 .bind(c.updated_at.0)
                 .bind(c.ended_at.map(|t| t.0))
                 .execute(self.conn())
-                .await
-                ?;
+                .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(concat!(
+                "INSERT INTO op_call (",
+                call_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(c.id.to_string())
+            .bind(c.tenant_id.to_string())
+            .bind(c.call_key.clone())
+            .bind(c.source.clone())
+            .bind(c.security.clone())
+            .bind(c.state.clone())
+            .bind(c.started_at.0)
+            .bind(c.updated_at.0)
+            .bind(c.ended_at.map(|t| t.0))
+            .execute(self.conn())
+            .await?;
         }
         Ok(())
     }
@@ -313,18 +326,26 @@ impl<C: Conn> CallStore for C {
 
     async fn calls(&mut self, tenant: TenantId, open_only: bool, limit: u32) -> Result<Vec<CallRow>> {
         let sql = if open_only {
-            concat!("SELECT ", call_columns!(), " FROM op_call WHERE tenant_id = $1 AND ended_at IS NULL ORDER BY started_at DESC, id LIMIT $2")
+            concat!(
+                "SELECT ",
+                call_columns!(),
+                " FROM op_call WHERE tenant_id = $1 AND ended_at IS NULL ORDER BY started_at DESC, id LIMIT $2"
+            )
         } else {
-            concat!("SELECT ", call_columns!(), " FROM op_call WHERE tenant_id = $1 ORDER BY started_at DESC, id LIMIT $2")
+            concat!(
+                "SELECT ",
+                call_columns!(),
+                " FROM op_call WHERE tenant_id = $1 ORDER BY started_at DESC, id LIMIT $2"
+            )
         };
         sqlx::query(sql)
-        .bind(tenant.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(call_row)
-        .collect()
+            .bind(tenant.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(self.conn())
+            .await?
+            .iter()
+            .map(call_row)
+            .collect()
     }
 
     async fn call(&mut self, tenant: TenantId, id: uuid::Uuid) -> Result<CallRow> {
@@ -357,14 +378,16 @@ impl<C: Conn> CallStore for C {
     }
 
     async fn call_changes(&mut self, tenant: TenantId, call: uuid::Uuid) -> Result<Vec<CallEventRow>> {
-        sqlx::query("SELECT seq, call_id, at, change FROM op_call_change WHERE tenant_id = $1 AND call_id = $2 ORDER BY seq")
-            .bind(tenant.to_string())
-            .bind(call.to_string())
-            .fetch_all(self.conn())
-            .await?
-            .iter()
-            .map(|r| event_row(r, "change"))
-            .collect()
+        sqlx::query(
+            "SELECT seq, call_id, at, change FROM op_call_change WHERE tenant_id = $1 AND call_id = $2 ORDER BY seq",
+        )
+        .bind(tenant.to_string())
+        .bind(call.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| event_row(r, "change"))
+        .collect()
     }
 
     async fn call_changes_after(&mut self, tenant: TenantId, seq: i64, limit: u32) -> Result<Vec<CallEventRow>> {

@@ -31,8 +31,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
-pub use calls::CallStore;
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
+pub use calls::CallStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
 pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};

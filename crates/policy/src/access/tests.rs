@@ -701,7 +701,7 @@ fn default_role_table_keeps_duties_apart() {
         auditor.iter().filter(|p| p.reach == Reach::Scope).all(|p| matches!(p.action, Action::Read | Action::Verify)),
         "auditors are read-only"
     );
-    assert_eq!(privileges(Administrator).len(), agent.len() + 51); // 46 + dial policy and do-not-call lists
+    assert_eq!(privileges(Administrator).len(), agent.len() + 56); // 46 + dial policy and do-not-call lists + calls and stations
 }
 
 #[test]

@@ -112,7 +112,11 @@ fn view_of(row: &callvault_store::calls::CallRow) -> ApiResult<CallView> {
 /// Current calls (or recent ones with `all=true`) with lock state, legs and causes.
 #[utoipa::path(get, path = "/v1/calls", tag = "calls", security(("bearer" = [])), params(CallQuery),
     responses((status = 200, body = CallList)))]
-async fn list_calls(State(state): State<AppState>, ctx: Ctx, Query(q): Query<CallQuery>) -> ApiResult<axum::Json<CallList>> {
+async fn list_calls(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<axum::Json<CallList>> {
     let tenant = allow(&state, &ctx, Resource::Call, Action::Read).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let calls = if q.all {
@@ -139,7 +143,11 @@ pub struct CallHistory {
 /// One call and its history.
 #[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = CallHistory), (status = 404, body = Problem)))]
-async fn get_call(State(state): State<AppState>, ctx: Ctx, Path(id): Path<uuid::Uuid>) -> ApiResult<axum::Json<CallHistory>> {
+async fn get_call(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<axum::Json<CallHistory>> {
     let tenant = allow(&state, &ctx, Resource::Call, Action::Read).await?;
     let mut r = state.store.reader().await?;
     let row = r.call(tenant, id).await.map_err(|e| match e {
@@ -181,7 +189,11 @@ pub struct Applied {
 /// Applies normalised events; durable before the answer.
 #[utoipa::path(post, path = "/v1/calls/events", tag = "calls", security(("bearer" = [])), request_body = CallEvents,
     responses((status = 200, body = Applied), (status = 422, body = Problem)))]
-async fn post_events(State(state): State<AppState>, ctx: Ctx, Json(body): Json<CallEvents>) -> ApiResult<axum::Json<Applied>> {
+async fn post_events(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CallEvents>,
+) -> ApiResult<axum::Json<Applied>> {
     let tenant = allow(&state, &ctx, Resource::Call, Action::Create).await?;
     if body.call.is_empty() || body.call.len() > 256 {
         return Err(ApiError::invalid("call: 1 to 256 characters"));
@@ -256,23 +268,22 @@ fn sse(
     let replay = futures_util::stream::iter(
         backlog.into_iter().map(move |(seq, body)| Ok(SseEvent::default().id(seq.to_string()).event(name).data(body))),
     );
-    let live = futures_util::stream::unfold((live, last), move |(mut rx, mut last)| {
-        async move {
-            loop {
-                match rx.recv().await {
-                    Ok(item) if item.seq > last && item.kind == name => {
-                        last = item.seq;
-                        return Some((item, (rx, last)));
-                    }
-                    Ok(_) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+    let live = futures_util::stream::unfold((live, last), move |(mut rx, mut last)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(item) if item.seq > last && item.kind == name => {
+                    last = item.seq;
+                    return Some((item, (rx, last)));
                 }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
     let live = futures_util::StreamExt::filter_map(live, move |item| {
-        let out = keep(&item).then(|| Ok(SseEvent::default().id(item.seq.to_string()).event(name).data(item.body.clone())));
+        let out =
+            keep(&item).then(|| Ok(SseEvent::default().id(item.seq.to_string()).event(name).data(item.body.clone())));
         std::future::ready(out)
     });
     Sse::new(futures_util::StreamExt::chain(replay, live)).keep_alive(KeepAlive::default())
@@ -345,9 +356,7 @@ async fn get_alert_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResul
     let user = me(&ctx)?;
     let off = state.store.reader().await?.alert_optouts(tenant).await?.contains(&user);
     // An opt-out without the grant is not honoured: report what applies.
-    let may = ctx
-        .decide(Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal))
-        .is_allowed();
+    let may = ctx.decide(Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).is_allowed();
     Ok(axum::Json(AlertSettings { enabled: !(off && may) }))
 }
 

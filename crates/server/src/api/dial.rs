@@ -142,16 +142,19 @@ struct Who {
 
 async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Option<&str>) -> ApiResult<Who> {
     let (id, known) = match (user, ctx.principal) {
-        (Some(u), _) => (match u.parse::<uuid::Uuid>() {
-            Ok(id) => UserId(id),
-            Err(_) => state
-                .store
-                .reader()
-                .await?
-                .user_id_by_login(tenant, &crate::identity::login_key(u))
-                .await
-                .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?,
-        }, false),
+        (Some(u), _) => (
+            match u.parse::<uuid::Uuid>() {
+                Ok(id) => UserId(id),
+                Err(_) => state
+                    .store
+                    .reader()
+                    .await?
+                    .user_id_by_login(tenant, &crate::identity::login_key(u))
+                    .await
+                    .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?,
+            },
+            false,
+        ),
         // The caller's own session: the user exists.
         (None, PrincipalId::User(id)) => (id, true),
         (None, _) => return Ok(Who { user: None }),

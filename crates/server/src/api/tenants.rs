@@ -168,7 +168,9 @@ fn default_role_description(role: DefaultRole) -> &'static str {
         DefaultRole::SecurityOfficer => "Key custodian and audit",
         DefaultRole::DataProtectionOfficer => "Personal data reports and erasure",
         DefaultRole::Auditor => "Read-only, audit",
-        DefaultRole::Dialer => "Telephony systems: dial checks, do-not-call requests, call signalling events (dialers, PBXs, SBCs)",
+        DefaultRole::Dialer => {
+            "Telephony systems: dial checks, do-not-call requests, call signalling events (dialers, PBXs, SBCs)"
+        }
     }
 }
 
