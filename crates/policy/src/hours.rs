@@ -253,11 +253,11 @@ mod tests {
                 let next = out.next_allowed.expect("allowed within 8 days");
                 let mut m = t;
                 while refusal(&rules, &idaho, m, 1).is_some() {
-                    m = m + jiff::SignedDuration::from_mins(1);
+                    m += jiff::SignedDuration::from_mins(1);
                 }
                 assert_eq!(next, m, "from {t}");
             }
-            t = t + jiff::SignedDuration::from_mins(13 * 60 + 7);
+            t += jiff::SignedDuration::from_mins(13 * 60 + 7);
         }
         assert!(denied > 30, "{denied}");
     }

@@ -327,13 +327,11 @@ impl Calls {
     pub async fn apply_sip(
         &self,
         tenant: TenantId,
-        source: Source,
-        hop: Hop<'_>,
-        message: &[u8],
-        transport_tls: Option<bool>,
+        captured: Captured<'_>,
         now: i64,
         durable: bool,
     ) -> Result<(uuid::Uuid, Vec<Change>), CallError> {
+        let Captured { source, hop, message, transport_tls } = captured;
         let c = classify_message(message).map_err(|e| CallError::Signalling(e.to_string()))?;
         let conf = self.conf(tenant).await?;
         let (changes, write) = {
@@ -347,6 +345,12 @@ impl Calls {
             }
             let tracked = self.entry(&mut calls, tenant, &call_key, source, now)?;
             let events = sip_events(tracked, &conf, hop, &c, transport_tls);
+            if events.is_empty() {
+                // Nothing this message means for the call (a retransmission, a provisional
+                // response): nothing to write.
+                return Ok((tracked.id, Vec::new()));
+            }
+            let before = tracked.state.clone();
             let mut state = tracked.state.clone();
             let mut changes = Vec::new();
             for e in &events {
@@ -358,8 +362,13 @@ impl Calls {
                     Err(e) => return Err(e.into()),
                 }
             }
+            let unchanged = state == before;
             tracked.state = state;
             tracked.updated_at = now;
+            if unchanged {
+                // A re-INVITE that negotiated the same again: the state is what is stored.
+                return Ok((tracked.id, Vec::new()));
+            }
             let (view, changes, write) = self.finish(&mut calls, &conf, tenant, &call_key, changes, now)?;
             ((view.id, changes), write)
         };
@@ -416,12 +425,14 @@ impl Calls {
         let mut alerts = Vec::new();
         let mut change_bodies = Vec::new();
         for ch in &changes {
-            let body = serde_json::json!({ "call_id": t.id, "at": now, "change": ch }).to_string();
+            let body =
+                serde_json::json!({ "call_id": t.id, "call_key": call_key, "at": now, "change": ch }).to_string();
             change_bodies.push(body);
             for user in t.state.alert_recipients(ch, |u| u.parse().is_ok_and(|u| conf.optouts.contains(&UserId(u)))) {
                 let Ok(uid) = user.parse() else { continue };
                 let alert = serde_json::json!({
                     "call_id": t.id,
+                    "call_key": call_key,
                     "at": now,
                     "security": ch.to,
                     "cause": ch.cause,
@@ -537,6 +548,19 @@ fn enrich(conf: &TenantConf, e: &Event) -> Event {
         }
         other => other.clone(),
     }
+}
+
+/// One SIP message as captured.
+#[derive(Debug, Clone, Copy)]
+pub struct Captured<'a> {
+    /// Where it came from.
+    pub source: Source,
+    /// Its leg.
+    pub hop: Hop<'a>,
+    /// The message.
+    pub message: &'a [u8],
+    /// The capture agent's view of the hop's transport (TLS or not), when it has one.
+    pub transport_tls: Option<bool>,
 }
 
 /// How a SIP message names its leg.

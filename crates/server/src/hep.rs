@@ -14,7 +14,7 @@ use callvault_signalling::hep::{self, Transport};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::calls::{Hop, Source};
+use crate::calls::{Captured, Hop, Source};
 use crate::state::AppState;
 
 /// Most TCP connections served at once.
@@ -125,7 +125,8 @@ pub async fn handle(state: &AppState, bytes: &[u8]) {
     let now = state.clock.now().millis();
     let tls = p.transport.map(|t| t == Transport::Tls);
     let hop = Hop::Addresses(SocketAddr::new(src.0, src.1), SocketAddr::new(dst.0, dst.1));
-    match state.calls.apply_sip(agent.tenant, Source::Hep, hop, p.payload, tls, now, false).await {
+    let captured = Captured { source: Source::Hep, hop, message: p.payload, transport_tls: tls };
+    match state.calls.apply_sip(agent.tenant, captured, now, false).await {
         Ok((call, changes)) => {
             stats.accepted.fetch_add(1, Ordering::Relaxed);
             crate::api::calls::notify_downgrades(state, agent.tenant, call, &changes);

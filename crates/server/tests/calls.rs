@@ -61,10 +61,10 @@ async fn stream(
                 let frame: String = buf.drain(..end + 2).collect();
                 let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|s| s.trim().to_owned());
                 let data = frame.lines().find_map(|l| l.strip_prefix("data:")).map(|s| s.trim().to_owned());
-                if let (Some(id), Some(data)) = (id, data) {
-                    if tx.send((id, serde_json::from_str(&data).unwrap_or(Value::Null))).await.is_err() {
-                        return;
-                    }
+                if let (Some(id), Some(data)) = (id, data)
+                    && tx.send((id, serde_json::from_str(&data).unwrap_or(Value::Null))).await.is_err()
+                {
+                    return;
                 }
             }
         }

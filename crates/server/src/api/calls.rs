@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Ctx;
-use crate::calls::{CallError, CallView, Hop, Source, StreamItem, parse_level};
+use crate::calls::{CallError, CallView, Captured, Hop, Source, StreamItem, parse_level};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
@@ -244,7 +244,12 @@ async fn post_sip(
     let now = state.clock.now().millis();
     let (call_id, changes) = state
         .calls
-        .apply_sip(tenant, Source::Sip, Hop::Leg(&q.leg), &body, q.tls, now, true)
+        .apply_sip(
+            tenant,
+            Captured { source: Source::Sip, hop: Hop::Leg(&q.leg), message: &body, transport_tls: q.tls },
+            now,
+            true,
+        )
         .await
         .map_err(call_error)?;
     notify_downgrades(&state, tenant, call_id, &changes);

@@ -142,8 +142,28 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
-        .into_response()
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut text = state.metrics.encode();
+    // The HEP listener's counters and the calls tracked, before the exposition's end marker.
+    if let Some(stripped) = text.strip_suffix("# EOF\n") {
+        text = stripped.to_owned();
+    }
+    let h = &state.hep_stats;
+    let _ = write!(
+        text,
+        "# HELP callvault_hep_packets HEP packets received by outcome.\n# TYPE callvault_hep_packets counter\n\
+         callvault_hep_packets_total{{outcome=\"accepted\"}} {}\ncallvault_hep_packets_total{{outcome=\"malformed\"}} {}\n\
+         callvault_hep_packets_total{{outcome=\"unauthenticated\"}} {}\ncallvault_hep_packets_total{{outcome=\"ignored\"}} {}\n\
+         # HELP callvault_calls_tracked Calls in progress tracked for call security.\n# TYPE callvault_calls_tracked gauge\n\
+         callvault_calls_tracked {}\n# EOF\n",
+        h.accepted.load(Relaxed),
+        h.malformed.load(Relaxed),
+        h.unauthenticated.load(Relaxed),
+        h.ignored.load(Relaxed),
+        state.calls.tracked()
+    );
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 async fn openapi_json() -> Response {
