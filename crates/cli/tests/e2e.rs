@@ -449,3 +449,48 @@ fn dial_checks_from_the_cli_explain_themselves() {
     assert!(!ok && out.contains("invalid_number"), "{out}");
     drop(server);
 }
+
+/// Issue 6: `serve --demo` replays a scripted call that is transferred to a non-secure party;
+/// the CLI shows its lock and history, and the demo agent's alert stream carries the downgrade.
+#[test]
+fn demo_call_is_downgraded_and_the_cli_shows_why() {
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    let password = |who: &str| {
+        server
+            .stdout
+            .iter()
+            .find_map(|l| {
+                let parts: Vec<&str> = l.split_whitespace().collect();
+                (parts.len() == 3 && parts[1] == who).then(|| parts[2].to_owned())
+            })
+            .unwrap_or_else(|| panic!("{who}'s demo password"))
+    };
+    let (ok, _, err) = cli(
+        &dir,
+        &server.url,
+        &["login", "--tenant", "demo", "--username", "auditor", "--password-stdin"],
+        Some(&password("auditor")),
+    );
+    assert!(ok, "{err}");
+    // The script: secure at 5 s, transferred to an unencrypted trunk at 15 s, hung up at 25 s.
+    let mut id = None;
+    for _ in 0..60 {
+        let (ok, out, err) = cli(&dir, &server.url, &["calls", "list", "--all", "--json"], None);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(c) = v["calls"].as_array().unwrap().iter().find(|c| c["state"]["security"] == "not_secure") {
+            id = Some(c["id"].as_str().unwrap().to_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let id = id.expect("the demo call is downgraded within 30 s");
+    let (ok, out, err) = cli(&dir, &server.url, &["calls", "show", &id], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("OPEN") && out.contains("pstn-carrier (udp)") && out.contains("(ALERT)"), "{out}");
+    assert!(out.contains("secure → not_secure") || out.contains("unknown → not_secure"), "{out}");
+    let (ok, out, _) = cli(&dir, &server.url, &["calls", "list"], None);
+    assert!(ok, "{out}");
+    drop(server);
+}

@@ -439,7 +439,10 @@ impl CallState {
                 },
             ),
         };
-        let changed = security != self.security || cause.code != self.cause.code || cause.leg != self.cause.leg;
+        // A change of security, or of the cause of a call that is not secure (its open lock's
+        // tooltip); while unknown, which party is still awaited is not a change.
+        let changed = security != self.security
+            || (security == Security::NotSecure && (cause.code != self.cause.code || cause.leg != self.cause.leg));
         let from = self.security;
         let downgrade = security == Security::NotSecure && self.last_definite == Some(Security::Secure);
         self.security = security;

@@ -212,7 +212,7 @@ impl Calls {
             })
             .collect();
         drop(r);
-        let (writer, rx) = mpsc::channel(4096);
+        let (writer, rx) = mpsc::channel(65_536);
         let (stream, _) = broadcast::channel(4096);
         let calls = Arc::new(Calls {
             store: store.clone(),
@@ -339,7 +339,7 @@ impl Calls {
             let call_key = c.call_id.clone();
             // Only an INVITE starts a call: later messages of an ended call (the 200 to its BYE)
             // and stray ones create nothing.
-            let initial = c.method == "INVITE" && c.status.is_none();
+            let initial = c.method == "INVITE" && c.status.is_none() && c.to_tag.is_none();
             if !initial && !calls.contains_key(&(tenant, call_key.clone())) {
                 return Err(CallError::NoSuchCall);
             }
@@ -648,13 +648,21 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Write>,
     stream: broadcast::Sender<Arc<StreamItem>>,
 ) {
-    let mut batch: Vec<Write> = Vec::with_capacity(512);
-    while rx.recv_many(&mut batch, 512).await > 0 {
+    let mut batch: Vec<Write> = Vec::with_capacity(4096);
+    while rx.recv_many(&mut batch, 4096).await > 0 {
         let result: Result<Vec<StreamItem>, callvault_store::StoreError> = async {
             let mut tx = store.begin().await?;
             let mut items = Vec::new();
+            // A call written several times in one batch: its last row is written once, where the
+            // call first appears (before any of its changes, which reference it).
+            let mut last_row: HashMap<uuid::Uuid, usize> = HashMap::new();
+            for (i, w) in batch.iter().enumerate() {
+                last_row.insert(w.row.id, i);
+            }
             for w in &batch {
-                tx.upsert_call(&w.row).await?;
+                if let Some(last) = last_row.remove(&w.row.id) {
+                    tx.upsert_call(&batch[last].row).await?;
+                }
                 for body in &w.changes {
                     let seq = tx.insert_call_change(w.row.tenant_id, w.row.id, w.row.updated_at, body).await?;
                     items.push(StreamItem {

@@ -17,6 +17,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use crate::calls::{Captured, Hop, Source};
 use crate::state::AppState;
 
+/// UDP receive buffer asked for (bytes).
+const RECV_BUFFER: usize = 8 * 1024 * 1024;
+
 /// Most TCP connections served at once.
 const MAX_TCP_CONNECTIONS: usize = 256;
 
@@ -44,7 +47,14 @@ pub struct HepListener {
 
 /// Binds UDP and TCP on `addr` (port 0: UDP picks one, TCP takes the same) and serves them.
 pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<HepListener> {
-    let udp = UdpSocket::bind(addr).await?;
+    // A large receive buffer absorbs bursts (capture agents send at call-setup peaks); the kernel
+    // caps it at net.core.rmem_max.
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let udp = UdpSocket::from_std(socket.into())?;
     let udp_addr = udp.local_addr()?;
     let tcp = TcpListener::bind(udp_addr).await?;
     let tcp_addr = tcp.local_addr()?;
