@@ -376,7 +376,8 @@ impl CompactSet {
             return Err(bad("block count does not match the range"));
         }
         let read_words = |r: &mut dyn Read, count: u64| -> io::Result<Vec<u64>> {
-            let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            // Grow with what is actually read: a damaged header's counts never size an allocation.
+            let mut out = Vec::with_capacity(usize::try_from(count.min(1 << 16)).unwrap_or(0));
             let mut buf = vec![0u8; 1 << 16];
             let mut left = usize::try_from(count).unwrap_or(0);
             while left > 0 {
@@ -663,6 +664,20 @@ mod tests {
         let mut wrong = bytes.clone();
         wrong[8] ^= 1; // the count
         assert!(CompactSet::read_from(&mut wrong.as_slice()).is_err(), "count");
+        // Found by the number_set_file fuzzer: a header claiming ~3 × 10⁹ data words on a 73-byte
+        // file must fail at the end of the input, not try to allocate 25 GB first.
+        let mut huge = MAGIC.to_vec();
+        for word in [0u64, 0, 0, 0, 0, 0xbf00_0000_0000_0000 >> 8] {
+            huge.extend_from_slice(&word.to_le_bytes());
+        }
+        huge.extend_from_slice(b"\x09\xff\x00\x08\x80^^^^^^^^^\x00\xff\x00\xff");
+        assert!(CompactSet::read_from(&mut huge.as_slice()).is_err(), "huge counts");
+        let n_data = 3_000_000_000u64;
+        let mut claims = MAGIC.to_vec();
+        for word in [0u64, 0, 0, 0, 0, n_data] {
+            claims.extend_from_slice(&word.to_le_bytes());
+        }
+        assert!(CompactSet::read_from(&mut claims.as_slice()).is_err(), "claims more data than there is");
     }
 
     #[test]

@@ -532,5 +532,56 @@ async fn real_signalling_chain_through_kamailio_siptrace() {
         }
         println!("chain {scenario}: {calls} calls through Kamailio, all not secure ({expect_code})");
     }
+    // TLS: SIPp 3.6 here has no TLS transport, so baresip places SDES calls over TLS to Kamailio,
+    // which relays them to the SIPp callee over UDP. The caller's hop is secure (TLS + SDES); the
+    // callee's is not (its SDES keys cross UDP), so each call is not secure, with that leg as cause.
+    let has_baresip =
+        std::process::Command::new("sh").args(["-c", "command -v baresip"]).output().is_ok_and(|o| o.status.success());
+    if !has_baresip {
+        assert!(!require, "baresip required (CALLVAULT_REQUIRE_ALL_BACKENDS)");
+        println!("SKIP: TLS legs: baresip not installed (apt-get install -y baresip-core)");
+        app.cleanup().await;
+        return;
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script)
+        .args(["--scenario", "tls-sdes", "--calls", "2"])
+        .args(["--hep-port", &listener.udp.port().to_string(), "--capture-id", "2001", "--auth-key", &key])
+        .args(["--kam-port", &(base + 10).to_string(), "--kam-tls-port", &(base + 11).to_string()])
+        .args(["--uas-port", &(base + 12).to_string(), "--uac-port", &(base + 13).to_string()])
+        .args(["--media-base", &(base + 400).to_string()]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "tls-sdes: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tls_calls = |v: &Value| -> Vec<Value> {
+        v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"]["legs"].as_array().unwrap().iter().any(|l| l["signalling"] == "tls"))
+            .cloned()
+            .collect()
+    };
+    let done = wait_for(async || {
+        let (_, v) = app.get("/v1/calls?all=true&limit=1000", &admin).await;
+        let t = tls_calls(&v);
+        t.len() >= 2 && t.iter().all(|c| c["ended_at"].is_i64())
+    })
+    .await;
+    let (_, v) = app.get("/v1/calls?all=true&limit=1000", &admin).await;
+    assert!(done, "tls-sdes: {v}");
+    for c in tls_calls(&v) {
+        let legs = c["state"]["legs"].as_array().unwrap();
+        let caller = legs.iter().find(|l| l["signalling"] == "tls").unwrap();
+        assert_eq!((caller["media"].as_str(), caller["id"].as_str()), (Some("sdes_srtp"), Some("leg-1")), "{c}");
+        assert_eq!(c["state"]["security"], "not_secure", "{c}");
+        assert_eq!(c["state"]["cause"]["code"], "sdes_keys_exposed", "{c}");
+        assert_eq!(c["state"]["cause"]["leg"], "leg-2", "the callee's UDP hop: {c}");
+    }
+    println!("chain tls-sdes: 2 calls through Kamailio over TLS; the caller's hop secure, the callee's UDP hop not");
     app.cleanup().await;
 }
