@@ -305,12 +305,20 @@ impl Calls {
         let (view, changes, write) = {
             let mut calls = self.calls.lock().unwrap_or_else(poisoned);
             let tracked = self.entry(&mut calls, tenant, call_key, Source::Api, now)?;
-            // All or nothing: apply to a copy.
+            // All or nothing: apply to a copy; a call that these events would have created is
+            // not kept when they fail.
             let mut state = tracked.state.clone();
             let mut changes = Vec::new();
             for e in events {
-                if let Some(c) = state.apply(&enrich(&conf, e))? {
-                    changes.push(c);
+                match state.apply(&enrich(&conf, e)) {
+                    Ok(Some(c)) => changes.push(c),
+                    Ok(None) => {}
+                    Err(err) => {
+                        if tracked.state.legs.is_empty() {
+                            calls.remove(&(tenant, call_key.to_owned()));
+                        }
+                        return Err(err.into());
+                    }
                 }
             }
             tracked.state = state;
@@ -359,7 +367,12 @@ impl Calls {
                     Ok(None) => {}
                     // A message for a leg this call no longer has (a retransmitted BYE): ignored.
                     Err(EventError::NoSuchLeg(_)) => {}
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        if tracked.state.legs.is_empty() {
+                            calls.remove(&(tenant, call_key.clone()));
+                        }
+                        return Err(e.into());
+                    }
                 }
             }
             let unchanged = state == before;

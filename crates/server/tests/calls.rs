@@ -267,6 +267,11 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        // A new call whose events fail is not kept.
+        let (s, _) = app.post("/v1/calls/events", &pbx, events("never", json!([{ "type": "hold", "leg": "a" }]))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, v) = app.get("/v1/calls", &sue_t).await;
+        assert!(v["calls"].as_array().unwrap().iter().all(|c| c["call_key"] != "never"), "{v}");
         // Agents cannot feed events or read all calls.
         let (s, _) = app.post("/v1/calls/events", &ana_t, events("x", json!([]))).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
