@@ -628,6 +628,17 @@ fn sip_events(
     match (c.status, c.method.as_str()) {
         (None, "INVITE") => {
             events.push(Event::Offer { leg: leg_id.clone(), signalling });
+            // A re-INVITE putting the audio on hold (sendonly/inactive) or taking it off.
+            let phase = t.state.legs.iter().find(|l| l.id == leg_id).map(|l| l.phase);
+            match (c.audio_on_hold, phase) {
+                (Some(true), Some(callvault_policy::callsec::Phase::Active)) => {
+                    events.push(Event::Hold { leg: leg_id.clone() })
+                }
+                (Some(false), Some(callvault_policy::callsec::Phase::Held)) => {
+                    events.push(Event::Resume { leg: leg_id.clone() })
+                }
+                _ => {}
+            }
         }
         (None, "ACK") => {
             if let Some(m) = &c.media {

@@ -402,6 +402,17 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
             assert_eq!(c["state"]["security"], expect, "{c}");
             assert_eq!(c["state"]["cause"]["code"], code, "{c}");
         }
+        // A re-INVITE with the audio sendonly holds the leg; sendrecv takes it off hold.
+        let held = SDP_SDES.replace("RTP/SAVP 0\r\n", "RTP/SAVP 0\r\na=sendonly\r\n");
+        for (sdp, phase) in [(held.as_str(), "held"), (SDP_SDES, "active")] {
+            let msg = invite("sip-tls", "TLS", "a", sdp).into_bytes();
+            let (s, _, body) = app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(msg), "message/sip").await;
+            assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            let (_, v) = app.get("/v1/calls", &admin).await;
+            let c = v["calls"].as_array().unwrap().iter().find(|c| c["call_key"] == "sip-tls").unwrap().clone();
+            assert_eq!(c["state"]["legs"][0]["phase"], phase, "{c}");
+            assert_eq!(c["state"]["security"], "secure", "hold keeps the leg's security: {c}");
+        }
         let (s, _, _) =
             app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(b"garbage".to_vec()), "message/sip").await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);

@@ -184,6 +184,9 @@ pub struct Classified {
     pub signalling: Signalling,
     /// The SDP's audio protection, when the message carries SDP with audio.
     pub media: Option<MediaSecurity>,
+    /// Whether the SDP puts every active audio stream on hold (`sendonly` or `inactive`), when
+    /// it has audio.
+    pub audio_on_hold: Option<bool>,
     /// Whether the SDP is an offer (in a request other than ACK, or in a 18x/2xx to an
     /// INVITE that had none — the latter is not knowable from one message, so a response's SDP
     /// is taken as the answer) or an answer.
@@ -209,7 +212,14 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
     let msg = sip::parse(bytes)?;
     let call_id = msg.call_id().ok_or(ClassifyError::NoDialog)?.to_owned();
     let method = msg.method().ok_or(ClassifyError::NoDialog)?.to_ascii_uppercase();
-    let media = if msg.has_sdp() { media_of(&sdp::parse(msg.body)?) } else { None };
+    let (media, audio_on_hold) = if msg.has_sdp() {
+        let s = sdp::parse(msg.body)?;
+        let audio: Vec<_> = s.media.iter().filter(|m| m.media.eq_ignore_ascii_case("audio") && m.port != 0).collect();
+        let hold = (!audio.is_empty()).then(|| audio.iter().all(|m| matches!(m.direction, "sendonly" | "inactive")));
+        (media_of(&s), hold)
+    } else {
+        (None, None)
+    };
     let sdp_is_offer = matches!(msg.start, StartLine::Request { method, .. } if !method.eq_ignore_ascii_case("ACK"));
     Ok(Classified {
         call_id,
@@ -225,6 +235,7 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
         signalling: signalling_of(&msg),
         media,
         sdp_is_offer,
+        audio_on_hold,
     })
 }
 
@@ -334,6 +345,9 @@ mod tests {
         assert_eq!((c.status, c.method.as_str(), c.sdp_is_offer), (Some(200), "INVITE", false));
         assert_eq!(c.to_tag.as_deref(), Some("a6c85cf"));
         assert_eq!(c.media.unwrap().media, Media::SdesSrtp);
+        assert_eq!(c.audio_on_hold, Some(false));
+        let held = invite("UDP", "sip:b@x", &format!("{HEAD}m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"));
+        assert_eq!(classify_message(held.as_bytes()).unwrap().audio_on_hold, Some(true));
         assert!(matches!(classify_message(b"BYE sip:x SIP/2.0\r\nCSeq: 1 BYE\r\n\r\n"), Err(ClassifyError::NoDialog)));
         let bad_sdp = invite("UDP", "sip:b@x", "v=1\r\n");
         assert!(matches!(classify_message(bad_sdp.as_bytes()), Err(ClassifyError::Sdp(_))));
