@@ -601,3 +601,40 @@ async fn real_signalling_chain_through_kamailio_siptrace() {
     println!("chain tls-sdes: 2 calls through Kamailio over TLS; the caller's hop secure, the callee's UDP hop not");
     app.cleanup().await;
 }
+
+/// Limits: beyond `hep_max_calls` new calls are refused (503), calls in progress still update;
+/// an idle call is closed.
+#[tokio::test]
+async fn tracked_call_limit_and_idle_close() {
+    let app = TestApp::with_config(common::Db::Sqlite, |c| c.hep_max_calls = 2).await;
+    let op = app.operator().await;
+    let (_tenant, admin) = app.tenant(&op, "acme").await;
+    let (_, roles) = app.get("/v1/roles", &admin).await;
+    let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
+    let (_, sa) = app
+        .post("/v1/service-accounts", &admin, json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }))
+        .await;
+    let pbx = sa["token"].as_str().unwrap().to_owned();
+    let add = |leg: &str| json!([{ "type": "leg_added", "leg": leg, "party": party("gateway", "gw") }]);
+    for call in ["one", "two"] {
+        let (s, v) = app.post("/v1/calls/events", &pbx, json!({ "call": call, "events": add("a") })).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = app.post("/v1/calls/events", &pbx, json!({ "call": "three", "events": add("a") })).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    let (s, v) = app.post("/v1/calls/events", &pbx, json!({ "call": "one", "events": add("b") })).await;
+    assert_eq!(s, StatusCode::OK, "a call in progress still updates: {v}");
+    // Idle for longer than the limit: closed, and room for a new call.
+    app.clock.advance_ms(10_000);
+    let closed = app.state.calls.close_idle(app.state.clock.now().millis(), 5_000).await;
+    assert_eq!(closed, 2);
+    let (s, v) = app.post("/v1/calls/events", &pbx, json!({ "call": "three", "events": add("a") })).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ok = wait_for(async || {
+        let (_, v) = app.get("/v1/calls?all=true", &admin).await;
+        v["calls"].as_array().unwrap().iter().filter(|c| c["ended_at"].is_i64()).count() == 2
+    })
+    .await;
+    assert!(ok, "the idle calls are stored as ended");
+    app.cleanup().await;
+}
