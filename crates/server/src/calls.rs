@@ -39,6 +39,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// From its stored name (unknown names are API feeds).
+    pub fn parse(s: &str) -> Source {
+        match s {
+            "hep" => Source::Hep,
+            "sip" => Source::Sip,
+            _ => Source::Api,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Source::Api => "api",
@@ -116,6 +125,46 @@ struct Tracked {
     next_leg: u32,
 }
 
+impl Tracked {
+    /// The row that stores this call as of `now` (ended or not).
+    fn row(&self, tenant: TenantId, call_key: &str, now: i64, ended: bool) -> CallRow {
+        CallRow {
+            id: self.id,
+            tenant_id: tenant,
+            call_key: call_key.to_owned(),
+            source: self.source.as_str().into(),
+            security: security_str(self.state.security).into(),
+            state: serde_json::to_string(&self.state).unwrap_or_default(),
+            started_at: Millis(self.started_at),
+            updated_at: Millis(now),
+            ended_at: ended.then_some(Millis(now)),
+        }
+    }
+
+    /// What the API shows of it.
+    fn view(&self, call_key: &str, ended_at: Option<i64>) -> CallView {
+        CallView {
+            id: self.id,
+            call_key: call_key.to_owned(),
+            source: self.source,
+            state: self.state.clone(),
+            started_at: self.started_at,
+            updated_at: self.updated_at,
+            ended_at,
+        }
+    }
+}
+
+/// Capture agents by capture id (rows whose key digest does not decode are left out).
+fn agents_of(rows: Vec<callvault_store::calls::CaptureAgentRow>) -> HashMap<u32, Agent> {
+    rows.into_iter()
+        .filter_map(|a| {
+            let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
+            Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
+        })
+        .collect()
+}
+
 /// A tenant's stations by SIP user, and its users' opt-outs.
 #[derive(Default)]
 struct TenantConf {
@@ -184,16 +233,11 @@ impl Calls {
         let mut calls = HashMap::new();
         for row in r.open_calls().await? {
             let Ok(state) = serde_json::from_str::<CallState>(&row.state) else { continue };
-            let source = match row.source.as_str() {
-                "hep" => Source::Hep,
-                "sip" => Source::Sip,
-                _ => Source::Api,
-            };
             calls.insert(
                 (row.tenant_id, row.call_key.clone()),
                 Tracked {
                     id: row.id,
-                    source,
+                    source: Source::parse(&row.source),
                     next_leg: u32::try_from(state.legs.len()).unwrap_or(0),
                     state,
                     started_at: row.started_at.0,
@@ -202,15 +246,7 @@ impl Calls {
                 },
             );
         }
-        let agents = r
-            .capture_agents()
-            .await?
-            .into_iter()
-            .filter_map(|a| {
-                let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
-                Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
-            })
-            .collect();
+        let agents = agents_of(r.capture_agents().await?);
         drop(r);
         let (writer, rx) = mpsc::channel(65_536);
         let (stream, _) = broadcast::channel(4096);
@@ -245,14 +281,7 @@ impl Calls {
     /// Reloads capture agents (after a change).
     pub async fn reload_agents(&self) -> Result<(), callvault_store::StoreError> {
         let rows = self.store.reader().await?.capture_agents().await?;
-        let map = rows
-            .into_iter()
-            .filter_map(|a| {
-                let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
-                Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
-            })
-            .collect();
-        *self.agents.write().unwrap_or_else(poisoned) = map;
+        *self.agents.write().unwrap_or_else(poisoned) = agents_of(rows);
         Ok(())
     }
 
@@ -358,7 +387,6 @@ impl Calls {
                 // response): nothing to write.
                 return Ok((tracked.id, Vec::new()));
             }
-            let before = tracked.state.clone();
             let mut state = tracked.state.clone();
             let mut changes = Vec::new();
             for e in &events {
@@ -375,7 +403,7 @@ impl Calls {
                     }
                 }
             }
-            let unchanged = state == before;
+            let unchanged = state == tracked.state;
             tracked.state = state;
             tracked.updated_at = now;
             if unchanged {
@@ -426,15 +454,7 @@ impl Calls {
         let Some(t) = calls.get(&key) else { return Err(CallError::NoSuchCall) };
         let ended =
             !t.state.legs.is_empty() && t.state.legs.iter().all(|l| l.phase == callvault_policy::callsec::Phase::Gone);
-        let view = CallView {
-            id: t.id,
-            call_key: call_key.to_owned(),
-            source: t.source,
-            state: t.state.clone(),
-            started_at: t.started_at,
-            updated_at: now,
-            ended_at: ended.then_some(now),
-        };
+        let view = t.view(call_key, ended.then_some(now));
         let mut alerts = Vec::new();
         let mut change_bodies = Vec::new();
         for ch in &changes {
@@ -455,17 +475,7 @@ impl Calls {
                 alerts.push((UserId(uid), alert));
             }
         }
-        let row = CallRow {
-            id: t.id,
-            tenant_id: tenant,
-            call_key: call_key.to_owned(),
-            source: t.source.as_str().into(),
-            security: security_str(t.state.security).into(),
-            state: serde_json::to_string(&t.state).unwrap_or_default(),
-            started_at: Millis(t.started_at),
-            updated_at: Millis(now),
-            ended_at: ended.then_some(Millis(now)),
-        };
+        let row = t.row(tenant, call_key, now, ended);
         if ended {
             calls.remove(&key);
         }
@@ -487,19 +497,8 @@ impl Calls {
     /// A tracked call by id.
     pub fn current(&self, tenant: TenantId) -> Vec<CallView> {
         let calls = self.calls.lock().unwrap_or_else(poisoned);
-        let mut out: Vec<CallView> = calls
-            .iter()
-            .filter(|((t, _), _)| *t == tenant)
-            .map(|((_, key), c)| CallView {
-                id: c.id,
-                call_key: key.clone(),
-                source: c.source,
-                state: c.state.clone(),
-                started_at: c.started_at,
-                updated_at: c.updated_at,
-                ended_at: None,
-            })
-            .collect();
+        let mut out: Vec<CallView> =
+            calls.iter().filter(|((t, _), _)| *t == tenant).map(|((_, key), c)| c.view(key, None)).collect();
         out.sort_by_key(|c| std::cmp::Reverse(c.started_at));
         out
     }
@@ -514,17 +513,7 @@ impl Calls {
                 .filter_map(|k| {
                     let t = calls.remove(&k)?;
                     Some(Write {
-                        row: CallRow {
-                            id: t.id,
-                            tenant_id: k.0,
-                            call_key: k.1,
-                            source: t.source.as_str().into(),
-                            security: security_str(t.state.security).into(),
-                            state: serde_json::to_string(&t.state).unwrap_or_default(),
-                            started_at: Millis(t.started_at),
-                            updated_at: Millis(now),
-                            ended_at: Some(Millis(now)),
-                        },
+                        row: t.row(k.0, &k.1, now, true),
                         changes: Vec::new(),
                         alerts: Vec::new(),
                         done: None,

@@ -18,6 +18,17 @@ use tower::ServiceExt;
 
 const PW: &str = "correct horse battery staple";
 
+/// A service account with the `dialer` role (a PBX or SBC feed); returns its token.
+async fn feed(app: &TestApp, admin: &str, name: &str) -> String {
+    let (_, roles) = app.get("/v1/roles", admin).await;
+    let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
+    let (s, sa) = app
+        .post("/v1/service-accounts", admin, json!({ "name": name, "role_id": role, "scope": { "kind": "tenant" } }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sa}");
+    sa["token"].as_str().unwrap().to_owned()
+}
+
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     app.request("PUT", path, Some(token), Some(body)).await
 }
@@ -119,17 +130,7 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
         // A PBX feed authenticates as a dialer-role service account.
-        let (_, roles) = app.get("/v1/roles", &admin).await;
-        let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
-        let (s, sa) = app
-            .post(
-                "/v1/service-accounts",
-                &admin,
-                json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{sa}");
-        let pbx = sa["token"].as_str().unwrap().to_owned();
+        let pbx = feed(&app, &admin, "pbx").await;
         let events = |call: &str, events: Value| json!({ "call": call, "events": events });
 
         // Opt-out: an agent's role does not grant it; a supervisor's does.
@@ -377,16 +378,7 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let app = TestApp::new(db).await;
         let op = app.operator().await;
         let (_tenant, admin) = app.tenant(&op, "acme").await;
-        let (_, roles) = app.get("/v1/roles", &admin).await;
-        let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
-        let (_, sa) = app
-            .post(
-                "/v1/service-accounts",
-                &admin,
-                json!({ "name": "sbc", "role_id": role, "scope": { "kind": "tenant" } }),
-            )
-            .await;
-        let sbc = sa["token"].as_str().unwrap().to_owned();
+        let sbc = feed(&app, &admin, "sbc").await;
 
         // Raw SIP posted per leg: SDES over UDP signalling is not secure (keys exposed), over TLS it is.
         for (call, via, expect, code) in
@@ -609,12 +601,7 @@ async fn tracked_call_limit_and_idle_close() {
     let app = TestApp::with_config(common::Db::Sqlite, |c| c.hep_max_calls = 2).await;
     let op = app.operator().await;
     let (_tenant, admin) = app.tenant(&op, "acme").await;
-    let (_, roles) = app.get("/v1/roles", &admin).await;
-    let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
-    let (_, sa) = app
-        .post("/v1/service-accounts", &admin, json!({ "name": "pbx", "role_id": role, "scope": { "kind": "tenant" } }))
-        .await;
-    let pbx = sa["token"].as_str().unwrap().to_owned();
+    let pbx = feed(&app, &admin, "pbx").await;
     let add = |leg: &str| json!([{ "type": "leg_added", "leg": leg, "party": party("gateway", "gw") }]);
     for call in ["one", "two"] {
         let (s, v) = app.post("/v1/calls/events", &pbx, json!({ "call": call, "events": add("a") })).await;

@@ -14,7 +14,7 @@ use callvault_crypto::digest::sha256;
 use callvault_model::access::{Action, Resource};
 use callvault_model::{PrincipalId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
-use callvault_policy::callsec::{Change, Event, Security, StationLevel};
+use callvault_policy::callsec::{Change, Event};
 use callvault_store::calls::{CaptureAgentRow, StationRow};
 use callvault_store::{CallStore, StoreError};
 use futures_util::Stream;
@@ -97,11 +97,7 @@ fn view_of(row: &callvault_store::calls::CallRow) -> ApiResult<CallView> {
     Ok(CallView {
         id: row.id,
         call_key: row.call_key.clone(),
-        source: match row.source.as_str() {
-            "hep" => Source::Hep,
-            "sip" => Source::Sip,
-            _ => Source::Api,
-        },
+        source: Source::parse(&row.source),
         state: serde_json::from_str(&row.state).map_err(ApiError::internal)?,
         started_at: row.started_at.0,
         updated_at: row.updated_at.0,
@@ -602,9 +598,4 @@ async fn delete_agent(State(state): State<AppState>, ctx: Ctx, Path(id): Path<u3
     tx.commit().await?;
     state.calls.reload_agents().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// What a station of `level` shows for `security` (for clients rendering the lock).
-pub fn lock_for(level: StationLevel, security: Security) -> callvault_policy::callsec::Lock {
-    level.lock(security)
 }
