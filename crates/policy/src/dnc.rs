@@ -183,11 +183,7 @@ fn fits(range: u64, count: u64) -> bool {
 
 /// The first offset of bucket `j` of `nb` in a segment `2^s` wide: `⌈j·2^s / nb⌉`.
 fn bucket_start(j: u64, nb: u64, s: u32) -> u64 {
-    if s < 32 {
-        ((j << s) + nb - 1) / nb
-    } else {
-        (((u128::from(j) << s) + u128::from(nb) - 1) / u128::from(nb)) as u64
-    }
+    if s < 32 { (j << s).div_ceil(nb) } else { (u128::from(j) << s).div_ceil(u128::from(nb)) as u64 }
 }
 
 /// The bucket of offset `o` in a segment `2^s` wide with `nb` buckets: `⌊o·nb / 2^s⌋`.

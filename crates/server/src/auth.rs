@@ -285,19 +285,16 @@ pub async fn load_subject(reader: &mut Reader, tenant: TenantId, principal: Prin
             return Err(ApiError::internal("operator session with a tenant"));
         }
     };
-    let grants = reader.grants_of(tenant, grantee).await?;
-    let roles = reader.roles(tenant).await?;
-    let inputs = grants
+    let inputs = reader
+        .grants_with_roles(tenant, grantee)
+        .await?
         .into_iter()
-        .filter_map(|g| {
-            let role = roles.iter().find(|r| r.id == g.role_id)?;
-            Some(GrantInput {
-                grant_id: g.id,
-                role_id: role.id,
-                role_name: role.name.clone(),
-                privileges: role.privileges.clone(),
-                scope: g.scope,
-            })
+        .map(|(g, role)| GrantInput {
+            grant_id: g.id,
+            role_id: role.id,
+            role_name: role.name,
+            privileges: role.privileges,
+            scope: g.scope,
         })
         .collect();
     Ok(Subject::compile(tenant, principal, inputs))

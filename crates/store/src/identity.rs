@@ -149,6 +149,9 @@ pub trait IdentityStore {
     async fn grants(&mut self, tenant: TenantId) -> Result<Vec<Grant>>;
     /// Grants held by one user or service account.
     async fn grants_of(&mut self, tenant: TenantId, grantee: Grantee) -> Result<Vec<Grant>>;
+    /// Grants held by one user or service account, each with its role, in one query (every
+    /// request's authentication reads them).
+    async fn grants_with_roles(&mut self, tenant: TenantId, grantee: Grantee) -> Result<Vec<(Grant, Role)>>;
     /// One grant.
     async fn grant(&mut self, tenant: TenantId, id: GrantId) -> Result<Grant>;
     /// Deletes a grant.
@@ -613,6 +616,46 @@ impl<C: Conn> IdentityStore for C {
             .fetch_all(self.conn())
             .await?;
         rows.iter().map(grant_row).collect()
+    }
+
+    async fn grants_with_roles(&mut self, tenant: TenantId, grantee: Grantee) -> Result<Vec<(Grant, Role)>> {
+        let sql = match grantee {
+            Grantee::User(_) => {
+                "SELECT g.id, g.tenant_id, g.user_id, g.service_account_id, g.role_id, g.scope, g.created_at, \
+                 r.name AS role_name, r.description AS role_description, r.privileges AS role_privileges, \
+                 r.builtin AS role_builtin, r.created_at AS role_created_at \
+                 FROM cfg_grant g JOIN cfg_role r ON r.tenant_id = g.tenant_id AND r.id = g.role_id \
+                 WHERE g.tenant_id = $1 AND g.user_id = $2 ORDER BY g.created_at, g.id"
+            }
+            Grantee::ServiceAccount(_) => {
+                "SELECT g.id, g.tenant_id, g.user_id, g.service_account_id, g.role_id, g.scope, g.created_at, \
+                 r.name AS role_name, r.description AS role_description, r.privileges AS role_privileges, \
+                 r.builtin AS role_builtin, r.created_at AS role_created_at \
+                 FROM cfg_grant g JOIN cfg_role r ON r.tenant_id = g.tenant_id AND r.id = g.role_id \
+                 WHERE g.tenant_id = $1 AND g.service_account_id = $2 ORDER BY g.created_at, g.id"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(tenant.to_string())
+            .bind(grantee.principal().uuid().to_string())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let grant = grant_row(row)?;
+                let builtin: i64 = row.try_get("role_builtin")?;
+                let role = Role {
+                    id: grant.role_id,
+                    tenant_id: grant.tenant_id,
+                    name: row.try_get("role_name")?,
+                    description: row.try_get("role_description")?,
+                    privileges: col_json(row, "role_privileges")?,
+                    builtin: builtin != 0,
+                    created_at: Timestamp(row.try_get("role_created_at")?),
+                };
+                Ok((grant, role))
+            })
+            .collect()
     }
 
     async fn grant(&mut self, tenant: TenantId, id: GrantId) -> Result<Grant> {
