@@ -188,7 +188,7 @@ fn main() {
     let mut keys: Vec<u64> = Vec::with_capacity(n as usize + n as usize / 10);
     let mut state = 77u64;
     for exchange in 0..SPAN / 10_000 {
-        if splitmix(&mut state) % 2 == 0 {
+        if splitmix(&mut state).is_multiple_of(2) {
             continue;
         }
         let density = (splitmix(&mut state) % 1_000_000) as f64 / 1_000_000.0 * 4.0 * mean;
