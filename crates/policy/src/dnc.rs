@@ -354,35 +354,55 @@ fn encode_bucket(offsets: &[u64], range: u64, overflowed: bool) -> [u64; BUCKET_
 
 /// Decodes a bucket's offsets (for iteration and checks); `None` if the bucket is damaged.
 fn decode_bucket(words: &[u64; BUCKET_WORDS], range: u64) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    decode_bucket_into(words, range, &mut out).then_some(out)
+}
+
+/// Decodes a bucket's offsets into `out` (cleared first): exactly its count of keys, strictly
+/// increasing, below `range`; `false` if the bucket is damaged.
+fn decode_bucket_into(words: &[u64; BUCKET_WORDS], range: u64, out: &mut Vec<u64>) -> bool {
+    out.clear();
     let c = words[0] & COUNT_MASK;
     if c == 0 {
-        return Some(Vec::new());
+        return true;
     }
     if !fits(range, c) {
-        return None;
+        return false;
     }
     let l = low_width(range, c);
     let base = low_base(range, c, l);
-    let mut out = Vec::with_capacity(c as usize);
-    let mut high = 0u64;
-    let mut p = HEADER_BITS;
-    while (out.len() as u64) < c {
-        if p >= base {
-            return None;
-        }
-        if read_bits(words, p, 1) == 1 {
+    let highest = (range - 1) >> l;
+    // The set bits of the unary part, word by word: the i-th one at position p has high bits
+    // p − 12 − i (the zeros before it).
+    let mut word = words[0] & !((1u64 << HEADER_BITS) - 1);
+    let mut wi = 0usize;
+    loop {
+        while word != 0 {
+            let p = wi as u64 * 64 + u64::from(word.trailing_zeros());
             let i = out.len() as u64;
+            if p >= base {
+                return false;
+            }
+            let high = p - HEADER_BITS - i;
+            if high > highest {
+                return false;
+            }
             let o = high << l | read_bits(words, base + i * u64::from(l), l);
             if o >= range || out.last().is_some_and(|&last| o <= last) {
-                return None;
+                return false;
             }
             out.push(o);
-        } else {
-            high += 1;
+            if out.len() as u64 == c {
+                return true;
+            }
+            word &= word - 1;
         }
-        p += 1;
+        wi += 1;
+        if wi >= BUCKET_WORDS || wi as u64 * 64 >= base {
+            return false;
+        }
+        word = words[wi];
     }
-    Some(out)
 }
 
 impl CompactSet {
@@ -620,8 +640,8 @@ impl CompactSet {
         }
         let s = seg_bits as u32;
         let mix = Mix { bits: s, m1, m2 };
-        let expected_segs = if len == 0 { 0 } else { ((max - min) >> s) + 2 };
-        if n_segs != expected_segs || n_lines % LINES_PER_BUCKET as u64 != 0 {
+        let expected_segs = if len == 0 { Some(0) } else { ((max - min) >> s).checked_add(2) };
+        if Some(n_segs) != expected_segs || n_lines % LINES_PER_BUCKET as u64 != 0 {
             return Err(bad("segment count does not match the range"));
         }
         // Grow with what is actually read: a damaged header's counts never size an allocation.
@@ -658,26 +678,66 @@ impl CompactSet {
         let set = CompactSet { len, min, max, seg_bits: s, mix, segs, lines: Storage::new(lines), overflow };
         // Every bucket's count fits its range and the counts add up; `contains` never reads
         // outside a bucket whatever its bits, so this check is all a look-up relies on.
-        let mut total = set.overflow.len();
-        for w in set.segs.windows(2) {
+        set.check().map_err(bad)?;
+        Ok(set)
+    }
+}
+
+impl CompactSet {
+    /// Every bucket decodes to exactly its count of keys inside its range, the last segment's
+    /// keys do not pass `max`, every overflow key belongs to a flagged bucket beyond its last
+    /// kept key, and the counts add up: `contains` and `iter` then agree with `len`.
+    fn check(&self) -> Result<(), &'static str> {
+        let s = self.seg_bits;
+        let last_seg = self.segs.len().saturating_sub(2);
+        let key_of = |seg: usize, mapped: u64| {
+            self.min.checked_add(((seg as u64) << s) | self.mix.invert(mapped)).filter(|&k| k <= self.max)
+        };
+        let mut total = self.overflow.len();
+        let mut offsets = Vec::with_capacity(2 * KEYS_PER_BUCKET as usize);
+        for (seg, w) in self.segs.windows(2).enumerate() {
             let (first, nb) = (u64::from(w[0]), u64::from(w[1] - w[0]));
             if nb > 1u64 << s.min(40) {
-                return Err(bad("a segment has more buckets than values"));
+                return Err("a segment has more buckets than values");
             }
             for j in 0..nb {
                 let lo = bucket_start(j, nb, s);
                 let hi = if j + 1 == nb { 1u64 << s } else { bucket_start(j + 1, nb, s) };
-                let c = set.bucket((first + j) as usize).map_or(0, |w| w[0]) & COUNT_MASK;
-                if !fits(hi - lo, c) {
-                    return Err(bad("a bucket holds more keys than fit"));
+                let words = self.bucket((first + j) as usize).ok_or("a bucket is missing")?;
+                if !decode_bucket_into(&words, hi - lo, &mut offsets) {
+                    return Err("a bucket does not decode");
                 }
-                total += c;
+                if seg == last_seg && offsets.iter().any(|&o| key_of(seg, lo + o).is_none()) {
+                    return Err("a key lies beyond the largest");
+                }
+                total += offsets.len() as u64;
             }
         }
-        if total != len {
-            return Err(bad("the buckets do not add up"));
+        if total != self.len {
+            return Err("the buckets do not add up");
         }
-        Ok(set)
+        for k in self.overflow.iter() {
+            let seg = usize::try_from(k >> s).map_err(|_| "an overflow key is out of range")?;
+            let mapped = k & mask(s);
+            let (Some(&first), Some(&next)) = (self.segs.get(seg), self.segs.get(seg + 1)) else {
+                return Err("an overflow key is out of range");
+            };
+            let nb = u64::from(next - first);
+            if nb == 0 || key_of(seg, mapped).is_none() {
+                return Err("an overflow key has no bucket");
+            }
+            let j = bucket_of(mapped, nb, s);
+            let lo = bucket_start(j, nb, s);
+            let hi = if j + 1 == nb { 1u64 << s } else { bucket_start(j + 1, nb, s) };
+            let words = self.bucket((u64::from(first) + j) as usize).ok_or("a bucket is missing")?;
+            if words[0] & OVERFLOW_FLAG == 0
+                || !decode_bucket_into(&words, hi - lo, &mut offsets)
+                || offsets.last().is_some_and(|&o| o >= mapped - lo)
+            {
+                return Err("an overflow key does not match its bucket");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1202,6 +1262,61 @@ mod tests {
             claims.extend_from_slice(&word.to_le_bytes());
         }
         assert!(CompactSet::read_from(&mut claims.as_slice()).is_err(), "claims more data than there is");
+    }
+
+    /// A hand-made `CVDNC04` file: header, segment table, buckets, an empty overflow set.
+    fn raw_file(len: u64, min: u64, max: u64, seg_bits: u64, segs: &[u32], buckets: &[[u64; BUCKET_WORDS]]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        let header =
+            [len, min, max, seg_bits, Mix::M1, Mix::M2, segs.len() as u64, (buckets.len() * LINES_PER_BUCKET) as u64];
+        header.iter().for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
+        segs.iter().for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+        buckets.iter().flatten().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+        EliasFano::empty().write_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn crafted_files_are_refused_not_answered_wrongly() {
+        // Found in review: a range of the whole u64 space with one-value segments overflowed the
+        // segment count.
+        assert!(CompactSet::read_from(&mut raw_file(1, 0, u64::MAX, 0, &[], &[]).as_slice()).is_err());
+        // A bucket whose key maps back beyond `max` (iteration would overflow).
+        let min = u64::MAX - 15;
+        let beyond = encode_bucket(&[Mix::new(5).apply(20)], 32, false);
+        assert!(CompactSet::read_from(&mut raw_file(1, min, u64::MAX, 5, &[0, 1], &[beyond]).as_slice()).is_err());
+        let inside = encode_bucket(&[Mix::new(5).apply(7)], 32, false);
+        let set = CompactSet::read_from(&mut raw_file(1, min, u64::MAX, 5, &[0, 1], &[inside]).as_slice()).unwrap();
+        assert!(set.contains(min + 7) && !set.contains(min + 8));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [min + 7]);
+        // A bucket counting a key its unary part does not hold.
+        let mut hollow = [0u64; BUCKET_WORDS];
+        hollow[0] = 1;
+        assert!(CompactSet::read_from(&mut raw_file(1, min, u64::MAX, 5, &[0, 1], &[hollow]).as_slice()).is_err());
+        // An overflow key whose bucket is not flagged.
+        let mut keys = nanp_sample(2_000, 3);
+        keys.dedup();
+        let set = CompactSet::from_sorted(&keys).unwrap();
+        let mut bytes = Vec::new();
+        set.write_to(&mut bytes).unwrap();
+        let overflow_at = bytes.len() - {
+            let mut tail = Vec::new();
+            set.overflow.write_to(&mut tail).unwrap();
+            tail.len()
+        };
+        let mut stray = bytes[..overflow_at].to_vec();
+        EliasFano::from_sorted(&[3]).unwrap().write_to(&mut stray).unwrap();
+        stray[8..16].copy_from_slice(&(keys.len() as u64 + 1).to_le_bytes());
+        assert!(CompactSet::read_from(&mut stray.as_slice()).is_err());
+        // A two-read-layout file whose unary part holds fewer keys than its count: refused, where
+        // iterating it would never end.
+        let mut old = MAGIC_V2.to_vec();
+        for h in [1u64, 0, 0, 8, 1, 5] {
+            old.extend_from_slice(&h.to_le_bytes());
+        }
+        old.extend_from_slice(&(1u64 << 36).to_le_bytes());
+        old.extend_from_slice(&[0u8; 40]);
+        assert!(CompactSet::read_from(&mut old.as_slice()).is_err());
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl EliasFano {
             return Err(bad("inconsistent header"));
         }
         let block_bits = block_bits as u32;
-        if (len == 0 && n_index != 0) || (len > 0 && ((max - min) >> block_bits) + 1 != n_index) {
+        if (len == 0 && n_index != 0) || (len > 0 && ((max - min) >> block_bits).checked_add(1) != Some(n_index)) {
             return Err(bad("block count does not match the range"));
         }
         let read_words = |r: &mut dyn Read, count: u64| -> io::Result<Vec<u64>> {
@@ -382,13 +382,52 @@ impl EliasFano {
                 return Err(bad("a block is out of place"));
             }
             if n > 0 {
-                next = off + n + ((1u64 << block_bits) >> l) + n * u64::from(l);
+                next = off.saturating_add(n).saturating_add((1u64 << block_bits) >> l).saturating_add(n * u64::from(l));
             }
             total += n;
         }
         if total != len || next.div_ceil(64) > data.len() as u64 {
             return Err(bad("the blocks do not add up"));
         }
-        Ok(EliasFano { len, min, max, block_bits, index, data })
+        let set = EliasFano { len, min, max, block_bits, index, data };
+        if !set.decodes_cleanly() {
+            return Err(bad("a block does not decode"));
+        }
+        Ok(set)
+    }
+
+    /// Every block holds its count of keys in its unary part, each key inside the block and
+    /// between `min` and `max`, all strictly increasing: `iter` then ends and never overflows.
+    fn decodes_cleanly(&self) -> bool {
+        let mut prev: Option<u64> = None;
+        for (b, &e) in self.index.iter().enumerate() {
+            let (off, n, l) = unpack(e);
+            if n == 0 {
+                continue;
+            }
+            let buckets = (1u64 << self.block_bits) >> l;
+            let low_base = off + n + buckets;
+            let Some(base) = ((b as u64) << self.block_bits).checked_add(self.min) else { return false };
+            let (mut bucket, mut p) = (0u64, off);
+            for i in 0..n {
+                while p < low_base && read_bits(&self.data, p, 1) == 0 {
+                    bucket += 1;
+                    p += 1;
+                }
+                if p >= low_base || bucket >= buckets {
+                    return false;
+                }
+                p += 1;
+                let Some(v) = base.checked_add(bucket << l | read_bits(&self.data, low_base + i * u64::from(l), l))
+                else {
+                    return false;
+                };
+                if v > self.max || prev.is_some_and(|q| v <= q) {
+                    return false;
+                }
+                prev = Some(v);
+            }
+        }
+        true
     }
 }
