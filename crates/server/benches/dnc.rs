@@ -6,8 +6,11 @@
 //!
 //! `CALLVAULT_POSTGRES_TEST_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p callvault-server --bench dnc -- [numbers] [pg_subset]`
 //!
-//! Numbers: 258,500,000 keys spread evenly (random gaps) over +1 200 000 0000 … +1 999 999 9999.
-//! Probes: 2,000,000, half members, half random NANP numbers. Latency is wall time per look-up
+//! Numbers: 258,500,000 keys spread evenly (random gaps) over +1 200 000 0000 … +1 999 999 9999;
+//! then the same count drawn independently (Poisson bucket counts), then keys clustered by
+//! exchange (half the 10,000-number NPA-NXX blocks empty, the others at a density drawn evenly
+//! between 0 and four times the mean), and a 200,000-number set that stays in cache (the
+//! computation alone). Probes: 2,000,000, half members, half random NANP numbers. Latency is wall time per look-up
 //! over the probe loop (independent look-ups) and over a chain where each look-up's key depends
 //! on the previous answer (no overlap between look-ups).
 
