@@ -38,6 +38,25 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Builds a set of `keys`, looks them up, and prints one line.
+fn report(label: &str, keys: &[u64], generated: std::time::Duration, generation: &str, seed: u64) {
+    let t = Instant::now();
+    let set = CompactSet::from_sorted(keys).expect("sorted keys");
+    let build = t.elapsed();
+    let p = probes(keys, 2_000_000, seed);
+    let (ind, chain, hits) = measure(&set, &p);
+    println!(
+        "compact set, {label}: {} numbers, {:.3} bytes/number, built in {:.2} s ({generation} {:.2} s); look-up {ind:.0} ns independent, {chain:.0} ns chained ({hits} hits of {}); {} keys ({:.3} %) in the overflow set",
+        set.len(),
+        set.heap_bytes() as f64 / keys.len() as f64,
+        build.as_secs_f64(),
+        generated.as_secs_f64(),
+        p.len(),
+        set.overflow_len(),
+        set.overflow_len() as f64 * 100.0 / keys.len() as f64
+    );
+}
+
 fn huge_mib() -> f64 {
     std::fs::read_to_string("/proc/self/smaps_rollup")
         .ok()
@@ -164,28 +183,12 @@ fn main() {
     keys.sort_unstable();
     keys.dedup();
     keys.truncate(n as usize);
-    let generated = t.elapsed();
-    let t = Instant::now();
-    let set = CompactSet::from_sorted(&keys).expect("sorted keys");
-    let build = t.elapsed();
-    let p = probes(&keys, 2_000_000, 8);
-    let (ind, chain, hits) = measure(&set, &p);
-    println!(
-        "compact set, independent random keys: {} numbers, {:.3} bytes/number, built in {:.2} s (generation and sort {:.2} s); look-up {ind:.0} ns independent, {chain:.0} ns chained ({hits} hits of {}); {} keys ({:.3} %) in the overflow set",
-        set.len(),
-        set.heap_bytes() as f64 / keys.len() as f64,
-        build.as_secs_f64(),
-        generated.as_secs_f64(),
-        p.len(),
-        set.overflow_len(),
-        set.overflow_len() as f64 * 100.0 / keys.len() as f64
-    );
+    report("independent random keys", &keys, t.elapsed(), "generation and sort", 8);
     drop(keys);
-    drop(set);
 
     // Clustered by exchange, as a real registry is: half the 10,000-number exchanges (NPA-NXX)
-    // hold no registered number, the others a density drawn evenly between 0 and twice the mean,
-    // so the whole holds the same count.
+    // hold no registered number, the others a density drawn evenly between 0 and four times the
+    // mean, so the whole holds the same count.
     let t = Instant::now();
     let mean = n as f64 / SPAN as f64;
     let mut keys: Vec<u64> = Vec::with_capacity(n as usize + n as usize / 10);
@@ -202,24 +205,8 @@ fn main() {
             }
         }
     }
-    let generated = t.elapsed();
-    let t = Instant::now();
-    let set = CompactSet::from_sorted(&keys).expect("sorted keys");
-    let build = t.elapsed();
-    let p = probes(&keys, 2_000_000, 10);
-    let (ind, chain, hits) = measure(&set, &p);
-    println!(
-        "compact set, keys clustered by exchange: {} numbers, {:.3} bytes/number, built in {:.2} s (generation {:.2} s); look-up {ind:.0} ns independent, {chain:.0} ns chained ({hits} hits of {}); {} keys ({:.3} %) in the overflow set",
-        set.len(),
-        set.heap_bytes() as f64 / keys.len() as f64,
-        build.as_secs_f64(),
-        generated.as_secs_f64(),
-        p.len(),
-        set.overflow_len(),
-        set.overflow_len() as f64 * 100.0 / keys.len() as f64
-    );
+    report("keys clustered by exchange", &keys, t.elapsed(), "generation", 10);
     drop(keys);
-    drop(set);
     let sub_set = CompactSet::from_sorted(&sub).unwrap();
     let sp = probes(&sub, 200_000, 11);
     let (sind, schain, shits) = measure(&sub_set, &sp);

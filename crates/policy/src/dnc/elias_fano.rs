@@ -116,22 +116,13 @@ impl EliasFano {
             }
             block_bits -= 1;
         }
-        Self::build_with(len, min, max, block_bits, keys.iter().copied())
+        Self::build_with(min, max, block_bits, keys)
     }
 
-    fn build_with(
-        len: u64,
-        min: u64,
-        max: u64,
-        block_bits: u32,
-        keys: impl IntoIterator<Item = u64>,
-    ) -> Result<EliasFano, BuildError> {
-        if len == 0 {
-            return Ok(EliasFano::empty());
-        }
-        if max < min {
-            return Err(BuildError::NotSorted(0));
-        }
+    /// Writes the blocks of `keys`, strictly increasing from `min` to `max` (checked by
+    /// [`EliasFano::from_sorted`]).
+    fn build_with(min: u64, max: u64, block_bits: u32, keys: &[u64]) -> Result<EliasFano, BuildError> {
+        let len = keys.len() as u64;
         let span = max - min;
         let blocks = (span >> block_bits) + 1;
         if blocks > 1 << 32 {
@@ -141,8 +132,6 @@ impl EliasFano {
         let mut w = BitWriter { words: Vec::with_capacity(usize::try_from(len / 8).unwrap_or(0)), bit: 0 };
         let mut block_keys: Vec<u64> = Vec::with_capacity(1024);
         let mut current = 0u64;
-        let mut prev: Option<u64> = None;
-        let mut count = 0u64;
         let flush = |block_keys: &mut Vec<u64>, index: &mut Vec<u64>, w: &mut BitWriter| -> Result<(), BuildError> {
             let n = block_keys.len() as u64;
             if n > MAX_BLOCK_KEYS || w.bit >= 1 << OFFSET_BITS {
@@ -176,12 +165,7 @@ impl EliasFano {
             block_keys.clear();
             Ok(())
         };
-        for key in keys {
-            if prev.is_some_and(|p| key <= p) || key < min || key > max {
-                return Err(BuildError::NotSorted(count));
-            }
-            prev = Some(key);
-            count += 1;
+        for &key in keys {
             let rel = key - min;
             let block = rel >> block_bits;
             while current < block {
@@ -189,9 +173,6 @@ impl EliasFano {
                 current += 1;
             }
             block_keys.push(rel & ((1u64 << block_bits) - 1));
-        }
-        if count != len {
-            return Err(BuildError::NotSorted(count));
         }
         while (index.len() as u64) < blocks {
             flush(&mut block_keys, &mut index, &mut w)?;
