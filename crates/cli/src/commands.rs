@@ -118,6 +118,11 @@ fn print_bootstrap(report: &callvault_server::bootstrap::BootstrapReport) {
     } else if report.created_admin {
         println!("Created provider operator `admin` with the password from CALLVAULT_BOOTSTRAP_PASSWORD.");
     }
+    if let Some(p) = &report.second_operator_password {
+        println!("Created provider operator `admin2` with password: {}", p.expose());
+        println!("  Provider ceremonies (KEK backup, custodian appointments) need two operators: admin and admin2");
+        println!("  approve them; give admin2 to a second person. Shown only now.");
+    }
 }
 
 /// Initialises without serving.

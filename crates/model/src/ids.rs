@@ -180,6 +180,18 @@ impl PrincipalId {
     }
 }
 
+impl std::str::FromStr for PrincipalId {
+    type Err = InvalidId;
+
+    /// Parses the `Display` form, `kind:uuid`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidId { kind: "principal" };
+        let (kind, id) = s.split_once(':').ok_or_else(invalid)?;
+        let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+        PrincipalId::from_parts(kind, id).ok_or_else(invalid)
+    }
+}
+
 impl fmt::Display for PrincipalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind(), self.uuid().hyphenated())
@@ -198,5 +210,7 @@ mod tests {
         assert_eq!(format!("{id:?}"), format!("user:{id}"));
         let p = PrincipalId::User(id);
         assert_eq!(PrincipalId::from_parts(p.kind(), p.uuid()), Some(p));
+        assert_eq!(p.to_string().parse::<PrincipalId>(), Ok(p));
+        assert!("user:nope".parse::<PrincipalId>().is_err());
     }
 }

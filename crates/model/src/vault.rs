@@ -115,6 +115,14 @@ name_enum!(
         RetireVersion = "retire_version",
         /// Back up the KEK as Shamir shares (provider level).
         KekBackup = "kek_backup",
+        /// Grant a role that carries key custody or personal data (a custodian appointment).
+        AppointCustodian = "appoint_custodian",
+        /// Remove such a grant.
+        RevokeCustodian = "revoke_custodian",
+        /// Reset a custodian's password or second factor.
+        ResetCustodianCredentials = "reset_custodian_credentials",
+        /// Add a provider operator to the approvers of provider ceremonies.
+        AppointOperatorApprover = "appoint_operator_approver",
     }
 );
 

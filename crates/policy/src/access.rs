@@ -32,6 +32,8 @@ use callvault_model::access::{Action, DefaultRole, Privilege, Reach, Resource, S
 use callvault_model::{GrantId, PrincipalId, RoleId, ServiceId, SkillId, TeamId, TenantId};
 use serde::Serialize;
 
+use crate::duties::{self, ClassSet, PrivilegeClass};
+
 /// One grant of a principal, with its role's privileges, as loaded from the store.
 #[derive(Debug, Clone)]
 pub struct GrantInput {
@@ -188,6 +190,18 @@ pub enum DenyReason {
         /// Action.
         action: Action,
     },
+    /// The principal holds two classes of privileges that separation of duties keeps apart (a
+    /// database from before the rule, or a change made behind the API): neither class counts.
+    SeparationOfDuties {
+        /// Resource kind.
+        resource: Resource,
+        /// Action.
+        action: Action,
+        /// The class of the privilege asked for.
+        class: PrivilegeClass,
+        /// The class it conflicts with.
+        with: PrivilegeClass,
+    },
     /// Provider operators see tenants, not their data.
     OperatorNoTenantData {
         /// Resource kind.
@@ -282,6 +296,11 @@ impl fmt::Display for DenyReason {
                 "Denied: {resource}:{action} is granted, but only for teams, skills or services \
                  this resource does not belong to."
             ),
+            DenyReason::SeparationOfDuties { resource, action, class, with } => write!(
+                f,
+                "Denied: {resource}:{action} is {class}, and this principal also holds {with}; separation of \
+                 duties lets nobody hold both, so neither counts until one grant is removed."
+            ),
             DenyReason::OperatorNoTenantData { resource, action } => write!(
                 f,
                 "Denied: provider operators see tenants, not their data, so they may not do {resource}:{action}."
@@ -301,6 +320,8 @@ pub struct Subject {
     /// preference order.
     offsets: Vec<usize>,
     entries: Vec<Entry>,
+    /// Classes taken away because the grants together hold both sides of a conflict.
+    suppressed: ClassSet,
 }
 
 // The server shares compiled subjects across request tasks.
@@ -385,6 +406,8 @@ impl Subject {
         // Stable: equal keys keep input order, so the preference order is fully determined.
         inputs.sort_by_key(|g| (!matches!(g.scope, Scope::Tenant), g.grant_id));
 
+        let held = duties::classes_of_all(inputs.iter().flat_map(|g| g.privileges.iter()));
+        let suppressed = duties::suppressed_by_conflicts(held);
         let mut grants = Vec::with_capacity(inputs.len());
         // (slot, reach rank, grant index): sorting these yields each slot's preference order.
         let mut keyed: Vec<(usize, bool, u32)> = Vec::new();
@@ -417,7 +440,7 @@ impl Subject {
             }
         }
         offsets.push(entries.len());
-        Subject { tenant, principal, grants, offsets, entries }
+        Subject { tenant, principal, grants, offsets, entries, suppressed }
     }
 
     /// The principal.
@@ -439,11 +462,13 @@ impl Subject {
         if entries.is_empty() {
             return Decision::Deny(DenyReason::NoPrivilege { resource: resource.kind, action });
         }
+        let blocked = self.blocked_class(resource.kind, action);
         let mut saw_scoped = false;
         for e in entries {
             let g = &self.grants[e.grant as usize];
             let through = match e.reach {
                 Reach::Own => (resource.owner == Some(self.principal)).then_some(Coverage::Owner),
+                Reach::Scope if blocked.is_some() => None,
                 Reach::Scope => {
                     saw_scoped = true;
                     g.scope.coverage(resource)
@@ -462,6 +487,9 @@ impl Subject {
             }
         }
         let (resource, action) = (resource.kind, action);
+        if let Some((class, with)) = blocked {
+            return Decision::Deny(DenyReason::SeparationOfDuties { resource, action, class, with });
+        }
         Decision::Deny(if saw_scoped {
             DenyReason::OutOfScope { resource, action }
         } else {
@@ -472,7 +500,37 @@ impl Subject {
     /// Whether any grant holds `kind:action` in some reach (for listings, which then filter
     /// item by item with [`Subject::decide`]).
     pub fn has_privilege(&self, kind: Resource, action: Action) -> bool {
-        !self.slot_entries(kind, action).is_empty()
+        let entries = self.slot_entries(kind, action);
+        if self.blocked_class(kind, action).is_some() {
+            return entries.iter().any(|e| e.reach == Reach::Own);
+        }
+        !entries.is_empty()
+    }
+
+    /// The conflicts among the subject's grants (empty for everyone who obeys the rules).
+    pub fn conflicts(&self) -> ClassSet {
+        self.suppressed
+    }
+
+    /// When `resource:action` belongs to a class a conflict took away: that class and the one it
+    /// conflicts with. Costs one branch for subjects without conflicts.
+    fn blocked_class(&self, kind: Resource, action: Action) -> Option<(PrivilegeClass, PrivilegeClass)> {
+        if self.suppressed.is_empty() {
+            return None;
+        }
+        let classes = duties::classes_of(kind, action);
+        duties::CONFLICTS.iter().find_map(|c| {
+            let (a, b) = (self.suppressed.contains(c.class), self.suppressed.contains(c.with));
+            if !(a && b) {
+                None
+            } else if classes.contains(c.class) {
+                Some((c.class, c.with))
+            } else if classes.contains(c.with) {
+                Some((c.with, c.class))
+            } else {
+                None
+            }
+        })
     }
 
     /// Names of the subject's roles, sorted, without duplicates.
@@ -527,27 +585,7 @@ pub fn decide_operator(action: Action, resource_kind: Resource) -> Decision {
     }
 }
 
-/// A service account may not hold this privilege.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("service accounts cannot hold key-custodian or data-protection-officer privileges ({0})")]
-pub struct ForbiddenForServiceAccounts(pub Privilege);
-
-/// Service accounts never hold key-custodian privileges (`key:manage_keys`,
-/// `key:approve_key_operation`: dual control needs two people, PCI DSS 3.6.1 / 3.7.6) nor DPO
-/// privileges (anything on `personal_data`, `erase_personal_data` on anything). Returns the first
-/// offending privilege.
-pub fn check_service_account_privileges(privileges: &[Privilege]) -> Result<(), ForbiddenForServiceAccounts> {
-    match privileges.iter().find(|p| is_forbidden_for_service_accounts(p)) {
-        Some(p) => Err(ForbiddenForServiceAccounts(*p)),
-        None => Ok(()),
-    }
-}
-
-fn is_forbidden_for_service_accounts(p: &Privilege) -> bool {
-    let custodian = p.resource == Resource::Key && matches!(p.action, Action::ManageKeys | Action::ApproveKeyOperation);
-    let dpo = p.resource == Resource::PersonalData || p.action == Action::ErasePersonalData;
-    custodian || dpo
-}
+pub use crate::duties::{ForbiddenForServiceAccounts, check_service_account_privileges};
 
 /// The privileges of a default role: the self-service privileges every role starts from, then the
 /// role's own table below. No duplicates; self-service first, in table order.
@@ -696,13 +734,14 @@ mod table {
 
     /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
     /// proposes, another approves). Seed 001: "for repeated access attempts, alerts can be set up":
-    /// they receive the alerts, end sessions and unlock accounts, and verify the audit log.
+    /// they receive the alerts, end sessions and unlock accounts, and read the audit log. Verifying
+    /// it (tree heads, proofs) is the auditor's: whoever writes is not their own auditor
+    /// (separation of duties, `duties::CONFLICTS`).
     pub(super) const SECURITY_OFFICER: &[Privilege] = &[
         all(Key, Read),
         all(Key, ManageKeys),
         all(Key, ApproveKeyOperation),
         all(Audit, Read),
-        all(Audit, Verify),
         all(Notification, Read),
         all(Session, Read),
         all(Session, Delete),

@@ -24,6 +24,7 @@ pub mod areas;
 pub mod callsec;
 pub mod dial;
 pub mod dnc;
+pub mod duties;
 pub mod hours;
 pub mod numbers;
 pub mod password;

@@ -207,8 +207,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> 
             Ok(_) | Err(StoreError::NotFound) => return Err(unauthenticated()),
             Err(e) => return Err(e.into()),
         };
-        let subject = load_subject(&mut reader, account.tenant_id, PrincipalId::ServiceAccount(account.id)).await?;
+        let subject =
+            load_subject(&mut reader, account.tenant_id, PrincipalId::ServiceAccount(account.id), false).await?;
         drop(reader);
+        alert_conflicts(state, &subject).await?;
         if account.last_used_at.is_none_or(|last| now.millis() - last.0 >= TOUCH_EVERY_MS) {
             touch_service_account(state, account.id, now).await;
         }
@@ -238,10 +240,15 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> 
         SessionPurpose::Full
     };
     let subject = match (session.tenant_id, session.principal) {
-        (Some(tenant), principal) => Some(Arc::new(load_subject(&mut reader, tenant, principal).await?)),
+        (Some(tenant), principal) => {
+            Some(Arc::new(load_subject(&mut reader, tenant, principal, session.second_factor).await?))
+        }
         (None, _) => None,
     };
     drop(reader);
+    if let Some(subject) = &subject {
+        alert_conflicts(state, subject).await?;
+    }
     // Touching the session is a write (a commit): recorded at most once a minute, so a client
     // sending many requests does not wait for a commit on each (the idle timeout is minutes).
     if t - session.last_seen_at >= TOUCH_EVERY_MS {
@@ -261,6 +268,47 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> 
     })
 }
 
+/// A principal whose grants hold a separation-of-duties conflict (a database from before the
+/// rule, or a change behind the API) is denied both classes by the access engine; the security
+/// officers are told once.
+async fn alert_conflicts(state: &AppState, subject: &Subject) -> Result<(), ApiError> {
+    if subject.conflicts().is_empty() {
+        return Ok(());
+    }
+    let tenant = subject.tenant();
+    let principal = subject.principal().to_string();
+    let mut tx = state.store.begin().await?;
+    let known = tx
+        .notifications(tenant, 500)
+        .await?
+        .iter()
+        .any(|n| n.kind == "separation_of_duties" && n.details["principal"] == principal.as_str());
+    if known {
+        return Ok(());
+    }
+    let classes: Vec<&str> = subject.conflicts().iter().map(|c| c.as_str()).collect();
+    let now = state.clock.now();
+    let n = callvault_model::records::Notification {
+        id: callvault_model::NotificationId::new(),
+        tenant_id: tenant,
+        kind: "separation_of_duties".into(),
+        audience: callvault_model::access::DefaultRole::SecurityOfficer.name().into(),
+        message: format!(
+            "{principal} holds conflicting privileges ({}); both are denied until a grant is removed",
+            classes.join(", ")
+        ),
+        details: serde_json::json!({ "principal": principal, "classes": classes }),
+        created_at: now,
+    };
+    tx.insert_notification(&n).await?;
+    let event = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
+        .target("notification", n.id)
+        .details(serde_json::json!({ "kind": n.kind, "principal": principal, "classes": classes }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// How often a session's or service account's last use is written (milliseconds).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -276,8 +324,16 @@ async fn touch_service_account(state: &AppState, id: ServiceAccountId, now: Time
     }
 }
 
-/// Loads and compiles the grants of a tenant principal.
-pub async fn load_subject(reader: &mut Reader, tenant: TenantId, principal: PrincipalId) -> Result<Subject, ApiError> {
+/// Loads and compiles the grants of a tenant principal. Without a second factor in the session
+/// (`second_factor` false, always for service accounts), grants of roles that require one count
+/// for nothing: privilege follows the second factor, so a session opened with a password alone
+/// gains nothing when such a role is granted later.
+pub async fn load_subject(
+    reader: &mut Reader,
+    tenant: TenantId,
+    principal: PrincipalId,
+    second_factor: bool,
+) -> Result<Subject, ApiError> {
     let grantee = match principal {
         PrincipalId::User(u) => Grantee::User(u),
         PrincipalId::ServiceAccount(s) => Grantee::ServiceAccount(s),
@@ -289,6 +345,7 @@ pub async fn load_subject(reader: &mut Reader, tenant: TenantId, principal: Prin
         .grants_with_roles(tenant, grantee)
         .await?
         .into_iter()
+        .filter(|(_, role)| second_factor || !callvault_policy::duties::requires_second_factor(&role.privileges))
         .map(|(g, role)| GrantInput {
             grant_id: g.id,
             role_id: role.id,

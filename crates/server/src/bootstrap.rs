@@ -182,7 +182,13 @@ pub struct BootstrapReport {
     pub generated_admin_password: Option<SecretString>,
     /// Whether the operator was created now.
     pub created_admin: bool,
+    /// The second operator who may approve provider ceremonies (`admin2`), with its generated
+    /// password, shown once: dual control holds from the first day.
+    pub second_operator_password: Option<SecretString>,
 }
+
+/// Login of the second provider operator created at first start.
+pub const SECOND_OPERATOR: &str = "admin2";
 
 /// Creates the provider operator `admin` on an empty database. Its password comes from
 /// `bootstrap_password` (CALLVAULT_BOOTSTRAP_PASSWORD) or is generated and returned once.
@@ -202,15 +208,28 @@ pub async fn ensure_operator(
     let hash = new_password_hash(&password, &Default::default(), &["admin"])
         .await
         .map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e.detail()))?;
-    let id = OperatorId::new();
+    let second = SecretString::new(generate_password());
+    let second_hash = new_password_hash(&second, &Default::default(), &[SECOND_OPERATOR])
+        .await
+        .map_err(|e| anyhow::anyhow!("generated password: {}", e.detail()))?;
     let now = state.clock.now();
-    tx.insert_operator(id, "admin", &hash, now).await?;
-    state
-        .auditor
-        .record(&mut tx, now, &AuditEvent::new(None, Actor::System, "operator.bootstrap").target("operator", id))
-        .await?;
+    // Two operators who may approve from the first day, so that every provider ceremony has two
+    // people; further approvers are appointed by two of them (appoint_operator_approver).
+    for (login, hash) in [("admin", &hash), (SECOND_OPERATOR, &second_hash)] {
+        let id = OperatorId::new();
+        tx.insert_operator(id, login, hash, now).await?;
+        tx.set_operator_may_approve(id, true).await?;
+        state
+            .auditor
+            .record(&mut tx, now, &AuditEvent::new(None, Actor::System, "operator.bootstrap").target("operator", id))
+            .await?;
+    }
     tx.commit().await?;
-    Ok(BootstrapReport { generated_admin_password: generated.then_some(password), created_admin: true })
+    Ok(BootstrapReport {
+        generated_admin_password: generated.then_some(password),
+        created_admin: true,
+        second_operator_password: Some(second),
+    })
 }
 
 /// A random password of 20 characters from an unambiguous alphabet (~115 bits).

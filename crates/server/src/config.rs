@@ -51,6 +51,12 @@ pub struct Config {
     pub max_object_bytes: u64,
     /// Lifetime of a key ceremony proposal in seconds (default 15 minutes).
     pub ceremony_lifetime_secs: i64,
+    /// Seconds after a custodian's appointment before they may approve a ceremony (default 24 h).
+    pub custodian_cooling_off_secs: i64,
+    /// Consecutive failed logins after which a password alone no longer logs in (default 3).
+    pub step_up_after_failures: u32,
+    /// Window in which failed logins count towards the step-up, in seconds (default 15 minutes).
+    pub step_up_window_secs: i64,
     /// Where the KEK lives: `file` (default) or `pkcs11`.
     pub kek_provider: KekProvider,
     /// PKCS#11 module path (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
@@ -110,6 +116,9 @@ impl Default for Config {
             audit_tree_head_interval_secs: 10,
             max_object_bytes: 16 * 1024 * 1024 * 1024,
             ceremony_lifetime_secs: 15 * 60,
+            custodian_cooling_off_secs: 24 * 3600,
+            step_up_after_failures: 3,
+            step_up_window_secs: 15 * 60,
             kek_provider: KekProvider::File,
             pkcs11_module: None,
             pkcs11_token: None,
@@ -175,6 +184,9 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_AUDIT_TREE_HEAD_INTERVAL_SECS",
     "CALLVAULT_MAX_OBJECT_BYTES",
     "CALLVAULT_CEREMONY_LIFETIME_SECS",
+    "CALLVAULT_CUSTODIAN_COOLING_OFF_SECS",
+    "CALLVAULT_STEP_UP_AFTER_FAILURES",
+    "CALLVAULT_STEP_UP_WINDOW_SECS",
     "CALLVAULT_KEK_PROVIDER",
     "CALLVAULT_PKCS11_MODULE",
     "CALLVAULT_PKCS11_TOKEN",
@@ -269,6 +281,18 @@ impl Config {
             self.ceremony_lifetime_secs =
                 v.parse().map_err(|_| bad("CALLVAULT_CEREMONY_LIFETIME_SECS", "expected a number".into()))?;
         }
+        if let Some(v) = env("CALLVAULT_CUSTODIAN_COOLING_OFF_SECS") {
+            self.custodian_cooling_off_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_CUSTODIAN_COOLING_OFF_SECS", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_STEP_UP_AFTER_FAILURES") {
+            self.step_up_after_failures =
+                v.parse().map_err(|_| bad("CALLVAULT_STEP_UP_AFTER_FAILURES", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_STEP_UP_WINDOW_SECS") {
+            self.step_up_window_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_STEP_UP_WINDOW_SECS", "expected a number".into()))?;
+        }
         if let Some(v) = env("CALLVAULT_KEK_PROVIDER") {
             self.kek_provider = match v.as_str() {
                 "file" => KekProvider::File,
@@ -341,6 +365,15 @@ impl Config {
         }
         if self.max_object_bytes > callvault_crypto::stream::MAX_OBJECT_SIZE {
             return Err(ConfigError::Invalid("max_object_bytes exceeds the streaming format's 2^48 bytes".into()));
+        }
+        if !(0..=30 * 24 * 3600).contains(&self.custodian_cooling_off_secs) {
+            return Err(ConfigError::Invalid("custodian_cooling_off_secs must be 0..=2592000".into()));
+        }
+        if !(1..=100).contains(&self.step_up_after_failures) {
+            return Err(ConfigError::Invalid("step_up_after_failures must be 1..=100".into()));
+        }
+        if !(60..=24 * 3600).contains(&self.step_up_window_secs) {
+            return Err(ConfigError::Invalid("step_up_window_secs must be 60..=86400".into()));
         }
         if !(60..=24 * 3600).contains(&self.ceremony_lifetime_secs) {
             return Err(ConfigError::Invalid("ceremony_lifetime_secs must be 60..=86400".into()));

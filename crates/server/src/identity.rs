@@ -6,6 +6,7 @@ use callvault_crypto::totp::{self, TotpCheck, TotpSeed};
 use callvault_model::access::{Action, DefaultRole, Resource};
 use callvault_model::records::{Grantee, Notification, Timestamp};
 use callvault_model::{NotificationId, PrincipalId, SecretString, SessionId, TenantId, UserId};
+use callvault_policy::duties;
 use callvault_policy::password::{PasswordRules, check_new_password, normalize};
 use callvault_policy::throttle::{self, FailureState, Gate};
 use callvault_store::{
@@ -21,7 +22,11 @@ use crate::state::AppState;
 /// The answer to every failed login: one status, one body, whatever went wrong (no user
 /// enumeration, ASVS 5.0 6.3.8).
 pub fn login_failed() -> ApiError {
-    ApiError::unauthenticated("invalid credentials, or the account is temporarily locked")
+    ApiError::unauthenticated(
+        "invalid credentials, or the account is locked or needs further authentication: after repeated failures \
+         a password alone no longer logs in (give the account's TOTP code, or ask an administrator to unlock it, \
+         or wait until the failures are older than the step-up window)",
+    )
 }
 
 /// Normalises a login id: NFKC, then lower case.
@@ -111,7 +116,23 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
             return Err(login_failed());
         }
     };
-    // The password is right. A second factor is needed once enrolled.
+    // The password is right. After repeated recent failures a password alone is not enough
+    // (step-up): an enrolled second factor is demanded below anyway; an account without one
+    // answers like any failure and names the way out (administrator unlock, or the window).
+    let recent = duties::recent_failures(
+        account.credential.failures,
+        account.credential.last_failure_at,
+        now.millis(),
+        state.config.step_up_window_secs.saturating_mul(1000),
+    );
+    if duties::step_up(recent, state.config.step_up_after_failures, account.credential.totp_enrolled, false)
+        == duties::StepUp::NoFactor
+    {
+        audit_login_failure(state, account.tenant, Actor::Principal(account.principal), origin, "step_up_required", now)
+            .await?;
+        state.metrics.login("step_up");
+        return Err(login_failed());
+    }
     let mut second_factor = false;
     if account.credential.totp_enrolled {
         match check_second_factor(state, &account, req.totp.as_ref(), req.recovery_code.as_ref(), now).await? {
@@ -366,6 +387,14 @@ fn unwrap_totp_seed(state: &AppState, principal: PrincipalId, wrapped: &[u8]) ->
     TotpSeed::from_bytes(bytes.expose()).map_err(|_| ApiError::internal("stored TOTP seed has a bad length"))
 }
 
+/// Whose failure is recorded, and where alerts go.
+struct FailureTarget {
+    owner: CredentialOwner,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+    alert_threshold: u32,
+}
+
 async fn record_failure(
     state: &AppState,
     account: &Account,
@@ -374,10 +403,28 @@ async fn record_failure(
     origin: Origin,
     reason: &'static str,
 ) -> Result<(), ApiError> {
+    let target = FailureTarget {
+        owner: account.owner,
+        principal: account.principal,
+        tenant: account.tenant,
+        alert_threshold: account.alert_threshold,
+    };
+    record_failure_of(state, &target, before, now, origin, "auth.login", reason).await
+}
+
+async fn record_failure_of(
+    state: &AppState,
+    account: &FailureTarget,
+    before: &FailureState,
+    now: Timestamp,
+    origin: Origin,
+    action: &'static str,
+    reason: &'static str,
+) -> Result<(), ApiError> {
     let after = throttle::record_failure(before, now.millis());
     let mut tx = state.store.begin().await?;
     tx.set_login_state(account.owner, after.failures, after.last_failure_ms, after.locked_until_ms).await?;
-    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), "auth.login")
+    let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), action)
         .denied()
         .origin(origin)
         .details(serde_json::json!({ "reason": reason, "failures": after.failures }));
@@ -471,6 +518,49 @@ pub async fn new_password_hash(
         .map_err(ApiError::internal)
 }
 
+/// The words a principal's password must not be built on: login, names, e-mail addresses, and the
+/// tenant's slug and name (NIST SP 800-63B 5.1.1.2, context-specific words).
+pub async fn password_context(
+    tx: &mut Tx,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+) -> Result<Vec<String>, ApiError> {
+    let mut words = Vec::new();
+    if let Some(t) = tenant {
+        let tenant = tx.tenant(t).await?;
+        words.push(tenant.slug.clone());
+        words.push(tenant.display_name.clone());
+    }
+    match principal {
+        PrincipalId::User(u) => {
+            if let Some(t) = tenant {
+                let user = tx.user(t, u).await?;
+                words.extend(user_words(&user));
+            }
+        }
+        PrincipalId::Operator(op) => {
+            if let Some((_, login, _)) = tx.operators().await?.into_iter().find(|(id, _, _)| *id == op) {
+                words.push(login);
+            }
+        }
+        PrincipalId::ServiceAccount(_) => {}
+    }
+    Ok(words)
+}
+
+/// A user's own context words: login, names and e-mail addresses.
+pub fn user_words(user: &callvault_model::records::User) -> Vec<String> {
+    let mut words =
+        vec![user.login.expose().clone(), user.first_name.expose().clone(), user.last_name.expose().clone()];
+    words.extend(
+        user.addresses
+            .iter()
+            .filter(|a| a.kind == callvault_model::records::AddressKind::Email)
+            .map(|a| a.value.expose().clone()),
+    );
+    words
+}
+
 /// Password rules of a tenant (operators use the defaults).
 pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<PasswordRules, ApiError> {
     let mut rules = PasswordRules::default();
@@ -481,28 +571,56 @@ pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<Pas
     Ok(rules)
 }
 
-/// Verifies a principal's current password (re-authentication before sensitive operations).
+/// The one answer to a failed re-authentication, whatever was wrong (password, code, throttle).
+fn reauthentication_failed() -> ApiError {
+    ApiError::forbidden_kind(
+        "reauthentication-failed",
+        "Re-authentication failed",
+        "re-authentication failed (wrong password or code, or too many recent failures: wait and try again)",
+    )
+}
+
+/// Verifies a principal's current password (re-authentication before sensitive operations),
+/// under the same throttle, failure count and alerts as logins.
 pub async fn verify_current_password(
     state: &AppState,
-    owner: CredentialOwner,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
     password: &SecretString,
 ) -> Result<(), ApiError> {
+    let owner = credential_owner(principal, tenant)?;
     let mut r = state.store.reader().await?;
     let cred = r.credential(owner).await?;
+    let alert_threshold = match tenant {
+        Some(t) => r.tenant(t).await?.settings.failed_login_alert_threshold,
+        None => callvault_model::records::TenantSettings::default().failed_login_alert_threshold,
+    };
+    drop(r);
+    let now = state.clock.now();
+    let before = FailureState {
+        failures: cred.failures,
+        last_failure_ms: cred.last_failure_at,
+        locked_until_ms: cred.locked_until,
+    };
     let pw = normalize(password.expose());
+    if !throttle::gate(&before, now.millis()).is_open() {
+        burn_verify(pw).await;
+        return Err(reauthentication_failed());
+    }
     let hash = cred.password_hash.clone();
     match tokio::task::spawn_blocking(move || verify_password(&hash, &pw)).await.map_err(ApiError::internal)? {
         PasswordCheck::Valid { .. } => Ok(()),
-        PasswordCheck::Invalid => Err(ApiError::forbidden_kind(
-            "reauthentication-failed",
-            "Re-authentication failed",
-            "the current password is wrong",
-        )),
+        PasswordCheck::Invalid => {
+            let target = FailureTarget { owner, principal, tenant, alert_threshold };
+            let origin = state.auditor.origin(None, None);
+            record_failure_of(state, &target, &before, now, origin, "auth.reauthenticate", "wrong_password").await?;
+            Err(reauthentication_failed())
+        }
     }
 }
 
-/// Re-authentication for key ceremonies: the current password and a fresh TOTP code (each code
-/// usable once). Accounts without TOTP cannot act as custodians.
+/// Re-authentication for ceremonies: the current password and a fresh TOTP code (each code
+/// usable once). Accounts without TOTP cannot act as custodians. Every failure answers the same.
 pub async fn reauthenticate(
     state: &AppState,
     principal: PrincipalId,
@@ -511,34 +629,41 @@ pub async fn reauthenticate(
     code: &SecretString,
 ) -> Result<(), ApiError> {
     let owner = credential_owner(principal, tenant)?;
-    verify_current_password(state, owner, password).await?;
+    verify_current_password(state, principal, tenant, password).await?;
     let cred = state.store.reader().await?.credential(owner).await?;
     let (true, Some(wrapped)) = (cred.totp_enrolled, &cred.totp_seed) else {
         return Err(ApiError::forbidden_kind(
             "totp-required",
             "Second factor required",
-            "key custodians must have TOTP enrolled (POST /v1/auth/totp/enroll)",
+            "custodians must have TOTP enrolled (POST /v1/auth/totp/enroll)",
         ));
     };
     let seed = unwrap_totp_seed(state, principal, wrapped)?;
     let last = cred.totp_last_step.and_then(|s| u64::try_from(s).ok());
-    let secs = u64::try_from(state.clock.now().millis() / 1000).unwrap_or(0);
-    let failed = || {
-        ApiError::forbidden_kind(
-            "reauthentication-failed",
-            "Re-authentication failed",
-            "the TOTP code is wrong or was already used",
-        )
-    };
-    match totp::verify(&seed, code.expose(), secs, last) {
+    let now = state.clock.now();
+    let secs = u64::try_from(now.millis() / 1000).unwrap_or(0);
+    let fresh = match totp::verify(&seed, code.expose(), secs, last) {
         TotpCheck::Valid { step } => {
             let mut tx = state.store.begin().await?;
             let fresh = tx.advance_totp_step(owner, i64::try_from(step).unwrap_or(i64::MAX)).await?;
             tx.commit().await?;
-            if fresh { Ok(()) } else { Err(failed()) }
+            fresh
         }
-        TotpCheck::Replayed | TotpCheck::Invalid => Err(failed()),
+        TotpCheck::Replayed | TotpCheck::Invalid => false,
+    };
+    if fresh {
+        return Ok(());
     }
+    let before = FailureState {
+        failures: cred.failures,
+        last_failure_ms: cred.last_failure_at,
+        locked_until_ms: cred.locked_until,
+    };
+    let alert_threshold = callvault_model::records::TenantSettings::default().failed_login_alert_threshold;
+    let target = FailureTarget { owner, principal, tenant, alert_threshold };
+    let origin = state.auditor.origin(None, None);
+    record_failure_of(state, &target, &before, now, origin, "auth.reauthenticate", "wrong_second_factor").await?;
+    Err(reauthentication_failed())
 }
 
 /// Starts TOTP enrolment: stores a new wrapped seed (not yet enrolled) and returns the URI.

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod calls;
 pub mod clock;
 pub mod config;
+pub mod custody;
 pub mod dial;
 pub mod error;
 pub mod extract;

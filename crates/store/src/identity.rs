@@ -83,6 +83,15 @@ pub struct SigningKeyRow {
     pub created_at: i64,
 }
 
+/// Who controls an account: its creator and whoever set its password or second factor last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountControl {
+    /// Who created the account (`None` for accounts from before the record, or the bootstrap).
+    pub created_by: Option<PrincipalId>,
+    /// Who last set the password or second factor.
+    pub credentials_set_by: Option<PrincipalId>,
+}
+
 /// Identity reads and writes.
 pub trait IdentityStore {
     /// Inserts a provider operator.
@@ -118,6 +127,21 @@ pub trait IdentityStore {
     async fn set_totp(&mut self, owner: CredentialOwner, wrapped_seed: Option<&[u8]>, enrolled: bool) -> Result<()>;
     /// Records the last TOTP step used; refuses (returns `false`) a step not newer than the stored one.
     async fn advance_totp_step(&mut self, owner: CredentialOwner, step: i64) -> Result<bool>;
+    /// Records who created an account (`created`) and who set its password or second factor last
+    /// (`credentials`); `None` leaves a column as it is.
+    async fn record_account_control(
+        &mut self,
+        owner: CredentialOwner,
+        created: Option<PrincipalId>,
+        credentials: Option<PrincipalId>,
+    ) -> Result<()>;
+    /// Who created an account and who last set its credentials, where recorded.
+    async fn account_control(&mut self, owner: CredentialOwner) -> Result<AccountControl>;
+    /// Whether an operator may approve provider ceremonies, and since when that holds is in the
+    /// ceremonies that appointed them.
+    async fn operator_may_approve(&mut self, id: OperatorId) -> Result<bool>;
+    /// Adds an operator to (or removes one from) the approvers of provider ceremonies.
+    async fn set_operator_may_approve(&mut self, id: OperatorId, may: bool) -> Result<()>;
     /// Replaces a user's recovery codes (digests only).
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, digests: &[String]) -> Result<()>;
     /// Marks a recovery code used; `false` when unknown or already used.
@@ -429,6 +453,70 @@ impl<C: Conn> IdentityStore for C {
             .bind(owner_tenant(owner))
             .bind(seed.map(<[u8]>::to_vec))
             .bind(i64::from(enrolled))
+            .execute(self.conn())
+            .await?;
+        affected(r)
+    }
+
+    async fn record_account_control(
+        &mut self,
+        owner: CredentialOwner,
+        created: Option<PrincipalId>,
+        credentials: Option<PrincipalId>,
+    ) -> Result<()> {
+        let key = owner_key(owner);
+        let (created_sql, credentials_sql) = match owner {
+            CredentialOwner::Operator(_) => (
+                "UPDATE cfg_operator SET created_by = $3 WHERE id = $1 AND $2 = $2",
+                "UPDATE cfg_operator SET credentials_set_by = $3 WHERE id = $1 AND $2 = $2",
+            ),
+            CredentialOwner::User(..) => (
+                "UPDATE cfg_user SET created_by = $3 WHERE id = $1 AND tenant_id = $2",
+                "UPDATE cfg_credential SET credentials_set_by = $3 WHERE user_id = $1 AND tenant_id = $2",
+            ),
+        };
+        for (sql, by) in [(created_sql, created), (credentials_sql, credentials)] {
+            let Some(by) = by else { continue };
+            let r = sqlx::query(sql)
+                .bind(key.clone())
+                .bind(owner_tenant(owner))
+                .bind(by.to_string())
+                .execute(self.conn())
+                .await?;
+            affected(r)?;
+        }
+        Ok(())
+    }
+
+    async fn account_control(&mut self, owner: CredentialOwner) -> Result<AccountControl> {
+        let key = owner_key(owner);
+        let sql = by_owner!(
+            owner,
+            "SELECT created_by, credentials_set_by FROM cfg_operator WHERE id = $1 AND $2 = $2",
+            "SELECT u.created_by, c.credentials_set_by FROM cfg_user u \
+             LEFT JOIN cfg_credential c ON c.user_id = u.id WHERE u.id = $1 AND u.tenant_id = $2"
+        );
+        let row = sqlx::query(sql).bind(key).bind(owner_tenant(owner)).fetch_one(self.conn()).await?;
+        let parse = |col: &str| -> Result<Option<PrincipalId>> {
+            let v: Option<String> = row.try_get(col)?;
+            Ok(v.and_then(|s| s.parse().ok()))
+        };
+        Ok(AccountControl { created_by: parse("created_by")?, credentials_set_by: parse("credentials_set_by")? })
+    }
+
+    async fn operator_may_approve(&mut self, id: OperatorId) -> Result<bool> {
+        let row = sqlx::query("SELECT may_approve FROM cfg_operator WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(self.conn())
+            .await?;
+        let v: i64 = row.try_get("may_approve")?;
+        Ok(v != 0)
+    }
+
+    async fn set_operator_may_approve(&mut self, id: OperatorId, may: bool) -> Result<()> {
+        let r = sqlx::query("UPDATE cfg_operator SET may_approve = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(i64::from(may))
             .execute(self.conn())
             .await?;
         affected(r)

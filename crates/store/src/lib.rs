@@ -35,7 +35,7 @@ pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, Signe
 pub use calls::CallStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
-pub use identity::{CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
+pub use identity::{AccountControl, CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::TenantStore;
 pub use vault::{KeyUsage, NewBlob, ObjectQuery, VaultStore};

@@ -62,6 +62,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_calls.sql"),
         postgres: include_str!("../migrations/postgres/0004_calls.sql"),
     },
+    Migration {
+        version: 5,
+        name: "duties",
+        sqlite: include_str!("../migrations/sqlite/0005_duties.sql"),
+        postgres: include_str!("../migrations/postgres/0005_duties.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

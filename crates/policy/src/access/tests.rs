@@ -192,7 +192,7 @@ fn default_roles_by_situation() {
         (SecurityOfficer, S::T, Key, ApproveKeyOperation, "AAAAAAAx"),
         (SecurityOfficer, S::T, Key, ManageKeys, "AAAAAAAx"),
         (SecurityOfficer, S::T, Key, Delete, "pppppppx"),
-        (SecurityOfficer, S::T, Audit, Verify, "AAAAAAAx"),
+        (SecurityOfficer, S::T, Audit, Verify, "pppppppx"), // the auditor's, not a writer's
         (SecurityOfficer, S::T, Session, Delete, "AAAAAAAx"),
         (SecurityOfficer, S::T, UserCredential, Unlock, "AAAAAAAx"),
         (SecurityOfficer, S::T, UserCredential, Update, "Annnnnnx"),
@@ -628,13 +628,17 @@ fn operators_see_tenants_not_their_data() {
 }
 
 #[test]
-fn service_accounts_are_never_custodians_or_dpos() {
+fn service_accounts_are_never_custodians_dpos_or_administrators() {
     use Action::*;
     use Resource::*;
     let check = check_service_account_privileges;
-    for role in [DefaultRole::Agent, DefaultRole::Supervisor, DefaultRole::Administrator, DefaultRole::Auditor] {
+    for role in [DefaultRole::Agent, DefaultRole::Supervisor, DefaultRole::Auditor, DefaultRole::Dialer] {
         assert_eq!(check(&default_role_privileges(role)), Ok(()), "{role:?}");
     }
+    assert_eq!(
+        check(&default_role_privileges(DefaultRole::Administrator)),
+        Err(ForbiddenForServiceAccounts(Privilege::scoped(User, Create)))
+    );
     assert_eq!(
         check(&default_role_privileges(DefaultRole::SecurityOfficer)),
         Err(ForbiddenForServiceAccounts(Privilege::scoped(Key, ManageKeys)))
@@ -650,6 +654,10 @@ fn service_accounts_are_never_custodians_or_dpos() {
         Privilege::own(PersonalData, Read),
         Privilege::scoped(Interaction, ErasePersonalData),
         Privilege::scoped(User, ErasePersonalData),
+        Privilege::scoped(Grant, Create),
+        Privilege::scoped(Role, Update),
+        Privilege::scoped(ServiceAccount, Create),
+        Privilege::scoped(UserCredential, Update),
     ] {
         assert_eq!(check(&[Privilege::scoped(User, Read), forbidden]), Err(ForbiddenForServiceAccounts(forbidden)));
     }
@@ -659,7 +667,8 @@ fn service_accounts_are_never_custodians_or_dpos() {
     }
     assert_eq!(
         check(&[Privilege::scoped(Key, ManageKeys)]).unwrap_err().to_string(),
-        "service accounts cannot hold key-custodian or data-protection-officer privileges (key:manage_keys)"
+        "service accounts cannot hold key:manage_keys: it belongs to people under dual control (identity \
+         administration, key custody, personal data)"
     );
 }
 
@@ -752,4 +761,45 @@ fn subject_helpers() {
             );
         }
     }
+}
+
+/// A database that holds a conflict anyway (granted before the rule, or behind the API): both
+/// classes are denied with the reason, everything else still works.
+#[test]
+fn conflicting_grants_deny_both_classes_at_decision_time() {
+    use crate::duties::PrivilegeClass::{IdentityAdministration, KeyCustody};
+    let w = world();
+    let s = subject(
+        &w,
+        vec![
+            grant_with_id(1, DefaultRole::Administrator, Scope::Tenant),
+            grant_with_id(2, DefaultRole::SecurityOfficer, Scope::Tenant),
+        ],
+    );
+    let key = ResourceRef::tenant_wide(Resource::Key, w.tenant);
+    let user = ResourceRef::tenant_wide(Resource::User, w.tenant);
+    assert_eq!(
+        s.decide(Action::ApproveKeyOperation, &key),
+        Decision::Deny(DenyReason::SeparationOfDuties {
+            resource: Resource::Key,
+            action: Action::ApproveKeyOperation,
+            class: KeyCustody,
+            with: IdentityAdministration,
+        })
+    );
+    let d = s.decide(Action::Create, &user);
+    assert_eq!(d.deny_reason().map(|r| matches!(r, DenyReason::SeparationOfDuties { .. })), Some(true), "{d}");
+    assert!(d.explain().contains("separation of duties"), "{d}");
+    assert!(!s.has_privilege(Resource::Grant, Action::Create));
+    assert!(!s.has_privilege(Resource::Key, Action::ManageKeys));
+    // Reads and self-service are untouched.
+    assert!(s.decide(Action::Read, &user).is_allowed());
+    assert!(s.decide(Action::Read, &key).is_allowed());
+    let own = ResourceRef::owned(Resource::UserCredential, w.tenant, w.me);
+    assert!(s.decide(Action::Update, &own).is_allowed(), "one's own password stays one's own");
+    assert!(!s.conflicts().is_empty());
+    // Without the conflict nothing is suppressed.
+    let clean = subject(&w, vec![grant_with_id(1, DefaultRole::Administrator, Scope::Tenant)]);
+    assert!(clean.conflicts().is_empty());
+    assert!(clean.decide(Action::Create, &user).is_allowed());
 }

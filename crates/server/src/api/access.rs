@@ -2,8 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use callvault_model::access::{Action, DefaultRole, Privilege, Resource, Scope};
 use callvault_model::records::{Grant, Grantee, Notification, Role, ServiceAccount};
+use callvault_model::vault::Ceremony;
 use callvault_model::{GrantId, PrincipalId, RoleId, ServiceAccountId, ServiceId, SkillId, TeamId, UserId};
 use callvault_policy::access::{Decision, ResourceRef, check_service_account_privileges};
 use callvault_store::{DirectoryStore, IdentityStore, StoreError};
@@ -83,6 +85,9 @@ async fn create_role(
         builtin: false,
         created_at: now,
     };
+    if let Some(c) = callvault_policy::duties::conflicts_among(&role.privileges) {
+        return Err(crate::custody::refused(c));
+    }
     let mut tx = state.store.begin().await?;
     tx.insert_role(&role).await.map_err(|e| ApiError::from_store(e, "role"))?;
     state
@@ -149,9 +154,11 @@ async fn update_role(
         && tx.grants(tenant).await?.iter().any(|g| g.role_id == id && matches!(g.grantee, Grantee::ServiceAccount(_)))
     {
         return Err(ApiError::conflict(
-            "a service account holds this role; service accounts cannot hold key-custodian or DPO privileges",
+            "a service account holds this role; service accounts cannot administer identities, hold key custody or \
+             touch personal data",
         ));
     }
+    crate::custody::check_role_change(&mut tx, tenant, id, &role.privileges, &privileges).await?;
     tx.update_role(tenant, id, &description, &privileges).await.map_err(|e| ApiError::from_store(e, "role"))?;
     let role = tx.role(tenant, id).await?;
     state
@@ -210,14 +217,18 @@ async fn list_grants(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum:
     Ok(axum::Json(state.store.reader().await?.grants(tenant).await?))
 }
 
-/// Grants a role.
+/// Grants a role. A role that carries key custody or personal data appoints a custodian: the
+/// answer is 202 with a ceremony that a second person approves
+/// (`POST /v1/key-ceremonies/{id}/approve`). A grant that would give one person two conflicting
+/// classes of privileges (separation of duties) is refused with 403 and the conflict.
 #[utoipa::path(post, path = "/v1/grants", tag = "access", security(("bearer" = [])), request_body = CreateGrant,
-    responses((status = 201, body = Grant), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Grant), (status = 202, body = Ceremony), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn create_grant(
     State(state): State<AppState>,
     ctx: Ctx,
     Json(body): Json<CreateGrant>,
-) -> ApiResult<(StatusCode, axum::Json<Grant>)> {
+) -> ApiResult<axum::response::Response> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Grant, tenant)).await?;
     if let Scope::Limited { teams, skills, services } = &body.scope
@@ -231,6 +242,15 @@ async fn create_grant(
     if let Grantee::ServiceAccount(_) = body.grantee {
         check_service_account_privileges(&role.privileges).map_err(|e| ApiError::invalid(e.to_string()))?;
     }
+    match body.grantee {
+        Grantee::User(u) => {
+            tx.user(tenant, u).await.map_err(|e| ApiError::from_store(e, "user"))?;
+        }
+        Grantee::ServiceAccount(a) => {
+            tx.service_account(tenant, a).await.map_err(|e| ApiError::from_store(e, "service account"))?;
+        }
+    }
+    crate::custody::check_grant(&mut tx, tenant, body.grantee, &role.privileges).await?;
     if let Scope::Limited { teams, skills, services } = &body.scope {
         for t in teams {
             tx.team(tenant, *t).await.map_err(|e| ApiError::from_store(e, "team"))?;
@@ -241,6 +261,17 @@ async fn create_grant(
         for s in services {
             tx.service(tenant, *s).await.map_err(|e| ApiError::from_store(e, "service"))?;
         }
+    }
+    if callvault_policy::duties::is_custodial(&role.privileges) {
+        tx.rollback().await?;
+        let subject = crate::custody::Subject::Grant {
+            grantee: body.grantee,
+            role_id: role.id,
+            role_name: role.name.clone(),
+            scope: body.scope,
+        };
+        let c = crate::custody::propose(&state, &ctx, body.grantee.principal(), subject).await?;
+        return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
     }
     let grant = Grant {
         id: GrantId::new(),
@@ -264,7 +295,7 @@ async fn create_grant(
         )
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(grant)))
+    Ok((StatusCode::CREATED, axum::Json(grant)).into_response())
 }
 
 fn grantee_kind(g: Grantee) -> &'static str {
@@ -274,16 +305,28 @@ fn grantee_kind(g: Grantee) -> &'static str {
     }
 }
 
-/// Removes a grant. The last administrator of a tenant cannot be demoted.
+/// Removes a grant. The last administrator of a tenant cannot be demoted. Removing a custodial
+/// grant is a ceremony (202) that a second person approves.
 #[utoipa::path(delete, path = "/v1/grants/{id}", tag = "access", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn delete_grant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<GrantId>) -> ApiResult<StatusCode> {
+    responses((status = 204), (status = 202, body = Ceremony), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_grant(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<GrantId>,
+) -> ApiResult<axum::response::Response> {
     let tenant = ctx.tenant()?;
     state.store.reader().await?.grant(tenant, id).await.map_err(|e| ApiError::from_store(e, "grant"))?;
     ctx.authorize(&state, Action::Delete, &ResourceRef::tenant_wide(Resource::Grant, tenant)).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let grant = tx.grant(tenant, id).await.map_err(|e| ApiError::from_store(e, "grant"))?;
+    let role = tx.role(tenant, grant.role_id).await?;
+    if callvault_policy::duties::is_custodial(&role.privileges) && matches!(grant.grantee, Grantee::User(_)) {
+        tx.rollback().await?;
+        let subject = crate::custody::Subject::Revoke { grant_id: id, role_name: role.name };
+        let c = crate::custody::propose(&state, &ctx, grant.grantee.principal(), subject).await?;
+        return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
+    }
     if let Grantee::User(user) = grant.grantee {
         let admins = identity::administrators(&mut tx, tenant).await?;
         let admin_role = tx.role_by_name(tenant, DefaultRole::Administrator.name()).await?;
@@ -309,7 +352,7 @@ async fn delete_grant(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Gr
         .record(&mut tx, now, &ctx.event("grant.delete").target("grant", id).origin(ctx.origin(&state)))
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A new service account for a dialer, recorder, SBC or other system.
@@ -435,6 +478,11 @@ async fn rotate_service_account(
     let token = callvault_crypto::token::new_token(SERVICE_TOKEN_PREFIX);
     let prefix: String = token.token.expose().chars().take(12).collect();
     let mut tx = state.store.begin().await?;
+    if tx.service_account(tenant, id).await?.revoked_at.is_some() {
+        return Err(ApiError::conflict(
+            "the service account is revoked; a revoked account is never reactivated: create a new one",
+        ));
+    }
     tx.rotate_service_account_token(tenant, id, &hex::encode(token.digest), &prefix).await?;
     let account = tx.service_account(tenant, id).await?;
     state
@@ -545,7 +593,7 @@ async fn explain(
         },
     )
     .await?;
-    let subject = load_subject(&mut r, tenant, PrincipalId::User(body.user_id)).await?;
+    let subject = load_subject(&mut r, tenant, PrincipalId::User(body.user_id), true).await?;
     let resource = ResourceRef {
         kind: body.resource,
         tenant,

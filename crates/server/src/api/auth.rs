@@ -118,14 +118,17 @@ async fn change_password(
         .await?;
         let _ = u;
     }
-    identity::verify_current_password(&state, owner, &body.current_password).await?;
+    identity::verify_current_password(&state, ctx.principal, ctx.tenant, &body.current_password).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let rules = identity::password_rules(&mut tx, ctx.tenant).await?;
+    let context = identity::password_context(&mut tx, ctx.principal, ctx.tenant).await?;
     tx.rollback().await?;
-    let hash = identity::new_password_hash(&body.new_password, &rules, &[]).await?;
+    let words: Vec<&str> = context.iter().map(String::as_str).collect();
+    let hash = identity::new_password_hash(&body.new_password, &rules, &words).await?;
     let mut tx = state.store.begin().await?;
     tx.set_password(owner, &hash, now).await?;
+    tx.record_account_control(owner, None, Some(ctx.principal)).await?;
     let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
     let event = ctx
         .event("auth.password_changed")

@@ -186,8 +186,8 @@ async fn get_ceremony(
     ctx: Ctx,
     Path(id): Path<CeremonyId>,
 ) -> ApiResult<axum::Json<Ceremony>> {
-    let tenant = ceremony::custodian(&ctx, &state, Action::Read).await?;
-    Ok(axum::Json(ceremony::load(&state, tenant, id).await?))
+    ceremony::custodian(&ctx, &state, Action::Read).await?;
+    Ok(axum::Json(ceremony::load_visible(&state, &ctx, id).await?))
 }
 
 /// Approves a ceremony (a custodian other than the proposer) and carries it out.

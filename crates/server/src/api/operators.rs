@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_model::access::{Action, Resource};
 use callvault_model::records::Timestamp;
-use callvault_model::{OperatorId, SecretString, TenantId};
+use callvault_model::vault::Ceremony;
+use callvault_model::{OperatorId, PrincipalId, SecretString, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::IdentityStore;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use crate::identity;
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_operators, create_operator))
+    OpenApiRouter::new().routes(routes!(list_operators, create_operator)).routes(routes!(propose_approver))
 }
 
 async fn allow(ctx: &Ctx, state: &AppState, action: Action) -> ApiResult<()> {
@@ -73,8 +74,39 @@ async fn create_operator(
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.insert_operator(id, &login, &hash, now).await.map_err(|e| ApiError::from_store(e, "operator"))?;
+    let owner = callvault_store::CredentialOwner::Operator(id);
+    tx.record_account_control(owner, Some(ctx.principal), Some(ctx.principal)).await?;
     let event = ctx.event("operator.create").target("operator", id).origin(ctx.origin(&state));
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(OperatorView { id, login, created_at: now })))
+}
+
+/// Proposes adding an operator to the approvers of provider ceremonies (KEK backups, tenants'
+/// first custodians). A second approving operator approves it with
+/// `POST /v1/key-ceremonies/{id}/approve`; a new operator approves nothing until then.
+#[utoipa::path(post, path = "/v1/operators/{id}/approver", tag = "operators", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = Ceremony), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn propose_approver(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    crate::extract::Path(id): crate::extract::Path<OperatorId>,
+) -> ApiResult<(StatusCode, axum::Json<Ceremony>)> {
+    allow(&ctx, &state, Action::Create).await?;
+    let PrincipalId::Operator(me) = ctx.principal else {
+        return Err(ApiError::forbidden("only provider operators appoint operators", None));
+    };
+    crate::custody::operator_may_approve(&state, me).await?;
+    let mut r = state.store.reader().await?;
+    if !r.operators().await?.iter().any(|(o, _, _)| *o == id) {
+        return Err(ApiError::not_found("operator"));
+    }
+    if r.operator_may_approve(id).await? {
+        return Err(ApiError::conflict("this operator may already approve"));
+    }
+    drop(r);
+    let subject = crate::custody::Subject::Operator { operator_id: id };
+    let c = crate::custody::propose(&state, &ctx, PrincipalId::Operator(id), subject).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(c)))
 }

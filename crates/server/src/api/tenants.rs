@@ -7,7 +7,7 @@ use callvault_model::access::{Action, DefaultRole, Resource, Scope};
 use callvault_model::records::{Capabilities, Grant, Grantee, Role, Tenant, TenantSettings, Timestamp};
 use callvault_model::{GrantId, Personal, RoleId, SecretString, TenantId, UserId};
 use callvault_policy::access::{ResourceRef, default_role_privileges};
-use callvault_store::{DirectoryStore, IdentityStore, NewUser, TenantStore};
+use callvault_store::{CredentialOwner, DirectoryStore, IdentityStore, NewUser, TenantStore};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -117,6 +117,7 @@ async fn create_tenant(
     })
     .await?;
     tx.insert_credential(tenant.id, user, &hash, now).await?;
+    tx.record_account_control(CredentialOwner::User(tenant.id, user), Some(ctx.principal), Some(ctx.principal)).await?;
     tx.insert_grant(&Grant {
         id: GrantId::new(),
         tenant_id: tenant.id,

@@ -3,11 +3,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use callvault_model::access::{Action, Resource};
 use callvault_model::records::{AddressKind, Assignments, User};
+use callvault_model::vault::Ceremony;
 use callvault_model::{Personal, PrincipalId, SecretString, SkillId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::{CredentialOwner, DirectoryStore, IdentityStore, NewUser, UserPatch};
+use callvault_store::{CredentialOwner, DirectoryStore, IdentityStore, NewUser, TenantStore, UserPatch};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -167,8 +169,14 @@ async fn create_user(
         Some(pw) => {
             let mut tx = state.store.begin().await?;
             let rules = identity::password_rules(&mut tx, Some(tenant)).await?;
+            let org = tx.tenant(tenant).await?;
             tx.rollback().await?;
-            Some(identity::new_password_hash(pw, &rules, &[&login, &first, &last]).await?)
+            let mut words = vec![login.clone(), first.clone(), last.clone(), org.slug, org.display_name];
+            words.extend(
+                addresses.iter().filter(|(k, _)| *k == AddressKind::Email).map(|(_, v)| v.expose().clone()),
+            );
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            Some(identity::new_password_hash(pw, &rules, &words).await?)
         }
         None => None,
     };
@@ -188,6 +196,8 @@ async fn create_user(
     if let Some(hash) = &hash {
         tx.insert_credential(tenant, id, hash, now).await?;
     }
+    let owner = CredentialOwner::User(tenant, id);
+    tx.record_account_control(owner, Some(ctx.principal), hash.as_ref().map(|_| ctx.principal)).await?;
     tx.set_assignments(tenant, id, &assignments)
         .await
         .map_err(|e| ApiError::from_store(e, "team, skill or service"))?;
@@ -349,29 +359,34 @@ pub struct ResetPassword {
     pub password: SecretString,
 }
 
-/// Sets a user's password (administrators); ends all the user's sessions.
+/// Sets a user's password (administrators); ends all the user's sessions. A custodian's
+/// password is reset only under dual control: the answer is 202 with a ceremony, and on approval
+/// a temporary password is shown once to the approver (the body's password is not used).
 #[utoipa::path(put, path = "/v1/users/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = ResetPassword,
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 202, body = Ceremony), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn reset_password(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<UserId>,
     Json(body): Json<ResetPassword>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<axum::response::Response> {
     let (user, _) = load_user_for(&state, &ctx, id, Action::Update, Resource::UserCredential).await?;
     if ctx.principal == PrincipalId::User(id) {
         return Err(ApiError::invalid("change your own password with POST /v1/auth/password"));
     }
     let tenant = ctx.tenant()?;
+    if crate::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
+        let subject = crate::custody::Subject::Reset { user_id: id, what: crate::custody::ResetWhat::Password };
+        let c = crate::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
+        return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
+    }
     let mut tx = state.store.begin().await?;
     let rules = identity::password_rules(&mut tx, Some(tenant)).await?;
+    let context = identity::password_context(&mut tx, PrincipalId::User(id), Some(tenant)).await?;
     tx.rollback().await?;
-    let hash = identity::new_password_hash(
-        &body.password,
-        &rules,
-        &[user.login.expose(), user.first_name.expose(), user.last_name.expose()],
-    )
-    .await?;
+    let _ = user;
+    let words: Vec<&str> = context.iter().map(String::as_str).collect();
+    let hash = identity::new_password_hash(&body.password, &rules, &words).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let owner = CredentialOwner::User(tenant, id);
@@ -379,6 +394,7 @@ async fn reset_password(
         Err(callvault_store::StoreError::NotFound) => tx.insert_credential(tenant, id, &hash, now).await?,
         other => other?,
     }
+    tx.record_account_control(owner, None, Some(ctx.principal)).await?;
     let revoked = tx.revoke_sessions_of(PrincipalId::User(id), None, now.millis()).await?;
     state
         .auditor
@@ -392,7 +408,7 @@ async fn reset_password(
         )
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Unlocks a user locked by failed logins (administrators, security officers).
@@ -411,26 +427,37 @@ async fn unlock_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Use
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes a user's second factor so it can enrol again (lost device).
+/// Removes a user's second factor so it can enrol again (lost device). A custodian's second
+/// factor is reset only under dual control: the answer is 202 with a ceremony.
 #[utoipa::path(delete, path = "/v1/users/{id}/totp", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn reset_totp(State(state): State<AppState>, ctx: Ctx, Path(id): Path<UserId>) -> ApiResult<StatusCode> {
+    responses((status = 204), (status = 202, body = Ceremony), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn reset_totp(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::response::Response> {
     load_user_for(&state, &ctx, id, Action::Unlock, Resource::UserCredential).await?;
     if ctx.principal == PrincipalId::User(id) {
         return Err(ApiError::invalid("another administrator must reset your second factor"));
     }
     let tenant = ctx.tenant()?;
+    if crate::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
+        let subject = crate::custody::Subject::Reset { user_id: id, what: crate::custody::ResetWhat::Totp };
+        let c = crate::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
+        return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
+    }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.set_totp(CredentialOwner::User(tenant, id), None, false)
         .await
         .map_err(|e| ApiError::from_store(e, "credential"))?;
     tx.replace_recovery_codes(tenant, id, &[]).await?;
+    tx.record_account_control(CredentialOwner::User(tenant, id), None, Some(ctx.principal)).await?;
     tx.revoke_sessions_of(PrincipalId::User(id), None, now.millis()).await?;
     state
         .auditor
         .record(&mut tx, now, &ctx.event("user.totp_reset").target("user", id).origin(ctx.origin(&state)))
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

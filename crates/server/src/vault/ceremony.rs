@@ -123,6 +123,15 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
         | CeremonyKind::Rewrap
         | CeremonyKind::Reencrypt
         | CeremonyKind::DecryptAll => empty(),
+        CeremonyKind::AppointCustodian | CeremonyKind::RevokeCustodian => Err(ApiError::invalid(format!(
+            "{kind} is proposed by granting or removing the role: POST /v1/grants, DELETE /v1/grants/{{id}}"
+        ))),
+        CeremonyKind::ResetCustodianCredentials => Err(ApiError::invalid(
+            "a custodian's credentials are reset with PUT /v1/users/{id}/password or DELETE /v1/users/{id}/totp",
+        )),
+        CeremonyKind::AppointOperatorApprover => Err(ApiError::invalid(
+            "appoint_operator_approver is proposed with POST /v1/operators/{id}/approver",
+        )),
     }
 }
 
@@ -166,7 +175,12 @@ pub async fn propose(
             let mut r = state.store.reader().await?;
             preconditions(&mut r, tenant, kind, &params).await?;
         }
-        None => backup_supported(state)?,
+        None => {
+            backup_supported(state)?;
+            if let PrincipalId::Operator(op) = ctx.principal {
+                crate::custody::operator_may_approve(state, op).await?;
+            }
+        }
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
@@ -214,6 +228,13 @@ pub async fn load(state: &AppState, tenant: Option<TenantId>, id: CeremonyId) ->
     Ok(c)
 }
 
+/// A ceremony the caller may see: its own tenant's or provider's, or a tenant's custodian
+/// appointment that a provider operator is to approve.
+pub async fn load_visible(state: &AppState, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, ApiError> {
+    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
+    if crate::custody::visible_to(state, ctx, &c).await? { Ok(c) } else { Err(ApiError::not_found("ceremony")) }
+}
+
 async fn expire_if_due(state: &AppState, c: &Ceremony, now: Timestamp) -> Result<(), ApiError> {
     if now.millis() <= c.expires_at.millis() {
         return Ok(());
@@ -235,12 +256,23 @@ pub async fn approve(
     password: &SecretString,
     totp: &SecretString,
 ) -> Result<Ceremony, ApiError> {
+    let visible = load_visible(state, ctx, id).await?;
+    if crate::custody::is_appointment(visible.kind) {
+        if visible.state == CeremonyState::Proposed {
+            expire_if_due(state, &visible, state.clock.now()).await?;
+        }
+        return crate::custody::approve(state, ctx, visible, password, totp).await;
+    }
     let tenant = custodian(ctx, state, Action::ApproveKeyOperation).await?;
     let c = load(state, tenant, id).await?;
     if c.state != CeremonyState::Proposed {
         return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
     }
     expire_if_due(state, &c, state.clock.now()).await?;
+    if let PrincipalId::Operator(op) = ctx.principal {
+        crate::custody::operator_may_approve(state, op).await?;
+    }
+    crate::custody::check_cooling_off(&mut state.store.reader().await?, state, tenant, ctx.principal).await?;
     if c.proposer == ctx.principal {
         let event = ctx.event("key.ceremony_approve").denied().target("ceremony", c.id).origin(ctx.origin(state));
         state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
@@ -355,7 +387,11 @@ async fn preconditions<C: VaultStore + TenantStore>(
                 )));
             }
         }
-        CeremonyKind::KekBackup => {}
+        CeremonyKind::KekBackup
+        | CeremonyKind::AppointCustodian
+        | CeremonyKind::RevokeCustodian
+        | CeremonyKind::ResetCustodianCredentials
+        | CeremonyKind::AppointOperatorApprover => {}
     }
     if matches!(
         kind,
@@ -472,6 +508,12 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             serde_json::json!({ "retired_version": version })
         }
         CeremonyKind::KekBackup => return Err(ApiError::invalid("kek_backup is a provider ceremony")),
+        CeremonyKind::AppointCustodian
+        | CeremonyKind::RevokeCustodian
+        | CeremonyKind::ResetCustodianCredentials
+        | CeremonyKind::AppointOperatorApprover => {
+            return Err(ApiError::internal("an appointment ceremony reached the key-operation path"));
+        }
     })
 }
 
