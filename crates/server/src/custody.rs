@@ -241,7 +241,11 @@ pub async fn propose(
     let mut tx = state.store.begin().await?;
     let control = tx.account_control(owner_of(tenant, candidate)?).await.unwrap_or_default();
     let appointment = appointment(ctx.principal, candidate, control);
-    duties::check_proposal(&appointment).map_err(refused_appointment)?;
+    if appoints(&subject) {
+        duties::check_proposal(&appointment).map_err(refused_appointment)?;
+    } else if ctx.principal == candidate {
+        return Err(refused_appointment(duties::AppointmentRefusal::AboutThemself));
+    }
     let now = state.clock.now();
     let kind = subject.kind();
     let mut params = serde_json::to_value(&subject).map_err(ApiError::internal)?;
@@ -278,6 +282,12 @@ pub async fn propose(
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(c)
+}
+
+/// Whether a ceremony gives someone custody (the sock-puppet rules apply), rather than taking it
+/// away or resetting credentials (where only "never about oneself" and "two people" apply).
+fn appoints(subject: &Subject) -> bool {
+    matches!(subject, Subject::Grant { .. } | Subject::Operator { .. })
 }
 
 fn appointment(proposer: PrincipalId, candidate: PrincipalId, control: AccountControl) -> Appointment {
@@ -346,7 +356,15 @@ pub async fn approve(
         created_by: principal_param(&c, "candidate_created_by"),
         credentials_set_by: principal_param(&c, "credentials_last_set_by"),
     };
-    let check = duties::check_appointment(&appointment(c.proposer, candidate, control), ctx.principal);
+    let check = if appoints(&subject) {
+        duties::check_appointment(&appointment(c.proposer, candidate, control), ctx.principal)
+    } else if ctx.principal == candidate {
+        Err(duties::AppointmentRefusal::AboutThemself)
+    } else if ctx.principal == c.proposer {
+        Err(duties::AppointmentRefusal::SameApprover)
+    } else {
+        Ok(())
+    };
     if let Err(e) = check {
         let event = ctx.event("custody.ceremony_approve").denied().target("ceremony", c.id).origin(ctx.origin(state));
         state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;

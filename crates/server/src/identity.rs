@@ -22,11 +22,21 @@ use crate::state::AppState;
 /// The answer to every failed login: one status, one body, whatever went wrong (no user
 /// enumeration, ASVS 5.0 6.3.8).
 pub fn login_failed() -> ApiError {
-    ApiError::unauthenticated(
-        "invalid credentials, or the account is locked or needs further authentication: after repeated failures \
-         a password alone no longer logs in (give the account's TOTP code, or ask an administrator to unlock it, \
-         or wait until the failures are older than the step-up window)",
-    )
+    ApiError::unauthenticated(LOGIN_FAILED)
+}
+
+const LOGIN_FAILED: &str = "invalid credentials, or the account is locked or needs further authentication: after \
+     repeated failures a password alone no longer logs in (give the account's TOTP code, or ask an administrator to \
+     unlock it, or wait until the failures are older than the step-up window)";
+
+/// The problem document of [`login_failed`], for tests that compare answers.
+pub fn login_failed_body() -> serde_json::Value {
+    serde_json::json!({
+        "type": "urn:callvault:problem:unauthenticated",
+        "title": "Authentication required",
+        "status": 401,
+        "detail": LOGIN_FAILED,
+    })
 }
 
 /// Normalises a login id: NFKC, then lower case.

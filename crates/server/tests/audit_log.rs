@@ -123,8 +123,9 @@ async fn proofs_verify_and_fail_for_each_rfc9162_case() {
         let app = TestApp::new(db).await;
         let op = app.operator().await;
         let (_, admin) = app.tenant(&op, "acme").await;
+        // Verifying the log (tree heads, proofs) is the auditor's: whoever writes is not their own auditor.
         let officer = app.user(&admin, "sec", "security officer passphrase", json!({})).await;
-        app.grant(&admin, &officer, "security_officer", json!({ "kind": "tenant" })).await;
+        app.grant(&admin, &officer, "auditor", json!({ "kind": "tenant" })).await;
         app.clock.advance_ms(30_000);
         let sec = app.login_privileged(Some("acme"), "sec", "security officer passphrase").await;
         for i in 0..6 {

@@ -197,7 +197,9 @@ async fn world(app: &TestApp) -> World {
 
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
-    if place == "other" && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call") {
+    if place == "other"
+        && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call" | "operator")
+    {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
     let team = if place == "in" { &w.team_in } else { &w.team_out };
@@ -302,6 +304,8 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 .unwrap();
             view.id.to_string()
         }
+        // Provider operators are no tenant data: any id, every tenant role is refused first.
+        "operator" => uuid::Uuid::nil().to_string(),
         other => panic!("no fixture for {other}"),
     }
 }
@@ -335,6 +339,7 @@ async fn request_for(
         "webhooks" => "webhook",
         "dnc-lists" => "dnc_list",
         "calls" => "call",
+        "operators" => "operator",
         "dial" if path.contains("assignments") => "team",
         _ => "",
     };

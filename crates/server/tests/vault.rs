@@ -14,6 +14,9 @@ const PW: &str = "correct horse battery staple";
 struct Setup {
     tenant: TenantId,
     admin: String,
+    /// A recording system's user: uploads and plays content (administrators may not: separation
+    /// of duties keeps identity administration and content access apart).
+    recorder: String,
     so1: String,
     so2: String,
 }
@@ -35,21 +38,32 @@ async fn setup(app: &TestApp) -> Setup {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{role}");
+    let rec = app.user(&admin, "rec", PW, json!({})).await;
     let (_, me) = app.get("/v1/auth/me", &admin).await;
     let boss = me["principal"].as_str().and_then(|p| p.strip_prefix("user:")).unwrap().to_owned();
-    let (s, g) = app
+    // The administrator may not hold content access (separation of duties).
+    let (s, e) = app
         .post(
             "/v1/grants",
             &admin,
             json!({ "grantee": { "kind": "user", "id": boss }, "role_id": role["id"], "scope": { "kind": "tenant" } }),
         )
         .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+    let (s, g) = app
+        .post(
+            "/v1/grants",
+            &admin,
+            json!({ "grantee": { "kind": "user", "id": rec }, "role_id": role["id"], "scope": { "kind": "tenant" } }),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{g} {me}");
+    let recorder = app.login(Some("acme"), "rec", PW, None).await["token"].as_str().unwrap().to_owned();
     app.clock.advance_ms(30_000);
     let so1 = app.login_privileged(Some("acme"), "sec1", PW).await;
     app.clock.advance_ms(30_000);
     let so2 = app.login_privileged(Some("acme"), "sec2", PW).await;
-    Setup { tenant: tid.parse().unwrap(), admin, so1, so2 }
+    Setup { tenant: tid.parse().unwrap(), admin, recorder, so1, so2 }
 }
 
 fn code(app: &TestApp, login: &str) -> String {
@@ -154,7 +168,7 @@ async fn upload_play_ranges_and_bad_input() {
         let s = setup(&app).await;
         ceremony(&app, &s, "enable_encryption", json!({})).await;
         let data = sample(200_000, 1);
-        let (st, o) = upload(&app, &s.admin, "voice", &data, &format!("&sha256={}&consent=true", sha_hex(&data))).await;
+        let (st, o) = upload(&app, &s.recorder, "voice", &data, &format!("&sha256={}&consent=true", sha_hex(&data))).await;
         assert_eq!(st, StatusCode::CREATED, "{o}");
         assert_eq!(o["key_version"], 1);
         assert_eq!(o["sha256"], sha_hex(&data));
@@ -163,15 +177,15 @@ async fn upload_play_ranges_and_bad_input() {
         let (_, blob) = blob_bytes(&app, s.tenant, &id).await;
         assert_eq!(&blob[..5], b"CVB1\x01");
         assert!(!contains_window(&blob, &data[1000..1032]), "plaintext found on disk");
-        let (st, all) = content(&app, &s.admin, &id, None).await;
+        let (st, all) = content(&app, &s.recorder, &id, None).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(all, data);
-        let (st, part) = content(&app, &s.admin, &id, Some("bytes=70000-140000")).await;
+        let (st, part) = content(&app, &s.recorder, &id, Some("bytes=70000-140000")).await;
         assert_eq!(st, StatusCode::PARTIAL_CONTENT);
         assert_eq!(part, &data[70000..=140000]);
-        let (st, tail) = content(&app, &s.admin, &id, Some("bytes=-10")).await;
+        let (st, tail) = content(&app, &s.recorder, &id, Some("bytes=-10")).await;
         assert_eq!((st, tail.as_slice()), (StatusCode::PARTIAL_CONTENT, &data[data.len() - 10..]));
-        let (st, body) = content(&app, &s.admin, &id, Some("bytes=200000-")).await;
+        let (st, body) = content(&app, &s.recorder, &id, Some("bytes=200000-")).await;
         assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
         assert!(String::from_utf8_lossy(&body).contains("range-not-satisfiable"));
 
@@ -182,28 +196,28 @@ async fn upload_play_ranges_and_bad_input() {
         let files = count(&app);
         // Short upload: fewer bytes than declared.
         let (st, _, body) =
-            app.raw("POST", "/v1/objects?class=chat&size=1000", Some(&s.admin), Some(vec![1; 999]), "text/plain").await;
+            app.raw("POST", "/v1/objects?class=chat&size=1000", Some(&s.recorder), Some(vec![1; 999]), "text/plain").await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
         assert!(String::from_utf8_lossy(&body).contains("declared 1000 bytes, received 999"));
         // Longer than declared.
         let (st, _, _) =
-            app.raw("POST", "/v1/objects?class=chat&size=10", Some(&s.admin), Some(vec![1; 11]), "text/plain").await;
+            app.raw("POST", "/v1/objects?class=chat&size=10", Some(&s.recorder), Some(vec![1; 11]), "text/plain").await;
         assert_eq!(st, StatusCode::BAD_REQUEST);
         // Corrupt upload: the digest does not match.
-        let (st, v) = upload(&app, &s.admin, "voice", &data[..500], &format!("&sha256={}", sha_hex(&data))).await;
+        let (st, v) = upload(&app, &s.recorder, "voice", &data[..500], &format!("&sha256={}", sha_hex(&data))).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         // No declared length at all.
         let (st, _, _) =
-            app.raw("POST", "/v1/objects?class=chat", Some(&s.admin), Some(vec![1; 5]), "text/plain").await;
+            app.raw("POST", "/v1/objects?class=chat", Some(&s.recorder), Some(vec![1; 5]), "text/plain").await;
         assert_eq!(st, StatusCode::LENGTH_REQUIRED);
         // Unknown class, bad agents, bad time.
         for q in ["class=fax&size=1", "class=chat&size=1&agents=nope", "class=chat&size=1&recorded_at=yesterday"] {
             let (st, _, _) =
-                app.raw("POST", &format!("/v1/objects?{q}"), Some(&s.admin), Some(vec![1]), "text/plain").await;
+                app.raw("POST", &format!("/v1/objects?{q}"), Some(&s.recorder), Some(vec![1]), "text/plain").await;
             assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY, "{q}: {st}");
         }
         assert_eq!(count(&app), files, "a refused upload left a file behind");
-        let (_, list) = app.get("/v1/objects", &s.admin).await;
+        let (_, list) = app.get("/v1/objects", &s.recorder).await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
         // An agent sees nothing of others' recordings; a security officer has no interaction rights.
         let (st, _) = app.get(&format!("/v1/objects/{id}"), &s.so1).await;
@@ -215,7 +229,7 @@ async fn upload_play_ranges_and_bad_input() {
             .raw(
                 "POST",
                 "/v1/exports",
-                Some(&s.admin),
+                Some(&s.recorder),
                 Some(json!({ "ids": [id] }).to_string().into_bytes()),
                 "application/json",
             )
@@ -302,7 +316,7 @@ async fn dual_control_cannot_be_bypassed() {
         let (st, _) = propose(&app, &s.so1, "sec1", "new_key", json!({ "x": 1 })).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
         // A version still protecting an object cannot be retired.
-        let (st, _) = upload(&app, &s.admin, "sms", b"hello", "").await;
+        let (st, _) = upload(&app, &s.recorder, "sms", b"hello", "").await;
         assert_eq!(st, StatusCode::CREATED);
         ceremony(&app, &s, "new_key", json!({})).await;
         let (st, e) = propose(&app, &s.so1, "sec1", "retire_version", json!({ "version": 1 })).await;
@@ -332,7 +346,7 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         let mut objects = Vec::new();
         for i in 0..6u8 {
             let data = sample(1000 + usize::from(i) * 40_000, i);
-            let (st, o) = upload(&app, &s.admin, "screen", &data, "").await;
+            let (st, o) = upload(&app, &s.recorder, "screen", &data, "").await;
             assert_eq!(st, StatusCode::CREATED, "{o}");
             assert!(o["key_version"].is_null());
             objects.push((o["id"].as_str().unwrap().to_owned(), data));
@@ -343,10 +357,10 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
             let s = &s;
             async move {
                 for (id, data) in objects {
-                    let (st, got) = content(app, &s.admin, id, None).await;
+                    let (st, got) = content(app, &s.recorder, id, None).await;
                     assert_eq!(st, StatusCode::OK);
                     assert_eq!(&got, data);
-                    let (_, o) = app.get(&format!("/v1/objects/{id}"), &s.admin).await;
+                    let (_, o) = app.get(&format!("/v1/objects/{id}"), &s.recorder).await;
                     assert_eq!(o["key_version"].as_u64(), expected, "{o}");
                 }
             }
@@ -658,11 +672,25 @@ async fn kek_backup_needs_two_operators_and_k_minus_one_shares_restore_nothing()
         )
         .await;
     assert_eq!((st, e["type"].as_str()), (StatusCode::FORBIDDEN, Some("urn:callvault:problem:dual-control")));
-    let (st, done) = app
+    // An operator that another operator just created is no approver: one operator cannot make
+    // the second custodian of a provider ceremony (this approval completed before the rule).
+    let (st, e) = app
         .post(
             &format!("/v1/key-ceremonies/{id}/approve"),
             &op2,
             json!({ "password": "second operator passphrase", "totp": op_code(&app, "op2") }),
+        )
+        .await;
+    assert_eq!((st, e["type"].as_str()), (StatusCode::FORBIDDEN, Some("urn:callvault:problem:dual-control")), "{e}");
+    // The second approver from the first start approves.
+    let op2 = app.operator2().await;
+    let op2_password = app.admin2_password.clone();
+    app.clock.advance_ms(30_000);
+    let (st, done) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/approve"),
+            &op2,
+            json!({ "password": op2_password, "totp": op_code(&app, "admin2") }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{done}");
@@ -681,7 +709,7 @@ async fn kek_backup_needs_two_operators_and_k_minus_one_shares_restore_nothing()
         .post(
             &format!("/v1/key-ceremonies/{id}/share"),
             &op2,
-            json!({ "password": "second operator passphrase", "totp": op_code(&app, "op2") }),
+            json!({ "password": op2_password, "totp": op_code(&app, "admin2") }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");

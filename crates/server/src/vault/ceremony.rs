@@ -256,6 +256,7 @@ pub async fn approve(
     password: &SecretString,
     totp: &SecretString,
 ) -> Result<Ceremony, ApiError> {
+    let tenant = custodian(ctx, state, Action::ApproveKeyOperation).await?;
     let visible = load_visible(state, ctx, id).await?;
     if crate::custody::is_appointment(visible.kind) {
         if visible.state == CeremonyState::Proposed {
@@ -263,7 +264,6 @@ pub async fn approve(
         }
         return crate::custody::approve(state, ctx, visible, password, totp).await;
     }
-    let tenant = custodian(ctx, state, Action::ApproveKeyOperation).await?;
     let c = load(state, tenant, id).await?;
     if c.state != CeremonyState::Proposed {
         return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));

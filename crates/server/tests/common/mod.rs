@@ -95,6 +95,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub db: TestDb,
     pub router: axum::Router,
+    /// The generated password of the second bootstrap operator `admin2`.
+    pub admin2_password: String,
     totp_secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
@@ -113,12 +115,15 @@ impl TestApp {
         let clock = ManualClock::new(Timestamp(T0));
         let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
         let data_dir = std::env::temp_dir().join(format!("cv-test-{}", uuid::Uuid::new_v4().simple()));
-        let mut config = Config { max_body_bytes: 64 * 1024, data_dir, ..Config::default() };
+        // Custodians are fixtures in most tests; the cooling-off test sets its own time.
+        let mut config =
+            Config { max_body_bytes: 64 * 1024, data_dir, custodian_cooling_off_secs: 0, ..Config::default() };
         adjust(&mut config);
         let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
-        bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
+        let report = bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
+        let admin2_password = report.second_operator_password.unwrap().expose().to_owned();
         let router = callvault_server::api::app(state.clone());
-        TestApp { state, clock, db, router, totp_secrets: Default::default() }
+        TestApp { state, clock, db, router, admin2_password, totp_secrets: Default::default() }
     }
 
     /// The same database, data directory, KEK and clock with freshly built state: a restart.
@@ -278,11 +283,40 @@ impl TestApp {
         u["id"].as_str().unwrap().to_owned()
     }
 
-    /// Grants a role (by name) to a user with a scope.
+    /// The second bootstrap operator's full token.
+    #[allow(dead_code)]
+    pub async fn operator2(&self) -> String {
+        self.clock.advance_ms(30_000);
+        let pw = self.admin2_password.clone();
+        self.login_privileged(None, callvault_server::bootstrap::SECOND_OPERATOR, &pw).await
+    }
+
+    /// Grants a role (by name) to a user with a scope. A custodial role (key custody, personal
+    /// data) is a fixture written to the store directly, as if appointed when the tenant was set
+    /// up: the appointment ceremony itself is tested in `tests/duties.rs`.
     pub async fn grant(&self, admin: &str, user: &str, role: &str, scope: Value) -> String {
         let (_, roles) = self.get("/v1/roles", admin).await;
-        let role_id =
-            roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["id"].as_str().unwrap().to_owned();
+        let role_v = roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap().clone();
+        let role_id = role_v["id"].as_str().unwrap().to_owned();
+        let privileges: Vec<callvault_model::access::Privilege> =
+            serde_json::from_value(role_v["privileges"].clone()).unwrap();
+        if callvault_policy::duties::is_custodial(&privileges) {
+            use callvault_store::IdentityStore;
+            let (_, me) = self.get("/v1/auth/me", admin).await;
+            let tenant: callvault_model::TenantId = me["tenant_id"].as_str().unwrap().parse().unwrap();
+            let grant = callvault_model::records::Grant {
+                id: callvault_model::GrantId::new(),
+                tenant_id: tenant,
+                grantee: callvault_model::records::Grantee::User(user.parse().unwrap()),
+                role_id: role_id.parse().unwrap(),
+                scope: serde_json::from_value(scope).unwrap(),
+                created_at: callvault_server::clock::Clock::now(&self.clock),
+            };
+            let mut tx = self.state.store.begin().await.unwrap();
+            tx.insert_grant(&grant).await.unwrap();
+            tx.commit().await.unwrap();
+            return grant.id.to_string();
+        }
         let (s, g) = self
             .post(
                 "/v1/grants",

@@ -1,0 +1,350 @@
+//! Separation of duties and dual control against the people inside a tenant, through the HTTP
+//! API: each test reproduces an attack that succeeded before the rules (one administrator
+//! completing a "two-person" key ceremony alone, taking over a custodian, an operator approving
+//! with a puppet, privileges without a second factor, password guessing without throttle).
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse battery staple";
+
+fn code(app: &TestApp, tenant: Option<&str>, login: &str) -> String {
+    let secret = app.totp_secret(tenant, login).unwrap();
+    callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap()
+}
+
+async fn role_id(app: &TestApp, token: &str, name: &str) -> String {
+    let (_, roles) = app.get("/v1/roles", token).await;
+    roles.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn grant_api(app: &TestApp, token: &str, user: &str, role: &str) -> (StatusCode, Value) {
+    let role_id = role_id(app, token, role).await;
+    app.post(
+        "/v1/grants",
+        token,
+        json!({ "grantee": { "kind": "user", "id": user }, "role_id": role_id, "scope": { "kind": "tenant" } }),
+    )
+    .await
+}
+
+fn problem_type(v: &Value) -> &str {
+    v["type"].as_str().unwrap_or("")
+}
+
+/// The user (an agent, so it holds the self-service privileges) logs in and sets their own
+/// password, so nobody else knows it.
+async fn own_password(app: &TestApp, login: &str, old: &str, new: &str) {
+    let t = app.login(Some("acme"), login, old, None).await["token"].as_str().unwrap().to_owned();
+    let (st, e) =
+        app.post("/v1/auth/password", &t, json!({ "current_password": old, "new_password": new })).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+}
+
+async fn approve_as_operator(app: &TestApp, op: &str, id: &str) -> (StatusCode, Value) {
+    app.clock.advance_ms(30_000);
+    app.post(
+        &format!("/v1/key-ceremonies/{id}/approve"),
+        op,
+        json!({ "password": common::ADMIN_PASSWORD, "totp": code(app, None, "admin") }),
+    )
+    .await
+}
+
+/// Item 1: an administrator granted themself security_officer and data_protection_officer (201),
+/// then made a second officer. Now the first step is refused with the reason, and so is every
+/// path through a puppet account.
+#[tokio::test]
+async fn one_administrator_cannot_make_two_custodians() {
+    for db in common::backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (_, boss) = app.tenant(&op, "acme").await;
+        let (_, me) = app.get("/v1/auth/me", &boss).await;
+        let boss_id = me["principal"].as_str().unwrap().split_once(':').unwrap().1.to_owned();
+        // Granting themself key custody or personal data: refused, naming the conflict.
+        for role in ["security_officer", "data_protection_officer", "supervisor"] {
+            let (st, e) = grant_api(&app, &boss, &boss_id, role).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "{role}: {e}");
+            assert_eq!(problem_type(&e), "urn:callvault:problem:separation-of-duties", "{e}");
+            assert!(e["detail"].as_str().unwrap().contains("identity administration"), "{e}");
+        }
+        // A puppet: created by the administrator, who set its password. Refused at proposal.
+        let sam = app.user(&boss, "sam", PW, json!({})).await;
+        assert_eq!(grant_api(&app, &boss, &sam, "agent").await.0, StatusCode::CREATED);
+        let (st, e) = grant_api(&app, &boss, &sam, "security_officer").await;
+        assert_eq!((st, problem_type(&e)), (StatusCode::FORBIDDEN, "urn:callvault:problem:dual-control"), "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("created this account"), "{e}");
+        // A second administrator (whose password the first one set) proposes for sam: refused
+        // until sam sets their own password.
+        let ada = app.user(&boss, "ada", PW, json!({})).await;
+        assert_eq!(grant_api(&app, &boss, &ada, "agent").await.0, StatusCode::CREATED);
+        own_password(&app, "ada", PW, "ada picks her own long passphrase").await;
+        let (st, e) = grant_api(&app, &boss, &ada, "administrator").await;
+        assert_eq!(st, StatusCode::CREATED, "{e}");
+        app.clock.advance_ms(30_000);
+        let ada_t = app.login_privileged(Some("acme"), "ada", "ada picks her own long passphrase").await;
+        let (st, e) = grant_api(&app, &ada_t, &sam, "security_officer").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("change their own password"), "{e}");
+        own_password(&app, "sam", PW, "sam chooses a private passphrase").await;
+        let (st, c) = grant_api(&app, &ada_t, &sam, "security_officer").await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{c}");
+        assert_eq!(c["kind"], "appoint_custodian");
+        assert_eq!(c["params"]["candidate_created_by"], format!("user:{boss_id}"), "the approver sees the creator");
+        let id = c["id"].as_str().unwrap().to_owned();
+        // Nobody in the tenant approves while it has fewer than two key custodians; the boss, who
+        // created sam, could not anyway.
+        app.clock.advance_ms(30_000);
+        let boss_code = code(&app, Some("acme"), "boss");
+        let (st, e) = app
+            .post(&format!("/v1/key-ceremonies/{id}/approve"), &boss, json!({ "password": PW, "totp": boss_code }))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        // A fresh operator created by admin is no approver; admin is.
+        let (st, _) =
+            app.post("/v1/operators", &op, json!({ "login": "op2", "password": "second operator passphrase" })).await;
+        assert_eq!(st, StatusCode::CREATED);
+        app.clock.advance_ms(30_000);
+        let op2 = app.login_privileged(None, "op2", "second operator passphrase").await;
+        let (st, e) = app
+            .post(
+                &format!("/v1/key-ceremonies/{id}/approve"),
+                &op2,
+                json!({ "password": "second operator passphrase", "totp": code(&app, None, "op2") }),
+            )
+            .await;
+        assert_eq!((st, problem_type(&e)), (StatusCode::FORBIDDEN, "urn:callvault:problem:dual-control"), "{e}");
+        let (st, done) = approve_as_operator(&app, &op, &id).await;
+        assert_eq!(st, StatusCode::OK, "{done}");
+        assert_eq!(done["state"], "completed");
+        let (_, grants) = app.get("/v1/grants", &boss).await;
+        assert!(grants.as_array().unwrap().iter().any(|g| g["grantee"]["id"] == sam.as_str()), "{grants}");
+        // Removing a custodian is a ceremony too.
+        let so_role = role_id(&app, &boss, "security_officer").await;
+        let gid = grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["grantee"]["id"] == sam.as_str() && g["role_id"] == so_role.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (st, c) = app.request("DELETE", &format!("/v1/grants/{gid}"), Some(&boss), None).await;
+        assert_eq!((st, c["kind"].as_str()), (StatusCode::ACCEPTED, Some("revoke_custodian")), "{c}");
+        app.cleanup().await;
+    }
+}
+
+/// Item 2: an administrator reset a custodian's password and TOTP and logged in as them; a
+/// security officer reset another officer's TOTP. Now each is a ceremony a second person approves,
+/// never the one it is about, and the new password goes to the approver only.
+#[tokio::test]
+async fn custodian_credentials_are_reset_under_dual_control() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let sec1 = app.user(&boss, "sec1", PW, json!({})).await;
+    let sec2 = app.user(&boss, "sec2", PW, json!({})).await;
+    app.grant(&boss, &sec1, "security_officer", json!({ "kind": "tenant" })).await;
+    app.grant(&boss, &sec2, "security_officer", json!({ "kind": "tenant" })).await;
+    app.clock.advance_ms(30_000);
+    let so1 = app.login_privileged(Some("acme"), "sec1", PW).await;
+    app.clock.advance_ms(30_000);
+    let so2 = app.login_privileged(Some("acme"), "sec2", PW).await;
+    let (st, c) =
+        app.request("PUT", &format!("/v1/users/{sec1}/password"), Some(&boss), Some(json!({ "password": "x" }))).await;
+    assert_eq!((st, c["kind"].as_str()), (StatusCode::ACCEPTED, Some("reset_custodian_credentials")), "{c}");
+    let reset = c["id"].as_str().unwrap().to_owned();
+    // The officer it is about cannot approve it.
+    app.clock.advance_ms(30_000);
+    let (st, e) = app
+        .post(
+            &format!("/v1/key-ceremonies/{reset}/approve"),
+            &so1,
+            json!({ "password": PW, "totp": code(&app, Some("acme"), "sec1") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    // The old password still works: nothing was reset.
+    app.login(Some("acme"), "sec1", PW, Some(code(&app, Some("acme"), "sec1"))).await;
+    // The other officer approves; the temporary password is shown to them once.
+    app.clock.advance_ms(30_000);
+    let (st, done) = app
+        .post(
+            &format!("/v1/key-ceremonies/{reset}/approve"),
+            &so2,
+            json!({ "password": PW, "totp": code(&app, Some("acme"), "sec2") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    let temporary = done["result"]["temporary_password"].as_str().unwrap().to_owned();
+    let (_, stored) = app.get(&format!("/v1/key-ceremonies/{reset}"), &so2).await;
+    assert!(stored["result"]["temporary_password"].is_null(), "never stored: {stored}");
+    assert!(!stored.to_string().contains(&temporary));
+    // An officer resetting another officer's TOTP proposes a ceremony instead.
+    let (st, c) = app.request("DELETE", &format!("/v1/users/{sec1}/totp"), Some(&so2), None).await;
+    assert_eq!((st, c["kind"].as_str()), (StatusCode::ACCEPTED, Some("reset_custodian_credentials")), "{c}");
+    let (st, c) = app.request("DELETE", &format!("/v1/users/{sec2}/totp"), Some(&boss), None).await;
+    assert_eq!((st, c["kind"].as_str()), (StatusCode::ACCEPTED, Some("reset_custodian_credentials")), "{c}");
+    app.cleanup().await;
+}
+
+/// A custodian appointed by ceremony approves nothing during the cooling-off time.
+#[tokio::test]
+async fn newly_appointed_custodians_wait_out_the_cooling_off() {
+    let app = TestApp::with_config(common::Db::Sqlite, |c| c.custodian_cooling_off_secs = 24 * 3600).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let ada = app.user(&boss, "ada", PW, json!({})).await;
+    assert_eq!(grant_api(&app, &boss, &ada, "agent").await.0, StatusCode::CREATED);
+    own_password(&app, "ada", PW, "ada picks her own long passphrase").await;
+    assert_eq!(grant_api(&app, &boss, &ada, "administrator").await.0, StatusCode::CREATED);
+    app.clock.advance_ms(30_000);
+    let ada_t = app.login_privileged(Some("acme"), "ada", "ada picks her own long passphrase").await;
+    let mut officers = Vec::new();
+    for login in ["sec1", "sec2"] {
+        let id = app.user(&boss, login, PW, json!({})).await;
+        assert_eq!(grant_api(&app, &boss, &id, "agent").await.0, StatusCode::CREATED);
+        own_password(&app, login, PW, &format!("{login} has a private passphrase")).await;
+        let (st, c) = grant_api(&app, &ada_t, &id, "security_officer").await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{c}");
+        let (st, done) = approve_as_operator(&app, &op, c["id"].as_str().unwrap()).await;
+        assert_eq!(st, StatusCode::OK, "{done}");
+        app.clock.advance_ms(30_000);
+        let pw = format!("{login} has a private passphrase");
+        officers.push((login, pw.clone(), app.login_privileged(Some("acme"), login, &pw).await));
+    }
+    let (l1, pw1, t1) = &officers[0];
+    let (l2, pw2, t2) = &officers[1];
+    app.clock.advance_ms(30_000);
+    let (st, c) = app
+        .post(
+            "/v1/key-ceremonies",
+            t1,
+            json!({ "kind": "enable_encryption", "password": pw1, "totp": code(&app, Some("acme"), l1) }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    app.clock.advance_ms(30_000);
+    let (st, e) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/approve"),
+            t2,
+            json!({ "password": pw2, "totp": code(&app, Some("acme"), l2) }),
+        )
+        .await;
+    assert_eq!((st, problem_type(&e)), (StatusCode::FORBIDDEN, "urn:callvault:problem:cooling-off"), "{e}");
+    app.cleanup().await;
+}
+
+/// Item 4: a session opened without a second factor that is then granted administrator created
+/// users; a service account held administrator. Now neither counts.
+#[tokio::test]
+async fn privilege_follows_the_second_factor() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let max = app.user(&boss, "max", PW, json!({})).await;
+    let t = app.login(Some("acme"), "max", PW, None).await["token"].as_str().unwrap().to_owned();
+    assert_eq!(grant_api(&app, &boss, &max, "administrator").await.0, StatusCode::CREATED);
+    let (st, e) = app
+        .post("/v1/users", &t, json!({ "login": "puppet", "first_name": "P", "last_name": "Q", "addresses": [] }))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a password-only session gains nothing: {e}");
+    // Service accounts hold no identity administration at all.
+    let admin_role = role_id(&app, &boss, "administrator").await;
+    let (st, e) = app
+        .post("/v1/service-accounts", &boss, json!({ "name": "bot", "role_id": admin_role, "scope": { "kind": "tenant" } }))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    // A revoked service account is never reactivated by rotation (item 10).
+    let dialer = role_id(&app, &boss, "dialer").await;
+    let (st, sa) = app
+        .post("/v1/service-accounts", &boss, json!({ "name": "dialer-1", "role_id": dialer, "scope": { "kind": "tenant" } }))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{sa}");
+    let sa_id = sa["account"]["id"].as_str().unwrap().to_owned();
+    let (st, _) = app.post(&format!("/v1/service-accounts/{sa_id}/revoke"), &boss, json!({})).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, e) = app.post(&format!("/v1/service-accounts/{sa_id}/rotate"), &boss, json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    app.cleanup().await;
+}
+
+/// Item 5: after three wrong passwords the right password alone gave a full session. Now it does
+/// not, until an administrator unlocks or the window passes; old typos age out.
+#[tokio::test]
+async fn step_up_after_repeated_failures() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let lee = app.user(&boss, "lee", PW, json!({})).await;
+    let attempt = |pw: &'static str| {
+        let app = &app;
+        async move {
+            app.clock.advance_ms(4_000);
+            let body = json!({ "tenant": "acme", "username": "lee", "password": pw });
+            app.request("POST", "/v1/auth/login", None, Some(body)).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong guess number").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (st, e) = attempt(PW).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a password alone no longer logs in: {e}");
+    assert!(e["detail"].as_str().unwrap().contains("administrator"), "names the way out: {e}");
+    // An administrator's unlock opens it again.
+    let (st, _) = app.post(&format!("/v1/users/{lee}/unlock"), &boss, json!({})).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(attempt(PW).await.0, StatusCode::OK);
+    // Failures older than the window (15 minutes) do not count.
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong guess number").await.0, StatusCode::UNAUTHORIZED);
+    }
+    app.clock.advance_ms(15 * 60_000);
+    assert_eq!(attempt(PW).await.0, StatusCode::OK);
+    app.cleanup().await;
+}
+
+/// Item 6: `current_password` could be guessed 40 times in 2 s, and ceremony re-authentication
+/// said which factor was wrong. Now guesses count, are throttled and alert; one answer for all.
+#[tokio::test]
+async fn reauthentication_is_throttled_and_says_nothing_specific() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    app.user(&boss, "kim", PW, json!({})).await;
+    let t = app.login(Some("acme"), "kim", PW, None).await["token"].as_str().unwrap().to_owned();
+    let change = |current: &'static str| {
+        let (app, t) = (&app, t.clone());
+        async move {
+            app.post("/v1/auth/password", &t, json!({ "current_password": current, "new_password": "kim new passphrase here" }))
+                .await
+        }
+    };
+    let (st, first) = change("wrong guess number").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // Immediately after a failure even the right password is refused (throttle), with the same answer.
+    let (st, right) = change(PW).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(first["detail"], right["detail"]);
+    // Ceremony re-authentication: a wrong password and a wrong code answer alike.
+    let sec = app.user(&boss, "sec1", PW, json!({})).await;
+    app.grant(&boss, &sec, "security_officer", json!({ "kind": "tenant" })).await;
+    app.clock.advance_ms(30_000);
+    let so = app.login_privileged(Some("acme"), "sec1", PW).await;
+    app.clock.advance_ms(30_000);
+    let (_, a) = app
+        .post("/v1/key-ceremonies", &so, json!({ "kind": "enable_encryption", "password": "wrong guess number", "totp": "000000" }))
+        .await;
+    app.clock.advance_ms(30_000);
+    let (_, b) = app.post("/v1/key-ceremonies", &so, json!({ "kind": "enable_encryption", "password": PW, "totp": "000000" })).await;
+    assert_eq!((a["type"].as_str(), a["detail"].as_str()), (b["type"].as_str(), b["detail"].as_str()), "{a} {b}");
+    app.cleanup().await;
+}
