@@ -451,7 +451,7 @@ mod tests {
             assert_eq!(reversed, expected, "{} + {} (order)", b.name(), a.name());
         }
         // Every default role alone is free of conflicts.
-        for role in DefaultRole::ALL {
+        for &role in DefaultRole::ALL {
             assert_eq!(conflicts_among(&default_role_privileges(role)), None, "{}", role.name());
         }
     }
