@@ -146,8 +146,9 @@ pub fn classes_of(resource: Resource, action: Action) -> ClassSet {
     if resource == Audit && action == Verify {
         set = set.with(PrivilegeClass::Audit);
     }
-    let write = matches!(action, Create | Update | Delete | Unlock | ManageKeys | ApproveKeyOperation | ErasePersonalData)
-        && resource != DialCheck;
+    let write =
+        matches!(action, Create | Update | Delete | Unlock | ManageKeys | ApproveKeyOperation | ErasePersonalData)
+            && resource != DialCheck;
     if write {
         set = set.with(PrivilegeClass::Write);
     }
@@ -180,7 +181,11 @@ pub struct Conflict {
 
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "separation of duties: {} and {} cannot be held by one person: {}", self.class, self.with, self.reason)
+        write!(
+            f,
+            "separation of duties: {} and {} cannot be held by one person: {}",
+            self.class, self.with, self.reason
+        )
     }
 }
 
@@ -491,11 +496,7 @@ mod tests {
         for r in [DefaultRole::Administrator, DefaultRole::Supervisor, DefaultRole::Agent, DefaultRole::Auditor] {
             assert!(!is_custodial(&default_role_privileges(r)), "{}", r.name());
         }
-        for r in [
-            DefaultRole::Administrator,
-            DefaultRole::SecurityOfficer,
-            DefaultRole::DataProtectionOfficer,
-        ] {
+        for r in [DefaultRole::Administrator, DefaultRole::SecurityOfficer, DefaultRole::DataProtectionOfficer] {
             assert!(check_service_account_privileges(&default_role_privileges(r)).is_err(), "{}", r.name());
             assert!(requires_second_factor(&default_role_privileges(r)), "{}", r.name());
         }

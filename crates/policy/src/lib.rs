@@ -26,6 +26,7 @@ pub mod dial;
 pub mod dnc;
 pub mod duties;
 pub mod hours;
+pub mod identifiers;
 pub mod numbers;
 pub mod password;
 pub mod places;

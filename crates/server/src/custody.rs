@@ -370,8 +370,13 @@ pub async fn approve(
         state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
         return Err(refused_appointment(e));
     }
-    check_cooling_off(&mut state.store.reader().await?, state, c.tenant_id.filter(|_| ctx.tenant.is_some()), ctx.principal)
-        .await?;
+    check_cooling_off(
+        &mut state.store.reader().await?,
+        state,
+        c.tenant_id.filter(|_| ctx.tenant.is_some()),
+        ctx.principal,
+    )
+    .await?;
     if state.clock.now().millis() > c.expires_at.millis() {
         return Err(ApiError::gone("the ceremony expired before a second person approved it; propose it again"));
     }
@@ -383,11 +388,10 @@ pub async fn approve(
     let mut tx = state.store.begin().await?;
     let (result, secret) = execute(&mut tx, &c, &subject, candidate, ctx.principal, now).await?;
     tx.decide_ceremony(c.id, CeremonyState::Completed, Some(ctx.principal), now, &result).await?;
-    let event = ctx
-        .event("custody.ceremony_approved")
-        .target("ceremony", c.id)
-        .origin(ctx.origin(state))
-        .details(serde_json::json!({ "kind": c.kind, "proposer": c.proposer, "params": &c.params, "result": &result }));
+    let event =
+        ctx.event("custody.ceremony_approved").target("ceremony", c.id).origin(ctx.origin(state)).details(
+            serde_json::json!({ "kind": c.kind, "proposer": c.proposer, "params": &c.params, "result": &result }),
+        );
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     let mut done = state.store.reader().await?.ceremony(c.id).await?;
@@ -455,10 +459,11 @@ async fn execute(
                 ResetWhat::Password => {
                     let temporary = SecretString::new(new_token("tmp").token.expose().to_owned());
                     let normalized = callvault_policy::password::normalize(temporary.expose());
-                    let hash = tokio::task::spawn_blocking(move || callvault_crypto::password::hash_password(&normalized))
-                        .await
-                        .map_err(ApiError::internal)?
-                        .map_err(ApiError::internal)?;
+                    let hash =
+                        tokio::task::spawn_blocking(move || callvault_crypto::password::hash_password(&normalized))
+                            .await
+                            .map_err(ApiError::internal)?
+                            .map_err(ApiError::internal)?;
                     tx.set_password(owner, &hash, now).await.map_err(|e| ApiError::from_store(e, "credential"))?;
                     Some(temporary)
                 }

@@ -138,8 +138,15 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
     if duties::step_up(recent, state.config.step_up_after_failures, account.credential.totp_enrolled, false)
         == duties::StepUp::NoFactor
     {
-        audit_login_failure(state, account.tenant, Actor::Principal(account.principal), origin, "step_up_required", now)
-            .await?;
+        audit_login_failure(
+            state,
+            account.tenant,
+            Actor::Principal(account.principal),
+            origin,
+            "step_up_required",
+            now,
+        )
+        .await?;
         state.metrics.login("step_up");
         return Err(login_failed());
     }

@@ -39,8 +39,7 @@ fn problem_type(v: &Value) -> &str {
 /// password, so nobody else knows it.
 async fn own_password(app: &TestApp, login: &str, old: &str, new: &str) {
     let t = app.login(Some("acme"), login, old, None).await["token"].as_str().unwrap().to_owned();
-    let (st, e) =
-        app.post("/v1/auth/password", &t, json!({ "current_password": old, "new_password": new })).await;
+    let (st, e) = app.post("/v1/auth/password", &t, json!({ "current_password": old, "new_password": new })).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
 }
 
@@ -260,13 +259,21 @@ async fn privilege_follows_the_second_factor() {
     // Service accounts hold no identity administration at all.
     let admin_role = role_id(&app, &boss, "administrator").await;
     let (st, e) = app
-        .post("/v1/service-accounts", &boss, json!({ "name": "bot", "role_id": admin_role, "scope": { "kind": "tenant" } }))
+        .post(
+            "/v1/service-accounts",
+            &boss,
+            json!({ "name": "bot", "role_id": admin_role, "scope": { "kind": "tenant" } }),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     // A revoked service account is never reactivated by rotation (item 10).
     let dialer = role_id(&app, &boss, "dialer").await;
     let (st, sa) = app
-        .post("/v1/service-accounts", &boss, json!({ "name": "dialer-1", "role_id": dialer, "scope": { "kind": "tenant" } }))
+        .post(
+            "/v1/service-accounts",
+            &boss,
+            json!({ "name": "dialer-1", "role_id": dialer, "scope": { "kind": "tenant" } }),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{sa}");
     let sa_id = sa["account"]["id"].as_str().unwrap().to_owned();
@@ -324,8 +331,12 @@ async fn reauthentication_is_throttled_and_says_nothing_specific() {
     let change = |current: &'static str| {
         let (app, t) = (&app, t.clone());
         async move {
-            app.post("/v1/auth/password", &t, json!({ "current_password": current, "new_password": "kim new passphrase here" }))
-                .await
+            app.post(
+                "/v1/auth/password",
+                &t,
+                json!({ "current_password": current, "new_password": "kim new passphrase here" }),
+            )
+            .await
         }
     };
     let (st, first) = change("wrong guess number").await;
@@ -341,10 +352,16 @@ async fn reauthentication_is_throttled_and_says_nothing_specific() {
     let so = app.login_privileged(Some("acme"), "sec1", PW).await;
     app.clock.advance_ms(30_000);
     let (_, a) = app
-        .post("/v1/key-ceremonies", &so, json!({ "kind": "enable_encryption", "password": "wrong guess number", "totp": "000000" }))
+        .post(
+            "/v1/key-ceremonies",
+            &so,
+            json!({ "kind": "enable_encryption", "password": "wrong guess number", "totp": "000000" }),
+        )
         .await;
     app.clock.advance_ms(30_000);
-    let (_, b) = app.post("/v1/key-ceremonies", &so, json!({ "kind": "enable_encryption", "password": PW, "totp": "000000" })).await;
+    let (_, b) = app
+        .post("/v1/key-ceremonies", &so, json!({ "kind": "enable_encryption", "password": PW, "totp": "000000" }))
+        .await;
     assert_eq!((a["type"].as_str(), a["detail"].as_str()), (b["type"].as_str(), b["detail"].as_str()), "{a} {b}");
     app.cleanup().await;
 }

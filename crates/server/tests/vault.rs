@@ -168,7 +168,8 @@ async fn upload_play_ranges_and_bad_input() {
         let s = setup(&app).await;
         ceremony(&app, &s, "enable_encryption", json!({})).await;
         let data = sample(200_000, 1);
-        let (st, o) = upload(&app, &s.recorder, "voice", &data, &format!("&sha256={}&consent=true", sha_hex(&data))).await;
+        let (st, o) =
+            upload(&app, &s.recorder, "voice", &data, &format!("&sha256={}&consent=true", sha_hex(&data))).await;
         assert_eq!(st, StatusCode::CREATED, "{o}");
         assert_eq!(o["key_version"], 1);
         assert_eq!(o["sha256"], sha_hex(&data));
@@ -195,8 +196,9 @@ async fn upload_play_ranges_and_bad_input() {
         };
         let files = count(&app);
         // Short upload: fewer bytes than declared.
-        let (st, _, body) =
-            app.raw("POST", "/v1/objects?class=chat&size=1000", Some(&s.recorder), Some(vec![1; 999]), "text/plain").await;
+        let (st, _, body) = app
+            .raw("POST", "/v1/objects?class=chat&size=1000", Some(&s.recorder), Some(vec![1; 999]), "text/plain")
+            .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
         assert!(String::from_utf8_lossy(&body).contains("declared 1000 bytes, received 999"));
         // Longer than declared.

@@ -172,9 +172,7 @@ async fn create_user(
             let org = tx.tenant(tenant).await?;
             tx.rollback().await?;
             let mut words = vec![login.clone(), first.clone(), last.clone(), org.slug, org.display_name];
-            words.extend(
-                addresses.iter().filter(|(k, _)| *k == AddressKind::Email).map(|(_, v)| v.expose().clone()),
-            );
+            words.extend(addresses.iter().filter(|(k, _)| *k == AddressKind::Email).map(|(_, v)| v.expose().clone()));
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             Some(identity::new_password_hash(pw, &rules, &words).await?)
         }

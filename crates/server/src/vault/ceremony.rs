@@ -129,9 +129,9 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
         CeremonyKind::ResetCustodianCredentials => Err(ApiError::invalid(
             "a custodian's credentials are reset with PUT /v1/users/{id}/password or DELETE /v1/users/{id}/totp",
         )),
-        CeremonyKind::AppointOperatorApprover => Err(ApiError::invalid(
-            "appoint_operator_approver is proposed with POST /v1/operators/{id}/approver",
-        )),
+        CeremonyKind::AppointOperatorApprover => {
+            Err(ApiError::invalid("appoint_operator_approver is proposed with POST /v1/operators/{id}/approver"))
+        }
     }
 }
 
