@@ -428,7 +428,8 @@ mod tests {
         let ia_ca = Some((IdentityAdministration, ContentAccess));
         let au_wr = Some((Audit, Write));
         #[rustfmt::skip]
-        let table: &[(DefaultRole, DefaultRole, Option<(PrivilegeClass, PrivilegeClass)>)] = &[
+        type Row = (DefaultRole, DefaultRole, Option<(PrivilegeClass, PrivilegeClass)>);
+        let table: &[Row] = &[
             (Administrator, SecurityOfficer, ia_kc),
             (Administrator, DataProtectionOfficer, ia_ca),
             (Administrator, Supervisor, ia_ca),
