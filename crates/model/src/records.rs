@@ -354,6 +354,12 @@ pub struct ServiceAccount {
     pub last_used_at: Option<Timestamp>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// When its current token stops working, if it has a lifetime.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    /// The lifetime each new token gets (rotation starts it again), in days.
+    #[serde(default)]
+    pub token_lifetime_days: Option<u32>,
 }
 
 /// A notification for people of a tenant (security alerts, reminders).

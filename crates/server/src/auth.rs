@@ -203,7 +203,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> 
     let mut reader = state.store.reader().await?;
     if token.starts_with(&format!("{SERVICE_TOKEN_PREFIX}_")) {
         let account = match reader.service_account_by_token(&digest).await {
-            Ok(a) if a.revoked_at.is_none() => a,
+            Ok(a) if a.revoked_at.is_none() && a.expires_at.is_none_or(|t| now.millis() < t.millis()) => a,
             Ok(_) | Err(StoreError::NotFound) => return Err(unauthenticated()),
             Err(e) => return Err(e.into()),
         };

@@ -156,11 +156,13 @@ impl Tracked {
 }
 
 /// Capture agents by capture id (rows whose key digest does not decode are left out).
-fn agents_of(rows: Vec<callvault_store::calls::CaptureAgentRow>) -> HashMap<u32, Agent> {
+/// Capture agents by the SHA-256 of their key: capture ids are per tenant (two tenants may both
+/// run a Kamailio with `hep_capture_id` 1), so the key alone says whose packets these are.
+fn agents_of(rows: Vec<callvault_store::calls::CaptureAgentRow>) -> HashMap<[u8; 32], Agent> {
     rows.into_iter()
         .filter_map(|a| {
             let key: [u8; 32] = hex::decode(&a.key_sha256).ok()?.try_into().ok()?;
-            Some((a.capture_id, Agent { tenant: a.tenant_id, key_sha256: key }))
+            Some((key, Agent { tenant: a.tenant_id, capture_id: a.capture_id, key_sha256: key }))
         })
         .collect()
 }
@@ -185,6 +187,8 @@ struct Write {
 pub struct Agent {
     /// Its tenant.
     pub tenant: TenantId,
+    /// Its capture id (unique within the tenant).
+    pub capture_id: u32,
     /// SHA-256 of its key.
     pub key_sha256: [u8; 32],
 }
@@ -194,7 +198,7 @@ pub struct Calls {
     store: Store,
     calls: Mutex<HashMap<(TenantId, String), Tracked>>,
     conf: RwLock<HashMap<TenantId, Arc<TenantConf>>>,
-    agents: RwLock<HashMap<u32, Agent>>,
+    agents: RwLock<HashMap<[u8; 32], Agent>>,
     writer: mpsc::Sender<Write>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     max_calls: usize,
@@ -274,8 +278,8 @@ impl Calls {
     }
 
     /// The capture agent with this id.
-    pub fn agent(&self, capture_id: u32) -> Option<Agent> {
-        self.agents.read().unwrap_or_else(poisoned).get(&capture_id).cloned()
+    pub fn agent(&self, key_sha256: &[u8; 32]) -> Option<Agent> {
+        self.agents.read().unwrap_or_else(poisoned).get(key_sha256).cloned()
     }
 
     /// Reloads capture agents (after a change).

@@ -119,9 +119,13 @@ pub async fn handle(state: &AppState, bytes: &[u8]) {
         stats.malformed.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let agent = p.capture_id.and_then(|id| state.calls.agent(id));
-    let authentic = match (&agent, p.auth_key) {
-        (Some(a), Some(key)) => ct_eq(&sha256(key), &a.key_sha256),
+    // The key's digest finds the agent (the hash-map probe can leak timing about the digest,
+    // never about the key, a random 192-bit value); the stored digest is then compared in
+    // constant time and the packet's capture id must be the agent's.
+    let digest = p.auth_key.map(sha256);
+    let agent = digest.as_ref().and_then(|d| state.calls.agent(d));
+    let authentic = match (&agent, &digest) {
+        (Some(a), Some(d)) => ct_eq(d, &a.key_sha256) && p.capture_id == Some(a.capture_id),
         _ => false,
     };
     let Some(agent) = agent.filter(|_| authentic) else {

@@ -415,6 +415,14 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let key = v["key"].as_str().unwrap().to_owned();
         let (s, _) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 2001, "name": "again" })).await;
         assert_eq!(s, StatusCode::CONFLICT);
+        // Capture ids are per tenant: another tenant's 2001 neither collides nor reveals anything,
+        // and its key never feeds this tenant's calls (the key finds the agent).
+        let (_, admin_b) = app.tenant(&op, "beta").await;
+        let (s, v_b) =
+            app.post("/v1/capture-agents", &admin_b, json!({ "capture_id": 2001, "name": "beta-kamailio" })).await;
+        assert_eq!(s, StatusCode::CREATED, "{v_b}");
+        let key_b = v_b["key"].as_str().unwrap().to_owned();
+        assert_ne!(key_b, key);
         let listener = callvault_server::hep::start(app.state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let stats = app.state.hep_stats.clone();
@@ -472,6 +480,18 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let (_, v) = app.get("/v1/calls?all=true", &admin).await;
         let (_, current) = app.get("/v1/calls", &admin).await;
         assert!(seen, "stored: {v}\nin memory: {current}\n{:?}", app.state.hep_stats);
+        // The other tenant's agent, same capture id: its call is that tenant's only.
+        udp.send_to(&packet(2001, key_b.as_bytes(), 15090, 15060, &invite("b-1", "UDP", "a", SDP_PLAIN)), listener.udp)
+            .await
+            .unwrap();
+        let in_beta = wait_for(async || {
+            let (_, v) = app.get("/v1/calls?all=true", &admin_b).await;
+            v["calls"].as_array().is_some_and(|c| c.iter().any(|c| c["call_key"] == "b-1"))
+        })
+        .await;
+        assert!(in_beta);
+        let (_, v) = app.get("/v1/calls?all=true", &admin).await;
+        assert!(!v.to_string().contains("\"b-1\""), "{v}");
         app.cleanup().await;
     }
 }

@@ -281,6 +281,52 @@ async fn privilege_follows_the_second_factor() {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, e) = app.post(&format!("/v1/service-accounts/{sa_id}/rotate"), &boss, json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    // Tokens may carry a lifetime; rotation starts it again.
+    let (st, sa) = app
+        .post(
+            "/v1/service-accounts",
+            &boss,
+            json!({ "name": "dialer-2", "role_id": dialer, "scope": { "kind": "tenant" }, "token_lifetime_days": 1 }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{sa}");
+    let token = sa["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/v1/dial/settings", &token).await.0, StatusCode::OK);
+    app.clock.advance_ms(86_400_000);
+    assert_eq!(app.get("/v1/dial/settings", &token).await.0, StatusCode::UNAUTHORIZED, "expired");
+    app.cleanup().await;
+}
+
+/// Item 10: a security officer's session-delete right could not end another user's session.
+#[tokio::test]
+async fn security_officers_end_other_users_sessions() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let agent = app.user(&boss, "agent7", PW, json!({})).await;
+    assert_eq!(grant_api(&app, &boss, &agent, "agent").await.0, StatusCode::CREATED);
+    let a1 = app.login(Some("acme"), "agent7", PW, None).await;
+    let a2 = app.login(Some("acme"), "agent7", PW, None).await;
+    let sec = app.user(&boss, "sec1", PW, json!({})).await;
+    app.grant(&boss, &sec, "security_officer", json!({ "kind": "tenant" })).await;
+    app.clock.advance_ms(30_000);
+    let so = app.login_privileged(Some("acme"), "sec1", PW).await;
+    let (st, list) = app.get(&format!("/v1/users/{agent}/sessions"), &so).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().iter().filter(|s| s["active"] == true).count(), 2, "{list}");
+    let sid = a1["session_id"].as_str().unwrap();
+    let (st, e) = app.request("DELETE", &format!("/v1/sessions/{sid}"), Some(&so), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(app.get("/v1/auth/me", a1["token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
+    let (st, r) = app.request("DELETE", &format!("/v1/users/{agent}/sessions"), Some(&so), None).await;
+    assert_eq!((st, r["revoked"].as_u64()), (StatusCode::OK, Some(1)), "{r}");
+    assert_eq!(app.get("/v1/auth/me", a2["token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
+    // An agent cannot end someone else's session.
+    let b = app.login(Some("acme"), "agent7", PW, None).await;
+    let so_session = app.get("/v1/sessions", &so).await.1[0]["id"].as_str().unwrap().to_owned();
+    let (st, _) =
+        app.request("DELETE", &format!("/v1/sessions/{so_session}"), Some(b["token"].as_str().unwrap()), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
     app.cleanup().await;
 }
 

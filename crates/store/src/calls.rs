@@ -27,7 +27,7 @@ pub struct StationRow {
 /// A HEP capture agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureAgentRow {
-    /// HEP capture id (chunk 12), unique across tenants.
+    /// HEP capture id (chunk 12), unique within its tenant.
     pub capture_id: u32,
     /// The tenant whose calls it captures.
     pub tenant_id: TenantId,

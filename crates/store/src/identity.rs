@@ -196,6 +196,7 @@ pub trait IdentityStore {
         id: ServiceAccountId,
         token_digest: &str,
         token_prefix: &str,
+        expires_at: Option<Timestamp>,
     ) -> Result<()>;
     /// Revokes the account's token.
     async fn revoke_service_account(&mut self, tenant: TenantId, id: ServiceAccountId, now: Timestamp) -> Result<()>;
@@ -216,6 +217,8 @@ pub trait IdentityStore {
     async fn upgrade_session(&mut self, id: SessionId) -> Result<()>;
     /// Live and recent sessions of a principal.
     async fn sessions_of(&mut self, principal: PrincipalId) -> Result<Vec<SessionRow>>;
+    /// One session by its id (not its token).
+    async fn session_by_id(&mut self, id: SessionId) -> Result<SessionRow>;
 
     /// Inserts a notification.
     async fn insert_notification(&mut self, n: &Notification) -> Result<()>;
@@ -288,6 +291,11 @@ fn service_account_row(row: &AnyRow) -> Result<ServiceAccount> {
         created_at: Timestamp(row.try_get("created_at")?),
         last_used_at: last.map(Timestamp),
         revoked_at: revoked.map(Timestamp),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp),
+        token_lifetime_days: row
+            .try_get::<Option<i64>, _>("token_lifetime_days")?
+            .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("token_lifetime_days".into())))
+            .transpose()?,
     })
 }
 
@@ -769,8 +777,8 @@ impl<C: Conn> IdentityStore for C {
 
     async fn insert_service_account(&mut self, a: &ServiceAccount, token_digest: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO cfg_service_account (id, tenant_id, name, token_digest, token_prefix, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO cfg_service_account (id, tenant_id, name, token_digest, token_prefix, created_at, \
+             expires_at, token_lifetime_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(a.id.to_string())
         .bind(a.tenant_id.to_string())
@@ -778,6 +786,8 @@ impl<C: Conn> IdentityStore for C {
         .bind(token_digest.to_owned())
         .bind(a.token_prefix.clone())
         .bind(a.created_at.millis())
+        .bind(a.expires_at.map(|t| t.millis()))
+        .bind(a.token_lifetime_days.map(i64::from))
         .execute(self.conn())
         .await?;
         Ok(())
@@ -785,7 +795,8 @@ impl<C: Conn> IdentityStore for C {
 
     async fn service_accounts(&mut self, tenant: TenantId) -> Result<Vec<ServiceAccount>> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at FROM cfg_service_account \
+            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at, expires_at, \
+             token_lifetime_days FROM cfg_service_account \
              WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant.to_string())
@@ -796,7 +807,8 @@ impl<C: Conn> IdentityStore for C {
 
     async fn service_account(&mut self, tenant: TenantId, id: ServiceAccountId) -> Result<ServiceAccount> {
         let row = sqlx::query(
-            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at FROM cfg_service_account \
+            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at, expires_at, \
+             token_lifetime_days FROM cfg_service_account \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.to_string())
@@ -808,7 +820,8 @@ impl<C: Conn> IdentityStore for C {
 
     async fn service_account_by_token(&mut self, token_digest: &str) -> Result<ServiceAccount> {
         let row = sqlx::query(
-            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at FROM cfg_service_account \
+            "SELECT id, tenant_id, name, token_prefix, created_at, last_used_at, revoked_at, expires_at, \
+             token_lifetime_days FROM cfg_service_account \
              WHERE token_digest = $1",
         )
         .bind(token_digest.to_owned())
@@ -823,15 +836,18 @@ impl<C: Conn> IdentityStore for C {
         id: ServiceAccountId,
         token_digest: &str,
         token_prefix: &str,
+        expires_at: Option<Timestamp>,
     ) -> Result<()> {
+        // A revoked account is never reactivated: rotation touches active accounts only.
         let r = sqlx::query(
-            "UPDATE cfg_service_account SET token_digest = $3, token_prefix = $4, revoked_at = NULL \
-             WHERE tenant_id = $1 AND id = $2",
+            "UPDATE cfg_service_account SET token_digest = $3, token_prefix = $4, expires_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(token_digest.to_owned())
         .bind(token_prefix.to_owned())
+        .bind(expires_at.map(|t| t.millis()))
         .execute(self.conn())
         .await?;
         affected(r)
@@ -943,6 +959,17 @@ impl<C: Conn> IdentityStore for C {
         .fetch_all(self.conn())
         .await?;
         rows.iter().map(session_row).collect()
+    }
+
+    async fn session_by_id(&mut self, id: SessionId) -> Result<SessionRow> {
+        let row = sqlx::query(
+            "SELECT token_digest, id, tenant_id, principal_kind, principal_id, purpose, second_factor, created_at, \
+             last_seen_at, idle_timeout_ms, expires_at, revoked_at FROM op_session WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        session_row(&row)
     }
 
     async fn insert_notification(&mut self, n: &Notification) -> Result<()> {

@@ -298,6 +298,14 @@ async fn create_grant(
     Ok((StatusCode::CREATED, axum::Json(grant)).into_response())
 }
 
+/// When a token issued at `now` with this lifetime expires.
+fn token_expiry(
+    now: callvault_model::records::Timestamp,
+    days: Option<u32>,
+) -> Option<callvault_model::records::Timestamp> {
+    days.map(|d| now.plus_millis(i64::from(d) * 86_400_000))
+}
+
 fn grantee_kind(g: Grantee) -> &'static str {
     match g {
         Grantee::User(_) => "user",
@@ -365,6 +373,9 @@ pub struct CreateServiceAccount {
     pub role_id: RoleId,
     /// Where the role applies.
     pub scope: Scope,
+    /// Lifetime of each token in days (1..=730); none: the token lives until rotated or revoked.
+    #[serde(default)]
+    pub token_lifetime_days: Option<u32>,
 }
 
 /// A service account with its token, shown once.
@@ -396,6 +407,9 @@ async fn create_service_account(
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::ServiceAccount, tenant)).await?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Grant, tenant)).await?;
     let name = validate::name("name", &body.name)?;
+    if body.token_lifetime_days.is_some_and(|d| !(1..=730).contains(&d)) {
+        return Err(ApiError::invalid("token_lifetime_days must be 1..=730"));
+    }
     let now = state.clock.now();
     let token = callvault_crypto::token::new_token(SERVICE_TOKEN_PREFIX);
     let account = ServiceAccount {
@@ -406,6 +420,8 @@ async fn create_service_account(
         created_at: now,
         last_used_at: None,
         revoked_at: None,
+        expires_at: token_expiry(now, body.token_lifetime_days),
+        token_lifetime_days: body.token_lifetime_days,
     };
     let mut tx = state.store.begin().await?;
     let role = tx.role(tenant, body.role_id).await.map_err(|e| ApiError::from_store(e, "role"))?;
@@ -478,12 +494,14 @@ async fn rotate_service_account(
     let token = callvault_crypto::token::new_token(SERVICE_TOKEN_PREFIX);
     let prefix: String = token.token.expose().chars().take(12).collect();
     let mut tx = state.store.begin().await?;
-    if tx.service_account(tenant, id).await?.revoked_at.is_some() {
+    let before = tx.service_account(tenant, id).await?;
+    if before.revoked_at.is_some() {
         return Err(ApiError::conflict(
             "the service account is revoked; a revoked account is never reactivated: create a new one",
         ));
     }
-    tx.rotate_service_account_token(tenant, id, &hex::encode(token.digest), &prefix).await?;
+    let expires_at = token_expiry(now, before.token_lifetime_days);
+    tx.rotate_service_account_token(tenant, id, &hex::encode(token.digest), &prefix, expires_at).await?;
     let account = tx.service_account(tenant, id).await?;
     state
         .auditor

@@ -6,7 +6,7 @@ use callvault_model::access::{Action, Resource};
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, SecretString, SessionId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::IdentityStore;
+use callvault_store::{DirectoryStore, IdentityStore};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -211,34 +211,64 @@ async fn list_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axu
     if let Some(tenant) = ctx.tenant {
         ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
     }
-    let now = state.clock.now().millis();
     let mut r = state.store.reader().await?;
     let sessions = r.sessions_of(ctx.principal).await?;
-    Ok(axum::Json(
-        sessions
-            .into_iter()
-            .map(|s| SessionView {
-                id: s.id,
-                created_at: Timestamp(s.created_at),
-                last_seen_at: Timestamp(s.last_seen_at),
-                expires_at: Timestamp(s.expires_at),
-                current: Some(s.id) == ctx.session,
-                active: s.revoked_at.is_none() && now < s.expires_at && now - s.last_seen_at < s.idle_timeout_ms,
-            })
-            .collect(),
-    ))
+    Ok(axum::Json(session_views(sessions, ctx.session, state.clock.now().millis())))
 }
 
-/// Revokes one of the caller's sessions.
+/// Views of stored sessions; `current` marks the caller's own.
+pub(super) fn session_views(
+    sessions: Vec<callvault_store::SessionRow>,
+    current: Option<SessionId>,
+    now: i64,
+) -> Vec<SessionView> {
+    sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            created_at: Timestamp(s.created_at),
+            last_seen_at: Timestamp(s.last_seen_at),
+            expires_at: Timestamp(s.expires_at),
+            current: Some(s.id) == current,
+            active: s.revoked_at.is_none() && now < s.expires_at && now - s.last_seen_at < s.idle_timeout_ms,
+        })
+        .collect()
+}
+
+/// Revokes a session: one of the caller's, or (security officers, administrators) one of another
+/// user's in the caller's scope.
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn revoke_session(State(state): State<AppState>, ctx: Ctx, Path(id): Path<SessionId>) -> ApiResult<StatusCode> {
+    let session =
+        state.store.reader().await?.session_by_id(id).await.map_err(|e| ApiError::from_store(e, "session"))?;
+    if session.tenant_id != ctx.tenant || session.revoked_at.is_some() {
+        return Err(ApiError::not_found("session"));
+    }
+    let owner = session.principal;
     if let Some(tenant) = ctx.tenant {
-        ctx.authorize(&state, Action::Delete, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
+        let mut r = state.store.reader().await?;
+        let a = match owner {
+            PrincipalId::User(u) => r.assignments(tenant, u).await?,
+            _ => Default::default(),
+        };
+        drop(r);
+        let skills: Vec<callvault_model::SkillId> = a.skills.iter().map(|s| s.skill_id).collect();
+        let resource = ResourceRef {
+            kind: Resource::Session,
+            tenant,
+            owner: Some(owner),
+            teams: &a.teams,
+            skills: &skills,
+            services: &a.services,
+        };
+        ctx.authorize(&state, Action::Delete, &resource).await?;
+    } else if owner != ctx.principal {
+        return Err(ApiError::not_found("session"));
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.revoke_session(ctx.principal, id, now.millis()).await.map_err(|e| ApiError::from_store(e, "session"))?;
+    tx.revoke_session(owner, id, now.millis()).await.map_err(|e| ApiError::from_store(e, "session"))?;
     state
         .auditor
         .record(&mut tx, now, &ctx.event("session.revoke").target("session", id).origin(ctx.origin(&state)))

@@ -30,6 +30,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
         .routes(routes!(unlock_user))
         .routes(routes!(reset_totp))
+        .routes(routes!(user_sessions, end_user_sessions))
 }
 
 /// An address in a request.
@@ -458,4 +459,39 @@ async fn reset_totp(
         .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A user's sessions (security officers, administrators: users in their scope).
+#[utoipa::path(get, path = "/v1/users/{id}/sessions", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [super::auth::SessionView]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn user_sessions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::Json<Vec<super::auth::SessionView>>> {
+    load_user_for(&state, &ctx, id, Action::Read, Resource::Session).await?;
+    let sessions = state.store.reader().await?.sessions_of(PrincipalId::User(id)).await?;
+    Ok(axum::Json(super::auth::session_views(sessions, ctx.session, state.clock.now().millis())))
+}
+
+/// Ends every session of a user (security officers, administrators: users in their scope).
+#[utoipa::path(delete, path = "/v1/users/{id}/sessions", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = super::auth::Revoked), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn end_user_sessions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::Json<super::auth::Revoked>> {
+    load_user_for(&state, &ctx, id, Action::Delete, Resource::Session).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let revoked = tx.revoke_sessions_of(PrincipalId::User(id), None, now.millis()).await?;
+    let event = ctx
+        .event("session.revoke_user")
+        .target("user", id)
+        .origin(ctx.origin(&state))
+        .details(serde_json::json!({ "revoked": revoked }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(axum::Json(super::auth::Revoked { revoked }))
 }

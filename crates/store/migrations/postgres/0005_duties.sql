@@ -10,3 +10,14 @@ ALTER TABLE cfg_operator ADD COLUMN may_approve BIGINT NOT NULL DEFAULT 0;
 UPDATE cfg_operator SET may_approve = 1;
 ALTER TABLE cfg_user ADD COLUMN created_by TEXT;
 ALTER TABLE cfg_credential ADD COLUMN credentials_set_by TEXT;
+
+-- Capture agents: the capture id is unique per tenant, the key digest across all (the HEP
+-- listener finds an agent by its key), so one tenant's id neither collides with nor reveals
+-- another's.
+ALTER TABLE cfg_capture_agent DROP CONSTRAINT cfg_capture_agent_pkey;
+ALTER TABLE cfg_capture_agent ADD PRIMARY KEY (tenant_id, capture_id);
+ALTER TABLE cfg_capture_agent ADD CONSTRAINT cfg_capture_agent_key UNIQUE (key_sha256);
+
+-- Service-account tokens may carry a lifetime; rotation starts it again.
+ALTER TABLE cfg_service_account ADD COLUMN expires_at BIGINT;
+ALTER TABLE cfg_service_account ADD COLUMN token_lifetime_days BIGINT;

@@ -10,3 +10,23 @@ ALTER TABLE cfg_operator ADD COLUMN may_approve INTEGER NOT NULL DEFAULT 0;
 UPDATE cfg_operator SET may_approve = 1;
 ALTER TABLE cfg_user ADD COLUMN created_by TEXT;
 ALTER TABLE cfg_credential ADD COLUMN credentials_set_by TEXT;
+
+-- Capture agents: the capture id is unique per tenant, the key digest across all (the HEP
+-- listener finds an agent by its key), so one tenant's id neither collides with nor reveals
+-- another's.
+CREATE TABLE cfg_capture_agent_v5 (
+    tenant_id   TEXT NOT NULL REFERENCES cfg_tenant(id) ON DELETE CASCADE,
+    capture_id  INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    key_sha256  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, capture_id)
+);
+INSERT INTO cfg_capture_agent_v5 (tenant_id, capture_id, name, key_sha256, created_at)
+    SELECT tenant_id, capture_id, name, key_sha256, created_at FROM cfg_capture_agent;
+DROP TABLE cfg_capture_agent;
+ALTER TABLE cfg_capture_agent_v5 RENAME TO cfg_capture_agent;
+
+-- Service-account tokens may carry a lifetime; rotation starts it again.
+ALTER TABLE cfg_service_account ADD COLUMN expires_at INTEGER;
+ALTER TABLE cfg_service_account ADD COLUMN token_lifetime_days INTEGER;
