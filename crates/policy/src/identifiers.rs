@@ -138,6 +138,15 @@ pub fn is_confusable(a: &IdentifierKey, b: &IdentifierKey) -> bool {
     a.skeleton == b.skeleton && a.key != b.key
 }
 
+/// What an identifier looks like, even one [`identifier_key`] refuses: invisible and format
+/// characters dropped, folded, then its UTS #39 skeleton. A refused login whose look equals an
+/// existing identifier's skeleton is an impersonation attempt, not just a malformed name.
+pub fn look(raw: &str) -> String {
+    let visible: String =
+        raw.trim().chars().filter(|c| !is_default_ignorable(*c) && !is_other_format(*c) && !c.is_control()).collect();
+    unicode_security::skeleton(&fold(&visible)).collect()
+}
+
 /// NFKC of the lower case of NFKC: lower-casing can un-normalise (`İ` becomes `i` and a combining
 /// dot), and NFKC can produce capitals (`℃` becomes `°C`), so NFKC runs on both sides.
 fn fold(s: &str) -> String {

@@ -3,7 +3,7 @@
 use callvault_crypto::password::{PasswordCheck, dummy_verify, hash_password, verify_password};
 use callvault_crypto::token::new_token;
 use callvault_crypto::totp::{self, TotpCheck, TotpSeed};
-use callvault_model::access::{Action, DefaultRole, Resource};
+use callvault_model::access::DefaultRole;
 use callvault_model::records::{Grantee, Notification, Timestamp};
 use callvault_model::{NotificationId, PrincipalId, SecretString, SessionId, TenantId, UserId};
 use callvault_policy::duties;
@@ -297,23 +297,14 @@ async fn resolve_account(state: &AppState, tenant: Option<&str>, key: &str) -> R
     }
 }
 
-/// Whether a user holds a role that requires a second factor: a privileged default role, or a
-/// custom role with key, personal-data, role or grant administration privileges.
+/// Whether a user holds a role that requires a second factor: a privileged default role, or any
+/// role that `duties::requires_second_factor` names (the same rule the access check applies to
+/// sessions, so a user who must enrol is never let in with privileges that would not count).
 pub async fn is_privileged_user<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
-    let grants = r.grants_of(tenant, Grantee::User(user)).await?;
-    if grants.is_empty() {
-        return Ok(false);
-    }
-    let roles = r.roles(tenant).await?;
-    Ok(grants.iter().any(|g| {
-        roles.iter().find(|role| role.id == g.role_id).is_some_and(|role| {
-            DefaultRole::from_name(&role.name).is_some_and(|d| role.builtin && d.is_privileged())
-                || role.privileges.iter().any(|p| {
-                    matches!(p.action, Action::ManageKeys | Action::ApproveKeyOperation | Action::ErasePersonalData)
-                        || matches!(p.resource, Resource::PersonalData | Resource::Key)
-                        || (matches!(p.resource, Resource::Role | Resource::Grant) && p.action != Action::Read)
-                })
-        })
+    let grants = r.grants_with_roles(tenant, Grantee::User(user)).await?;
+    Ok(grants.iter().any(|(_, role)| {
+        DefaultRole::from_name(&role.name).is_some_and(|d| role.builtin && d.is_privileged())
+            || duties::requires_second_factor(&role.privileges)
     }))
 }
 

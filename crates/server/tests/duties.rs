@@ -411,3 +411,55 @@ async fn reauthentication_is_throttled_and_says_nothing_specific() {
     assert_eq!((a["type"].as_str(), a["detail"].as_str()), (b["type"].as_str(), b["detail"].as_str()), "{a} {b}");
     app.cleanup().await;
 }
+
+/// Item 8: `agent` with U+200B, U+00AD, U+2060 or U+200D, and `аgent` with a Cyrillic `а`, were
+/// accepted next to `agent`. Now they are refused with 409; the existing login is named only to
+/// callers who may see users.
+#[tokio::test]
+async fn look_alike_logins_are_refused() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    app.user(&boss, "agent", PW, json!({})).await;
+    let create = |token: String, login: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/v1/users",
+                &token,
+                json!({ "login": login, "first_name": "L", "last_name": "A", "addresses": [] }),
+            )
+            .await
+        }
+    };
+    for login in
+        ["agent\u{200B}", "agent\u{00AD}", "ag\u{2060}ent", "agent\u{200D}", "\u{0430}gent", "AGENT", "ａｇｅｎｔ"]
+    {
+        let (st, e) = create(boss.clone(), login).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{login:?}: {e}");
+        assert!(e["detail"].as_str().unwrap().contains("`agent`"), "an administrator sees which: {e}");
+    }
+    // Malformed but like nothing existing: 422 with the reason.
+    let (st, e) = create(boss.clone(), "new\u{200B}comer").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    // A caller who may create users but not see them is not told which login it resembles.
+    let (st, role) = app.post("/v1/roles", &boss, json!({ "name": "hiring", "privileges": ["user:create"] })).await;
+    assert_eq!(st, StatusCode::CREATED, "{role}");
+    let hr = app.user(&boss, "hr", PW, json!({})).await;
+    assert_eq!(grant_api(&app, &boss, &hr, "hiring").await.0, StatusCode::CREATED);
+    app.clock.advance_ms(30_000);
+    let hr_t = app.login_privileged(Some("acme"), "hr", PW).await;
+    let (st, e) = create(hr_t, "\u{0430}gent").await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(!e["detail"].as_str().unwrap().contains("`agent`"), "{e}");
+    // Team, role and service names are identifiers too.
+    let (st, _) = app.post("/v1/teams", &boss, json!({ "name": "Sales" })).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, e) = app.post("/v1/teams", &boss, json!({ "name": "Sa\u{200B}les" })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (st, e) = app.post("/v1/teams", &boss, json!({ "name": "SALES" })).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    let (st, e) = app.post("/v1/roles", &boss, json!({ "name": "hir\u{0456}ng", "privileges": ["team:read"] })).await;
+    assert!(st == StatusCode::CONFLICT || st == StatusCode::UNPROCESSABLE_ENTITY, "{st} {e}");
+    app.cleanup().await;
+}

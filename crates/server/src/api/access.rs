@@ -76,10 +76,13 @@ async fn create_role(
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Role, tenant)).await?;
     let now = state.clock.now();
+    let (name, key) = validate::identifier_name("name", &body.name)?;
+    let existing = state.store.reader().await?.roles(tenant).await?;
+    validate::distinct_identifier("name", &key, existing.iter().map(|r| r.name.as_str()), true)?;
     let role = Role {
         id: RoleId::new(),
         tenant_id: tenant,
-        name: validate::name("name", &body.name)?,
+        name,
         description: body.description.chars().take(500).collect(),
         privileges: check_privileges(&body.privileges)?,
         builtin: false,

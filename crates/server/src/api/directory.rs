@@ -87,8 +87,10 @@ async fn create_team(
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Team, tenant)).await?;
     let now = state.clock.now();
-    let team =
-        Team { id: TeamId::new(), tenant_id: tenant, name: validate::name("name", &body.name)?, created_at: now };
+    let (name, key) = validate::identifier_name("name", &body.name)?;
+    let existing = state.store.reader().await?.teams(tenant).await?;
+    validate::distinct_identifier("name", &key, existing.iter().map(|t| t.name.as_str()), true)?;
+    let team = Team { id: TeamId::new(), tenant_id: tenant, name, created_at: now };
     let mut tx = state.store.begin().await?;
     tx.insert_team(&team).await.map_err(|e| ApiError::from_store(e, "team"))?;
     state
@@ -268,13 +270,10 @@ async fn create_service(
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Create, &ResourceRef::tenant_wide(Resource::Service, tenant)).await?;
     let now = state.clock.now();
-    let service = Service {
-        id: ServiceId::new(),
-        tenant_id: tenant,
-        name: validate::name("name", &body.name)?,
-        kind: body.kind,
-        created_at: now,
-    };
+    let (name, key) = validate::identifier_name("name", &body.name)?;
+    let existing = state.store.reader().await?.services(tenant).await?;
+    validate::distinct_identifier("name", &key, existing.iter().map(|t| t.name.as_str()), true)?;
+    let service = Service { id: ServiceId::new(), tenant_id: tenant, name, kind: body.kind, created_at: now };
     let mut tx = state.store.begin().await?;
     tx.insert_service(&service).await.map_err(|e| ApiError::from_store(e, "service"))?;
     state

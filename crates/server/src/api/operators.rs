@@ -68,7 +68,8 @@ async fn create_operator(
     Json(body): Json<CreateOperator>,
 ) -> ApiResult<(StatusCode, axum::Json<OperatorView>)> {
     allow(&ctx, &state, Action::Create).await?;
-    let login = validate::login(&body.login)?;
+    let existing = state.store.reader().await?.operators().await?;
+    let (login, _) = validate::new_login(&body.login, existing.iter().map(|(_, l, _)| l.as_str()), true)?;
     let hash = identity::new_password_hash(&body.password, &Default::default(), &[&login]).await?;
     let id = OperatorId::new();
     let now = state.clock.now();

@@ -94,7 +94,7 @@ async fn create_tenant(
         created_at: now,
     };
     let admin = &body.administrator;
-    let login = validate::login(&admin.login)?;
+    let (login, _) = validate::login(&admin.login)?;
     let first = validate::person_name("first_name", &admin.first_name)?;
     let last = validate::person_name("last_name", &admin.last_name)?;
     let addresses = AddressInput::validate_all(&admin.addresses)?;

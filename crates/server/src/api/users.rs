@@ -160,7 +160,11 @@ async fn create_user(
     let mut resource = user_ref(tenant, id, &assignments, &skills);
     resource.owner = None;
     ctx.authorize(&state, Action::Create, &resource).await?;
-    let login = validate::login(&body.login)?;
+    let (login, key) = {
+        let existing = state.store.reader().await?.users(tenant).await?;
+        let may_name = ctx.may_somewhere(Action::Read, Resource::User);
+        validate::new_login(&body.login, existing.iter().map(|u| u.login.expose().as_str()), may_name)?
+    };
     let first = validate::person_name("first_name", &body.first_name)?;
     let last = validate::person_name("last_name", &body.last_name)?;
     let addresses = AddressInput::validate_all(&body.addresses)?;
@@ -183,7 +187,7 @@ async fn create_user(
     tx.insert_user(&NewUser {
         id,
         tenant_id: tenant,
-        login_key: Personal::new(identity::login_key(&login)),
+        login_key: Personal::new(key.key.clone()),
         login: Personal::new(login),
         first_name: Personal::new(first),
         last_name: Personal::new(last),

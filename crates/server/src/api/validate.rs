@@ -2,6 +2,7 @@
 //! may be personal data).
 
 use callvault_model::records::AddressKind;
+use callvault_policy::identifiers::{self, IdentifierKey, IdentifierRejection};
 
 use crate::error::ApiError;
 
@@ -28,14 +29,96 @@ pub fn slug(value: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A login id: 1–64 characters, no whitespace or control characters.
-pub fn login(value: &str) -> Result<String, ApiError> {
+/// A login id: 1–64 characters, no whitespace or control characters, and an identifier by
+/// Unicode's rules (`callvault_policy::identifiers`: invisible characters and mixed scripts are
+/// refused). Returns the login as typed (trimmed) and its key.
+pub fn login(value: &str) -> Result<(String, IdentifierKey), ApiError> {
     let v = value.trim();
     let len = v.chars().count();
     if len == 0 || len > 64 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid("`login` must be 1 to 64 characters without spaces"));
     }
-    Ok(v.to_owned())
+    let key = identifiers::identifier_key(v).map_err(|e| ApiError::invalid(format!("`login`: {e}")))?;
+    Ok((v.to_owned(), key))
+}
+
+/// Refuses a new identifier that equals or looks like one of `existing` (UTS #39 skeletons).
+/// The existing one is named only when `may_name` (the caller may see them).
+pub fn distinct_identifier<'a>(
+    field: &str,
+    new: &IdentifierKey,
+    existing: impl IntoIterator<Item = &'a str>,
+    may_name: bool,
+) -> Result<(), ApiError> {
+    let looks_like = |old: &str| {
+        ApiError::conflict(if may_name {
+            format!("`{field}` looks like the existing `{old}` (the same letters or look-alike characters)")
+        } else {
+            format!("`{field}` looks like an existing one (the same letters or look-alike characters)")
+        })
+    };
+    for old in existing {
+        // Older names that predate the identifier rules are compared by their plain key.
+        let Ok(old_key) = identifier_key_of_name(old) else {
+            if old.trim().to_lowercase() == new.key {
+                return Err(ApiError::conflict(format!("`{field}` is taken")));
+            }
+            continue;
+        };
+        if old_key.key == new.key || identifiers::is_confusable(&old_key, new) {
+            return Err(looks_like(old));
+        }
+    }
+    Ok(())
+}
+
+/// A new login: refused with 409 when it looks like an existing one (even when it is malformed
+/// too: `agent` with a zero-width space, or with a Cyrillic `а`, is an impersonation attempt),
+/// else with 422 when it breaks the identifier rules.
+pub fn new_login<'a>(
+    raw: &str,
+    existing: impl IntoIterator<Item = &'a str> + Clone,
+    may_name: bool,
+) -> Result<(String, IdentifierKey), ApiError> {
+    match login(raw) {
+        Ok((login, key)) => {
+            distinct_identifier("login", &key, existing, may_name)?;
+            Ok((login, key))
+        }
+        Err(e) => {
+            let look = identifiers::look(raw);
+            match existing.into_iter().find(|old| identifiers::look(old) == look) {
+                Some(old) => Err(ApiError::conflict(if may_name {
+                    format!("`login` looks like the existing `{old}` (invisible or look-alike characters)")
+                } else {
+                    "`login` looks like an existing one (invisible or look-alike characters)".to_owned()
+                })),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+/// The identifier key of a display name (team, role, service): spaces are allowed there, so
+/// they count as `_`; invisible characters and mixed scripts are refused as in logins, and
+/// punctuation is tolerated (`Sales & Support`).
+pub fn identifier_key_of_name(value: &str) -> Result<IdentifierKey, IdentifierRejection> {
+    let spaced: String = value.trim().chars().map(|c| if c == ' ' { '_' } else { c }).collect();
+    match identifiers::identifier_key(&spaced) {
+        Err(IdentifierRejection::NotAllowed { .. }) => {
+            let letters: String = spaced.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+            identifiers::identifier_key(&letters)
+        }
+        other => other,
+    }
+}
+
+/// A display name that is also an identifier (role, team, service): [`name`], and no invisible
+/// characters or mixed scripts.
+pub fn identifier_name(field: &str, value: &str) -> Result<(String, IdentifierKey), ApiError> {
+    let v = name(field, value)?;
+    let key = identifier_key_of_name(&v).map_err(|e| ApiError::invalid(format!("`{field}`: {e}")))?;
+    Ok((v, key))
 }
 
 /// A person's name: 1–100 characters, no control characters.
@@ -89,6 +172,11 @@ mod tests {
         assert!(slug("Demo").is_err());
         assert!(slug("-x").is_err());
         assert!(login("ada").is_ok());
+        for lookalike in ["agent\u{200B}", "agent\u{00AD}", "ag\u{2060}ent", "agent\u{200D}", "\u{0430}gent"] {
+            assert!(login(lookalike).is_err(), "{lookalike:?}");
+        }
+        assert!(identifier_name("name", "Sales & Support").is_ok());
+        assert!(identifier_name("name", "Sup\u{200B}port").is_err());
         assert!(login("a da").is_err());
         assert!(address(AddressKind::Email, "ada@example.com").is_ok());
         assert!(address(AddressKind::Email, "ada@").is_err());
