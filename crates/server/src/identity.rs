@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::auth::{SESSION_TOKEN_PREFIX, SessionPurpose};
 use crate::error::ApiError;
+use crate::notify;
 use crate::state::AppState;
 
 /// The answer to every failed login: one status, one body, whatever went wrong (no user
@@ -25,9 +26,107 @@ pub fn login_failed() -> ApiError {
     ApiError::unauthenticated(LOGIN_FAILED)
 }
 
+/// Purpose of one-time codes that complete a login after the step-up.
+const LOGIN_CODE: &str = "login";
+/// Purpose of one-time codes that confirm an e-mail address.
+const CONFIRM_CODE: &str = "confirm_email";
+/// How long an e-mailed code is valid (milliseconds).
+const CODE_LIFETIME_MS: i64 = 10 * 60_000;
+
+/// The stored digest of a one-time code (digits only, so spaces or dashes typed do not matter).
+fn code_digest(code: &str) -> String {
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    hex::encode(callvault_crypto::digest::sha256(digits.as_bytes()))
+}
+
+/// Stores a fresh 6-digit code (CSPRNG) and e-mails it after the answer has gone, so the answer's
+/// timing reveals nothing about the account.
+async fn send_code(
+    state: &AppState,
+    principal: PrincipalId,
+    purpose: &'static str,
+    target: Option<&str>,
+    address: String,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let bytes = callvault_crypto::digest::random_bytes(4);
+    let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000;
+    let code = SecretString::new(format!("{n:06}"));
+    let mut tx = state.store.begin().await?;
+    tx.put_one_time_code(principal, purpose, &code_digest(code.expose()), target, now.millis() + CODE_LIFETIME_MS)
+        .await?;
+    tx.commit().await?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        let (subject, what) = match purpose {
+            LOGIN_CODE => ("Your callvault sign-in code", "to finish signing in after several failed attempts"),
+            _ => ("Confirm your e-mail address for callvault", "to confirm this address for your account"),
+        };
+        let body = format!(
+            "Your one-time code {what} is {}. It is valid for 10 minutes and works once.\n\nIf you did not ask for \
+             it, someone may know your password: change it and tell your security officer.",
+            code.expose()
+        );
+        notify::email_to(&state, &address, subject, &body).await;
+    });
+    Ok(())
+}
+
+/// Sends a code to one of the user's own e-mail addresses; the address becomes the one login
+/// codes go to when the code comes back ([`finish_email_confirmation`]).
+pub async fn begin_email_confirmation(
+    state: &AppState,
+    tenant: TenantId,
+    user: UserId,
+    address: &str,
+) -> Result<(), ApiError> {
+    if state.config.smtp_url.is_none() {
+        return Err(ApiError::conflict("e-mail is not configured on this server (smtp_url)"));
+    }
+    let record = state.store.reader().await?.user(tenant, user).await?;
+    let wanted = address.trim().to_lowercase();
+    let own = record
+        .addresses
+        .iter()
+        .find(|a| a.kind == callvault_model::records::AddressKind::Email && a.value.expose().to_lowercase() == wanted);
+    let Some(own) = own else {
+        return Err(ApiError::invalid("`address` must be one of your e-mail addresses in the directory"));
+    };
+    let address = own.value.expose().clone();
+    let now = state.clock.now();
+    send_code(state, PrincipalId::User(user), CONFIRM_CODE, Some(&address), address.clone(), now).await?;
+    let event =
+        AuditEvent::new(Some(tenant), Actor::Principal(PrincipalId::User(user)), "auth.email_confirmation_sent")
+            .target("user", user);
+    state.auditor.record_now(now, &event).await.map_err(ApiError::internal)
+}
+
+/// Confirms the address a code was sent to.
+pub async fn finish_email_confirmation(
+    state: &AppState,
+    tenant: TenantId,
+    user: UserId,
+    code: &SecretString,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let principal = PrincipalId::User(user);
+    let mut tx = state.store.begin().await?;
+    let Some(Some(address)) =
+        tx.take_one_time_code(principal, CONFIRM_CODE, &code_digest(code.expose()), now.millis()).await?
+    else {
+        return Err(ApiError::invalid("the code is wrong or expired; ask for a new one"));
+    };
+    tx.set_confirmed_email(tenant, user, Some(&address)).await?;
+    let event = AuditEvent::new(Some(tenant), Actor::Principal(principal), "auth.email_confirmed").target("user", user);
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 const LOGIN_FAILED: &str = "invalid credentials, or the account is locked or needs further authentication: after \
      repeated failures a password alone no longer logs in (give the account's TOTP code, or ask an administrator to \
-     unlock it, or wait until the failures are older than the step-up window)";
+     unlock it, or use the code e-mailed to your confirmed address, or wait until the failures are older than \
+     the step-up window)";
 
 /// The problem document of [`login_failed`], for tests that compare answers.
 pub fn login_failed_body() -> serde_json::Value {
@@ -62,6 +161,10 @@ pub struct LoginRequest {
     /// A recovery code instead of a TOTP code.
     #[serde(default)]
     pub recovery_code: Option<SecretString>,
+    /// The one-time code e-mailed to the account's confirmed address, when a password alone no
+    /// longer logs in after repeated failures and the account has no TOTP.
+    #[serde(default)]
+    pub email_code: Option<SecretString>,
 }
 
 /// A new session.
@@ -135,20 +238,62 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         now.millis(),
         state.config.step_up_window_secs.saturating_mul(1000),
     );
-    if duties::step_up(recent, state.config.step_up_after_failures, account.credential.totp_enrolled, false)
-        == duties::StepUp::NoFactor
-    {
-        audit_login_failure(
-            state,
-            account.tenant,
-            Actor::Principal(account.principal),
-            origin,
-            "step_up_required",
-            now,
-        )
-        .await?;
-        state.metrics.login("step_up");
-        return Err(login_failed());
+    let confirmed_email = match (account.owner, state.config.smtp_url.is_some()) {
+        (CredentialOwner::User(t, u), true) => state.store.reader().await?.confirmed_email(t, u).await?,
+        _ => None,
+    };
+    match duties::step_up(
+        recent,
+        state.config.step_up_after_failures,
+        account.credential.totp_enrolled,
+        confirmed_email.is_some(),
+    ) {
+        duties::StepUp::None | duties::StepUp::Totp => {}
+        duties::StepUp::NoFactor => {
+            audit_login_failure(
+                state,
+                account.tenant,
+                Actor::Principal(account.principal),
+                origin,
+                "step_up_required",
+                now,
+            )
+            .await?;
+            state.metrics.login("step_up");
+            return Err(login_failed());
+        }
+        duties::StepUp::EmailCode => {
+            let given = req.email_code.as_ref().map(|c| code_digest(c.expose()));
+            let used = match &given {
+                Some(d) => {
+                    let mut tx = state.store.begin().await?;
+                    let used = tx.take_one_time_code(account.principal, LOGIN_CODE, d, now.millis()).await?;
+                    tx.commit().await?;
+                    used.is_some()
+                }
+                None => false,
+            };
+            if !used {
+                if given.is_some() {
+                    record_failure(state, &account, &failure_state, now, origin, "wrong_email_code").await?;
+                } else {
+                    audit_login_failure(
+                        state,
+                        account.tenant,
+                        Actor::Principal(account.principal),
+                        origin,
+                        "step_up_email_sent",
+                        now,
+                    )
+                    .await?;
+                    if let Some(address) = confirmed_email {
+                        send_code(state, account.principal, LOGIN_CODE, None, address, now).await?;
+                    }
+                }
+                state.metrics.login("step_up");
+                return Err(login_failed());
+            }
+        }
     }
     let mut second_factor = false;
     if account.credential.totp_enrolled {

@@ -29,35 +29,48 @@ pub fn signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
 /// Sends an e-mail to the configured notification addresses; logs (without addresses) and
 /// returns how many were accepted by the SMTP server.
 pub async fn email(state: &AppState, subject: &str, body: &str) -> usize {
+    let mut sent = 0;
+    for to in &state.config.notification_emails {
+        if email_to(state, to, subject, body).await {
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// Sends one e-mail to `to`; `false` (logged without the address) when SMTP is off or fails.
+pub async fn email_to(state: &AppState, to: &str, subject: &str, body: &str) -> bool {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let Some(url) = &state.config.smtp_url else { return 0 };
+    let Some(url) = &state.config.smtp_url else { return false };
     let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
         Ok(t) => t.timeout(Some(Duration::from_secs(15))).build(),
         Err(e) => {
             tracing::warn!(error = %e, "smtp_url is not usable");
-            return 0;
+            return false;
         }
     };
     let Ok(from) = state.config.smtp_from.parse() else {
         tracing::warn!("smtp_from is not a valid address");
-        return 0;
+        return false;
     };
-    let mut sent = 0;
-    for to in &state.config.notification_emails {
-        let Ok(to) = to.parse() else {
-            tracing::warn!("a notification address is not valid; skipped");
-            continue;
-        };
-        let message = Message::builder().from(Clone::clone(&from)).to(to).subject(subject).body(body.to_owned());
-        match message {
-            Ok(m) => match transport.send(m).await {
-                Ok(_) => sent += 1,
-                Err(e) => tracing::warn!(error = %e, "e-mail delivery failed"),
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot build the e-mail"),
+    let Ok(to) = to.parse() else {
+        tracing::warn!("an e-mail address is not valid; skipped");
+        return false;
+    };
+    match Message::builder().from(from).to(to).subject(subject).body(body.to_owned()) {
+        Ok(m) => match transport.send(m).await {
+            Ok(_) => true,
+            Err(e) => {
+                // The server's answer may quote the recipient: only its class is logged.
+                tracing::warn!(permanent = e.is_permanent(), timeout = e.is_timeout(), "e-mail delivery failed");
+                false
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build the e-mail");
+            false
         }
     }
-    sent
 }
 
 /// Posts an event to every webhook of the tenant subscribed to it; returns how many answered 2xx.

@@ -463,3 +463,90 @@ async fn look_alike_logins_are_refused() {
     assert!(st == StatusCode::CONFLICT || st == StatusCode::UNPROCESSABLE_ENTITY, "{st} {e}");
     app.cleanup().await;
 }
+
+fn mailed_code(mail: &str) -> String {
+    let at = mail.find("code ").expect("a code in the mail");
+    mail[at..].split("is ").nth(1).unwrap().chars().take(6).collect()
+}
+
+async fn wait_mails(smtp: &common::SmtpServer, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let m = smtp.messages();
+        if m.len() >= n {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} mails, got {:?}", smtp.messages());
+}
+
+/// Step-up by e-mail (seed 001's "further authentication"): an account without TOTP whose user
+/// confirmed an address gets a one-time code there after repeated failures; an administrator's
+/// later edit of the address does not redirect the codes. Through a real SMTP server (aiosmtpd).
+#[tokio::test]
+async fn step_up_by_a_code_mailed_to_the_confirmed_address() {
+    let Some(smtp) = common::SmtpServer::start() else { return };
+    let port = smtp.port;
+    let app = TestApp::with_config(common::Db::Sqlite, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.smtp_from = "callvault@acme.example.com".into();
+    })
+    .await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let (st, u) = app
+        .post(
+            "/v1/users",
+            &boss,
+            json!({ "login": "lee", "first_name": "Lee", "last_name": "Ng", "password": PW,
+                "addresses": [{ "kind": "email", "value": "lee@acme.example.com" }] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    let lee = u["id"].as_str().unwrap().to_owned();
+    assert_eq!(grant_api(&app, &boss, &lee, "agent").await.0, StatusCode::CREATED);
+    let t = app.login(Some("acme"), "lee", PW, None).await["token"].as_str().unwrap().to_owned();
+    let (st, e) = app.post("/v1/auth/email/confirm", &t, json!({ "address": "someone@else.example.com" })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "only one's own address: {e}");
+    let (st, _) = app.post("/v1/auth/email/confirm", &t, json!({ "address": "lee@acme.example.com" })).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let mails = wait_mails(&smtp, 1).await;
+    let (st, e) = app.post("/v1/auth/email/verify", &t, json!({ "code": mailed_code(&mails[0]) })).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    // The administrator points the directory at another mailbox: codes still go to Lee's.
+    let (st, e) = app
+        .request(
+            "PATCH",
+            &format!("/v1/users/{lee}"),
+            Some(&boss),
+            Some(json!({ "addresses": [{ "kind": "email", "value": "intruder@evil.example.com" }] })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    let login = |password: &'static str, code: Option<String>| {
+        let app = &app;
+        async move {
+            app.clock.advance_ms(4_000);
+            let mut body = json!({ "tenant": "acme", "username": "lee", "password": password });
+            if let Some(c) = code {
+                body["email_code"] = json!(c);
+            }
+            app.request("POST", "/v1/auth/login", None, Some(body)).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login("wrong guess number", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (st, e) = login(PW, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{e}");
+    let mails = wait_mails(&smtp, 2).await;
+    let mail = mails.iter().find(|m| m.contains("sign-in code")).expect("a sign-in mail");
+    assert!(mail.contains("lee@acme.example.com") && !mail.contains("intruder"), "{mail}");
+    let code = mailed_code(mail);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    assert_eq!(login(PW, Some(wrong.into())).await.0, StatusCode::UNAUTHORIZED);
+    let (st, v) = login(PW, Some(code.clone())).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(login(PW, None).await.0, StatusCode::OK, "a success clears the failures");
+    app.cleanup().await;
+}

@@ -492,61 +492,6 @@ async fn encrypted_list_fields_import_search_and_refuse_bad_files() {
     }
 }
 
-/// A real SMTP server (Python's aiosmtpd) writing received mail to a Maildir, or `None` with a
-/// skip notice when aiosmtpd is not installed (CI installs it and requires it).
-struct SmtpServer {
-    child: std::process::Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-}
-
-impl SmtpServer {
-    fn start() -> Option<SmtpServer> {
-        let available =
-            std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
-        if !available {
-            assert!(
-                std::env::var("CALLVAULT_REQUIRE_ALL_BACKENDS").is_err(),
-                "aiosmtpd is required (pip install aiosmtpd)"
-            );
-            eprintln!("SKIP: aiosmtpd not installed (pip install aiosmtpd); SMTP reminder test not run");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let maildir = std::env::temp_dir().join(format!("cv-mail-{}", uuid::Uuid::new_v4().simple()));
-        let mut child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(SmtpServer { child, port, maildir });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not start");
-    }
-
-    fn messages(&self) -> Vec<String> {
-        std::fs::read_dir(self.maildir.join("new"))
-            .map(|d| d.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 async fn webhook_receiver() -> (String, Received) {
@@ -571,7 +516,7 @@ async fn webhook_receiver() -> (String, Received) {
 
 #[tokio::test]
 async fn expiry_reminder_by_notification_email_and_signed_webhook() {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let Some(smtp) = common::SmtpServer::start() else { return };
     let (hook_url, received) = webhook_receiver().await;
     let app = TestApp::with_config(common::Db::Sqlite, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));

@@ -142,6 +142,29 @@ pub trait IdentityStore {
     async fn operator_may_approve(&mut self, id: OperatorId) -> Result<bool>;
     /// Adds an operator to (or removes one from) the approvers of provider ceremonies.
     async fn set_operator_may_approve(&mut self, id: OperatorId, may: bool) -> Result<()>;
+    /// Stores (replacing any earlier one) a one-time code of `principal` for `purpose`, as a
+    /// digest, with what it confirms (`target`, e.g. an address) and its expiry.
+    async fn put_one_time_code(
+        &mut self,
+        principal: PrincipalId,
+        purpose: &str,
+        digest: &str,
+        target: Option<&str>,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Uses a one-time code: when `digest` matches an unexpired code of `principal` for
+    /// `purpose`, deletes it and returns `Some(target)`; otherwise `None`.
+    async fn take_one_time_code(
+        &mut self,
+        principal: PrincipalId,
+        purpose: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<Option<Option<String>>>;
+    /// The e-mail address a user confirmed themself.
+    async fn confirmed_email(&mut self, tenant: TenantId, user: UserId) -> Result<Option<String>>;
+    /// Records the address a user confirmed.
+    async fn set_confirmed_email(&mut self, tenant: TenantId, user: UserId, address: Option<&str>) -> Result<()>;
     /// Replaces a user's recovery codes (digests only).
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, digests: &[String]) -> Result<()>;
     /// Marks a recovery code used; `false` when unknown or already used.
@@ -510,6 +533,81 @@ impl<C: Conn> IdentityStore for C {
             Ok(v.and_then(|s| s.parse().ok()))
         };
         Ok(AccountControl { created_by: parse("created_by")?, credentials_set_by: parse("credentials_set_by")? })
+    }
+
+    async fn put_one_time_code(
+        &mut self,
+        principal: PrincipalId,
+        purpose: &str,
+        digest: &str,
+        target: Option<&str>,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO op_one_time_code (principal, purpose, digest, target, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (principal, purpose) DO UPDATE SET digest = $3, target = $4, expires_at = $5",
+        )
+        .bind(principal.to_string())
+        .bind(purpose.to_owned())
+        .bind(digest.to_owned())
+        .bind(target.map(str::to_owned))
+        .bind(expires_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn take_one_time_code(
+        &mut self,
+        principal: PrincipalId,
+        purpose: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<Option<Option<String>>> {
+        let row = sqlx::query(
+            "SELECT digest, target, expires_at FROM op_one_time_code WHERE principal = $1 AND purpose = $2",
+        )
+        .bind(principal.to_string())
+        .bind(purpose.to_owned())
+        .fetch_optional(self.conn())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("digest")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        // Digests of random codes: equal length, compared without early exit.
+        let same = stored.len() == digest.len()
+            && stored.bytes().zip(digest.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same || now >= expires_at {
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM op_one_time_code WHERE principal = $1 AND purpose = $2")
+            .bind(principal.to_string())
+            .bind(purpose.to_owned())
+            .execute(self.conn())
+            .await?;
+        Ok(Some(row.try_get("target")?))
+    }
+
+    async fn confirmed_email(&mut self, tenant: TenantId, user: UserId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT confirmed_email FROM cfg_credential WHERE user_id = $1 AND tenant_id = $2")
+            .bind(user.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("confirmed_email")?,
+            None => None,
+        })
+    }
+
+    async fn set_confirmed_email(&mut self, tenant: TenantId, user: UserId, address: Option<&str>) -> Result<()> {
+        let r = sqlx::query("UPDATE cfg_credential SET confirmed_email = $3 WHERE user_id = $1 AND tenant_id = $2")
+            .bind(user.to_string())
+            .bind(tenant.to_string())
+            .bind(address.map(str::to_owned))
+            .execute(self.conn())
+            .await?;
+        affected(r)
     }
 
     async fn operator_may_approve(&mut self, id: OperatorId) -> Result<bool> {

@@ -23,6 +23,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(confirm_email))
+        .routes(routes!(verify_email))
         .routes(routes!(totp_enroll))
         .routes(routes!(totp_confirm))
         .routes(routes!(list_sessions))
@@ -137,6 +139,57 @@ async fn change_password(
         .details(serde_json::json!({ "other_sessions_revoked": revoked }));
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An address to confirm.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEmail {
+    /// One of the caller's e-mail addresses in the directory.
+    #[schema(value_type = String)]
+    pub address: callvault_model::Personal<String>,
+}
+
+/// A code received by e-mail.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailCode {
+    /// The six digits.
+    pub code: SecretString,
+}
+
+async fn own_credential(
+    state: &AppState,
+    ctx: &Ctx,
+) -> ApiResult<(callvault_model::TenantId, callvault_model::UserId)> {
+    let tenant = ctx.tenant()?;
+    let user = ctx.user()?;
+    ctx.authorize(state, Action::Update, &ResourceRef::owned(Resource::UserCredential, tenant, ctx.principal)).await?;
+    Ok((tenant, user))
+}
+
+/// Sends a code to one of the caller's e-mail addresses. Once confirmed with the code, it is the
+/// address that receives sign-in codes after repeated failures; an administrator's later edit of
+/// the directory does not change it.
+#[utoipa::path(post, path = "/v1/auth/email/confirm", tag = "auth", security(("bearer" = [])), request_body = ConfirmEmail,
+    responses((status = 202), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn confirm_email(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<ConfirmEmail>,
+) -> ApiResult<StatusCode> {
+    let (tenant, user) = own_credential(&state, &ctx).await?;
+    identity::begin_email_confirmation(&state, tenant, user, body.address.expose()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Confirms the address with the code it received.
+#[utoipa::path(post, path = "/v1/auth/email/verify", tag = "auth", security(("bearer" = [])), request_body = EmailCode,
+    responses((status = 204), (status = 422, body = Problem)))]
+async fn verify_email(State(state): State<AppState>, ctx: Ctx, Json(body): Json<EmailCode>) -> ApiResult<StatusCode> {
+    let (tenant, user) = own_credential(&state, &ctx).await?;
+    identity::finish_email_confirmation(&state, tenant, user, &body.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -21,3 +21,15 @@ ALTER TABLE cfg_capture_agent ADD CONSTRAINT cfg_capture_agent_key UNIQUE (key_s
 -- Service-account tokens may carry a lifetime; rotation starts it again.
 ALTER TABLE cfg_service_account ADD COLUMN expires_at BIGINT;
 ALTER TABLE cfg_service_account ADD COLUMN token_lifetime_days BIGINT;
+
+-- The e-mail address a user confirmed themself (an administrator's edit of the directory does
+-- not change it), and one-time codes (login step-up, address confirmation) as digests.
+ALTER TABLE cfg_credential ADD COLUMN confirmed_email TEXT;
+CREATE TABLE op_one_time_code (
+    principal  TEXT NOT NULL,
+    purpose    TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    target     TEXT,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (principal, purpose)
+);

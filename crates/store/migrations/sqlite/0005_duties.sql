@@ -30,3 +30,15 @@ ALTER TABLE cfg_capture_agent_v5 RENAME TO cfg_capture_agent;
 -- Service-account tokens may carry a lifetime; rotation starts it again.
 ALTER TABLE cfg_service_account ADD COLUMN expires_at INTEGER;
 ALTER TABLE cfg_service_account ADD COLUMN token_lifetime_days INTEGER;
+
+-- The e-mail address a user confirmed themself (an administrator's edit of the directory does
+-- not change it), and one-time codes (login step-up, address confirmation) as digests.
+ALTER TABLE cfg_credential ADD COLUMN confirmed_email TEXT;
+CREATE TABLE op_one_time_code (
+    principal  TEXT NOT NULL,
+    purpose    TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    target     TEXT,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (principal, purpose)
+);
