@@ -555,3 +555,116 @@ async fn step_up_by_a_code_mailed_to_the_confirmed_address() {
     assert_eq!(login(PW, None).await.0, StatusCode::OK, "a success clears the failures");
     app.cleanup().await;
 }
+
+/// Item 7: `Summer2026`, `Winter2026!`, `Autumn2025` were accepted, and a user could take their
+/// own login id as password on the self-service path. Every path now refuses the same set with
+/// the same reason: a tenant's first administrator, a new operator, an administrator's create
+/// and reset, and the user's own change.
+#[tokio::test]
+async fn passwords_are_checked_on_every_path() {
+    use callvault_policy::password::{PasswordRules, check_new_password};
+    let refused = [
+        "Summer2026",
+        "Winter2026!",
+        "Autumn2025",
+        "january2024",
+        "Fall-2023!",
+        "Dec2025!!",
+        "2026Spring",
+        "asdfghjkl;",
+        "zxcvbnm,./",
+        "!QAZ2wsx#EDC",
+        "ytrewq!!",
+        "mnbvcxz123",
+        "aaaaaaaaa",
+        "111111111",
+        "abcabcabc",
+        "ab12ab12ab12",
+        "abcdefghi",
+        "987654321",
+        "stuvwxyz",
+        "qwertyuiop",
+        "password",
+        "iloveyou",
+        "P@ssw0rd2026",
+        "Password123!",
+        "letmein2026",
+        "mustang1967",
+        "dragonfly22",
+        "blue house",
+        "passwordpassword",
+        "callvault123!",
+        "short",
+    ];
+    let accepted = [
+        "tangerine submarine lighthouse",
+        "violet-kettle-orbit-97-plum",
+        "marble osprey fjord cinnamon",
+        "walrus tundra saxophone",
+        "pickle nebula trombone",
+        "maple drift canyon echo",
+        "Sprinkle7Cobalt&Harbor",
+        "seven purple giraffes dance",
+        "quiet lantern over basalt",
+        "orchid compass yodel ferry",
+    ];
+    assert!(refused.len() >= 30 && accepted.len() >= 10);
+    let reason = |pw: &str| check_new_password(pw, &PasswordRules::default(), &[]).unwrap_err().to_string();
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let user = app.user(&boss, "ada.lovelace", PW, json!({})).await;
+    assert_eq!(grant_api(&app, &boss, &user, "agent").await.0, StatusCode::CREATED);
+    let me = app.login(Some("acme"), "ada.lovelace", PW, None).await["token"].as_str().unwrap().to_owned();
+    let tenant_body = |pw: &str| {
+        json!({ "slug": "beta", "display_name": "Beta", "capabilities": {}, "administrator": {
+            "login": "bo", "first_name": "Bo", "last_name": "Bee", "password": pw, "addresses": [] } })
+    };
+    let user_body = |pw: &str, login: &str| {
+        json!({ "login": login, "first_name": "Grace", "last_name": "Hopper", "password": pw,
+            "addresses": [{ "kind": "email", "value": "grace.hopper@example.com" }] })
+    };
+    for pw in refused {
+        let want = reason(pw);
+        let answers = [
+            app.post("/v1/tenants", &op, tenant_body(pw)).await,
+            app.post("/v1/operators", &op, json!({ "login": "op-x", "password": pw })).await,
+            app.post("/v1/users", &boss, user_body(pw, "grace")).await,
+            app.request("PUT", &format!("/v1/users/{user}/password"), Some(&boss), Some(json!({ "password": pw })))
+                .await,
+            app.post("/v1/auth/password", &me, json!({ "current_password": PW, "new_password": pw })).await,
+        ];
+        for (path, (st, e)) in ["tenant", "operator", "create", "reset", "self"].iter().zip(answers) {
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{path} {pw}: {e}");
+            assert_eq!(e["detail"].as_str(), Some(want.as_str()), "{path} {pw}");
+            // (`password` itself is a word of the reason texts.)
+            assert!(pw == "password" || !e.to_string().contains(pw), "{path} {pw}: the reason never echoes it");
+        }
+    }
+    // The user's own login id, names and e-mail are refused on the self-service path too.
+    for pw in ["ada.lovelace", "Ada.Lovelace2026", "lovelace-ada-88", "acme center 2026"] {
+        let (st, e) = app.post("/v1/auth/password", &me, json!({ "current_password": PW, "new_password": pw })).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{pw}: {e}");
+    }
+    let mut current = PW.to_owned();
+    for (i, pw) in accepted.iter().enumerate() {
+        let (st, e) = app.post("/v1/users", &boss, user_body(pw, &format!("grace{i}"))).await;
+        assert_eq!(st, StatusCode::CREATED, "create {pw}: {e}");
+        let (st, e) = app
+            .request("PUT", &format!("/v1/users/{user}/password"), Some(&boss), Some(json!({ "password": pw })))
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "reset {pw}: {e}");
+        current = pw.to_string();
+        let t = app.login(Some("acme"), "ada.lovelace", &current, None).await["token"].as_str().unwrap().to_owned();
+        let next = format!("{pw} again");
+        let (st, e) =
+            app.post("/v1/auth/password", &t, json!({ "current_password": current, "new_password": next })).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "self {next}: {e}");
+    }
+    let (st, e) = app.post("/v1/operators", &op, json!({ "login": "op-y", "password": accepted[0] })).await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    let (st, e) = app.post("/v1/tenants", &op, tenant_body(accepted[1])).await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    assert!(current.ends_with("ferry"));
+    app.cleanup().await;
+}
