@@ -362,6 +362,30 @@ async fn step_up_after_repeated_failures() {
     }
     app.clock.advance_ms(15 * 60_000);
     assert_eq!(attempt(PW).await.0, StatusCode::OK);
+    // An account with TOTP: after failures the code is what completes the login.
+    let sec = app.user(&boss, "sec1", PW, json!({})).await;
+    app.grant(&boss, &sec, "security_officer", json!({ "kind": "tenant" })).await;
+    app.clock.advance_ms(30_000);
+    app.login_privileged(Some("acme"), "sec1", PW).await;
+    let try_sec = |pw: &'static str, totp: Option<String>| {
+        let app = &app;
+        async move {
+            app.clock.advance_ms(4_000);
+            let mut body = json!({ "tenant": "acme", "username": "sec1", "password": pw });
+            if let Some(t) = totp {
+                body["totp"] = json!(t);
+            }
+            app.request("POST", "/v1/auth/login", None, Some(body)).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(try_sec("wrong guess number", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (st, e) = try_sec(PW, None).await;
+    assert_eq!((st, problem_type(&e)), (StatusCode::FORBIDDEN, "urn:callvault:problem:second-factor-required"), "{e}");
+    app.clock.advance_ms(30_000);
+    let (st, e) = try_sec(PW, Some(code(&app, Some("acme"), "sec1"))).await;
+    assert_eq!(st, StatusCode::OK, "{e}");
     app.cleanup().await;
 }
 
@@ -666,5 +690,131 @@ async fn passwords_are_checked_on_every_path() {
     let (st, e) = app.post("/v1/tenants", &op, tenant_body(accepted[1])).await;
     assert_eq!(st, StatusCode::CREATED, "{e}");
     assert!(current.ends_with("ferry"));
+    app.cleanup().await;
+}
+
+/// The new ceremony kinds in the authorization table: who may propose an appointment, approve
+/// it, reset a custodian's password or second factor, and remove a custodian (tenant with two
+/// key custodians, so another custodian approves).
+#[tokio::test]
+async fn ceremony_kinds_by_role() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    // Fixtures: two key custodians, a DPO, a second administrator (who creates nobody), the
+    // candidate, and one user of every other role.
+    let mut tokens: Vec<(&str, String)> = Vec::new();
+    let mut ids = std::collections::HashMap::new();
+    for (login, role) in [
+        ("so1", "security_officer"),
+        ("so2", "security_officer"),
+        ("dpo", "data_protection_officer"),
+        ("ada", "administrator"),
+        ("cand", "agent"),
+        ("agt", "agent"),
+        ("sup", "supervisor"),
+        ("aud", "auditor"),
+        ("dia", "dialer"),
+    ] {
+        let id = app.user(&boss, login, PW, json!({})).await;
+        if role == "administrator" {
+            assert_eq!(grant_api(&app, &boss, &id, "agent").await.0, StatusCode::CREATED);
+            own_password(&app, login, PW, "ada picks her own long passphrase").await;
+        }
+        if login == "cand" {
+            assert_eq!(grant_api(&app, &boss, &id, "agent").await.0, StatusCode::CREATED);
+            own_password(&app, login, PW, "cand has a private passphrase").await;
+        } else {
+            app.grant(&boss, &id, role, json!({ "kind": "tenant" })).await;
+        }
+        ids.insert(login, id);
+    }
+    for (login, role) in [
+        ("agt", "agent"),
+        ("sup", "supervisor"),
+        ("ada", "administrator"),
+        ("so1", "security_officer"),
+        ("dpo", "data_protection_officer"),
+        ("aud", "auditor"),
+        ("dia", "dialer"),
+    ] {
+        app.clock.advance_ms(30_000);
+        let pw = if login == "ada" { "ada picks her own long passphrase" } else { PW };
+        tokens.push((role, app.login_privileged(Some("acme"), login, pw).await));
+    }
+    let so_role = role_id(&app, &boss, "security_officer").await;
+    let (so2, cand) = (ids["so2"].clone(), ids["cand"].clone());
+    let so2_grant = app
+        .get("/v1/grants", &boss)
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["grantee"]["id"] == so2.as_str() && g["role_id"] == so_role.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut table = Vec::new();
+    // A: propose an appointment.
+    let mut appointment = None;
+    for (role, t) in &tokens {
+        let body =
+            json!({ "grantee": { "kind": "user", "id": cand }, "role_id": so_role, "scope": { "kind": "tenant" } });
+        let (st, c) = app.post("/v1/grants", t, body).await;
+        if st == StatusCode::ACCEPTED {
+            appointment = Some(c["id"].as_str().unwrap().to_owned());
+        }
+        table.push((*role, "propose appoint_custodian", st.as_u16()));
+    }
+    let appointment = appointment.expect("an administrator proposes");
+    // B: approve it (the security officer last: a completed ceremony cannot be approved again).
+    let mut order: Vec<&(&str, String)> = tokens.iter().filter(|(r, _)| *r != "security_officer").collect();
+    order.extend(tokens.iter().filter(|(r, _)| *r == "security_officer"));
+    for (role, t) in order {
+        app.clock.advance_ms(30_000);
+        let totp = if *role == "security_officer" { code(&app, Some("acme"), "so1") } else { "000000".into() };
+        let (st, e) = app
+            .post(&format!("/v1/key-ceremonies/{appointment}/approve"), t, json!({ "password": PW, "totp": totp }))
+            .await;
+        table.push((*role, "approve appoint_custodian", st.as_u16()));
+        let _ = e;
+    }
+    // C, D, E: reset a custodian's password or second factor, remove a custodian.
+    for (role, t) in &tokens {
+        let (st, _) =
+            app.request("PUT", &format!("/v1/users/{so2}/password"), Some(t), Some(json!({ "password": "x" }))).await;
+        table.push((*role, "reset password of a custodian", st.as_u16()));
+        let (st, _) = app.request("DELETE", &format!("/v1/users/{so2}/totp"), Some(t), None).await;
+        table.push((*role, "reset TOTP of a custodian", st.as_u16()));
+        let (st, _) = app.request("DELETE", &format!("/v1/grants/{so2_grant}"), Some(t), None).await;
+        table.push((*role, "revoke_custodian", st.as_u16()));
+    }
+    let got: String = table.iter().map(|(r, op, st)| format!("{r:<24} {op:<32} {st}\n")).collect();
+    let mut expected = String::new();
+    for role in
+        ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor", "dialer"]
+    {
+        let a = if role == "administrator" { 202 } else { 403 };
+        expected.push_str(&format!("{role:<24} {:<32} {a}\n", "propose appoint_custodian"));
+    }
+    for role in
+        ["agent", "supervisor", "administrator", "data_protection_officer", "auditor", "dialer", "security_officer"]
+    {
+        let b = if role == "security_officer" { 200 } else { 403 };
+        expected.push_str(&format!("{role:<24} {:<32} {b}\n", "approve appoint_custodian"));
+    }
+    for role in
+        ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor", "dialer"]
+    {
+        let admin = role == "administrator";
+        let c = if admin { 202 } else { 403 };
+        let d = if admin || role == "security_officer" { 202 } else { 403 };
+        expected.push_str(&format!("{role:<24} {:<32} {c}\n", "reset password of a custodian"));
+        expected.push_str(&format!("{role:<24} {:<32} {d}\n", "reset TOTP of a custodian"));
+        expected.push_str(&format!("{role:<24} {:<32} {c}\n", "revoke_custodian"));
+    }
+    assert_eq!(got, expected);
     app.cleanup().await;
 }
