@@ -132,6 +132,32 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         mw * 1e3
     );
     assert!((0.9..=1.1).contains(&ratio), "timing differs by more than 10 %: {ratio}");
+    // After repeated failures the right password alone is refused (step-up, no second factor):
+    // same body, same timing as an unknown login.
+    let mut stepped = Vec::new();
+    let mut unknown2 = Vec::new();
+    for i in 0..50 {
+        // Past the throttle's delay (10 s) but within the step-up window (15 minutes in all).
+        app.clock.advance_ms(11_000);
+        let t = std::time::Instant::now();
+        let (s1, b1) = try_login(&app, "acme", &format!("nobody{i}"), "known user passphrase").await;
+        unknown2.push(t.elapsed());
+        let t = std::time::Instant::now();
+        let (s2, b2) = try_login(&app, "acme", "known", "known user passphrase").await;
+        stepped.push(t.elapsed());
+        assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED), "{b2}");
+        assert_eq!(b1, b2);
+    }
+    unknown2.sort();
+    stepped.sort();
+    let (mu, ms) = (unknown2[25].as_secs_f64(), stepped[25].as_secs_f64());
+    let ratio = mu / ms;
+    eprintln!(
+        "median login time: unknown user {:.1} ms, right password under step-up {:.1} ms (ratio {ratio:.3})",
+        mu * 1e3,
+        ms * 1e3
+    );
+    assert!((0.9..=1.1).contains(&ratio), "step-up timing differs by more than 10 %: {ratio}");
     app.cleanup().await;
 }
 
