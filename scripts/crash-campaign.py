@@ -33,6 +33,8 @@ import urllib.error
 import urllib.request
 
 PASSWORD = "crash campaign passphrase"
+# What an administrator gives a new account; its holder replaces it at once.
+FIRST_PASSWORD = "first passphrase handed over"
 
 
 def free_port():
@@ -60,6 +62,8 @@ class Server:
             "CALLVAULT_KEK_FILE": os.path.join(self.work, "secrets", "kek"),
             "CALLVAULT_BOOTSTRAP_PASSWORD": PASSWORD,
             "CALLVAULT_LOG_LEVEL": "warn",
+            # Custodians are appointed at set-up and run ceremonies at once.
+            "CALLVAULT_CUSTODIAN_COOLING_OFF_SECS": "0",
         })
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(self.work, "data")],
@@ -160,28 +164,53 @@ class Person:
 
 
 def setup(api, custodian_count):
+    """A tenant with a recording user and `custodian_count` security officers, appointed the way
+    a real tenant appoints them: a second administrator (who created none of them) proposes each,
+    after the officer set their own password; a provider operator approves the first two, the
+    officers already appointed approve the rest."""
     op = Person(api, None, "admin").sign_in()
     api.call("POST", "/v1/tenants", op.token, {
         "slug": "crash", "display_name": "Crash campaign", "capabilities": {"encryption": True},
         "administrator": {"login": "boss", "first_name": "Bo", "last_name": "Ss", "password": PASSWORD},
     })
     boss = Person(api, "crash", "boss").sign_in()
-    roles = api.call("GET", "/v1/roles", boss.token)
-    so_role = next(r["id"] for r in roles if r["name"] == "security_officer")
+    roles = {r["name"]: r["id"] for r in api.call("GET", "/v1/roles", boss.token)}
     rec = api.call("POST", "/v1/roles", boss.token, {"name": "recorder", "privileges": [
         "interaction:create", "interaction:read", "interaction:listen"]})
-    me = api.call("GET", "/v1/auth/me", boss.token)
-    api.call("POST", "/v1/grants", boss.token, {"grantee": {"kind": "user", "id": me["principal"].split(":", 1)[1]},
+
+    def user(login, role_id):
+        u = api.call("POST", "/v1/users", boss.token, {"login": login, "first_name": "S", "last_name": login,
+                                                        "password": FIRST_PASSWORD, "assignments": {}})
+        api.call("POST", "/v1/grants", boss.token, {"grantee": {"kind": "user", "id": u["id"]},
+                                                     "role_id": role_id, "scope": {"kind": "tenant"}})
+        # Everyone sets their own password (an appointed custodian must have).
+        t = api.call("POST", "/v1/auth/login", body={"tenant": "crash", "username": login,
+                                                      "password": FIRST_PASSWORD})["token"]
+        api.call("POST", "/v1/auth/password", t, {"current_password": FIRST_PASSWORD, "new_password": PASSWORD})
+        return u["id"]
+
+    rec_id = user("recorder", roles["agent"])
+    api.call("POST", "/v1/grants", boss.token, {"grantee": {"kind": "user", "id": rec_id},
                                                  "role_id": rec["id"], "scope": {"kind": "tenant"}})
+    recorder = Person(api, "crash", "recorder").sign_in()
+    ada_id = user("ada", roles["agent"])
+    api.call("POST", "/v1/grants", boss.token, {"grantee": {"kind": "user", "id": ada_id},
+                                                 "role_id": roles["administrator"], "scope": {"kind": "tenant"}})
+    ada = Person(api, "crash", "ada").sign_in()
     custodians = []
     for i in range(custodian_count):
         login = f"sec{i}"
-        u = api.call("POST", "/v1/users", boss.token, {"login": login, "first_name": "S", "last_name": f"O{i}",
-                                                        "password": PASSWORD, "assignments": {}})
-        api.call("POST", "/v1/grants", boss.token, {"grantee": {"kind": "user", "id": u["id"]}, "role_id": so_role,
-                                                     "scope": {"kind": "tenant"}})
+        uid = user(login, roles["agent"])
+        c = api.call("POST", "/v1/grants", ada.token, {"grantee": {"kind": "user", "id": uid},
+                                                        "role_id": roles["security_officer"],
+                                                        "scope": {"kind": "tenant"}}, ok=(202,))
+        approver = op if len(custodians) < 2 else custodians[(i - 2) % len(custodians)]
+        done = api.call("POST", f"/v1/key-ceremonies/{c['id']}/approve", approver.token,
+                        {"password": PASSWORD, "totp": approver.code()})
+        if done["state"] != "completed":
+            sys.exit(f"appointing {login} did not complete: {done}")
         custodians.append(Person(api, "crash", login).sign_in())
-    return boss, custodians
+    return recorder, custodians
 
 
 class Custody:
@@ -259,14 +288,14 @@ def main():
         server.start()
         api = Api(server)
         # Twelve custodians: each TOTP code is usable once, so ceremonies rotate through them.
-        boss, custodians = setup(api, 12)
+        recorder, custodians = setup(api, 12)
         custody = Custody(api, custodians)
         officer = custodians[0]
         objects = {}
         for i in range(args.objects):
             size = rnd.randrange(0, args.max_size)
             data = rnd.randbytes(size)
-            o = api.call("POST", f"/v1/objects?class=voice&size={size}&consent=true", boss.token, raw=data,
+            o = api.call("POST", f"/v1/objects?class=voice&size={size}&consent=true", recorder.token, raw=data,
                          content_type="audio/wav")
             o = json.loads(o)
             objects[o["id"]] = hashlib.sha256(data).hexdigest()
@@ -310,7 +339,7 @@ def main():
                     failures += 1
                 if final.get("finished_at") and final.get("created_at"):
                     estimate = max(0.02, min(5.0, (ts(final["finished_at"]) - ts(final["created_at"])) / 1000 * 0.8))
-                bad = verify(api, boss.token, objects, encrypted_after)
+                bad = verify(api, recorder.token, objects, encrypted_after)
                 failures += bad
                 if kills < args.kills and reset:
                     # Bring objects back to the phase's starting state for another job of this kind.

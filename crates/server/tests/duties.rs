@@ -818,3 +818,100 @@ async fn ceremony_kinds_by_role() {
     assert_eq!(got, expected);
     app.cleanup().await;
 }
+
+/// Item 3: operator `admin` created `op2`, which approved a KEK backup. New operators approve
+/// nothing until two approving operators appoint them, and the creator cannot propose them.
+#[tokio::test]
+async fn operators_join_the_approvers_under_dual_control() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let admin = app.operator().await;
+    let admin2 = app.operator2().await;
+    let (st, v) =
+        app.post("/v1/operators", &admin, json!({ "login": "op3", "password": "third operator passphrase" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let op3_id = v["id"].as_str().unwrap().to_owned();
+    // The creator may not propose; the others may only once op3 set its own password.
+    let (st, e) = app.post(&format!("/v1/operators/{op3_id}/approver"), &admin, json!({})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    let (st, e) = app.post(&format!("/v1/operators/{op3_id}/approver"), &admin2, json!({})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert!(e["detail"].as_str().unwrap().contains("change their own password"), "{e}");
+    app.clock.advance_ms(30_000);
+    let op3 = app.login_privileged(None, "op3", "third operator passphrase").await;
+    let (st, e) = app
+        .post(
+            "/v1/auth/password",
+            &op3,
+            json!({ "current_password": "third operator passphrase", "new_password": "op3 keeps a private passphrase" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    let (st, c) = app.post(&format!("/v1/operators/{op3_id}/approver"), &admin2, json!({})).await;
+    assert_eq!((st, c["kind"].as_str()), (StatusCode::ACCEPTED, Some("appoint_operator_approver")), "{c}");
+    assert_eq!(c["params"]["candidate_created_by"].as_str().map(|s| s.starts_with("operator:")), Some(true), "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    // op3 cannot approve its own appointment, nor admin2 its own proposal; admin (shown that it
+    // created op3) can.
+    app.clock.advance_ms(30_000);
+    let op3_code = code(&app, None, "op3");
+    let (st, _) = app
+        .post(
+            &format!("/v1/key-ceremonies/{id}/approve"),
+            &op3,
+            json!({ "password": "op3 keeps a private passphrase", "totp": op3_code }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let a2_code = code(&app, None, "admin2");
+    let a2_password = app.admin2_password.clone();
+    let (st, _) = app
+        .post(&format!("/v1/key-ceremonies/{id}/approve"), &admin2, json!({ "password": a2_password, "totp": a2_code }))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, done) = approve_as_operator(&app, &admin, &id).await;
+    assert_eq!((st, done["state"].as_str()), (StatusCode::OK, Some("completed")), "{done}");
+    // op3 now proposes a KEK backup like any approver.
+    app.clock.advance_ms(30_000);
+    let (st, c) = app
+        .post(
+            "/v1/key-ceremonies",
+            &op3,
+            json!({ "kind": "kek_backup", "password": "op3 keeps a private passphrase", "totp": code(&app, None, "op3") }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    app.cleanup().await;
+}
+
+/// A conflict smuggled into the database behind the API (an old database, a direct write): the
+/// person gets neither class, every decision says why, and the security officers are told.
+#[tokio::test]
+async fn a_smuggled_conflict_denies_both_classes_and_alerts() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let sec = app.user(&boss, "sec1", PW, json!({})).await;
+    app.grant(&boss, &sec, "security_officer", json!({ "kind": "tenant" })).await;
+    let boss_id = me_id(&app, &boss).await;
+    // `grant` writes custodial roles straight to the store: exactly the smuggling path.
+    app.grant(&boss, &boss_id, "security_officer", json!({ "kind": "tenant" })).await;
+    let (st, e) = app
+        .post("/v1/users", &boss, json!({ "login": "x", "first_name": "X", "last_name": "Y", "addresses": [] }))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["details"]["reason"], "separation_of_duties", "{e}");
+    let (st, e) = app.get("/v1/keys", &boss).await;
+    assert_eq!(st, StatusCode::OK, "reading keys is no custody: {e}");
+    let (st, e) = app.post("/v1/teams", &boss, json!({ "name": "Still fine" })).await;
+    assert_eq!(st, StatusCode::CREATED, "other privileges stay: {e}");
+    app.clock.advance_ms(30_000);
+    let so = app.login_privileged(Some("acme"), "sec1", PW).await;
+    let (_, notes) = app.get("/v1/notifications", &so).await;
+    let alerts: Vec<_> = notes.as_array().unwrap().iter().filter(|n| n["kind"] == "separation_of_duties").collect();
+    assert_eq!(alerts.len(), 1, "told once: {notes}");
+    app.cleanup().await;
+}
+
+async fn me_id(app: &TestApp, token: &str) -> String {
+    app.get("/v1/auth/me", token).await.1["principal"].as_str().unwrap().split_once(':').unwrap().1.to_owned()
+}
