@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = sdp::parse(data) {
         assert!(s.media.len() <= sdp::MAX_MEDIA);
         assert!(s.media.iter().all(|m| m.crypto.len() <= 32));
-        let _ = media_of(&s);
+        let _ = media_of(&s, false);
+        let _ = media_of(&s, true);
     }
 });

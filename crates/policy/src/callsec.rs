@@ -149,6 +149,12 @@ pub enum CauseCode {
     UnknownSignalling,
     /// No leg is connected.
     NoLegs,
+    /// A session parameter switches SRTP protection off (UNENCRYPTED_SRTP, ...).
+    ProtectionDisabled,
+    /// An SDES line without a well-formed key of its suite's length.
+    InvalidKey,
+    /// An answer with more than one crypto line for a stream.
+    MalformedAnswer,
 }
 
 /// A state's cause, in words and as a code, naming the leg and party.
@@ -173,6 +179,9 @@ impl Leg {
         match (self.media, self.signalling) {
             (Media::PlainRtp, _) => (Security::NotSecure, CauseCode::PlainRtp),
             (Media::NullSrtp, _) => (Security::NotSecure, CauseCode::NullSrtp),
+            (Media::SdesUnprotected, _) => (Security::NotSecure, CauseCode::ProtectionDisabled),
+            (Media::SdesInvalidKey, _) => (Security::NotSecure, CauseCode::InvalidKey),
+            (Media::MalformedAnswer, _) => (Security::NotSecure, CauseCode::MalformedAnswer),
             (Media::SdesSrtp, Signalling::Plain) => (Security::NotSecure, CauseCode::SdesKeysExposed),
             (Media::DtlsSrtp, Signalling::Plain) => (Security::NotSecure, CauseCode::PlainSignalling),
             (Media::Unknown, Signalling::Plain) => (Security::NotSecure, CauseCode::PlainSignalling),
@@ -186,10 +195,24 @@ impl Leg {
         let who = format!("{} ({})", self.party.name, kind_word(self.party.kind));
         match code {
             CauseCode::PlainRtp => format!("the audio to {who} is not encrypted (plain RTP)"),
-            CauseCode::NullSrtp => format!(
-                "the audio to {who} uses SRTP suite {} without encryption or authentication",
-                self.media_detail.as_deref().unwrap_or("NULL")
+            CauseCode::NullSrtp => {
+                let suite = self.media_detail.as_deref().unwrap_or("NULL");
+                format!(
+                    "the audio to {who} uses SRTP suite {suite} without {}",
+                    callvault_signalling::classify::null_suite_lacks(suite)
+                )
+            }
+            CauseCode::ProtectionDisabled => format!(
+                "the audio to {who} is sent with SRTP protection switched off ({})",
+                self.media_detail.as_deref().unwrap_or("a disabling session parameter")
             ),
+            CauseCode::InvalidKey => format!(
+                "the SRTP key for {who} is missing or malformed ({})",
+                self.media_detail.as_deref().unwrap_or("SDES")
+            ),
+            CauseCode::MalformedAnswer => {
+                format!("the answer for {who} is malformed (more than one crypto line for one stream)")
+            }
             CauseCode::SdesKeysExposed => {
                 format!("the SRTP keys for {who} were exchanged over unencrypted signalling (SDES without TLS)")
             }
@@ -620,5 +643,37 @@ mod tests {
         // Hold keeps the leg's security in the call.
         assert_eq!(c.apply(&Event::Hold { leg: "b".into() }).unwrap(), None);
         assert_eq!(c.security, Security::Secure);
+    }
+
+    #[test]
+    fn answers_that_prove_nothing_are_not_secure_with_their_own_cause() {
+        for (media, code, words) in [
+            (Media::SdesUnprotected, CauseCode::ProtectionDisabled, "protection switched off"),
+            (Media::SdesInvalidKey, CauseCode::InvalidKey, "missing or malformed"),
+            (Media::MalformedAnswer, CauseCode::MalformedAnswer, "malformed"),
+        ] {
+            let mut c = CallState::default();
+            c.apply(&Event::LegAdded { leg: "a".into(), party: party(PartyKind::Gateway, "gw") }).unwrap();
+            let ch = c
+                .apply(&answer(
+                    "a",
+                    MediaSecurity { media, detail: Some("AES_CM_128_HMAC_SHA1_80".into()) },
+                    Signalling::Tls,
+                ))
+                .unwrap()
+                .unwrap();
+            assert_eq!((ch.to, ch.cause.code), (Security::NotSecure, code));
+            assert!(ch.cause.text.contains(words), "{}", ch.cause.text);
+        }
+        let leg = |suite: &str| Leg {
+            id: "a".into(),
+            party: party(PartyKind::Trunk, "t"),
+            media: Media::NullSrtp,
+            media_detail: Some(suite.into()),
+            signalling: Signalling::Tls,
+            phase: Phase::Active,
+        };
+        assert!(leg("NULL_HMAC_SHA1_80").describe(CauseCode::NullSrtp).ends_with("without encryption"));
+        assert!(leg("AES_CM_128_NULL_AUTH").describe(CauseCode::NullSrtp).ends_with("without authentication"));
     }
 }

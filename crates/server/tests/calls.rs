@@ -408,6 +408,24 @@ async fn raw_sip_and_hep_from_authenticated_capture_agents() {
         let (s, _, _) =
             app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(b"garbage".to_vec()), "message/sip").await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        // Malformed SIP is refused with 422 and creates nothing; every error is problem+json.
+        let before = app.state.calls.tracked();
+        let good = invite("strict-1", "TLS", "a", SDP_SDES);
+        for (bad, what) in [
+            (good.replace("CSeq: 1 INVITE\r\n", ""), "no CSeq"),
+            (good.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"), "CSeq method not the request's"),
+            (good.replace("Call-ID: strict-1", "Call-ID: strict\u{0}-1"), "NUL in a header"),
+            (good.replace("Call-ID: strict-1", &format!("Call-ID: {}", "x".repeat(20_000))), "20 KB Call-ID"),
+        ] {
+            assert_ne!(bad, good, "{what}: the fixture changed");
+            let (s, h, body) =
+                app.raw("POST", "/v1/calls/sip?leg=uac", Some(&sbc), Some(bad.into_bytes()), "message/sip").await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {}", String::from_utf8_lossy(&body));
+            assert_eq!(h["content-type"].to_str().unwrap(), "application/problem+json", "{what}");
+        }
+        assert_eq!(app.state.calls.tracked(), before, "no call from malformed messages");
+        let (s, h, _) = app.raw("POST", "/v1/calls/sip", Some(&sbc), Some(good.into_bytes()), "message/sip").await;
+        assert_eq!((s, h["content-type"].to_str().unwrap()), (StatusCode::BAD_REQUEST, "application/problem+json"));
 
         // HEP: a registered agent with its key.
         let (s, v) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 2001, "name": "kamailio-1" })).await;

@@ -31,6 +31,14 @@ pub enum Media {
     DtlsSrtp,
     /// SRTP with a NULL cipher or NULL authentication suite: not secure.
     NullSrtp,
+    /// SDES with a session parameter that switches protection off (`UNENCRYPTED_SRTP`,
+    /// `UNENCRYPTED_SRTCP`, `UNAUTHENTICATED_SRTP`, RFC 4568 section 6.3): not secure.
+    SdesUnprotected,
+    /// SDES without a well-formed key of the suite's length: not secure.
+    SdesInvalidKey,
+    /// An answer with more than one crypto line for a stream (RFC 4568 section 5.1.2 allows
+    /// exactly one): malformed, not secure.
+    MalformedAnswer,
     /// Not known (no answer yet, an unknown suite or keying, a PBX that did not say).
     Unknown,
 }
@@ -44,7 +52,11 @@ impl Media {
     /// Order for "the weakest of several streams".
     fn rank(self) -> u8 {
         match self {
-            Media::PlainRtp | Media::NullSrtp => 0,
+            Media::PlainRtp
+            | Media::NullSrtp
+            | Media::SdesUnprotected
+            | Media::SdesInvalidKey
+            | Media::MalformedAnswer => 0,
             Media::Unknown => 1,
             Media::SdesSrtp | Media::DtlsSrtp => 2,
         }
@@ -79,6 +91,38 @@ const SECURE_SUITES: [&str; 14] = [
     "F8_128_HMAC_SHA1_32",
 ];
 
+/// The master key plus salt length of a protecting SDES suite, in bytes (RFC 4568 section 6.2,
+/// RFC 6188 section 7, RFC 7714 section 12): 16 + 14 for the 128-bit AES counter and f8 suites,
+/// 24 + 14 and 32 + 14 for AES-192 and AES-256, 16 + 12 and 32 + 12 for AES-GCM.
+fn suite_key_bytes(suite: &str) -> Option<usize> {
+    let s = suite.to_ascii_uppercase();
+    let len = if s.starts_with("AEAD_AES_128_GCM") {
+        28
+    } else if s.starts_with("AEAD_AES_256_GCM") {
+        44
+    } else if s.starts_with("AES_192_CM") {
+        38
+    } else if s.starts_with("AES_256_CM") || s.starts_with("AES_CM_256") {
+        46
+    } else if s.starts_with("AES_CM_128") || s.starts_with("F8_128") {
+        30
+    } else {
+        return None;
+    };
+    Some(len)
+}
+
+/// What a NULL suite leaves out: `encryption` (NULL cipher), `authentication` (NULL_AUTH), or
+/// both.
+pub fn null_suite_lacks(suite: &str) -> &'static str {
+    let s = suite.to_ascii_uppercase();
+    match (s.starts_with("NULL"), s.ends_with("NULL_AUTH")) {
+        (true, true) => "encryption and authentication",
+        (false, true) => "authentication",
+        _ => "encryption",
+    }
+}
+
 /// Whether an SDES suite protects (case-insensitive); `None` when the suite is unknown.
 pub fn suite_is_secure(suite: &str) -> Option<bool> {
     if SECURE_SUITES.iter().any(|s| s.eq_ignore_ascii_case(suite)) {
@@ -92,7 +136,12 @@ pub fn suite_is_secure(suite: &str) -> Option<bool> {
 
 /// The audio protection one session description offers or answers; `None` when it has no
 /// active audio stream.
-pub fn media_of(sdp: &Sdp<'_>) -> Option<MediaSecurity> {
+///
+/// "Secure" is a proof, not a default: an SDES stream counts as SRTP only with a protecting
+/// suite, a well-formed key of that suite's length and no session parameter that switches
+/// protection off; an answer must carry exactly one crypto line per stream. DTLS-SRTP needs a
+/// fingerprint. Everything else is not secure or unknown, with the reason in `detail`.
+pub fn media_of(sdp: &Sdp<'_>, is_answer: bool) -> Option<MediaSecurity> {
     sdp.media
         .iter()
         .filter(|m| m.media.eq_ignore_ascii_case("audio") && m.port != 0)
@@ -106,18 +155,17 @@ pub fn media_of(sdp: &Sdp<'_>) -> Option<MediaSecurity> {
                     }
                 };
             }
-            let suites: Vec<(&str, Option<bool>)> =
-                m.crypto.iter().map(|c| (c.suite, suite_is_secure(c.suite))).collect();
-            // An answer carries one crypto line; an offer lists what it accepts. The strongest
-            // usable one counts for an offer; an answer has only the one chosen.
-            if let Some((s, _)) = suites.iter().find(|(_, ok)| *ok == Some(true)) {
-                return MediaSecurity { media: Media::SdesSrtp, detail: Some(s.to_ascii_uppercase()) };
+            if is_answer && m.crypto.len() > 1 {
+                return MediaSecurity {
+                    media: Media::MalformedAnswer,
+                    detail: Some(format!("{} crypto lines in one answered stream", m.crypto.len())),
+                };
             }
-            if let Some((s, _)) = suites.iter().find(|(_, ok)| *ok == Some(false)) {
-                return MediaSecurity { media: Media::NullSrtp, detail: Some(s.to_ascii_uppercase()) };
-            }
-            if !suites.is_empty() {
-                return MediaSecurity { media: Media::Unknown, detail: Some("unknown SDES suite".into()) };
+            let judged: Vec<MediaSecurity> = m.crypto.iter().map(sdes_line).collect();
+            // An offer lists what it accepts, so its strongest proven line counts; an answer has
+            // only the one chosen.
+            if let Some(best) = judged.iter().max_by_key(|j| (j.media.rank(), j.media == Media::SdesSrtp)) {
+                return best.clone();
             }
             if proto.contains("SAVP") {
                 // SRTP without SDES or DTLS keying (MIKEY, ZRTP, ...): not judged.
@@ -134,21 +182,33 @@ pub fn media_of(sdp: &Sdp<'_>) -> Option<MediaSecurity> {
         .min_by_key(|m| m.media.rank())
 }
 
-/// How the hop that carried `msg` was protected: the topmost Via's transport; without a usable
-/// Via, a `sips:` or `;transport=tls` URI.
-pub fn signalling_of(msg: &Message<'_>) -> Signalling {
-    if let Some(t) = msg.top_via_transport() {
-        return if t.eq_ignore_ascii_case("TLS") || t.eq_ignore_ascii_case("WSS") {
-            Signalling::Tls
-        } else {
-            Signalling::Plain
-        };
+/// What one `a=crypto` line proves.
+fn sdes_line(c: &sdp::Crypto<'_>) -> MediaSecurity {
+    let suite = c.suite.to_ascii_uppercase();
+    match suite_is_secure(c.suite) {
+        Some(false) => MediaSecurity { media: Media::NullSrtp, detail: Some(suite) },
+        None => MediaSecurity { media: Media::Unknown, detail: Some(format!("unknown SDES suite {suite}")) },
+        Some(true) => {
+            if let Some(param) = c.disables {
+                MediaSecurity { media: Media::SdesUnprotected, detail: Some(format!("{suite} {param}")) }
+            } else if c.key_bytes.is_none() || c.key_bytes != suite_key_bytes(&suite) {
+                MediaSecurity { media: Media::SdesInvalidKey, detail: Some(suite) }
+            } else {
+                MediaSecurity { media: Media::SdesSrtp, detail: Some(suite) }
+            }
+        }
     }
-    let tls = msg.uris().any(|u| {
-        let u = u.trim_start_matches(|c: char| c != '<' && c != 's' && c != 'S').trim_start_matches('<');
-        u.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:")) || u.to_ascii_lowercase().contains(";transport=tls")
-    });
-    if tls { Signalling::Tls } else { Signalling::Unknown }
+}
+
+/// How the hop that carried `msg` was protected: only the topmost Via proves it (RFC 3261
+/// section 18: the transport a request was sent on); `sips:` or `;transport=tls` in a URI says
+/// how a hop should be carried, not how this one was.
+pub fn signalling_of(msg: &Message<'_>) -> Signalling {
+    match msg.top_via_transport() {
+        Some(t) if t.eq_ignore_ascii_case("TLS") || t.eq_ignore_ascii_case("WSS") => Signalling::Tls,
+        Some(_) => Signalling::Plain,
+        None => Signalling::Unknown,
+    }
 }
 
 /// The user part of a SIP URI, inside `<...>` when there are brackets.
@@ -205,6 +265,51 @@ pub enum ClassifyError {
     /// No Call-ID or CSeq.
     #[error("no Call-ID or CSeq")]
     NoDialog,
+    /// A header every SIP message carries (RFC 3261 section 8.1.1) is missing.
+    #[error("no {0} header")]
+    MissingHeader(&'static str),
+    /// `CSeq` is not a number and a method, or its method is not the request's.
+    #[error("CSeq is malformed or names another method than the request")]
+    BadCSeq,
+    /// A header holds bytes SIP does not allow there (NUL or other control characters).
+    #[error("a header holds control characters")]
+    BadHeaderBytes,
+    /// The Call-ID is longer than any real one.
+    #[error("Call-ID longer than {MAX_CALL_ID} characters")]
+    CallIdTooLong,
+}
+
+/// The longest Call-ID accepted (real ones are a few dozen characters).
+pub const MAX_CALL_ID: usize = 256;
+
+/// Strict framing: Via, From, To, Call-ID and CSeq present (RFC 3261 section 8.1.1), a CSeq of a
+/// number and the request's own method, no control characters in the header section, a Call-ID
+/// of sane length.
+fn check_framing(bytes: &[u8], msg: &Message<'_>) -> Result<(), ClassifyError> {
+    let head_end =
+        bytes.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| bytes.windows(2).position(|w| w == b"\n\n"));
+    let head = &bytes[..head_end.unwrap_or(bytes.len())];
+    if head.iter().any(|b| (*b < 0x20 && !matches!(b, b'\r' | b'\n' | b'\t')) || *b == 0x7f) {
+        return Err(ClassifyError::BadHeaderBytes);
+    }
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        if msg.header(name).is_none_or(|v| v.trim().is_empty()) {
+            return Err(ClassifyError::MissingHeader(name));
+        }
+    }
+    if msg.call_id().is_some_and(|c| c.chars().count() > MAX_CALL_ID) {
+        return Err(ClassifyError::CallIdTooLong);
+    }
+    let (_, cseq_method) = msg.cseq().ok_or(ClassifyError::BadCSeq)?;
+    let method_ok = !cseq_method.is_empty() && cseq_method.bytes().all(|b| b.is_ascii_alphabetic());
+    let same = match msg.start {
+        StartLine::Request { method, .. } => method.eq_ignore_ascii_case(cseq_method),
+        StartLine::Response { .. } => true,
+    };
+    if !method_ok || !same {
+        return Err(ClassifyError::BadCSeq);
+    }
+    Ok(())
 }
 
 /// Parses and classifies one SIP message.
@@ -212,15 +317,16 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
     let msg = sip::parse(bytes)?;
     let call_id = msg.call_id().ok_or(ClassifyError::NoDialog)?.to_owned();
     let method = msg.method().ok_or(ClassifyError::NoDialog)?.to_ascii_uppercase();
+    check_framing(bytes, &msg)?;
+    let sdp_is_offer = matches!(msg.start, StartLine::Request { method, .. } if !method.eq_ignore_ascii_case("ACK"));
     let (media, audio_on_hold) = if msg.has_sdp() {
         let s = sdp::parse(msg.body)?;
         let audio: Vec<_> = s.media.iter().filter(|m| m.media.eq_ignore_ascii_case("audio") && m.port != 0).collect();
         let hold = (!audio.is_empty()).then(|| audio.iter().all(|m| matches!(m.direction, "sendonly" | "inactive")));
-        (media_of(&s), hold)
+        (media_of(&s, !sdp_is_offer), hold)
     } else {
         (None, None)
     };
-    let sdp_is_offer = matches!(msg.start, StartLine::Request { method, .. } if !method.eq_ignore_ascii_case("ACK"));
     Ok(Classified {
         call_id,
         method,
@@ -244,7 +350,7 @@ mod tests {
     use super::*;
 
     fn sdp_media(body: &str) -> Option<MediaSecurity> {
-        media_of(&sdp::parse(body.as_bytes()).unwrap())
+        media_of(&sdp::parse(body.as_bytes()).unwrap(), true)
     }
 
     fn kind(body: &str) -> Media {
@@ -256,9 +362,8 @@ mod tests {
     #[test]
     fn every_sdes_suite_and_the_null_ones() {
         for suite in SECURE_SUITES {
-            let body = format!(
-                "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20|1:32\r\n"
-            );
+            let key = zero_key(suite_key_bytes(suite).unwrap());
+            let body = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 {suite} inline:{key}|2^20|1:32\r\n");
             assert_eq!(kind(&body), Media::SdesSrtp, "{suite}");
             let lower = body.replace(suite, &suite.to_ascii_lowercase());
             assert_eq!(sdp_media(&lower).unwrap().detail.as_deref(), Some(suite), "mixed case {suite}");
@@ -269,7 +374,9 @@ mod tests {
             );
             assert_eq!(kind(&body), Media::NullSrtp, "{suite}");
         }
-        let unknown = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 SEED_CTR_128_HMAC_SHA1_80 inline:x\r\n");
+        let unknown = format!(
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 SEED_CTR_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+        );
         assert_eq!(kind(&unknown), Media::Unknown);
     }
 
@@ -290,11 +397,11 @@ mod tests {
         assert_eq!(kind(&format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\n")), Media::Unknown);
         // The weakest active audio stream counts; rejected streams (port 0) and video do not.
         let mixed = format!(
-            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 4002 RTP/AVP 0\r\n"
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\nm=audio 4002 RTP/AVP 0\r\n"
         );
         assert_eq!(kind(&mixed), Media::PlainRtp);
         let rejected = format!(
-            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 0 RTP/AVP 0\r\nm=video 5000 RTP/AVP 96\r\n"
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\nm=audio 0 RTP/AVP 0\r\nm=video 5000 RTP/AVP 96\r\n"
         );
         assert_eq!(kind(&rejected), Media::SdesSrtp);
         assert_eq!(sdp_media(&format!("{HEAD}m=video 5000 RTP/AVP 96\r\n")), None);
@@ -325,18 +432,19 @@ mod tests {
             assert_eq!((c.request_user.as_deref(), c.from_user.as_deref()), (Some("bob"), Some("a")));
             assert_eq!(c.media.unwrap().media, Media::PlainRtp);
         }
-        // Without a Via, the URIs tell.
-        let no_via = "BYE sips:bob@example.com SIP/2.0\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(classify_message(no_via.as_bytes()).unwrap().signalling, Signalling::Tls);
-        let tp = "BYE sip:bob@example.com;transport=TLS SIP/2.0\r\nCall-ID: x\r\nCSeq: 2 BYE\r\n\r\n";
-        assert_eq!(classify_message(tp.as_bytes()).unwrap().signalling, Signalling::Tls);
-        let plain = "BYE sip:bob@example.com SIP/2.0\r\nCall-ID: x\r\nCSeq: 2 BYE\r\n\r\n";
-        assert_eq!(classify_message(plain.as_bytes()).unwrap().signalling, Signalling::Unknown);
+        // Only the topmost Via proves the hop: a message without Via is refused, whatever its
+        // URIs say (`sips:`, `;transport=tls` say how a hop should be carried, not how it was).
+        let no_via = "BYE sips:bob@example.com SIP/2.0\r\nFrom: <sips:a@x>;tag=1\r\nTo: <sips:bob@example.com>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(classify_message(no_via.as_bytes()), Err(ClassifyError::MissingHeader("Via"))));
+        let tls_uri_udp_via = invite("UDP", "sip:bob@example.com;transport=TLS", &body);
+        assert_eq!(classify_message(tls_uri_udp_via.as_bytes()).unwrap().signalling, Signalling::Plain);
     }
 
     #[test]
     fn responses_answer_and_bad_input_is_an_error() {
-        let body = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:x\r\n");
+        let body = format!(
+            "{HEAD}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+        );
         let ok = format!(
             "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 192.0.2.10;branch=z9hG4bK776\r\nFrom: <sip:a@x>;tag=1928\r\nTo: <sip:b@y>;tag=a6c85cf\r\nCall-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -349,7 +457,110 @@ mod tests {
         let held = invite("UDP", "sip:b@x", &format!("{HEAD}m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"));
         assert_eq!(classify_message(held.as_bytes()).unwrap().audio_on_hold, Some(true));
         assert!(matches!(classify_message(b"BYE sip:x SIP/2.0\r\nCSeq: 1 BYE\r\n\r\n"), Err(ClassifyError::NoDialog)));
+        let _ = ok;
         let bad_sdp = invite("UDP", "sip:b@x", "v=1\r\n");
         assert!(matches!(classify_message(bad_sdp.as_bytes()), Err(ClassifyError::Sdp(_))));
+    }
+
+    const KEY30: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+    /// Base64 of `n` zero bytes (a well-formed key of that length).
+    fn zero_key(n: usize) -> String {
+        let full = "AAAA".repeat(n / 3);
+        match n % 3 {
+            1 => full + "AA==",
+            2 => full + "AAA=",
+            _ => full,
+        }
+    }
+
+    /// Answers over a TLS hop, offer secure: every way an answer can fail to prove protection.
+    #[test]
+    fn secure_only_with_proof() {
+        let stream = |lines: &str| format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\n{lines}");
+        let table: Vec<(String, Media)> = vec![
+            (stream(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}\r\n")), Media::SdesSrtp),
+            (
+                stream(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30} UNENCRYPTED_SRTP\r\n")),
+                Media::SdesUnprotected,
+            ),
+            (
+                stream(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30} UNENCRYPTED_SRTCP\r\n")),
+                Media::SdesUnprotected,
+            ),
+            (
+                stream(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30} UNAUTHENTICATED_SRTP\r\n")),
+                Media::SdesUnprotected,
+            ),
+            (stream("a=crypto:1 AES_CM_128_HMAC_SHA1_80\r\n"), Media::SdesInvalidKey),
+            (stream("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\n"), Media::SdesInvalidKey),
+            (stream(&format!("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{KEY30}\r\n")), Media::SdesInvalidKey),
+            (stream(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}|2^zz\r\n")), Media::SdesInvalidKey),
+            (
+                stream(&format!(
+                    "a=crypto:1 NULL_HMAC_SHA1_80 inline:{KEY30}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}\r\n"
+                )),
+                Media::MalformedAnswer,
+            ),
+            (
+                stream(&format!(
+                    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY30}\r\n"
+                )),
+                Media::MalformedAnswer,
+            ),
+        ];
+        for (body, want) in &table {
+            let ok = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 192.0.2.10;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let c = classify_message(ok.as_bytes()).unwrap();
+            assert_eq!(c.media.as_ref().map(|m| m.media), Some(*want), "{body}");
+            assert_eq!(c.signalling, Signalling::Tls);
+            assert_eq!(c.media.unwrap().media.encrypted(), *want == Media::SdesSrtp);
+        }
+        // An offer may list several lines: the strongest proven one counts.
+        let offer = invite(
+            "TLS",
+            "sip:b@x",
+            &stream(&format!(
+                "a=crypto:1 NULL_HMAC_SHA1_80 inline:{KEY30}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}\r\n"
+            )),
+        );
+        assert_eq!(classify_message(offer.as_bytes()).unwrap().media.unwrap().media, Media::SdesSrtp);
+    }
+
+    /// Malformed messages are refused, never classified.
+    #[test]
+    fn strict_framing() {
+        let good = "BYE sip:b@x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        assert!(classify_message(good.as_bytes()).is_ok());
+        let long_id = "x".repeat(20_000);
+        let cases: Vec<(String, &str)> = vec![
+            (good.replace("CSeq: 2 BYE\r\n", ""), "no CSeq"),
+            (good.replace("CSeq: 2 BYE", "CSeq: two BYE"), "unparsable CSeq"),
+            (good.replace("CSeq: 2 BYE", "CSeq: 2 INVITE"), "CSeq method not the request's"),
+            (good.replace("CSeq: 2 BYE", "CSeq: 2"), "CSeq without method"),
+            (good.replace("Call-ID: c1", "Call-ID: c\u{0}1"), "NUL in a header"),
+            (good.replace("Call-ID: c1", "Call-ID: c\u{7}1"), "BEL in a header"),
+            (good.replace("Call-ID: c1", &format!("Call-ID: {long_id}")), "20 KB Call-ID"),
+            (good.replace("From: <sip:a@x>;tag=1\r\n", ""), "no From"),
+            (good.replace("To: <sip:b@x>;tag=2\r\n", ""), "no To"),
+            (good.replace("Via: SIP/2.0/TLS h;branch=z9hG4bK1\r\n", ""), "no Via"),
+        ];
+        for (msg, what) in cases {
+            assert!(classify_message(msg.as_bytes()).is_err(), "{what} must be refused");
+        }
+        // A body is SDP only when Content-Type says so.
+        let body = format!("{HEAD}m=audio 4000 RTP/AVP 0\r\n");
+        let json = invite("TLS", "sip:b@x", &body).replace("application/sdp", "application/json");
+        assert_eq!(classify_message(json.as_bytes()).unwrap().media, None);
+    }
+
+    #[test]
+    fn null_suites_say_what_they_lack() {
+        assert_eq!(null_suite_lacks("NULL_HMAC_SHA1_80"), "encryption");
+        assert_eq!(null_suite_lacks("AES_CM_128_NULL_AUTH"), "authentication");
+        assert_eq!(null_suite_lacks("NULL_NULL_AUTH"), "encryption and authentication");
     }
 }

@@ -34,6 +34,65 @@ pub struct Crypto<'a> {
     pub suite: &'a str,
     /// Whether key parameters are present (`inline:...`). The key itself is never kept.
     pub has_key: bool,
+    /// The decoded length of the master key and salt when every key parameter is well formed
+    /// (`inline:` base64 with padding, optional `|lifetime` as `2^n` or decimal, optional
+    /// `|MKI:length`) and all have the same length; `None` otherwise (RFC 4568 section 9.2).
+    pub key_bytes: Option<usize>,
+    /// A session parameter that switches protection off (RFC 4568 section 6.3:
+    /// `UNENCRYPTED_SRTP`, `UNENCRYPTED_SRTCP`, `UNAUTHENTICATED_SRTP`), upper case.
+    pub disables: Option<&'static str>,
+}
+
+impl Crypto<'_> {
+    /// The key length and disabling parameter, for tests.
+    #[cfg(test)]
+    fn into_static_parts(self) -> (Option<usize>, Option<&'static str>) {
+        (self.key_bytes, self.disables)
+    }
+}
+
+/// Session parameters that switch SRTP protection off (RFC 4568 section 6.3).
+const DISABLING: [&str; 3] = ["UNENCRYPTED_SRTP", "UNENCRYPTED_SRTCP", "UNAUTHENTICATED_SRTP"];
+
+/// The decoded length of `inline:` key parameters (`key-params` separated by `;`), when each is
+/// well formed and all have the same length.
+fn key_bytes(params: &str) -> Option<usize> {
+    let mut len = None;
+    for kp in params.split(';') {
+        let rest = kp.get(..7).filter(|m| m.eq_ignore_ascii_case("inline:")).map(|_| &kp[7..])?;
+        let mut parts = rest.split('|');
+        let n = base64_len(parts.next()?)?;
+        for extra in parts {
+            let lifetime = extra
+                .strip_prefix("2^")
+                .map_or_else(|| extra.parse::<u64>().is_ok(), |e| e.parse::<u8>().is_ok_and(|e| e <= 64));
+            let mki = extra.split_once(':').is_some_and(|(v, l)| {
+                v.parse::<u64>().is_ok() && l.parse::<u8>().is_ok_and(|l| (1..=128).contains(&l))
+            });
+            if !(lifetime || mki) {
+                return None;
+            }
+        }
+        if len.is_some_and(|l| l != n) {
+            return None;
+        }
+        len = Some(n);
+    }
+    len
+}
+
+/// The decoded length of standard base64 with padding, or `None` when it is not base64.
+fn base64_len(b: &str) -> Option<usize> {
+    let bytes = b.as_bytes();
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return None;
+    }
+    let pad = bytes.iter().rev().take_while(|c| **c == b'=').count();
+    let body = &bytes[..bytes.len() - pad];
+    if pad > 2 || !body.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/') {
+        return None;
+    }
+    Some(bytes.len() / 4 * 3 - pad)
 }
 
 /// One media section.
@@ -113,9 +172,12 @@ pub fn parse(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                         if let (Some(tag), Some(suite)) = (f.next().and_then(|t| t.parse().ok()), f.next())
                             && m.crypto.len() < 32
                         {
-                            let has_key =
-                                f.next().is_some_and(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case("inline:"));
-                            m.crypto.push(Crypto { tag, suite, has_key });
+                            let params = f.next();
+                            let has_key = params.is_some_and(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case("inline:"));
+                            let key_bytes = params.and_then(key_bytes);
+                            let disables =
+                                f.find_map(|p| DISABLING.iter().find(|d| d.eq_ignore_ascii_case(p)).copied());
+                            m.crypto.push(Crypto { tag, suite, has_key, key_bytes, disables });
                         }
                     }
                     ("fingerprint", Some(m)) => m.fingerprint = Some(val.trim()),
@@ -170,10 +232,51 @@ m=video 0 RTP/AVP 96\r\na=inactive\r\n";
         assert_eq!(
             s.media[0].crypto,
             vec![
-                Crypto { tag: 1, suite: "aes_cm_128_hmac_sha1_80", has_key: true },
-                Crypto { tag: 2, suite: "NULL_HMAC_SHA1_32", has_key: false }
+                Crypto { tag: 1, suite: "aes_cm_128_hmac_sha1_80", has_key: true, key_bytes: Some(30), disables: None },
+                Crypto { tag: 2, suite: "NULL_HMAC_SHA1_32", has_key: false, key_bytes: None, disables: None }
             ]
         );
+    }
+
+    #[test]
+    fn key_parameters_and_disabling_session_parameters() {
+        let key30 = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let key46 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLQ==";
+        let case = |line: String| {
+            let sdp = format!("v=0\nm=audio 4000 RTP/SAVP 0\n{line}\n");
+            let s = parse(sdp.as_bytes()).unwrap();
+            s.media[0].crypto[0].clone().into_static_parts()
+        };
+        for (line, bytes, disables) in [
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}"), Some(30), None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}|2^31|1:4"), Some(30), None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}|1048576"), Some(30), None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30};inline:{key30}|2^20|2:4"), Some(30), None),
+            (format!("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{key46}"), Some(46), None),
+            (
+                format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30} UNENCRYPTED_SRTP"),
+                Some(30),
+                Some("UNENCRYPTED_SRTP"),
+            ),
+            (
+                format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30} KDR=1 unauthenticated_srtp"),
+                Some(30),
+                Some("UNAUTHENTICATED_SRTP"),
+            ),
+            (
+                format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30} UNENCRYPTED_SRTCP"),
+                Some(30),
+                Some("UNENCRYPTED_SRTCP"),
+            ),
+            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80".to_owned(), None, None),
+            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:".to_owned(), None, None),
+            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:not*base64!".to_owned(), None, None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}|2^x"), None, None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30};inline:{key46}"), None, None),
+            (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 key:{key30}"), None, None),
+        ] {
+            assert_eq!(case(line.clone()), (bytes, disables), "{line}");
+        }
     }
 
     #[test]

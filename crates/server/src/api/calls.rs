@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use callvault_crypto::digest::sha256;
@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::auth::Ctx;
 use crate::calls::{CallError, CallView, Captured, Hop, Source, StreamItem, parse_level};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
 /// Events per request at most.

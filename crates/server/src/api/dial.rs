@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_model::access::{Action, Resource};
 use callvault_model::dial::{AreaDef, DncList, DncListKind};
@@ -29,7 +29,7 @@ use utoipa_axum::routes;
 use crate::auth::Ctx;
 use crate::dial::{ImportError, RegistryParser, compile_area, instant, level_from, level_name, write_set};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
 /// Checks per request at most.
