@@ -84,7 +84,7 @@ fn key_bytes(params: &str) -> Option<usize> {
 /// The decoded length of standard base64 with padding, or `None` when it is not base64.
 fn base64_len(b: &str) -> Option<usize> {
     let bytes = b.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return None;
     }
     let pad = bytes.iter().rev().take_while(|c| **c == b'=').count();
