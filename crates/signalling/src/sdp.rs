@@ -245,7 +245,7 @@ m=video 0 RTP/AVP 96\r\na=inactive\r\n";
         let case = |line: String| {
             let sdp = format!("v=0\nm=audio 4000 RTP/SAVP 0\n{line}\n");
             let s = parse(sdp.as_bytes()).unwrap();
-            s.media[0].crypto[0].clone().into_static_parts()
+            s.media[0].crypto[0].into_static_parts()
         };
         for (line, bytes, disables) in [
             (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}"), Some(30), None),
