@@ -563,4 +563,89 @@ mod tests {
         assert_eq!(null_suite_lacks("AES_CM_128_NULL_AUTH"), "authentication");
         assert_eq!(null_suite_lacks("NULL_NULL_AUTH"), "encryption and authentication");
     }
+
+    /// Every combination of hop, header set, answer or offer and up to two crypto lines of every
+    /// kind: a message classifies as secure (encrypted audio over TLS) only when the proof holds —
+    /// a TLS Via, all required headers, and for an answer exactly one line with a protecting
+    /// suite, a key of the suite's length and no disabling session parameter (an offer: at least
+    /// one such line).
+    #[test]
+    fn secure_only_when_the_proof_holds_exhaustive() {
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        enum Line {
+            Valid,
+            Disabled,
+            NoKey,
+            BadKey,
+            WrongLength,
+            Null,
+            UnknownSuite,
+        }
+        const LINES: [Line; 7] =
+            [Line::Valid, Line::Disabled, Line::NoKey, Line::BadKey, Line::WrongLength, Line::Null, Line::UnknownSuite];
+        let text = |l: Line, tag: usize| match l {
+            Line::Valid => format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY30}|2^20\r\n"),
+            Line::Disabled => format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY30} UNENCRYPTED_SRTP\r\n"),
+            Line::NoKey => format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80\r\n"),
+            Line::BadKey => format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:%%%%\r\n"),
+            Line::WrongLength => format!("a=crypto:{tag} AES_256_CM_HMAC_SHA1_80 inline:{KEY30}\r\n"),
+            Line::Null => format!("a=crypto:{tag} NULL_HMAC_SHA1_80 inline:{KEY30}\r\n"),
+            Line::UnknownSuite => format!("a=crypto:{tag} SEED_CTR_128_HMAC_SHA1_80 inline:{KEY30}\r\n"),
+        };
+        let mut line_sets: Vec<Vec<Line>> = vec![vec![]];
+        for a in LINES {
+            line_sets.push(vec![a]);
+            for b in LINES {
+                line_sets.push(vec![a, b]);
+            }
+        }
+        let headers = ["Via", "From", "To", "Call-ID", "CSeq"];
+        let mut cases = 0;
+        let mut secure = 0;
+        for via in ["TLS", "UDP", "WSS"] {
+            for missing in std::iter::once(None).chain(headers.iter().map(Some)) {
+                for is_answer in [false, true] {
+                    for lines in &line_sets {
+                        let mut sdp = format!("{HEAD}m=audio 4000 RTP/SAVP 0\r\n");
+                        for (i, l) in lines.iter().enumerate() {
+                            sdp.push_str(&text(*l, i + 1));
+                        }
+                        let start = if is_answer { "SIP/2.0 200 OK" } else { "INVITE sips:b@x SIP/2.0" };
+                        let all = [
+                            ("Via", format!("SIP/2.0/{via} h;branch=z9hG4bK1")),
+                            ("From", "<sips:a@x>;tag=1".to_owned()),
+                            ("To", "<sips:b@x>".to_owned()),
+                            ("Call-ID", "p1".to_owned()),
+                            ("CSeq", "1 INVITE".to_owned()),
+                        ];
+                        let mut msg = format!("{start}\r\n");
+                        for (name, value) in &all {
+                            if missing != Some(name) {
+                                msg.push_str(&format!("{name}: {value}\r\n"));
+                            }
+                        }
+                        msg.push_str(&format!(
+                            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                            sdp.len()
+                        ));
+                        cases += 1;
+                        let got = classify_message(msg.as_bytes());
+                        let is_secure = got.as_ref().is_ok_and(|c| {
+                            c.signalling == Signalling::Tls && c.media.as_ref().is_some_and(|m| m.media.encrypted())
+                        });
+                        let proof = via != "UDP"
+                            && missing.is_none()
+                            && if is_answer { lines.as_slice() == [Line::Valid] } else { lines.contains(&Line::Valid) };
+                        assert_eq!(is_secure, proof, "{via} missing {missing:?} answer {is_answer} {lines:?}");
+                        if missing.is_some() {
+                            assert!(got.is_err(), "missing {missing:?} must be refused");
+                        }
+                        secure += usize::from(is_secure);
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 3 * 6 * 2 * 57);
+        assert!(secure > 0);
+    }
 }
