@@ -53,6 +53,9 @@ pub struct Config {
     pub ceremony_lifetime_secs: i64,
     /// Seconds after a custodian's appointment before they may approve a ceremony (default 24 h).
     pub custodian_cooling_off_secs: i64,
+    /// How far (seconds) a counted dial check's `at` may be from the server's clock (default 5
+    /// minutes); dry runs may name any instant.
+    pub dial_count_skew_secs: i64,
     /// Consecutive failed logins after which a password alone no longer logs in (default 3).
     pub step_up_after_failures: u32,
     /// Window in which failed logins count towards the step-up, in seconds (default 15 minutes).
@@ -117,6 +120,7 @@ impl Default for Config {
             max_object_bytes: 16 * 1024 * 1024 * 1024,
             ceremony_lifetime_secs: 15 * 60,
             custodian_cooling_off_secs: 24 * 3600,
+            dial_count_skew_secs: 300,
             step_up_after_failures: 3,
             step_up_window_secs: 15 * 60,
             kek_provider: KekProvider::File,
@@ -185,6 +189,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_MAX_OBJECT_BYTES",
     "CALLVAULT_CEREMONY_LIFETIME_SECS",
     "CALLVAULT_CUSTODIAN_COOLING_OFF_SECS",
+    "CALLVAULT_DIAL_COUNT_SKEW_SECS",
     "CALLVAULT_STEP_UP_AFTER_FAILURES",
     "CALLVAULT_STEP_UP_WINDOW_SECS",
     "CALLVAULT_KEK_PROVIDER",
@@ -285,6 +290,10 @@ impl Config {
             self.custodian_cooling_off_secs =
                 v.parse().map_err(|_| bad("CALLVAULT_CUSTODIAN_COOLING_OFF_SECS", "expected a number".into()))?;
         }
+        if let Some(v) = env("CALLVAULT_DIAL_COUNT_SKEW_SECS") {
+            self.dial_count_skew_secs =
+                v.parse().map_err(|_| bad("CALLVAULT_DIAL_COUNT_SKEW_SECS", "expected a number".into()))?;
+        }
         if let Some(v) = env("CALLVAULT_STEP_UP_AFTER_FAILURES") {
             self.step_up_after_failures =
                 v.parse().map_err(|_| bad("CALLVAULT_STEP_UP_AFTER_FAILURES", "expected a number".into()))?;
@@ -368,6 +377,9 @@ impl Config {
         }
         if !(0..=30 * 24 * 3600).contains(&self.custodian_cooling_off_secs) {
             return Err(ConfigError::Invalid("custodian_cooling_off_secs must be 0..=2592000".into()));
+        }
+        if !(0..=3600).contains(&self.dial_count_skew_secs) {
+            return Err(ConfigError::Invalid("dial_count_skew_secs must be 0..=3600".into()));
         }
         if !(1..=100).contains(&self.step_up_after_failures) {
             return Err(ConfigError::Invalid("step_up_after_failures must be 1..=100".into()));

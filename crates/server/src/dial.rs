@@ -104,21 +104,23 @@ pub struct TenantDial {
 }
 
 /// Call attempts waiting for the group commit, with the caller's acknowledgement.
-type PendingCalls = (TenantId, Vec<(String, Millis)>, tokio::sync::oneshot::Sender<Result<(), String>>);
+/// A request's counted calls, the server's time when they were decided, and where to answer.
+type PendingCalls = (TenantId, Vec<(String, Millis)>, Millis, tokio::sync::oneshot::Sender<Result<(), String>>);
 
 /// Writes call attempts of concurrent requests in one transaction (group commit), answering each
-/// request only once its rows are durable; prunes rows older than 25 hours every ten minutes.
+/// request only once its rows are durable; prunes rows older than 25 hours every ten minutes,
+/// by the server's clock (never by an instant a caller sent).
 async fn attempt_writer(store: Store, mut rx: tokio::sync::mpsc::Receiver<PendingCalls>) {
     let mut batch: Vec<PendingCalls> = Vec::with_capacity(256);
     let mut last_prune = std::time::Instant::now();
     while rx.recv_many(&mut batch, 256).await > 0 {
         let result = async {
             let mut tx = store.begin().await?;
-            for (tenant, rows, _) in &batch {
+            for (tenant, rows, _, _) in &batch {
                 tx.insert_dial_attempts(*tenant, rows).await?;
             }
             if last_prune.elapsed() > std::time::Duration::from_secs(600)
-                && let Some(newest) = batch.iter().flat_map(|(_, rows, _)| rows.iter().map(|(_, t)| t.millis())).max()
+                && let Some(newest) = batch.iter().map(|(_, _, now, _)| now.millis()).max()
             {
                 tx.prune_dial_attempts(Millis(newest - 25 * 3600 * 1000)).await?;
                 last_prune = std::time::Instant::now();
@@ -130,7 +132,7 @@ async fn attempt_writer(store: Store, mut rx: tokio::sync::mpsc::Receiver<Pendin
             tracing::error!(error = %e, "recording call attempts failed");
             "recording call attempts failed".to_owned()
         });
-        for (_, _, done) in batch.drain(..) {
+        for (_, _, _, done) in batch.drain(..) {
             let _ = done.send(result.clone());
         }
     }
@@ -421,30 +423,33 @@ impl Dial {
         tenant: TenantId,
         digest: &str,
         at: Timestamp,
+        now: Timestamp,
         decide: impl FnOnce(&[Timestamp]) -> bool,
     ) {
+        // Every call within 24 hours before `at` counts, and so does every call after it (a
+        // counted `at` slightly in the past must not skip the calls that followed it).
         let since = at - jiff::SignedDuration::from_hours(24);
+        // Forgetting goes by the server's clock only: a caller's `at` never prunes anything.
+        let forget_before = now - jiff::SignedDuration::from_hours(25);
         let mut attempts = self.attempts.lock().unwrap_or_else(poisoned);
         let key = (tenant, digest.to_owned());
-        let recent: Vec<Timestamp> = attempts
-            .get(&key)
-            .map(|v| v.iter().copied().filter(|t| *t > since && *t <= at).collect())
-            .unwrap_or_default();
+        let recent: Vec<Timestamp> =
+            attempts.get(&key).map(|v| v.iter().copied().filter(|t| *t > since).collect()).unwrap_or_default();
         if decide(&recent) {
             let v = attempts.entry(key).or_default();
-            v.retain(|t| *t > since);
+            v.retain(|t| *t > forget_before);
             v.push(at);
-            // Now and then, forget numbers not called for 24 hours.
+            // Now and then, forget numbers not called for 25 hours.
             if self.counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_536 == 65_535 {
-                attempts.retain(|_, v| v.iter().any(|t| *t > since));
+                attempts.retain(|_, v| v.iter().any(|t| *t > forget_before));
             }
         }
     }
 
     /// Makes counted calls durable (group commit with concurrent requests).
-    pub async fn persist_calls(&self, tenant: TenantId, calls: Vec<(String, Millis)>) -> ApiResult<()> {
+    pub async fn persist_calls(&self, tenant: TenantId, calls: Vec<(String, Millis)>, now: Millis) -> ApiResult<()> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.writer.send((tenant, calls, done)).await.map_err(|_| ApiError::internal("attempt writer stopped"))?;
+        self.writer.send((tenant, calls, now, done)).await.map_err(|_| ApiError::internal("attempt writer stopped"))?;
         wait.await.map_err(|_| ApiError::internal("attempt writer stopped"))?.map_err(ApiError::internal)
     }
 }

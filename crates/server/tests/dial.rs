@@ -230,17 +230,42 @@ async fn dial_checks_areas_rules_lists_and_limits() {
         let d = check(&app, &dialer, json!({ "direction": "outbound_call", "number": "+12125550100", "at": "2026-12-31T17:00:00Z", "dry_run": true })).await;
         assert_eq!(codes(&d), ["stale_registry"], "{d}");
 
-        // Calls per 24 hours (Florida: 3); allowed calls count unless dry_run.
+        // Calls per 24 hours (Florida: 3); allowed calls count unless dry_run. Counted calls
+        // happen at the server's time, so the clock moves to each call.
+        let to = |app: &TestApp, instant: &str| {
+            let target = instant.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+            let now = callvault_server::clock::Clock::now(&app.clock).millis();
+            app.clock.advance_ms(target - now);
+        };
         for i in 0..3 {
             let at = format!("2026-11-23T{}:00:00Z", 14 + i);
+            to(&app, &at);
             let d =
                 check(&app, &dialer, json!({ "direction": "outbound_call", "number": "+13055550100", "at": at })).await;
             assert_eq!(d["allowed"], true, "call {i}: {d}");
         }
+        // A counted check far from the server's clock is refused, in either direction (it could
+        // otherwise step outside the window it is counted in, or prune the calls before it).
+        for at in ["2026-11-25T17:00:00Z", "2026-11-21T17:00:00Z"] {
+            let (s, e) = app
+                .post(
+                    "/v1/dial-checks",
+                    &dialer,
+                    json!({ "direction": "outbound_call", "number": "+13055550100", "at": at }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert!(e["detail"].as_str().unwrap().contains("server's clock"), "{e}");
+        }
+        to(&app, NOON_NY);
         let d = check(&app, &dialer, json!({ "direction": "outbound_call", "number": "+13055550100", "at": NOON_NY }))
             .await;
         assert_eq!(codes(&d), ["call_limit"], "{d}");
         assert_eq!(d["next_allowed"], "2026-11-24T14:00:00Z");
+        // Without `at` the server's time counts: the 5th call is denied too.
+        let d = check(&app, &dialer, json!({ "direction": "outbound_call", "number": "+13055550100" })).await;
+        assert_eq!(codes(&d), ["call_limit"], "{d}");
+        let admin = app.login_totp(Some("acme"), "boss", PW).await;
 
         // A restart keeps the registry copy (from its file) and the attempts.
         let again = app.restarted().await;

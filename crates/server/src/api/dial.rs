@@ -254,10 +254,21 @@ async fn dial_checks(
         let first = decide(&[]);
         let digest = |d: &Decision| d.number.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
         let limited = c.direction == Direction::OutboundCall && first.limited;
+        // A counted call is counted when it happens: its instant must be the server's, within
+        // the allowed skew, or a caller could place it outside the 24-hour window it is
+        // counted in. Dry runs may ask about any instant.
+        let skew = jiff::SignedDuration::from_secs(state.config.dial_count_skew_secs);
+        if limited && !c.dry_run && at.duration_since(now).abs() > skew {
+            return Err(ApiError::invalid(format!(
+                "checks[{i}].at: a counted check (a number under a calls-per-24-hours limit, not a dry run) must \
+                 be within {} seconds of the server's clock; use dry_run to ask about another instant",
+                state.config.dial_count_skew_secs
+            )));
+        }
         let decision = match limited.then(|| digest(&first)).flatten() {
             Some(d) => {
                 let mut out = None;
-                state.dial.with_recent_calls(tenant, &d, at, |recent| {
+                state.dial.with_recent_calls(tenant, &d, at, now, |recent| {
                     let decision = decide(recent);
                     let counts = decision.allowed && !c.dry_run;
                     out = Some(decision);
@@ -287,7 +298,13 @@ async fn dial_checks(
     // Counted calls and the denials become durable before the answer, each through its group
     // commit (concurrent requests share one transaction); one audit entry per request lists
     // every denied check with the number as a keyed digest.
-    let persist = async { if placed.is_empty() { Ok(()) } else { state.dial.persist_calls(tenant, placed).await } };
+    let persist = async {
+        if placed.is_empty() {
+            Ok(())
+        } else {
+            state.dial.persist_calls(tenant, placed, callvault_model::records::Timestamp(now.as_millisecond())).await
+        }
+    };
     let audit = async {
         if denied.is_empty() {
             return Ok(());
