@@ -646,7 +646,9 @@ mod table {
 
     /// Issue 5: an agent's softphone asks before dialling, and an agent records a customer's
     /// request not to be called again.
-    pub(super) const AGENT: &[Privilege] = &[all(DialCheck, Create), all(DoNotCall, Create)];
+    /// An agent asks only for their own calls (`:own`): naming another user in a dial check is
+    /// for dialers and for supervisors of that user's teams.
+    pub(super) const AGENT: &[Privilege] = &[own(DialCheck, Create), all(DoNotCall, Create)];
 
     /// Seed 001: supervisors "view the performance of a team member or his or her entire team, but
     /// unable to see the performance of a team in a different department"; seed 002: "listening

@@ -296,3 +296,48 @@ async fn dial_checks_areas_rules_lists_and_limits() {
         again.cleanup().await;
     }
 }
+
+/// An agent checks for themself only; naming another user needs a privilege over that user
+/// (dialers, supervisors of the user's team), and a caller who may not name users gets the same
+/// 403 whether the login exists or not.
+#[tokio::test]
+async fn who_may_check_for_whom() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    for login in ["ana", "ben"] {
+        let id = app.user(&admin, login, PW, json!({})).await;
+        app.grant(&admin, &id, "agent", json!({ "kind": "tenant" })).await;
+    }
+    let ana = app.login(Some("acme"), "ana", PW, None).await["token"].as_str().unwrap().to_owned();
+    let (_, roles) = app.get("/v1/roles", &admin).await;
+    let dialer_role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
+    let (_, sa) = app
+        .post(
+            "/v1/service-accounts",
+            &admin,
+            json!({ "name": "d", "role_id": dialer_role, "scope": { "kind": "tenant" } }),
+        )
+        .await;
+    let dialer = sa["token"].as_str().unwrap().to_owned();
+    let ask = |token: String, user: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut c = json!({ "direction": "outbound_call", "number": "+12125550100", "dry_run": true });
+            if let Some(u) = user {
+                c["user"] = json!(u);
+            }
+            app.post("/v1/dial-checks", &token, c).await
+        }
+    };
+    assert_eq!(ask(ana.clone(), None).await.0, StatusCode::OK, "oneself");
+    assert_eq!(ask(ana.clone(), Some("ana")).await.0, StatusCode::OK, "oneself by login");
+    let (s1, known) = ask(ana.clone(), Some("ben")).await;
+    let (s2, unknown) = ask(ana.clone(), Some("nobody-here")).await;
+    assert_eq!((s1, s2), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN), "{known} {unknown}");
+    assert_eq!(known["detail"], unknown["detail"], "no login enumeration");
+    assert_eq!(known["details"], unknown["details"]);
+    assert_eq!(ask(dialer.clone(), Some("ben")).await.0, StatusCode::OK, "a dialer names any agent");
+    assert_eq!(ask(dialer, Some("nobody-here")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    app.cleanup().await;
+}

@@ -140,30 +140,64 @@ struct Who {
     user: Option<(UserId, Vec<callvault_model::TeamId>)>,
 }
 
+/// The user a check is for, with the right to ask for them: one's own checks need
+/// `dial_check:create` on oneself; naming another user needs it on that user (dialers
+/// tenant-wide, supervisors for their teams). A caller who may not name that user gets the same
+/// 403 whether the login exists or not (no login enumeration).
 async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Option<&str>) -> ApiResult<Who> {
-    let (id, known) = match (user, ctx.principal) {
-        (Some(u), _) => (
-            match u.parse::<uuid::Uuid>() {
-                Ok(id) => UserId(id),
-                Err(_) => state
-                    .store
-                    .reader()
-                    .await?
-                    .user_id_by_login(tenant, &crate::identity::login_key(u))
-                    .await
-                    .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?,
-            },
-            false,
-        ),
-        // The caller's own session: the user exists.
-        (None, PrincipalId::User(id)) => (id, true),
-        (None, _) => return Ok(Who { user: None }),
+    let me = match ctx.principal {
+        PrincipalId::User(id) => Some(id),
+        _ => None,
+    };
+    let named = match user {
+        None => None,
+        Some(u) => match (u.parse::<uuid::Uuid>(), me) {
+            (Ok(id), Some(m)) if UserId(id) == m => None,
+            (Ok(id), _) => Some(Ok(UserId(id))),
+            (Err(_), _) => {
+                let found = state.store.reader().await?.user_id_by_login(tenant, &crate::identity::login_key(u)).await;
+                match (found, me) {
+                    (Ok(id), Some(m)) if id == m => None,
+                    (Ok(id), _) => Some(Ok(id)),
+                    (Err(_), _) => Some(Err(())),
+                }
+            }
+        },
+    };
+    let Some(named) = named else {
+        // Oneself (or a service account naming nobody).
+        let Some(id) = me else { return Ok(Who { user: None }) };
+        ctx.authorize(state, Action::Create, &ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(id)))
+            .await?;
+        let teams = state.store.reader().await?.user_teams(tenant, id).await?;
+        return Ok(Who { user: Some((id, teams)) });
+    };
+    // Whoever may name any user (tenant-wide) learns that a login does not exist; others get the
+    // same denial for an unknown login as for one outside their scope.
+    let stranger = ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(UserId::new()));
+    let names_anyone = ctx.decide(Action::Create, &stranger).is_allowed();
+    let id = match named {
+        Ok(id) => id,
+        Err(()) if names_anyone => return Err(ApiError::invalid("user: no such user in the tenant")),
+        Err(()) => {
+            ctx.authorize(state, Action::Create, &stranger).await?;
+            return Err(ApiError::internal("a stranger was allowed"));
+        }
     };
     let mut r = state.store.reader().await?;
-    if !known {
-        r.user(tenant, id).await.map_err(|_| ApiError::invalid("user: no such user in the tenant"))?;
+    let exists = r.user(tenant, id).await.is_ok();
+    let teams = if exists { r.user_teams(tenant, id).await? } else { Vec::new() };
+    drop(r);
+    if !exists {
+        if names_anyone {
+            return Err(ApiError::invalid("user: no such user in the tenant"));
+        }
+        ctx.authorize(state, Action::Create, &stranger).await?;
+        return Err(ApiError::internal("a stranger was allowed"));
     }
-    let teams = r.user_teams(tenant, id).await?;
+    let resource =
+        ResourceRef { teams: &teams, ..ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(id)) };
+    ctx.authorize(state, Action::Create, &resource).await?;
     Ok(Who { user: Some((id, teams)) })
 }
 
@@ -195,7 +229,10 @@ async fn dial_checks(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<DialCheckResults>> {
-    let tenant = allow(&state, &ctx, Resource::DialCheck, Action::Create).await?;
+    let tenant = ctx.tenant()?;
+    if !ctx.may_somewhere(Action::Create, Resource::DialCheck) {
+        allow(&state, &ctx, Resource::DialCheck, Action::Create).await?;
+    }
     let checks = parse_checks(&headers, &body)?;
     if checks.is_empty() || checks.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!("checks: 1 to {MAX_BATCH} per request, got {}", checks.len())));
