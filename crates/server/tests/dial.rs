@@ -341,3 +341,34 @@ async fn who_may_check_for_whom() {
     assert_eq!(ask(dialer, Some("nobody-here")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     app.cleanup().await;
 }
+
+/// `PUT` with some fields used to reset the others to their defaults (anonymous blocking off).
+/// PUT now needs every field; PATCH changes only what it names.
+#[tokio::test]
+async fn settings_put_is_whole_and_patch_is_partial() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let (_, current) = app.get("/v1/dial/settings", &admin).await;
+    let mut all = current.clone();
+    all["block_anonymous_inbound"] = json!(true);
+    all["inbound_block"] = json!(["prefix:1900"]);
+    let (s, v) = app.request("PUT", "/v1/dial/settings", Some(&admin), Some(all)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, e) = app.request("PUT", "/v1/dial/settings", Some(&admin), Some(json!({ "margin_minutes": 0 }))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["details"]["missing"].as_array().unwrap().iter().any(|m| m == "block_anonymous_inbound"), "{e}");
+    let (s, v) = app.request("PATCH", "/v1/dial/settings", Some(&admin), Some(json!({ "margin_minutes": 0 }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["margin_minutes"].as_u64(), v["block_anonymous_inbound"].as_bool()), (Some(0), Some(true)), "{v}");
+    assert_eq!(v["inbound_block"], json!(["prefix:1900"]));
+    let (s, _) = app.request("PATCH", "/v1/dial/settings", Some(&admin), Some(json!({ "no_such": 1 }))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // The tenant settings follow the same rule.
+    let (s, e) = app.request("PUT", "/v1/settings", Some(&admin), Some(json!({ "password_min_length": 12 }))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, v) = app.request("PATCH", "/v1/settings", Some(&admin), Some(json!({ "password_min_length": 12 }))).await;
+    assert_eq!((s, v["password_min_length"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
+    assert_eq!(v["failed_login_alert_threshold"], 10, "others keep their values");
+    app.cleanup().await;
+}

@@ -223,6 +223,9 @@ async fn another_tenant_never_sees_or_changes_data() {
                 ("PUT", "/v1/settings") => {
                     json!({ "session_idle_timeout_secs": 600, "session_absolute_timeout_secs": 3600, "password_min_length": 10, "failed_login_alert_threshold": 5 })
                 }
+                ("PUT", "/v1/dial/settings") => {
+                    serde_json::to_value(callvault_policy::dial::Settings::default()).unwrap()
+                }
                 (m, _) if m == "POST" || m == "PUT" || m == "PATCH" => json!({}),
                 _ => return None,
             })

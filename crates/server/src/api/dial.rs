@@ -38,7 +38,7 @@ pub const MAX_BATCH: usize = 1000;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(dial_checks))
-        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(get_settings, put_settings, patch_settings))
         .routes(routes!(get_rules, put_rules))
         .routes(routes!(list_areas))
         .routes(routes!(put_area, delete_area))
@@ -389,18 +389,35 @@ async fn save_config(
     Ok(())
 }
 
-/// Replaces the dial settings.
+/// Replaces the dial settings: every field is required (422 lists the missing ones).
 #[utoipa::path(put, path = "/v1/dial/settings", tag = "dial", security(("bearer" = [])), request_body = Settings,
     responses((status = 200, body = Settings), (status = 422, body = Problem)))]
 async fn put_settings(
     State(state): State<AppState>,
     ctx: Ctx,
-    Json(body): Json<Settings>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Settings>> {
     let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let settings: Settings = super::validate::full_settings(body)?;
     let rules = state.dial.tenant(&state.store, tenant).await?.policy.rules().clone();
-    save_config(&state, &ctx, tenant, &body, &rules, "dial.settings.update").await?;
-    Ok(axum::Json(body))
+    save_config(&state, &ctx, tenant, &settings, &rules, "dial.settings.update").await?;
+    Ok(axum::Json(settings))
+}
+
+/// Changes some dial settings (JSON merge patch, RFC 7396); the others keep their values.
+#[utoipa::path(patch, path = "/v1/dial/settings", tag = "dial", security(("bearer" = [])), request_body = Object,
+    responses((status = 200, body = Settings), (status = 422, body = Problem)))]
+async fn patch_settings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<axum::Json<Settings>> {
+    let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let view = state.dial.tenant(&state.store, tenant).await?;
+    let settings: Settings = super::validate::patched_settings(view.policy.settings(), body)?;
+    let rules = view.policy.rules().clone();
+    save_config(&state, &ctx, tenant, &settings, &rules, "dial.settings.update").await?;
+    Ok(axum::Json(settings))
 }
 
 /// The calling-hour rules in force, as text (`data/calling-rules.txt` format).

@@ -24,7 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(get_tenant, update_tenant))
-        .routes(routes!(get_settings, update_settings))
+        .routes(routes!(get_settings, update_settings, patch_settings))
 }
 
 /// The first administrator of a new tenant.
@@ -241,16 +241,42 @@ async fn get_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum
     Ok(axum::Json(r.tenant(tenant).await?.settings))
 }
 
-/// Replaces the caller's tenant settings.
+/// Replaces the caller's tenant settings: every field is required (422 lists the missing ones).
 #[utoipa::path(put, path = "/v1/settings", tag = "tenants", security(("bearer" = [])), request_body = TenantSettings,
     responses((status = 200, body = TenantSettings), (status = 422, body = Problem)))]
 async fn update_settings(
     State(state): State<AppState>,
     ctx: Ctx,
-    Json(body): Json<TenantSettings>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<TenantSettings>> {
     let tenant_id = ctx.tenant()?;
     ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant_id)).await?;
+    let body: TenantSettings = super::validate::full_settings(body)?;
+    store_settings(&state, &ctx, tenant_id, body).await
+}
+
+/// Changes some tenant settings (JSON merge patch, RFC 7396); the others keep their values.
+#[utoipa::path(patch, path = "/v1/settings", tag = "tenants", security(("bearer" = [])), request_body = Object,
+    responses((status = 200, body = TenantSettings), (status = 422, body = Problem)))]
+async fn patch_settings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<axum::Json<TenantSettings>> {
+    let tenant_id = ctx.tenant()?;
+    ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant_id)).await?;
+    let current = state.store.reader().await?.tenant(tenant_id).await?.settings;
+    let body: TenantSettings = super::validate::patched_settings(&current, body)?;
+    store_settings(&state, &ctx, tenant_id, body).await
+}
+
+async fn store_settings(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant_id: callvault_model::TenantId,
+    body: TenantSettings,
+) -> ApiResult<axum::Json<TenantSettings>> {
+    let state = state.clone();
     if body.password_min_length < 8 || body.password_min_length > 64 {
         return Err(ApiError::invalid("`password_min_length` must be between 8 and 64"));
     }

@@ -6,6 +6,64 @@ use callvault_policy::identifiers::{self, IdentifierKey, IdentifierRejection};
 
 use crate::error::ApiError;
 
+/// A settings document replaced whole (PUT): every field must be present, so that leaving one
+/// out never silently resets it to its default; the missing ones are listed.
+pub fn full_settings<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+    body: serde_json::Value,
+) -> Result<T, ApiError> {
+    let fields = match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let serde_json::Value::Object(given) = &body else {
+        return Err(ApiError::invalid("the settings must be a JSON object"));
+    };
+    let missing: Vec<&str> = fields.iter().filter(|f| !given.contains_key(*f)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "PUT replaces every setting, so every field is required; missing: {} (use PATCH to change some)",
+            missing.join(", ")
+        ))
+        .with_details(serde_json::json!({ "missing": missing })));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::invalid(format!("settings: {e}")))
+}
+
+/// A settings document changed in part (PATCH, JSON merge patch, RFC 7396): fields not named keep
+/// their current values; `null` resets a field to its default where the field allows `null`.
+pub fn patched_settings<T: serde::Serialize + serde::de::DeserializeOwned>(
+    current: &T,
+    patch: serde_json::Value,
+) -> Result<T, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::invalid("a merge patch must be a JSON object"));
+    }
+    let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
+    merge_patch(&mut doc, patch);
+    serde_json::from_value(doc).map_err(|e| ApiError::invalid(format!("settings: {e}")))
+}
+
+/// RFC 7396 section 2.
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(fields) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(t) = target {
+                for (k, v) in fields {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        merge_patch(t.entry(k).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
 /// A display name of a team, skill, service, role or tenant: 1–100 characters, no control
 /// characters, trimmed.
 pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
