@@ -31,8 +31,8 @@ impl DncList for Registry {
     fn country_code(&self) -> Option<u16> {
         Some(1)
     }
-    fn refreshed_at(&self) -> Timestamp {
-        REFRESHED
+    fn refreshed_at(&self) -> Option<Timestamp> {
+        Some(REFRESHED)
     }
     fn contains(&self, n: &Number) -> bool {
         n.digits().parse().is_ok_and(|k| self.0.contains(k))

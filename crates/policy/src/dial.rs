@@ -65,6 +65,8 @@ pub enum ReasonCode {
     ConsentOverridesRegistry,
     /// A registry copy is older than the safe-harbor age.
     StaleRegistry,
+    /// A registry list has no copy imported yet (or its file failed its check).
+    RegistryNotImported,
     /// On none of the lists checked (allows).
     NotOnDoNotCall,
 }
@@ -216,8 +218,9 @@ pub trait DncList: Send + Sync {
     fn kind(&self) -> DncKind;
     /// The country calling code it covers (registries), or None for any.
     fn country_code(&self) -> Option<u16>;
-    /// When its data was last refreshed from the source.
-    fn refreshed_at(&self) -> Timestamp;
+    /// When its data was last refreshed from the source; `None` when no copy was ever imported
+    /// (or its file failed its check).
+    fn refreshed_at(&self) -> Option<Timestamp>;
     /// Whether the number is on it.
     fn contains(&self, number: &Number) -> bool;
 }
@@ -744,20 +747,37 @@ impl Policy {
             if list.country_code().is_some_and(|cc| cc != number.country_code) {
                 continue;
             }
-            if list.kind() == DncKind::Registry
-                && let Some(days) = self.settings.registry_max_age_days
-                && req.at.duration_since(list.refreshed_at()) > SignedDuration::from_hours(24 * i64::from(days))
-            {
-                timeless_denial = true;
-                reasons.push(deny(
-                    ReasonCode::StaleRegistry,
-                    list.name().to_owned(),
-                    format!(
-                        "the registry copy `{}` was refreshed {}, more than {days} days ago (safe harbor)",
-                        list.name(),
-                        list.refreshed_at().strftime("%Y-%m-%d")
-                    ),
-                ));
+            if list.kind() == DncKind::Registry {
+                match (list.refreshed_at(), self.settings.registry_max_age_days) {
+                    // Errors deny: a registry nobody imported protects nobody.
+                    (None, _) => {
+                        timeless_denial = true;
+                        reasons.push(deny(
+                            ReasonCode::RegistryNotImported,
+                            list.name().to_owned(),
+                            format!(
+                                "the registry list `{}` has no copy imported yet (or its file failed its check): import \
+                                 one before calling its country",
+                                list.name()
+                            ),
+                        ));
+                    }
+                    (Some(refreshed), Some(days))
+                        if req.at.duration_since(refreshed) > SignedDuration::from_hours(24 * i64::from(days)) =>
+                    {
+                        timeless_denial = true;
+                        reasons.push(deny(
+                            ReasonCode::StaleRegistry,
+                            list.name().to_owned(),
+                            format!(
+                                "the registry copy `{}` was refreshed {}, more than {days} days ago (safe harbor)",
+                                list.name(),
+                                refreshed.strftime("%Y-%m-%d")
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
             }
             if list.contains(&number) {
                 listed = true;

@@ -158,6 +158,15 @@ pub fn parse(input: &str, default_region: Option<&str>) -> Result<Number, Number
     {
         return classify_e164_digits(digits);
     }
+    // Only the number grammar (ITU-T E.123 and RFC 3966 visual separators): digits, one leading
+    // `+`, spaces, `-`, `.`, `(`, `)`, `/`. The `phonenumber` crate would dig a number out of any
+    // text (`abc+12125550100`, a trailing emoji); a dialer that sends such text has a bug to see.
+    let grammar = trimmed
+        .char_indices()
+        .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '/') || (c == '+' && i == 0));
+    if !grammar {
+        return Err(NumberError::Unparsable("characters outside the number grammar"));
+    }
     let region = match default_region {
         Some(r) => {
             Some(r.parse::<phonenumber::country::Id>().map_err(|_| NumberError::Unparsable("unknown default region"))?)
@@ -425,6 +434,14 @@ mod tests {
         assert_eq!(parse("+15555550123", None), Err(NumberError::Invalid));
         assert_eq!(parse("+1555", None), Err(NumberError::Invalid));
         assert!(matches!(parse("call me maybe", None), Err(NumberError::Unparsable(_))));
+        let junk = NumberError::Unparsable("characters outside the number grammar");
+        for text in ["abc+12125550100", "+12125550100📞", "+1 212 555 0100 ext", "1+2125550100", "+1\u{00A0}2125550100"]
+        {
+            assert_eq!(parse(text, Some("US")), Err(junk.clone()), "{text:?}");
+        }
+        for text in ["+1 (212) 555-0100", "(212) 555.0100", " +12125550100 ", "212/555-0100"] {
+            assert_eq!(parse(text, Some("US")).map(|n| n.e164), Ok("+12125550100".to_owned()), "{text:?}");
+        }
         assert_eq!(parse("", None), Err(NumberError::Unparsable("empty")));
         assert_eq!(parse(&"9".repeat(65), None), Err(NumberError::Unparsable("longer than 64 characters")));
         assert_eq!(parse("2085550100", Some("XX")), Err(NumberError::Unparsable("unknown default region")));

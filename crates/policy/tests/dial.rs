@@ -29,8 +29,8 @@ impl DncList for List {
     fn country_code(&self) -> Option<u16> {
         (self.kind == DncKind::Registry).then_some(1)
     }
-    fn refreshed_at(&self) -> Timestamp {
-        self.refreshed
+    fn refreshed_at(&self) -> Option<Timestamp> {
+        Some(self.refreshed)
     }
     fn contains(&self, n: &Number) -> bool {
         self.numbers.contains(n.e164.as_str())

@@ -53,12 +53,12 @@ impl DncList for Registry {
     fn country_code(&self) -> Option<u16> {
         self.meta.country_code
     }
-    fn refreshed_at(&self) -> Timestamp {
-        // A copy that was never imported, or whose file failed its check, counts as infinitely
-        // old: outbound checks deny with the safe-harbor reason until it is imported again.
+    fn refreshed_at(&self) -> Option<Timestamp> {
+        // A copy that was never imported, or whose file failed its check, is no copy: outbound
+        // checks to its country deny (registry_not_imported) until it is imported again.
         match (&self.set, self.meta.refreshed_at) {
-            (Some(_), Some(t)) => instant(t),
-            _ => Timestamp::UNIX_EPOCH,
+            (Some(_), Some(t)) => Some(instant(t)),
+            _ => None,
         }
     }
     fn contains(&self, n: &Number) -> bool {
@@ -85,8 +85,9 @@ impl DncList for Internal {
     fn country_code(&self) -> Option<u16> {
         None
     }
-    fn refreshed_at(&self) -> Timestamp {
-        self.meta.refreshed_at.map_or(Timestamp::UNIX_EPOCH, instant)
+    fn refreshed_at(&self) -> Option<Timestamp> {
+        // Internal lists are kept here, never imported: always current.
+        Some(self.meta.refreshed_at.map_or(Timestamp::UNIX_EPOCH, instant))
     }
     fn contains(&self, n: &Number) -> bool {
         number_key(n).is_some_and(|k| self.numbers.read().unwrap_or_else(|p| p.into_inner()).contains(&k))

@@ -205,6 +205,25 @@ async fn dial_checks_areas_rules_lists_and_limits() {
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let reg = reg["id"].as_str().unwrap().to_owned();
+        // Created but never imported: it denies with its own reason, not as "refreshed 1970".
+        let d = check(
+            &app,
+            &dialer,
+            json!({ "direction": "outbound_call", "number": "+12125550199", "at": NOON_NY, "dry_run": true }),
+        )
+        .await;
+        assert_eq!(codes(&d), ["registry_not_imported"], "{d}");
+        assert!(!d.to_string().contains("1970"), "{d}");
+        // Junk around a number is refused, not dug through.
+        for junk in ["abc+12125550100", "+12125550100\u{1F4DE}"] {
+            let d = check(
+                &app,
+                &dialer,
+                json!({ "direction": "outbound_call", "number": junk, "at": NOON_NY, "dry_run": true }),
+            )
+            .await;
+            assert_eq!(d["allowed"], false, "{junk}: {d}");
+        }
         let good = "phone\n+12125550122\n2125550133\n212,5550144\n";
         let (s, v) = put_text(&app, &format!("/v1/dnc-lists/{reg}/import?refreshed_at=2026-11-15"), &admin, good).await;
         assert_eq!(s, StatusCode::OK, "{v}");
