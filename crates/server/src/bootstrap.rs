@@ -160,7 +160,13 @@ pub async fn state_with(
         crate::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
     ));
     let dial = Arc::new(crate::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
-    let calls = crate::calls::Calls::load(store.clone(), auditor.clone(), config.hep_max_calls).await?;
+    let calls = crate::calls::Calls::load(
+        store.clone(),
+        auditor.clone(),
+        config.hep_max_calls,
+        config.hep_max_calls_per_tenant,
+    )
+    .await?;
     Ok(AppState {
         store,
         clock,

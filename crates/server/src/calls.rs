@@ -106,6 +106,9 @@ pub enum CallError {
     /// Too many calls are tracked.
     #[error("{0} calls are tracked already (hep_max_calls)")]
     TooManyCalls(usize),
+    /// The tenant has as many calls tracked as it may.
+    #[error("this tenant has {0} calls tracked already (hep_max_calls_per_tenant)")]
+    TooManyCallsForTenant(usize),
     /// No such call.
     #[error("no such call")]
     NoSuchCall,
@@ -202,6 +205,7 @@ pub struct Calls {
     writer: mpsc::Sender<Write>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     max_calls: usize,
+    max_calls_per_tenant: usize,
 }
 
 fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
@@ -232,6 +236,7 @@ impl Calls {
         store: Store,
         auditor: Auditor,
         max_calls: usize,
+        max_calls_per_tenant: usize,
     ) -> Result<Arc<Calls>, callvault_store::StoreError> {
         let mut r = store.reader().await?;
         let mut calls = HashMap::new();
@@ -262,6 +267,7 @@ impl Calls {
             writer,
             stream: stream.clone(),
             max_calls,
+            max_calls_per_tenant: max_calls_per_tenant.min(max_calls),
         });
         tokio::spawn(write_loop(store, auditor, rx, stream));
         Ok(calls)
@@ -430,8 +436,17 @@ impl Calls {
         now: i64,
     ) -> Result<&'m mut Tracked, CallError> {
         let key = (tenant, call_key.to_owned());
-        if !calls.contains_key(&key) && calls.len() >= self.max_calls {
-            return Err(CallError::TooManyCalls(self.max_calls));
+        if !calls.contains_key(&key) {
+            if calls.len() >= self.max_calls {
+                return Err(CallError::TooManyCalls(self.max_calls));
+            }
+            // Counted only when the provider holds that many calls in all: below it no tenant
+            // can be at its cap.
+            if calls.len() >= self.max_calls_per_tenant
+                && calls.keys().filter(|(t, _)| *t == tenant).count() >= self.max_calls_per_tenant
+            {
+                return Err(CallError::TooManyCallsForTenant(self.max_calls_per_tenant));
+            }
         }
         Ok(calls.entry(key).or_insert_with(|| Tracked {
             id: uuid::Uuid::now_v7(),

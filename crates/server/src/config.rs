@@ -84,8 +84,18 @@ pub struct Config {
     pub notification_emails: Vec<String>,
     /// Where the HEP v3 listener binds, UDP and TCP on the same port (off when unset).
     pub hep_listen: Option<SocketAddr>,
-    /// Most calls tracked at once (HEP and API); beyond it new calls are refused.
+    /// Most calls tracked at once for the whole provider (HEP and API); beyond it new calls are
+    /// refused.
     pub hep_max_calls: usize,
+    /// Most calls tracked at once for one tenant, so that one tenant cannot starve the others
+    /// (never more than `hep_max_calls`).
+    pub hep_max_calls_per_tenant: usize,
+    /// Seconds a HEP TCP connection has to send its first authenticated packet.
+    pub hep_tcp_auth_secs: u64,
+    /// Seconds an authenticated HEP TCP connection may stay silent.
+    pub hep_tcp_idle_secs: u64,
+    /// Most HEP TCP connections from one source address at once.
+    pub hep_tcp_per_source: usize,
     /// Calls without any event for this long are closed (seconds).
     pub call_idle_secs: u64,
 }
@@ -135,6 +145,10 @@ impl Default for Config {
             notification_emails: Vec::new(),
             hep_listen: None,
             hep_max_calls: 50_000,
+            hep_max_calls_per_tenant: 10_000,
+            hep_tcp_auth_secs: 5,
+            hep_tcp_idle_secs: 60,
+            hep_tcp_per_source: 16,
             call_idle_secs: 4 * 3600,
         }
     }
@@ -204,6 +218,10 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_NOTIFICATION_EMAILS",
     "CALLVAULT_HEP_LISTEN",
     "CALLVAULT_HEP_MAX_CALLS",
+    "CALLVAULT_HEP_MAX_CALLS_PER_TENANT",
+    "CALLVAULT_HEP_TCP_AUTH_SECS",
+    "CALLVAULT_HEP_TCP_IDLE_SECS",
+    "CALLVAULT_HEP_TCP_PER_SOURCE",
     "CALLVAULT_CALL_IDLE_SECS",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
@@ -343,6 +361,22 @@ impl Config {
         if let Some(v) = env("CALLVAULT_HEP_MAX_CALLS") {
             self.hep_max_calls = v.parse().map_err(|_| bad("CALLVAULT_HEP_MAX_CALLS", "expected a number".into()))?;
         }
+        for (name, slot) in [
+            ("CALLVAULT_HEP_MAX_CALLS_PER_TENANT", &mut self.hep_max_calls_per_tenant),
+            ("CALLVAULT_HEP_TCP_PER_SOURCE", &mut self.hep_tcp_per_source),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
+            }
+        }
+        for (name, slot) in [
+            ("CALLVAULT_HEP_TCP_AUTH_SECS", &mut self.hep_tcp_auth_secs),
+            ("CALLVAULT_HEP_TCP_IDLE_SECS", &mut self.hep_tcp_idle_secs),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
+            }
+        }
         if let Some(v) = env("CALLVAULT_CALL_IDLE_SECS") {
             self.call_idle_secs = v.parse().map_err(|_| bad("CALLVAULT_CALL_IDLE_SECS", "expected seconds".into()))?;
         }
@@ -377,6 +411,15 @@ impl Config {
         }
         if !(0..=30 * 24 * 3600).contains(&self.custodian_cooling_off_secs) {
             return Err(ConfigError::Invalid("custodian_cooling_off_secs must be 0..=2592000".into()));
+        }
+        if self.hep_max_calls_per_tenant == 0 {
+            return Err(ConfigError::Invalid("hep_max_calls_per_tenant must be at least 1".into()));
+        }
+        if !(1..=60).contains(&self.hep_tcp_auth_secs) || !(5..=3600).contains(&self.hep_tcp_idle_secs) {
+            return Err(ConfigError::Invalid("hep_tcp_auth_secs must be 1..=60, hep_tcp_idle_secs 5..=3600".into()));
+        }
+        if self.hep_tcp_per_source == 0 {
+            return Err(ConfigError::Invalid("hep_tcp_per_source must be at least 1".into()));
         }
         if !(0..=3600).contains(&self.dial_count_skew_secs) {
             return Err(ConfigError::Invalid("dial_count_skew_secs must be 0..=3600".into()));

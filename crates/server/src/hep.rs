@@ -20,8 +20,11 @@ use crate::state::AppState;
 /// UDP receive buffer asked for (bytes).
 const RECV_BUFFER: usize = 8 * 1024 * 1024;
 
-/// Most TCP connections served at once.
+/// Most authenticated TCP connections served at once.
 const MAX_TCP_CONNECTIONS: usize = 256;
+/// Most TCP connections waiting for their first authenticated packet; a new one evicts the
+/// oldest, so idle connections can never lock a real capture agent out.
+const MAX_PENDING_TCP: usize = 64;
 
 /// What the listener has seen.
 #[derive(Debug, Default)]
@@ -34,6 +37,71 @@ pub struct HepStats {
     pub unauthenticated: AtomicU64,
     /// Packets that were not SIP, or SIP that did not classify, or beyond the call limit.
     pub ignored: AtomicU64,
+    /// TCP connections closed before they authenticated (deadline, eviction, per-source cap).
+    pub tcp_refused: AtomicU64,
+}
+
+/// TCP admission: authenticated connections up to [`MAX_TCP_CONNECTIONS`], unauthenticated
+/// ones up to [`MAX_PENDING_TCP`] with the oldest evicted, at most `per_source` per address.
+struct TcpGate {
+    state: std::sync::Mutex<GateState>,
+    per_source: usize,
+}
+
+#[derive(Default)]
+struct GateState {
+    next: u64,
+    authenticated: usize,
+    pending: std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
+    per_source: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+impl TcpGate {
+    /// Admits a connection from `ip`: its id and the signal that evicts it, or `None`.
+    fn admit(&self, ip: std::net::IpAddr) -> Option<(u64, Arc<tokio::sync::Notify>)> {
+        let mut g = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from_ip = g.per_source.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.per_source {
+            return None;
+        }
+        if g.pending.len() >= MAX_PENDING_TCP
+            && let Some((_, oldest)) = g.pending.pop_front()
+        {
+            oldest.notify_one();
+        }
+        g.next += 1;
+        let id = g.next;
+        let evict = Arc::new(tokio::sync::Notify::new());
+        g.pending.push_back((id, evict.clone()));
+        *g.per_source.entry(ip).or_default() += 1;
+        Some((id, evict))
+    }
+
+    /// Moves a connection from pending to authenticated; `false` when no room is left.
+    fn authenticated(&self, id: u64) -> bool {
+        let mut g = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.authenticated >= MAX_TCP_CONNECTIONS {
+            return false;
+        }
+        g.pending.retain(|(p, _)| *p != id);
+        g.authenticated += 1;
+        true
+    }
+
+    fn release(&self, id: u64, ip: std::net::IpAddr, was_authenticated: bool) {
+        let mut g = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if was_authenticated {
+            g.authenticated = g.authenticated.saturating_sub(1);
+        } else {
+            g.pending.retain(|(p, _)| *p != id);
+        }
+        if let Some(n) = g.per_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                g.per_source.remove(&ip);
+            }
+        }
+    }
 }
 
 /// The bound addresses.
@@ -63,7 +131,9 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<HepList
         let mut buf = vec![0u8; 65_535];
         loop {
             match udp.recv_from(&mut buf).await {
-                Ok((n, _)) => handle(&s, &buf[..n]).await,
+                Ok((n, _)) => {
+                    handle(&s, &buf[..n]).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "HEP UDP receive failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -71,24 +141,42 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<HepList
             }
         }
     });
-    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_TCP_CONNECTIONS));
+    let gate = Arc::new(TcpGate {
+        state: std::sync::Mutex::new(GateState::default()),
+        per_source: state.config.hep_tcp_per_source,
+    });
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = tcp.accept().await else { continue };
-            let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
-            let s = state.clone();
+            let Ok((stream, peer)) = tcp.accept().await else { continue };
+            let Some((id, evict)) = gate.admit(peer.ip()) else {
+                state.hep_stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let (s, g) = (state.clone(), gate.clone());
             tokio::spawn(async move {
-                serve_tcp(&s, stream).await;
-                drop(permit);
+                let authenticated = serve_tcp(&s, stream, &g, id, &evict).await;
+                g.release(id, peer.ip(), authenticated);
             });
         }
     });
     Ok(HepListener { udp: udp_addr, tcp: tcp_addr })
 }
 
-async fn serve_tcp(state: &AppState, mut stream: tokio::net::TcpStream) {
+/// Serves one TCP connection: it must send an authenticated packet within `hep_tcp_auth_secs`
+/// of connecting (or be evicted by newer connections while it has not), then may stay silent at
+/// most `hep_tcp_idle_secs`. Returns whether it authenticated.
+async fn serve_tcp(
+    state: &AppState,
+    mut stream: tokio::net::TcpStream,
+    gate: &TcpGate,
+    id: u64,
+    evict: &tokio::sync::Notify,
+) -> bool {
     let mut buf: Vec<u8> = Vec::with_capacity(65_536);
     let mut chunk = vec![0u8; 16_384];
+    let auth_deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(state.config.hep_tcp_auth_secs);
+    let idle = std::time::Duration::from_secs(state.config.hep_tcp_idle_secs);
+    let mut authenticated = false;
     loop {
         // Every whole packet in the buffer.
         loop {
@@ -96,28 +184,51 @@ async fn serve_tcp(state: &AppState, mut stream: tokio::net::TcpStream) {
                 None => break,
                 Some(Err(_)) => {
                     state.hep_stats.malformed.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return authenticated;
                 }
                 Some(Ok(len)) if buf.len() >= len => {
-                    handle(state, &buf[..len]).await;
+                    let ok = handle(state, &buf[..len]).await;
                     buf.drain(..len);
+                    if ok && !authenticated {
+                        if !gate.authenticated(id) {
+                            state.hep_stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                            return false;
+                        }
+                        authenticated = true;
+                    }
                 }
                 Some(Ok(_)) => break,
             }
         }
-        match tokio::time::timeout(std::time::Duration::from_secs(300), stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        let read = async {
+            if authenticated {
+                tokio::time::timeout(idle, stream.read(&mut chunk)).await
+            } else {
+                tokio::select! {
+                    r = tokio::time::timeout_at(auth_deadline, stream.read(&mut chunk)) => r,
+                    () = evict.notified() => Ok(Ok(0)),
+                }
+            }
+        };
+        match read.await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => {
+                if !authenticated {
+                    state.hep_stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                return authenticated;
+            }
         }
     }
 }
 
-/// One packet: authenticate, then apply its SIP message.
-pub async fn handle(state: &AppState, bytes: &[u8]) {
+/// One packet: authenticate, then apply its SIP message. Returns whether it came from a
+/// registered capture agent with its key.
+pub async fn handle(state: &AppState, bytes: &[u8]) -> bool {
     let stats = &state.hep_stats;
     let Ok(p) = hep::parse(bytes) else {
         stats.malformed.fetch_add(1, Ordering::Relaxed);
-        return;
+        return false;
     };
     // The key's digest finds the agent (the hash-map probe can leak timing about the digest,
     // never about the key, a random 192-bit value); the stored digest is then compared in
@@ -130,11 +241,11 @@ pub async fn handle(state: &AppState, bytes: &[u8]) {
     };
     let Some(agent) = agent.filter(|_| authentic) else {
         stats.unauthenticated.fetch_add(1, Ordering::Relaxed);
-        return;
+        return false;
     };
     let (Some(hep::PROTO_SIP), Some(src), Some(dst)) = (p.proto_type, p.src, p.dst) else {
         stats.ignored.fetch_add(1, Ordering::Relaxed);
-        return;
+        return true;
     };
     let now = state.clock.now().millis();
     let tls = p.transport.map(|t| t == Transport::Tls);
@@ -145,8 +256,13 @@ pub async fn handle(state: &AppState, bytes: &[u8]) {
             stats.accepted.fetch_add(1, Ordering::Relaxed);
             crate::api::calls::notify_downgrades(state, agent.tenant, call, &changes);
         }
+        Err(crate::calls::CallError::Signalling(_)) => {
+            // Malformed SIP inside an authentic packet: counted as malformed, never a call.
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
+        }
         Err(_) => {
             stats.ignored.fetch_add(1, Ordering::Relaxed);
         }
     }
+    true
 }

@@ -663,3 +663,101 @@ async fn tracked_call_limit_and_idle_close() {
     assert!(ok, "the idle calls are stored as ended");
     app.cleanup().await;
 }
+
+/// One tenant's dialer filled the provider's call limit and the next tenant's calls got 503.
+/// Each tenant now has its own cap inside the provider's.
+#[tokio::test]
+async fn one_tenant_cannot_starve_another() {
+    let app = TestApp::with_config(common::Db::Sqlite, |c| {
+        c.hep_max_calls = 10;
+        c.hep_max_calls_per_tenant = 3;
+    })
+    .await;
+    let op = app.operator().await;
+    let (_, acme) = app.tenant(&op, "acme").await;
+    let (_, beta) = app.tenant(&op, "beta").await;
+    let (pbx_a, pbx_b) = (feed(&app, &acme, "pbx").await, feed(&app, &beta, "pbx").await);
+    let add = json!([{ "type": "leg_added", "leg": "a", "party": party("gateway", "gw") }]);
+    for i in 0..3 {
+        let (s, v) = app.post("/v1/calls/events", &pbx_a, json!({ "call": format!("a{i}"), "events": add })).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = app.post("/v1/calls/events", &pbx_a, json!({ "call": "a3", "events": add })).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("hep_max_calls_per_tenant"), "{v}");
+    let (s, v) = app.post("/v1/calls/events", &pbx_b, json!({ "call": "b0", "events": add })).await;
+    assert_eq!(s, StatusCode::OK, "the other tenant still gets calls: {v}");
+    app.cleanup().await;
+}
+
+/// 256 idle TCP connections used to lock a real capture agent out (one byte every 300 s kept a
+/// slot). Now unauthenticated connections must authenticate within seconds, the oldest is evicted
+/// when too many wait, and each source has a cap: the agent gets through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_hep_connections_never_lock_out_a_capture_agent() {
+    let app = TestApp::with_config(common::Db::Sqlite, |c| {
+        c.hep_tcp_auth_secs = 2;
+        c.hep_tcp_per_source = 16;
+    })
+    .await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let (s, v) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 7, "name": "kamailio" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let key = v["key"].as_str().unwrap().to_owned();
+    let listener = callvault_server::hep::start(app.state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let from = |ip: std::net::Ipv4Addr| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(ip.into(), 0)).unwrap();
+        socket.connect(listener.tcp)
+    };
+    let mut one = [0u8; 1];
+    // Each source has a cap: a 17th connection from one address is refused at once.
+    let mut capped = Vec::new();
+    for _ in 0..16 {
+        capped.push(from(std::net::Ipv4Addr::new(127, 0, 0, 100)).await.unwrap());
+    }
+    let mut extra = from(std::net::Ipv4Addr::new(127, 0, 0, 100)).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(1), extra.read(&mut one)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "refused: {closed:?}");
+    // 256 idle connections from 16 addresses (127.0.0.2 and up), 16 each.
+    let mut idle = Vec::new();
+    for i in 0..256u32 {
+        idle.push(from(std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(i / 16).unwrap())).await.unwrap());
+    }
+    // The real agent, from 127.0.0.1, gets through without waiting for the idle ones to time out.
+    let started = std::time::Instant::now();
+    let mut agent = tokio::net::TcpStream::connect(listener.tcp).await.unwrap();
+    agent
+        .write_all(&packet(7, key.as_bytes(), 15090, 15060, &invite("lockout-1", "TLS", "a", SDP_SDES)))
+        .await
+        .unwrap();
+    let seen = wait_for(async || {
+        let (_, v) = app.get("/v1/calls", &admin).await;
+        v["calls"].as_array().is_some_and(|c| c.iter().any(|c| c["call_key"] == "lockout-1"))
+    })
+    .await;
+    assert!(seen, "{:?}", app.state.hep_stats);
+    assert!(started.elapsed() < Duration::from_secs(2), "no wait for the deadline: {:?}", started.elapsed());
+    // Unauthenticated connections are closed by the deadline.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut dead = 0;
+    for c in &mut idle {
+        if matches!(tokio::time::timeout(Duration::from_millis(20), c.read(&mut one)).await, Ok(Ok(0)) | Ok(Err(_))) {
+            dead += 1;
+        }
+    }
+    assert_eq!(dead, 256, "every idle connection is closed");
+    // The authenticated agent stays connected and keeps working.
+    agent.write_all(&packet(7, key.as_bytes(), 15060, 15090, &ok("lockout-1", "TLS", SDP_SDES))).await.unwrap();
+    let secure = wait_for(async || {
+        let (_, v) = app.get("/v1/calls", &admin).await;
+        v["calls"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["call_key"] == "lockout-1" && c["state"]["security"] == "secure"))
+    })
+    .await;
+    assert!(secure);
+    app.cleanup().await;
+}

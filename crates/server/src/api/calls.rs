@@ -58,7 +58,7 @@ fn call_error(e: CallError) -> ApiError {
     match e {
         CallError::Event(e) => ApiError::invalid(e.to_string()),
         CallError::Signalling(m) => ApiError::invalid(format!("not a usable SIP message: {m}")),
-        CallError::TooManyCalls(_) => ApiError::unavailable(e.to_string()),
+        CallError::TooManyCalls(_) | CallError::TooManyCallsForTenant(_) => ApiError::unavailable(e.to_string()),
         CallError::NoSuchCall => ApiError::not_found("call"),
         CallError::Store => ApiError::internal("recording call security failed"),
     }
