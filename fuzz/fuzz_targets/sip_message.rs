@@ -13,6 +13,17 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(c) = classify_message(data) {
         assert!(!c.call_id.is_empty());
+        assert!(c.call_id.chars().count() <= callvault_signalling::classify::MAX_CALL_ID);
         assert!(c.status.is_none_or(|s| (100..700).contains(&s)));
+        // Strict framing: whatever classifies has the headers every SIP message carries and a
+        // header section without control bytes.
+        let m = sip::parse(data).expect("classified, so parsed");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            assert!(m.header(name).is_some(), "{name}");
+        }
+        // Secure media is only ever SDES with a key or DTLS with a fingerprint.
+        if let Some(media) = &c.media {
+            assert!(!media.media.encrypted() || media.detail.is_some());
+        }
     }
 });

@@ -293,9 +293,10 @@ async fn dial_checks(
         let limited = c.direction == Direction::OutboundCall && first.limited;
         // A counted call is counted when it happens: its instant must be the server's, within
         // the allowed skew, or a caller could place it outside the 24-hour window it is
-        // counted in. Dry runs may ask about any instant.
+        // counted in. Dry runs, and checks denied anyway (nothing is counted), may ask about any
+        // instant.
         let skew = jiff::SignedDuration::from_secs(state.config.dial_count_skew_secs);
-        if limited && !c.dry_run && at.duration_since(now).abs() > skew {
+        if limited && !c.dry_run && first.allowed && at.duration_since(now).abs() > skew {
             return Err(ApiError::invalid(format!(
                 "checks[{i}].at: a counted check (a number under a calls-per-24-hours limit, not a dry run) must \
                  be within {} seconds of the server's clock; use dry_run to ask about another instant",
