@@ -378,12 +378,14 @@ impl Calls {
         now: i64,
         durable: bool,
     ) -> Result<(uuid::Uuid, Vec<Change>), CallError> {
-        let Captured { source, hop, message, transport_tls } = captured;
+        let Captured { source, hop, message, transport_tls, correlation } = captured;
         let c = classify_message(message).map_err(|e| CallError::Signalling(e.to_string()))?;
         let conf = self.conf(tenant).await?;
         let (changes, write) = {
             let mut calls = self.calls.lock().unwrap_or_else(poisoned);
-            let call_key = c.call_id.clone();
+            // Both sides of a B2BUA are one call when the capture agent or a header correlates
+            // them; otherwise the Call-ID is the call.
+            let call_key = correlation.or_else(|| c.correlation.clone()).unwrap_or_else(|| c.call_id.clone());
             // Only an INVITE starts a call: later messages of an ended call (the 200 to its BYE)
             // and stray ones create nothing.
             let initial = c.method == "INVITE" && c.status.is_none() && c.to_tag.is_none();
@@ -572,7 +574,7 @@ fn enrich(conf: &TenantConf, e: &Event) -> Event {
 }
 
 /// One SIP message as captured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Captured<'a> {
     /// Where it came from.
     pub source: Source,
@@ -582,6 +584,8 @@ pub struct Captured<'a> {
     pub message: &'a [u8],
     /// The capture agent's view of the hop's transport (TLS or not), when it has one.
     pub transport_tls: Option<bool>,
+    /// The capture agent's correlation of the call across a B2BUA (HEP chunk 17), if it sent one.
+    pub correlation: Option<String>,
 }
 
 /// How a SIP message names its leg.

@@ -250,7 +250,12 @@ pub async fn handle(state: &AppState, bytes: &[u8]) -> bool {
     let now = state.clock.now().millis();
     let tls = p.transport.map(|t| t == Transport::Tls);
     let hop = Hop::Addresses(SocketAddr::new(src.0, src.1), SocketAddr::new(dst.0, dst.1));
-    let captured = Captured { source: Source::Hep, hop, message: p.payload, transport_tls: tls };
+    let correlation = p
+        .correlation_id
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(callvault_signalling::classify::sane_correlation)
+        .map(str::to_owned);
+    let captured = Captured { source: Source::Hep, hop, message: p.payload, transport_tls: tls, correlation };
     match state.calls.apply_sip(agent.tenant, captured, now, false).await {
         Ok((call, changes)) => {
             stats.accepted.fetch_add(1, Ordering::Relaxed);

@@ -761,3 +761,59 @@ async fn idle_hep_connections_never_lock_out_a_capture_agent() {
     assert!(secure);
     app.cleanup().await;
 }
+
+fn with_header(msg: &str, header: &str) -> String {
+    msg.replacen("\r\nCall-ID:", &format!("\r\n{header}\r\nCall-ID:"), 1)
+}
+
+/// An SBC that changes the Call-ID made one call look like two. The two sides are one call when
+/// a header (`X-CID`, `P-Charging-Vector` icid-value) or the HEP correlation chunk ties them.
+#[tokio::test]
+async fn b2bua_sides_are_one_call() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let sbc = feed(&app, &admin, "sbc").await;
+    // Raw SIP: the A side (Call-ID a-side) and the B side (Call-ID b-side) carry one X-CID.
+    for (leg, call_id, header) in [
+        ("uac", "a-side", "X-CID: corr-42"),
+        ("uas", "b-side", "P-Charging-Vector: icid-value=corr-42;orig-ioi=example.com"),
+    ] {
+        for msg in [invite(call_id, "TLS", "a", SDP_SDES), ok(call_id, "TLS", SDP_SDES)] {
+            let msg = with_header(&msg, header);
+            let (s, _, b) = app
+                .raw("POST", &format!("/v1/calls/sip?leg={leg}"), Some(&sbc), Some(msg.into_bytes()), "message/sip")
+                .await;
+            assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        }
+    }
+    let (_, v) = app.get("/v1/calls", &admin).await;
+    let calls = v["calls"].as_array().unwrap();
+    let c = calls.iter().find(|c| c["call_key"] == "corr-42").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(c["state"]["legs"].as_array().unwrap().len(), 2, "{c}");
+    assert!(!calls.iter().any(|c| c["call_key"] == "a-side" || c["call_key"] == "b-side"), "{v}");
+    // HEP: the capture agent's correlation chunk ties two Call-IDs.
+    let (_, a) = app.post("/v1/capture-agents", &admin, json!({ "capture_id": 9, "name": "sbc-tap" })).await;
+    let key = a["key"].as_str().unwrap().to_owned();
+    let listener = callvault_server::hep::start(app.state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for (src, dst, msg) in [
+        (15090, 15060, invite("x-side", "UDP", "a", SDP_PLAIN)),
+        (15060, 15080, invite("y-side", "UDP", "a", SDP_PLAIN)),
+    ] {
+        let bytes = packet(9, key.as_bytes(), src, dst, &msg);
+        let mut p = hep::parse(&bytes).unwrap();
+        p.correlation_id = Some(b"hep-corr-7");
+        udp.send_to(&hep::encode(&p), listener.udp).await.unwrap();
+    }
+    let one = wait_for(async || {
+        let (_, v) = app.get("/v1/calls", &admin).await;
+        v["calls"].as_array().is_some_and(|c| {
+            c.iter().any(|c| c["call_key"] == "hep-corr-7" && c["state"]["legs"].as_array().unwrap().len() == 2)
+        })
+    })
+    .await;
+    let (_, v) = app.get("/v1/calls", &admin).await;
+    assert!(one, "{v}");
+    app.cleanup().await;
+}

@@ -247,6 +247,9 @@ pub struct Classified {
     /// Whether the SDP puts every active audio stream on hold (`sendonly` or `inactive`), when
     /// it has audio.
     pub audio_on_hold: Option<bool>,
+    /// The call's correlation across a B2BUA (an SBC that changes the Call-ID): `X-CID`, else the
+    /// `icid-value` of `P-Charging-Vector` (RFC 7315 section 4.6), when present and sane.
+    pub correlation: Option<String>,
     /// Whether the SDP is an offer (in a request other than ACK, or in a 18x/2xx to an
     /// INVITE that had none — the latter is not knowable from one message, so a response's SDP
     /// is taken as the answer) or an answer.
@@ -339,10 +342,28 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
         },
         from_user: msg.header("From").and_then(uri_user).map(str::to_owned),
         signalling: signalling_of(&msg),
+        correlation: correlation_of(&msg),
         media,
         sdp_is_offer,
         audio_on_hold,
     })
+}
+
+/// The B2BUA correlation a message carries: `X-CID`, else `P-Charging-Vector`'s `icid-value`.
+pub fn correlation_of(msg: &Message<'_>) -> Option<String> {
+    let icid = || {
+        msg.header("P-Charging-Vector")?.split(';').find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("icid-value").then(|| v.trim().trim_matches('"'))
+        })
+    };
+    let value = msg.header("X-CID").map(str::trim).or_else(icid)?;
+    sane_correlation(value).map(str::to_owned)
+}
+
+/// A correlation value usable as a call key: 1 to 256 printable ASCII characters.
+pub fn sane_correlation(v: &str) -> Option<&str> {
+    (!v.is_empty() && v.len() <= MAX_CALL_ID && v.bytes().all(|b| b.is_ascii_graphic())).then_some(v)
 }
 
 #[cfg(test)]
@@ -647,5 +668,19 @@ mod tests {
         }
         assert_eq!(cases, 3 * 6 * 2 * 57);
         assert!(secure > 0);
+    }
+
+    #[test]
+    fn b2bua_correlation_headers() {
+        let base = "BYE sip:b@x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\n";
+        let with = |h: &str| format!("{base}{h}\r\nContent-Length: 0\r\n\r\n");
+        let corr = |h: &str| classify_message(with(h).as_bytes()).unwrap().correlation;
+        assert_eq!(corr("X-CID: abc-1"), Some("abc-1".into()));
+        assert_eq!(
+            corr("P-Charging-Vector: icid-value=\"AyretyU0dm+6O2IrT5tAFrbHLso=\";orig-ioi=ex.com"),
+            Some("AyretyU0dm+6O2IrT5tAFrbHLso=".into())
+        );
+        assert_eq!(corr("X-Other: 1"), None);
+        assert_eq!(corr(&format!("X-CID: {}", "z".repeat(300))), None, "not a sane key");
     }
 }

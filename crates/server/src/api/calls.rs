@@ -242,7 +242,13 @@ async fn post_sip(
         .calls
         .apply_sip(
             tenant,
-            Captured { source: Source::Sip, hop: Hop::Leg(&q.leg), message: &body, transport_tls: q.tls },
+            Captured {
+                source: Source::Sip,
+                hop: Hop::Leg(&q.leg),
+                message: &body,
+                transport_tls: q.tls,
+                correlation: None,
+            },
             now,
             true,
         )
