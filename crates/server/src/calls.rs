@@ -126,6 +126,8 @@ struct Tracked {
     /// HEP/SIP hops to leg ids.
     hops: HashMap<(SocketAddr, SocketAddr), String>,
     next_leg: u32,
+    /// The SDES suites each leg's last offer listed: an answer may only pick one of them.
+    offered: HashMap<String, Vec<String>>,
 }
 
 impl Tracked {
@@ -252,6 +254,7 @@ impl Calls {
                     started_at: row.started_at.0,
                     updated_at: row.updated_at.0,
                     hops: HashMap::new(),
+                    offered: HashMap::new(),
                 },
             );
         }
@@ -458,6 +461,7 @@ impl Calls {
             updated_at: now,
             hops: HashMap::new(),
             next_leg: 0,
+            offered: HashMap::new(),
         }))
     }
 
@@ -639,6 +643,9 @@ fn sip_events(
     };
     match (c.status, c.method.as_str()) {
         (None, "INVITE") => {
+            if c.media.is_some() {
+                t.offered.insert(leg_id.clone(), c.offered_suites.clone());
+            }
             events.push(Event::Offer { leg: leg_id.clone(), signalling });
             // A re-INVITE putting the audio on hold (sendonly/inactive) or taking it off.
             let phase = t.state.legs.iter().find(|l| l.id == leg_id).map(|l| l.phase);
@@ -659,8 +666,19 @@ fn sip_events(
         }
         (None, "BYE") => events.push(Event::LegLeft { leg: leg_id.clone() }),
         (Some(code), "INVITE") if (200..300).contains(&code) => {
-            let media =
+            let mut media =
                 c.media.clone().unwrap_or(callvault_signalling::MediaSecurity { media: Media::Unknown, detail: None });
+            // An SDES answer must pick a suite the offer listed (RFC 4568 section 7.1.2); one it
+            // did not offer proves nothing.
+            if media.media == Media::SdesSrtp
+                && let (Some(offered), Some(suite)) = (t.offered.get(&leg_id), media.detail.as_deref())
+                && !offered.iter().any(|o| o == suite)
+            {
+                media = callvault_signalling::MediaSecurity {
+                    media: Media::Unknown,
+                    detail: Some(format!("the answer chose {suite}, which the offer did not list")),
+                };
+            }
             events.push(Event::Answer { leg: leg_id.clone(), media, signalling });
         }
         (Some(code), "INVITE") if code >= 300 => {

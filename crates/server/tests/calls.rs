@@ -817,3 +817,23 @@ async fn b2bua_sides_are_one_call() {
     assert!(one, "{v}");
     app.cleanup().await;
 }
+
+/// An SDES answer must pick a suite the offer listed: one it did not offer proves nothing.
+#[tokio::test]
+async fn an_answer_with_a_suite_not_offered_is_not_secure() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let sbc = feed(&app, &admin, "sbc").await;
+    let offer_32 = SDP_SDES.replace("HMAC_SHA1_80", "HMAC_SHA1_32");
+    for (leg, msg) in [("uac", invite("suite-1", "TLS", "a", &offer_32)), ("uac", ok("suite-1", "TLS", SDP_SDES))] {
+        let (s, _, b) = app
+            .raw("POST", &format!("/v1/calls/sip?leg={leg}"), Some(&sbc), Some(msg.into_bytes()), "message/sip")
+            .await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    }
+    let (_, v) = app.get("/v1/calls", &admin).await;
+    let c = v["calls"].as_array().unwrap().iter().find(|c| c["call_key"] == "suite-1").unwrap().clone();
+    assert_ne!(c["state"]["security"], "secure", "{c}");
+    app.cleanup().await;
+}

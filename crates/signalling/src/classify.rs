@@ -247,6 +247,9 @@ pub struct Classified {
     /// Whether the SDP puts every active audio stream on hold (`sendonly` or `inactive`), when
     /// it has audio.
     pub audio_on_hold: Option<bool>,
+    /// The SDES suites an offer lists for its audio streams (upper case), so the answer's choice
+    /// can be checked against them; empty for answers.
+    pub offered_suites: Vec<String>,
     /// The call's correlation across a B2BUA (an SBC that changes the Call-ID): `X-CID`, else the
     /// `icid-value` of `P-Charging-Vector` (RFC 7315 section 4.6), when present and sane.
     pub correlation: Option<String>,
@@ -322,13 +325,18 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
     let method = msg.method().ok_or(ClassifyError::NoDialog)?.to_ascii_uppercase();
     check_framing(bytes, &msg)?;
     let sdp_is_offer = matches!(msg.start, StartLine::Request { method, .. } if !method.eq_ignore_ascii_case("ACK"));
-    let (media, audio_on_hold) = if msg.has_sdp() {
+    let (media, audio_on_hold, offered_suites) = if msg.has_sdp() {
         let s = sdp::parse(msg.body)?;
         let audio: Vec<_> = s.media.iter().filter(|m| m.media.eq_ignore_ascii_case("audio") && m.port != 0).collect();
         let hold = (!audio.is_empty()).then(|| audio.iter().all(|m| matches!(m.direction, "sendonly" | "inactive")));
-        (media_of(&s, !sdp_is_offer), hold)
+        let offered = if sdp_is_offer {
+            audio.iter().flat_map(|m| m.crypto.iter().map(|c| c.suite.to_ascii_uppercase())).collect()
+        } else {
+            Vec::new()
+        };
+        (media_of(&s, !sdp_is_offer), hold, offered)
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     Ok(Classified {
         call_id,
@@ -343,6 +351,7 @@ pub fn classify_message(bytes: &[u8]) -> Result<Classified, ClassifyError> {
         from_user: msg.header("From").and_then(uri_user).map(str::to_owned),
         signalling: signalling_of(&msg),
         correlation: correlation_of(&msg),
+        offered_suites,
         media,
         sdp_is_offer,
         audio_on_hold,
