@@ -15,7 +15,7 @@ use callvault_crypto::token::new_token;
 use callvault_model::access::{Action, Privilege, Resource, Scope};
 use callvault_model::records::{Grant, Grantee, Timestamp};
 use callvault_model::vault::{Ceremony, CeremonyKind, CeremonyState};
-use callvault_model::{CeremonyId, GrantId, OperatorId, PrincipalId, RoleId, SecretString, TenantId, UserId};
+use callvault_model::{GrantId, OperatorId, PrincipalId, RoleId, SecretString, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::duties::{self, Appointment};
 use callvault_store::{AccountControl, CredentialOwner, IdentityStore, Tx, VaultStore};
@@ -260,19 +260,7 @@ pub async fn propose(
             "another key custodian of the tenant"
         });
     }
-    let c = Ceremony {
-        id: CeremonyId::new(),
-        tenant_id: tenant,
-        kind,
-        params,
-        state: CeremonyState::Proposed,
-        proposer: ctx.principal,
-        approver: None,
-        created_at: now,
-        expires_at: now.plus_millis(state.config.ceremony_lifetime_secs.saturating_mul(1000)),
-        decided_at: None,
-        result: serde_json::json!({}),
-    };
+    let c = crate::vault::ceremony::proposal(state, ctx, tenant, kind, params, now);
     tx.insert_ceremony(&c).await?;
     let event = ctx
         .event("custody.ceremony_proposed")

@@ -157,6 +157,30 @@ fn share_aad(ceremony: CeremonyId, custodian: PrincipalId) -> Vec<u8> {
     format!("callvault:kek-share:{ceremony}:{custodian}").into_bytes()
 }
 
+/// A new proposal by the caller, expiring after `ceremony_lifetime_secs`.
+pub(crate) fn proposal(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: Option<TenantId>,
+    kind: CeremonyKind,
+    params: serde_json::Value,
+    now: Timestamp,
+) -> Ceremony {
+    Ceremony {
+        id: CeremonyId::new(),
+        tenant_id: tenant,
+        kind,
+        params,
+        state: CeremonyState::Proposed,
+        proposer: ctx.principal,
+        approver: None,
+        created_at: now,
+        expires_at: now.plus_millis(state.config.ceremony_lifetime_secs.saturating_mul(1000)),
+        decided_at: None,
+        result: serde_json::json!({}),
+    }
+}
+
 /// Proposes a key operation.
 pub async fn propose(
     state: &AppState,
@@ -184,19 +208,7 @@ pub async fn propose(
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
-    let c = Ceremony {
-        id: CeremonyId::new(),
-        tenant_id: tenant,
-        kind,
-        params,
-        state: CeremonyState::Proposed,
-        proposer: ctx.principal,
-        approver: None,
-        created_at: now,
-        expires_at: now.plus_millis(state.config.ceremony_lifetime_secs.saturating_mul(1000)),
-        decided_at: None,
-        result: serde_json::json!({}),
-    };
+    let c = proposal(state, ctx, tenant, kind, params, now);
     let mut tx = state.store.begin().await?;
     tx.insert_ceremony(&c).await?;
     let event = ctx
