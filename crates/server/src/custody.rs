@@ -113,19 +113,7 @@ pub async fn key_custodians<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Re
         })
         .map(|role| role.id)
         .collect();
-    let mut users: Vec<UserId> = r
-        .grants(tenant)
-        .await?
-        .into_iter()
-        .filter(|g| custody.contains(&g.role_id))
-        .filter_map(|g| match g.grantee {
-            Grantee::User(u) => Some(u),
-            Grantee::ServiceAccount(_) => None,
-        })
-        .collect();
-    users.sort();
-    users.dedup();
-    Ok(users)
+    crate::identity::users_with_grants(r, tenant, |g| custody.contains(&g.role_id)).await
 }
 
 /// When `who` was last appointed by a completed ceremony (`None`: appointed at set-up).

@@ -466,11 +466,20 @@ pub async fn administrators<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Re
         Err(StoreError::NotFound) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
+    users_with_grants(r, tenant, |g| g.role_id == role.id && g.scope == callvault_model::access::Scope::Tenant).await
+}
+
+/// The users (not service accounts) holding a grant that `keep` accepts, sorted, once each.
+pub async fn users_with_grants<C: IdentityStore>(
+    r: &mut C,
+    tenant: TenantId,
+    keep: impl Fn(&callvault_model::records::Grant) -> bool,
+) -> Result<Vec<UserId>, ApiError> {
     let mut users: Vec<UserId> = r
         .grants(tenant)
         .await?
         .into_iter()
-        .filter(|g| g.role_id == role.id && g.scope == callvault_model::access::Scope::Tenant)
+        .filter(|g| keep(g))
         .filter_map(|g| match g.grantee {
             Grantee::User(u) => Some(u),
             Grantee::ServiceAccount(_) => None,

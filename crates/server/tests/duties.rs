@@ -509,7 +509,7 @@ async fn wait_mails(smtp: &common::SmtpServer, n: usize) -> Vec<String> {
     panic!("expected {n} mails, got {:?}", smtp.messages());
 }
 
-/// Step-up by e-mail (seed 001's "further authentication"): an account without TOTP whose user
+/// Step-up by e-mail (NIST SP 800-63B 5.2.2, further authentication after failures): an account without TOTP whose user
 /// confirmed an address gets a one-time code there after repeated failures; an administrator's
 /// later edit of the address does not redirect the codes. Through a real SMTP server (aiosmtpd).
 #[tokio::test]
