@@ -7,7 +7,7 @@ use crate::records::Timestamp;
 use crate::{DncListId, TenantId};
 
 /// A named calling area as stored: clauses in their text form (`country:44`, `prefix:447`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AreaDef {
     /// Name, unique in the tenant.

@@ -365,7 +365,7 @@ async fn request_for(
                 "PUT",
                 &format!("/v1/stations/{area}"),
                 Some(admin),
-                Some(json!({ "sip_user": area, "level": "minimal" })),
+                Some(json!({ "sip_user": area, "level": "minimal", "user": null, "kind": "station" })),
             )
             .await;
         assert_eq!(s, axum::http::StatusCode::OK, "{st}");
@@ -383,7 +383,7 @@ async fn request_for(
                 "PUT",
                 &format!("/v1/dial/areas/{area}"),
                 Some(admin),
-                Some(json!({ "name": area, "include": ["country:44"] })),
+                Some(json!({ "name": area, "include": ["country:44"], "except": [] })),
             )
             .await;
         assert_eq!(s, axum::http::StatusCode::OK, "{a}");
@@ -422,7 +422,7 @@ async fn request_for(
         ),
         ("PATCH", "/v1/tenants/{id}") => Some(json!({ "display_name": "Renamed" })),
         ("PATCH", "/v1/users/{id}") => Some(json!({ "last_name": "Changed" })),
-        ("PUT", "/v1/users/{id}/assignments") => Some(json!({ "teams": [team] })),
+        ("PUT", "/v1/users/{id}/assignments") => Some(json!({ "teams": [team], "skills": [], "services": [] })),
         ("PUT", "/v1/users/{id}/password") => Some(json!({ "password": "a brand new passphrase" })),
         ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => {
             Some(json!({ "name": format!("r{n}") }))
@@ -444,16 +444,16 @@ async fn request_for(
         ("POST", "/v1/dial-checks") => {
             Some(json!({ "direction": "outbound_call", "number": "+12125550100", "dry_run": true }))
         }
-        ("PUT", "/v1/dial/areas/{name}") => Some(json!({ "name": area, "include": ["country:44"] })),
-        ("PUT", "/v1/stations/{name}") => Some(json!({ "sip_user": n, "level": "end_to_edge" })),
+        ("PUT", "/v1/dial/areas/{name}") => Some(json!({ "name": area, "include": ["country:44"], "except": [] })),
+        ("PUT", "/v1/stations/{name}") => Some(json!({ "sip_user": n, "level": "end_to_edge", "user": null, "kind": "station" })),
         ("POST", "/v1/capture-agents") => {
             Some(json!({ "capture_id": u32::from_str_radix(&n[..7], 16).unwrap() + 1, "name": "m" }))
         }
         ("POST", "/v1/calls/events") => Some(
             json!({ "call": n, "events": [{ "type": "leg_added", "leg": "a", "party": { "kind": "gateway", "name": "g" } }] }),
         ),
-        ("PUT", "/v1/calls/alerts/settings") => Some(json!({ "enabled": true })),
-        ("PUT", "/v1/dial/assignments/{level}/{id}") => Some(json!({ "call": [] })),
+        ("PUT", "/v1/calls/alerts/settings") | ("PATCH", "/v1/calls/alerts/settings") => Some(json!({ "enabled": true })),
+        ("PUT", "/v1/dial/assignments/{level}/{id}") => Some(json!({ "call": [], "text": [], "inbound_block": [] })),
         ("POST", "/v1/dnc-lists") => Some(json!({ "name": n, "kind": "internal" })),
         ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
             Some(json!({ "number": "+12125550100" }))

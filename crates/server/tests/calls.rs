@@ -119,14 +119,14 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
                 &app,
                 &format!("/v1/stations/{name}"),
                 &admin,
-                json!({ "sip_user": user, "user": id, "level": level }),
+                json!({ "sip_user": user, "user": id, "level": level, "kind": "station" }),
             )
             .await;
             assert_eq!(s, StatusCode::OK, "{v}");
         }
-        let (s, v) = put(&app, "/v1/stations/bad", &admin, json!({ "sip_user": "9", "level": "maximal" })).await;
+        let (s, v) = put(&app, "/v1/stations/bad", &admin, json!({ "sip_user": "9", "level": "maximal", "user": null, "kind": "station" })).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-        let (s, v) = put(&app, "/v1/stations/dup", &admin, json!({ "sip_user": "1012", "level": "none" })).await;
+        let (s, v) = put(&app, "/v1/stations/dup", &admin, json!({ "sip_user": "1012", "level": "none", "user": null, "kind": "station" })).await;
         assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
         // A PBX feed authenticates as a dialer-role service account.
@@ -243,6 +243,11 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert_eq!(next(&mut ana_alerts).await.unwrap().1["cause"]["leg"], "p4");
         assert_eq!(next(&mut sue_alerts).await.unwrap().1["cause"]["leg"], "p4");
         assert!(nothing(&mut carl_alerts).await, "a minimal station is not alerted");
+        // PUT needs the whole document; PATCH changes what it names.
+        let (s, e) = put(&app, "/v1/calls/alerts/settings", &sue_t, json!({})).await;
+        assert_eq!((s, &e["details"]["missing"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(["enabled"])), "{e}");
+        let (s, v) = app.request("PATCH", "/v1/calls/alerts/settings", Some(&sue_t), Some(json!({}))).await;
+        assert_eq!((s, &v["enabled"]), (StatusCode::OK, &json!(true)), "{v}");
         let (s, v) = put(&app, "/v1/calls/alerts/settings", &sue_t, json!({ "enabled": false })).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let (_, v) = app.get("/v1/calls/alerts/settings", &sue_t).await;

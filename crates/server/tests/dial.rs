@@ -91,7 +91,7 @@ async fn dial_checks_areas_rules_lists_and_limits() {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let (s, v) = app
-            .request("PUT", "/v1/dial/areas/bad", Some(&admin), Some(json!({ "name": "bad", "include": ["planet:3"] })))
+            .request("PUT", "/v1/dial/areas/bad", Some(&admin), Some(json!({ "name": "bad", "include": ["planet:3"], "except": [] })))
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         let (s, v) = app
@@ -99,7 +99,7 @@ async fn dial_checks_areas_rules_lists_and_limits() {
                 "PUT",
                 &format!("/v1/dial/assignments/user/{agent_id}"),
                 Some(&admin),
-                Some(json!({ "call": ["UK landlines"] })),
+                Some(json!({ "call": ["UK landlines"], "text": [], "inbound_block": [] })),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -108,7 +108,7 @@ async fn dial_checks_areas_rules_lists_and_limits() {
                 "PUT",
                 &format!("/v1/dial/assignments/user/{agent_id}"),
                 Some(&admin),
-                Some(json!({ "call": ["Atlantis"] })),
+                Some(json!({ "call": ["Atlantis"], "text": [], "inbound_block": [] })),
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
@@ -389,5 +389,24 @@ async fn settings_put_is_whole_and_patch_is_partial() {
     let (s, v) = app.request("PATCH", "/v1/settings", Some(&admin), Some(json!({ "password_min_length": 12 }))).await;
     assert_eq!((s, v["password_min_length"].as_u64()), (StatusCode::OK, Some(12)), "{v}");
     assert_eq!(v["failed_login_alert_threshold"], 10, "others keep their values");
+    // Every other PUT that replaces a document: a body that leaves a field out is refused and
+    // names it, instead of resetting it (a station's user, an area's exceptions, an agent's skills).
+    let (s, team) = app.post("/v1/teams", &admin, json!({ "name": "Sales" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    let uid = app.user(&admin, "pat", "a long enough passphrase", json!({ "teams": [team["id"]] })).await;
+    for (path, partial, missing) in [
+        ("/v1/stations/desk-1".to_owned(), json!({ "sip_user": "1001", "level": "none" }), vec!["kind", "user"]),
+        ("/v1/dial/areas/UK".to_owned(), json!({ "name": "UK", "include": ["country:44"] }), vec!["except"]),
+        (format!("/v1/dial/assignments/user/{uid}"), json!({ "call": [] }), vec!["inbound_block", "text"]),
+        (format!("/v1/users/{uid}/assignments"), json!({ "teams": [] }), vec!["services", "skills"]),
+    ] {
+        let (s, e) = app.request("PUT", &path, Some(&admin), Some(partial)).await;
+        let mut named: Vec<&str> =
+            e["details"]["missing"].as_array().map(|m| m.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        named.sort_unstable();
+        assert_eq!((s, named), (StatusCode::UNPROCESSABLE_ENTITY, missing), "{path}: {e}");
+    }
+    let (s, a) = app.get(&format!("/v1/users/{uid}/assignments"), &admin).await;
+    assert_eq!((s, &a["teams"]), (StatusCode::OK, &json!([team["id"]])), "nothing was reset: {a}");
     app.cleanup().await;
 }

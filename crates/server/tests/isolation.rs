@@ -64,7 +64,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 "PUT",
                 "/v1/dial/areas/Alpha%20area",
                 Some(&a_admin),
-                Some(json!({ "name": "Alpha area", "include": ["country:44"] })),
+                Some(json!({ "name": "Alpha area", "include": ["country:44"], "except": [] })),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -74,7 +74,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 "PUT",
                 &format!("/v1/dial/assignments/team/{team_id}"),
                 Some(&a_admin),
-                Some(json!({ "call": ["Alpha area"] })),
+                Some(json!({ "call": ["Alpha area"], "text": [], "inbound_block": [] })),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -88,7 +88,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 "PUT",
                 "/v1/stations/alpha-desk",
                 Some(&a_admin),
-                Some(json!({ "sip_user": "alpha-7001", "level": "end_to_edge" })),
+                Some(json!({ "sip_user": "alpha-7001", "level": "end_to_edge", "user": null, "kind": "station" })),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -201,7 +201,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                     json!({ "login": "bnew", "first_name": "B", "last_name": "B", "assignments": { "teams": [team["id"]] } })
                 }
                 ("PATCH", "/v1/users/{id}") => json!({ "first_name": "Mallory" }),
-                ("PUT", "/v1/users/{id}/assignments") => json!({ "teams": [] }),
+                ("PUT", "/v1/users/{id}/assignments") => json!({ "teams": [], "skills": [], "services": [] }),
                 ("PUT", "/v1/users/{id}/password") => {
                     json!({ "password": "an entirely new passphrase" })
                 }
@@ -216,7 +216,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
                     json!({ "number": "+12125550100" })
                 }
-                ("PUT", "/v1/dial/assignments/{level}/{id}") => json!({ "call": [] }),
+                ("PUT", "/v1/dial/assignments/{level}/{id}") => json!({ "call": [], "text": [], "inbound_block": [] }),
                 ("POST", "/v1/teams") | ("POST", "/v1/skills") => json!({ "name": "B thing" }),
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),
                 ("POST", "/v1/roles") => json!({ "name": "B role", "privileges": ["team:read"] }),

@@ -41,7 +41,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(post_sip))
         .routes(routes!(stream_changes))
         .routes(routes!(stream_alerts))
-        .routes(routes!(get_alert_settings, put_alert_settings))
+        .routes(routes!(get_alert_settings, put_alert_settings, patch_alert_settings))
         .routes(routes!(list_stations))
         .routes(routes!(put_station, delete_station))
         .routes(routes!(list_agents, create_agent))
@@ -347,7 +347,7 @@ async fn stream_alerts(
 }
 
 /// A user's alert switch.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettings {
     /// Whether downgrade alerts are shown (switching them off needs a role that grants it).
@@ -360,30 +360,60 @@ pub struct AlertSettings {
 async fn get_alert_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<AlertSettings>> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    let user = me(&ctx)?;
+    Ok(axum::Json(alert_settings(&state, &ctx, tenant).await?))
+}
+
+async fn alert_settings(state: &AppState, ctx: &Ctx, tenant: TenantId) -> ApiResult<AlertSettings> {
+    let user = me(ctx)?;
     let off = state.store.reader().await?.alert_optouts(tenant).await?.contains(&user);
     // An opt-out without the grant is not honoured: report what applies.
     let may = ctx.decide(Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).is_allowed();
-    Ok(axum::Json(AlertSettings { enabled: !(off && may) }))
+    Ok(AlertSettings { enabled: !(off && may) })
 }
 
-/// Switches the caller's downgrade alerts off or on (only where a role grants `call_alert:update`).
+/// Switches the caller's downgrade alerts off or on (only where a role grants `call_alert:update`);
+/// every field is required (422 lists the missing ones).
 #[utoipa::path(put, path = "/v1/calls/alerts/settings", tag = "calls", security(("bearer" = [])), request_body = AlertSettings,
-    responses((status = 200, body = AlertSettings), (status = 403, body = Problem)))]
+    responses((status = 200, body = AlertSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_alert_settings(
     State(state): State<AppState>,
     ctx: Ctx,
-    Json(body): Json<AlertSettings>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<AlertSettings>> {
     let tenant = ctx.tenant()?;
     ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    let user = me(&ctx)?;
+    let body: AlertSettings = super::validate::full_document(body, &[])?;
+    store_alert_settings(&state, &ctx, tenant, body).await
+}
+
+/// Changes some of the caller's alert settings (JSON merge patch, RFC 7396).
+#[utoipa::path(patch, path = "/v1/calls/alerts/settings", tag = "calls", security(("bearer" = [])), request_body = Object,
+    responses((status = 200, body = AlertSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn patch_alert_settings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<axum::Json<AlertSettings>> {
+    let tenant = ctx.tenant()?;
+    ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
+    let current = alert_settings(&state, &ctx, tenant).await?;
+    let body: AlertSettings = super::validate::patched_settings(&current, body)?;
+    store_alert_settings(&state, &ctx, tenant, body).await
+}
+
+async fn store_alert_settings(
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: TenantId,
+    body: AlertSettings,
+) -> ApiResult<axum::Json<AlertSettings>> {
+    let user = me(ctx)?;
     let mut tx = state.store.begin().await?;
     tx.set_alert_optout(tenant, user, !body.enabled).await?;
     let event = ctx
         .event(if body.enabled { "call.alerts.enable" } else { "call.alerts.disable" })
         .target("user", user)
-        .origin(ctx.origin(&state));
+        .origin(ctx.origin(state));
     state.auditor.record(&mut tx, state.clock.now(), &event).await?;
     tx.commit().await?;
     state.calls.invalidate(tenant);
@@ -391,7 +421,7 @@ async fn put_alert_settings(
 }
 
 /// A station or softphone.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Station {
     /// Name (set from the path on PUT).
@@ -440,9 +470,10 @@ async fn put_station(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(name): Path<String>,
-    Json(mut body): Json<Station>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Station>> {
     let tenant = allow(&state, &ctx, Resource::Station, Action::Update).await?;
+    let mut body: Station = super::validate::full_document(body, &["name"])?;
     body.name = name;
     let ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic());
     if !ok(&body.name) || !ok(&body.sip_user) {

@@ -399,7 +399,7 @@ async fn put_settings(
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Settings>> {
     let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
-    let settings: Settings = super::validate::full_settings(body)?;
+    let settings: Settings = super::validate::full_document(body, &[])?;
     let rules = state.dial.tenant(&state.store, tenant).await?.policy.rules().clone();
     save_config(&state, &ctx, tenant, &settings, &rules, "dial.settings.update").await?;
     Ok(axum::Json(settings))
@@ -471,9 +471,10 @@ async fn put_area(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(name): Path<String>,
-    Json(body): Json<AreaDef>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<AreaDef>> {
     let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let body: AreaDef = super::validate::full_document(body, &[])?;
     check_name(&name)?;
     if body.name != name {
         return Err(ApiError::invalid("name: must match the path"));
@@ -549,9 +550,10 @@ async fn put_assignment(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((level, id)): Path<(String, uuid::Uuid)>,
-    Json(body): Json<Areas>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Areas>> {
     let tenant = allow(&state, &ctx, Resource::DialPolicy, Action::Update).await?;
+    let body: Areas = super::validate::full_document(body, &[])?;
     let level = level_from(&level).ok_or_else(|| ApiError::invalid("level: user, team or service"))?;
     {
         let mut r = state.store.reader().await?;

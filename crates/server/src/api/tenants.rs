@@ -251,7 +251,7 @@ async fn update_settings(
 ) -> ApiResult<axum::Json<TenantSettings>> {
     let tenant_id = ctx.tenant()?;
     ctx.authorize(&state, Action::Update, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant_id)).await?;
-    let body: TenantSettings = super::validate::full_settings(body)?;
+    let body: TenantSettings = super::validate::full_document(body, &[])?;
     store_settings(&state, &ctx, tenant_id, body).await
 }
 

@@ -332,9 +332,10 @@ async fn set_assignments(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<UserId>,
-    Json(body): Json<Assignments>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Assignments>> {
     let (_, old) = load_user_for(&state, &ctx, id, Action::Update, Resource::User).await?;
+    let body: Assignments = super::validate::full_document(body, &[])?;
     let tenant = ctx.tenant()?;
     validate_assignments(&body)?;
     let skills = skill_ids(&body);

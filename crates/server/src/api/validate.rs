@@ -6,27 +6,34 @@ use callvault_policy::identifiers::{self, IdentifierKey, IdentifierRejection};
 
 use crate::error::ApiError;
 
-/// A settings document replaced whole (PUT): every field must be present, so that leaving one
-/// out never silently resets it to its default; the missing ones are listed.
-pub fn full_settings<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+/// A document replaced whole (PUT: settings, stations, areas, assignments): every field must be
+/// present, so that leaving one out never silently resets it to its default; the missing ones are
+/// listed. `from_path` names fields the path supplies (they may be left out of the body).
+pub fn full_document<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
     body: serde_json::Value,
+    from_path: &[&str],
 ) -> Result<T, ApiError> {
     let fields = match serde_json::to_value(T::default()) {
         Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
         _ => Vec::new(),
     };
     let serde_json::Value::Object(given) = &body else {
-        return Err(ApiError::invalid("the settings must be a JSON object"));
+        return Err(ApiError::invalid("the body must be a JSON object"));
     };
-    let missing: Vec<&str> = fields.iter().filter(|f| !given.contains_key(*f)).map(String::as_str).collect();
+    let missing: Vec<&str> = fields
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !given.contains_key(*f) && !from_path.contains(f))
+        .collect();
     if !missing.is_empty() {
         return Err(ApiError::invalid(format!(
-            "PUT replaces every setting, so every field is required; missing: {} (use PATCH to change some)",
+            "PUT replaces the whole document, so every field is required (null where a field may be empty); \
+             missing: {} (use PATCH to change some)",
             missing.join(", ")
         ))
         .with_details(serde_json::json!({ "missing": missing })));
     }
-    serde_json::from_value(body).map_err(|e| ApiError::invalid(format!("settings: {e}")))
+    serde_json::from_value(body).map_err(|e| ApiError::invalid(format!("body: {e}")))
 }
 
 /// A settings document changed in part (PATCH, JSON merge patch, RFC 7396): fields not named keep
