@@ -1,9 +1,12 @@
 -- wrk script: POST /v1/dial-checks with batches of BATCH (default 100) outbound call checks of
--- random valid US numbers at a fixed instant inside calling hours; allowed calls are recorded
--- (dry_run false), denied ones audited, as a dialer's would be.
+-- random valid US numbers; allowed calls are recorded (dry_run false), denied ones audited, as a
+-- dialer's would be. AT is the instant asked about: a counted check must name an instant within
+-- the server's `dial_count_skew_secs` of its clock, so the runner passes the current time; dry runs
+-- ask about a fixed instant inside calling hours.
 local batch = tonumber(os.getenv("BATCH") or "100")
 local token = os.getenv("CV_TOKEN")
 local dry = os.getenv("DRY_RUN") == "1" and ',"dry_run":true' or ""
+local at = os.getenv("AT") or "2026-11-23T17:00:00Z"
 local areas = { "212", "305", "415", "713", "208", "206", "312", "404", "617", "303", "602", "702", "214", "512", "919" }
 local bodies = {}
 
@@ -13,7 +16,7 @@ init = function(args)
     local checks = {}
     for i = 1, batch do
       local n = "+1" .. areas[math.random(#areas)] .. math.random(2, 9) .. string.format("%06d", math.random(0, 999999))
-      checks[i] = string.format('{"direction":"outbound_call","number":"%s","at":"2026-11-23T17:00:00Z"%s}', n, dry)
+      checks[i] = string.format('{"direction":"outbound_call","number":"%s","at":"%s"%s}', n, at, dry)
     end
     bodies[b] = '{"checks":[' .. table.concat(checks, ",") .. ']}'
   end
