@@ -243,7 +243,7 @@ pub async fn calls(cmd: CallsCmd) -> anyhow::Result<ExitCode> {
                 "off" => false,
                 other => anyhow::bail!("expected on or off, got `{other}`"),
             };
-            let v = api.call(Method::PUT, "/v1/calls/alerts/settings", Some(&json!({ "enabled": enabled }))).await?;
+            let v = api.call(Method::PATCH, "/v1/calls/alerts/settings", Some(&json!({ "enabled": enabled }))).await?;
             println!("call security alerts: {}", if v["enabled"] == true { "on" } else { "off" });
         }
     }

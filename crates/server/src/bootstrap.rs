@@ -42,9 +42,9 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     config.validate()?;
     let url = config.effective_database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
-    }
+    crate::files::harden_process();
+    crate::files::secure_data_dir(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot secure the data directory {}: {e}", config.data_dir.display()))?;
     Ok(Store::open(&url).await?)
 }
 
@@ -167,7 +167,24 @@ pub async fn state_with(
         config.hep_max_calls_per_tenant,
     )
     .await?;
+    let metrics_token = match &config.metrics_token_file {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read metrics_token_file {}: {e}", path.display()))?,
+            );
+            let token = text.trim().to_owned();
+            if token.len() < 16 {
+                anyhow::bail!("metrics_token_file must hold a token of at least 16 characters");
+            }
+            Some(Arc::new(SecretString::new(token)))
+        }
+        None => None,
+    };
+    let egress = crate::egress::Egress::new(&config.webhook_test_addresses);
     Ok(AppState {
+        metrics_token,
+        egress,
         store,
         clock,
         kek,

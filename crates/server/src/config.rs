@@ -98,6 +98,25 @@ pub struct Config {
     pub hep_tcp_per_source: usize,
     /// Calls without any event for this long are closed (seconds).
     pub call_idle_secs: u64,
+    /// Seconds a client has for the TLS handshake and for sending a request's head.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a connection may stay without a byte read or written (a stalled upload, an idle
+    /// keep-alive, a client that stopped reading) before it is closed.
+    pub http_idle_timeout_secs: u64,
+    /// HTTP connections open at once; more are closed at once.
+    pub http_max_connections: usize,
+    /// HTTP connections open at once from one source address.
+    pub http_max_connections_per_source: usize,
+    /// Webhooks one tenant may register.
+    pub webhook_max_per_tenant: usize,
+    /// Test only: loopback addresses webhooks may reach (with plain http). Never set in production.
+    pub webhook_test_addresses: Vec<std::net::IpAddr>,
+    /// A separate plain-HTTP listener serving only `/metrics` (off by default; keep it on loopback
+    /// or a private scrape network).
+    pub metrics_listen: Option<SocketAddr>,
+    /// A file holding the bearer token a scraper presents for `/metrics` on the main listener;
+    /// without it (and without `metrics_listen`) the main listener does not serve metrics.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// KEK providers.
@@ -150,6 +169,14 @@ impl Default for Config {
             hep_tcp_idle_secs: 60,
             hep_tcp_per_source: 16,
             call_idle_secs: 4 * 3600,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 4096,
+            http_max_connections_per_source: 256,
+            webhook_max_per_tenant: 10,
+            webhook_test_addresses: Vec::new(),
+            metrics_listen: None,
+            metrics_token_file: None,
         }
     }
 }
@@ -223,6 +250,14 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_HEP_TCP_IDLE_SECS",
     "CALLVAULT_HEP_TCP_PER_SOURCE",
     "CALLVAULT_CALL_IDLE_SECS",
+    "CALLVAULT_HTTP_HEADER_TIMEOUT_SECS",
+    "CALLVAULT_HTTP_IDLE_TIMEOUT_SECS",
+    "CALLVAULT_HTTP_MAX_CONNECTIONS",
+    "CALLVAULT_HTTP_MAX_CONNECTIONS_PER_SOURCE",
+    "CALLVAULT_WEBHOOK_MAX_PER_TENANT",
+    "CALLVAULT_WEBHOOK_TEST_ADDRESSES",
+    "CALLVAULT_METRICS_LISTEN",
+    "CALLVAULT_METRICS_TOKEN_FILE",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -370,8 +405,34 @@ impl Config {
             }
         }
         for (name, slot) in [
+            ("CALLVAULT_HTTP_MAX_CONNECTIONS", &mut self.http_max_connections),
+            ("CALLVAULT_HTTP_MAX_CONNECTIONS_PER_SOURCE", &mut self.http_max_connections_per_source),
+            ("CALLVAULT_WEBHOOK_MAX_PER_TENANT", &mut self.webhook_max_per_tenant),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
+            }
+        }
+        if let Some(v) = env("CALLVAULT_WEBHOOK_TEST_ADDRESSES") {
+            self.webhook_test_addresses = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| bad("CALLVAULT_WEBHOOK_TEST_ADDRESSES", "expected IP addresses".into())))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = env("CALLVAULT_METRICS_LISTEN") {
+            self.metrics_listen =
+                Some(v.parse().map_err(|_| bad("CALLVAULT_METRICS_LISTEN", "expected ADDRESS:PORT".into()))?);
+        }
+        if let Some(v) = env("CALLVAULT_METRICS_TOKEN_FILE") {
+            self.metrics_token_file = Some(PathBuf::from(v));
+        }
+        for (name, slot) in [
             ("CALLVAULT_HEP_TCP_AUTH_SECS", &mut self.hep_tcp_auth_secs),
             ("CALLVAULT_HEP_TCP_IDLE_SECS", &mut self.hep_tcp_idle_secs),
+            ("CALLVAULT_HTTP_HEADER_TIMEOUT_SECS", &mut self.http_header_timeout_secs),
+            ("CALLVAULT_HTTP_IDLE_TIMEOUT_SECS", &mut self.http_idle_timeout_secs),
         ] {
             if let Some(v) = env(name) {
                 *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
@@ -442,6 +503,19 @@ impl Config {
         }
         if self.kek_threshold < 2 || self.kek_threshold > self.kek_shares || self.kek_shares > 9 {
             return Err(ConfigError::Invalid("kek_threshold must be 2..=kek_shares and kek_shares at most 9".into()));
+        }
+        if !(1..=300).contains(&self.http_header_timeout_secs) || !(5..=3600).contains(&self.http_idle_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "http_header_timeout_secs must be 1..=300, http_idle_timeout_secs 5..=3600".into(),
+            ));
+        }
+        if self.http_max_connections == 0 || self.http_max_connections_per_source == 0 {
+            return Err(ConfigError::Invalid(
+                "http_max_connections and http_max_connections_per_source must be at least 1".into(),
+            ));
+        }
+        if self.webhook_test_addresses.iter().any(|ip| !ip.is_loopback()) {
+            return Err(ConfigError::Invalid("webhook_test_addresses may name loopback addresses only".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));

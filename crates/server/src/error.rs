@@ -23,6 +23,8 @@ struct Inner {
     extra: Option<serde_json::Value>,
     internal: Option<String>,
     retry_after_secs: Option<u64>,
+    /// For a 416: the object's size, sent as `Content-Range: bytes */SIZE`.
+    range_size: Option<u64>,
 }
 
 /// The JSON body of a problem.
@@ -56,6 +58,7 @@ impl ApiError {
             extra: None,
             internal: None,
             retry_after_secs: None,
+            range_size: None,
         }))
     }
 
@@ -115,6 +118,39 @@ impl ApiError {
             format!("the requested range lies outside the object ({size} bytes)"),
         );
         e.0.extra = Some(serde_json::json!({ "size": size }));
+        e.0.range_size = Some(size);
+        e
+    }
+
+    /// An error the HTTP layer answered without a handler (a method the route does not have, a
+    /// media type it does not take, a path or query that does not parse), as a problem.
+    pub fn from_status(status: StatusCode) -> Self {
+        let (kind, title, detail) = match status.as_u16() {
+            400 => ("bad-request", "Malformed request", "the request could not be read"),
+            404 => ("not-found", "Not found", "no such route"),
+            405 => ("method-not-allowed", "Method not allowed", "this route does not take this method"),
+            406 => ("not-acceptable", "Not acceptable", "no representation matches the Accept header"),
+            408 => ("request-timeout", "Request timeout", "the request was not sent in time"),
+            411 => ("length-required", "Length required", "declare the body's length"),
+            413 => ("payload-too-large", "Request body too large", "the request body is too large"),
+            415 => ("unsupported-media-type", "Unsupported media type", "this route does not take this Content-Type"),
+            422 => ("invalid", "Invalid request", "the request body is not valid for this route"),
+            431 => ("headers-too-large", "Request headers too large", "the request headers are too large"),
+            s if s >= 500 => ("internal", "Internal error", "the server failed to handle the request"),
+            _ => ("http-error", "Request refused", "the request was refused"),
+        };
+        Self::new(status, kind, title, detail)
+    }
+
+    /// 500 `integrity`: stored content failed its check (the security officers were told).
+    pub fn integrity(kind: &'static str, reason: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            if kind == "key" { "key-unavailable" } else { "integrity" },
+            "Integrity check failed",
+            format!("{reason}; nothing was sent and the security officers were told"),
+        );
+        e.0.internal = Some(format!("integrity failure: {reason}"));
         e
     }
 
@@ -218,6 +254,9 @@ impl IntoResponse for ApiError {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(v) = inner.retry_after_secs.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Some(v) = inner.range_size.and_then(|size| HeaderValue::from_str(&format!("bytes */{size}")).ok()) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
         resp
     }

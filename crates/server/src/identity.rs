@@ -461,7 +461,16 @@ pub async fn is_last_admin<C: IdentityStore>(r: &mut C, tenant: TenantId, user: 
 
 /// Users holding the built-in administrator role over the whole tenant.
 pub async fn administrators<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Result<Vec<UserId>, ApiError> {
-    let role = match r.role_by_name(tenant, DefaultRole::Administrator.name()).await {
+    holders_of(r, tenant, DefaultRole::Administrator).await
+}
+
+/// Users holding a built-in role over the whole tenant.
+pub async fn holders_of<C: IdentityStore>(
+    r: &mut C,
+    tenant: TenantId,
+    builtin: DefaultRole,
+) -> Result<Vec<UserId>, ApiError> {
+    let role = match r.role_by_name(tenant, builtin.name()).await {
         Ok(role) => role,
         Err(StoreError::NotFound) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),

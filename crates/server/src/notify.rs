@@ -8,9 +8,13 @@
 use std::time::Duration;
 
 use callvault_crypto::digest::hmac_sha256;
-use callvault_model::TenantId;
+use callvault_model::access::DefaultRole;
+use callvault_model::records::{AddressKind, Notification};
+use callvault_model::{NotificationId, TenantId};
 use callvault_store::VaultStore;
 
+use crate::audit::{Actor, AuditEvent};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The associated data of a webhook secret wrapped by the KEK.
@@ -74,13 +78,11 @@ pub async fn email_to(state: &AppState, to: &str, subject: &str, body: &str) -> 
 }
 
 /// Posts an event to every webhook of the tenant subscribed to it; returns how many answered 2xx.
+/// Each delivery checks the URL again and connects only to the checked address (see
+/// [`crate::egress`]); redirects are not followed.
 pub async fn webhooks(state: &AppState, tenant: TenantId, event: &str, payload: &serde_json::Value) -> usize {
     let hooks = match state.store.reader().await {
         Ok(mut r) => r.webhooks(tenant).await.unwrap_or_default(),
-        Err(_) => return 0,
-    };
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
-        Ok(c) => c,
         Err(_) => return 0,
     };
     let mut delivered = 0;
@@ -91,22 +93,80 @@ pub async fn webhooks(state: &AppState, tenant: TenantId, event: &str, payload: 
         };
         let body = serde_json::json!({ "event": event, "tenant": tenant, "data": payload }).to_string();
         let now = state.clock.now().millis() / 1000;
-        let result = client
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("x-callvault-event", event)
-            .header("x-callvault-delivery", uuid::Uuid::new_v4().to_string())
-            .header("x-callvault-signature", signature(secret.expose(), now, body.as_bytes()))
-            .body(body)
-            .send()
-            .await;
-        match result {
-            Ok(r) if r.status().is_success() => delivered += 1,
-            Ok(r) => tracing::warn!(webhook = %hook.id, status = r.status().as_u16(), "webhook refused the event"),
-            Err(e) => tracing::warn!(webhook = %hook.id, error = %e.without_url(), "webhook delivery failed"),
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            ("x-callvault-event", event.to_owned()),
+            ("x-callvault-delivery", uuid::Uuid::new_v4().to_string()),
+            ("x-callvault-signature", signature(secret.expose(), now, body.as_bytes())),
+        ];
+        match state.egress.post(&hook.url, headers, body.into_bytes()).await {
+            Ok(status) if (200..300).contains(&status) => delivered += 1,
+            Ok(status) => tracing::warn!(webhook = %hook.id, status, "webhook refused the event"),
+            Err(why) => tracing::warn!(webhook = %hook.id, error = %why, "webhook delivery failed"),
         }
     }
     delivered
+}
+
+/// Tells a tenant's security officers about a security event, once per `subject` within
+/// `quiet_ms`: a notification record (audience: security officers), a `security.alert` audit
+/// entry, an e-mail to every security officer with an address, and the tenant's webhooks
+/// subscribed to `security.alert`. Returns whether it told (false: told recently).
+pub async fn security_alert(
+    state: &AppState,
+    tenant: TenantId,
+    kind: &str,
+    subject: &str,
+    message: String,
+    details: serde_json::Value,
+    quiet_ms: i64,
+) -> Result<bool, ApiError> {
+    use callvault_store::{DirectoryStore, IdentityStore};
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let recent = tx.notifications(tenant, 500).await?.iter().any(|n| {
+        n.kind == kind && n.details["subject"] == subject && now.millis() - n.created_at.millis() < quiet_ms
+    });
+    if recent {
+        return Ok(false);
+    }
+    let mut details = details;
+    if let Some(map) = details.as_object_mut() {
+        map.insert("subject".into(), subject.into());
+    }
+    let n = Notification {
+        id: NotificationId::new(),
+        tenant_id: tenant,
+        kind: kind.to_owned(),
+        audience: DefaultRole::SecurityOfficer.name().into(),
+        message: message.clone(),
+        details: details.clone(),
+        created_at: now,
+    };
+    tx.insert_notification(&n).await?;
+    let event = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
+        .target("notification", n.id)
+        .details(serde_json::json!({ "kind": kind, "subject": subject }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    let mut r = state.store.reader().await?;
+    let officers = crate::identity::holders_of(&mut r, tenant, DefaultRole::SecurityOfficer).await?;
+    let mut addresses = Vec::new();
+    for id in officers {
+        if let Ok(user) = r.user(tenant, id).await {
+            addresses.extend(
+                user.addresses.iter().filter(|a| a.kind == AddressKind::Email).map(|a| a.value.expose().clone()),
+            );
+        }
+    }
+    drop(r);
+    let subject_line = format!("callvault security alert: {kind}");
+    for to in &addresses {
+        email_to(state, to, &subject_line, &message).await;
+    }
+    webhooks(state, tenant, "security.alert", &serde_json::json!({ "kind": kind, "message": message, "details": details }))
+        .await;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let mut unseal_attempts = (Vec::new(), 0);
     let (kek, kek_shares, unsealed) = match bootstrap::open_kek_for(&config, &store).await? {
         bootstrap::KekOpening::Ready(k) => (k, None, false),
         bootstrap::KekOpening::NewShares(k, shares) => (k, Some(shares), false),
@@ -54,7 +55,9 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
                 "callvault is SEALED on http://{addr}: custodians unseal it with `callvault unseal` (POST /v1/sys/unseal)"
             );
             tracing::warn!("sealed: waiting for custodian shares");
-            let key = crate::unseal::gate(&listener, check, bootstrap::KEK_CHECK_AAD).await?;
+            let (key, attempts, dropped) =
+                crate::unseal::gate(&listener, check, bootstrap::KEK_CHECK_AAD, store.clone(), limits(&config)).await?;
+            unseal_attempts = (attempts, dropped);
             let kek: Arc<dyn callvault_crypto::KeyEncryptionKey> = match restore_to {
                 Some(path) => {
                     let bytes = callvault_crypto::KeyEncryptionKey::export_for_backup(&key)
@@ -71,8 +74,29 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
     bootstrap::check_kek(&store, kek.as_ref(), clock.now()).await?;
     let state = bootstrap::state_with(store, kek, config.clone(), clock).await?;
     if unsealed {
-        let event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unsealed");
+        let (attempts, dropped) = unseal_attempts;
+        for a in attempts {
+            let mut event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unseal_attempt")
+                .origin(state.auditor.origin(None, a.ip))
+                .details(serde_json::json!({ "outcome": a.outcome, "at": a.at.millis() }));
+            if !matches!(a.outcome, "accepted" | "unsealed") {
+                event = event.denied();
+            }
+            state.auditor.record_now(state.clock.now(), &event).await?;
+        }
+        let event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unsealed")
+            .details(serde_json::json!({ "attempts_not_kept": dropped }));
         state.auditor.record_now(state.clock.now(), &event).await?;
+    }
+    if let Some(shares) = &kek_shares {
+        // The first start's shares: what unseal will accept from now on.
+        let mut tx = state.store.begin().await?;
+        for share in shares {
+            let digest = hex::encode(callvault_crypto::digest::sha256(share.expose().as_bytes()));
+            callvault_store::VaultStore::insert_kek_share(&mut tx, &digest, "first-start", config.kek_threshold, state.clock.now())
+                .await?;
+        }
+        tx.commit().await?;
     }
     let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
     let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
@@ -117,29 +141,39 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
             tokio::spawn(crate::calls::demo_replay(state.clone(), t.id));
         }
     }
-    let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                h.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            tracing::info!(%addr, "serving HTTPS");
-            axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app).await?;
-        }
-        _ => {
-            tracing::info!(%addr, "serving HTTP");
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-        }
+    let app = api::app(state.clone());
+    if let Some(metrics) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(metrics)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {metrics}: {e}"))?;
+        println!("callvault metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(crate::listen::serve(
+            listener,
+            api::metrics_app(state.clone()),
+            None,
+            limits(&config),
+            std::future::pending(),
+        ));
     }
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::listen::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    tracing::info!(%addr, tls = tls.is_some(), "serving");
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    crate::listen::serve(listener, app, tls, limits(&config), shutdown_signal()).await?;
     state.store.close().await;
     Ok(())
+}
+
+/// The HTTP connection limits of a configuration.
+pub fn limits(config: &Config) -> crate::listen::Limits {
+    crate::listen::Limits {
+        header_timeout: Duration::from_secs(config.http_header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs),
+        max_connections: config.http_max_connections,
+        max_per_source: config.http_max_connections_per_source,
+    }
 }
 
 async fn shutdown_signal() {

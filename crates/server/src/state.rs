@@ -33,4 +33,8 @@ pub struct AppState {
     pub calls: Arc<crate::calls::Calls>,
     /// What the HEP listener has seen.
     pub hep_stats: Arc<crate::hep::HepStats>,
+    /// The scraper's bearer token for `/metrics` on the main listener, if configured.
+    pub metrics_token: Option<Arc<callvault_model::SecretString>>,
+    /// Outbound HTTP to tenant-chosen addresses (webhooks), checked against SSRF.
+    pub egress: crate::egress::Egress,
 }

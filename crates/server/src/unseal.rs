@@ -3,15 +3,25 @@
 //! have posted k valid shares of a KEK backup to `POST /v1/sys/unseal`, it answers every other
 //! request with 503 `sealed`. The rebuilt key must unwrap the database's KEK check value, so
 //! shares of another installation or a mistyped set rebuild nothing.
+//!
+//! A share counts only if the SHA-256 of its text was recorded when it was issued; the threshold
+//! and the backup it belongs to come from that record, never from the share's own text, so a
+//! forged share (whatever threshold it declares) is refused and changes nothing. Attempts are
+//! rate-limited per source and in total, and every attempt is written to the audit log once the
+//! server is unsealed (the audit log needs the key).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callvault_crypto::kek::{KeyEncryptionKey, StaticKek};
 use callvault_crypto::secret::SecretBytes;
 use callvault_crypto::shamir;
+use callvault_model::records::Timestamp;
+use callvault_store::{Store, VaultStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -36,51 +46,146 @@ pub struct UnsealRequest {
     pub share: callvault_model::SecretString,
 }
 
+/// One unseal attempt, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// When.
+    pub at: Timestamp,
+    /// From where.
+    pub ip: Option<IpAddr>,
+    /// `accepted`, `malformed`, `unknown_share`, `other_backup`, `duplicate`, `wrong_key`,
+    /// `rate_limited` or `unsealed`.
+    pub outcome: &'static str,
+}
+
+/// Attempts per source per minute, and in total per minute.
+const PER_SOURCE_PER_MINUTE: usize = 10;
+const TOTAL_PER_MINUTE: usize = 60;
+/// Attempts kept for the audit log (the oldest are dropped beyond it, and counted).
+const KEPT_ATTEMPTS: usize = 1000;
+
 struct Gate {
     check: Vec<u8>,
     check_aad: &'static [u8],
+    /// The backup and threshold of the shares accepted so far.
+    backup: Option<(String, u8)>,
     shares: Vec<zeroize::Zeroizing<String>>,
-    threshold: Option<u8>,
     done: Option<oneshot::Sender<SecretBytes>>,
+    attempts: Vec<Attempt>,
+    dropped: usize,
+    recent: Vec<(Instant, Option<IpAddr>)>,
 }
 
-type Shared = Arc<Mutex<Gate>>;
+impl Gate {
+    fn note(&mut self, ip: Option<IpAddr>, outcome: &'static str) {
+        if self.attempts.len() >= KEPT_ATTEMPTS {
+            self.dropped += 1;
+        } else {
+            self.attempts.push(Attempt { at: Timestamp::from(jiff::Timestamp::now()), ip, outcome });
+        }
+    }
+
+    /// Whether another attempt from `ip` is allowed now (and counts it).
+    fn admit(&mut self, ip: Option<IpAddr>) -> bool {
+        let now = Instant::now();
+        self.recent.retain(|(t, _)| now.duration_since(*t) < Duration::from_secs(60));
+        let from_here = self.recent.iter().filter(|(_, i)| *i == ip).count();
+        if from_here >= PER_SOURCE_PER_MINUTE || self.recent.len() >= TOTAL_PER_MINUTE {
+            return false;
+        }
+        self.recent.push((now, ip));
+        true
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    gate: Arc<Mutex<Gate>>,
+    store: Store,
+}
 
 fn status(g: &Gate) -> SealStatus {
-    SealStatus { sealed: g.done.is_some(), threshold: g.threshold, progress: g.shares.len() }
+    SealStatus { sealed: g.done.is_some(), threshold: g.backup.as_ref().map(|b| b.1), progress: g.shares.len() }
 }
 
-async fn seal_status(State(g): State<Shared>) -> Response {
-    match g.lock() {
+async fn seal_status(State(s): State<Shared>) -> Response {
+    match s.gate.lock() {
         Ok(g) => axum::Json(status(&g)).into_response(),
         Err(_) => ApiError::internal("gate poisoned").into_response(),
     }
 }
 
-async fn unseal(State(g): State<Shared>, body: axum::body::Bytes) -> Response {
+fn poisoned() -> Response {
+    ApiError::internal("gate poisoned").into_response()
+}
+
+async fn unseal(
+    State(s): State<Shared>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let ip = peer.map(|axum::Extension(ConnectInfo(a))| a.ip());
+    {
+        let Ok(mut g) = s.gate.lock() else { return poisoned() };
+        if !g.admit(ip) {
+            g.note(ip, "rate_limited");
+            return ApiError::too_many("too many unseal attempts; wait a minute", 60).into_response();
+        }
+    }
     let Ok(req) = serde_json::from_slice::<UnsealRequest>(&body) else {
         return ApiError::bad_request("body: {\"share\": \"cvs1-…\"}").into_response();
     };
-    let mut g = match g.lock() {
-        Ok(g) => g,
-        Err(_) => return ApiError::internal("gate poisoned").into_response(),
+    let text = zeroize::Zeroizing::new(req.share.expose().trim().to_owned());
+    if let Err(e) = shamir::check(&text) {
+        if let Ok(mut g) = s.gate.lock() {
+            g.note(ip, "malformed");
+        }
+        return ApiError::invalid(e.to_string()).into_response();
+    }
+    let digest = hex::encode(callvault_crypto::digest::sha256(text.as_bytes()));
+    let record = match s.store.reader().await {
+        Ok(mut r) => match r.kek_share(&digest).await {
+            // An installation from before shares were recorded: the share's own threshold, as
+            // then (a new kek_backup ceremony records its shares).
+            Ok(None) if !r.kek_shares_recorded().await.unwrap_or(true) => {
+                tracing::warn!("unseal: no issued share is recorded (an older installation); run a kek_backup ceremony");
+                Ok(shamir::check(&text).ok().map(|k| ("unrecorded".to_owned(), k)))
+            }
+            other => other,
+        },
+        Err(e) => Err(e),
     };
+    let record = match record {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            if let Ok(mut g) = s.gate.lock() {
+                g.note(ip, "unknown_share");
+            }
+            return ApiError::invalid("this share was never issued by this installation; nothing changed")
+                .into_response();
+        }
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let Ok(mut g) = s.gate.lock() else { return poisoned() };
     if g.done.is_none() {
         return axum::Json(status(&g)).into_response();
     }
-    let text = req.share.expose().trim().to_owned();
-    let k = match shamir::check(&text) {
-        Ok(k) => k,
-        Err(e) => return ApiError::invalid(e.to_string()).into_response(),
-    };
-    if g.threshold.is_some_and(|t| t != k) {
-        return ApiError::invalid("this share belongs to a backup with another threshold").into_response();
+    if g.backup.as_ref().is_some_and(|(b, _)| *b != record.0) {
+        g.note(ip, "other_backup");
+        return ApiError::invalid(
+            "this share belongs to another backup than the shares given so far; nothing changed \
+             (to use that backup, restart the server and give only its shares)",
+        )
+        .into_response();
     }
-    if g.shares.iter().any(|s| s.as_str() == text) {
+    if g.shares.iter().any(|s| s.as_str() == text.as_str()) {
+        g.note(ip, "duplicate");
         return ApiError::conflict("this share was already given").into_response();
     }
-    g.threshold = Some(k);
-    g.shares.push(zeroize::Zeroizing::new(text));
+    let k = record.1;
+    g.backup = Some(record);
+    g.shares.push(text);
+    g.note(ip, "accepted");
     if g.shares.len() < usize::from(k) {
         tracing::info!(progress = g.shares.len(), threshold = k, "unseal share accepted");
         return axum::Json(status(&g)).into_response();
@@ -96,12 +201,16 @@ async fn unseal(State(g): State<Shared>, body: axum::body::Bytes) -> Response {
             if let Some(done) = g.done.take() {
                 let _ = done.send(key);
             }
+            g.note(ip, "unsealed");
             tracing::warn!("unsealed: the key-encryption key was rebuilt from custodian shares");
             axum::Json(SealStatus { sealed: false, threshold: Some(k), progress: g.shares.len() }).into_response()
         }
         None => {
+            // Recorded shares of one backup that rebuild another key: a backup of a key this
+            // database no longer uses. Start again.
             g.shares.clear();
-            g.threshold = None;
+            g.backup = None;
+            g.note(ip, "wrong_key");
             ApiError::invalid(
                 "the shares do not rebuild this installation's key-encryption key; all shares were discarded, start again",
             )
@@ -115,15 +224,27 @@ async fn sealed() -> Response {
         .into_response()
 }
 
-/// Serves the sealed gate on `listener` until k valid shares rebuild the KEK; returns it.
+/// Serves the sealed gate on `listener` until k recorded shares rebuild the KEK; returns it
+/// with the attempts made (for the audit log) and how many attempts were not kept.
 pub async fn gate(
     listener: &std::net::TcpListener,
     check: Vec<u8>,
     check_aad: &'static [u8],
-) -> anyhow::Result<StaticKek> {
+    store: Store,
+    limits: crate::listen::Limits,
+) -> anyhow::Result<(StaticKek, Vec<Attempt>, usize)> {
     let (tx, rx) = oneshot::channel();
-    let shared: Shared =
-        Arc::new(Mutex::new(Gate { check, check_aad, shares: Vec::new(), threshold: None, done: Some(tx) }));
+    let gate = Arc::new(Mutex::new(Gate {
+        check,
+        check_aad,
+        backup: None,
+        shares: Vec::new(),
+        done: Some(tx),
+        attempts: Vec::new(),
+        dropped: 0,
+        recent: Vec::new(),
+    }));
+    let shared = Shared { gate: gate.clone(), store };
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "sealed" }))
         .route("/readyz", get(sealed))
@@ -133,12 +254,16 @@ pub async fn gate(
         .with_state(shared);
     let tokio_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
     let (key_tx, key_rx) = oneshot::channel::<SecretBytes>();
-    let server = axum::serve(tokio_listener, app).with_graceful_shutdown(async move {
+    crate::listen::serve(tokio_listener, app, None, limits, async move {
         if let Ok(key) = rx.await {
             let _ = key_tx.send(key);
         }
-    });
-    server.await?;
+    })
+    .await?;
     let key = key_rx.await.map_err(|_| anyhow::anyhow!("the unseal gate stopped without a key"))?;
-    Ok(StaticKek::new(key))
+    let (attempts, dropped) = match gate.lock() {
+        Ok(mut g) => (std::mem::take(&mut g.attempts), g.dropped),
+        Err(_) => (Vec::new(), 0),
+    };
+    Ok((StaticKek::new(key), attempts, dropped))
 }

@@ -61,11 +61,14 @@ async fn operator_bootstrap_tenant_and_directory_flow() {
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, members) = app.get(&format!("/v1/teams/{}/members", team["id"].as_str().unwrap()), &admin).await;
         assert_eq!((s, members), (StatusCode::OK, json!([])));
-        // Health, readiness, metrics and the OpenAPI document.
-        for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        // Health, readiness and the OpenAPI document; metrics are not served to anybody without
+        // the scraper's token (none is configured here).
+        for path in ["/healthz", "/readyz", "/openapi.json"] {
             let (s, _, _) = app.raw("GET", path, None, None, "").await;
             assert_eq!(s, StatusCode::OK, "{path}");
         }
+        let (s, _, _) = app.raw("GET", "/metrics", Some(&admin), None, "").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "a tenant administrator does not see provider-wide metrics");
         app.cleanup().await;
     }
 }

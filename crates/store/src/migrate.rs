@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_duties.sql"),
         postgres: include_str!("../migrations/postgres/0005_duties.sql"),
     },
+    Migration {
+        version: 6,
+        name: "hardening",
+        sqlite: include_str!("../migrations/sqlite/0006_hardening.sql"),
+        postgres: include_str!("../migrations/postgres/0006_hardening.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

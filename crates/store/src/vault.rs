@@ -78,6 +78,12 @@ pub trait VaultStore {
     async fn kek_check(&mut self) -> Result<Option<(String, Vec<u8>)>>;
     /// Stores the KEK check value.
     async fn set_kek_check(&mut self, provider: &str, value: &[u8], now: Timestamp) -> Result<()>;
+    /// Records an issued KEK share by the hex SHA-256 of its text.
+    async fn insert_kek_share(&mut self, digest: &str, backup: &str, threshold: u8, now: Timestamp) -> Result<()>;
+    /// The backup and threshold an issued share belongs to, by the hex SHA-256 of its text.
+    async fn kek_share(&mut self, digest: &str) -> Result<Option<(String, u8)>>;
+    /// Whether any issued share was recorded (installations from before the records have none).
+    async fn kek_shares_recorded(&mut self) -> Result<bool>;
 
     /// Inserts an object's metadata.
     async fn insert_object(&mut self, o: &StoredObject) -> Result<()>;
@@ -523,6 +529,33 @@ impl<C: Conn> VaultStore for C {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    async fn insert_kek_share(&mut self, digest: &str, backup: &str, threshold: u8, now: Timestamp) -> Result<()> {
+        sqlx::query("INSERT INTO cfg_kek_share (digest, backup, threshold, issued_at) VALUES ($1, $2, $3, $4)")
+            .bind(digest.to_owned())
+            .bind(backup.to_owned())
+            .bind(i64::from(threshold))
+            .bind(now.millis())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn kek_share(&mut self, digest: &str) -> Result<Option<(String, u8)>> {
+        let row = sqlx::query("SELECT backup, threshold FROM cfg_kek_share WHERE digest = $1")
+            .bind(digest.to_owned())
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| {
+            let threshold: i64 = r.try_get("threshold")?;
+            Ok((r.try_get("backup")?, u8::try_from(threshold).unwrap_or(u8::MAX)))
+        })
+        .transpose()
+    }
+
+    async fn kek_shares_recorded(&mut self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 AS one FROM cfg_kek_share LIMIT 1").fetch_optional(self.conn()).await?.is_some())
     }
 
     async fn insert_object(&mut self, o: &StoredObject) -> Result<()> {

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -129,7 +129,38 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(sanitize_request_id))
         .with_state(state)
+}
+
+/// The separate metrics listener's application: `/metrics` only, no token (the listener's
+/// address is the protection: loopback or a private scrape network).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(state): State<AppState>| async move { metrics_text(&state) }))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The longest request id kept from a client.
+const MAX_REQUEST_ID: usize = 64;
+
+/// Whether a client's `X-Request-Id` may be kept: 1–64 of `A-Z a-z 0-9 - _ . :`.
+pub fn valid_request_id(v: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&v.len())
+        && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Drops a client's `X-Request-Id` that is not a short token (a generated one takes its place),
+/// so that nobody writes arbitrary text into responses, logs or the permanent audit log.
+async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let values = req.headers().get_all("x-request-id");
+    let keep = values.iter().count() <= 1 && values.iter().all(|v| valid_request_id(v.as_bytes()));
+    if !keep {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 async fn healthz() -> &'static str {
@@ -141,7 +172,27 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
     Ok("ready")
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `/metrics` on the main listener: only with the scraper's bearer token (`metrics_token_file`);
+/// the counts are provider-wide, so no tenant session opens them.
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let Some(expected) = state.metrics_token.as_ref() else {
+        return ApiError::not_found("route").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !callvault_crypto::digest::ct_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        let mut e = ApiError::unauthenticated("metrics need the scraper's bearer token (metrics_token_file)")
+            .into_response();
+        e.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        return e;
+    }
+    metrics_text(&state)
+}
+
+fn metrics_text(state: &AppState) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let mut text = state.metrics.encode();
@@ -181,23 +232,36 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::bad_request("method not allowed on this route").with_status(StatusCode::METHOD_NOT_ALLOWED)
+    ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// Counts and logs requests by route template (never the raw path or query, which may carry
-/// ids or personal data), and turns axum's plain-text 413 into problem+json.
+/// ids or personal data); turns every error the framework answers in plain text (413, 415, 405,
+/// a path or query that does not parse) into problem+json; and sets the headers every response
+/// carries: `nosniff`, `Cache-Control: no-store` unless the handler chose (tokens, personal data
+/// and content must never sit in a cache), HSTS when serving TLS.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
-    let response = if response.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v != "application/problem+json")
-    {
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let mut response = if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
         ApiError::too_large(state.config.max_body_bytes).into_response()
+    } else if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem {
+        ApiError::from_status(response.status()).into_response()
     } else {
         response
     };
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.tls_cert.is_some() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();

@@ -22,7 +22,7 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-use crate::vault::{ContentError, read_plain, write_blob};
+use crate::vault::{BlobWriter, ContentError, read_plain};
 use callvault_crypto::stream::SEGMENT_SIZE;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -119,6 +119,12 @@ pub(super) async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action
         None => base_ref(o),
     };
     ctx.authorize(state, action, &r).await.map(|_| ())
+}
+
+/// Runs a short blocking step (sealing and writing one segment, a file sync) off the async
+/// threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
 }
 
 fn parse_agents(s: Option<&str>) -> ApiResult<Vec<UserId>> {
@@ -219,54 +225,73 @@ async fn upload_object(
     };
     let dk = {
         let mut r = state.store.reader().await?;
+        // The agents and the service must exist in this tenant: an id from another tenant or
+        // an unknown one would give the object owners (and listeners) it does not have.
+        for agent in &object.agents {
+            callvault_store::DirectoryStore::user(&mut r, tenant, *agent)
+                .await
+                .map_err(|_| ApiError::invalid("agents: every agent must be a user of this tenant"))?;
+        }
+        if let Some(service) = object.service_id {
+            callvault_store::DirectoryStore::service(&mut r, tenant, service)
+                .await
+                .map_err(|_| ApiError::invalid("service: no such service in this tenant"))?;
+        }
         state.vault.sealing_key(&mut r, tenant).await?
     };
     object.key_version = dk.as_ref().map(|d| d.version());
-    let (tx_chunks, mut rx_chunks) = tokio::sync::mpsc::channel::<Result<Bytes, ()>>(8);
+    // Request frames are gathered into whole 64 KiB segments on the async side; each segment is
+    // sealed (where it lies: one copy per byte) and written on a blocking thread that is released
+    // as soon as that segment is written, so a slow client holds a connection, never a thread.
     let vault = state.vault.clone();
     let meta = object.clone();
-    let writer = tokio::task::spawn_blocking(move || {
-        write_blob(&vault.blobs, &meta, dk.as_deref(), &mut |sink| {
-            // Request frames are gathered into whole 64 KiB segments, which are then sealed where
-            // they lie: one copy per byte, from the request buffers into the segment.
-            let mut segment = Vec::with_capacity(SEGMENT_SIZE);
-            while let Some(chunk) = rx_chunks.blocking_recv() {
-                let Ok(bytes) = chunk else {
-                    return Err(ContentError::Integrity("the upload was interrupted".into()));
-                };
-                let mut rest = &bytes[..];
-                while !rest.is_empty() {
-                    let take = (SEGMENT_SIZE - segment.len()).min(rest.len());
-                    segment.extend_from_slice(&rest[..take]);
-                    rest = &rest[take..];
-                    if segment.len() == SEGMENT_SIZE {
-                        sink(&mut segment)?;
-                        segment.clear();
-                    }
+    let mut writer = blocking(move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())).await?.map_err(ApiError::internal)?;
+    let mut segment = Vec::with_capacity(SEGMENT_SIZE);
+    let mut stream = body.into_data_stream();
+    let mut failure = None;
+    'read: while let Some(frame) = stream.next().await {
+        let Ok(bytes) = frame else {
+            failure = Some(ContentError::Integrity("the upload was interrupted".into()));
+            break;
+        };
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let take = (SEGMENT_SIZE - segment.len()).min(rest.len());
+            segment.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if segment.len() == SEGMENT_SIZE {
+                let (w, mut full, written) = blocking(move || {
+                    let r = writer.write(&mut segment);
+                    (writer, segment, r)
+                })
+                .await?;
+                writer = w;
+                full.clear();
+                segment = full;
+                if let Err(e) = written {
+                    failure = Some(e);
+                    break 'read;
                 }
             }
-            if !segment.is_empty() {
-                sink(&mut segment)?;
-            }
-            Ok(())
-        })
-    });
-    let mut stream = body.into_data_stream();
-    let mut interrupted = false;
-    while let Some(frame) = stream.next().await {
-        let item = frame.map_err(|_| ());
-        interrupted = item.is_err();
-        if tx_chunks.send(item).await.is_err() || interrupted {
-            break;
         }
     }
-    drop(tx_chunks);
-    let written = writer.await.map_err(ApiError::internal)?;
+    let written = match failure {
+        Some(e) => {
+            blocking(move || writer.abort()).await?;
+            Err(e)
+        }
+        None => {
+            blocking(move || {
+                if !segment.is_empty() {
+                    writer.write(&mut segment)?;
+                }
+                writer.finish()
+            })
+            .await?
+        }
+    };
     let crate::vault::WrittenBlob { name: blob, wrapped_key: wrapped, sha256: sha, header } = match written {
         Ok(w) => w,
-        Err(ContentError::Integrity(msg)) if interrupted => {
-            return Err(ApiError::bad_request(format!("{msg}; nothing was stored")));
-        }
         Err(ContentError::Integrity(msg)) => return Err(ApiError::bad_request(format!("{msg}; nothing was stored"))),
         Err(e) => return Err(ApiError::internal(e)),
     };
@@ -420,26 +445,59 @@ async fn object_content(
         .origin(ctx.origin(&state))
         .details(serde_json::json!({ "class": o.class, "range": [start, end], "decrypted": o.key_version.is_some() }));
     state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ContentError>>(4);
     let path = state.vault.blobs.path(tenant, &o.blob);
     let object = o.clone();
     tokio::task::spawn_blocking(move || {
+        let mut client_gone = false;
         let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece: &mut [u8]| {
-            tx.blocking_send(Ok(Bytes::copy_from_slice(piece)))
-                .map_err(|_| ContentError::Io(std::io::Error::other("client went away")))
+            tx.blocking_send(Ok(Bytes::copy_from_slice(piece))).map_err(|_| {
+                client_gone = true;
+                ContentError::Io(std::io::Error::other("client went away"))
+            })
         });
-        if let Err(e) = result {
-            tracing::error!(object = %object.id, error = %e, "content read failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other("content read failed")));
+        if let Err(e) = result
+            && !client_gone
+        {
+            let _ = tx.blocking_send(Err(e));
         }
     });
-    let body =
-        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+    // The first segment of the range is authenticated before the status line goes out: a
+    // damaged start is an integrity error, never a 200 with a cut-off body.
+    let first = match rx.recv().await {
+        Some(Ok(bytes)) => Some(bytes),
+        Some(Err(e)) => {
+            let failed = integrity_failed(&state, &ctx, &o, (start, end), &e).await;
+            return Err(failed);
+        }
+        None => None,
+    };
+    // A failure after the headers aborts the response (the client sees a broken transfer, never
+    // a short "complete" body) and is reported like one before them.
+    let (alert_state, alert_ctx, alert_object) = (state.clone(), ctx.clone(), o.clone());
+    let rest = futures_util::stream::unfold(Some((rx, alert_state, alert_ctx, alert_object)), move |st| async move {
+        let (mut rx, state, ctx, o) = st?;
+        match rx.recv().await? {
+            Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
+            Err(e) => {
+                let _ = integrity_failed(&state, &ctx, &o, (start, end), &e).await;
+                Some((Err(std::io::Error::other("content failed its integrity check")), None))
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::iter(first.map(Ok::<_, std::io::Error>)).chain(rest));
     let mut response = body.into_response();
     let h = response.headers_mut();
+    // Media a browser plays (audio, video) keep their declared type and play inline; anything
+    // else (HTML, SVG, scripts, documents) is an opaque download, so stored content never runs
+    // in the API's origin.
+    let playable = plays_inline(&o.content_type);
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&o.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        match HeaderValue::from_str(&o.content_type) {
+            Ok(v) if playable => v,
+            _ => HeaderValue::from_static("application/octet-stream"),
+        },
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -447,7 +505,7 @@ async fn object_content(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
         h.insert(header::ETAG, v);
     }
-    if p.download
+    if (p.download || !playable)
         && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{}\"", o.id, o.class))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
@@ -461,9 +519,70 @@ async fn object_content(
     Ok(response)
 }
 
+/// Whether content of this media type may play inline: audio and video only.
+fn plays_inline(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    match essence.split_once('/') {
+        Some((kind @ ("audio" | "video"), sub)) => token(kind) && token(sub),
+        _ => false,
+    }
+}
+
+/// Reports content that failed its integrity check: an `object.integrity_failed` audit entry
+/// every time, and the tenant's security officers told (notification, e-mail, webhook) once per
+/// object per hour. Returns the problem for the client.
+async fn integrity_failed(
+    state: &AppState,
+    ctx: &Ctx,
+    o: &StoredObject,
+    range: (u64, u64),
+    error: &ContentError,
+) -> ApiError {
+    tracing::error!(object = %o.id, error = %error, "content failed its integrity check");
+    let (kind, reason) = match error {
+        ContentError::Integrity(_) => ("integrity", "the stored content does not authenticate"),
+        ContentError::Io(_) => ("integrity", "the stored content is missing or unreadable"),
+        ContentError::Key(_) => ("key", "the content's key is unavailable"),
+    };
+    let event = ctx
+        .event("object.integrity_failed")
+        .denied()
+        .target("object", o.id)
+        .origin(ctx.origin(state))
+        .details(serde_json::json!({ "class": o.class, "range": [range.0, range.1], "reason": reason }));
+    if let Err(e) = state.auditor.record_now(state.clock.now(), &event).await {
+        tracing::error!(error = %e, "cannot audit an integrity failure");
+    }
+    if let Err(e) = crate::notify::security_alert(
+        state,
+        o.tenant_id,
+        "object_integrity_failed",
+        &o.id.to_string(),
+        format!("object {} ({}) failed its integrity check: {reason}", o.id, o.class),
+        serde_json::json!({ "object": o.id, "class": o.class, "reason": reason }),
+        3_600_000,
+    )
+    .await
+    {
+        tracing::error!(error = %e.detail(), "cannot alert the security officers");
+    }
+    ApiError::integrity(kind, reason)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{parse_range, plays_inline};
+
+    #[test]
+    fn only_audio_and_video_play_inline() {
+        for t in ["audio/wav", "audio/ogg; codecs=opus", "video/mp4", "AUDIO/MPEG"] {
+            assert!(plays_inline(t), "{t}");
+        }
+        for t in ["text/html", "image/svg+xml", "application/pdf", "audio/", "audio", "text/html; x=audio/wav", ""] {
+            assert!(!plays_inline(t), "{t}");
+        }
+    }
 
     #[test]
     fn ranges() {

@@ -23,7 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Events a webhook can subscribe to.
-pub const EVENTS: &[&str] = &["key.expiry_reminder", "key.auto_rotated"];
+pub const EVENTS: &[&str] = &["key.expiry_reminder", "key.auto_rotated", "security.alert"];
 
 async fn allow(state: &AppState, ctx: &Ctx, action: Action) -> ApiResult<TenantId> {
     let tenant = ctx.tenant()?;
@@ -35,7 +35,8 @@ async fn allow(state: &AppState, ctx: &Ctx, action: Action) -> ApiResult<TenantI
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// `https://…` (plain `http://` only to a loopback address).
+    /// `https://…` to a public address: names that resolve to loopback, private, link-local,
+    /// unique-local, CGNAT or metadata addresses are refused, and so are user names in the URL.
     pub url: String,
     /// Events to deliver; empty = all.
     #[serde(default)]
@@ -51,28 +52,6 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
-fn validate_url(url: &str) -> ApiResult<()> {
-    let rest = if let Some(r) = url.strip_prefix("https://") {
-        r
-    } else if let Some(r) = url.strip_prefix("http://") {
-        let host = r.split(['/', '?']).next().unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !(host == "localhost"
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            || host == "[::1]")
-        {
-            return Err(ApiError::invalid("url: https is required (plain http only to a loopback address)"));
-        }
-        r
-    } else {
-        return Err(ApiError::invalid("url: must start with https://"));
-    };
-    if rest.is_empty() || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid("url: a URL of at most 2048 characters"));
-    }
-    Ok(())
-}
-
 /// Registers a webhook.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = CreateWebhook,
     responses((status = 201, body = CreatedWebhook), (status = 422, body = Problem)))]
@@ -82,7 +61,13 @@ async fn create_webhook(
     Json(body): Json<CreateWebhook>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedWebhook>)> {
     let tenant = allow(&state, &ctx, Action::Update).await?;
-    validate_url(&body.url)?;
+    state.egress.check(&body.url).await.map_err(|why| ApiError::invalid(format!("url: {why}")))?;
+    let count = state.store.reader().await?.webhooks(tenant).await?.len();
+    if count >= state.config.webhook_max_per_tenant {
+        return Err(ApiError::conflict(format!(
+            "the tenant has {count} webhooks, the most allowed (webhook_max_per_tenant); remove one first"
+        )));
+    }
     if let Some(e) = body.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
         return Err(ApiError::invalid(format!(
             "unknown event `{}`; known: {}",

@@ -566,6 +566,9 @@ async fn execute_backup(
             .wrap(&share_aad(c.id, *custodian), share.expose().as_bytes())
             .map_err(|_| ApiError::internal("cannot wrap a share"))?;
         tx.insert_share(c.id, *custodian, &wrapped).await?;
+        // What unseal will accept: the share's digest, this backup, its threshold.
+        let digest = hex::encode(callvault_crypto::digest::sha256(share.expose().as_bytes()));
+        tx.insert_kek_share(&digest, &c.id.to_string(), p.threshold, state.clock.now()).await?;
     }
     Ok(serde_json::json!({
         "threshold": p.threshold,

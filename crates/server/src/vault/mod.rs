@@ -26,7 +26,7 @@ use callvault_model::{JobId, TenantId};
 use callvault_store::{StoreError, VaultStore};
 
 use crate::error::ApiError;
-use blobs::BlobStore;
+use blobs::{BlobStore, PendingBlob};
 
 /// Errors of reading and transforming content. They never carry content or key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -286,64 +286,126 @@ pub fn write_blob(
     target: Option<&DataKey>,
     fill: &mut Source<'_>,
 ) -> Result<WrittenBlob, ContentError> {
-    let mut pending = blobs.create(o.tenant_id, o.id)?;
-    let result = (|| {
-        let mut sha = Sha256Stream::default();
-        let header_bytes;
-        let wrapped = match target {
-            Some(dk) => {
-                let NewObject { header, wrapped_key, mut sealer } = Sealer::start(dk, &object_context(o), o.size)?;
-                header_bytes = header.encode();
-                pending.write(&header_bytes)?;
-                let mut out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
-                fill(&mut |piece: &mut [u8]| {
-                    sha.update(piece);
-                    if sealer.aligned_for(piece.len()) {
-                        // Whole segments (from a blob being transformed, or an aligned upload
-                        // buffer) are sealed where they lie: no copy.
-                        let tag = sealer.seal_segment_in_place(piece)?;
-                        pending.write(piece)?;
-                        pending.write(&tag)?;
-                    } else {
-                        sealer.update(piece, &mut out)?;
-                        pending.write(&out)?;
-                        out.clear();
-                    }
-                    Ok(())
-                })?;
-                sealer.finish(&mut out)?;
-                pending.write(&out)?;
-                Some(wrapped_key)
-            }
-            None => {
-                header_bytes = BlobHeader::plain(o.size).encode();
-                pending.write(&header_bytes)?;
-                let mut written = 0u64;
-                fill(&mut |piece: &mut [u8]| {
-                    written += piece.len() as u64;
-                    if written > o.size {
-                        return Err(ContentError::Integrity("more bytes than declared".into()));
-                    }
-                    sha.update(piece);
-                    pending.write(piece)?;
-                    Ok(())
-                })?;
-                if written != o.size {
-                    return Err(ContentError::Integrity(format!("declared {} bytes, received {written}", o.size)));
-                }
-                None
-            }
-        };
-        Ok::<_, ContentError>((wrapped, sha.finish_hex(), header_bytes.to_vec()))
-    })();
-    match result {
-        Ok((wrapped_key, sha256, header)) => {
-            let name = pending.commit()?;
-            Ok(WrittenBlob { name, wrapped_key, sha256, header })
-        }
+    let mut writer = BlobWriter::start(blobs, o, target)?;
+    match fill(&mut |piece: &mut [u8]| writer.write(piece)) {
+        Ok(()) => writer.finish(),
         Err(e) => {
-            pending.abort();
+            writer.abort();
             Err(e)
+        }
+    }
+}
+
+/// A blob being written piece by piece; each call blocks only for its own piece (sealing and
+/// writing it), never while waiting for the next one, so an upload does not hold a thread while
+/// its client is slow. Dropped without `finish`, the partial blob is removed.
+pub struct BlobWriter {
+    pending: Option<PendingBlob>,
+    sha: Sha256Stream,
+    header: Vec<u8>,
+    mode: WriteMode,
+}
+
+enum WriteMode {
+    Sealed { sealer: Box<Sealer>, out: Vec<u8>, wrapped: Vec<u8> },
+    Plain { written: u64, size: u64 },
+}
+
+impl BlobWriter {
+    /// Creates the blob file and writes its header (blocking).
+    pub fn start(blobs: &BlobStore, o: &StoredObject, target: Option<&DataKey>) -> Result<Self, ContentError> {
+        let mut pending = blobs.create(o.tenant_id, o.id)?;
+        let (header, mode) = match target {
+            Some(dk) => {
+                let NewObject { header, wrapped_key, sealer } = Sealer::start(dk, &object_context(o), o.size)?;
+                let out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
+                (header.encode().to_vec(), WriteMode::Sealed { sealer: Box::new(sealer), out, wrapped: wrapped_key })
+            }
+            None => (BlobHeader::plain(o.size).encode().to_vec(), WriteMode::Plain { written: 0, size: o.size }),
+        };
+        if let Err(e) = pending.write(&header) {
+            pending.abort();
+            return Err(e.into());
+        }
+        Ok(Self { pending: Some(pending), sha: Sha256Stream::default(), header, mode })
+    }
+
+    fn file(&mut self) -> Result<&mut PendingBlob, ContentError> {
+        self.pending.as_mut().ok_or_else(|| ContentError::Integrity("the blob was already finished".into()))
+    }
+
+    /// Adds plaintext (blocking: seals and writes it).
+    pub fn write(&mut self, piece: &mut [u8]) -> Result<(), ContentError> {
+        self.sha.update(piece);
+        let Self { pending, mode, .. } = self;
+        let file = pending.as_mut().ok_or_else(|| ContentError::Integrity("the blob was already finished".into()))?;
+        match mode {
+            WriteMode::Sealed { sealer, out, .. } => {
+                if sealer.aligned_for(piece.len()) {
+                    // Whole segments (from a blob being transformed, or an aligned upload
+                    // buffer) are sealed where they lie: no copy.
+                    let tag = sealer.seal_segment_in_place(piece)?;
+                    file.write(piece)?;
+                    file.write(&tag)?;
+                } else {
+                    sealer.update(piece, out)?;
+                    file.write(out)?;
+                    out.clear();
+                }
+            }
+            WriteMode::Plain { written, size } => {
+                *written += piece.len() as u64;
+                if *written > *size {
+                    return Err(ContentError::Integrity("more bytes than declared".into()));
+                }
+                file.write(piece)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the blob and makes it durable (blocking); on error nothing is left behind.
+    pub fn finish(mut self) -> Result<WrittenBlob, ContentError> {
+        let mode = std::mem::replace(&mut self.mode, WriteMode::Plain { written: 0, size: 0 });
+        let result = match mode {
+            WriteMode::Sealed { sealer, mut out, wrapped } => {
+                let tail = sealer.finish(&mut out).map_err(ContentError::from);
+                tail.and_then(|()| self.file()?.write(&out).map_err(ContentError::from)).map(|()| Some(wrapped))
+            }
+            WriteMode::Plain { written, size } if written != size => {
+                Err(ContentError::Integrity(format!("declared {size} bytes, received {written}")))
+            }
+            WriteMode::Plain { .. } => Ok(None),
+        };
+        let pending = self.pending.take();
+        match (result, pending) {
+            (Ok(wrapped_key), Some(pending)) => {
+                let name = pending.commit()?;
+                let sha256 = std::mem::take(&mut self.sha).finish_hex();
+                Ok(WrittenBlob { name, wrapped_key, sha256, header: std::mem::take(&mut self.header) })
+            }
+            (Err(e), pending) => {
+                if let Some(p) = pending {
+                    p.abort();
+                }
+                Err(e)
+            }
+            (Ok(_), None) => Err(ContentError::Integrity("the blob was already finished".into())),
+        }
+    }
+
+    /// Removes the partial blob.
+    pub fn abort(mut self) {
+        if let Some(p) = self.pending.take() {
+            p.abort();
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.abort();
         }
     }
 }

@@ -100,6 +100,42 @@ pub struct TestApp {
     totp_secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
+/// Tests never touch DNS or the network: `*.example.com` resolves to a public address that is
+/// never connected to (a delivery there fails at once); only the loopback test addresses are
+/// really posted to.
+struct ExampleResolver;
+
+impl callvault_server::egress::Resolve for ExampleResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        _port: u16,
+    ) -> futures_util::future::BoxFuture<'a, std::io::Result<Vec<std::net::IpAddr>>> {
+        let found = (host == "example.com" || host.ends_with(".example.com"))
+            .then(|| vec![std::net::IpAddr::from([93, 184, 215, 14])]);
+        Box::pin(async move { found.ok_or_else(|| std::io::Error::other("no such name in tests")) })
+    }
+}
+
+struct LoopbackOnly;
+
+impl callvault_server::egress::Transport for LoopbackOnly {
+    fn post(
+        &self,
+        post: callvault_server::egress::Post,
+    ) -> futures_util::future::BoxFuture<'_, Result<u16, String>> {
+        if post.addrs.iter().all(|a| a.ip().is_loopback()) {
+            callvault_server::egress::Transport::post(&callvault_server::egress::HttpTransport, post)
+        } else {
+            Box::pin(async { Err("tests reach no public address".to_owned()) })
+        }
+    }
+}
+
+fn test_egress(loopback: &[std::net::IpAddr]) -> callvault_server::egress::Egress {
+    callvault_server::egress::Egress::with(Arc::new(ExampleResolver), Arc::new(LoopbackOnly), loopback)
+}
+
 pub const ADMIN_PASSWORD: &str = "operator-bootstrap-passphrase";
 pub const T0: i64 = 1_795_000_000_000;
 
@@ -116,10 +152,16 @@ impl TestApp {
         let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
         let data_dir = std::env::temp_dir().join(format!("cv-test-{}", uuid::Uuid::new_v4().simple()));
         // Custodians are fixtures in most tests; the cooling-off test sets its own time.
-        let mut config =
-            Config { max_body_bytes: 64 * 1024, data_dir, custodian_cooling_off_secs: 0, ..Config::default() };
+        let mut config = Config {
+            max_body_bytes: 64 * 1024,
+            data_dir,
+            custodian_cooling_off_secs: 0,
+            webhook_test_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Config::default()
+        };
         adjust(&mut config);
-        let state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
+        let mut state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
+        state.egress = test_egress(&state.config.webhook_test_addresses);
         let report = bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let admin2_password = report.second_operator_password.unwrap().expose().to_owned();
         let router = callvault_server::api::app(state.clone());
@@ -129,7 +171,7 @@ impl TestApp {
     /// The same database, data directory, KEK and clock with freshly built state: a restart.
     #[allow(dead_code)]
     pub async fn restarted(self) -> TestApp {
-        let state = bootstrap::state_with(
+        let mut state = bootstrap::state_with(
             self.db.store().await,
             self.state.kek.clone(),
             (*self.state.config).clone(),
@@ -137,6 +179,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        state.egress = test_egress(&state.config.webhook_test_addresses);
         let router = callvault_server::api::app(state.clone());
         TestApp { state, router, ..self }
     }
