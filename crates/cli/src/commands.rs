@@ -100,8 +100,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(logins) = &prepared.demo_logins {
         println!("Demo tenant `demo` created. Logins (shown once):");
         println!("  {:<24} {:<14} PASSWORD", "ROLE", "LOGIN");
-        for l in logins {
+        for l in logins.iter().filter(|l| !l.service_account) {
             println!("  {:<24} {:<14} {}", l.role, l.login, l.password);
+        }
+        for l in logins.iter().filter(|l| l.service_account) {
+            println!("  service account `{}` ({} role) token: {}", l.login, l.role, l.password);
         }
         println!("  e.g. callvault login --url {scheme}://{} --tenant demo --username agent", prepared.addr);
         println!("  administrator, security and dpo enrol TOTP at first login: callvault totp enroll");

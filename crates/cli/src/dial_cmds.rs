@@ -253,7 +253,7 @@ pub async fn dial(cmd: DialCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// A path segment, percent-encoded by the URL library.
-fn segment(s: &str) -> anyhow::Result<String> {
+pub(crate) fn segment(s: &str) -> anyhow::Result<String> {
     let mut u = reqwest::Url::parse("http://localhost/")?;
     u.path_segments_mut().map_err(|()| anyhow::anyhow!("bad base URL"))?.pop_if_empty().push(s);
     Ok(u.path().trim_start_matches('/').to_owned())

@@ -284,6 +284,18 @@ pub enum ObjectsCmd {
         #[arg(long)]
         range: Option<String>,
     },
+    /// Authenticate every segment of an object (or of every object you may read, with --all);
+    /// damaged objects are listed and the security officers are told.
+    Verify {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Object id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every object.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// `callvault objects`.
@@ -317,6 +329,26 @@ pub async fn objects(cmd: ObjectsCmd) -> anyhow::Result<ExitCode> {
             let v = crate::client::answer(resp).await?;
             crate::commands::print_object(&api, &v);
         }
+        ObjectsCmd::Verify { client, id, all } => {
+            let api = Api::new(&client)?;
+            let path = match (&id, all) {
+                (Some(id), false) => format!("/v1/objects/{}/verify", crate::dial_cmds::segment(id)?),
+                _ => "/v1/objects/verify".to_owned(),
+            };
+            let v = api.post(&path, &json!({})).await?;
+            if api.json {
+                println!("{v}");
+            } else {
+                let damaged = v["damaged"].as_array().cloned().unwrap_or_default();
+                println!("{} object(s) checked, {} damaged", v["checked"], damaged.len());
+                for d in &damaged {
+                    println!("DAMAGED {}: {}", d["id"].as_str().unwrap_or(""), d["reason"].as_str().unwrap_or(""));
+                }
+                if !damaged.is_empty() {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
         ObjectsCmd::Get { client, id, output, range } => {
             let api = Api::new(&client)?;
             let mut req = api.request(Method::GET, &format!("/v1/objects/{id}/content"));
@@ -328,15 +360,30 @@ pub async fn objects(cmd: ObjectsCmd) -> anyhow::Result<ExitCode> {
                 crate::client::answer(resp).await?;
                 bail!("download failed");
             }
+            let expected = resp.content_length();
             let tmp = output.with_extension("part");
             let mut f = tokio::fs::File::create(&tmp).await?;
             let mut n = 0u64;
-            while let Some(chunk) = resp.chunk().await? {
-                tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await?;
-                n += chunk.len() as u64;
+            let received = async {
+                while let Some(chunk) = resp.chunk().await? {
+                    tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await?;
+                    n += chunk.len() as u64;
+                }
+                f.sync_all().await?;
+                anyhow::Ok(())
             }
-            f.sync_all().await?;
+            .await;
             drop(f);
+            let complete = received.is_ok() && expected.is_none_or(|e| e == n);
+            if !complete {
+                // The server stops a transfer whose content fails its integrity check; a partial
+                // file must never look like the object.
+                let _ = tokio::fs::remove_file(&tmp).await;
+                bail!(
+                    "integrity check failed: the server stopped the transfer after {n} bytes (the stored content \
+                     did not authenticate; the security officers were told); no file was written"
+                );
+            }
             tokio::fs::rename(&tmp, &output).await?;
             eprintln!("{n} bytes written to {}", output.display());
         }

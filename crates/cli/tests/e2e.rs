@@ -254,6 +254,200 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+fn sql_count(db: &str, sql: &'static str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(db).await.unwrap();
+        sqlx::query(sql).fetch_one(&mut c).await.unwrap().try_get::<i64, _>("n").unwrap()
+    })
+}
+
+/// One HTTP/1.1 request with headers; (status, response headers and body as text).
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head, out.get(split + 4..).unwrap_or_default().to_vec())
+}
+
+fn demo_password(server: &Server, login: &str) -> String {
+    server
+        .stdout
+        .iter()
+        .find_map(|l| {
+            let p: Vec<&str> = l.split_whitespace().collect();
+            (p.len() == 3 && p[1] == login).then(|| p[2].to_owned())
+        })
+        .unwrap()
+}
+
+fn login_token(url: &str, login: &str, password: &str) -> String {
+    let (status, body) = http_post(
+        &format!("{url}/v1/auth/login"),
+        &format!("{{\"tenant\":\"demo\",\"username\":\"{login}\",\"password\":\"{password}\"}}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// (resident memory in KiB, OS threads) of a process.
+fn rss_and_threads(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("Threads:"))
+}
+
+/// A fresh start leaves nothing readable by group or others in the data directory, and a
+/// client's request id is kept only when it is a short token.
+#[test]
+fn data_directory_is_private_and_request_ids_are_short_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    let data = dir.join("callvault-data");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut files = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                assert_eq!(mode(&p), 0o700, "{}", p.display());
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 6, "database, WAL, do-not-call copies and blobs: {files}");
+    let long = "a".repeat(2000);
+    let (status, head, _) = http("GET", &format!("{}/healthz", server.url), &[("X-Request-Id", &long)], b"");
+    assert_eq!(status, 200);
+    let echoed = head.lines().find_map(|l| l.strip_prefix("x-request-id: ")).unwrap().to_owned();
+    assert!(echoed.len() == 36 && echoed != long, "a generated id replaces a long one: {echoed}");
+    let (_, head, _) = http("GET", &format!("{}/healthz", server.url), &[("X-Request-Id", "dialer-7.call:42")], b"");
+    assert!(head.contains("x-request-id: dialer-7.call:42"), "{head}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// 600 held uploads and 1,500 idle connections (from 127.0.0.2 and up) while a login and a
+/// download from 127.0.0.1 keep answering within a second; memory and threads stay bounded.
+#[test]
+fn slow_clients_cannot_starve_the_server() {
+    use tokio::io::AsyncWriteExt;
+    // Every connection is a descriptor here too.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if let Some(max) = limit.maximum {
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit { current: Some(max), maximum: Some(max) },
+        );
+        if max < 5000 {
+            eprintln!("SKIP: slow-client test needs 5,000 open files, the hard limit is {max}");
+            return;
+        }
+    }
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    let url = server.url.clone();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let pid = server.child.id();
+    let recorder = server
+        .stdout
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("service account `recorder` (recorder role) token: "))
+        .unwrap()
+        .to_owned();
+    let agent = login_token(&url, "agent", &demo_password(&server, "agent"));
+    let (_, _, page) = http("GET", &format!("{url}/v1/objects"), &[("Authorization", &format!("Bearer {agent}"))], b"");
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    let voice = page["items"].as_array().unwrap().iter().find(|o| o["class"] == "voice").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (rss_before, threads_before) = rss_and_threads(pid);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let held = rt.block_on(async {
+        let mut held = Vec::new();
+        // 600 uploads that declare 10 MB, send the head and 1 KiB of body, then nothing.
+        for i in 0..600u32 {
+            let ip = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / 200) as u8);
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((ip, 0).into()).unwrap();
+            let mut s = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+            let head = format!(
+                "POST /v1/objects?class=voice&size=10000000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {recorder}\r\n\
+                 Content-Type: audio/wav\r\nContent-Length: 10000000\r\n\r\n"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s.write_all(&[0u8; 1024]).await.unwrap();
+            held.push(s);
+        }
+        // 1,500 connections that send half a request head, then nothing.
+        for i in 0..1500u32 {
+            let ip = std::net::Ipv4Addr::new(127, 0, 0, 5 + (i / 200) as u8);
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((ip, 0).into()).unwrap();
+            let mut s = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+            s.write_all(b"GET /v1/auth/me HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        held
+    });
+    for round in 0..3 {
+        let started = Instant::now();
+        let token = login_token(&url, "agent2", &demo_password(&server, "agent2"));
+        let login = started.elapsed();
+        let started = Instant::now();
+        let (status, _, audio) =
+            http("GET", &format!("{url}/v1/objects/{voice}/content"), &[("Authorization", &format!("Bearer {agent}"))], b"");
+        let download = started.elapsed();
+        assert_eq!(status, 200);
+        assert!(!audio.is_empty() && !token.is_empty());
+        eprintln!("round {round}: login {login:?}, download of {} bytes {download:?}", audio.len());
+        assert!(login < Duration::from_secs(1) && download < Duration::from_secs(1), "{login:?} {download:?}");
+    }
+    let (rss_after, threads_after) = rss_and_threads(pid);
+    eprintln!(
+        "server RSS {rss_before} KiB -> {rss_after} KiB, threads {threads_before} -> {threads_after}, with {} held connections",
+        held.len()
+    );
+    assert!(rss_after.saturating_sub(rss_before) <= 100 * 1024, "RSS grew by more than 100 MiB");
+    assert!(threads_after <= 64, "{threads_after} OS threads");
+    drop(held);
+    drop(rt);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn public_address_without_tls_is_refused() {
     let dir = fresh_dir();
@@ -349,11 +543,24 @@ fn shamir_provider_starts_sealed_until_k_shares_rebuild_the_kek() {
     assert_eq!(status, 409);
     let (status, _) = http_post(&format!("{url}/v1/sys/unseal"), "{\"share\":\"cvs1-2-00000000-0102-00000000\"}");
     assert_eq!(status, 422, "a malformed share is refused");
+    // A forged share, well-formed with a valid checksum, declaring threshold 255: never issued,
+    // so refused, and the unseal in progress is untouched (it used to reset the threshold).
+    let body = "cvs1-255-0badc0de-01aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899";
+    let forged = format!("{body}-{}", hex::encode(&callvault_crypto::digest::sha256(body.as_bytes())[..4]));
+    let (status, answer) = http_post(&format!("{url}/v1/sys/unseal"), &format!("{{\"share\":\"{forged}\"}}"));
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.contains("never issued"), "{answer}");
+    let (_, progress) = http_get(&format!("{url}/v1/sys/seal-status"));
+    assert!(progress.contains("\"threshold\":2") && progress.contains("\"progress\":1"), "{progress}");
     let (status, body) = http_post(&format!("{url}/v1/sys/unseal"), &format!("{{\"share\":\"{}\"}}", shares[2]));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"sealed\":false"), "{body}");
     let url = sealed.wait_for("callvault listening on ");
     assert_eq!(http_get(&format!("{url}/readyz")).0, 200);
+    // Every attempt is in the audit log once unsealed (the forged one as denied).
+    let db = format!("sqlite:{}", dir.join("callvault-data/callvault.db").display());
+    let attempts = sql_count(&db, "SELECT count(*) AS n FROM aud_entry WHERE body LIKE '%kek.unseal_attempt%'");
+    assert!(attempts >= 5, "{attempts} unseal attempts audited");
     let (status, body) =
         http_post(&format!("{url}/v1/auth/login"), "{\"username\":\"admin\",\"password\":\"operator e2e passphrase\"}");
     assert_eq!(status, 200, "{body}");

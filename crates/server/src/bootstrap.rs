@@ -266,10 +266,55 @@ pub fn generate_password() -> String {
 pub struct DemoLogin {
     /// Role.
     pub role: &'static str,
-    /// Login id.
+    /// Login id (a service account's name).
     pub login: &'static str,
-    /// Password.
+    /// Password (a service account's token).
     pub password: String,
+    /// A service account (the password is its bearer token).
+    pub service_account: bool,
+}
+
+/// The demo's recorder: a service account whose role only uploads content (what a call
+/// recorder does), with its token shown once.
+async fn seed_demo_recorder(
+    tx: &mut callvault_store::Tx,
+    tenant: TenantId,
+    now: callvault_model::records::Timestamp,
+) -> anyhow::Result<DemoLogin> {
+    use callvault_model::access::{Action, Privilege, Resource};
+    let role = callvault_model::records::Role {
+        id: callvault_model::RoleId::new(),
+        tenant_id: tenant,
+        name: "recorder".into(),
+        description: "Uploads recordings, transcripts and e-mails (call recorders, mail gateways)".into(),
+        privileges: vec![Privilege::scoped(Resource::Interaction, Action::Create)],
+        builtin: false,
+        created_at: now,
+    };
+    tx.insert_role(&role).await?;
+    let token = callvault_crypto::token::new_token(crate::auth::SERVICE_TOKEN_PREFIX);
+    let account = callvault_model::records::ServiceAccount {
+        id: callvault_model::ServiceAccountId::new(),
+        tenant_id: tenant,
+        name: "recorder".into(),
+        token_prefix: token.token.expose().chars().take(12).collect(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+        expires_at: None,
+        token_lifetime_days: None,
+    };
+    tx.insert_service_account(&account, &hex::encode(token.digest)).await?;
+    tx.insert_grant(&Grant {
+        id: GrantId::new(),
+        tenant_id: tenant,
+        grantee: Grantee::ServiceAccount(account.id),
+        role_id: role.id,
+        scope: Scope::Tenant,
+        created_at: now,
+    })
+    .await?;
+    Ok(DemoLogin { role: "recorder", login: "recorder", password: token.token.expose().to_owned(), service_account: true })
 }
 
 /// The demo tenant's slug.
@@ -392,8 +437,9 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
             created_at: now,
         })
         .await?;
-        logins.push(DemoLogin { role: role.name(), login, password });
+        logins.push(DemoLogin { role: role.name(), login, password, service_account: false });
     }
+    logins.push(seed_demo_recorder(&mut tx, tenant.id, now).await?);
     let stored = seed_demo_content(state, &mut tx, tenant.id, agent, inbound, now).await?;
     state
         .auditor

@@ -114,6 +114,8 @@ pub struct Config {
     /// A separate plain-HTTP listener serving only `/metrics` (off by default; keep it on loopback
     /// or a private scrape network).
     pub metrics_listen: Option<SocketAddr>,
+    /// Seconds between scrubs that authenticate every stored object (0: off; default daily).
+    pub scrub_interval_secs: u64,
     /// A file holding the bearer token a scraper presents for `/metrics` on the main listener;
     /// without it (and without `metrics_listen`) the main listener does not serve metrics.
     pub metrics_token_file: Option<PathBuf>,
@@ -177,6 +179,7 @@ impl Default for Config {
             webhook_test_addresses: Vec::new(),
             metrics_listen: None,
             metrics_token_file: None,
+            scrub_interval_secs: 24 * 3600,
         }
     }
 }
@@ -258,6 +261,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_WEBHOOK_TEST_ADDRESSES",
     "CALLVAULT_METRICS_LISTEN",
     "CALLVAULT_METRICS_TOKEN_FILE",
+    "CALLVAULT_SCRUB_INTERVAL_SECS",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -433,6 +437,7 @@ impl Config {
             ("CALLVAULT_HEP_TCP_IDLE_SECS", &mut self.hep_tcp_idle_secs),
             ("CALLVAULT_HTTP_HEADER_TIMEOUT_SECS", &mut self.http_header_timeout_secs),
             ("CALLVAULT_HTTP_IDLE_TIMEOUT_SECS", &mut self.http_idle_timeout_secs),
+            ("CALLVAULT_SCRUB_INTERVAL_SECS", &mut self.scrub_interval_secs),
         ] {
             if let Some(v) = env(name) {
                 *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;

@@ -111,7 +111,10 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        // The peer address as a request extension around the whole router (layering the Router
+        // itself would rebuild every route for each connection: ~200 KB apiece).
+        let service =
+            TowerToHyperService::new(tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), app.clone()));
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -135,6 +135,9 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    if config.scrub_interval_secs > 0 {
+        tokio::spawn(crate::vault::integrity::scrub(state.clone(), Duration::from_secs(config.scrub_interval_secs)));
+    }
     if demo {
         let mut r = state.store.reader().await?;
         if let Ok(t) = callvault_store::TenantStore::tenant_by_slug(&mut r, bootstrap::DEMO_TENANT).await {

@@ -30,6 +30,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_objects, upload_object))
         .routes(routes!(get_object))
         .routes(routes!(object_content))
+        .routes(routes!(verify_object))
+        .routes(routes!(verify_objects))
 }
 
 /// Metadata of an upload, as query parameters; the body is the content.
@@ -243,10 +245,15 @@ async fn upload_object(
     // Request frames are gathered into whole 64 KiB segments on the async side; each segment is
     // sealed (where it lies: one copy per byte) and written on a blocking thread that is released
     // as soon as that segment is written, so a slow client holds a connection, never a thread.
-    let vault = state.vault.clone();
-    let meta = object.clone();
-    let mut writer = blocking(move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())).await?.map_err(ApiError::internal)?;
-    let mut segment = Vec::with_capacity(SEGMENT_SIZE);
+    // The blob is opened with the first whole segment, and the segment buffer grows with what
+    // arrives: an upload that stalls early holds a few kilobytes, no file and no thread.
+    let open = {
+        let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
+        move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
+    };
+    let mut open = Some(open);
+    let mut writer: Option<BlobWriter> = None;
+    let mut segment = Vec::new();
     let mut stream = body.into_data_stream();
     let mut failure = None;
     'read: while let Some(frame) = stream.next().await {
@@ -260,9 +267,20 @@ async fn upload_object(
             segment.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if segment.len() == SEGMENT_SIZE {
+                let (current, start) = (writer.take(), open.take());
                 let (w, mut full, written) = blocking(move || {
-                    let r = writer.write(&mut segment);
-                    (writer, segment, r)
+                    let mut w = match (current, start) {
+                        (Some(w), _) => w,
+                        (None, Some(start)) => match start() {
+                            Ok(w) => w,
+                            Err(e) => return (None, segment, Err(e)),
+                        },
+                        (None, None) => {
+                            return (None, segment, Err(ContentError::Integrity("the blob could not be opened".into())));
+                        }
+                    };
+                    let r = w.write(&mut segment);
+                    (Some(w), segment, r)
                 })
                 .await?;
                 writer = w;
@@ -277,15 +295,22 @@ async fn upload_object(
     }
     let written = match failure {
         Some(e) => {
-            blocking(move || writer.abort()).await?;
+            if let Some(w) = writer {
+                blocking(move || w.abort()).await?;
+            }
             Err(e)
         }
         None => {
             blocking(move || {
+                let mut w = match (writer, open) {
+                    (Some(w), _) => w,
+                    (None, Some(start)) => start()?,
+                    (None, None) => return Err(ContentError::Integrity("the blob could not be opened".into())),
+                };
                 if !segment.is_empty() {
-                    writer.write(&mut segment)?;
+                    w.write(&mut segment)?;
                 }
-                writer.finish()
+                w.finish()
             })
             .await?
         }
@@ -467,7 +492,7 @@ async fn object_content(
     let first = match rx.recv().await {
         Some(Ok(bytes)) => Some(bytes),
         Some(Err(e)) => {
-            let failed = integrity_failed(&state, &ctx, &o, (start, end), &e).await;
+            let failed = crate::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
             return Err(failed);
         }
         None => None,
@@ -480,7 +505,7 @@ async fn object_content(
         match rx.recv().await? {
             Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
             Err(e) => {
-                let _ = integrity_failed(&state, &ctx, &o, (start, end), &e).await;
+                let _ = crate::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
                 Some((Err(std::io::Error::other("content failed its integrity check")), None))
             }
         }
@@ -529,45 +554,53 @@ fn plays_inline(content_type: &str) -> bool {
     }
 }
 
-/// Reports content that failed its integrity check: an `object.integrity_failed` audit entry
-/// every time, and the tenant's security officers told (notification, e-mail, webhook) once per
-/// object per hour. Returns the problem for the client.
-async fn integrity_failed(
-    state: &AppState,
-    ctx: &Ctx,
-    o: &StoredObject,
-    range: (u64, u64),
-    error: &ContentError,
-) -> ApiError {
-    tracing::error!(object = %o.id, error = %error, "content failed its integrity check");
-    let (kind, reason) = match error {
-        ContentError::Integrity(_) => ("integrity", "the stored content does not authenticate"),
-        ContentError::Io(_) => ("integrity", "the stored content is missing or unreadable"),
-        ContentError::Key(_) => ("key", "the content's key is unavailable"),
-    };
+/// Authenticates every segment of one object and its plaintext digest; a failure is reported
+/// to the security officers and audited.
+#[utoipa::path(post, path = "/v1/objects/{id}/verify", tag = "objects", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = crate::vault::integrity::VerifyReport), (status = 404, body = Problem)))]
+async fn verify_object(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ObjectId>,
+) -> ApiResult<axum::Json<crate::vault::integrity::VerifyReport>> {
+    let o = load(&state, ctx.tenant()?, id).await?;
+    authorize_object(&state, &ctx, Action::Read, &o).await?;
+    let mut report = crate::vault::integrity::VerifyReport { checked: 1, damaged: Vec::new() };
+    if let Err(e) = crate::vault::integrity::verify(&state, &o).await {
+        let reason = crate::vault::integrity::reason(&e).to_owned();
+        let _ = crate::vault::integrity::report(&state, Some(&ctx), &o, (0, o.size), &e).await;
+        report.damaged.push(crate::vault::integrity::Damaged { id: o.id, reason });
+    }
+    audit_verify(&state, &ctx, &report).await?;
+    Ok(axum::Json(report))
+}
+
+/// Authenticates every object the caller may read (the scrub job does the same for all
+/// tenants every `scrub_interval_secs`); damaged ones are listed and reported.
+#[utoipa::path(post, path = "/v1/objects/verify", tag = "objects", security(("bearer" = [])),
+    responses((status = 200, body = crate::vault::integrity::VerifyReport), (status = 403, body = Problem)))]
+async fn verify_objects(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<axum::Json<crate::vault::integrity::VerifyReport>> {
+    let tenant = ctx.tenant()?;
+    if !ctx.may_somewhere(Action::Read, Resource::Interaction) {
+        ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
+    }
+    let report = crate::vault::integrity::verify_tenant(&state, Some(&ctx), tenant, |o| {
+        decide_object(&ctx, Action::Read, o).0.is_allowed()
+    })
+    .await?;
+    audit_verify(&state, &ctx, &report).await?;
+    Ok(axum::Json(report))
+}
+
+async fn audit_verify(state: &AppState, ctx: &Ctx, report: &crate::vault::integrity::VerifyReport) -> ApiResult<()> {
     let event = ctx
-        .event("object.integrity_failed")
-        .denied()
-        .target("object", o.id)
+        .event("object.verify")
         .origin(ctx.origin(state))
-        .details(serde_json::json!({ "class": o.class, "range": [range.0, range.1], "reason": reason }));
-    if let Err(e) = state.auditor.record_now(state.clock.now(), &event).await {
-        tracing::error!(error = %e, "cannot audit an integrity failure");
-    }
-    if let Err(e) = crate::notify::security_alert(
-        state,
-        o.tenant_id,
-        "object_integrity_failed",
-        &o.id.to_string(),
-        format!("object {} ({}) failed its integrity check: {reason}", o.id, o.class),
-        serde_json::json!({ "object": o.id, "class": o.class, "reason": reason }),
-        3_600_000,
-    )
-    .await
-    {
-        tracing::error!(error = %e.detail(), "cannot alert the security officers");
-    }
-    ApiError::integrity(kind, reason)
+        .details(serde_json::json!({ "checked": report.checked, "damaged": report.damaged.len() }));
+    state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)
 }
 
 #[cfg(test)]
