@@ -271,7 +271,8 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16,
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -427,8 +428,12 @@ fn slow_clients_cannot_starve_the_server() {
         let token = login_token(&url, "agent2", &demo_password(&server, "agent2"));
         let login = started.elapsed();
         let started = Instant::now();
-        let (status, _, audio) =
-            http("GET", &format!("{url}/v1/objects/{voice}/content"), &[("Authorization", &format!("Bearer {agent}"))], b"");
+        let (status, _, audio) = http(
+            "GET",
+            &format!("{url}/v1/objects/{voice}/content"),
+            &[("Authorization", &format!("Bearer {agent}"))],
+            b"",
+        );
         let download = started.elapsed();
         assert_eq!(status, 200);
         assert!(!audio.is_empty() && !token.is_empty());

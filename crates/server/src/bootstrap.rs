@@ -314,7 +314,12 @@ async fn seed_demo_recorder(
         created_at: now,
     })
     .await?;
-    Ok(DemoLogin { role: "recorder", login: "recorder", password: token.token.expose().to_owned(), service_account: true })
+    Ok(DemoLogin {
+        role: "recorder",
+        login: "recorder",
+        password: token.token.expose().to_owned(),
+        service_account: true,
+    })
 }
 
 /// The demo tenant's slug.

@@ -165,6 +165,12 @@ impl ApiError {
         self
     }
 
+    /// Replaces the human detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.0.detail = detail.into();
+        self
+    }
+
     /// Overrides the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.0.status = status;

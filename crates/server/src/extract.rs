@@ -27,9 +27,8 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonDataError(e) => ApiError::invalid(format!("invalid JSON body: {}", e.body_text_detail())),
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("the body is not valid JSON"),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::bad_request("expected a body with Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .with_detail("expected a body with Content-Type: application/json"),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(0).with_limit_from_status(),
         _ => ApiError::bad_request("the body could not be read"),
     }

@@ -104,7 +104,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(slot) = take_slot(&slots, peer.ip(), &limits) else {
-            if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 0 {
+            if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(1000) {
                 tracing::warn!("connection refused: too many open connections (in total or from one source)");
             }
             drop(stream);
@@ -113,8 +113,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // The peer address as a request extension around the whole router (layering the Router
         // itself would rebuild every route for each connection: ~200 KB apiece).
-        let service =
-            TowerToHyperService::new(tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), app.clone()));
+        let service = TowerToHyperService::new(tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), app.clone()));
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -124,9 +124,10 @@ pub async fn security_alert(
     use callvault_store::{DirectoryStore, IdentityStore};
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let recent = tx.notifications(tenant, 500).await?.iter().any(|n| {
-        n.kind == kind && n.details["subject"] == subject && now.millis() - n.created_at.millis() < quiet_ms
-    });
+    let recent =
+        tx.notifications(tenant, 500).await?.iter().any(|n| {
+            n.kind == kind && n.details["subject"] == subject && now.millis() - n.created_at.millis() < quiet_ms
+        });
     if recent {
         return Ok(false);
     }
@@ -164,8 +165,13 @@ pub async fn security_alert(
     for to in &addresses {
         email_to(state, to, &subject_line, &message).await;
     }
-    webhooks(state, tenant, "security.alert", &serde_json::json!({ "kind": kind, "message": message, "details": details }))
-        .await;
+    webhooks(
+        state,
+        tenant,
+        "security.alert",
+        &serde_json::json!({ "kind": kind, "message": message, "details": details }),
+    )
+    .await;
     Ok(true)
 }
 

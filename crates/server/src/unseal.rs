@@ -148,7 +148,9 @@ async fn unseal(
             // An installation from before shares were recorded: the share's own threshold, as
             // then (a new kek_backup ceremony records its shares).
             Ok(None) if !r.kek_shares_recorded().await.unwrap_or(true) => {
-                tracing::warn!("unseal: no issued share is recorded (an older installation); run a kek_backup ceremony");
+                tracing::warn!(
+                    "unseal: no issued share is recorded (an older installation); run a kek_backup ceremony"
+                );
                 Ok(shamir::check(&text).ok().map(|k| ("unrecorded".to_owned(), k)))
             }
             other => other,

@@ -118,10 +118,10 @@ async fn problem_json_for_bad_input_and_nothing_half_written() {
             assert!(p["type"].as_str().unwrap().starts_with("urn:callvault:problem:"));
             assert_eq!(p["status"], want.as_u16());
         }
-        // A body without a JSON content type.
+        // A body without a JSON content type: 415, as RFC 9110 says.
         let (s, _, _) =
             app.raw("POST", "/v1/teams", Some(&admin), Some(b"{\"name\":\"y\"}".to_vec()), "text/plain").await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(snapshot(&app, &admin).await, before, "a refused request changed data");
         app.cleanup().await;
     }

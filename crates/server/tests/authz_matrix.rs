@@ -446,14 +446,18 @@ async fn request_for(
             Some(json!({ "direction": "outbound_call", "number": "+12125550100", "dry_run": true }))
         }
         ("PUT", "/v1/dial/areas/{name}") => Some(json!({ "name": area, "include": ["country:44"], "except": [] })),
-        ("PUT", "/v1/stations/{name}") => Some(json!({ "sip_user": n, "level": "end_to_edge", "user": null, "kind": "station" })),
+        ("PUT", "/v1/stations/{name}") => {
+            Some(json!({ "sip_user": n, "level": "end_to_edge", "user": null, "kind": "station" }))
+        }
         ("POST", "/v1/capture-agents") => {
             Some(json!({ "capture_id": u32::from_str_radix(&n[..7], 16).unwrap() + 1, "name": "m" }))
         }
         ("POST", "/v1/calls/events") => Some(
             json!({ "call": n, "events": [{ "type": "leg_added", "leg": "a", "party": { "kind": "gateway", "name": "g" } }] }),
         ),
-        ("PUT", "/v1/calls/alerts/settings") | ("PATCH", "/v1/calls/alerts/settings") => Some(json!({ "enabled": true })),
+        ("PUT", "/v1/calls/alerts/settings") | ("PATCH", "/v1/calls/alerts/settings") => {
+            Some(json!({ "enabled": true }))
+        }
         ("PUT", "/v1/dial/assignments/{level}/{id}") => Some(json!({ "call": [], "text": [], "inbound_block": [] })),
         ("POST", "/v1/dnc-lists") => Some(json!({ "name": n, "kind": "internal" })),
         ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {

@@ -124,9 +124,21 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
             .await;
             assert_eq!(s, StatusCode::OK, "{v}");
         }
-        let (s, v) = put(&app, "/v1/stations/bad", &admin, json!({ "sip_user": "9", "level": "maximal", "user": null, "kind": "station" })).await;
+        let (s, v) = put(
+            &app,
+            "/v1/stations/bad",
+            &admin,
+            json!({ "sip_user": "9", "level": "maximal", "user": null, "kind": "station" }),
+        )
+        .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-        let (s, v) = put(&app, "/v1/stations/dup", &admin, json!({ "sip_user": "1012", "level": "none", "user": null, "kind": "station" })).await;
+        let (s, v) = put(
+            &app,
+            "/v1/stations/dup",
+            &admin,
+            json!({ "sip_user": "1012", "level": "none", "user": null, "kind": "station" }),
+        )
+        .await;
         assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
         // A PBX feed authenticates as a dialer-role service account.

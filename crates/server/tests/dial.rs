@@ -91,7 +91,12 @@ async fn dial_checks_areas_rules_lists_and_limits() {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let (s, v) = app
-            .request("PUT", "/v1/dial/areas/bad", Some(&admin), Some(json!({ "name": "bad", "include": ["planet:3"], "except": [] })))
+            .request(
+                "PUT",
+                "/v1/dial/areas/bad",
+                Some(&admin),
+                Some(json!({ "name": "bad", "include": ["planet:3"], "except": [] })),
+            )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         let (s, v) = app
@@ -401,8 +406,10 @@ async fn settings_put_is_whole_and_patch_is_partial() {
         (format!("/v1/users/{uid}/assignments"), json!({ "teams": [] }), vec!["services", "skills"]),
     ] {
         let (s, e) = app.request("PUT", &path, Some(&admin), Some(partial)).await;
-        let mut named: Vec<&str> =
-            e["details"]["missing"].as_array().map(|m| m.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        let mut named: Vec<&str> = e["details"]["missing"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
         named.sort_unstable();
         assert_eq!((s, named), (StatusCode::UNPROCESSABLE_ENTITY, missing), "{path}: {e}");
     }

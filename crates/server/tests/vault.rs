@@ -100,6 +100,17 @@ async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &st
 }
 
 async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+    let (st, body) = content_result(app, token, id, range).await;
+    (st, body.expect("the body ends cleanly"))
+}
+
+/// Like [`content`], but a body that breaks off is an `Err`.
+async fn content_result(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    range: Option<&str>,
+) -> (StatusCode, Result<Vec<u8>, String>) {
     use tower::ServiceExt;
     let mut req = axum::http::Request::builder()
         .uri(format!("/v1/objects/{id}/content"))
@@ -109,7 +120,7 @@ async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (
     }
     let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
     let st = resp.status();
-    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec())
+    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.map(|b| b.to_vec()).map_err(|e| e.to_string()))
 }
 
 fn sample(n: usize, seed: u8) -> Vec<u8> {
@@ -162,6 +173,79 @@ fn sha_hex(data: &[u8]) -> String {
 }
 
 #[tokio::test]
+async fn integrity_failures_are_refused_reported_and_found() {
+    use callvault_crypto::envelope::HEADER_LEN;
+    use callvault_crypto::stream::SEALED_SEGMENT_SIZE;
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let s = setup(&app).await;
+    ceremony(&app, &s, "enable_encryption", json!({})).await;
+    let big = sample(200_000, 3);
+    let (_, o) = upload(&app, &s.recorder, "voice", &big, "&consent=true").await;
+    let big_id = o["id"].as_str().unwrap().to_owned();
+    let small = sample(5_000, 4);
+    let (_, o) = upload(&app, &s.recorder, "voice", &small, "&consent=true").await;
+    let small_id = o["id"].as_str().unwrap().to_owned();
+    let (_, o) = upload(&app, &s.recorder, "voice", &sample(1000, 5), "&consent=true").await;
+    let intact = o["id"].as_str().unwrap().to_owned();
+    let flip = |name: String, at: usize| {
+        let path = app.state.config.data_dir.join("blobs").join(s.tenant.to_string()).join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[at] ^= 0x5a;
+        std::fs::write(&path, bytes).unwrap();
+    };
+    // A damaged first segment: a problem before any byte, never a 200 with a cut-off body.
+    flip(blob_bytes(&app, s.tenant, &small_id).await.0, HEADER_LEN + 100);
+    let (st, body) = content(&app, &s.recorder, &small_id, None).await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["type"], "urn:callvault:problem:integrity", "{problem}");
+    // A damaged middle segment: the first goes out, then the transfer is aborted.
+    flip(blob_bytes(&app, s.tenant, &big_id).await.0, HEADER_LEN + SEALED_SEGMENT_SIZE + 10);
+    let (st, body) = content_result(&app, &s.recorder, &big_id, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.is_err(), "the body must not end as if complete");
+    // A range that starts in the damaged segment fails before its status line.
+    let (st, _) = content(&app, &s.recorder, &big_id, Some("bytes=70000-80000")).await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
+    // Audited every time; the security officers told once per object.
+    let failures = app.audit_bodies().await.iter().filter(|e| e["action"] == "object.integrity_failed").count();
+    assert_eq!(failures, 3);
+    let (_, notes) = app.get("/v1/notifications", &s.so1).await;
+    let told: Vec<&Value> =
+        notes.as_array().unwrap().iter().filter(|n| n["kind"] == "object_integrity_failed").collect();
+    assert_eq!(told.len(), 2, "{notes}");
+    // Content a browser would run is served as an opaque download.
+    let page = b"<html><script>alert(1)</script></html>".to_vec();
+    let path = format!("/v1/objects?class=email&size={}", page.len());
+    let (st, _, body) = app.raw("POST", &path, Some(&s.recorder), Some(page), "text/html").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let html: Value = serde_json::from_slice(&body).unwrap();
+    let (_, h, _) = app
+        .raw("GET", &format!("/v1/objects/{}/content", html["id"].as_str().unwrap()), Some(&s.recorder), None, "")
+        .await;
+    assert_eq!(h.get("content-type").unwrap(), "application/octet-stream");
+    assert!(h.get("content-disposition").unwrap().to_str().unwrap().starts_with("attachment"));
+    // Agents and services must be of this tenant.
+    for extra in [format!("&agents={}", uuid::Uuid::new_v4()), format!("&service={}", uuid::Uuid::new_v4())] {
+        let (st, e) = upload(&app, &s.recorder, "voice", &sample(100, 9), &extra).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{extra}: {e}");
+    }
+    // Verification finds both, and only them.
+    let (st, report) = app.post("/v1/objects/verify", &s.recorder, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    let mut damaged: Vec<&str> =
+        report["damaged"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    damaged.sort_unstable();
+    let mut want = vec![small_id.as_str(), big_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(damaged, want, "{report}");
+    assert_eq!(report["checked"], 4, "{report}");
+    let (st, report) = app.post(&format!("/v1/objects/{intact}/verify"), &s.recorder, json!({})).await;
+    assert_eq!((st, &report["damaged"]), (StatusCode::OK, &json!([])), "{report}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn upload_play_ranges_and_bad_input() {
     for db in backends() {
         let app = TestApp::new(db).await;
@@ -189,6 +273,20 @@ async fn upload_play_ranges_and_bad_input() {
         let (st, body) = content(&app, &s.recorder, &id, Some("bytes=200000-")).await;
         assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
         assert!(String::from_utf8_lossy(&body).contains("range-not-satisfiable"));
+        let (_, h, _) = app.raw("GET", &format!("/v1/objects/{id}/content"), Some(&s.recorder), None, "").await;
+        assert_eq!(h.get("content-type").unwrap(), "audio/wav", "audio plays inline with its type");
+        assert!(h.get("content-disposition").is_none());
+        {
+            use tower::ServiceExt;
+            let req = axum::http::Request::builder()
+                .uri(format!("/v1/objects/{id}/content"))
+                .header("authorization", format!("Bearer {}", s.recorder))
+                .header("range", "bytes=300000-")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.router.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.headers().get("content-range").unwrap(), "bytes */200000");
+        }
 
         let count = |app: &TestApp| {
             let dir = app.state.config.data_dir.join("blobs").join(s.tenant.to_string());

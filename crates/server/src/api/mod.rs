@@ -184,8 +184,8 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !callvault_crypto::digest::ct_eq(given.as_bytes(), expected.expose().as_bytes()) {
-        let mut e = ApiError::unauthenticated("metrics need the scraper's bearer token (metrics_token_file)")
-            .into_response();
+        let mut e =
+            ApiError::unauthenticated("metrics need the scraper's bearer token (metrics_token_file)").into_response();
         e.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         return e;
     }
@@ -245,8 +245,10 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let method = req.method().as_str().to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     let mut response = if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
         ApiError::too_large(state.config.max_body_bytes).into_response()
     } else if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem {

@@ -276,7 +276,11 @@ async fn upload_object(
                             Err(e) => return (None, segment, Err(e)),
                         },
                         (None, None) => {
-                            return (None, segment, Err(ContentError::Integrity("the blob could not be opened".into())));
+                            return (
+                                None,
+                                segment,
+                                Err(ContentError::Integrity("the blob could not be opened".into())),
+                            );
                         }
                     };
                     let r = w.write(&mut segment);

@@ -20,11 +20,8 @@ pub fn full_document<T: serde::Serialize + serde::de::DeserializeOwned + Default
     let serde_json::Value::Object(given) = &body else {
         return Err(ApiError::invalid("the body must be a JSON object"));
     };
-    let missing: Vec<&str> = fields
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !given.contains_key(*f) && !from_path.contains(f))
-        .collect();
+    let missing: Vec<&str> =
+        fields.iter().map(String::as_str).filter(|f| !given.contains_key(*f) && !from_path.contains(f)).collect();
     if !missing.is_empty() {
         return Err(ApiError::invalid(format!(
             "PUT replaces the whole document, so every field is required (null where a field may be empty); \

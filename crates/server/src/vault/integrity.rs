@@ -23,7 +23,13 @@ pub async fn verify(state: &AppState, o: &StoredObject) -> Result<(), ContentErr
     let dk = match o.key_version {
         Some(v) => {
             let mut r = state.store.reader().await.map_err(|e| ContentError::Key(e.to_string()))?;
-            Some(state.vault.data_key(&mut r, o.tenant_id, v).await.map_err(|e| ContentError::Key(e.detail().to_owned()))?)
+            Some(
+                state
+                    .vault
+                    .data_key(&mut r, o.tenant_id, v)
+                    .await
+                    .map_err(|e| ContentError::Key(e.detail().to_owned()))?,
+            )
         }
         None => None,
     };

@@ -120,10 +120,7 @@ impl callvault_server::egress::Resolve for ExampleResolver {
 struct LoopbackOnly;
 
 impl callvault_server::egress::Transport for LoopbackOnly {
-    fn post(
-        &self,
-        post: callvault_server::egress::Post,
-    ) -> futures_util::future::BoxFuture<'_, Result<u16, String>> {
+    fn post(&self, post: callvault_server::egress::Post) -> futures_util::future::BoxFuture<'_, Result<u16, String>> {
         if post.addrs.iter().all(|a| a.ip().is_loopback()) {
             callvault_server::egress::Transport::post(&callvault_server::egress::HttpTransport, post)
         } else {
@@ -220,12 +217,44 @@ impl TestApp {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
+        // Every response of every route, in every test: never sniffed, never cached unless the
+        // handler chose, and an error is always a problem.
+        assert_eq!(
+            headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{method} {path}"
+        );
+        assert!(headers.contains_key(header::CACHE_CONTROL), "{method} {path}: no Cache-Control");
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(
+                headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()),
+                Some(&b"application/problem+json"[..]),
+                "{method} {path} answered {status} without a problem"
+            );
+        }
         // A server-sent event stream never ends: its status and headers are the answer.
         if headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
             return (status, headers, Vec::new());
         }
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
         (status, headers, bytes)
+    }
+
+    /// Every audit entry's body so far (sequenced first), oldest first.
+    #[allow(dead_code)]
+    pub async fn audit_bodies(&self) -> Vec<Value> {
+        use callvault_store::AuditStore;
+        callvault_server::audit::sequence_once(&self.state.store, 1_000_000).await.unwrap();
+        let rows = self
+            .state
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .audit_entries(callvault_store::AuditFilter::All, 0, 1_000_000)
+            .await
+            .unwrap();
+        rows.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

@@ -1,0 +1,119 @@
+//! The HTTP surface under attack and faults: metrics, webhooks (SSRF), framework errors,
+//! request ids.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Db, TestApp};
+use serde_json::json;
+use tower::ServiceExt;
+
+/// `/metrics` is provider-wide: only the scraper's token opens it on the main listener.
+#[tokio::test]
+async fn metrics_need_the_scrapers_token() {
+    let token_file = std::env::temp_dir().join(format!("cv-metrics-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&token_file, "scraper-token-0123456789\n").unwrap();
+    let path = token_file.clone();
+    let app = TestApp::with_config(Db::Sqlite, move |c| c.metrics_token_file = Some(path)).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    for (token, want) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("wrong-token-0123456789"), StatusCode::UNAUTHORIZED),
+        (Some(admin.as_str()), StatusCode::UNAUTHORIZED),
+        (Some(op.as_str()), StatusCode::UNAUTHORIZED),
+        (Some("scraper-token-0123456789"), StatusCode::OK),
+    ] {
+        let (s, h, body) = app.raw("GET", "/metrics", token, None, "").await;
+        assert_eq!(s, want, "{token:?}");
+        if s == StatusCode::OK {
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("callvault_hep_packets_total") && !text.contains("acme"), "{text}");
+        } else {
+            assert_eq!(h.get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+        }
+    }
+    std::fs::remove_file(token_file).unwrap();
+    app.cleanup().await;
+}
+
+/// Webhook URLs are checked by a URL parser and by the addresses they resolve to; a tenant
+/// keeps at most `webhook_max_per_tenant`.
+#[tokio::test]
+async fn webhooks_refuse_internal_targets_and_are_capped() {
+    let app = TestApp::with_config(Db::Sqlite, |c| {
+        c.webhook_max_per_tenant = 2;
+        c.webhook_test_addresses.clear();
+    })
+    .await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/x",
+        "https://127.0.0.1:6379/",
+        "http://127.0.0.1:1@2130706433/x",
+        "https://[::ffff:10.0.0.1]/x",
+        "https://0x7f.1/x",
+        "https://localhost/x",
+        "https://unknown.invalid/x",
+        "http://hooks.example.com/x",
+    ] {
+        let (s, e) = app.post("/v1/webhooks", &admin, json!({ "url": url })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {e}");
+        assert!(!e["detail"].as_str().unwrap().contains(url), "the URL is not echoed");
+    }
+    for n in 0..2 {
+        let (s, e) = app.post("/v1/webhooks", &admin, json!({ "url": format!("https://hooks.example.com/{n}") })).await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+    }
+    let (s, e) = app.post("/v1/webhooks", &admin, json!({ "url": "https://hooks.example.com/3" })).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    app.cleanup().await;
+}
+
+/// Errors the framework answers without a handler are problems too, and a 405 says so.
+#[tokio::test]
+async fn framework_errors_are_problems() {
+    let app = TestApp::new(Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let (s, _, body) = app.raw("PATCH", "/v1/objects", Some(&admin), None, "").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (p["title"].as_str(), p["type"].as_str()),
+        (Some("Method not allowed"), Some("urn:callvault:problem:method-not-allowed"))
+    );
+    let (s, _, body) =
+        app.raw("POST", "/v1/teams", Some(&admin), Some(b"name=x".to_vec()), "application/x-www-form-urlencoded").await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", String::from_utf8_lossy(&body));
+    let (s, _, _) = app.raw("GET", "/v1/users/not-a-uuid", Some(&admin), None, "").await;
+    assert!(s.is_client_error());
+    app.cleanup().await;
+}
+
+/// A client's request id is kept only as a short token; anything else (390 KB of it, say) is
+/// replaced by a generated one before it reaches a response or the audit log.
+#[tokio::test]
+async fn long_request_ids_never_reach_the_audit_log() {
+    let app = TestApp::new(Db::Sqlite).await;
+    let long = "x".repeat(390 * 1024);
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/auth/login")
+        .header("content-type", "application/json")
+        .header("x-request-id", &long)
+        .body(axum::body::Body::from(
+            json!({ "tenant": "nope", "username": "ghost", "password": "whatever it is" }).to_string(),
+        ))
+        .unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let echoed = resp.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(echoed.len(), 36, "a generated id");
+    let text = serde_json::to_string(&app.audit_bodies().await).unwrap();
+    assert!(!text.contains(&long[..1000]), "the long id was stored");
+    assert!(text.contains(&echoed), "the failed login is audited with the generated id");
+    app.cleanup().await;
+}
