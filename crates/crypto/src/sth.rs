@@ -30,6 +30,47 @@ impl TreeHead {
     }
 }
 
+/// One tenant's view of the audit log: a Merkle tree over that tenant's entries alone, so a
+/// tenant can verify its entries without learning how many other tenants' entries the log holds.
+/// Leaves are [`tenant_leaf`] of each entry's canonical body, in log order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantTreeHead {
+    /// The tenant (UUID bytes).
+    pub tenant: [u8; 16],
+    /// Number of the tenant's entries.
+    pub tree_size: u64,
+    /// The time of the log's signed tree head this view was taken at, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Merkle root.
+    pub root: Hash,
+}
+
+impl TenantTreeHead {
+    /// The signed bytes: `callvault-tenant-sth-v1\0 ‖ tenant (16) ‖ size (u64 BE) ‖ timestamp (i64
+    /// BE) ‖ root` — a different domain from the log's own heads.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + 16 + 8 + 8 + 32);
+        out.extend_from_slice(b"callvault-tenant-sth-v1\0");
+        out.extend_from_slice(&self.tenant);
+        out.extend_from_slice(&self.tree_size.to_be_bytes());
+        out.extend_from_slice(&self.timestamp_ms.to_be_bytes());
+        out.extend_from_slice(&self.root);
+        out
+    }
+}
+
+/// The leaf of an entry in its tenant's tree: RFC 9162 leaf hash of the canonical body.
+pub fn tenant_leaf(body: &str) -> Hash {
+    crate::merkle::leaf_hash(body.as_bytes())
+}
+
+/// Verifies a tenant tree head's signature with the log's public key.
+pub fn verify_tenant_tree_head(public_key: &[u8], head: &TenantTreeHead, sig: &[u8]) -> Result<(), SignatureError> {
+    signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
+        .verify(&head.signing_bytes(), sig)
+        .map_err(|_| SignatureError::BadSignature)
+}
+
 /// Key errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -78,6 +119,14 @@ impl AuditSigner {
         hex::encode(&sha256(&self.public_key())[..8])
     }
 
+    /// Signs a tenant's tree head.
+    pub fn sign_tenant_tree_head(&self, head: &TenantTreeHead) -> [u8; 64] {
+        let sig = self.pair.sign(&head.signing_bytes());
+        let mut out = [0u8; 64];
+        out.copy_from_slice(sig.as_ref());
+        out
+    }
+
     /// Signs a tree head.
     pub fn sign_tree_head(&self, head: &TreeHead) -> [u8; 64] {
         let sig = self.pair.sign(&head.signing_bytes());
@@ -97,6 +146,18 @@ pub fn verify_tree_head(public_key: &[u8], head: &TreeHead, sig: &[u8]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_heads_are_their_own_domain() {
+        let (signer, _) = AuditSigner::generate().unwrap();
+        let head = TenantTreeHead { tenant: [3; 16], tree_size: 2, timestamp_ms: 5, root: [1; 32] };
+        let sig = signer.sign_tenant_tree_head(&head);
+        verify_tenant_tree_head(&signer.public_key(), &head, &sig).unwrap();
+        let other = TenantTreeHead { tenant: [4; 16], ..head };
+        assert!(verify_tenant_tree_head(&signer.public_key(), &other, &sig).is_err(), "bound to the tenant");
+        let global = TreeHead { tree_size: 2, timestamp_ms: 5, root: [1; 32] };
+        assert!(verify_tree_head(&signer.public_key(), &global, &sig).is_err(), "not a log head");
+    }
 
     #[test]
     fn sign_and_verify_and_detect_changes() {

@@ -142,15 +142,27 @@ async fn proofs_verify_and_fail_for_each_rfc9162_case() {
         assert_eq!(s, StatusCode::OK, "{head}");
         let size = head["tree_size"].as_u64().unwrap();
         let root = h(&head["root_hash"]);
-        // The tree head's signature verifies with the published key.
-        let th = callvault_crypto::sth::TreeHead {
+        // A tenant's head is of its own tree (its entries only), signed in the tenant domain with
+        // the published key.
+        let tenant: uuid::Uuid = head["tenant"].as_str().unwrap().parse().unwrap();
+        let th = callvault_crypto::sth::TenantTreeHead {
+            tenant: *tenant.as_bytes(),
             tree_size: size,
             timestamp_ms: app.clock_ms_of(&head["timestamp"]),
             root,
         };
         let pk = hex::decode(head["public_key"].as_str().unwrap()).unwrap();
-        callvault_crypto::sth::verify_tree_head(&pk, &th, &hex::decode(head["signature"].as_str().unwrap()).unwrap())
-            .unwrap();
+        let sig = hex::decode(head["signature"].as_str().unwrap()).unwrap();
+        callvault_crypto::sth::verify_tenant_tree_head(&pk, &th, &sig).unwrap();
+        // Another tenant's activity changes nothing in it.
+        let (_, other) = app.tenant(&op, "other").await;
+        for i in 0..5 {
+            app.post("/v1/teams", &other, json!({ "name": format!("O{i}") })).await;
+        }
+        app.clock.advance_ms(1_000);
+        app.seal_audit().await;
+        let (_, again) = app.get("/v1/audit/tree-head", &sec).await;
+        assert_eq!((&again["tree_size"], &again["root_hash"]), (&head["tree_size"], &head["root_hash"]), "{again}");
 
         // Inclusion of one of this tenant's entries.
         let (_, entries) = app.get("/v1/audit/entries?limit=1000", &sec).await;
@@ -161,6 +173,12 @@ async fn proofs_verify_and_fail_for_each_rfc9162_case() {
         let leaf = h(&p["leaf_hash"]);
         let path = hs(&p["audit_path"]);
         merkle::verify_inclusion(idx, size, &leaf, &path, &root).unwrap();
+        // The leaf is bound to the entry's body, which the tenant can recompute.
+        let body = entries.as_array().unwrap().iter().find(|e| e["leaf_index"] == idx).unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(leaf, callvault_crypto::sth::tenant_leaf(&body), "{body}");
         let mut wrong = root;
         wrong[0] ^= 1;
         assert_eq!(merkle::verify_inclusion(idx, size, &leaf, &path, &wrong), Err(ProofError::RootMismatch));
@@ -191,9 +209,10 @@ async fn proofs_verify_and_fail_for_each_rfc9162_case() {
         let (s, _) = app.get(&format!("/v1/audit/proofs/consistency?first={size}&second={first}"), &sec).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a newer tree smaller than the older is refused");
 
-        // Another tenant's entry gets no proof; tenant admins hold no verify privilege.
-        let (s, _) = app.get("/v1/audit/proofs/inclusion?leaf_index=0", &sec).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "entry 0 is the operator bootstrap, not this tenant's");
+        // Indexes count this tenant's entries only (entry 0 is its first); tenant admins hold no
+        // verify privilege.
+        let (s, p0) = app.get("/v1/audit/proofs/inclusion?leaf_index=0", &sec).await;
+        assert_eq!(s, StatusCode::OK, "{p0}");
         let (s, _) = app.get("/v1/audit/tree-head", &admin).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         // The export is JSON lines of this tenant only.

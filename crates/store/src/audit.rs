@@ -91,6 +91,15 @@ pub trait AuditStore {
     async fn audit_entries(&mut self, filter: AuditFilter, from: i64, limit: i64) -> Result<Vec<AuditRow>>;
     /// One sequenced entry by leaf index.
     async fn audit_entry(&mut self, leaf_index: i64) -> Result<AuditRow>;
+    /// A tenant's sequenced entries below `below` (a log size), in log order, from its
+    /// `offset`-th (0-based, counting only the tenant's entries).
+    async fn tenant_audit_entries(
+        &mut self,
+        tenant: TenantId,
+        below: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>>;
     /// Stored leaf hashes for leaf indexes `0..size`.
     async fn leaf_hashes(&mut self, size: i64) -> Result<Vec<Vec<u8>>>;
     /// Every signed tree head, oldest first.
@@ -230,6 +239,26 @@ impl<C: Conn> AuditStore for C {
                 .await?
             }
         };
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn tenant_audit_entries(
+        &mut self,
+        tenant: TenantId,
+        below: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, leaf_index, tenant_id, action, created_at, body, leaf_hash FROM aud_entry \
+             WHERE tenant_id = $1 AND leaf_index IS NOT NULL AND leaf_index < $2 ORDER BY leaf_index LIMIT $3 OFFSET $4",
+        )
+        .bind(tenant.to_string())
+        .bind(below)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.conn())
+        .await?;
         rows.iter().map(audit_row).collect()
     }
 

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use callvault_crypto::merkle;
-use callvault_model::PrincipalId;
 use callvault_model::access::{Action, Resource};
 use callvault_model::records::Timestamp;
+use callvault_model::{PrincipalId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::{AuditFilter, AuditRow, AuditStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,8 @@ pub struct EntryView {
     /// The entry (canonical JSON, parsed).
     #[schema(value_type = Object)]
     pub entry: serde_json::Value,
+    /// The canonical JSON text exactly as hashed (a tenant's leaf is its RFC 9162 leaf hash).
+    pub body: String,
 }
 
 fn view(row: &AuditRow) -> EntryView {
@@ -47,6 +49,7 @@ fn view(row: &AuditRow) -> EntryView {
         leaf_index: row.leaf_index.unwrap_or(-1),
         leaf_hash: row.leaf_hash.as_deref().map(hex::encode).unwrap_or_default(),
         entry: serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null),
+        body: row.body.clone(),
     }
 }
 
@@ -100,9 +103,54 @@ async fn entries(
     if !(1..=1000).contains(&page.limit) || page.from < 0 {
         return Err(ApiError::bad_request("`limit` must be 1 to 1000 and `from` not negative"));
     }
-    let rows = state.store.reader().await?.audit_entries(filter, page.from, page.limit).await?;
-    audit_read(&state, &ctx, "audit.read", rows.len()).await?;
-    Ok(axum::Json(rows.iter().map(view).collect()))
+    let views = match filter {
+        // A tenant pages through its own entries, numbered in its own tree.
+        AuditFilter::Tenant(t) => {
+            let rows = state.store.reader().await?.tenant_audit_entries(t, i64::MAX, page.from, page.limit).await?;
+            rows.iter().enumerate().map(|(i, row)| tenant_view(row, page.from + i as i64)).collect::<Vec<_>>()
+        }
+        other => {
+            state.store.reader().await?.audit_entries(other, page.from, page.limit).await?.iter().map(view).collect()
+        }
+    };
+    audit_read(&state, &ctx, "audit.read", views.len()).await?;
+    Ok(axum::Json(views))
+}
+
+/// An entry in its tenant's tree: numbered among the tenant's entries, with its tenant leaf hash
+/// (the log's own index and chain would tell how busy the other tenants are).
+fn tenant_view(row: &AuditRow, index: i64) -> EntryView {
+    EntryView {
+        leaf_index: index,
+        leaf_hash: hex::encode(callvault_crypto::sth::tenant_leaf(&row.body)),
+        entry: serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null),
+        body: row.body.clone(),
+    }
+}
+
+/// The leaves of a tenant's tree: its entries below log size `below`, in order.
+async fn tenant_leaves(state: &AppState, tenant: TenantId, below: i64) -> ApiResult<Vec<merkle::Hash>> {
+    const PAGE: i64 = 5_000;
+    let mut r = state.store.reader().await?;
+    let mut leaves = Vec::new();
+    loop {
+        let offset = i64::try_from(leaves.len()).map_err(ApiError::internal)?;
+        let rows = r.tenant_audit_entries(tenant, below, offset, PAGE).await?;
+        leaves.extend(rows.iter().map(|row| callvault_crypto::sth::tenant_leaf(&row.body)));
+        if (rows.len() as i64) < PAGE {
+            return Ok(leaves);
+        }
+    }
+}
+
+/// A tenant's tree at the log's newest signed head: (head, leaves).
+async fn tenant_tree(
+    state: &AppState,
+    tenant: TenantId,
+) -> ApiResult<(callvault_store::SignedTreeHeadRow, Vec<merkle::Hash>)> {
+    let head = signed_size(state, None).await?;
+    let leaves = tenant_leaves(state, tenant, head.tree_size).await?;
+    Ok((head, leaves))
 }
 
 async fn audit_read(state: &AppState, ctx: &Ctx, action: &'static str, count: usize) -> ApiResult<()> {
@@ -116,59 +164,103 @@ async fn audit_read(state: &AppState, ctx: &Ctx, action: &'static str, count: us
         .map_err(ApiError::internal)
 }
 
-/// Every visible entry as JSON lines (`application/x-ndjson`).
+/// Every visible entry as JSON lines (`application/x-ndjson`), streamed page by page (the log
+/// is never held in memory whole). The export is audited before it starts; entries sequenced
+/// while it runs are included.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit", security(("bearer" = [])),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 403, body = Problem)))]
 async fn export(State(state): State<AppState>, ctx: Ctx) -> ApiResult<Response> {
     let filter = filter_for(&ctx, &state, Action::Read).await?;
-    let mut r = state.store.reader().await?;
-    let mut out = String::new();
-    let mut from = 0;
-    let mut count = 0;
-    loop {
-        let rows = r.audit_entries(filter, from, 5_000).await?;
-        let Some(last) = rows.last() else { break };
-        from = last.leaf_index.unwrap_or(from) + 1;
-        for row in &rows {
-            out.push_str(&serde_json::to_string(&view(row)).map_err(ApiError::internal)?);
-            out.push('\n');
-            count += 1;
+    let event = ctx.event("audit.export").origin(ctx.origin(&state)).details(serde_json::json!({ "streamed": true }));
+    state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
+    const PAGE: i64 = 1_000;
+    let pages = futures_util::stream::try_unfold(Some(0i64), move |from| {
+        let state = state.clone();
+        async move {
+            let Some(from) = from else { return Ok(None) };
+            let (views, next) = match filter {
+                AuditFilter::Tenant(t) => {
+                    let rows = state.store.reader().await?.tenant_audit_entries(t, i64::MAX, from, PAGE).await?;
+                    let next = (rows.len() as i64 == PAGE).then_some(from + PAGE);
+                    (
+                        rows.iter().enumerate().map(|(i, row)| tenant_view(row, from + i as i64)).collect::<Vec<_>>(),
+                        next,
+                    )
+                }
+                other => {
+                    let rows = state.store.reader().await?.audit_entries(other, from, PAGE).await?;
+                    let next = (rows.len() as i64 == PAGE)
+                        .then(|| rows.last().and_then(|l| l.leaf_index).map(|i| i + 1))
+                        .flatten();
+                    (rows.iter().map(view).collect(), next)
+                }
+            };
+            if views.is_empty() {
+                return Ok(None);
+            }
+            let mut chunk = String::with_capacity(views.len() * 512);
+            for v in &views {
+                chunk.push_str(&serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                chunk.push('\n');
+            }
+            Ok::<_, StoreError>(Some((axum::body::Bytes::from(chunk), next)))
         }
-    }
-    drop(r);
-    audit_read(&state, &ctx, "audit.export", count).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+    });
+    let body = axum::body::Body::from_stream(futures_util::TryStreamExt::map_err(pages, |e| {
+        tracing::error!(error = %e, "audit export failed midway");
+        std::io::Error::other("audit export failed")
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// A signed tree head.
+/// A signed tree head: the log's (provider operators), or a tenant's own tree (tenants).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TreeHeadView {
     /// Leaves covered.
     pub tree_size: i64,
-    /// Signing time.
+    /// Signing time (for a tenant's tree: the time of the log head it was taken at).
     pub timestamp: Timestamp,
     /// Merkle root (hex).
     pub root_hash: String,
-    /// Ed25519 signature (hex) over `callvault-sth-v1\0 ‖ size ‖ timestamp ‖ root`.
+    /// Ed25519 signature (hex): the log's over `callvault-sth-v1\0 ‖ size ‖ timestamp ‖ root`; a
+    /// tenant's over `callvault-tenant-sth-v1\0 ‖ tenant ‖ size ‖ timestamp ‖ root`.
     pub signature: String,
     /// Signing key id.
     pub key_id: String,
     /// Ed25519 public key (hex).
     pub public_key: String,
+    /// The tenant whose tree this is (absent: the whole log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub tenant: Option<TenantId>,
 }
 
-/// The newest signed tree head.
+/// The newest signed tree head. A tenant gets the head of its own tree (its entries only, taken
+/// at the log's newest signed head), so no tenant learns another's activity.
 #[utoipa::path(get, path = "/v1/audit/tree-head", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = TreeHeadView), (status = 404, body = Problem)))]
 async fn tree_head(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<TreeHeadView>> {
-    filter_for(&ctx, &state, Action::Verify).await?;
-    let head = state
-        .store
-        .reader()
-        .await?
-        .latest_tree_head()
-        .await?
-        .ok_or_else(|| ApiError::not_found("tree head (the log is empty)"))?;
+    let filter = filter_for(&ctx, &state, Action::Verify).await?;
+    let signer = state.auditor.signer();
+    if let AuditFilter::Tenant(t) = filter {
+        let (head, leaves) = tenant_tree(&state, t).await?;
+        let th = callvault_crypto::sth::TenantTreeHead {
+            tenant: *t.0.as_bytes(),
+            tree_size: leaves.len() as u64,
+            timestamp_ms: head.timestamp,
+            root: merkle::root(&leaves),
+        };
+        return Ok(axum::Json(TreeHeadView {
+            tree_size: leaves.len() as i64,
+            timestamp: Timestamp(head.timestamp),
+            root_hash: hex::encode(th.root),
+            signature: hex::encode(signer.sign_tenant_tree_head(&th)),
+            key_id: signer.key_id(),
+            public_key: hex::encode(state.auditor.public_key()),
+            tenant: Some(t),
+        }));
+    }
+    let head = signed_size(&state, None).await?;
     Ok(axum::Json(TreeHeadView {
         tree_size: head.tree_size,
         timestamp: Timestamp(head.timestamp),
@@ -176,6 +268,7 @@ async fn tree_head(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::J
         signature: hex::encode(&head.signature),
         key_id: head.key_id,
         public_key: hex::encode(state.auditor.public_key()),
+        tenant: None,
     }))
 }
 
@@ -231,6 +324,24 @@ async fn inclusion(
     Query(q): Query<InclusionQuery>,
 ) -> ApiResult<axum::Json<InclusionProof>> {
     let filter = filter_for(&ctx, &state, Action::Verify).await?;
+    if let AuditFilter::Tenant(t) = filter {
+        // In the tenant's own tree: indexes and sizes count the tenant's entries only.
+        let (_, mut leaves) = tenant_tree(&state, t).await?;
+        let size = q.tree_size.unwrap_or(leaves.len() as i64);
+        if size < 1 || size > leaves.len() as i64 || q.leaf_index < 0 || q.leaf_index >= size {
+            return Err(ApiError::invalid("`leaf_index` must be below `tree_size`, at most the tenant tree's size"));
+        }
+        leaves.truncate(usize::try_from(size).map_err(ApiError::internal)?);
+        let index = usize::try_from(q.leaf_index).map_err(ApiError::internal)?;
+        let path = merkle::inclusion_proof(&leaves, index as u64).map_err(|e| ApiError::invalid(e.to_string()))?;
+        return Ok(axum::Json(InclusionProof {
+            leaf_index: q.leaf_index,
+            tree_size: size,
+            leaf_hash: hex::encode(leaves[index]),
+            audit_path: path.iter().map(hex::encode).collect(),
+            root_hash: hex::encode(merkle::root(&leaves)),
+        }));
+    }
     let head = signed_size(&state, q.tree_size).await?;
     if q.leaf_index < 0 || q.leaf_index >= head.tree_size {
         return Err(ApiError::invalid("`leaf_index` must be below the tree size"));
@@ -291,7 +402,23 @@ async fn consistency(
     ctx: Ctx,
     Query(q): Query<ConsistencyQuery>,
 ) -> ApiResult<axum::Json<ConsistencyProof>> {
-    filter_for(&ctx, &state, Action::Verify).await?;
+    if let AuditFilter::Tenant(t) = filter_for(&ctx, &state, Action::Verify).await? {
+        let (_, mut leaves) = tenant_tree(&state, t).await?;
+        let second = q.second.unwrap_or(leaves.len() as i64);
+        if q.first < 1 || q.first > second || second > leaves.len() as i64 {
+            return Err(ApiError::invalid("need 1 <= first <= second <= the tenant tree's size"));
+        }
+        leaves.truncate(usize::try_from(second).map_err(ApiError::internal)?);
+        let first_leaves = &leaves[..usize::try_from(q.first).map_err(ApiError::internal)?];
+        let proof = merkle::consistency_proof(&leaves, q.first as u64).map_err(|e| ApiError::invalid(e.to_string()))?;
+        return Ok(axum::Json(ConsistencyProof {
+            first: q.first,
+            second,
+            first_root: hex::encode(merkle::root(first_leaves)),
+            second_root: hex::encode(merkle::root(&leaves)),
+            proof: proof.iter().map(hex::encode).collect(),
+        }));
+    }
     let second = signed_size(&state, q.second).await?;
     let first = signed_size(&state, Some(q.first)).await?;
     if first.tree_size > second.tree_size {
@@ -313,8 +440,22 @@ async fn consistency(
 #[utoipa::path(post, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = Object), (status = 403, body = Problem)))]
 async fn verify(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<VerifyReport>> {
-    filter_for(&ctx, &state, Action::Verify).await?;
-    let report = verify_log(&state.store, Some(&state.auditor.public_key())).await?;
+    let filter = filter_for(&ctx, &state, Action::Verify).await?;
+    let mut report = verify_log(&state.store, Some(&state.auditor.public_key())).await?;
+    if let AuditFilter::Tenant(t) = filter {
+        // The whole log is recomputed; a tenant learns whether it holds, and its own count.
+        let (_, leaves) = tenant_tree(&state, t).await?;
+        report = VerifyReport {
+            entries_checked: leaves.len() as u64,
+            tree_heads_checked: u64::from(report.tree_heads_checked > 0),
+            unsequenced: 0,
+            failure: report.failure.map(|_| crate::audit::VerifyFailure {
+                leaf_index: -1,
+                seq: None,
+                reason: "the audit log failed verification; the provider's operators must investigate".into(),
+            }),
+        };
+    }
     state
         .auditor
         .record_now(
