@@ -66,11 +66,9 @@ pub struct DncList {
     pub entries: u64,
     /// When the registry's data was published or downloaded (the safe-harbor age counts from
     /// here); for internal lists, the last change.
-    #[schema(value_type = Option<i64>)]
     pub refreshed_at: Option<Timestamp>,
     /// SHA-256 of the stored compact set (registries).
     pub file_sha256: Option<String>,
     /// Created.
-    #[schema(value_type = i64)]
     pub created_at: Timestamp,
 }

@@ -2,6 +2,8 @@
 //! manual clock and a throwaway KEK, driven with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -237,6 +239,13 @@ impl TestApp {
             return (status, headers, Vec::new());
         }
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
+        schema::check(
+            method,
+            path,
+            status.as_u16(),
+            headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            &bytes,
+        );
         (status, headers, bytes)
     }
 
