@@ -453,6 +453,51 @@ fn slow_clients_cannot_starve_the_server() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A recording damaged on disk: the CLI says "integrity check failed" and keeps no partial
+/// file, the failure is audited and the security officers are told, and `objects verify --all`
+/// names the object.
+#[test]
+fn damaged_content_is_refused_reported_and_found_from_the_cli() {
+    let dir = fresh_dir();
+    let server = start(&dir, &["--demo"], &[("CALLVAULT_BOOTSTRAP_PASSWORD", "operator e2e passphrase")]);
+    let password = demo_password(&server, "agent");
+    let (ok, _, err) = cli(
+        &dir,
+        &server.url,
+        &["login", "--tenant", "demo", "--username", "agent", "--password-stdin"],
+        Some(&password),
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(&dir, &server.url, &["objects", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let voice =
+        page.as_array().unwrap().iter().find(|o| o["class"] == "voice").unwrap()["id"].as_str().unwrap().to_owned();
+    // The voice recording is the largest blob; damage its second segment.
+    let blob = walk(&dir.join("callvault-data/blobs"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let at = callvault_crypto::envelope::HEADER_LEN + callvault_crypto::stream::SEALED_SEGMENT_SIZE + 10;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&blob, bytes).unwrap();
+    let out_file = dir.join("played.wav");
+    let (ok, _, err) = cli(&dir, &server.url, &["objects", "get", &voice, "-o", out_file.to_str().unwrap()], None);
+    assert!(!ok && err.contains("integrity check failed"), "{err}");
+    assert!(!out_file.exists() && !out_file.with_extension("part").exists(), "no partial file is kept");
+    let (ok, out, _) = cli(&dir, &server.url, &["objects", "verify", "--all"], None);
+    assert!(!ok, "damage makes verify fail: {out}");
+    assert!(out.contains(&format!("DAMAGED {voice}")) && out.contains("4 object(s) checked, 1 damaged"), "{out}");
+    drop(server);
+    let db = format!("sqlite:{}", dir.join("callvault-data/callvault.db").display());
+    let audited = sql_count(&db, "SELECT count(*) AS n FROM aud_entry WHERE action = 'object.integrity_failed'");
+    assert!(audited >= 2, "the download and the verification are audited: {audited}");
+    let told = sql_count(&db, "SELECT count(*) AS n FROM op_notification WHERE kind = 'object_integrity_failed'");
+    assert_eq!(told, 1, "the security officers are told once per object per hour");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn public_address_without_tls_is_refused() {
     let dir = fresh_dir();

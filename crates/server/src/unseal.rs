@@ -269,3 +269,47 @@ pub async fn gate(
     };
     Ok((StaticKek::new(key), attempts, dropped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate {
+            check: Vec::new(),
+            check_aad: b"",
+            backup: None,
+            shares: Vec::new(),
+            done: None,
+            attempts: Vec::new(),
+            dropped: 0,
+            recent: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn attempts_are_limited_per_source_and_in_total() {
+        let mut g = gate();
+        let a: Option<IpAddr> = Some("127.0.0.2".parse().unwrap());
+        for _ in 0..PER_SOURCE_PER_MINUTE {
+            assert!(g.admit(a));
+        }
+        assert!(!g.admit(a), "the 11th attempt from one source within a minute");
+        let mut admitted = PER_SOURCE_PER_MINUTE;
+        for i in 0..100u8 {
+            if g.admit(Some(IpAddr::from([10, 0, 0, i]))) {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, TOTAL_PER_MINUTE, "in total");
+    }
+
+    #[test]
+    fn attempts_kept_for_the_audit_log_are_bounded() {
+        let mut g = gate();
+        for _ in 0..KEPT_ATTEMPTS + 5 {
+            g.note(None, "malformed");
+        }
+        assert_eq!((g.attempts.len(), g.dropped), (KEPT_ATTEMPTS, 5));
+    }
+}

@@ -117,3 +117,47 @@ async fn long_request_ids_never_reach_the_audit_log() {
     assert!(text.contains(&echoed), "the failed login is audited with the generated id");
     app.cleanup().await;
 }
+
+/// A webhook receiver that answers with a redirect is not followed: the body and signature go
+/// to the registered address only.
+#[tokio::test]
+async fn webhook_redirects_are_not_followed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::new(Db::Sqlite).await;
+    let op = app.operator().await;
+    let (tenant, admin) = app.tenant(&op, "acme").await;
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = posted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = hook.accept().await {
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = s.read(&mut buf).await;
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere_addr}/stolen\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+    });
+    let (s, e) = app.post("/v1/webhooks", &admin, json!({ "url": format!("http://{hook_addr}/hook") })).await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let delivered =
+        callvault_server::notify::webhooks(&app.state, tenant.parse().unwrap(), "security.alert", &json!({ "x": 1 }))
+            .await;
+    assert_eq!(delivered, 0, "a redirect is not a delivery");
+    assert_eq!(posted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect target was never contacted");
+    app.cleanup().await;
+}
