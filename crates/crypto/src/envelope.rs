@@ -323,8 +323,9 @@ impl Sealer {
         let header = BlobHeader { encrypted: true, plaintext_len: declared_len, prefix: cipher.prefix() };
         let wrapped_key = dk.wrap_content_key(ctx, &header, &content_key)?;
         let aad = segment_aad(ctx, &header);
-        let sealer =
-            Sealer { cipher, aad, header, counter: 0, received: 0, buf: Vec::with_capacity(SEALED_SEGMENT_SIZE) };
+        // The buffer grows only for pieces that are not whole segments (the last one, unaligned
+        // writes): uploads that hand over whole segments hold no copy of their own.
+        let sealer = Sealer { cipher, aad, header, counter: 0, received: 0, buf: Vec::new() };
         Ok(NewObject { header, wrapped_key, sealer })
     }
 

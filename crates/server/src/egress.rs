@@ -36,6 +36,9 @@ pub enum Refusal {
     /// The name does not resolve.
     #[error("the host name does not resolve")]
     Unresolved,
+    /// A privileged port other than 80 and 443, or port 0.
+    #[error("the port must be 80, 443 or 1024 and above")]
+    Port,
 }
 
 /// The class of an address outbound requests may not reach, or `None` for a public address.
@@ -73,17 +76,25 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         _ if ip.is_unspecified() => "unspecified",
         _ if ip.is_loopback() => "loopback",
         [0, 0, 0, 0, 0, 0, _, _] => "IPv4-compatible",
+        [0, 0, 0, 0, 0xffff, 0, _, _] => "IPv4-translated",
         [0x64, 0xff9b, ..] => "NAT64",
-        [0x2002, ..] => "6to4",
-        [0x2001, 0, ..] => "Teredo",
-        [0x2001, 0xdb8, ..] => "documentation",
         [x, ..] if x & 0xfe00 == 0xfc00 => "unique-local",
         [x, ..] if x & 0xffc0 == 0xfe80 => "link-local",
-        [x, ..] if x & 0xffc0 == 0xfec0 => "site-local",
         [x, ..] if x & 0xff00 == 0xff00 => "multicast",
-        [0x0100, 0, 0, 0, ..] => "discard-only",
+        // Only global unicast (2000::/3) is reachable, without its special-purpose blocks.
+        [x, ..] if x & 0xe000 != 0x2000 => "reserved",
+        [0x2001, 0xdb8, ..] | [0x3fff, 0..=0x0fff, ..] => "documentation",
+        [0x2001, 0, ..] => "Teredo",
+        [0x2001, 0x0000..=0x01ff, ..] => "IETF protocol assignment",
+        [0x2002, ..] => "6to4",
         _ => return None,
     })
+}
+
+/// Ports a webhook may use: 80, 443, or an unprivileged port (a privileged one names a service
+/// such as SSH or SMTP, not a web hook).
+fn allowed_port(port: u16) -> bool {
+    port == 80 || port == 443 || port >= 1024
 }
 
 /// A checked URL: its parsed form and the host and port to resolve.
@@ -223,6 +234,9 @@ impl Egress {
             self.allowed(ip)?;
         }
         let port = url.port_or_known_default().ok_or(Refusal::Syntax)?;
+        if !allowed_port(port) {
+            return Err(Refusal::Port);
+        }
         Ok(Target { url, host, port })
     }
 
@@ -324,6 +338,15 @@ mod tests {
             ("https://[::127.0.0.1]/x", Refusal::Address("IPv4-compatible")),
             ("https://[64:ff9b::a9fe:a9fe]/x", Refusal::Address("NAT64")),
             ("https://[2002:7f00:1::]/x", Refusal::Address("6to4")),
+            ("https://[::ffff:0:169.254.169.254]/x", Refusal::Address("IPv4-translated")),
+            ("https://[::ffff:0:127.0.0.1]/x", Refusal::Address("IPv4-translated")),
+            ("https://[100:0:0:1::1]/x", Refusal::Address("reserved")),
+            ("https://[4000::1]/x", Refusal::Address("reserved")),
+            ("https://[5f00::1]/x", Refusal::Address("reserved")),
+            ("https://[3fff::1]/x", Refusal::Address("documentation")),
+            ("https://[2001:2::1]/x", Refusal::Address("IETF protocol assignment")),
+            ("https://hooks.example.com:22/x", Refusal::Port),
+            ("https://hooks.example.com:0/x", Refusal::Port),
             ("https://0.0.0.0/x", Refusal::Address("this-network")),
             ("https://[::]/x", Refusal::Address("unspecified")),
             ("https://10.0.0.1/x", Refusal::Address("private")),
@@ -361,6 +384,7 @@ mod tests {
         assert!(recorder.0.lock().unwrap().is_empty(), "no connection was attempted");
         // A public name is delivered to the address that was checked, nothing else.
         assert_eq!(e.post("https://hooks.example.com/in", vec![], b"{}".to_vec()).await, Ok(200));
+        assert!(e.parse("https://[2606:4700::1111]:8443/x").is_ok(), "public IPv6 on an unprivileged port");
         assert_eq!(*recorder.0.lock().unwrap(), vec!["93.184.215.14:443".parse::<SocketAddr>().unwrap()]);
     }
 

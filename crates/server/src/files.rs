@@ -29,9 +29,9 @@ pub struct Fixed {
     pub paths: Vec<std::path::PathBuf>,
 }
 
-/// Creates the data directory 0700 if absent; tightens it and everything in it (except the blob
-/// tree, which the blob store creates 0700 / 0600 itself and may hold millions of files) to
-/// 0700 for directories and 0600 for files. Symbolic links are not followed.
+/// Creates the data directory 0700 if absent; tightens it and everything in it, blobs included,
+/// to 0700 for directories and 0600 for files (one `lstat` per file at start). Symbolic links are
+/// not followed.
 pub fn secure_data_dir(dir: &Path) -> std::io::Result<Fixed> {
     let mut fixed = Fixed::default();
     if !dir.exists() {
@@ -39,14 +39,14 @@ pub fn secure_data_dir(dir: &Path) -> std::io::Result<Fixed> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.recursive(true).create(dir)?;
     }
-    tighten(dir, &mut fixed, true)?;
+    tighten(dir, &mut fixed)?;
     for path in &fixed.paths {
         tracing::warn!(path = %path.display(), "was readable by group or others; its mode is now owner-only");
     }
     Ok(fixed)
 }
 
-fn tighten(path: &Path, fixed: &mut Fixed, top: bool) -> std::io::Result<()> {
+fn tighten(path: &Path, fixed: &mut Fixed) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::symlink_metadata(path)?;
     if meta.file_type().is_symlink() {
@@ -60,38 +60,7 @@ fn tighten(path: &Path, fixed: &mut Fixed, top: bool) -> std::io::Result<()> {
     }
     if meta.is_dir() {
         for entry in std::fs::read_dir(path)? {
-            let entry = entry?;
-            if top && entry.file_name() == "blobs" {
-                // Only the tree's own directories: the blob store creates them 0700 and blobs 0600.
-                tighten_dirs(&entry.path(), fixed)?;
-                continue;
-            }
-            tighten(&entry.path(), fixed, false)?;
-        }
-    }
-    Ok(())
-}
-
-fn tighten_dirs(path: &Path, fixed: &mut Fixed) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_dir() {
-        return Ok(());
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
-        fixed.paths.push(path.to_owned());
-    }
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            let meta = entry.metadata()?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700))?;
-                fixed.paths.push(entry.path());
-            }
+            tighten(&entry?.path(), fixed)?;
         }
     }
     Ok(())
@@ -115,6 +84,8 @@ mod tests {
         std::fs::create_dir_all(dir.join("blobs/t1")).unwrap();
         std::fs::write(dir.join("callvault.db"), b"x").unwrap();
         std::fs::write(dir.join("dnc/a.cvdnc"), b"x").unwrap();
+        std::fs::write(dir.join("blobs/t1/o.cvb"), b"x").unwrap();
+        std::fs::set_permissions(dir.join("blobs/t1/o.cvb"), std::fs::Permissions::from_mode(0o666)).unwrap();
         for (p, m) in [(&dir, 0o755), (&dir.join("dnc"), 0o755), (&dir.join("blobs/t1"), 0o755)] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
         }
@@ -122,7 +93,8 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let fixed = secure_data_dir(&dir).unwrap();
-        assert_eq!(fixed.paths.len(), 6, "{fixed:?}");
+        assert_eq!(fixed.paths.len(), 7, "{fixed:?}");
+        assert_eq!(mode(&dir.join("blobs/t1/o.cvb")), 0o600);
         assert_eq!(mode(&dir.join("blobs")), 0o700);
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("dnc")), 0o700);

@@ -10,10 +10,12 @@
 //! - nothing blocks an OS thread while waiting for a client: bodies are read asynchronously.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,6 +27,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// Connection limits and timeouts.
@@ -40,16 +43,25 @@ pub struct Limits {
     pub max_per_source: usize,
 }
 
-/// Counts open connections per source; a slot is released when its guard drops.
-#[derive(Debug, Default)]
+/// Counts open connections per source; a slot is released when its guard drops. Connections
+/// that have not sent a request yet are queued oldest first: at the total cap the oldest of them
+/// is closed to make room, so silent connections cannot lock real clients out.
+#[derive(Default)]
 struct Slots {
     total: usize,
     by_source: HashMap<IpAddr, usize>,
+    next_id: u64,
+    waiting: VecDeque<(u64, Arc<AtomicBool>, Arc<Notify>)>,
 }
 
 struct Slot {
     slots: Arc<Mutex<Slots>>,
     ip: IpAddr,
+    id: u64,
+    /// Set by the first request on the connection.
+    started: Arc<AtomicBool>,
+    /// Notified when the connection is evicted.
+    evicted: Arc<Notify>,
 }
 
 impl Drop for Slot {
@@ -62,6 +74,8 @@ impl Drop for Slot {
                     s.by_source.remove(&self.ip);
                 }
             }
+            let id = self.id;
+            s.waiting.retain(|(i, _, _)| *i != id);
         }
     }
 }
@@ -69,12 +83,22 @@ impl Drop for Slot {
 fn take_slot(slots: &Arc<Mutex<Slots>>, ip: IpAddr, limits: &Limits) -> Option<Slot> {
     let mut s = slots.lock().ok()?;
     let here = s.by_source.get(&ip).copied().unwrap_or(0);
-    if s.total >= limits.max_connections || here >= limits.max_per_source {
+    if here >= limits.max_per_source {
         return None;
+    }
+    if s.total >= limits.max_connections {
+        // Close the oldest connection that has not sent a request (its slot frees when its task
+        // ends); when every connection is serving requests, refuse.
+        s.waiting.retain(|(_, started, _)| !started.load(Ordering::Relaxed));
+        let (_, _, evicted) = s.waiting.pop_front()?;
+        evicted.notify_one();
     }
     s.total += 1;
     s.by_source.insert(ip, here + 1);
-    Some(Slot { slots: slots.clone(), ip })
+    s.next_id += 1;
+    let (id, started, evicted) = (s.next_id, Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
+    s.waiting.push_back((id, started.clone(), evicted.clone()));
+    Some(Slot { slots: slots.clone(), ip, id, started, evicted })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then lets open requests finish for up
@@ -88,7 +112,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let slots = Arc::new(Mutex::new(Slots::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -104,7 +128,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(slot) = take_slot(&slots, peer.ip(), &limits) else {
-            if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(1000) {
+            if refused.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000) {
                 tracing::warn!("connection refused: too many open connections (in total or from one source)");
             }
             drop(stream);
@@ -112,34 +136,49 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         // The peer address as a request extension around the whole router (layering the Router
-        // itself would rebuild every route for each connection: ~200 KB apiece).
-        let service = TowerToHyperService::new(tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), app.clone()));
+        // itself would rebuild every route for each connection: ~200 KB apiece); the first
+        // request marks the connection as started (no longer evictable).
+        let started = slot.started.clone();
+        let marked = tower::ServiceExt::map_request(app.clone(), move |req: axum::http::Request<_>| {
+            started.store(true, Ordering::Relaxed);
+            req
+        });
+        let service = TowerToHyperService::new(tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), marked));
+        // A peer has the header timeout for its first byte, then the idle timeout between bytes.
+        let io = Idle::new(stream, limits.header_timeout.min(limits.idle_timeout), limits.idle_timeout);
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _slot = slot;
-            let io = Idle::new(stream, limits.idle_timeout);
+            let evicted = slot.evicted.clone();
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .keep_alive(true)
-                .max_buf_size(64 * 1024);
+                .max_buf_size(32 * 1024);
             builder.http2().timer(TokioTimer::new()).max_concurrent_streams(64);
-            match tls {
-                Some(acceptor) => {
-                    let Ok(Ok(stream)) = tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await else {
-                        return;
-                    };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    let _ = watcher.watch(conn).await;
+            let served = async {
+                match tls {
+                    Some(acceptor) => {
+                        let Ok(Ok(stream)) = tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await
+                        else {
+                            return;
+                        };
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                        let _ = watcher.watch(conn).await;
+                    }
+                    None => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
+                        let _ = watcher.watch(conn).await;
+                    }
                 }
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
-                    let _ = watcher.watch(conn).await;
-                }
+            };
+            tokio::select! {
+                () = served => {}
+                () = evicted.notified() => {}
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -156,8 +195,9 @@ struct Idle<S> {
 }
 
 impl<S> Idle<S> {
-    fn new(inner: S, limit: Duration) -> Self {
-        Self { inner, limit, deadline: Box::pin(tokio::time::sleep(limit)) }
+    /// `first`: how long the peer has for its first byte; then `limit` between any progress.
+    fn new(inner: S, first: Duration, limit: Duration) -> Self {
+        Self { inner, limit, deadline: Box::pin(tokio::time::sleep(first)) }
     }
 
     fn moved(&mut self) {
@@ -257,6 +297,8 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     #[test]
@@ -271,19 +313,27 @@ mod tests {
         let a: IpAddr = "127.0.0.2".parse().unwrap();
         let b: IpAddr = "127.0.0.3".parse().unwrap();
         let a1 = take_slot(&slots, a, &limits).unwrap();
-        let _a2 = take_slot(&slots, a, &limits).unwrap();
+        let a2 = take_slot(&slots, a, &limits).unwrap();
         assert!(take_slot(&slots, a, &limits).is_none(), "per source");
-        let _b1 = take_slot(&slots, b, &limits).unwrap();
-        assert!(take_slot(&slots, b, &limits).is_none(), "in total");
+        let b1 = take_slot(&slots, b, &limits).unwrap();
+        // At the total cap: the oldest connection without a request makes room.
+        a1.started.store(true, Ordering::Relaxed);
+        let b2 = take_slot(&slots, b, &limits).unwrap();
+        assert!(b2.evicted.notified().now_or_never().is_none(), "the newcomer is not evicted");
+        assert!(a2.evicted.notified().now_or_never().is_some(), "a2 (oldest silent) is evicted, not a1 (serving)");
+        drop(a2);
+        b1.started.store(true, Ordering::Relaxed);
+        b2.started.store(true, Ordering::Relaxed);
+        assert!(take_slot(&slots, "127.0.0.4".parse().unwrap(), &limits).is_none(), "all serving: refused");
         drop(a1);
-        assert!(take_slot(&slots, b, &limits).is_some(), "a released slot is reused");
+        assert!(take_slot(&slots, "127.0.0.4".parse().unwrap(), &limits).is_some(), "a released slot is reused");
     }
 
     #[tokio::test]
     async fn a_silent_peer_times_out_and_traffic_keeps_it_open() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut client, server) = tokio::io::duplex(64);
-        let mut idle = Idle::new(server, Duration::from_millis(300));
+        let mut idle = Idle::new(server, Duration::from_millis(300), Duration::from_millis(300));
         let mut buf = [0u8; 8];
         client.write_all(b"ab").await.unwrap();
         assert_eq!(idle.read(&mut buf).await.unwrap(), 2);
@@ -297,5 +347,16 @@ mod tests {
         let err = idle.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(250), "not before the limit");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_speaks_gets_the_header_timeout() {
+        use tokio::io::AsyncReadExt;
+        let (_client, server) = tokio::io::duplex(64);
+        let mut idle = Idle::new(server, Duration::from_millis(100), Duration::from_secs(30));
+        let started = std::time::Instant::now();
+        let err = idle.read(&mut [0u8; 8]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5), "not the idle timeout");
     }
 }

@@ -58,7 +58,8 @@ pub struct Attempt {
     pub outcome: &'static str,
 }
 
-/// Attempts per source per minute, and in total per minute.
+/// Refused attempts per source per minute, and in total per minute (shares this installation
+/// issued are never limited).
 const PER_SOURCE_PER_MINUTE: usize = 10;
 const TOTAL_PER_MINUTE: usize = 60;
 /// Attempts kept for the audit log (the oldest are dropped beyond it, and counted).
@@ -85,15 +86,20 @@ impl Gate {
         }
     }
 
-    /// Whether another attempt from `ip` is allowed now (and counts it).
-    fn admit(&mut self, ip: Option<IpAddr>) -> bool {
+    /// Whether refused attempts from `ip` (or in total) used up the last minute's allowance.
+    fn limited(&mut self, ip: Option<IpAddr>) -> bool {
         let now = Instant::now();
         self.recent.retain(|(t, _)| now.duration_since(*t) < Duration::from_secs(60));
         let from_here = self.recent.iter().filter(|(_, i)| *i == ip).count();
-        if from_here >= PER_SOURCE_PER_MINUTE || self.recent.len() >= TOTAL_PER_MINUTE {
+        from_here >= PER_SOURCE_PER_MINUTE || self.recent.len() >= TOTAL_PER_MINUTE
+    }
+
+    /// Counts a refused attempt; whether it was still within the allowance.
+    fn admit(&mut self, ip: Option<IpAddr>) -> bool {
+        if self.limited(ip) {
             return false;
         }
-        self.recent.push((now, ip));
+        self.recent.push((Instant::now(), ip));
         true
     }
 }
@@ -125,22 +131,23 @@ async fn unseal(
     body: axum::body::Bytes,
 ) -> Response {
     let ip = peer.map(|axum::Extension(ConnectInfo(a))| a.ip());
-    {
+    // Refused attempts are limited per source and in total; a share this installation issued is
+    // never limited, so forged attempts cannot keep the custodians out.
+    let refuse = |outcome: &'static str, answer: ApiError| -> Response {
         let Ok(mut g) = s.gate.lock() else { return poisoned() };
-        if !g.admit(ip) {
-            g.note(ip, "rate_limited");
-            return ApiError::too_many("too many unseal attempts; wait a minute", 60).into_response();
+        g.note(ip, outcome);
+        if g.admit(ip) {
+            answer.into_response()
+        } else {
+            ApiError::too_many("too many refused unseal attempts; wait a minute", 60).into_response()
         }
-    }
+    };
     let Ok(req) = serde_json::from_slice::<UnsealRequest>(&body) else {
-        return ApiError::bad_request("body: {\"share\": \"cvs1-…\"}").into_response();
+        return refuse("malformed", ApiError::bad_request("body: {\"share\": \"cvs1-…\"}"));
     };
     let text = zeroize::Zeroizing::new(req.share.expose().trim().to_owned());
     if let Err(e) = shamir::check(&text) {
-        if let Ok(mut g) = s.gate.lock() {
-            g.note(ip, "malformed");
-        }
-        return ApiError::invalid(e.to_string()).into_response();
+        return refuse("malformed", ApiError::invalid(e.to_string()));
     }
     let digest = hex::encode(callvault_crypto::digest::sha256(text.as_bytes()));
     let record = match s.store.reader().await {
@@ -160,11 +167,10 @@ async fn unseal(
     let record = match record {
         Ok(Some(record)) => record,
         Ok(None) => {
-            if let Ok(mut g) = s.gate.lock() {
-                g.note(ip, "unknown_share");
-            }
-            return ApiError::invalid("this share was never issued by this installation; nothing changed")
-                .into_response();
+            return refuse(
+                "unknown_share",
+                ApiError::invalid("this share was never issued by this installation; nothing changed"),
+            );
         }
         Err(e) => return ApiError::internal(e).into_response(),
     };
@@ -253,6 +259,8 @@ pub async fn gate(
         .route("/v1/sys/seal-status", get(seal_status))
         .route("/v1/sys/unseal", post(unseal))
         .fallback(sealed)
+        .method_not_allowed_fallback(|| async { ApiError::from_status(axum::http::StatusCode::METHOD_NOT_ALLOWED) })
+        .layer(axum::middleware::from_fn(crate::api::baseline_headers))
         .with_state(shared);
     let tokio_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
     let (key_tx, key_rx) = oneshot::channel::<SecretBytes>();

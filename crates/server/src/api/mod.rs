@@ -143,6 +143,17 @@ pub fn metrics_app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Headers every response carries, the sealed gate's included: never sniffed, never cached.
+pub async fn baseline_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// The longest request id kept from a client.
 const MAX_REQUEST_ID: usize = 64;
 
@@ -242,7 +253,12 @@ async fn method_not_allowed() -> ApiError {
 /// and content must never sit in a cache), HSTS when serving TLS.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // A fixed set of labels: a client's invented methods must not grow the metrics without end.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
     let is_problem = response

@@ -268,7 +268,7 @@ async fn upload_object(
             rest = &rest[take..];
             if segment.len() == SEGMENT_SIZE {
                 let (current, start) = (writer.take(), open.take());
-                let (w, mut full, written) = blocking(move || {
+                let (w, full, written) = blocking(move || {
                     let mut w = match (current, start) {
                         (Some(w), _) => w,
                         (None, Some(start)) => match start() {
@@ -288,8 +288,10 @@ async fn upload_object(
                 })
                 .await?;
                 writer = w;
-                full.clear();
-                segment = full;
+                // The buffer is not kept between segments: an upload that stalls holds only
+                // what it sent since its last whole segment.
+                drop(full);
+                segment = Vec::new();
                 if let Err(e) = written {
                     failure = Some(e);
                     break 'read;
@@ -358,10 +360,32 @@ async fn upload_object(
 fn content_type(headers: &HeaderMap) -> ApiResult<String> {
     let Some(v) = headers.get(header::CONTENT_TYPE) else { return Ok("application/octet-stream".into()) };
     let s = v.to_str().map_err(|_| ApiError::bad_request("bad Content-Type"))?;
-    if s.len() > 128 || !s.contains('/') {
-        return Err(ApiError::bad_request("Content-Type: a MIME type such as audio/wav"));
+    if s.len() > 128 || media_type(s).is_none() {
+        return Err(ApiError::bad_request(
+            "Content-Type: one media type such as audio/wav or text/plain; charset=utf-8 (no lists)",
+        ));
     }
-    Ok(s.to_owned())
+    Ok(s.trim().to_owned())
+}
+
+/// The essence (`type/subtype`, lower case) of exactly one media type (RFC 9110 8.3.1:
+/// `type "/" subtype *( OWS ";" OWS parameter )`, parameters as token=token); `None` for
+/// anything else, a list of types in particular.
+fn media_type(value: &str) -> Option<String> {
+    let token =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let mut parts = value.split(';');
+    let (kind, sub) = parts.next()?.trim().split_once('/')?;
+    if !token(kind) || !token(sub) {
+        return None;
+    }
+    for p in parts {
+        let (name, val) = p.trim().split_once('=')?;
+        if !token(name) || !token(val) {
+            return None;
+        }
+    }
+    Some(format!("{}/{}", kind.to_ascii_lowercase(), sub.to_ascii_lowercase()))
 }
 
 /// Lists objects the caller may see.
@@ -410,11 +434,11 @@ async fn get_object(
 
 /// Parses a single `bytes=` range against an object of `size` bytes: `[start, end)`.
 pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Err(ApiError::bad_request("Range: only `bytes=` ranges are supported"));
-    };
+    // RFC 9110 14.2: a range unit the server does not understand is ignored; several ranges
+    // (multipart answers) are not offered, so such a request gets the whole content.
+    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
-        return Err(ApiError::bad_request("Range: one range per request"));
+        return Ok(None);
     }
     let (a, b) = spec.split_once('-').ok_or_else(|| ApiError::bad_request("Range: bytes=start-end"))?;
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ApiError::bad_request("Range: bytes=start-end"));
@@ -520,14 +544,9 @@ async fn object_content(
     // Media a browser plays (audio, video) keep their declared type and play inline; anything
     // else (HTML, SVG, scripts, documents) is an opaque download, so stored content never runs
     // in the API's origin.
-    let playable = plays_inline(&o.content_type);
-    h.insert(
-        header::CONTENT_TYPE,
-        match HeaderValue::from_str(&o.content_type) {
-            Ok(v) if playable => v,
-            _ => HeaderValue::from_static("application/octet-stream"),
-        },
-    );
+    let inline = plays_inline(&o.content_type).and_then(|m| HeaderValue::from_str(&m).ok());
+    let playable = inline.is_some();
+    h.insert(header::CONTENT_TYPE, inline.unwrap_or(HeaderValue::from_static("application/octet-stream")));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -548,14 +567,10 @@ async fn object_content(
     Ok(response)
 }
 
-/// Whether content of this media type may play inline: audio and video only.
-fn plays_inline(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
-    match essence.split_once('/') {
-        Some((kind @ ("audio" | "video"), sub)) => token(kind) && token(sub),
-        _ => false,
-    }
+/// The type to play a stored object with inline: the essence of an audio or video type, or
+/// `None` (served as an opaque attachment).
+fn plays_inline(content_type: &str) -> Option<String> {
+    media_type(content_type).filter(|m| m.starts_with("audio/") || m.starts_with("video/"))
 }
 
 /// Authenticates every segment of one object and its plaintext digest; a failure is reported
@@ -612,12 +627,29 @@ mod tests {
     use super::{parse_range, plays_inline};
 
     #[test]
-    fn only_audio_and_video_play_inline() {
-        for t in ["audio/wav", "audio/ogg; codecs=opus", "video/mp4", "AUDIO/MPEG"] {
-            assert!(plays_inline(t), "{t}");
+    fn only_one_audio_or_video_type_plays_inline() {
+        for (t, essence) in [
+            ("audio/wav", "audio/wav"),
+            ("audio/ogg; codecs=opus", "audio/ogg"),
+            ("video/mp4", "video/mp4"),
+            ("AUDIO/MPEG", "audio/mpeg"),
+        ] {
+            assert_eq!(plays_inline(t).as_deref(), Some(essence), "{t}");
         }
-        for t in ["text/html", "image/svg+xml", "application/pdf", "audio/", "audio", "text/html; x=audio/wav", ""] {
-            assert!(!plays_inline(t), "{t}");
+        for t in [
+            "text/html",
+            "image/svg+xml",
+            "application/pdf",
+            "audio/",
+            "audio",
+            "text/html; x=audio/wav",
+            "",
+            "audio/x;a=b,text/html",
+            "video/x; charset=utf-8, image/svg+xml",
+            "audio/x,text/html",
+            "audio/x; a=\"b,text/html\"",
+        ] {
+            assert_eq!(plays_inline(t), None, "{t}");
         }
     }
 
@@ -630,8 +662,8 @@ mod tests {
         assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status().as_u16(), 416);
         assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status().as_u16(), 416);
         assert_eq!(parse_range("bytes=5-1", 100).unwrap_err().status().as_u16(), 400);
-        assert_eq!(parse_range("items=0-1", 100).unwrap_err().status().as_u16(), 400);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None, "an unknown unit is ignored");
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None, "several ranges: the whole content");
         assert_eq!(parse_range("bytes=x-1", 100).unwrap_err().status().as_u16(), 400);
     }
 }

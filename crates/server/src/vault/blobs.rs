@@ -79,7 +79,8 @@ impl BlobStore {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&tmp)?;
-        Ok(PendingBlob { file: std::io::BufWriter::with_capacity(256 * 1024, file), tmp, dir, name })
+        // Small: whole sealed segments (64 KiB + tag) bypass the buffer; it gathers headers and tags.
+        Ok(PendingBlob { file: std::io::BufWriter::with_capacity(16 * 1024, file), tmp, dir, name })
     }
 
     /// Removes a blob (blocking); a missing file is fine.

@@ -319,7 +319,8 @@ impl BlobWriter {
         let (header, mode) = match target {
             Some(dk) => {
                 let NewObject { header, wrapped_key, sealer } = Sealer::start(dk, &object_context(o), o.size)?;
-                let out = Vec::with_capacity(2 * callvault_crypto::stream::SEALED_SEGMENT_SIZE);
+                // Grows only for unaligned pieces (uploads hand over whole segments).
+                let out = Vec::new();
                 (header.encode().to_vec(), WriteMode::Sealed { sealer: Box::new(sealer), out, wrapped: wrapped_key })
             }
             None => (BlobHeader::plain(o.size).encode().to_vec(), WriteMode::Plain { written: 0, size: o.size }),
