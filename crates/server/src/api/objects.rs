@@ -245,60 +245,74 @@ async fn upload_object(
     // Request frames are gathered into whole 64 KiB segments on the async side; each segment is
     // sealed (where it lies: one copy per byte) and written on a blocking thread that is released
     // as soon as that segment is written, so a slow client holds a connection, never a thread.
-    // The blob is opened with the first whole segment, and the segment buffer grows with what
-    // arrives: an upload that stalls early holds a few kilobytes, no file and no thread.
+    // Frames are gathered on the async side; whole 64 KiB segments go to a blocking thread in
+    // batches of up to BATCH segments (as many as have already arrived), are sealed where they
+    // lie and written, and the thread is released. The blob is opened with the first whole
+    // segment; while the client is silent the upload holds only what it sent since its last whole
+    // segment — no file, no thread.
+    const BATCH: usize = 8;
     let open = {
         let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
         move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
     };
     let mut open = Some(open);
     let mut writer: Option<BlobWriter> = None;
-    let mut segment = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
     let mut stream = body.into_data_stream();
     let mut failure = None;
-    'read: while let Some(frame) = stream.next().await {
-        let Ok(bytes) = frame else {
-            failure = Some(ContentError::Integrity("the upload was interrupted".into()));
-            break;
-        };
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            let take = (SEGMENT_SIZE - segment.len()).min(rest.len());
-            segment.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if segment.len() == SEGMENT_SIZE {
-                let (current, start) = (writer.take(), open.take());
-                let (w, full, written) = blocking(move || {
-                    let mut w = match (current, start) {
-                        (Some(w), _) => w,
-                        (None, Some(start)) => match start() {
-                            Ok(w) => w,
-                            Err(e) => return (None, segment, Err(e)),
-                        },
-                        (None, None) => {
-                            return (
-                                None,
-                                segment,
-                                Err(ContentError::Integrity("the blob could not be opened".into())),
-                            );
-                        }
-                    };
-                    let r = w.write(&mut segment);
-                    (Some(w), segment, r)
-                })
-                .await?;
-                writer = w;
-                // The buffer is not kept between segments: an upload that stalls holds only
-                // what it sent since its last whole segment.
-                drop(full);
-                segment = Vec::new();
-                if let Err(e) = written {
-                    failure = Some(e);
-                    break 'read;
+    let mut ended = false;
+    while !ended {
+        // Wait for one frame, then take every frame that is already there, up to a batch.
+        match stream.next().await {
+            Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
+            Some(Err(_)) => {
+                failure = Some(ContentError::Integrity("the upload was interrupted".into()));
+                break;
+            }
+            None => ended = true,
+        }
+        while !ended && pending.len() < BATCH * SEGMENT_SIZE {
+            match futures_util::FutureExt::now_or_never(stream.next()) {
+                Some(Some(Ok(bytes))) => pending.extend_from_slice(&bytes),
+                Some(Some(Err(_))) => {
+                    failure = Some(ContentError::Integrity("the upload was interrupted".into()));
+                    break;
                 }
+                Some(None) => ended = true,
+                None => break,
             }
         }
+        if failure.is_some() {
+            break;
+        }
+        let whole = pending.len() - pending.len() % SEGMENT_SIZE;
+        if whole == 0 || ended {
+            continue;
+        }
+        let rest = pending.split_off(whole);
+        let (current, start) = (writer.take(), open.take());
+        let (w, written) = blocking(move || {
+            let mut batch = pending;
+            let mut w = match (current, start) {
+                (Some(w), _) => w,
+                (None, Some(start)) => match start() {
+                    Ok(w) => w,
+                    Err(e) => return (None, Err(e)),
+                },
+                (None, None) => return (None, Err(ContentError::Integrity("the blob could not be opened".into()))),
+            };
+            let r = batch.chunks_exact_mut(SEGMENT_SIZE).try_for_each(|segment| w.write(segment));
+            (Some(w), r)
+        })
+        .await?;
+        writer = w;
+        pending = rest;
+        if let Err(e) = written {
+            failure = Some(e);
+            break;
+        }
     }
+    let mut segment = pending;
     let written = match failure {
         Some(e) => {
             if let Some(w) = writer {
