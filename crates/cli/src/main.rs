@@ -114,7 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Blocking work (sealing a segment, a file sync, SQLite) is short; a bounded pool keeps a
     // burst of uploads from spawning hundreds of threads.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(16).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

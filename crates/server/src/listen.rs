@@ -156,7 +156,7 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .keep_alive(true)
-                .max_buf_size(64 * 1024);
+                .max_buf_size(256 * 1024);
             builder.http2().timer(TokioTimer::new()).max_concurrent_streams(64);
             let served = async {
                 match tls {

@@ -301,7 +301,7 @@ async fn upload_object(
                 },
                 (None, None) => return (None, Err(ContentError::Integrity("the blob could not be opened".into()))),
             };
-            let r = batch.chunks_exact_mut(SEGMENT_SIZE).try_for_each(|segment| w.write(segment));
+            let r = w.write_segments(&mut batch);
             (Some(w), r)
         })
         .await?;

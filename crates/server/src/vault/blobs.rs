@@ -18,7 +18,9 @@ pub struct BlobStore {
 
 /// A blob being written.
 pub struct PendingBlob {
-    file: std::io::BufWriter<std::fs::File>,
+    // Unbuffered: callers hand over whole sealed segments (with `write_pair` for a segment and
+    // its tag, one system call, no copy) or their own batched output.
+    file: std::fs::File,
     tmp: PathBuf,
     dir: PathBuf,
     /// The name it will get.
@@ -31,11 +33,37 @@ impl PendingBlob {
         self.file.write_all(bytes)
     }
 
+    /// Appends every piece with as few vectored writes as the system takes.
+    pub fn write_all_slices(&mut self, mut slices: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
+        while !slices.is_empty() {
+            let n = self.file.write_vectored(slices)?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            std::io::IoSlice::advance_slices(&mut slices, n);
+        }
+        Ok(())
+    }
+
+    /// Appends two pieces in one vectored write (a sealed segment and its tag).
+    pub fn write_pair(&mut self, first: &[u8], second: &[u8]) -> std::io::Result<()> {
+        let (mut a, mut b) = (first, second);
+        while !a.is_empty() || !b.is_empty() {
+            let n = self.file.write_vectored(&[std::io::IoSlice::new(a), std::io::IoSlice::new(b)])?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            let from_a = n.min(a.len());
+            a = &a[from_a..];
+            b = &b[n - from_a..];
+        }
+        Ok(())
+    }
+
     /// Flushes, fsyncs and renames into place.
     pub fn commit(self) -> std::io::Result<String> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
+        self.file.sync_all()?;
+        drop(self.file);
         std::fs::rename(&self.tmp, self.dir.join(&self.name))?;
         std::fs::File::open(&self.dir)?.sync_all()?;
         Ok(self.name)
@@ -79,8 +107,7 @@ impl BlobStore {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&tmp)?;
-        // Small: whole sealed segments (64 KiB + tag) bypass the buffer; it gathers headers and tags.
-        Ok(PendingBlob { file: std::io::BufWriter::with_capacity(16 * 1024, file), tmp, dir, name })
+        Ok(PendingBlob { file, tmp, dir, name })
     }
 
     /// Removes a blob (blocking); a missing file is fine.

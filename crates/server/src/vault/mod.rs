@@ -347,8 +347,7 @@ impl BlobWriter {
                     // Whole segments (from a blob being transformed, or an aligned upload
                     // buffer) are sealed where they lie: no copy.
                     let tag = sealer.seal_segment_in_place(piece)?;
-                    file.write(piece)?;
-                    file.write(&tag)?;
+                    file.write_pair(piece, &tag)?;
                 } else {
                     sealer.update(piece, out)?;
                     file.write(out)?;
@@ -362,6 +361,41 @@ impl BlobWriter {
                 }
                 file.write(piece)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds whole segments of plaintext (blocking): each is sealed where it lies and all go to
+    /// the file in one vectored write with their tags — no copy, one system call per batch.
+    /// Segments the sealer cannot take whole (the object's last) go through [`Self::write`].
+    pub fn write_segments(&mut self, batch: &mut [u8]) -> Result<(), ContentError> {
+        let sealed_len = {
+            let Self { pending, mode, sha, .. } = self;
+            let WriteMode::Sealed { sealer, .. } = mode else {
+                return self.write(batch);
+            };
+            let file =
+                pending.as_mut().ok_or_else(|| ContentError::Integrity("the blob was already finished".into()))?;
+            let mut tags = Vec::with_capacity(batch.len() / SEGMENT_SIZE);
+            let mut sealed_len = 0;
+            for chunk in batch.chunks_exact_mut(SEGMENT_SIZE) {
+                if !sealer.aligned_for(chunk.len()) {
+                    break;
+                }
+                sha.update(chunk);
+                tags.push(sealer.seal_segment_in_place(chunk)?);
+                sealed_len += chunk.len();
+            }
+            let mut slices: Vec<std::io::IoSlice<'_>> = batch[..sealed_len]
+                .chunks(SEGMENT_SIZE)
+                .zip(&tags)
+                .flat_map(|(segment, tag)| [std::io::IoSlice::new(segment), std::io::IoSlice::new(tag)])
+                .collect();
+            file.write_all_slices(&mut slices)?;
+            sealed_len
+        };
+        if sealed_len < batch.len() {
+            self.write(&mut batch[sealed_len..])?;
         }
         Ok(())
     }
