@@ -19,22 +19,7 @@ macro_rules! string_enum {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
         }
 
-        // By hand: the derive does not see a `rename` whose literal came through the macro, and
-        // documented the Rust variant names instead of the names on the wire.
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some([$($text,)*]))
-                    .into()
-            }
-        }
-
-        impl utoipa::ToSchema for $name {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed(stringify!($name))
-            }
-        }
+        crate::wire_names_schema!($name, [$($text),*]);
 
         impl $name {
             /// Every value, in declaration order.

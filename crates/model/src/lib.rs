@@ -4,6 +4,29 @@
 //! Architecture invariant: this crate does no I/O and holds no key material.
 #![forbid(unsafe_code)]
 
+/// The OpenAPI schema of an enum of wire names: a string, one of the names. By hand: the derive
+/// does not see a `rename` whose literal came through a macro, and documented the Rust variant
+/// names instead of the names on the wire.
+#[macro_export]
+macro_rules! wire_names_schema {
+    ($name:ident, [$($text:literal),*]) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text,)*]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
 pub mod access;
 pub mod dial;
 pub mod ids;
