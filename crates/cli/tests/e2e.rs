@@ -707,7 +707,7 @@ fn dial_checks_from_the_cli_explain_themselves() {
     drop(server);
 }
 
-/// Issue 6: `serve --demo` replays a scripted call that is transferred to a non-secure party;
+/// `serve --demo` replays a scripted call that is transferred to a non-secure party;
 /// the CLI shows its lock and history, and the demo agent's alert stream carries the downgrade.
 #[test]
 fn demo_call_is_downgraded_and_the_cli_shows_why() {

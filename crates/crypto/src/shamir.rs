@@ -1,6 +1,6 @@
 //! Split knowledge for the KEK (PCI DSS 3.6.1.2, 3.7.6): Shamir k-of-n shares over GF(256)
 //! (the `blahaj` crate). Fewer than k shares carry no information about the key — unlike the
-//! "two halves" of seed 004, which 3.7.6's applicability note rejects.
+//! "two halves" of a key simply split in two, which 3.7.6's applicability note rejects.
 //!
 //! A share travels as text: `cvs1-<k>-<set>-<hex>-<check>`, where `set` is 4 random bytes naming
 //! the backup the share belongs to (shares of different backups cannot be mixed by accident) and

@@ -98,7 +98,7 @@ string_enum!(
         Key = "key",
         /// Personal data reports and erasure.
         PersonalData = "personal_data",
-        /// Calling lists and activity forms with their records (seed 000: encrypted custom fields).
+        /// Calling lists and activity forms with their records (custom fields may be encrypted).
         CallingList = "calling_list",
         /// Provider operators (provider level).
         Operator = "operator",
@@ -265,7 +265,7 @@ pub enum Scope {
     },
 }
 
-/// The default roles every tenant starts with (seed 002 "default roles", issue 3).
+/// The default roles every tenant starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DefaultRole {
@@ -315,7 +315,7 @@ impl DefaultRole {
         Self::ALL.iter().copied().find(|r| r.name() == name)
     }
 
-    /// Privileged roles must use a second factor (issue 3).
+    /// Privileged roles must use a second factor.
     pub fn is_privileged(&self) -> bool {
         matches!(self, DefaultRole::Administrator | DefaultRole::SecurityOfficer | DefaultRole::DataProtectionOfficer)
     }

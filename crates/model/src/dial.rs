@@ -1,4 +1,4 @@
-//! Records of the telecom policy (issue 5): named calling areas and do-not-call lists. The
+//! Records of the telecom policy: named calling areas and do-not-call lists. The
 //! decision engine itself lives in `callvault-policy::dial`.
 
 use serde::{Deserialize, Serialize};

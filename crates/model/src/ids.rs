@@ -81,7 +81,7 @@ id_type!(
     SkillId, "skill"
 );
 id_type!(
-    /// A service (inbound queue) or campaign (outbound): the "projects" of seed 001.
+    /// A service (inbound queue) or campaign (outbound): a "project" that access can be restricted to.
     ServiceId, "service"
 );
 id_type!(

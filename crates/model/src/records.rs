@@ -66,13 +66,13 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
-    /// Envelope encryption of interaction content (seed 000).
+    /// Envelope encryption of interaction content.
     #[serde(default)]
     pub encryption: bool,
-    /// Outbound telecom policy: calling areas, hours, do-not-call (seed 001).
+    /// Outbound telecom policy: calling areas, calling hours (TCPA 47 CFR 64.1200(c)(1), state laws), do-not-call.
     #[serde(default)]
     pub outbound_policy: bool,
-    /// Call security tracking and downgrade alerts (seed 003).
+    /// Call security tracking (SRTP media, TLS signalling per leg) and downgrade alerts.
     #[serde(default)]
     pub call_security: bool,
 }
@@ -164,7 +164,7 @@ pub struct Address {
     pub value: Personal<String>,
 }
 
-/// A user's master data (seed 002 "User Master Data").
+/// A user's master data: names, login id and addresses, removed together when the user is deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Identifier.
@@ -258,8 +258,8 @@ pub struct Service {
     pub created_at: Timestamp,
 }
 
-/// The assignments of one user (seed 001 "restriction levels in terms of skills, teams and
-/// projects").
+/// The assignments of one user: the teams, skills and services (projects) that role grants can be
+/// restricted to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Assignments {

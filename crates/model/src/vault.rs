@@ -38,7 +38,7 @@ macro_rules! name_enum {
 }
 
 name_enum!(
-    /// The classes of content of seed 000.
+    /// The classes of stored content: recordings, transcripts, e-mails and attachments.
     ContentClass {
         /// Voice recording.
         Voice = "voice",
@@ -68,7 +68,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// Background jobs of seed 004's encryption settings.
+    /// Background jobs that apply changes to the encryption settings.
     JobKind {
         /// Content keys re-wrapped under the newest data key version; content untouched.
         Rewrap = "rewrap",
@@ -189,7 +189,7 @@ pub struct DataKeyVersion {
     pub wrapped: Vec<u8>,
 }
 
-/// Metadata of a stored object (seed 000).
+/// Metadata of a stored object (a recording, transcript, e-mail body or attachment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredObject {
     /// Identifier.
@@ -318,7 +318,7 @@ name_enum!(
 pub struct FieldDef {
     /// Field name (a CSV column header).
     pub name: String,
-    /// Stored encrypted under the tenant data key (seed 000: "encrypted" fields).
+    /// Stored encrypted under the tenant data key (an "encrypted" field).
     #[serde(default)]
     pub encrypted: bool,
     /// Keep a keyed blind index for equality search without decryption (encrypted fields only).

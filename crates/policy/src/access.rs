@@ -625,9 +625,9 @@ mod table {
     }
 
     /// Agent, and the self-service base of every role: one's own profile, addresses, password and
-    /// TOTP, sessions, notifications and interactions. Seed 002: "by default, user has right to access
-    /// to his/her own recordings"; seed 001: an agent "may be able to see customer details, but unable
-    /// to update, edit or delete them" (no customer-data privilege here at all).
+    /// TOTP, sessions, notifications and interactions: by default a user may access their own
+    /// recordings. Seeing, updating or deleting customer details needs a further grant (no
+    /// customer-data privilege here at all).
     pub(super) const SELF_SERVICE: &[Privilege] = &[
         own(User, Read),
         own(User, Update),
@@ -641,19 +641,18 @@ mod table {
         own(Interaction, Read),
         own(Interaction, Listen),
         own(Notification, Read),
-        own(CallAlert, Read), // seed 003: the alerts of one's own calls
+        own(CallAlert, Read), // the security alerts of one's own calls
     ];
 
-    /// Issue 5: an agent's softphone asks before dialling, and an agent records a customer's
+    /// An agent's softphone asks before dialling, and an agent records a customer's
     /// request not to be called again.
     /// An agent asks only for their own calls (`:own`): naming another user in a dial check is
     /// for dialers and for supervisors of that user's teams.
     pub(super) const AGENT: &[Privilege] = &[own(DialCheck, Create), all(DoNotCall, Create)];
 
-    /// Seed 001: supervisors "view the performance of a team member or his or her entire team, but
-    /// unable to see the performance of a team in a different department"; seed 002: "listening
-    /// rights for the service (queue, outbound campaign)". Granted with a limited scope of their
-    /// teams and services, these reach only those.
+    /// Supervisors see their team members and teams but not teams of other departments, and hold
+    /// listening rights for their services (queues, outbound campaigns). Granted with a limited
+    /// scope of their teams and services, these reach only those.
     pub(super) const SUPERVISOR: &[Privilege] = &[
         all(User, Read),
         all(UserAddress, Read),
@@ -669,11 +668,11 @@ mod table {
         all(DialCheck, Create),
         all(Call, Read),
         all(Station, Read),
-        own(CallAlert, Update), // seed 003: "if your administrator grants you the right"
+        own(CallAlert, Update), // opting out of alerts only where a role grants it
     ];
 
-    /// Seed 002: "access to data depends on the user role, and it is defined in the User and Role
-    /// Management"; the administrator runs that configuration. No key custody, no personal-data
+    /// Access to data depends on the user's role, defined in user and role management; the
+    /// administrator runs that configuration. No key custody, no personal-data
     /// erasure and no interaction content: those belong to the officers (separation of duties).
     pub(super) const ADMINISTRATOR: &[Privilege] = &[
         all(User, Read),
@@ -734,11 +733,10 @@ mod table {
         all(Station, Delete),
     ];
 
-    /// Seed 004 and PCI DSS 3.6.1 / 3.7.6: key custodians, two of whom run every key operation (one
-    /// proposes, another approves). Seed 001: "for repeated access attempts, alerts can be set up":
-    /// they receive the alerts, end sessions and unlock accounts, and read the audit log. Verifying
-    /// it (tree heads, proofs) is the auditor's: whoever writes is not their own auditor
-    /// (separation of duties, `duties::CONFLICTS`).
+    /// PCI DSS 3.6.1 / 3.7.6 (dual control): key custodians, two of whom run every key operation (one
+    /// proposes, another approves). They receive the alerts on repeated failed logins, end sessions
+    /// and unlock accounts, and read the audit log. Verifying it (tree heads, proofs) is the
+    /// auditor's: whoever writes is not their own auditor (separation of duties, `duties::CONFLICTS`).
     pub(super) const SECURITY_OFFICER: &[Privilege] = &[
         all(Key, Read),
         all(Key, ManageKeys),
@@ -756,9 +754,8 @@ mod table {
         all(Station, Read),
     ];
 
-    /// Seed 002: "DPO can print a customer's personal data report on request", "customer directory
-    /// data can be removed by Data Protection Officers (DPO) with a specific tool", and "any changes
-    /// to personal data can be audit logged".
+    /// Data subjects' requests (GDPR Art. 12(3), 17): a customer's personal data report and export,
+    /// erasure of their personal data, and the audit log of changes to personal data.
     pub(super) const DATA_PROTECTION_OFFICER: &[Privilege] = &[
         all(PersonalData, Read),
         all(PersonalData, Export),
@@ -792,9 +789,9 @@ mod table {
         all(Station, Read),
     ];
 
-    /// Issue 5: the dialer asks callvault before every call or text and records do-not-call
-    /// requests; it reads the dial policy to explain itself. Issue 6: PBXs and SBCs feed call
-    /// signalling events. Nothing else.
+    /// The dialer asks callvault before every call or text and records do-not-call requests; it
+    /// reads the dial policy to explain itself. PBXs and SBCs feed call signalling events. Nothing
+    /// else.
     pub(super) const DIALER: &[Privilege] =
         &[all(DialCheck, Create), all(DoNotCall, Create), all(DialPolicy, Read), all(Call, Create)];
 }

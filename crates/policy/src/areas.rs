@@ -1,4 +1,4 @@
-//! Calling areas (seed 001): named sets of countries, regions, NANP area codes, number types and
+//! Calling areas: named sets of countries, regions, NANP area codes, number types and
 //! prefixes, with exceptions (allow +44 but not +447 or +449). A number is in an area when an
 //! exception does not match and an inclusion does; every answer names the clause that decided.
 

@@ -1,4 +1,4 @@
-//! Call security (seed 003): a call is secure when every audio leg is encrypted (SRTP) and its
+//! Call security: a call is secure when every audio leg is encrypted (SRTP) and its
 //! signalling protected (TLS) to the edge of the network. Pure: events in, state changes out.
 //!
 //! A call's security is the minimum over its legs — not secure < unknown < secure (a conference
@@ -42,7 +42,7 @@ pub enum PartyKind {
     External,
 }
 
-/// A station's security level (seed 003).
+/// A station's security level: whether it shows a lock and receives downgrade alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StationLevel {

@@ -10,9 +10,8 @@
 //! clears everything.
 //!
 //! After 3 failures a second factor is demanded even from roles that do not always need one
-//! (seed 001: "for repeated access attempts ... the user should be presented with further
-//! authentication"), and security officers are alerted when a tenant's threshold is crossed and
-//! again at the lock.
+//! (repeated access attempts call for further authentication), and security officers are
+//! alerted when a tenant's threshold is crossed and again at the lock.
 
 use serde::{Deserialize, Serialize};
 

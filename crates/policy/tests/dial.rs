@@ -1,4 +1,4 @@
-//! Table-driven tests of the dial-check engine (issue 5's "Must show"), with the shipped rules
+//! Table-driven tests of the dial-check engine, with the shipped rules
 //! and time zone data. Instants are UTC; comments give the called party's local time.
 
 use std::collections::HashSet;

@@ -74,8 +74,8 @@ pub struct Origin {
     pub ip_digest: Option<String>,
 }
 
-/// Keyed digests of personal data before and after a change (seed 002: "any changes to personal
-/// data can be audit logged").
+/// Keyed digests of personal data before and after a change: changes to personal data are audit
+/// logged without the data itself.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PersonalDataChange {
     /// Digest before (absent on create).

@@ -457,7 +457,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         )
         .await?;
     let dial = seed_demo_dial(&mut tx, state.dial.dir(), tenant.id, ids.get(1).copied(), support, now).await?;
-    // Stations (issue 6): the first agent on an end-to-edge station, the second on a minimal one.
+    // Stations: the first agent on an end-to-edge station, the second on a minimal one.
     for (i, (name, sip_user, level)) in
         [("desk-100", "100", "end_to_edge"), ("desk-101", "101", "minimal")].into_iter().enumerate()
     {
@@ -495,7 +495,7 @@ pub const DEMO_DNC_INTERNAL: &[u64] = &[12025550143, 13055550177];
 /// Numbers on the demo tenant's (tiny) registry copy.
 pub const DEMO_DNC_REGISTRY: &[u64] = &[12125550111, 12125550122, 14155550133, 17135550144];
 
-/// The demo tenant's telecom policy (issue 5): areas, assignments, settings, an internal
+/// The demo tenant's telecom policy: areas, assignments, settings, an internal
 /// do-not-call list and a small registry copy; returns the lists for the in-memory state.
 async fn seed_demo_dial(
     tx: &mut callvault_store::Tx,
@@ -568,7 +568,7 @@ async fn seed_demo_dial(
     Ok(vec![(internal, None), (registry, Some(set))])
 }
 
-/// Demo content of seed 000, encrypted under the demo tenant's first data key: a voice
+/// Demo content, encrypted under the demo tenant's first data key: a voice
 /// recording (espeak-ng, 8 kHz µ-law), chat and SMS transcripts, an e-mail.
 async fn seed_demo_content(
     state: &AppState,

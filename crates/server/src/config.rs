@@ -79,8 +79,7 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender address of notification e-mails.
     pub smtp_from: String,
-    /// Recipients of key-management reminders and security alerts (the "Email Settings" of
-    /// seed 004).
+    /// Recipients of key-management reminders and security alerts.
     pub notification_emails: Vec<String>,
     /// Where the HEP v3 listener binds, UDP and TCP on the same port (off when unset).
     pub hep_listen: Option<SocketAddr>,

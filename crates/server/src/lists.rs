@@ -1,4 +1,4 @@
-//! Calling lists and activity forms (seed 000): custom fields, some marked "encrypted". Encrypted
+//! Calling lists and activity forms: custom fields, some marked "encrypted". Encrypted
 //! values are sealed under the tenant's active data key, bound to tenant, list, record and field;
 //! an optional keyed blind index allows equality search without decryption. CSV imports are
 //! all-or-nothing with line-numbered errors.

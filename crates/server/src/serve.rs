@@ -33,7 +33,7 @@ pub struct Prepared {
     pub demo_logins: Option<Vec<DemoLogin>>,
     /// KEK shares of a first `shamir` start, to hand to custodians once.
     pub kek_shares: Option<Vec<callvault_crypto::shamir::ShareText>>,
-    /// `--demo`: replay the scripted call (issue 6).
+    /// `--demo`: replay the scripted call.
     pub demo: bool,
     listener: std::net::TcpListener,
 }

@@ -1,4 +1,4 @@
-//! Call security through the API (issue 6, seed 003): stations and their levels, normalised
+//! Call security through the API: stations and their levels, normalised
 //! events from a PBX feed, raw SIP per leg, HEP from capture agents (authenticated; malformed and
 //! foreign packets create nothing), downgrade alerts streamed per user with `Last-Event-ID`
 //! resume, opt-out honoured only where a role grants it, history, restart, and a real signalling

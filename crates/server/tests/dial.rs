@@ -1,4 +1,4 @@
-//! The telecom policy through the API (issue 5): dial checks for users and a dialer service
+//! The telecom policy through the API: dial checks for users and a dialer service
 //! account, areas and assignments, rules replaced whole or not at all, do-not-call lists
 //! (internal additions, registry imports with line-numbered errors, safe-harbor age, a restart
 //! that keeps the copy without rebuilding it), calls per 24 hours, and denied checks audited

@@ -1,4 +1,4 @@
-//! Identity and access (issue 3): brute force with an injected clock, no user enumeration by
+//! Identity and access: brute force with an injected clock, no user enumeration by
 //! timing, TOTP replay, session expiry, password changes, the last administrator, service
 //! accounts.
 

@@ -258,7 +258,7 @@ async fn upload_play_ranges_and_bad_input() {
         assert_eq!(o["key_version"], 1);
         assert_eq!(o["sha256"], sha_hex(&data));
         let id = o["id"].as_str().unwrap().to_owned();
-        // Seed 004: not playable from disk — the blob is ciphertext.
+        // Encrypted content is not playable from disk — the blob is ciphertext.
         let (_, blob) = blob_bytes(&app, s.tenant, &id).await;
         assert_eq!(&blob[..5], b"CVB1\x01");
         assert!(!contains_window(&blob, &data[1000..1032]), "plaintext found on disk");

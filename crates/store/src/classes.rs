@@ -1,4 +1,4 @@
-//! Data classes of seed 002 and the table prefix of each, so retention can be set per class.
+//! Data classes and the table prefix of each, so retention can be set per class.
 
 /// A class of data with its own retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Telecom policy endpoints (issue 5): `POST /v1/dial-checks` answers whether calls and texts
+//! Telecom policy endpoints: `POST /v1/dial-checks` answers whether calls and texts
 //! may be placed (and inbound calls received) with every reason; the rest manages calling areas,
 //! calling-hour rules, dial settings, area assignments and do-not-call lists.
 //!

@@ -1,4 +1,4 @@
-//! Bulk export (seed 000: "export decrypts"): a tar archive streamed as it is built — a
+//! Bulk export (content leaves decrypted): a tar archive streamed as it is built — a
 //! `manifest.json` with every object's id, class, size and SHA-256 first, then each object's
 //! decrypted content. Every object needs `interaction:export`; the export is audited with the ids.
 

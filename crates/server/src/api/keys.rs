@@ -1,4 +1,4 @@
-//! Key management of seed 004: encryption state, data key versions with age and use, dual-control
+//! Key management (PCI DSS 3.6, 3.7): encryption state, data key versions with age and use, dual-control
 //! ceremonies, and the background jobs they start.
 
 use axum::extract::State;
@@ -52,7 +52,7 @@ pub struct KeyVersionView {
     pub created_at: callvault_model::records::Timestamp,
     /// Age in whole days.
     pub age_days: i64,
-    /// Older than the cryptoperiod while still active: change it (seed 004 shows it in red).
+    /// Older than the cryptoperiod while still active: change it (PCI DSS 3.7.4).
     pub expired: bool,
     /// Objects whose content keys it wraps.
     pub objects: u64,
@@ -69,7 +69,7 @@ pub struct KeyVersionView {
 pub struct EncryptionStatus {
     /// Encryption was ever enabled (settings exist).
     pub configured: bool,
-    /// New content is encrypted ("Active" in seed 004).
+    /// New content is encrypted (encryption state "Active").
     pub active: bool,
     /// Settings.
     pub settings: Option<EncryptionSettings>,

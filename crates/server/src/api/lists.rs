@@ -1,4 +1,4 @@
-//! Calling lists and activity forms with encrypted custom fields (seed 000).
+//! Calling lists and activity forms with encrypted custom fields.
 
 use axum::body::Bytes;
 use axum::extract::State;

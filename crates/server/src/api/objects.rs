@@ -1,4 +1,4 @@
-//! Stored content of seed 000: voice and screen recordings, chat and SMS transcripts, e-mail
+//! Stored content: voice and screen recordings, chat and SMS transcripts, e-mail
 //! bodies and attachments. Streaming upload with metadata, listing filtered by the access engine,
 //! and playback or download with HTTP Range — through the API only: blobs on disk are ciphertext
 //! when the tenant encrypts.

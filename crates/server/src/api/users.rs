@@ -287,7 +287,7 @@ async fn update_user(
     Ok(axum::Json(after))
 }
 
-/// Deletes a user and all its master-data relations (seed 002). The last administrator of a
+/// Deletes a user and all its master-data relations at once. The last administrator of a
 /// tenant cannot be deleted.
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]

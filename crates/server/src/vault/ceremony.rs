@@ -1,4 +1,4 @@
-//! Dual control (PCI DSS 3.6.1.2, 3.7.6; seed 004): every key operation is a ceremony. One
+//! Dual control (PCI DSS 3.6.1.2, 3.7.6): every key operation is a ceremony. One
 //! custodian proposes, a different custodian approves; both re-authenticate with password and
 //! TOTP; the proposal expires after its lifetime (default 15 minutes). The operation runs in
 //! the approval's transaction, together with its audit entries.
@@ -35,8 +35,8 @@ struct RetireParams {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EnableParams {
-    /// Seed 004's "Revoke Existing Keys": existing encrypted content is re-encrypted under the
-    /// new key and the old versions retired.
+    /// Revoke existing keys: existing encrypted content is re-encrypted under the new key and the
+    /// old versions retired (PCI DSS 3.7.5).
     #[serde(default)]
     revoke_existing: bool,
 }
@@ -456,7 +456,7 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             tx.put_encryption(tenant, &settings, &blind).await?;
             let has_active = tx.data_keys(tenant).await?.iter().any(|v| v.state == KeyState::Active);
             // A new key when none is active or when existing keys are revoked; otherwise the
-            // current key simply starts encrypting again (seed 004).
+            // current key simply starts encrypting again.
             let version = if revoke || !has_active { Some(new_version(state, tx, tenant, now).await?) } else { None };
             let active =
                 tx.data_keys(tenant).await?.into_iter().find(|v| v.state == KeyState::Active).map(|v| v.version);

@@ -1,4 +1,4 @@
-//! The background job runner of seed 004's encryption settings: rewrap, re-encrypt, decrypt-all,
+//! The background job runner that applies encryption settings: rewrap, re-encrypt, decrypt-all,
 //! encrypt-all. Each job selects what still needs work by a predicate (so a restart simply
 //! continues), processes objects in id order after its cursor, and records progress in the same
 //! transaction that switches each object.

@@ -1,4 +1,4 @@
-//! Key lifecycle (seed 004, PCI DSS 3.7.4): a reminder to the custodians a configurable number of
+//! Key lifecycle (PCI DSS 3.7.4): a reminder to the custodians a configurable number of
 //! days (default 15) before the active data key version reaches its cryptoperiod (default 365
 //! days) — as a notification readable through the API, an e-mail and a signed webhook — and the
 //! optional automatic rotation (pre-approved by the `change_settings` ceremony that set it).

@@ -56,7 +56,7 @@ pub fn object_context(o: &StoredObject) -> ObjectContext<'static> {
 
 /// Default cryptoperiod (PCI DSS 3.6.4 / 3.7.4; AWS KMS's default rotation): 365 days.
 pub const DEFAULT_CRYPTOPERIOD_DAYS: u32 = 365;
-/// Default reminder lead time (seed 004): 15 days.
+/// Default reminder lead time before the cryptoperiod ends: 15 days.
 pub const DEFAULT_REMINDER_DAYS: u32 = 15;
 
 /// Unwrapped data keys, cached per tenant and version; the KEK stays with its provider.
