@@ -377,6 +377,7 @@ pub async fn approve(
     Ok(done)
 }
 
+/// Refuses (403) a provider operator who is not among the approvers of provider ceremonies.
 pub async fn operator_may_approve(state: &AppState, op: OperatorId) -> Result<(), ApiError> {
     if state.store.reader().await?.operator_may_approve(op).await? {
         Ok(())

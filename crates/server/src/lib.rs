@@ -1,6 +1,7 @@
 //! The callvault server: HTTP API, services that orchestrate policy, crypto and store, and
 //! background jobs (audit sequencing and tree-head signing).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod audit;
