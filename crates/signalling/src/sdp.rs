@@ -173,7 +173,7 @@ pub fn parse(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                             && m.crypto.len() < 32
                         {
                             let params = f.next();
-                            let has_key = params.is_some_and(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case("inline:"));
+                            let has_key = params.is_some_and(|k| k.len() > 7 && k.get(..7).is_some_and(|m| m.eq_ignore_ascii_case("inline:")));
                             let key_bytes = params.and_then(key_bytes);
                             let disables =
                                 f.find_map(|p| DISABLING.iter().find(|d| d.eq_ignore_ascii_case(p)).copied());
@@ -274,6 +274,9 @@ m=video 0 RTP/AVP 96\r\na=inactive\r\n";
             (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30}|2^x"), None, None),
             (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key30};inline:{key46}"), None, None),
             (format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 key:{key30}"), None, None),
+            // A multi-byte character across the seventh byte (found by the sdp_body fuzzer).
+            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline\u{e9}xyz".to_owned(), None, None),
+            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline\u{1F512}".to_owned(), None, None),
         ] {
             assert_eq!(case(line.clone()), (bytes, disables), "{line}");
         }
