@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use callvault_model::SecretString;
-use callvault_server::config::Config;
+use callvault_server::Config;
 use callvault_server::serve::{self, ServeOptions};
 
 use crate::client::{self, Api, ClientArgs};
@@ -132,10 +132,10 @@ fn print_bootstrap(report: &callvault_server::bootstrap::BootstrapReport) {
 pub async fn init(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args)?;
     let state =
-        callvault_server::bootstrap::open(&config, std::sync::Arc::new(callvault_server::clock::SystemClock)).await?;
+        callvault_server::bootstrap::open(&config, std::sync::Arc::new(callvault_core::clock::SystemClock)).await?;
     let report = callvault_server::bootstrap::ensure_operator(&state, bootstrap_password()?).await?;
     // Let the audit entry of the bootstrap be sequenced before exiting.
-    callvault_server::audit::sequence_once(&state.store, 10_000).await?;
+    callvault_core::audit::sequence_once(&state.store, 10_000).await?;
     print_bootstrap(&report);
     println!("Initialised {} (KEK {})", config.effective_database_url(), config.kek_file.display());
     Ok(ExitCode::SUCCESS)
@@ -780,7 +780,7 @@ pub async fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             let config = load_config(&server)?;
             let store = callvault_store::Store::open(&config.effective_database_url()).await?;
             let key = public_key.map(hex::decode).transpose().context("--public-key must be hex")?;
-            let report = callvault_server::audit::verify_log(&store, key.as_deref()).await?;
+            let report = callvault_core::audit::verify_log(&store, key.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else if let Some(f) = &report.failure {

@@ -8,12 +8,12 @@ mod common;
 
 use std::time::Instant;
 
+use callvault_core::audit::{Actor, AuditEvent, Auditor, leaf_input, sequence_once, verify_log};
 use callvault_crypto::SecretBytes;
 use callvault_crypto::kek::StaticKek;
 use callvault_crypto::merkle::{self, CompactRange};
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, TenantId, UserId};
-use callvault_server::audit::{Actor, AuditEvent, Auditor, leaf_input, sequence_once, verify_log};
 use callvault_store::Store;
 
 fn main() {
@@ -70,7 +70,7 @@ async fn run(name: &str, url: &str, entries: usize, concurrency: usize) {
         sequenced += n;
     }
     let seq_secs = started.elapsed().as_secs_f64();
-    callvault_server::audit::sign_tree_head(&store, auditor.signer(), Timestamp(1)).await.unwrap();
+    callvault_core::audit::sign_tree_head(&store, auditor.signer(), Timestamp(1)).await.unwrap();
     let started = Instant::now();
     let report = verify_log(&store, None).await.unwrap();
     let verify_secs = started.elapsed().as_secs_f64();

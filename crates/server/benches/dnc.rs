@@ -131,7 +131,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let t = Instant::now();
     let id = callvault_model::DncListId::new();
-    let sha = callvault_server::dial::write_set(&dir, id, &set).unwrap();
+    let sha = callvault_core::dial::write_set(&dir, id, &set).unwrap();
     let write = t.elapsed();
     let file = dir.join(format!("{id}-{sha}.cvdnc"));
     let t = Instant::now();

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use callvault_core::clock::SystemClock;
+use callvault_core::config::Config;
 use callvault_crypto::SecretBytes;
 use callvault_crypto::digest::sha256;
 use callvault_crypto::kek::StaticKek;
-use callvault_server::clock::SystemClock;
-use callvault_server::config::Config;
 use callvault_server::{api, bootstrap, hep};
 use callvault_signalling::hep::{Packet, Transport, encode};
 use callvault_store::calls::CaptureAgentRow;

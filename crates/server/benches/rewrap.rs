@@ -11,6 +11,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
+use callvault_core::clock::ManualClock;
+use callvault_core::vault::jobs::{create_job, run_once};
+use callvault_core::vault::{initial_settings, object_context, write_blob};
 use callvault_crypto::SecretBytes;
 use callvault_crypto::digest::random_array;
 use callvault_crypto::envelope::{BlobHeader, DataKey};
@@ -18,9 +21,6 @@ use callvault_crypto::kek::StaticKek;
 use callvault_model::records::{Capabilities, Tenant, TenantSettings, Timestamp};
 use callvault_model::vault::{ContentClass, JobKind, StoredObject};
 use callvault_model::{ObjectId, PrincipalId, TenantId, UserId};
-use callvault_server::clock::ManualClock;
-use callvault_server::vault::jobs::{create_job, run_once};
-use callvault_server::vault::{initial_settings, object_context, write_blob};
 use callvault_server::{AppState, Config, bootstrap};
 use callvault_store::{Store, TenantStore, VaultStore};
 

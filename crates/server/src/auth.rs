@@ -1,176 +1,27 @@
-//! Authentication of requests and the access check every handler goes through.
-//!
-//! Architecture invariant: a handler gets a [`Ctx`] only for a valid, unexpired, unrevoked
-//! session or service-account token, and it can reach a write path only with a [`Permit`], which
-//! only [`Ctx::authorize`] creates, after the pure access engine allowed the action.
+//! Request authentication for the HTTP front end: the bearer token, request id and client
+//! address of a request become a [`Ctx`] through [`callvault_core::caller::authenticate`].
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use callvault_crypto::token::token_digest;
-use callvault_model::access::{Action, Resource};
-use callvault_model::records::{Grantee, Timestamp};
-use callvault_model::{PrincipalId, ServiceAccountId, SessionId, TenantId, UserId};
-use callvault_policy::access::{Decision, DenyReason, GrantInput, ResourceRef, Subject, decide_operator};
-use callvault_store::{IdentityStore, Reader, StoreError};
+use callvault_core::caller::{AccessError, authenticate};
+pub use callvault_core::caller::{Ctx, Permit, SERVICE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, SessionPurpose};
 
-use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Prefix of session tokens.
-pub const SESSION_TOKEN_PREFIX: &str = "cvs";
-/// Prefix of service-account tokens.
-pub const SERVICE_TOKEN_PREFIX: &str = "cvk";
-
-/// What a session may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionPurpose {
-    /// Everything the principal's roles allow.
-    Full,
-    /// Only enrolling TOTP (a privileged account that has not enrolled yet).
-    EnrollTotp,
-}
-
-impl SessionPurpose {
-    /// Stored name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SessionPurpose::Full => "full",
-            SessionPurpose::EnrollTotp => "enroll_totp",
-        }
-    }
-}
-
-/// The authenticated caller of a request.
-#[derive(Clone)]
-pub struct Ctx {
-    /// Who.
-    pub principal: PrincipalId,
-    /// Their tenant; `None` for provider operators.
-    pub tenant: Option<TenantId>,
-    /// The session, for human callers.
-    pub session: Option<SessionId>,
-    /// What the session is good for.
-    pub purpose: SessionPurpose,
-    /// Whether the login presented a second factor.
-    pub second_factor: bool,
-    /// The compiled grants (tenant principals only).
-    pub subject: Option<Arc<Subject>>,
-    /// Request id, for the audit log.
-    pub request_id: Option<String>,
-    /// Client address, for the audit log (digested there).
-    pub ip: Option<IpAddr>,
-}
-
-impl std::fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx").field("principal", &self.principal).field("tenant", &self.tenant).finish_non_exhaustive()
-    }
-}
-
-/// Proof that the access engine allowed an action. Only [`Ctx::authorize`] makes one.
-#[derive(Debug)]
-pub struct Permit {
-    /// The decision, for the audit log.
-    pub decision: Decision,
-}
-
 /// A context that also accepts enrolment-only sessions (TOTP enrolment endpoints).
 pub struct EnrollCtx(pub Ctx);
-
-impl Ctx {
-    /// The caller's tenant, or 403 for provider operators (who see tenants, not their data).
-    pub fn tenant(&self) -> Result<TenantId, ApiError> {
-        self.tenant.ok_or_else(|| {
-            ApiError::forbidden(
-                "provider operators see tenants, not their data",
-                Some(serde_json::json!({
-                    "decision": "deny", "reason": "operator_no_tenant_data"
-                })),
-            )
-        })
-    }
-
-    /// The acting user, or 403 for other principals.
-    pub fn user(&self) -> Result<UserId, ApiError> {
-        match self.principal {
-            PrincipalId::User(u) => Ok(u),
-            _ => Err(ApiError::forbidden("only users can do this", None)),
-        }
-    }
-
-    /// The audit actor.
-    pub fn actor(&self) -> Actor {
-        Actor::Principal(self.principal)
-    }
-
-    /// The audit origin.
-    pub fn origin(&self, state: &AppState) -> Origin {
-        state.auditor.origin(self.request_id.as_deref(), self.ip)
-    }
-
-    /// An audit event by this caller in its tenant.
-    pub fn event(&self, action: &'static str) -> AuditEvent {
-        AuditEvent::new(self.tenant, self.actor(), action)
-    }
-
-    /// Asks the access engine; a denial is audited and answered with 403 and the reason.
-    pub async fn authorize(
-        &self,
-        state: &AppState,
-        action: Action,
-        resource: &ResourceRef<'_>,
-    ) -> Result<Permit, ApiError> {
-        let decision = self.decide(action, resource);
-        if decision.is_allowed() {
-            return Ok(Permit { decision });
-        }
-        let event = self.event("access.denied").denied().origin(self.origin(state)).details(serde_json::json!({
-            "resource": resource.kind.as_str(),
-            "action": action.as_str(),
-            "decision": &decision,
-        }));
-        if let Err(e) = state.auditor.record_now(state.clock.now(), &event).await {
-            return Err(ApiError::internal(e));
-        }
-        Err(ApiError::forbidden(decision.explain(), serde_json::to_value(&decision).ok()))
-    }
-
-    /// The decision without side effects.
-    pub fn decide(&self, action: Action, resource: &ResourceRef<'_>) -> Decision {
-        match (&self.subject, self.principal) {
-            (Some(subject), _) => subject.decide(action, resource),
-            (None, PrincipalId::Operator(_)) => decide_operator(action, resource.kind),
-            (None, _) => Decision::Deny(DenyReason::NoPrivilege { resource: resource.kind, action }),
-        }
-    }
-
-    /// Whether the caller may do `action` on resources of `kind` somewhere (for listings, which
-    /// then filter item by item).
-    pub fn may_somewhere(&self, action: Action, kind: Resource) -> bool {
-        match (&self.subject, self.principal) {
-            (Some(subject), _) => subject.has_privilege(kind, action),
-            (None, PrincipalId::Operator(_)) => decide_operator(action, kind).is_allowed(),
-            _ => false,
-        }
-    }
-}
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = authenticate(parts, state).await?;
+        let ctx = from_parts(parts, state).await?;
         if ctx.purpose != SessionPurpose::Full {
-            return Err(ApiError::forbidden_kind(
-                "totp-enrollment-required",
-                "Second factor enrolment required",
-                "this account must enrol TOTP before using the API: POST /v1/auth/totp/enroll",
-            ));
+            return Err(AccessError::EnrolmentRequired.into());
         }
         Ok(ctx)
     }
@@ -180,7 +31,7 @@ impl FromRequestParts<AppState> for EnrollCtx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(EnrollCtx(authenticate(parts, state).await?))
+        Ok(EnrollCtx(from_parts(parts, state).await?))
     }
 }
 
@@ -190,169 +41,8 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> {
-    let unauthenticated = || ApiError::unauthenticated("a valid bearer token is required");
-    let token = bearer(parts).ok_or_else(unauthenticated)?;
-    if token.len() > 200 {
-        return Err(unauthenticated());
-    }
-    let digest = hex::encode(token_digest(token));
-    let now = state.clock.now();
+async fn from_parts(parts: &Parts, state: &AppState) -> Result<Ctx, AccessError> {
     let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let mut reader = state.store.reader().await?;
-    if token.starts_with(&format!("{SERVICE_TOKEN_PREFIX}_")) {
-        let account = match reader.service_account_by_token(&digest).await {
-            Ok(a) if a.revoked_at.is_none() && a.expires_at.is_none_or(|t| now.millis() < t.millis()) => a,
-            Ok(_) | Err(StoreError::NotFound) => return Err(unauthenticated()),
-            Err(e) => return Err(e.into()),
-        };
-        let subject =
-            load_subject(&mut reader, account.tenant_id, PrincipalId::ServiceAccount(account.id), false).await?;
-        drop(reader);
-        alert_conflicts(state, &subject).await?;
-        if account.last_used_at.is_none_or(|last| now.millis() - last.0 >= TOUCH_EVERY_MS) {
-            touch_service_account(state, account.id, now).await;
-        }
-        return Ok(Ctx {
-            principal: PrincipalId::ServiceAccount(account.id),
-            tenant: Some(account.tenant_id),
-            session: None,
-            purpose: SessionPurpose::Full,
-            second_factor: false,
-            subject: Some(Arc::new(subject)),
-            request_id,
-            ip,
-        });
-    }
-    let session = match reader.session_by_digest(&digest).await {
-        Ok(s) => s,
-        Err(StoreError::NotFound) => return Err(unauthenticated()),
-        Err(e) => return Err(e.into()),
-    };
-    let t = now.millis();
-    if session.revoked_at.is_some() || t >= session.expires_at || t - session.last_seen_at >= session.idle_timeout_ms {
-        return Err(ApiError::unauthenticated("the session has expired or was revoked; log in again"));
-    }
-    let purpose = if session.purpose == SessionPurpose::EnrollTotp.as_str() {
-        SessionPurpose::EnrollTotp
-    } else {
-        SessionPurpose::Full
-    };
-    let subject = match (session.tenant_id, session.principal) {
-        (Some(tenant), principal) => {
-            Some(Arc::new(load_subject(&mut reader, tenant, principal, session.second_factor).await?))
-        }
-        (None, _) => None,
-    };
-    drop(reader);
-    if let Some(subject) = &subject {
-        alert_conflicts(state, subject).await?;
-    }
-    // Touching the session is a write (a commit): recorded at most once a minute, so a client
-    // sending many requests does not wait for a commit on each (the idle timeout is minutes).
-    if t - session.last_seen_at >= TOUCH_EVERY_MS {
-        let mut tx = state.store.begin().await?;
-        tx.touch_session(&digest, t).await?;
-        tx.commit().await?;
-    }
-    Ok(Ctx {
-        principal: session.principal,
-        tenant: session.tenant_id,
-        session: Some(session.id),
-        purpose,
-        second_factor: session.second_factor,
-        subject,
-        request_id,
-        ip,
-    })
-}
-
-/// A principal whose grants hold a separation-of-duties conflict (a database from before the
-/// rule, or a change behind the API) is denied both classes by the access engine; the security
-/// officers are told once.
-async fn alert_conflicts(state: &AppState, subject: &Subject) -> Result<(), ApiError> {
-    if subject.conflicts().is_empty() {
-        return Ok(());
-    }
-    let tenant = subject.tenant();
-    let principal = subject.principal().to_string();
-    let mut tx = state.store.begin().await?;
-    let known = tx
-        .notifications(tenant, 500)
-        .await?
-        .iter()
-        .any(|n| n.kind == "separation_of_duties" && n.details["principal"] == principal.as_str());
-    if known {
-        return Ok(());
-    }
-    let classes: Vec<&str> = subject.conflicts().iter().map(|c| c.as_str()).collect();
-    let now = state.clock.now();
-    let n = callvault_model::records::Notification {
-        id: callvault_model::NotificationId::new(),
-        tenant_id: tenant,
-        kind: "separation_of_duties".into(),
-        audience: callvault_model::access::DefaultRole::SecurityOfficer.name().into(),
-        message: format!(
-            "{principal} holds conflicting privileges ({}); both are denied until a grant is removed",
-            classes.join(", ")
-        ),
-        details: serde_json::json!({ "principal": principal, "classes": classes }),
-        created_at: now,
-    };
-    tx.insert_notification(&n).await?;
-    let event = AuditEvent::new(Some(tenant), Actor::System, "security.alert")
-        .target("notification", n.id)
-        .details(serde_json::json!({ "kind": n.kind, "principal": principal, "classes": classes }));
-    state.auditor.record(&mut tx, now, &event).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// How often a session's or service account's last use is written (milliseconds).
-const TOUCH_EVERY_MS: i64 = 60_000;
-
-async fn touch_service_account(state: &AppState, id: ServiceAccountId, now: Timestamp) {
-    let result = async {
-        let mut tx = state.store.begin().await?;
-        tx.touch_service_account(id, now).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not record service account use");
-    }
-}
-
-/// Loads and compiles the grants of a tenant principal. Without a second factor in the session
-/// (`second_factor` false, always for service accounts), grants of roles that require one count
-/// for nothing: privilege follows the second factor, so a session opened with a password alone
-/// gains nothing when such a role is granted later.
-pub async fn load_subject(
-    reader: &mut Reader,
-    tenant: TenantId,
-    principal: PrincipalId,
-    second_factor: bool,
-) -> Result<Subject, ApiError> {
-    let grantee = match principal {
-        PrincipalId::User(u) => Grantee::User(u),
-        PrincipalId::ServiceAccount(s) => Grantee::ServiceAccount(s),
-        PrincipalId::Operator(_) => {
-            return Err(ApiError::internal("operator session with a tenant"));
-        }
-    };
-    let inputs = reader
-        .grants_with_roles(tenant, grantee)
-        .await?
-        .into_iter()
-        .filter(|(_, role)| second_factor || !callvault_policy::duties::requires_second_factor(&role.privileges))
-        .map(|(g, role)| GrantInput {
-            grant_id: g.id,
-            role_id: role.id,
-            role_name: role.name,
-            privileges: role.privileges,
-            scope: g.scope,
-        })
-        .collect();
-    Ok(Subject::compile(tenant, principal, inputs))
+    authenticate(state, bearer(parts), request_id, ip).await
 }

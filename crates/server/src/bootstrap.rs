@@ -14,13 +14,13 @@ use callvault_model::records::{
 use callvault_model::{GrantId, OperatorId, Personal, SecretString, ServiceId, SkillId, TeamId, TenantId, UserId};
 use callvault_store::{DirectoryStore, IdentityStore, NewUser, Store, StoreError, TenantStore};
 
-use crate::api::tenants::seed_default_roles;
-use crate::audit::{Actor, AuditEvent, Auditor};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::identity::{login_key, new_password_hash};
-use crate::metrics::Metrics;
 use crate::state::AppState;
+use callvault_core::audit::{Actor, AuditEvent, Auditor};
+use callvault_core::clock::Clock;
+use callvault_core::config::Config;
+use callvault_core::identity::{login_key, new_password_hash};
+use callvault_core::metrics::Metrics;
+use callvault_core::tenants::seed_default_roles;
 
 /// Opens the KEK and the store (migrating it), starts the audit log, and returns the state.
 /// A sealed KEK is an error here; `serve` unseals through [`crate::unseal::gate`].
@@ -70,11 +70,13 @@ pub async fn open_kek_for(config: &Config, store: &Store) -> anyhow::Result<KekO
     use callvault_store::VaultStore;
     let check = store.reader().await?.kek_check().await?.map(|(_, c)| c);
     match (config.kek_provider, check) {
-        (crate::config::KekProvider::File, Some(check)) if !config.kek_file.exists() => {
+        (callvault_core::config::KekProvider::File, Some(check)) if !config.kek_file.exists() => {
             Ok(KekOpening::Sealed { check, restore_to: Some(config.kek_file.clone()) })
         }
-        (crate::config::KekProvider::Shamir, Some(check)) => Ok(KekOpening::Sealed { check, restore_to: None }),
-        (crate::config::KekProvider::Shamir, None) => {
+        (callvault_core::config::KekProvider::Shamir, Some(check)) => {
+            Ok(KekOpening::Sealed { check, restore_to: None })
+        }
+        (callvault_core::config::KekProvider::Shamir, None) => {
             let key = callvault_crypto::SecretBytes::new(random_bytes(32));
             let shares = callvault_crypto::shamir::split(&key, config.kek_threshold, config.kek_shares)?;
             Ok(KekOpening::NewShares(Arc::new(callvault_crypto::kek::StaticKek::new(key)), shares))
@@ -89,15 +91,15 @@ pub const KEK_CHECK_AAD: &[u8] = b"callvault/kek-check/v1";
 /// Opens the configured KEK provider (file or PKCS#11).
 pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
     Ok(match config.kek_provider {
-        crate::config::KekProvider::Shamir => anyhow::bail!("the shamir provider is opened by open_kek_for"),
-        crate::config::KekProvider::File => {
+        callvault_core::config::KekProvider::Shamir => anyhow::bail!("the shamir provider is opened by open_kek_for"),
+        callvault_core::config::KekProvider::File => {
             let (kek, created) = FileKek::load_or_create(&config.kek_file)?;
             if created {
                 tracing::warn!(path = %config.kek_file.display(), "created a new key-encryption key file; back it up and keep it apart from the data");
             }
             Arc::new(kek)
         }
-        crate::config::KekProvider::Pkcs11 => {
+        callvault_core::config::KekProvider::Pkcs11 => {
             let pin_file = config.pkcs11_pin_file.clone().unwrap_or_default();
             let pin = std::fs::read_to_string(&pin_file)
                 .map_err(|e| anyhow::anyhow!("cannot read the PKCS#11 PIN file {}: {e}", pin_file.display()))?;
@@ -155,12 +157,12 @@ pub async fn state_with(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let auditor = Auditor::start(&store, kek.as_ref(), clock.now()).await?;
-    let vault = Arc::new(crate::vault::Vault::new(
+    let vault = Arc::new(callvault_core::vault::Vault::new(
         kek.clone(),
-        crate::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
+        callvault_core::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
     ));
-    let dial = Arc::new(crate::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
-    let calls = crate::calls::Calls::load(
+    let dial = Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
+    let calls = callvault_core::calls::Calls::load(
         store.clone(),
         auditor.clone(),
         config.hep_max_calls,
@@ -181,19 +183,21 @@ pub async fn state_with(
         }
         None => None,
     };
-    let egress = crate::egress::Egress::new(&config.webhook_test_addresses);
+    let egress = callvault_core::egress::Egress::new(&config.webhook_test_addresses);
     Ok(AppState {
+        services: callvault_core::Services {
+            egress,
+            store,
+            clock,
+            kek,
+            auditor,
+            config: Arc::new(config),
+            metrics: Metrics::default(),
+            vault,
+            dial,
+            calls,
+        },
         metrics_token,
-        egress,
-        store,
-        clock,
-        kek,
-        auditor,
-        config: Arc::new(config),
-        metrics: Metrics::default(),
-        vault,
-        dial,
-        calls,
         hep_stats: Arc::default(),
     })
 }
@@ -230,11 +234,11 @@ pub async fn ensure_operator(
     };
     let hash = new_password_hash(&password, &Default::default(), &["admin"])
         .await
-        .map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e.detail()))?;
+        .map_err(|e| anyhow::anyhow!("CALLVAULT_BOOTSTRAP_PASSWORD: {}", e))?;
     let second = SecretString::new(generate_password());
     let second_hash = new_password_hash(&second, &Default::default(), &[SECOND_OPERATOR])
         .await
-        .map_err(|e| anyhow::anyhow!("generated password: {}", e.detail()))?;
+        .map_err(|e| anyhow::anyhow!("generated password: {}", e))?;
     let now = state.clock.now();
     // Two operators who may approve from the first day, so that every provider ceremony has two
     // people; further approvers are appointed by two of them (appoint_operator_approver).
@@ -347,7 +351,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         created_at: now,
     };
     tx.insert_tenant(&tenant).await?;
-    seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
+    seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let sales = TeamId::new();
     let support = TeamId::new();
     for (id, name) in [(sales, "Sales"), (support, "Support")] {
@@ -419,7 +423,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         let password = generate_password();
         let hash = new_password_hash(&SecretString::new(password.clone()), &Default::default(), &[])
             .await
-            .map_err(|e| anyhow::anyhow!(e.detail().to_owned()))?;
+            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
         tx.insert_credential(tenant.id, user, &hash, now).await?;
         let team = if i == 1 { support } else { sales };
         tx.set_assignments(
@@ -561,7 +565,7 @@ async fn seed_demo_dial(
         ..internal.clone()
     };
     let set = callvault_policy::dnc::CompactSet::from_sorted(DEMO_DNC_REGISTRY)?;
-    let sha = crate::dial::write_set(dnc_dir, registry.id, &set)?;
+    let sha = callvault_core::dial::write_set(dnc_dir, registry.id, &set)?;
     registry.file_sha256 = Some(sha);
     tx.insert_dnc_list(&registry).await?;
     let internal = DncList { entries: DEMO_DNC_INTERNAL.len() as u64, ..internal };
@@ -582,7 +586,7 @@ async fn seed_demo_content(
     use callvault_model::vault::{ContentClass, StoredObject};
     use callvault_store::VaultStore;
     let (_, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
-    tx.put_encryption(tenant, &crate::vault::initial_settings(now), &blind).await?;
+    tx.put_encryption(tenant, &callvault_core::vault::initial_settings(now), &blind).await?;
     let (dk, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), 1)?;
     tx.insert_data_key(tenant, 1, &wrapped, now).await?;
     let items: [(ContentClass, &str, &'static [u8], &str); 4] = [
@@ -616,7 +620,9 @@ async fn seed_demo_content(
             wrapped_key: None,
             header: Vec::new(),
         };
-        let w = crate::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut bytes.to_vec()))?;
+        let w = callvault_core::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| {
+            sink(&mut bytes.to_vec())
+        })?;
         o.blob = w.name;
         o.sha256 = w.sha256;
         o.wrapped_key = w.wrapped_key;

@@ -4,6 +4,17 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use callvault_core::audit::AppendError;
+use callvault_core::caller::AccessError;
+use callvault_core::calls::CallError;
+use callvault_core::custody::CustodyError;
+use callvault_core::dial::DialError;
+use callvault_core::identity::IdentityError;
+use callvault_core::lists::ListError;
+use callvault_core::vault::KeyError;
+use callvault_core::vault::ceremony::CeremonyError;
+use callvault_core::vault::integrity::IntegrityFailure;
+use callvault_core::vault::jobs::JobError;
 use callvault_store::{ConflictKind, StoreError};
 use serde::Serialize;
 
@@ -238,6 +249,165 @@ impl From<StoreError> for ApiError {
     }
 }
 
+// Every error of the services becomes a problem here and nowhere else. The matches are
+// exhaustive: a new variant does not compile until it is given its answer, and
+// `tests::every_core_error_variant_has_its_answer` pins each answer.
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Unauthenticated(detail) => Self::unauthenticated(detail),
+            AccessError::EnrolmentRequired => Self::forbidden_kind(
+                "totp-enrollment-required",
+                "Second factor enrolment required",
+                AccessError::EnrolmentRequired.to_string(),
+            ),
+            AccessError::Denied(decision) => Self::forbidden(decision.explain(), serde_json::to_value(&decision).ok()),
+            AccessError::OperatorNoTenantData => Self::forbidden(
+                AccessError::OperatorNoTenantData.to_string(),
+                Some(serde_json::json!({ "decision": "deny", "reason": "operator_no_tenant_data" })),
+            ),
+            AccessError::NotAUser => Self::forbidden(AccessError::NotAUser.to_string(), None),
+            AccessError::Audit(e) => e.into(),
+            AccessError::Store(e) => e.into(),
+            AccessError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        let detail = e.to_string();
+        match e {
+            IdentityError::LoginFailed => Self::unauthenticated(detail),
+            IdentityError::SecondFactorRequired => {
+                Self::forbidden_kind("second-factor-required", "Second factor required", detail)
+            }
+            IdentityError::ReauthenticationFailed => {
+                Self::forbidden_kind("reauthentication-failed", "Re-authentication failed", detail)
+            }
+            IdentityError::TotpRequired => Self::forbidden_kind("totp-required", "Second factor required", detail),
+            IdentityError::NoCredentials => Self::forbidden(detail, None),
+            IdentityError::MailNotConfigured
+            | IdentityError::TotpAlreadyEnrolled
+            | IdentityError::EnrolmentNotStarted => Self::conflict(detail),
+            IdentityError::NotYourAddress
+            | IdentityError::CodeWrongOrExpired
+            | IdentityError::WeakPassword(_)
+            | IdentityError::TotpMismatch => Self::invalid(detail),
+            IdentityError::StoredSecret(_) | IdentityError::Internal(_) => Self::internal(detail),
+            IdentityError::Audit(e) => e.into(),
+            IdentityError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CustodyError> for ApiError {
+    fn from(e: CustodyError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CustodyError::SeparationOfDuties(conflict) => {
+                Self::forbidden_kind("separation-of-duties", "Separation of duties", detail)
+                    .with_details(serde_json::json!({ "conflict": conflict }))
+            }
+            CustodyError::DualControl(_) => Self::forbidden_kind("dual-control", "Dual control", detail),
+            CustodyError::CoolingOff { .. } => Self::forbidden_kind("cooling-off", "Custodian cooling-off", detail),
+            CustodyError::NoSuchCeremony => Self::not_found("ceremony"),
+            CustodyError::NotProposed(_) => Self::conflict(detail),
+            CustodyError::Expired => Self::gone(detail),
+            CustodyError::Row { what, error } => Self::from_store(error, what),
+            CustodyError::Identity(e) => e.into(),
+            CustodyError::Access(e) => e.into(),
+            CustodyError::Audit(e) => e.into(),
+            CustodyError::Store(e) => e.into(),
+            CustodyError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<CeremonyError> for ApiError {
+    fn from(e: CeremonyError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CeremonyError::InvalidParams(_) => Self::invalid(detail),
+            CeremonyError::Precondition(_) | CeremonyError::NotProposed(_) => Self::conflict(detail),
+            CeremonyError::NoSuchCeremony => Self::not_found("ceremony"),
+            CeremonyError::Expired | CeremonyError::SharePickedUp => Self::gone(detail),
+            CeremonyError::SameApprover => Self::forbidden_kind("dual-control", "Dual control", detail),
+            CeremonyError::NoShareForYou => Self::forbidden_kind("not-a-custodian", "Not a custodian", detail),
+            CeremonyError::Custody(e) => e.into(),
+            CeremonyError::Identity(e) => e.into(),
+            CeremonyError::Access(e) => e.into(),
+            CeremonyError::Audit(e) => e.into(),
+            CeremonyError::Store(e) => e.into(),
+            CeremonyError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NoSuchVersion(_) | KeyError::Retired(_) => Self::conflict(e.to_string()),
+            KeyError::Wrap(_) | KeyError::Unwrap(_) => Self::internal(e),
+            KeyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Key(e) => e.into(),
+            JobError::Field(e) => e.into(),
+            JobError::Inconsistent(_) | JobError::Io(_) => Self::internal(e),
+            JobError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::InvalidFields(detail) => Self::invalid(detail),
+            ListError::Sealed(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<DialError> for ApiError {
+    fn from(e: DialError) -> Self {
+        match e {
+            DialError::StoredPolicy(_) | DialError::WriterStopped | DialError::Persist(_) => Self::internal(e),
+            DialError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Event(e) => Self::invalid(e.to_string()),
+            CallError::Signalling(m) => Self::invalid(format!("not a usable SIP message: {m}")),
+            CallError::TooManyCalls(_) | CallError::TooManyCallsForTenant(_) => Self::unavailable(e.to_string()),
+            CallError::NoSuchCall => Self::not_found("call"),
+            CallError::Store => Self::internal("recording call security failed"),
+        }
+    }
+}
+
+impl From<IntegrityFailure> for ApiError {
+    fn from(e: IntegrityFailure) -> Self {
+        Self::integrity(if e.key_unavailable { "key" } else { "integrity" }, e.reason)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let inner = *self.0;
@@ -270,3 +440,150 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use callvault_model::records::Timestamp;
+    use callvault_model::vault::CeremonyState;
+    use callvault_policy::access::{Decision, DenyReason};
+    use callvault_policy::callsec::EventError;
+    use callvault_policy::duties::{Conflict, PrivilegeClass};
+
+    use super::*;
+
+    fn store() -> StoreError {
+        StoreError::Corrupt("a row".into())
+    }
+
+    /// (the error, the status, the problem type) for every variant of every error of the
+    /// services. A variant added without a line here still compiles in the `From` impls'
+    /// exhaustive matches only once given an answer; this pins what that answer is.
+    fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
+        let conflict = Conflict {
+            class: PrivilegeClass::IdentityAdministration,
+            with: PrivilegeClass::KeyCustody,
+            reason: "who grants must not hold keys",
+        };
+        let mut out: Vec<(String, ApiError, u16, &'static str)> = Vec::new();
+        macro_rules! case {
+            ($e:expr, $status:expr, $kind:expr) => {{
+                let e = $e;
+                out.push((format!("{e:?}"), ApiError::from(e), $status, $kind));
+            }};
+        }
+        // The audit log.
+        case!(AppendError::WriterStopped, 500, "internal");
+        case!(AppendError::CommitFailed, 500, "internal");
+        // The store, through each `what`.
+        case!(StoreError::NotFound, 404, "not-found");
+        case!(StoreError::Conflict(ConflictKind::Duplicate), 409, "conflict");
+        case!(StoreError::Conflict(ConflictKind::Reference), 409, "conflict");
+        case!(StoreError::Schema("v".into()), 500, "internal");
+        case!(StoreError::Config("c".into()), 500, "internal");
+        case!(store(), 500, "internal");
+        case!(StoreError::Database(sqlx::Error::PoolTimedOut), 500, "internal");
+        // The caller and its access check.
+        case!(AccessError::Unauthenticated("missing or malformed token"), 401, "unauthenticated");
+        case!(AccessError::EnrolmentRequired, 403, "totp-enrollment-required");
+        case!(AccessError::Denied(Decision::Deny(DenyReason::OtherTenant)), 403, "forbidden");
+        case!(AccessError::OperatorNoTenantData, 403, "forbidden");
+        case!(AccessError::NotAUser, 403, "forbidden");
+        case!(AccessError::Audit(AppendError::CommitFailed), 500, "internal");
+        case!(AccessError::Store(StoreError::NotFound), 404, "not-found");
+        case!(AccessError::Internal("x".into()), 500, "internal");
+        // Identity.
+        case!(IdentityError::LoginFailed, 401, "unauthenticated");
+        case!(IdentityError::SecondFactorRequired, 403, "second-factor-required");
+        case!(IdentityError::ReauthenticationFailed, 403, "reauthentication-failed");
+        case!(IdentityError::TotpRequired, 403, "totp-required");
+        case!(IdentityError::NoCredentials, 403, "forbidden");
+        case!(IdentityError::MailNotConfigured, 409, "conflict");
+        case!(IdentityError::NotYourAddress, 422, "invalid-input");
+        case!(IdentityError::CodeWrongOrExpired, 422, "invalid-input");
+        case!(IdentityError::WeakPassword("too short".into()), 422, "invalid-input");
+        case!(IdentityError::TotpAlreadyEnrolled, 409, "conflict");
+        case!(IdentityError::EnrolmentNotStarted, 409, "conflict");
+        case!(IdentityError::TotpMismatch, 422, "invalid-input");
+        case!(IdentityError::StoredSecret("TOTP seed"), 500, "internal");
+        case!(IdentityError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(IdentityError::Store(StoreError::Conflict(ConflictKind::Duplicate)), 409, "conflict");
+        case!(IdentityError::Internal("x".into()), 500, "internal");
+        // Separation of duties and dual control.
+        case!(CustodyError::SeparationOfDuties(conflict), 403, "separation-of-duties");
+        case!(CustodyError::DualControl("a second person must approve".into()), 403, "dual-control");
+        case!(CustodyError::CoolingOff { until: Timestamp(0) }, 403, "cooling-off");
+        case!(CustodyError::NoSuchCeremony, 404, "not-found");
+        case!(CustodyError::NotProposed(CeremonyState::Completed), 409, "conflict");
+        case!(CustodyError::Expired, 410, "gone");
+        case!(CustodyError::Row { what: "grant", error: StoreError::NotFound }, 404, "not-found");
+        case!(CustodyError::Identity(IdentityError::ReauthenticationFailed), 403, "reauthentication-failed");
+        case!(CustodyError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(CustodyError::Audit(AppendError::CommitFailed), 500, "internal");
+        case!(CustodyError::Store(store()), 500, "internal");
+        case!(CustodyError::Internal("x".into()), 500, "internal");
+        // Key ceremonies.
+        case!(CeremonyError::InvalidParams("threshold".into()), 422, "invalid-input");
+        case!(CeremonyError::Precondition("no active key".into()), 409, "conflict");
+        case!(CeremonyError::NoSuchCeremony, 404, "not-found");
+        case!(CeremonyError::NotProposed(CeremonyState::Cancelled), 409, "conflict");
+        case!(CeremonyError::Expired, 410, "gone");
+        case!(CeremonyError::SameApprover, 403, "dual-control");
+        case!(CeremonyError::NoShareForYou, 403, "not-a-custodian");
+        case!(CeremonyError::SharePickedUp, 410, "gone");
+        case!(CeremonyError::Custody(CustodyError::Expired), 410, "gone");
+        case!(CeremonyError::Identity(IdentityError::TotpRequired), 403, "totp-required");
+        case!(CeremonyError::Access(AccessError::EnrolmentRequired), 403, "totp-enrollment-required");
+        case!(CeremonyError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(CeremonyError::Store(StoreError::NotFound), 404, "not-found");
+        case!(CeremonyError::Internal("x".into()), 500, "internal");
+        // The keyring.
+        case!(KeyError::NoSuchVersion(9), 409, "conflict");
+        case!(KeyError::Retired(1), 409, "conflict");
+        case!(KeyError::Wrap("a data key"), 500, "internal");
+        case!(KeyError::Unwrap("data key version 2".into()), 500, "internal");
+        case!(KeyError::Store(store()), 500, "internal");
+        // Key jobs.
+        case!(JobError::Key(KeyError::Retired(1)), 409, "conflict");
+        case!(JobError::Field(ListError::InvalidFields("bad".into())), 422, "invalid-input");
+        case!(JobError::Inconsistent("the job's key version is gone"), 500, "internal");
+        case!(JobError::Io("disk".into()), 500, "internal");
+        case!(JobError::Store(StoreError::NotFound), 404, "not-found");
+        // Calling lists.
+        case!(ListError::InvalidFields("`phone` is not a number".into()), 422, "invalid-input");
+        case!(ListError::Sealed("does not open"), 500, "internal");
+        // Dial checks.
+        case!(DialError::StoredPolicy("line 1".into()), 500, "internal");
+        case!(DialError::WriterStopped, 500, "internal");
+        case!(DialError::Persist("disk".into()), 500, "internal");
+        case!(DialError::Store(store()), 500, "internal");
+        // Call security.
+        case!(CallError::Event(EventError::NoSuchLeg("b".into())), 422, "invalid-input");
+        case!(CallError::Event(EventError::LegExists("a".into())), 422, "invalid-input");
+        case!(CallError::Event(EventError::TooManyLegs), 422, "invalid-input");
+        case!(CallError::Signalling("no CSeq".into()), 422, "invalid-input");
+        case!(CallError::TooManyCalls(10), 503, "unavailable");
+        case!(CallError::TooManyCallsForTenant(5), 503, "unavailable");
+        case!(CallError::NoSuchCall, 404, "not-found");
+        case!(CallError::Store, 500, "internal");
+        // Stored content that fails its check.
+        case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
+        case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");
+        out
+    }
+
+    #[test]
+    fn every_core_error_variant_has_its_answer() {
+        let cases = cases();
+        assert!(cases.len() >= 85, "{} cases", cases.len());
+        for (what, e, status, kind) in cases {
+            assert_eq!(e.status().as_u16(), status, "{what}");
+            assert_eq!(e.0.kind, kind, "{what}");
+            if status == 500 && kind == "internal" {
+                // Internal text goes to the log with a correlation id, never to the client.
+                assert_eq!(e.detail(), "the server failed to handle the request", "{what}");
+            } else {
+                assert!(!e.detail().is_empty(), "{what}");
+            }
+        }
+    }
+}

@@ -14,8 +14,8 @@ use callvault_signalling::hep::{self, Transport};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::calls::{Captured, Hop, Source};
 use crate::state::AppState;
+use callvault_core::calls::{Captured, Hop, Source};
 
 /// UDP receive buffer asked for (bytes).
 const RECV_BUFFER: usize = 8 * 1024 * 1024;
@@ -259,9 +259,9 @@ pub async fn handle(state: &AppState, bytes: &[u8]) -> bool {
     match state.calls.apply_sip(agent.tenant, captured, now, false).await {
         Ok((call, changes)) => {
             stats.accepted.fetch_add(1, Ordering::Relaxed);
-            crate::api::calls::notify_downgrades(state, agent.tenant, call, &changes);
+            callvault_core::calls::notify_downgrades(state, agent.tenant, call, &changes);
         }
-        Err(crate::calls::CallError::Signalling(_)) => {
+        Err(callvault_core::calls::CallError::Signalling(_)) => {
             // Malformed SIP inside an authentic packet: counted as malformed, never a call.
             stats.malformed.fetch_add(1, Ordering::Relaxed);
         }

@@ -5,7 +5,7 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
+use callvault_core::config::LogFormat;
 
 /// Installs the global subscriber writing to stderr.
 pub fn init(format: LogFormat, filter: &str) {

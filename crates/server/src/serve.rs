@@ -7,11 +7,11 @@ use std::time::Duration;
 use callvault_model::SecretString;
 
 use crate::api;
-use crate::audit::run_sequencer;
 use crate::bootstrap::{self, BootstrapReport, DemoLogin};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
 use crate::state::AppState;
+use callvault_core::audit::run_sequencer;
+use callvault_core::clock::{Clock, SystemClock};
+use callvault_core::config::Config;
 
 /// What `serve` needs besides the configuration.
 pub struct ServeOptions {
@@ -76,15 +76,19 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
     if unsealed {
         let (attempts, dropped) = unseal_attempts;
         for a in attempts {
-            let mut event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unseal_attempt")
-                .origin(state.auditor.origin(None, a.ip))
-                .details(serde_json::json!({ "outcome": a.outcome, "at": a.at.millis() }));
+            let mut event = callvault_core::audit::AuditEvent::new(
+                None,
+                callvault_core::audit::Actor::System,
+                "kek.unseal_attempt",
+            )
+            .origin(state.auditor.origin(None, a.ip))
+            .details(serde_json::json!({ "outcome": a.outcome, "at": a.at.millis() }));
             if !matches!(a.outcome, "accepted" | "unsealed") {
                 event = event.denied();
             }
             state.auditor.record_now(state.clock.now(), &event).await?;
         }
-        let event = crate::audit::AuditEvent::new(None, crate::audit::Actor::System, "kek.unsealed")
+        let event = callvault_core::audit::AuditEvent::new(None, callvault_core::audit::Actor::System, "kek.unsealed")
             .details(serde_json::json!({ "attempts_not_kept": dropped }));
         state.auditor.record_now(state.clock.now(), &event).await?;
     }
@@ -132,8 +136,8 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         state.clock.clone(),
         Duration::from_secs(config.audit_tree_head_interval_secs.max(1)),
     ));
-    crate::vault::jobs::spawn(state.clone());
-    tokio::spawn(crate::vault::lifecycle::run(state.clone(), Duration::from_secs(3600)));
+    callvault_core::vault::jobs::spawn(state.services.clone());
+    tokio::spawn(callvault_core::vault::lifecycle::run(state.services.clone(), Duration::from_secs(3600)));
     if let Some(hep) = config.hep_listen {
         let bound = crate::hep::start(state.clone(), hep)
             .await
@@ -142,12 +146,15 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
     }
     tokio::spawn(close_idle_calls(state.clone()));
     if config.scrub_interval_secs > 0 {
-        tokio::spawn(crate::vault::integrity::scrub(state.clone(), Duration::from_secs(config.scrub_interval_secs)));
+        tokio::spawn(callvault_core::vault::integrity::scrub(
+            state.services.clone(),
+            Duration::from_secs(config.scrub_interval_secs),
+        ));
     }
     if demo {
         let mut r = state.store.reader().await?;
         if let Ok(t) = callvault_store::TenantStore::tenant_by_slug(&mut r, bootstrap::DEMO_TENANT).await {
-            tokio::spawn(crate::calls::demo_replay(state.clone(), t.id));
+            tokio::spawn(callvault_core::calls::demo_replay(state.services.clone(), t.id));
         }
     }
     let app = api::app(state.clone());

@@ -4,8 +4,8 @@
 mod common;
 
 use axum::http::StatusCode;
+use callvault_core::audit::verify_log;
 use callvault_crypto::merkle::{self, Hash, ProofError};
-use callvault_server::audit::verify_log;
 use common::{TestApp, backends};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Row};

@@ -258,7 +258,7 @@ async fn dial_checks_areas_rules_lists_and_limits() {
         // happen at the server's time, so the clock moves to each call.
         let to = |app: &TestApp, instant: &str| {
             let target = instant.parse::<jiff::Timestamp>().unwrap().as_millisecond();
-            let now = callvault_server::clock::Clock::now(&app.clock).millis();
+            let now = callvault_core::clock::Clock::now(&app.clock).millis();
             app.clock.advance_ms(target - now);
         };
         for i in 0..3 {

@@ -47,7 +47,7 @@ async fn brute_force_delays_grow_lock_at_100_alert_and_others_unaffected() {
                 app.clock.advance_ms(delay - 1);
                 let (s, body) = try_login(&app, "acme", "victim", "victim real passphrase").await;
                 assert_eq!(s, StatusCode::UNAUTHORIZED, "even the right password waits out the delay");
-                assert_eq!(body, callvault_server::identity::login_failed_body(), "one answer for every failure");
+                assert_eq!(body, callvault_core::identity::login_failed_body(), "one answer for every failure");
                 assert_eq!(failures(&app, "acme", "victim").await.0, before, "a throttled attempt does not count");
                 app.clock.advance_ms(1);
                 observed_delays.push(delay);

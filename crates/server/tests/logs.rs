@@ -33,7 +33,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 #[tokio::test]
 async fn no_personal_data_or_secret_in_debug_logs() {
     let capture = Capture::default();
-    callvault_server::logging::init_with_writer(callvault_server::config::LogFormat::Json, "debug", capture.clone());
+    callvault_server::logging::init_with_writer(callvault_core::config::LogFormat::Json, "debug", capture.clone());
     for db in common::backends() {
         let app = TestApp::new(db).await;
         let op = app.operator().await;

@@ -137,7 +137,7 @@ fn sample(n: usize, seed: u8) -> Vec<u8> {
 
 async fn run_jobs(app: &TestApp) {
     for _ in 0..10_000 {
-        if !callvault_server::vault::jobs::run_once(&app.state).await.unwrap() {
+        if !callvault_core::vault::jobs::run_once(&app.state).await.unwrap() {
             return;
         }
     }
@@ -482,7 +482,7 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         // Pause and resume.
         let (st, j) = app.post(&format!("/v1/jobs/{job_id}/pause"), &s.so1, json!({})).await;
         assert_eq!((st, j["state"].as_str()), (StatusCode::OK, Some("paused")));
-        assert!(!callvault_server::vault::jobs::run_once(&app.state).await.unwrap());
+        assert!(!callvault_core::vault::jobs::run_once(&app.state).await.unwrap());
         let (st, _) = app.post(&format!("/v1/jobs/{job_id}/resume"), &s.so1, json!({})).await;
         assert_eq!(st, StatusCode::OK);
         run_jobs(&app).await;
@@ -632,13 +632,13 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     let day = 24 * 3600 * 1000;
     // Day 349: nothing yet.
     app.clock.advance_ms(349 * day);
-    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    let r = callvault_core::vault::lifecycle::check(&app.state).await.unwrap();
     assert!(r.reminded.is_empty(), "{r:?}");
     // Day 350 = 365 - 15: the reminder goes out once, by every channel.
     app.clock.advance_ms(day);
-    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    let r = callvault_core::vault::lifecycle::check(&app.state).await.unwrap();
     assert_eq!((r.reminded.len(), r.emails, r.webhooks), (1, 1, 1), "{r:?}");
-    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    let r = callvault_core::vault::lifecycle::check(&app.state).await.unwrap();
     assert!(r.reminded.is_empty(), "reminded twice: {r:?}");
     let mails = smtp.messages();
     assert_eq!(mails.len(), 1);
@@ -648,7 +648,7 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     assert_eq!(hooks.len(), 1);
     let (sig, body) = &hooks[0];
     let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
-    assert_eq!(sig, &callvault_server::notify::signature(secret.as_bytes(), t, body.as_bytes()));
+    assert_eq!(sig, &callvault_core::notify::signature(secret.as_bytes(), t, body.as_bytes()));
     assert!(body.contains("\"event\":\"key.expiry_reminder\""), "{body}");
     let so1 = app.login_totp(Some("acme"), "sec1", PW).await;
     let (_, notes) = app.get("/v1/notifications", &so1).await;
@@ -663,7 +663,7 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     let so2 = app.login_totp(Some("acme"), "sec2", PW).await;
     let s = Setup { so1, so2, ..s };
     ceremony(&app, &s, "change_settings", json!({ "auto_rotate_days": 90 })).await;
-    let r = callvault_server::vault::lifecycle::check(&app.state).await.unwrap();
+    let r = callvault_core::vault::lifecycle::check(&app.state).await.unwrap();
     assert_eq!(r.rotated.len(), 1, "{r:?}");
     let (_, keys) = app.get("/v1/keys", &s.so1).await;
     assert_eq!(keys[1]["state"], "active", "{keys}");

@@ -173,7 +173,9 @@ pub fn parse(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                             && m.crypto.len() < 32
                         {
                             let params = f.next();
-                            let has_key = params.is_some_and(|k| k.len() > 7 && k.get(..7).is_some_and(|m| m.eq_ignore_ascii_case("inline:")));
+                            let has_key = params.is_some_and(|k| {
+                                k.len() > 7 && k.get(..7).is_some_and(|m| m.eq_ignore_ascii_case("inline:"))
+                            });
                             let key_bytes = params.and_then(key_bytes);
                             let disables =
                                 f.find_map(|p| DISABLING.iter().find(|d| d.eq_ignore_ascii_case(p)).copied());

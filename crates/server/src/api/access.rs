@@ -14,11 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::validate;
-use crate::auth::{Ctx, SERVICE_TOKEN_PREFIX, load_subject};
+use crate::auth::{Ctx, SERVICE_TOKEN_PREFIX};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
-use crate::identity;
 use crate::state::AppState;
+use callvault_core::caller::load_subject;
+use callvault_core::identity;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -89,7 +90,7 @@ async fn create_role(
         created_at: now,
     };
     if let Some(c) = callvault_policy::duties::conflicts_among(&role.privileges) {
-        return Err(crate::custody::refused(c));
+        return Err(callvault_core::custody::refused(c).into());
     }
     let mut tx = state.store.begin().await?;
     tx.insert_role(&role).await.map_err(|e| ApiError::from_store(e, "role"))?;
@@ -161,7 +162,7 @@ async fn update_role(
              touch personal data",
         ));
     }
-    crate::custody::check_role_change(&mut tx, tenant, id, &role.privileges, &privileges).await?;
+    callvault_core::custody::check_role_change(&mut tx, tenant, id, &role.privileges, &privileges).await?;
     tx.update_role(tenant, id, &description, &privileges).await.map_err(|e| ApiError::from_store(e, "role"))?;
     let role = tx.role(tenant, id).await?;
     state
@@ -253,7 +254,7 @@ async fn create_grant(
             tx.service_account(tenant, a).await.map_err(|e| ApiError::from_store(e, "service account"))?;
         }
     }
-    crate::custody::check_grant(&mut tx, tenant, body.grantee, &role.privileges).await?;
+    callvault_core::custody::check_grant(&mut tx, tenant, body.grantee, &role.privileges).await?;
     if let Scope::Limited { teams, skills, services } = &body.scope {
         for t in teams {
             tx.team(tenant, *t).await.map_err(|e| ApiError::from_store(e, "team"))?;
@@ -267,13 +268,13 @@ async fn create_grant(
     }
     if callvault_policy::duties::is_custodial(&role.privileges) {
         tx.rollback().await?;
-        let subject = crate::custody::Subject::Grant {
+        let subject = callvault_core::custody::Subject::Grant {
             grantee: body.grantee,
             role_id: role.id,
             role_name: role.name.clone(),
             scope: body.scope,
         };
-        let c = crate::custody::propose(&state, &ctx, body.grantee.principal(), subject).await?;
+        let c = callvault_core::custody::propose(&state, &ctx, body.grantee.principal(), subject).await?;
         return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
     }
     let grant = Grant {
@@ -334,8 +335,8 @@ async fn delete_grant(
     let role = tx.role(tenant, grant.role_id).await?;
     if callvault_policy::duties::is_custodial(&role.privileges) && matches!(grant.grantee, Grantee::User(_)) {
         tx.rollback().await?;
-        let subject = crate::custody::Subject::Revoke { grant_id: id, role_name: role.name };
-        let c = crate::custody::propose(&state, &ctx, grant.grantee.principal(), subject).await?;
+        let subject = callvault_core::custody::Subject::Revoke { grant_id: id, role_name: role.name };
+        let c = callvault_core::custody::propose(&state, &ctx, grant.grantee.principal(), subject).await?;
         return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
     }
     if let Grantee::User(user) = grant.grantee {

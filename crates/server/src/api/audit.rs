@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::{VerifyReport, verify_log};
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Query;
 use crate::state::AppState;
+use callvault_core::audit::{VerifyReport, verify_log};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -449,7 +449,7 @@ async fn verify(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json
             entries_checked: leaves.len() as u64,
             tree_heads_checked: u64::from(report.tree_heads_checked > 0),
             unsequenced: 0,
-            failure: report.failure.map(|_| crate::audit::VerifyFailure {
+            failure: report.failure.map(|_| callvault_core::audit::VerifyFailure {
                 leaf_index: -1,
                 seq: None,
                 reason: "the audit log failed verification; the provider's operators must investigate".into(),

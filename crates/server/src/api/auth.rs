@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::auth::{Ctx, EnrollCtx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ClientIp, Json, Path};
-use crate::identity::{self, LoginRequest, LoginResponse};
 use crate::state::AppState;
+use callvault_core::identity::{self, LoginRequest, LoginResponse};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,7 +43,7 @@ async fn login(
 ) -> ApiResult<axum::Json<LoginResponse>> {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     let origin = state.auditor.origin(request_id, ip);
-    identity::login(&state, req, origin).await.map(axum::Json)
+    Ok(axum::Json(identity::login(&state, req, origin).await?))
 }
 
 /// Ends the current session.

@@ -23,10 +23,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Ctx;
-use crate::calls::{CallError, CallView, Captured, Hop, Source, StreamItem, parse_level};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
+use callvault_core::calls::{CallView, Captured, Hop, Source, StreamItem, parse_level};
 
 /// Events per request at most.
 pub const MAX_EVENTS: usize = 100;
@@ -52,27 +52,6 @@ async fn allow(state: &AppState, ctx: &Ctx, resource: Resource, action: Action) 
     let tenant = ctx.tenant()?;
     ctx.authorize(state, action, &ResourceRef::tenant_wide(resource, tenant)).await?;
     Ok(tenant)
-}
-
-fn call_error(e: CallError) -> ApiError {
-    match e {
-        CallError::Event(e) => ApiError::invalid(e.to_string()),
-        CallError::Signalling(m) => ApiError::invalid(format!("not a usable SIP message: {m}")),
-        CallError::TooManyCalls(_) | CallError::TooManyCallsForTenant(_) => ApiError::unavailable(e.to_string()),
-        CallError::NoSuchCall => ApiError::not_found("call"),
-        CallError::Store => ApiError::internal("recording call security failed"),
-    }
-}
-
-/// Alerts users and webhooks about downgrades (webhooks in the background).
-pub fn notify_downgrades(state: &AppState, tenant: TenantId, call: uuid::Uuid, changes: &[Change]) {
-    for ch in changes.iter().filter(|c| c.downgrade) {
-        let payload = serde_json::json!({ "call_id": call, "from": ch.from, "to": ch.to, "cause": ch.cause });
-        let s = state.clone();
-        tokio::spawn(async move {
-            crate::notify::webhooks(&s, tenant, "call.security.downgraded", &payload).await;
-        });
-    }
 }
 
 /// Calls and their state.
@@ -199,8 +178,8 @@ async fn post_events(
     }
     let now = state.clock.now().millis();
     let (call, changes) =
-        state.calls.apply_events(tenant, &body.call, &body.events, now, true).await.map_err(call_error)?;
-    notify_downgrades(&state, tenant, call.id, &changes);
+        state.calls.apply_events(tenant, &body.call, &body.events, now, true).await.map_err(ApiError::from)?;
+    callvault_core::calls::notify_downgrades(&state, tenant, call.id, &changes);
     Ok(axum::Json(Applied { call, changes }))
 }
 
@@ -253,8 +232,8 @@ async fn post_sip(
             true,
         )
         .await
-        .map_err(call_error)?;
-    notify_downgrades(&state, tenant, call_id, &changes);
+        .map_err(ApiError::from)?;
+    callvault_core::calls::notify_downgrades(&state, tenant, call_id, &changes);
     Ok(axum::Json(SipApplied { call_id, changes }))
 }
 

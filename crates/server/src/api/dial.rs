@@ -27,10 +27,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Ctx;
-use crate::dial::{ImportError, RegistryParser, compile_area, instant, level_from, level_name, write_set};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
+use callvault_core::dial::{ImportError, RegistryParser, compile_area, instant, level_from, level_name, write_set};
 
 /// Checks per request at most.
 pub const MAX_BATCH: usize = 1000;
@@ -155,7 +155,8 @@ async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Optio
             (Ok(id), Some(m)) if UserId(id) == m => None,
             (Ok(id), _) => Some(Ok(UserId(id))),
             (Err(_), _) => {
-                let found = state.store.reader().await?.user_id_by_login(tenant, &crate::identity::login_key(u)).await;
+                let found =
+                    state.store.reader().await?.user_id_by_login(tenant, &callvault_core::identity::login_key(u)).await;
                 match (found, me) {
                     (Ok(id), Some(m)) if id == m => None,
                     (Ok(id), _) => Some(Ok(id)),
@@ -201,7 +202,11 @@ async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Optio
     Ok(Who { user: Some((id, teams)) })
 }
 
-fn assignments_for(view: &crate::dial::TenantDial, who: &Who, service: Option<(ServiceId, &str)>) -> Vec<Assignment> {
+fn assignments_for(
+    view: &callvault_core::dial::TenantDial,
+    who: &Who,
+    service: Option<(ServiceId, &str)>,
+) -> Vec<Assignment> {
     let mut out = Vec::new();
     let mut push = |level: Level, id: String, name: String| {
         if let Some(areas) = view.assignments.get(&(level, id)) {
@@ -798,7 +803,7 @@ async fn internal_list(
     }
     let region = state.dial.tenant(&state.store, tenant).await?.policy.settings().default_region.clone();
     let n = numbers::parse(&body.number, Some(&region)).map_err(|e| ApiError::invalid(format!("number: {e}")))?;
-    let key = crate::dial::number_key(&n).ok_or_else(|| ApiError::invalid("number: not a number"))?;
+    let key = callvault_core::dial::number_key(&n).ok_or_else(|| ApiError::invalid("number: not a number"))?;
     Ok((list, key))
 }
 

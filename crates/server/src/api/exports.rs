@@ -23,7 +23,7 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use crate::vault::{ContentError, read_plain};
+use callvault_core::vault::{ContentError, read_plain};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(export))

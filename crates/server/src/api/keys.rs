@@ -16,7 +16,7 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
-use crate::vault::ceremony;
+use callvault_core::vault::ceremony;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -83,7 +83,7 @@ async fn versions(state: &AppState, tenant: TenantId) -> ApiResult<(Option<Encry
     let mut r = state.store.reader().await?;
     let settings = r.encryption(tenant).await?.map(|(s, _)| s);
     let usage = r.key_usage(tenant).await?;
-    let period = settings.as_ref().map_or(crate::vault::DEFAULT_CRYPTOPERIOD_DAYS, |s| s.cryptoperiod_days);
+    let period = settings.as_ref().map_or(callvault_core::vault::DEFAULT_CRYPTOPERIOD_DAYS, |s| s.cryptoperiod_days);
     let now = state.clock.now().millis();
     let views = r
         .data_keys(tenant)

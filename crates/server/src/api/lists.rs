@@ -18,8 +18,8 @@ use super::validate;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::lists::{ImportError, open_record, parse_csv, seal_record};
 use crate::state::AppState;
+use callvault_core::lists::{ImportError, open_record, parse_csv, seal_record};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,7 +78,7 @@ async fn create_list(
     Json(body): Json<CreateList>,
 ) -> ApiResult<(StatusCode, axum::Json<RecordList>)> {
     let tenant = allow(&state, &ctx, Action::Create).await?;
-    crate::lists::validate_fields(&body.fields)?;
+    callvault_core::lists::validate_fields(&body.fields)?;
     let now = state.clock.now();
     let list = RecordList {
         id: ListId::new(),
@@ -166,7 +166,7 @@ async fn seal_rows<'a>(
     list: &RecordList,
     rows: impl Iterator<Item = (u64, &'a Map<String, Value>)>,
     now: Timestamp,
-) -> ApiResult<Vec<crate::lists::SealedRecord>> {
+) -> ApiResult<Vec<callvault_core::lists::SealedRecord>> {
     let needs_key = list.fields.iter().any(|f| f.encrypted);
     let (dk, blind) = if needs_key {
         let mut r = state.store.reader().await?;
@@ -191,7 +191,7 @@ async fn seal_rows<'a>(
             Ok(s) => out.push(s),
             Err(message) => {
                 errors.push(ImportError { line, message });
-                if errors.len() >= crate::lists::MAX_REPORTED_ERRORS {
+                if errors.len() >= callvault_core::lists::MAX_REPORTED_ERRORS {
                     break;
                 }
             }
@@ -332,7 +332,7 @@ async fn list_records(
                     .blind_key(&mut r, tenant)
                     .await?
                     .ok_or_else(|| ApiError::conflict("no blind-index key"))?;
-                let digest = key.index(list.id.0.as_bytes(), field, &crate::lists::normalise(value));
+                let digest = key.index(list.id.0.as_bytes(), field, &callvault_core::lists::normalise(value));
                 r.records_by_blind(tenant, list.id, field, &digest).await?
             } else {
                 // Plain fields: filter a page scan (lists are paged; blind indexes are for encrypted ones).

@@ -37,8 +37,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
-use crate::metrics::RequestLabels;
 use crate::state::AppState;
+use callvault_core::metrics::RequestLabels;
 
 #[derive(OpenApi)]
 #[openapi(

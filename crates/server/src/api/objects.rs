@@ -22,7 +22,7 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-use crate::vault::{BlobWriter, ContentError, read_plain};
+use callvault_core::vault::{BlobWriter, ContentError, read_plain};
 use callvault_crypto::stream::SEGMENT_SIZE;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -120,7 +120,8 @@ pub(super) async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action
         Some(a) => base_ref(o).with_owner(PrincipalId::User(a)),
         None => base_ref(o),
     };
-    ctx.authorize(state, action, &r).await.map(|_| ())
+    ctx.authorize(state, action, &r).await?;
+    Ok(())
 }
 
 /// Runs a short blocking step (sealing and writing one segment, a file sync) off the async
@@ -335,7 +336,7 @@ async fn upload_object(
             .await?
         }
     };
-    let crate::vault::WrittenBlob { name: blob, wrapped_key: wrapped, sha256: sha, header } = match written {
+    let callvault_core::vault::WrittenBlob { name: blob, wrapped_key: wrapped, sha256: sha, header } = match written {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(ApiError::bad_request(format!("{msg}; nothing was stored"))),
         Err(e) => return Err(ApiError::internal(e)),
@@ -534,8 +535,8 @@ async fn object_content(
     let first = match rx.recv().await {
         Some(Ok(bytes)) => Some(bytes),
         Some(Err(e)) => {
-            let failed = crate::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
-            return Err(failed);
+            let failed = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
+            return Err(failed.into());
         }
         None => None,
     };
@@ -547,7 +548,7 @@ async fn object_content(
         match rx.recv().await? {
             Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
             Err(e) => {
-                let _ = crate::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
+                let _ = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
                 Some((Err(std::io::Error::other("content failed its integrity check")), None))
             }
         }
@@ -590,19 +591,19 @@ fn plays_inline(content_type: &str) -> Option<String> {
 /// Authenticates every segment of one object and its plaintext digest; a failure is reported
 /// to the security officers and audited.
 #[utoipa::path(post, path = "/v1/objects/{id}/verify", tag = "objects", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = crate::vault::integrity::VerifyReport), (status = 404, body = Problem)))]
+    responses((status = 200, body = callvault_core::vault::integrity::VerifyReport), (status = 404, body = Problem)))]
 async fn verify_object(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<ObjectId>,
-) -> ApiResult<axum::Json<crate::vault::integrity::VerifyReport>> {
+) -> ApiResult<axum::Json<callvault_core::vault::integrity::VerifyReport>> {
     let o = load(&state, ctx.tenant()?, id).await?;
     authorize_object(&state, &ctx, Action::Read, &o).await?;
-    let mut report = crate::vault::integrity::VerifyReport { checked: 1, damaged: Vec::new() };
-    if let Err(e) = crate::vault::integrity::verify(&state, &o).await {
-        let reason = crate::vault::integrity::reason(&e).to_owned();
-        let _ = crate::vault::integrity::report(&state, Some(&ctx), &o, (0, o.size), &e).await;
-        report.damaged.push(crate::vault::integrity::Damaged { id: o.id, reason });
+    let mut report = callvault_core::vault::integrity::VerifyReport { checked: 1, damaged: Vec::new() };
+    if let Err(e) = callvault_core::vault::integrity::verify(&state, &o).await {
+        let reason = callvault_core::vault::integrity::reason(&e).to_owned();
+        let _ = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (0, o.size), &e).await;
+        report.damaged.push(callvault_core::vault::integrity::Damaged { id: o.id, reason });
     }
     audit_verify(&state, &ctx, &report).await?;
     Ok(axum::Json(report))
@@ -611,16 +612,16 @@ async fn verify_object(
 /// Authenticates every object the caller may read (the scrub job does the same for all
 /// tenants every `scrub_interval_secs`); damaged ones are listed and reported.
 #[utoipa::path(post, path = "/v1/objects/verify", tag = "objects", security(("bearer" = [])),
-    responses((status = 200, body = crate::vault::integrity::VerifyReport), (status = 403, body = Problem)))]
+    responses((status = 200, body = callvault_core::vault::integrity::VerifyReport), (status = 403, body = Problem)))]
 async fn verify_objects(
     State(state): State<AppState>,
     ctx: Ctx,
-) -> ApiResult<axum::Json<crate::vault::integrity::VerifyReport>> {
+) -> ApiResult<axum::Json<callvault_core::vault::integrity::VerifyReport>> {
     let tenant = ctx.tenant()?;
     if !ctx.may_somewhere(Action::Read, Resource::Interaction) {
         ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
     }
-    let report = crate::vault::integrity::verify_tenant(&state, Some(&ctx), tenant, |o| {
+    let report = callvault_core::vault::integrity::verify_tenant(&state, Some(&ctx), tenant, |o| {
         decide_object(&ctx, Action::Read, o).0.is_allowed()
     })
     .await?;
@@ -628,7 +629,11 @@ async fn verify_objects(
     Ok(axum::Json(report))
 }
 
-async fn audit_verify(state: &AppState, ctx: &Ctx, report: &crate::vault::integrity::VerifyReport) -> ApiResult<()> {
+async fn audit_verify(
+    state: &AppState,
+    ctx: &Ctx,
+    report: &callvault_core::vault::integrity::VerifyReport,
+) -> ApiResult<()> {
     let event = ctx
         .event("object.verify")
         .origin(ctx.origin(state))

@@ -17,8 +17,8 @@ use super::validate;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Json;
-use crate::identity;
 use crate::state::AppState;
+use callvault_core::identity;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_operators, create_operator)).routes(routes!(propose_approver))
@@ -26,7 +26,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 async fn allow(ctx: &Ctx, state: &AppState, action: Action) -> ApiResult<()> {
     let resource = ResourceRef::tenant_wide(Resource::Operator, TenantId(uuid::Uuid::nil()));
-    ctx.authorize(state, action, &resource).await.map(|_| ())
+    ctx.authorize(state, action, &resource).await?;
+    Ok(())
 }
 
 /// A provider operator.
@@ -98,7 +99,7 @@ async fn propose_approver(
     let PrincipalId::Operator(me) = ctx.principal else {
         return Err(ApiError::forbidden("only provider operators appoint operators", None));
     };
-    crate::custody::operator_may_approve(&state, me).await?;
+    callvault_core::custody::operator_may_approve(&state, me).await?;
     let mut r = state.store.reader().await?;
     if !r.operators().await?.iter().any(|(o, _, _)| *o == id) {
         return Err(ApiError::not_found("operator"));
@@ -107,7 +108,7 @@ async fn propose_approver(
         return Err(ApiError::conflict("this operator may already approve"));
     }
     drop(r);
-    let subject = crate::custody::Subject::Operator { operator_id: id };
-    let c = crate::custody::propose(&state, &ctx, PrincipalId::Operator(id), subject).await?;
+    let subject = callvault_core::custody::Subject::Operator { operator_id: id };
+    let c = callvault_core::custody::propose(&state, &ctx, PrincipalId::Operator(id), subject).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(c)))
 }

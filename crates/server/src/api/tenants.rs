@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use callvault_model::access::{Action, DefaultRole, Resource, Scope};
-use callvault_model::records::{Capabilities, Grant, Grantee, Role, Tenant, TenantSettings, Timestamp};
-use callvault_model::{GrantId, Personal, RoleId, SecretString, TenantId, UserId};
-use callvault_policy::access::{ResourceRef, default_role_privileges};
+use callvault_model::access::{Action, Resource, Scope};
+use callvault_model::records::{Capabilities, Grant, Grantee, Tenant, TenantSettings};
+use callvault_model::{GrantId, Personal, SecretString, TenantId, UserId};
+use callvault_policy::access::ResourceRef;
 use callvault_store::{CredentialOwner, DirectoryStore, IdentityStore, NewUser, TenantStore};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,8 +17,9 @@ use super::validate;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
-use crate::identity;
 use crate::state::AppState;
+use callvault_core::identity;
+use callvault_core::tenants::seed_default_roles;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -72,7 +73,8 @@ async fn operator_only(ctx: &Ctx, state: &AppState, action: Action, kind: Resour
     // Tenants are provider-level objects: operators pass the engine's operator rules, and a
     // tenant principal asking about them is denied (audited) because they belong to no tenant.
     let resource = ResourceRef::tenant_wide(kind, TenantId(uuid::Uuid::nil()));
-    ctx.authorize(state, action, &resource).await.map(|_| ())
+    ctx.authorize(state, action, &resource).await?;
+    Ok(())
 }
 
 /// Creates a tenant with its default roles and first administrator (provider operators).
@@ -133,46 +135,10 @@ async fn create_tenant(
         .target("user", user)
         .origin(ctx.origin(&state))
         .details(serde_json::json!({ "capabilities": tenant.capabilities }));
-    let event = crate::audit::AuditEvent { tenant: Some(tenant.id), ..event };
+    let event = callvault_core::audit::AuditEvent { tenant: Some(tenant.id), ..event };
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(tenant)))
-}
-
-/// Inserts the default roles of a new tenant; returns the administrator role's id.
-pub async fn seed_default_roles<C: IdentityStore>(tx: &mut C, tenant: TenantId, now: Timestamp) -> ApiResult<RoleId> {
-    let mut admin = None;
-    for role in DefaultRole::ALL {
-        let id = RoleId::new();
-        if *role == DefaultRole::Administrator {
-            admin = Some(id);
-        }
-        tx.insert_role(&Role {
-            id,
-            tenant_id: tenant,
-            name: role.name().into(),
-            description: default_role_description(*role).into(),
-            privileges: default_role_privileges(*role),
-            builtin: true,
-            created_at: now,
-        })
-        .await?;
-    }
-    admin.ok_or_else(|| ApiError::internal("no administrator role among the defaults"))
-}
-
-fn default_role_description(role: DefaultRole) -> &'static str {
-    match role {
-        DefaultRole::Agent => "Own interactions and profile",
-        DefaultRole::Supervisor => "Own teams' users and interactions, listen on own services",
-        DefaultRole::Administrator => "Runs the contact center's configuration",
-        DefaultRole::SecurityOfficer => "Key custodian and audit",
-        DefaultRole::DataProtectionOfficer => "Personal data reports and erasure",
-        DefaultRole::Auditor => "Read-only, audit",
-        DefaultRole::Dialer => {
-            "Telephony systems: dial checks, do-not-call requests, call signalling events (dialers, PBXs, SBCs)"
-        }
-    }
 }
 
 /// One tenant (provider operators).
@@ -226,7 +192,7 @@ async fn update_tenant(
         .target("tenant", id)
         .origin(ctx.origin(&state))
         .details(serde_json::json!({ "capabilities_before": before, "capabilities_after": tenant.capabilities }));
-    let event = crate::audit::AuditEvent { tenant: Some(id), ..event };
+    let event = callvault_core::audit::AuditEvent { tenant: Some(id), ..event };
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
     Ok(axum::Json(tenant))

@@ -15,12 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::validate;
-use crate::audit::PersonalDataChange;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
-use crate::identity;
 use crate::state::AppState;
+use callvault_core::audit::PersonalDataChange;
+use callvault_core::identity;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -379,9 +379,10 @@ async fn reset_password(
         return Err(ApiError::invalid("change your own password with POST /v1/auth/password"));
     }
     let tenant = ctx.tenant()?;
-    if crate::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
-        let subject = crate::custody::Subject::Reset { user_id: id, what: crate::custody::ResetWhat::Password };
-        let c = crate::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
+    if callvault_core::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
+        let subject =
+            callvault_core::custody::Subject::Reset { user_id: id, what: callvault_core::custody::ResetWhat::Password };
+        let c = callvault_core::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
         return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
     }
     let mut tx = state.store.begin().await?;
@@ -445,9 +446,10 @@ async fn reset_totp(
         return Err(ApiError::invalid("another administrator must reset your second factor"));
     }
     let tenant = ctx.tenant()?;
-    if crate::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
-        let subject = crate::custody::Subject::Reset { user_id: id, what: crate::custody::ResetWhat::Totp };
-        let c = crate::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
+    if callvault_core::custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
+        let subject =
+            callvault_core::custody::Subject::Reset { user_id: id, what: callvault_core::custody::ResetWhat::Totp };
+        let c = callvault_core::custody::propose(&state, &ctx, PrincipalId::User(id), subject).await?;
         return Ok((StatusCode::ACCEPTED, axum::Json(c)).into_response());
     }
     let now = state.clock.now();

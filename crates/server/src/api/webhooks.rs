@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
-use crate::notify::webhook_secret_aad;
 use crate::state::AppState;
+use callvault_core::notify::webhook_secret_aad;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_webhooks, create_webhook)).routes(routes!(delete_webhook))

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use callvault_core::clock::ManualClock;
+use callvault_core::config::Config;
 use callvault_crypto::SecretBytes;
 use callvault_crypto::kek::StaticKek;
 use callvault_model::records::Timestamp;
-use callvault_server::clock::ManualClock;
-use callvault_server::config::Config;
 use callvault_server::{AppState, bootstrap};
 use callvault_store::Store;
 use serde_json::{Value, json};
@@ -107,7 +107,7 @@ pub struct TestApp {
 /// really posted to.
 struct ExampleResolver;
 
-impl callvault_server::egress::Resolve for ExampleResolver {
+impl callvault_core::egress::Resolve for ExampleResolver {
     fn resolve<'a>(
         &'a self,
         host: &'a str,
@@ -121,18 +121,18 @@ impl callvault_server::egress::Resolve for ExampleResolver {
 
 struct LoopbackOnly;
 
-impl callvault_server::egress::Transport for LoopbackOnly {
-    fn post(&self, post: callvault_server::egress::Post) -> futures_util::future::BoxFuture<'_, Result<u16, String>> {
+impl callvault_core::egress::Transport for LoopbackOnly {
+    fn post(&self, post: callvault_core::egress::Post) -> futures_util::future::BoxFuture<'_, Result<u16, String>> {
         if post.addrs.iter().all(|a| a.ip().is_loopback()) {
-            callvault_server::egress::Transport::post(&callvault_server::egress::HttpTransport, post)
+            callvault_core::egress::Transport::post(&callvault_core::egress::HttpTransport, post)
         } else {
             Box::pin(async { Err("tests reach no public address".to_owned()) })
         }
     }
 }
 
-fn test_egress(loopback: &[std::net::IpAddr]) -> callvault_server::egress::Egress {
-    callvault_server::egress::Egress::with(Arc::new(ExampleResolver), Arc::new(LoopbackOnly), loopback)
+fn test_egress(loopback: &[std::net::IpAddr]) -> callvault_core::egress::Egress {
+    callvault_core::egress::Egress::with(Arc::new(ExampleResolver), Arc::new(LoopbackOnly), loopback)
 }
 
 pub const ADMIN_PASSWORD: &str = "operator-bootstrap-passphrase";
@@ -160,7 +160,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let mut state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
-        state.egress = test_egress(&state.config.webhook_test_addresses);
+        state.services.egress = test_egress(&state.config.webhook_test_addresses);
         let report = bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let admin2_password = report.second_operator_password.unwrap().expose().to_owned();
         let router = callvault_server::api::app(state.clone());
@@ -178,7 +178,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        state.egress = test_egress(&state.config.webhook_test_addresses);
+        state.services.egress = test_egress(&state.config.webhook_test_addresses);
         let router = callvault_server::api::app(state.clone());
         TestApp { state, router, ..self }
     }
@@ -253,7 +253,7 @@ impl TestApp {
     #[allow(dead_code)]
     pub async fn audit_bodies(&self) -> Vec<Value> {
         use callvault_store::AuditStore;
-        callvault_server::audit::sequence_once(&self.state.store, 1_000_000).await.unwrap();
+        callvault_core::audit::sequence_once(&self.state.store, 1_000_000).await.unwrap();
         let rows = self
             .state
             .store
@@ -391,7 +391,7 @@ impl TestApp {
                 grantee: callvault_model::records::Grantee::User(user.parse().unwrap()),
                 role_id: role_id.parse().unwrap(),
                 scope: serde_json::from_value(scope).unwrap(),
-                created_at: callvault_server::clock::Clock::now(&self.clock),
+                created_at: callvault_core::clock::Clock::now(&self.clock),
             };
             let mut tx = self.state.store.begin().await.unwrap();
             tx.insert_grant(&grant).await.unwrap();
@@ -411,8 +411,8 @@ impl TestApp {
 
     /// Sequences pending audit entries and signs a tree head.
     pub async fn seal_audit(&self) {
-        while callvault_server::audit::sequence_once(&self.state.store, 10_000).await.unwrap() > 0 {}
-        callvault_server::audit::sign_tree_head(&self.state.store, self.state.auditor.signer(), self.state.clock.now())
+        while callvault_core::audit::sequence_once(&self.state.store, 10_000).await.unwrap() > 0 {}
+        callvault_core::audit::sign_tree_head(&self.state.store, self.state.auditor.signer(), self.state.clock.now())
             .await
             .unwrap();
     }
@@ -430,7 +430,7 @@ trait NowMillis {
 
 impl NowMillis for ManualClock {
     fn now_millis(&self) -> i64 {
-        use callvault_server::clock::Clock;
+        use callvault_core::clock::Clock;
         self.now().millis()
     }
 }
@@ -464,7 +464,7 @@ pub async fn stored_object(
         header: vec![],
     };
     let w =
-        callvault_server::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(&mut content.to_vec()))
+        callvault_core::vault::write_blob(&app.state.vault.blobs, &o, None, &mut |sink| sink(&mut content.to_vec()))
             .unwrap();
     o.blob = w.name;
     o.sha256 = w.sha256;

@@ -11,11 +11,10 @@ use callvault_crypto::digest::hmac_sha256;
 use callvault_model::access::DefaultRole;
 use callvault_model::records::{AddressKind, Notification};
 use callvault_model::{NotificationId, TenantId};
-use callvault_store::VaultStore;
+use callvault_store::{StoreError, VaultStore};
 
 use crate::audit::{Actor, AuditEvent};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The associated data of a webhook secret wrapped by the KEK.
 pub fn webhook_secret_aad(tenant: TenantId, webhook: callvault_model::WebhookId) -> Vec<u8> {
@@ -32,7 +31,7 @@ pub fn signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
 
 /// Sends an e-mail to the configured notification addresses; logs (without addresses) and
 /// returns how many were accepted by the SMTP server.
-pub async fn email(state: &AppState, subject: &str, body: &str) -> usize {
+pub async fn email(state: &Services, subject: &str, body: &str) -> usize {
     let mut sent = 0;
     for to in &state.config.notification_emails {
         if email_to(state, to, subject, body).await {
@@ -43,7 +42,7 @@ pub async fn email(state: &AppState, subject: &str, body: &str) -> usize {
 }
 
 /// Sends one e-mail to `to`; `false` (logged without the address) when SMTP is off or fails.
-pub async fn email_to(state: &AppState, to: &str, subject: &str, body: &str) -> bool {
+pub async fn email_to(state: &Services, to: &str, subject: &str, body: &str) -> bool {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     let Some(url) = &state.config.smtp_url else { return false };
     let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
@@ -80,7 +79,7 @@ pub async fn email_to(state: &AppState, to: &str, subject: &str, body: &str) -> 
 /// Posts an event to every webhook of the tenant subscribed to it; returns how many answered 2xx.
 /// Each delivery checks the URL again and connects only to the checked address (see
 /// [`crate::egress`]); redirects are not followed.
-pub async fn webhooks(state: &AppState, tenant: TenantId, event: &str, payload: &serde_json::Value) -> usize {
+pub async fn webhooks(state: &Services, tenant: TenantId, event: &str, payload: &serde_json::Value) -> usize {
     let hooks = match state.store.reader().await {
         Ok(mut r) => r.webhooks(tenant).await.unwrap_or_default(),
         Err(_) => return 0,
@@ -113,14 +112,14 @@ pub async fn webhooks(state: &AppState, tenant: TenantId, event: &str, payload: 
 /// entry, an e-mail to every security officer with an address, and the tenant's webhooks
 /// subscribed to `security.alert`. Returns whether it told (false: told recently).
 pub async fn security_alert(
-    state: &AppState,
+    state: &Services,
     tenant: TenantId,
     kind: &str,
     subject: &str,
     message: String,
     details: serde_json::Value,
     quiet_ms: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     use callvault_store::{DirectoryStore, IdentityStore};
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;

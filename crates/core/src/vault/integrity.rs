@@ -10,26 +10,19 @@ use callvault_model::{ObjectId, TenantId};
 use callvault_store::{ObjectQuery, TenantStore, VaultStore};
 
 use crate::audit::{Actor, AuditEvent};
-use crate::auth::Ctx;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::caller::Ctx;
+use crate::services::Services;
 use crate::vault::{ContentError, verify_blob};
 
 /// How often the same object's failure is told to the security officers.
 const TELL_EVERY_MS: i64 = 3_600_000;
 
 /// Reads an object's whole blob, authenticating every segment and the plaintext digest.
-pub async fn verify(state: &AppState, o: &StoredObject) -> Result<(), ContentError> {
+pub async fn verify(state: &Services, o: &StoredObject) -> Result<(), ContentError> {
     let dk = match o.key_version {
         Some(v) => {
             let mut r = state.store.reader().await.map_err(|e| ContentError::Key(e.to_string()))?;
-            Some(
-                state
-                    .vault
-                    .data_key(&mut r, o.tenant_id, v)
-                    .await
-                    .map_err(|e| ContentError::Key(e.detail().to_owned()))?,
-            )
+            Some(state.vault.data_key(&mut r, o.tenant_id, v).await.map_err(|e| ContentError::Key(e.to_string()))?)
         }
         None => None,
     };
@@ -49,16 +42,26 @@ pub fn reason(error: &ContentError) -> &'static str {
     }
 }
 
+/// Stored content failed its check; nothing of it was sent and the security officers were told.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}; nothing was sent and the security officers were told")]
+pub struct IntegrityFailure {
+    /// The content's key was unavailable (rather than the content damaged).
+    pub key_unavailable: bool,
+    /// What failed, without internal detail.
+    pub reason: &'static str,
+}
+
 /// Reports content that failed its check: an `object.integrity_failed` audit entry every time
 /// (by the caller, or the system for the scrub), and the tenant's security officers told
-/// (notification, e-mail, webhook) once per object per hour. Returns the problem for a client.
+/// (notification, e-mail, webhook) once per object per hour. Returns the failure for the caller.
 pub async fn report(
-    state: &AppState,
+    state: &Services,
     ctx: Option<&Ctx>,
     o: &StoredObject,
     range: (u64, u64),
     error: &ContentError,
-) -> ApiError {
+) -> IntegrityFailure {
     tracing::error!(object = %o.id, error = %error, "content failed its integrity check");
     let reason = reason(error);
     let details = serde_json::json!({ "class": o.class, "range": [range.0, range.1], "reason": reason });
@@ -83,9 +86,9 @@ pub async fn report(
     )
     .await
     {
-        tracing::error!(error = %e.detail(), "cannot alert the security officers");
+        tracing::error!(error = %e, "cannot alert the security officers");
     }
-    ApiError::integrity(if matches!(error, ContentError::Key(_)) { "key" } else { "integrity" }, reason)
+    IntegrityFailure { key_unavailable: matches!(error, ContentError::Key(_)), reason }
 }
 
 /// One damaged object found by a verification.
@@ -110,11 +113,11 @@ pub struct VerifyReport {
 /// Verifies every object of a tenant that `keep` accepts, in id order; each failure is
 /// reported. `ctx` is the caller (`None`: the scrub job).
 pub async fn verify_tenant(
-    state: &AppState,
+    state: &Services,
     ctx: Option<&Ctx>,
     tenant: TenantId,
     keep: impl Fn(&StoredObject) -> bool,
-) -> Result<VerifyReport, ApiError> {
+) -> Result<VerifyReport, callvault_store::StoreError> {
     let mut found = VerifyReport::default();
     let mut after = None;
     loop {
@@ -138,7 +141,7 @@ pub async fn verify_tenant(
 }
 
 /// Verifies every object of every tenant every `every`, the first pass after `every`.
-pub async fn scrub(state: AppState, every: Duration) {
+pub async fn scrub(state: Services, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let started = Timestamp::from(jiff::Timestamp::now());
@@ -153,7 +156,7 @@ pub async fn scrub(state: AppState, every: Duration) {
                     checked += r.checked;
                     damaged += r.damaged.len();
                 }
-                Err(e) => tracing::warn!(error = %e.detail(), "scrub of a tenant failed"),
+                Err(e) => tracing::warn!(error = %e, "scrub of a tenant failed"),
             }
         }
         let event = AuditEvent::new(None, Actor::System, "object.scrub")

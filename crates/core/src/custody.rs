@@ -18,13 +18,13 @@ use callvault_model::vault::{Ceremony, CeremonyKind, CeremonyState};
 use callvault_model::{GrantId, OperatorId, PrincipalId, RoleId, SecretString, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::duties::{self, Appointment};
-use callvault_store::{AccountControl, CredentialOwner, IdentityStore, Tx, VaultStore};
+use callvault_store::{AccountControl, CredentialOwner, IdentityStore, StoreError, Tx, VaultStore};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Ctx;
-use crate::error::ApiError;
-use crate::identity::reauthenticate;
-use crate::state::AppState;
+use crate::caller::AccessError;
+use crate::caller::Ctx;
+use crate::identity::{IdentityError, reauthenticate};
+use crate::services::Services;
 
 /// Whether a ceremony kind appoints, removes or resets a custodian (the kinds of this module).
 pub fn is_appointment(kind: CeremonyKind) -> bool {
@@ -37,14 +37,75 @@ pub fn is_appointment(kind: CeremonyKind) -> bool {
     )
 }
 
-/// The 403 of a separation-of-duties refusal, with the conflict.
-pub fn refused(conflict: &duties::Conflict) -> ApiError {
-    ApiError::forbidden_kind("separation-of-duties", "Separation of duties", conflict.to_string())
-        .with_details(serde_json::json!({ "conflict": conflict }))
+/// Why a grant, role change, appointment or its approval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    /// One person would hold two conflicting classes of privileges.
+    #[error("{0}")]
+    SeparationOfDuties(duties::Conflict),
+    /// Dual control refuses this person or this path (the text says why).
+    #[error("{0}")]
+    DualControl(String),
+    /// A newly appointed custodian may approve only after the cooling-off time.
+    #[error(
+        "a newly appointed custodian may approve ceremonies only after the cooling-off time \
+         (custodian_cooling_off_secs): from {until}"
+    )]
+    CoolingOff {
+        /// When the approver may approve.
+        until: Timestamp,
+    },
+    /// No such ceremony visible to the caller.
+    #[error("no such ceremony")]
+    NoSuchCeremony,
+    /// The ceremony was decided already.
+    #[error("the ceremony is {0}, not proposed")]
+    NotProposed(CeremonyState),
+    /// The ceremony expired before a second person approved it.
+    #[error("the ceremony expired before a second person approved it; propose it again")]
+    Expired,
+    /// A row the ceremony names is missing or in use.
+    #[error("{what}: {error}")]
+    Row {
+        /// What the row is (`role`, `grant`, …).
+        what: &'static str,
+        /// What the store said.
+        error: StoreError,
+    },
+    /// The approver's re-authentication or a credential failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The access engine denied.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A refusal could not be audited.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AppendError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored ceremony is inconsistent, or hashing failed.
+    #[error("{0}")]
+    Internal(String),
 }
 
-fn refused_appointment(e: duties::AppointmentRefusal) -> ApiError {
-    ApiError::forbidden_kind("dual-control", "Dual control", e.to_string())
+impl CustodyError {
+    fn internal(e: impl std::fmt::Display) -> Self {
+        CustodyError::Internal(e.to_string())
+    }
+
+    fn row(what: &'static str) -> impl FnOnce(StoreError) -> Self {
+        move |error| CustodyError::Row { what, error }
+    }
+}
+
+/// The refusal of a grant or role change that would give someone a conflict.
+pub fn refused(conflict: &duties::Conflict) -> CustodyError {
+    CustodyError::SeparationOfDuties(*conflict)
+}
+
+fn refused_appointment(e: duties::AppointmentRefusal) -> CustodyError {
+    CustodyError::DualControl(e.to_string())
 }
 
 /// Refuses a grant of `privileges` to `grantee` that, with the grantee's other grants, would
@@ -54,7 +115,7 @@ pub async fn check_grant<C: IdentityStore>(
     tenant: TenantId,
     grantee: Grantee,
     privileges: &[Privilege],
-) -> Result<(), ApiError> {
+) -> Result<(), CustodyError> {
     let held = r.grants_with_roles(tenant, grantee).await?;
     let all = held.iter().flat_map(|(_, role)| role.privileges.iter()).chain(privileges);
     match duties::conflicts_among(all) {
@@ -71,7 +132,7 @@ pub async fn check_role_change<C: IdentityStore>(
     role: RoleId,
     old: &[Privilege],
     new: &[Privilege],
-) -> Result<(), ApiError> {
+) -> Result<(), CustodyError> {
     if let Some(c) = duties::conflicts_among(new) {
         return Err(refused(c));
     }
@@ -80,11 +141,10 @@ pub async fn check_role_change<C: IdentityStore>(
         return Ok(());
     }
     if duties::is_custodial(new) && !duties::is_custodial(old) {
-        return Err(ApiError::forbidden_kind(
-            "dual-control",
-            "Dual control",
+        return Err(CustodyError::DualControl(
             "this role is granted and the change would make its holders custodians without a ceremony; create a \
-             new role and appoint each custodian (POST /v1/grants proposes the ceremony)",
+             new role and appoint each custodian (POST /v1/grants proposes the ceremony)"
+                .into(),
         ));
     }
     for g in grants {
@@ -98,13 +158,13 @@ pub async fn check_role_change<C: IdentityStore>(
 }
 
 /// Whether `user` holds a custodial role in `tenant` (their credentials are reset by ceremony).
-pub async fn is_custodian<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
+pub async fn is_custodian<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, CustodyError> {
     let held = r.grants_with_roles(tenant, Grantee::User(user)).await?;
     Ok(held.iter().any(|(_, role)| duties::is_custodial(&role.privileges)))
 }
 
 /// The users of a tenant who hold key custody (`key:approve_key_operation`).
-pub async fn key_custodians<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Result<Vec<UserId>, ApiError> {
+pub async fn key_custodians<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Result<Vec<UserId>, CustodyError> {
     let roles = r.roles(tenant).await?;
     let custody: Vec<RoleId> = roles
         .iter()
@@ -113,7 +173,7 @@ pub async fn key_custodians<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Re
         })
         .map(|role| role.id)
         .collect();
-    crate::identity::users_with_grants(r, tenant, |g| custody.contains(&g.role_id)).await
+    Ok(crate::identity::users_with_grants(r, tenant, |g| custody.contains(&g.role_id)).await?)
 }
 
 /// When `who` was last appointed by a completed ceremony (`None`: appointed at set-up).
@@ -121,7 +181,7 @@ pub async fn appointed_at<C: VaultStore>(
     r: &mut C,
     tenant: Option<TenantId>,
     who: PrincipalId,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<Option<i64>, CustodyError> {
     let kind = if tenant.is_some() { CeremonyKind::AppointCustodian } else { CeremonyKind::AppointOperatorApprover };
     let who = who.to_string();
     Ok(r.ceremonies(tenant)
@@ -135,10 +195,10 @@ pub async fn appointed_at<C: VaultStore>(
 /// Refuses an approval by a custodian still in their cooling-off time.
 pub async fn check_cooling_off<C: VaultStore>(
     r: &mut C,
-    state: &AppState,
+    state: &Services,
     tenant: Option<TenantId>,
     approver: PrincipalId,
-) -> Result<(), ApiError> {
+) -> Result<(), CustodyError> {
     let since = appointed_at(r, tenant, approver).await?;
     let cooling_ms = state.config.custodian_cooling_off_secs.saturating_mul(1000);
     let now = state.clock.now().millis();
@@ -146,14 +206,7 @@ pub async fn check_cooling_off<C: VaultStore>(
         return Ok(());
     }
     let until = Timestamp(since.unwrap_or(now).saturating_add(cooling_ms));
-    Err(ApiError::forbidden_kind(
-        "cooling-off",
-        "Custodian cooling-off",
-        format!(
-            "a newly appointed custodian may approve ceremonies only after the cooling-off time \
-             (custodian_cooling_off_secs): from {until}"
-        ),
-    ))
+    Err(CustodyError::CoolingOff { until })
 }
 
 /// What an appointment ceremony is about.
@@ -213,18 +266,18 @@ impl Subject {
     }
 }
 
-fn owner_of(tenant: Option<TenantId>, candidate: PrincipalId) -> Result<CredentialOwner, ApiError> {
-    crate::identity::credential_owner(candidate, tenant)
+fn owner_of(tenant: Option<TenantId>, candidate: PrincipalId) -> Result<CredentialOwner, CustodyError> {
+    Ok(crate::identity::credential_owner(candidate, tenant)?)
 }
 
 /// Proposes an appointment, revocation or reset about `candidate`. The proposal records who
 /// created the candidate and who last set their credentials, so the approver sees them.
 pub async fn propose(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     candidate: PrincipalId,
     subject: Subject,
-) -> Result<Ceremony, ApiError> {
+) -> Result<Ceremony, CustodyError> {
     let tenant = ctx.tenant;
     let mut tx = state.store.begin().await?;
     let control = tx.account_control(owner_of(tenant, candidate)?).await.unwrap_or_default();
@@ -236,7 +289,7 @@ pub async fn propose(
     }
     let now = state.clock.now();
     let kind = subject.kind();
-    let mut params = serde_json::to_value(&subject).map_err(ApiError::internal)?;
+    let mut params = serde_json::to_value(&subject).map_err(CustodyError::internal)?;
     params["candidate"] = serde_json::json!(candidate.to_string());
     params["candidate_created_by"] = serde_json::json!(control.created_by.map(|p| p.to_string()));
     params["credentials_last_set_by"] = serde_json::json!(control.credentials_set_by.map(|p| p.to_string()));
@@ -281,7 +334,7 @@ fn principal_param(c: &Ceremony, key: &str) -> Option<PrincipalId> {
 
 /// Whether `ctx` may see (and so approve) ceremony `c`: the tenant's own custodians, or provider
 /// operators for provider ceremonies and for tenant appointments they are to approve.
-pub async fn visible_to(state: &AppState, ctx: &Ctx, c: &Ceremony) -> Result<bool, ApiError> {
+pub async fn visible_to(state: &Services, ctx: &Ctx, c: &Ceremony) -> Result<bool, CustodyError> {
     Ok(match (ctx.tenant, c.tenant_id) {
         (Some(mine), Some(theirs)) => mine == theirs,
         (None, None) => true,
@@ -295,15 +348,16 @@ pub async fn visible_to(state: &AppState, ctx: &Ctx, c: &Ceremony) -> Result<boo
 /// Approves and carries out an appointment ceremony. Returns the ceremony; a password reset adds
 /// `temporary_password` to the returned result only (it is stored nowhere in clear).
 pub async fn approve(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     c: Ceremony,
     password: &SecretString,
     totp: &SecretString,
-) -> Result<Ceremony, ApiError> {
-    let subject: Subject = serde_json::from_value(c.params.clone()).map_err(ApiError::internal)?;
-    let candidate = principal_param(&c, "candidate").ok_or_else(|| ApiError::internal("ceremony without candidate"))?;
-    let deny = |detail: &str| ApiError::forbidden_kind("dual-control", "Dual control", detail.to_owned());
+) -> Result<Ceremony, CustodyError> {
+    let subject: Subject = serde_json::from_value(c.params.clone()).map_err(CustodyError::internal)?;
+    let candidate =
+        principal_param(&c, "candidate").ok_or_else(|| CustodyError::Internal("ceremony without candidate".into()))?;
+    let deny = |detail: &str| CustodyError::DualControl(detail.to_owned());
     // Who may approve.
     match (c.tenant_id, ctx.principal) {
         (Some(tenant), PrincipalId::User(_)) if ctx.tenant == Some(tenant) => {
@@ -318,15 +372,15 @@ pub async fn approve(
         }
         (Some(tenant), PrincipalId::Operator(op)) => {
             if key_custodians(&mut state.store.reader().await?, tenant).await?.len() >= 2 {
-                return Err(ApiError::not_found("ceremony"));
+                return Err(CustodyError::NoSuchCeremony);
             }
             operator_may_approve(state, op).await?;
         }
         (None, PrincipalId::Operator(op)) => operator_may_approve(state, op).await?,
-        _ => return Err(ApiError::not_found("ceremony")),
+        _ => return Err(CustodyError::NoSuchCeremony),
     }
     if c.state != CeremonyState::Proposed {
-        return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
+        return Err(CustodyError::NotProposed(c.state));
     }
     let control = AccountControl {
         created_by: principal_param(&c, "candidate_created_by"),
@@ -343,7 +397,7 @@ pub async fn approve(
     };
     if let Err(e) = check {
         let event = ctx.event("custody.ceremony_approve").denied().target("ceremony", c.id).origin(ctx.origin(state));
-        state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
+        state.auditor.record_now(state.clock.now(), &event).await.map_err(CustodyError::internal)?;
         return Err(refused_appointment(e));
     }
     check_cooling_off(
@@ -354,12 +408,12 @@ pub async fn approve(
     )
     .await?;
     if state.clock.now().millis() > c.expires_at.millis() {
-        return Err(ApiError::gone("the ceremony expired before a second person approved it; propose it again"));
+        return Err(CustodyError::Expired);
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
     if now.millis() > c.expires_at.millis() {
-        return Err(ApiError::gone("the ceremony expired before a second person approved it; propose it again"));
+        return Err(CustodyError::Expired);
     }
     let mut tx = state.store.begin().await?;
     let (result, secret) = execute(&mut tx, &c, &subject, candidate, ctx.principal, now).await?;
@@ -378,15 +432,14 @@ pub async fn approve(
 }
 
 /// Refuses (403) a provider operator who is not among the approvers of provider ceremonies.
-pub async fn operator_may_approve(state: &AppState, op: OperatorId) -> Result<(), ApiError> {
+pub async fn operator_may_approve(state: &Services, op: OperatorId) -> Result<(), CustodyError> {
     if state.store.reader().await?.operator_may_approve(op).await? {
         Ok(())
     } else {
-        Err(ApiError::forbidden_kind(
-            "dual-control",
-            "Dual control",
+        Err(CustodyError::DualControl(
             "this operator is not among the operators who may approve ceremonies; two of them appoint new \
-             approvers (appoint_operator_approver)",
+             approvers (appoint_operator_approver)"
+                .into(),
         ))
     }
 }
@@ -398,12 +451,12 @@ async fn execute(
     candidate: PrincipalId,
     approver: PrincipalId,
     now: Timestamp,
-) -> Result<(serde_json::Value, Option<SecretString>), ApiError> {
+) -> Result<(serde_json::Value, Option<SecretString>), CustodyError> {
     let tenant = c.tenant_id;
     match subject {
         Subject::Grant { grantee, role_id, scope, .. } => {
-            let tenant = tenant.ok_or_else(|| ApiError::internal("tenant ceremony without tenant"))?;
-            let role = tx.role(tenant, *role_id).await.map_err(|e| ApiError::from_store(e, "role"))?;
+            let tenant = tenant.ok_or_else(|| CustodyError::Internal("tenant ceremony without tenant".into()))?;
+            let role = tx.role(tenant, *role_id).await.map_err(CustodyError::row("role"))?;
             check_grant(tx, tenant, *grantee, &role.privileges).await?;
             let grant = Grant {
                 id: GrantId::new(),
@@ -413,23 +466,23 @@ async fn execute(
                 scope: scope.clone(),
                 created_at: now,
             };
-            tx.insert_grant(&grant).await.map_err(|e| ApiError::from_store(e, "grantee"))?;
+            tx.insert_grant(&grant).await.map_err(CustodyError::row("grantee"))?;
             // Sessions opened before the appointment carry none of its weight: the holder logs
             // in again (with the second factor the role requires).
             let revoked = tx.revoke_sessions_of(candidate, None, now.millis()).await?;
             Ok((serde_json::json!({ "grant_id": grant.id, "sessions_revoked": revoked }), None))
         }
         Subject::Revoke { grant_id, .. } => {
-            let tenant = tenant.ok_or_else(|| ApiError::internal("tenant ceremony without tenant"))?;
-            tx.delete_grant(tenant, *grant_id).await.map_err(|e| ApiError::from_store(e, "grant"))?;
+            let tenant = tenant.ok_or_else(|| CustodyError::Internal("tenant ceremony without tenant".into()))?;
+            tx.delete_grant(tenant, *grant_id).await.map_err(CustodyError::row("grant"))?;
             Ok((serde_json::json!({ "grant_id": grant_id }), None))
         }
         Subject::Reset { user_id, what } => {
-            let tenant = tenant.ok_or_else(|| ApiError::internal("tenant ceremony without tenant"))?;
+            let tenant = tenant.ok_or_else(|| CustodyError::Internal("tenant ceremony without tenant".into()))?;
             let owner = CredentialOwner::User(tenant, *user_id);
             let secret = match what {
                 ResetWhat::Totp => {
-                    tx.set_totp(owner, None, false).await.map_err(|e| ApiError::from_store(e, "credential"))?;
+                    tx.set_totp(owner, None, false).await.map_err(CustodyError::row("credential"))?;
                     tx.replace_recovery_codes(tenant, *user_id, &[]).await?;
                     None
                 }
@@ -439,9 +492,9 @@ async fn execute(
                     let hash =
                         tokio::task::spawn_blocking(move || callvault_crypto::password::hash_password(&normalized))
                             .await
-                            .map_err(ApiError::internal)?
-                            .map_err(ApiError::internal)?;
-                    tx.set_password(owner, &hash, now).await.map_err(|e| ApiError::from_store(e, "credential"))?;
+                            .map_err(CustodyError::internal)?
+                            .map_err(CustodyError::internal)?;
+                    tx.set_password(owner, &hash, now).await.map_err(CustodyError::row("credential"))?;
                     Some(temporary)
                 }
             };
@@ -450,7 +503,7 @@ async fn execute(
             Ok((serde_json::json!({ "reset": what, "sessions_revoked": revoked }), secret))
         }
         Subject::Operator { operator_id } => {
-            tx.set_operator_may_approve(*operator_id, true).await.map_err(|e| ApiError::from_store(e, "operator"))?;
+            tx.set_operator_may_approve(*operator_id, true).await.map_err(CustodyError::row("operator"))?;
             Ok((serde_json::json!({ "operator_id": operator_id, "may_approve": true }), None))
         }
     }

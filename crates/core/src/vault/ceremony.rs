@@ -11,15 +11,76 @@ use callvault_model::vault::{
 };
 use callvault_model::{CeremonyId, PrincipalId, SecretString, TenantId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::{IdentityStore, TenantStore, Tx, VaultStore};
+use callvault_store::{IdentityStore, StoreError, TenantStore, Tx, VaultStore};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::create_job;
 use super::{initial_settings, next_version};
-use crate::auth::Ctx;
-use crate::error::ApiError;
-use crate::identity::reauthenticate;
-use crate::state::AppState;
+use crate::caller::AccessError;
+use crate::caller::Ctx;
+use crate::custody::CustodyError;
+use crate::identity::{IdentityError, reauthenticate};
+use crate::services::Services;
+
+/// Why a key ceremony was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CeremonyError {
+    /// The kind or its parameters are not acceptable (the text says which).
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The tenant's keys or jobs do not allow the operation now (the text says what to do first).
+    #[error("{0}")]
+    Precondition(String),
+    /// No such ceremony visible to the caller.
+    #[error("no such ceremony")]
+    NoSuchCeremony,
+    /// The ceremony was decided already.
+    #[error("the ceremony is {0}, not proposed")]
+    NotProposed(CeremonyState),
+    /// The ceremony expired before a second custodian approved it.
+    #[error("the ceremony expired before a second custodian approved it; propose it again")]
+    Expired,
+    /// The proposer tried to approve their own proposal.
+    #[error("the custodian who proposed a key operation cannot approve it; a second custodian must")]
+    SameApprover,
+    /// The backup has no share for the caller.
+    #[error("this backup has no share for you")]
+    NoShareForYou,
+    /// The caller's share was picked up already (it is shown once).
+    #[error("your share was already picked up; it is shown once")]
+    SharePickedUp,
+    /// An appointment ceremony (custodians, operator approvers) was refused.
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    /// The re-authentication failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The access engine denied.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A refusal could not be audited.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AppendError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be wrapped or unwrapped, or a stored ceremony is inconsistent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CeremonyError {
+    fn internal(e: impl std::fmt::Display) -> Self {
+        CeremonyError::Internal(e.to_string())
+    }
+
+    /// Whether the operation was refused for a reason the custodians can fix (its parameters or
+    /// the tenant's state), as opposed to a failure inside: a refused approval is recorded as a
+    /// failed ceremony.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, CeremonyError::InvalidParams(_) | CeremonyError::Precondition(_))
+    }
+}
 
 /// Default lifetime of a proposal.
 pub const DEFAULT_LIFETIME_SECS: i64 = 15 * 60;
@@ -63,20 +124,20 @@ fn two() -> u8 {
     2
 }
 
-fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> Result<T, ApiError> {
+fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> Result<T, CeremonyError> {
     if params.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(params.clone()).map_err(|e| ApiError::invalid(format!("params: {e}")))
+    serde_json::from_value(params.clone()).map_err(|e| CeremonyError::InvalidParams(format!("params: {e}")))
 }
 
 /// Checks a proposal's parameters; returns them normalised.
-fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json::Value, CeremonyError> {
     let empty = || {
         if params.is_null() || params.as_object().is_some_and(|o| o.is_empty()) {
             Ok(serde_json::json!({}))
         } else {
-            Err(ApiError::invalid(format!("{kind} takes no parameters")))
+            Err(CeremonyError::InvalidParams(format!("{kind} takes no parameters")))
         }
     };
     match kind {
@@ -87,23 +148,23 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
         CeremonyKind::ChangeSettings => {
             let p: EncryptionSettingsPatch = parse(params)?;
             if p.cryptoperiod_days.is_some_and(|d| !(30..=3650).contains(&d)) {
-                return Err(ApiError::invalid("cryptoperiod_days must be 30..=3650"));
+                return Err(CeremonyError::InvalidParams("cryptoperiod_days must be 30..=3650".into()));
             }
             if p.reminder_days.is_some_and(|d| !(1..=90).contains(&d)) {
-                return Err(ApiError::invalid("reminder_days must be 1..=90"));
+                return Err(CeremonyError::InvalidParams("reminder_days must be 1..=90".into()));
             }
             if p.auto_rotate_days.is_some_and(|d| d > 3650) {
-                return Err(ApiError::invalid("auto_rotate_days must be 0 (off) ..=3650"));
+                return Err(CeremonyError::InvalidParams("auto_rotate_days must be 0 (off) ..=3650".into()));
             }
             if p == EncryptionSettingsPatch::default() {
-                return Err(ApiError::invalid("change_settings needs at least one setting"));
+                return Err(CeremonyError::InvalidParams("change_settings needs at least one setting".into()));
             }
-            serde_json::to_value(p).map_err(ApiError::internal)
+            serde_json::to_value(p).map_err(CeremonyError::internal)
         }
         CeremonyKind::RetireVersion => {
             let p: RetireParams = parse(params)?;
             if p.version == 0 {
-                return Err(ApiError::invalid("retire_version needs params.version"));
+                return Err(CeremonyError::InvalidParams("retire_version needs params.version".into()));
             }
             Ok(serde_json::json!({ "version": p.version }))
         }
@@ -111,45 +172,47 @@ fn validate(kind: CeremonyKind, params: &serde_json::Value) -> Result<serde_json
             let p: BackupParams = parse(params)?;
             let n = if p.custodians.is_empty() { 2 } else { p.custodians.len() };
             if n > usize::from(callvault_crypto::shamir::MAX_SHARES) || n < 2 {
-                return Err(ApiError::invalid("custodians: 2..=9 operator logins (or none for the two participants)"));
+                return Err(CeremonyError::InvalidParams(
+                    "custodians: 2..=9 operator logins (or none for the two participants)".into(),
+                ));
             }
             if p.threshold < 2 || usize::from(p.threshold) > n {
-                return Err(ApiError::invalid(format!("threshold must be 2..={n}")));
+                return Err(CeremonyError::InvalidParams(format!("threshold must be 2..={n}")));
             }
-            serde_json::to_value(p).map_err(ApiError::internal)
+            serde_json::to_value(p).map_err(CeremonyError::internal)
         }
         CeremonyKind::StopEncrypting
         | CeremonyKind::NewKey
         | CeremonyKind::Rewrap
         | CeremonyKind::Reencrypt
         | CeremonyKind::DecryptAll => empty(),
-        CeremonyKind::AppointCustodian | CeremonyKind::RevokeCustodian => Err(ApiError::invalid(format!(
+        CeremonyKind::AppointCustodian | CeremonyKind::RevokeCustodian => Err(CeremonyError::InvalidParams(format!(
             "{kind} is proposed by granting or removing the role: POST /v1/grants, DELETE /v1/grants/{{id}}"
         ))),
-        CeremonyKind::ResetCustodianCredentials => Err(ApiError::invalid(
-            "a custodian's credentials are reset with PUT /v1/users/{id}/password or DELETE /v1/users/{id}/totp",
+        CeremonyKind::ResetCustodianCredentials => Err(CeremonyError::InvalidParams(
+            "a custodian's credentials are reset with PUT /v1/users/{id}/password or DELETE /v1/users/{id}/totp".into(),
         )),
-        CeremonyKind::AppointOperatorApprover => {
-            Err(ApiError::invalid("appoint_operator_approver is proposed with POST /v1/operators/{id}/approver"))
-        }
+        CeremonyKind::AppointOperatorApprover => Err(CeremonyError::InvalidParams(
+            "appoint_operator_approver is proposed with POST /v1/operators/{id}/approver".into(),
+        )),
     }
 }
 
 /// The caller's key scope: its tenant, or `None` for provider operators (custodians of the KEK).
-pub async fn custodian(ctx: &Ctx, state: &AppState, action: Action) -> Result<Option<TenantId>, ApiError> {
+pub async fn custodian(ctx: &Ctx, state: &Services, action: Action) -> Result<Option<TenantId>, CeremonyError> {
     let tenant = ctx.tenant;
     let scope = tenant.unwrap_or(TenantId(uuid::Uuid::nil()));
     ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Key, scope)).await?;
     Ok(tenant)
 }
 
-fn kind_fits(tenant: Option<TenantId>, kind: CeremonyKind) -> Result<(), ApiError> {
+fn kind_fits(tenant: Option<TenantId>, kind: CeremonyKind) -> Result<(), CeremonyError> {
     match (tenant.is_some(), kind == CeremonyKind::KekBackup) {
         (false, true) | (true, false) => Ok(()),
-        (false, false) => Err(ApiError::invalid(
-            "provider operators run kek_backup; tenant key operations belong to the tenant's custodians",
+        (false, false) => Err(CeremonyError::InvalidParams(
+            "provider operators run kek_backup; tenant key operations belong to the tenant's custodians".into(),
         )),
-        (true, true) => Err(ApiError::invalid("kek_backup is a provider ceremony of two operators")),
+        (true, true) => Err(CeremonyError::InvalidParams("kek_backup is a provider ceremony of two operators".into())),
     }
 }
 
@@ -159,7 +222,7 @@ fn share_aad(ceremony: CeremonyId, custodian: PrincipalId) -> Vec<u8> {
 
 /// A new proposal by the caller, expiring after `ceremony_lifetime_secs`.
 pub(crate) fn proposal(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     tenant: Option<TenantId>,
     kind: CeremonyKind,
@@ -183,13 +246,13 @@ pub(crate) fn proposal(
 
 /// Proposes a key operation.
 pub async fn propose(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     kind: CeremonyKind,
     params: &serde_json::Value,
     password: &SecretString,
     totp: &SecretString,
-) -> Result<Ceremony, ApiError> {
+) -> Result<Ceremony, CeremonyError> {
     let tenant = custodian(ctx, state, Action::ManageKeys).await?;
     kind_fits(tenant, kind)?;
     let params = validate(kind, params)?;
@@ -221,9 +284,9 @@ pub async fn propose(
     Ok(c)
 }
 
-fn backup_supported(state: &AppState) -> Result<(), ApiError> {
+fn backup_supported(state: &Services) -> Result<(), CeremonyError> {
     if state.vault.kek().export_for_backup().is_none() {
-        return Err(ApiError::conflict(format!(
+        return Err(CeremonyError::Precondition(format!(
             "the KEK ({}) never leaves its HSM; back it up with the HSM's own key backup",
             state.vault.kek().describe()
         )));
@@ -232,22 +295,28 @@ fn backup_supported(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// A ceremony of the caller's scope.
-pub async fn load(state: &AppState, tenant: Option<TenantId>, id: CeremonyId) -> Result<Ceremony, ApiError> {
-    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
+pub async fn load(state: &Services, tenant: Option<TenantId>, id: CeremonyId) -> Result<Ceremony, CeremonyError> {
+    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| match e {
+        StoreError::NotFound => CeremonyError::NoSuchCeremony,
+        e => e.into(),
+    })?;
     if c.tenant_id != tenant {
-        return Err(ApiError::not_found("ceremony"));
+        return Err(CeremonyError::NoSuchCeremony);
     }
     Ok(c)
 }
 
 /// A ceremony the caller may see: its own tenant's or provider's, or a tenant's custodian
 /// appointment that a provider operator is to approve.
-pub async fn load_visible(state: &AppState, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, ApiError> {
-    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| ApiError::from_store(e, "ceremony"))?;
-    if crate::custody::visible_to(state, ctx, &c).await? { Ok(c) } else { Err(ApiError::not_found("ceremony")) }
+pub async fn load_visible(state: &Services, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, CeremonyError> {
+    let c = state.store.reader().await?.ceremony(id).await.map_err(|e| match e {
+        StoreError::NotFound => CeremonyError::NoSuchCeremony,
+        e => e.into(),
+    })?;
+    if crate::custody::visible_to(state, ctx, &c).await? { Ok(c) } else { Err(CeremonyError::NoSuchCeremony) }
 }
 
-async fn expire_if_due(state: &AppState, c: &Ceremony, now: Timestamp) -> Result<(), ApiError> {
+async fn expire_if_due(state: &Services, c: &Ceremony, now: Timestamp) -> Result<(), CeremonyError> {
     if now.millis() <= c.expires_at.millis() {
         return Ok(());
     }
@@ -257,28 +326,28 @@ async fn expire_if_due(state: &AppState, c: &Ceremony, now: Timestamp) -> Result
         .target("ceremony", c.id);
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
-    Err(ApiError::gone("the ceremony expired before a second custodian approved it; propose it again"))
+    Err(CeremonyError::Expired)
 }
 
 /// Approves and carries out a ceremony (a second custodian).
 pub async fn approve(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     id: CeremonyId,
     password: &SecretString,
     totp: &SecretString,
-) -> Result<Ceremony, ApiError> {
+) -> Result<Ceremony, CeremonyError> {
     let tenant = custodian(ctx, state, Action::ApproveKeyOperation).await?;
     let visible = load_visible(state, ctx, id).await?;
     if crate::custody::is_appointment(visible.kind) {
         if visible.state == CeremonyState::Proposed {
             expire_if_due(state, &visible, state.clock.now()).await?;
         }
-        return crate::custody::approve(state, ctx, visible, password, totp).await;
+        return Ok(crate::custody::approve(state, ctx, visible, password, totp).await?);
     }
     let c = load(state, tenant, id).await?;
     if c.state != CeremonyState::Proposed {
-        return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
+        return Err(CeremonyError::NotProposed(c.state));
     }
     expire_if_due(state, &c, state.clock.now()).await?;
     if let PrincipalId::Operator(op) = ctx.principal {
@@ -287,12 +356,8 @@ pub async fn approve(
     crate::custody::check_cooling_off(&mut state.store.reader().await?, state, tenant, ctx.principal).await?;
     if c.proposer == ctx.principal {
         let event = ctx.event("key.ceremony_approve").denied().target("ceremony", c.id).origin(ctx.origin(state));
-        state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
-        return Err(ApiError::forbidden_kind(
-            "dual-control",
-            "Dual control",
-            "the custodian who proposed a key operation cannot approve it; a second custodian must",
-        ));
+        state.auditor.record_now(state.clock.now(), &event).await.map_err(CeremonyError::internal)?;
+        return Err(CeremonyError::SameApprover);
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
@@ -305,17 +370,17 @@ pub async fn approve(
     };
     let (outcome, result) = match executed {
         Ok(result) => (CeremonyState::Completed, result),
-        Err(e) if e.status().is_client_error() => {
+        Err(e) if e.is_refusal() => {
             drop(tx);
             // Record the failed approval on its own; nothing of the operation happened.
             let mut tx = state.store.begin().await?;
-            let result = serde_json::json!({ "error": e.detail() });
+            let result = serde_json::json!({ "error": e.to_string() });
             tx.decide_ceremony(c.id, CeremonyState::Failed, Some(ctx.principal), now, &result).await?;
             let event = ctx
                 .event("key.ceremony_failed")
                 .target("ceremony", c.id)
                 .origin(ctx.origin(state))
-                .details(serde_json::json!({ "kind": c.kind, "reason": e.detail() }));
+                .details(serde_json::json!({ "kind": c.kind, "reason": e.to_string() }));
             state.auditor.record(&mut tx, now, &event).await?;
             tx.commit().await?;
             return Err(e);
@@ -334,11 +399,11 @@ pub async fn approve(
 }
 
 /// Withdraws a proposal (any custodian of the tenant).
-pub async fn cancel(state: &AppState, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, ApiError> {
+pub async fn cancel(state: &Services, ctx: &Ctx, id: CeremonyId) -> Result<Ceremony, CeremonyError> {
     let tenant = custodian(ctx, state, Action::ManageKeys).await?;
     let c = load(state, tenant, id).await?;
     if c.state != CeremonyState::Proposed {
-        return Err(ApiError::conflict(format!("the ceremony is {}, not proposed", c.state)));
+        return Err(CeremonyError::NotProposed(c.state));
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -355,45 +420,49 @@ async fn preconditions<C: VaultStore + TenantStore>(
     tenant: TenantId,
     kind: CeremonyKind,
     params: &serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<(), CeremonyError> {
     let settings = r.encryption(tenant).await?;
     let versions = r.data_keys(tenant).await?;
     let has_active = versions.iter().any(|v| v.state == KeyState::Active);
     match kind {
         CeremonyKind::EnableEncryption => {
             if !r.tenant(tenant).await?.capabilities.encryption {
-                return Err(ApiError::conflict(
-                    "the provider has not switched on the encryption capability for this tenant",
+                return Err(CeremonyError::Precondition(
+                    "the provider has not switched on the encryption capability for this tenant".into(),
                 ));
             }
         }
         CeremonyKind::NewKey | CeremonyKind::Rewrap | CeremonyKind::Reencrypt => {
             if !has_active {
-                return Err(ApiError::conflict("encryption was never enabled: run enable_encryption first"));
+                return Err(CeremonyError::Precondition(
+                    "encryption was never enabled: run enable_encryption first".into(),
+                ));
             }
         }
         CeremonyKind::StopEncrypting | CeremonyKind::DecryptAll | CeremonyKind::ChangeSettings => {
             if settings.is_none() {
-                return Err(ApiError::conflict("encryption was never enabled for this tenant"));
+                return Err(CeremonyError::Precondition("encryption was never enabled for this tenant".into()));
             }
         }
         CeremonyKind::RetireVersion => {
             let version = params["version"].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
             let Some(v) = versions.iter().find(|v| v.version == version) else {
-                return Err(ApiError::conflict(format!("data key version {version} does not exist")));
+                return Err(CeremonyError::Precondition(format!("data key version {version} does not exist")));
             };
             match v.state {
                 KeyState::Active => {
-                    return Err(ApiError::conflict(format!(
+                    return Err(CeremonyError::Precondition(format!(
                         "version {version} is the active key; generate a new key first"
                     )));
                 }
-                KeyState::Retired => return Err(ApiError::conflict(format!("version {version} is already retired"))),
+                KeyState::Retired => {
+                    return Err(CeremonyError::Precondition(format!("version {version} is already retired")));
+                }
                 KeyState::DecryptOnly => {}
             }
             let usage = r.key_usage(tenant).await?;
             if let Some((_, u)) = usage.iter().find(|(ver, _)| *ver == version).filter(|(_, u)| u.total() > 0) {
-                return Err(ApiError::conflict(format!(
+                return Err(CeremonyError::Precondition(format!(
                     "version {version} still protects {} objects and {} records; rewrap or re-encrypt them first",
                     u.objects, u.records
                 )));
@@ -411,13 +480,15 @@ async fn preconditions<C: VaultStore + TenantStore>(
     ) {
         // One content job at a time per tenant.
         if let Some(j) = r_jobs_running(r, tenant).await? {
-            return Err(ApiError::conflict(format!("job {j} is still running or paused; let it finish first")));
+            return Err(CeremonyError::Precondition(format!(
+                "job {j} is still running or paused; let it finish first"
+            )));
         }
     }
     Ok(())
 }
 
-async fn r_jobs_running<C: VaultStore>(r: &mut C, tenant: TenantId) -> Result<Option<String>, ApiError> {
+async fn r_jobs_running<C: VaultStore>(r: &mut C, tenant: TenantId) -> Result<Option<String>, CeremonyError> {
     Ok(r.jobs(tenant)
         .await?
         .into_iter()
@@ -425,18 +496,23 @@ async fn r_jobs_running<C: VaultStore>(r: &mut C, tenant: TenantId) -> Result<Op
         .map(|j| j.id.to_string()))
 }
 
-async fn new_version(state: &AppState, tx: &mut Tx, tenant: TenantId, now: Timestamp) -> Result<u32, ApiError> {
+async fn new_version(state: &Services, tx: &mut Tx, tenant: TenantId, now: Timestamp) -> Result<u32, CeremonyError> {
     let versions = tx.data_keys(tenant).await?;
     let version = next_version(&versions);
     let (_, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), version)
-        .map_err(|_| ApiError::internal("cannot wrap a new data key"))?;
+        .map_err(|_| CeremonyError::Internal("cannot wrap a new data key".into()))?;
     tx.insert_data_key(tenant, version, &wrapped, now).await?;
     Ok(version)
 }
 
 /// Carries out an approved ceremony inside `tx`; returns its result.
-async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) -> Result<serde_json::Value, ApiError> {
-    let tenant = c.tenant_id.ok_or_else(|| ApiError::internal("tenant ceremony without a tenant"))?;
+async fn execute(
+    state: &Services,
+    tx: &mut Tx,
+    c: &Ceremony,
+    now: Timestamp,
+) -> Result<serde_json::Value, CeremonyError> {
+    let tenant = c.tenant_id.ok_or_else(|| CeremonyError::Internal("tenant ceremony without a tenant".into()))?;
     preconditions(tx, tenant, c.kind, &c.params).await?;
     let by = c.proposer;
     Ok(match c.kind {
@@ -446,7 +522,7 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
                 Some((_, blind)) => blind,
                 None => {
                     BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())
-                        .map_err(|_| ApiError::internal("cannot wrap the blind-index key"))?
+                        .map_err(|_| CeremonyError::Internal("cannot wrap the blind-index key".into()))?
                         .1
                 }
             };
@@ -470,7 +546,10 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             serde_json::json!({ "new_version": version, "jobs": jobs })
         }
         CeremonyKind::StopEncrypting => {
-            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+            let (mut s, blind) = tx
+                .encryption(tenant)
+                .await?
+                .ok_or_else(|| CeremonyError::Precondition("encryption was never enabled for this tenant".into()))?;
             s.encrypt_new = false;
             s.updated_at = now;
             tx.put_encryption(tenant, &s, &blind).await?;
@@ -489,7 +568,10 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             serde_json::json!({ "job": job.id, "new_version": version })
         }
         CeremonyKind::DecryptAll => {
-            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+            let (mut s, blind) = tx
+                .encryption(tenant)
+                .await?
+                .ok_or_else(|| CeremonyError::Precondition("encryption was never enabled for this tenant".into()))?;
             s.encrypt_new = false;
             s.updated_at = now;
             tx.put_encryption(tenant, &s, &blind).await?;
@@ -498,8 +580,11 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
         }
         CeremonyKind::ChangeSettings => {
             let patch: EncryptionSettingsPatch =
-                serde_json::from_value(c.params.clone()).map_err(ApiError::internal)?;
-            let (mut s, blind) = tx.encryption(tenant).await?.ok_or_else(|| ApiError::conflict("not enabled"))?;
+                serde_json::from_value(c.params.clone()).map_err(CeremonyError::internal)?;
+            let (mut s, blind) = tx
+                .encryption(tenant)
+                .await?
+                .ok_or_else(|| CeremonyError::Precondition("encryption was never enabled for this tenant".into()))?;
             if let Some(d) = patch.cryptoperiod_days {
                 s.cryptoperiod_days = d;
             }
@@ -511,7 +596,7 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             }
             s.updated_at = now;
             tx.put_encryption(tenant, &s, &blind).await?;
-            serde_json::to_value(&s).map_err(ApiError::internal)?
+            serde_json::to_value(&s).map_err(CeremonyError::internal)?
         }
         CeremonyKind::RetireVersion => {
             let version = c.params["version"].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
@@ -519,12 +604,14 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
             state.vault.forget(tenant, version);
             serde_json::json!({ "retired_version": version })
         }
-        CeremonyKind::KekBackup => return Err(ApiError::invalid("kek_backup is a provider ceremony")),
+        CeremonyKind::KekBackup => {
+            return Err(CeremonyError::InvalidParams("kek_backup is a provider ceremony".into()));
+        }
         CeremonyKind::AppointCustodian
         | CeremonyKind::RevokeCustodian
         | CeremonyKind::ResetCustodianCredentials
         | CeremonyKind::AppointOperatorApprover => {
-            return Err(ApiError::internal("an appointment ceremony reached the key-operation path"));
+            return Err(CeremonyError::Internal("an appointment ceremony reached the key-operation path".into()));
         }
     })
 }
@@ -532,20 +619,23 @@ async fn execute(state: &AppState, tx: &mut Tx, c: &Ceremony, now: Timestamp) ->
 /// Splits the KEK into Shamir shares, one per custodian, each kept KEK-wrapped until its
 /// custodian picks it up once.
 async fn execute_backup(
-    state: &AppState,
+    state: &Services,
     tx: &mut Tx,
     c: &Ceremony,
     approver: PrincipalId,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, CeremonyError> {
     backup_supported(state)?;
-    let p: BackupParams = serde_json::from_value(c.params.clone()).map_err(ApiError::internal)?;
+    let p: BackupParams = serde_json::from_value(c.params.clone()).map_err(CeremonyError::internal)?;
     let mut custodians = Vec::new();
     if p.custodians.is_empty() {
         custodians.extend([c.proposer, approver]);
     } else {
         for login in &p.custodians {
             let id = tx.operator_by_login(login).await.map_err(|_| {
-                ApiError::invalid(format!("custodians: no operator `{}`", login.chars().take(64).collect::<String>()))
+                CeremonyError::InvalidParams(format!(
+                    "custodians: no operator `{}`",
+                    login.chars().take(64).collect::<String>()
+                ))
             })?;
             custodians.push(PrincipalId::Operator(id));
         }
@@ -554,17 +644,22 @@ async fn execute_backup(
     distinct.sort_by_key(|p| p.to_string());
     distinct.dedup();
     if distinct.len() != custodians.len() {
-        return Err(ApiError::invalid("custodians: each operator once"));
+        return Err(CeremonyError::InvalidParams("custodians: each operator once".into()));
     }
-    let n = u8::try_from(custodians.len()).map_err(|_| ApiError::invalid("too many custodians"))?;
-    let key = state.vault.kek().export_for_backup().ok_or_else(|| ApiError::conflict("the KEK cannot be exported"))?;
-    let shares = callvault_crypto::shamir::split(&key, p.threshold, n).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let n = u8::try_from(custodians.len()).map_err(|_| CeremonyError::InvalidParams("too many custodians".into()))?;
+    let key = state
+        .vault
+        .kek()
+        .export_for_backup()
+        .ok_or_else(|| CeremonyError::Precondition("the KEK cannot be exported".into()))?;
+    let shares = callvault_crypto::shamir::split(&key, p.threshold, n)
+        .map_err(|e| CeremonyError::InvalidParams(e.to_string()))?;
     for (custodian, share) in custodians.iter().zip(&shares) {
         let wrapped = state
             .vault
             .kek()
             .wrap(&share_aad(c.id, *custodian), share.expose().as_bytes())
-            .map_err(|_| ApiError::internal("cannot wrap a share"))?;
+            .map_err(|_| CeremonyError::Internal("cannot wrap a share".into()))?;
         tx.insert_share(c.id, *custodian, &wrapped).await?;
         // What unseal will accept: the share's digest, this backup, its threshold.
         let digest = hex::encode(callvault_crypto::digest::sha256(share.expose().as_bytes()));
@@ -580,43 +675,36 @@ async fn execute_backup(
 
 /// Hands a custodian their share of a completed KEK backup, once.
 pub async fn pickup_share(
-    state: &AppState,
+    state: &Services,
     ctx: &Ctx,
     id: CeremonyId,
     password: &SecretString,
     totp: &SecretString,
-) -> Result<String, ApiError> {
+) -> Result<String, CeremonyError> {
     let tenant = custodian(ctx, state, Action::ManageKeys).await?;
     let c = load(state, tenant, id).await?;
     if c.kind != CeremonyKind::KekBackup || c.state != CeremonyState::Completed {
-        return Err(ApiError::conflict("only a completed kek_backup ceremony has shares"));
+        return Err(CeremonyError::Precondition("only a completed kek_backup ceremony has shares".into()));
     }
     let status = state.store.reader().await?.share_status(id).await?;
     match status.iter().find(|(p, _)| *p == ctx.principal) {
         None => {
-            return Err(ApiError::forbidden_kind(
-                "not-a-custodian",
-                "Not a custodian",
-                "this backup has no share for you",
-            ));
+            return Err(CeremonyError::NoShareForYou);
         }
-        Some((_, Some(_))) => return Err(ApiError::gone("your share was already picked up; it is shown once")),
+        Some((_, Some(_))) => return Err(CeremonyError::SharePickedUp),
         Some((_, None)) => {}
     }
     reauthenticate(state, ctx.principal, ctx.tenant, password, totp).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let wrapped = tx
-        .take_share(id, ctx.principal, now)
-        .await?
-        .ok_or_else(|| ApiError::gone("your share was already picked up; it is shown once"))?;
+    let wrapped = tx.take_share(id, ctx.principal, now).await?.ok_or_else(|| CeremonyError::SharePickedUp)?;
     let share = state
         .vault
         .kek()
         .unwrap(&share_aad(id, ctx.principal), &wrapped)
-        .map_err(|_| ApiError::internal("a share does not unwrap"))?;
+        .map_err(|_| CeremonyError::Internal("a share does not unwrap".into()))?;
     let event = ctx.event("kek.share_picked_up").target("ceremony", id).origin(ctx.origin(state));
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
-    String::from_utf8(share.expose().to_vec()).map_err(|_| ApiError::internal("a share is not text"))
+    String::from_utf8(share.expose().to_vec()).map_err(|_| CeremonyError::Internal("a share is not text".into()))
 }

@@ -774,7 +774,7 @@ async fn write_loop(
 /// `serve --demo`: replays a scripted call every two minutes — the demo agent's end-to-edge
 /// station (desk-100) on a secure call through an SRTP gateway, transferred to a carrier trunk
 /// without encryption (a downgrade: the agent is alerted), then hung up.
-pub async fn demo_replay(state: crate::state::AppState, tenant: TenantId) {
+pub async fn demo_replay(state: crate::services::Services, tenant: TenantId) {
     use callvault_signalling::MediaSecurity;
     let party = |kind, name: &str| Party { kind, name: name.into(), user: None, level: StationLevel::None };
     let srtp = MediaSecurity { media: Media::SdesSrtp, detail: Some("AES_CM_128_HMAC_SHA1_80".into()) };
@@ -812,10 +812,21 @@ pub async fn demo_replay(state: crate::state::AppState, tenant: TenantId) {
         for (wait, events) in &script {
             tokio::time::sleep(std::time::Duration::from_secs(*wait)).await;
             match state.calls.apply_events(tenant, &key, events, state.clock.now().millis(), true).await {
-                Ok((view, changes)) => crate::api::calls::notify_downgrades(&state, tenant, view.id, &changes),
+                Ok((view, changes)) => notify_downgrades(&state, tenant, view.id, &changes),
                 Err(e) => tracing::warn!(error = %e, "demo call replay failed"),
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(95)).await;
+    }
+}
+
+/// Alerts users and webhooks about downgrades (webhooks in the background).
+pub fn notify_downgrades(state: &crate::Services, tenant: TenantId, call: uuid::Uuid, changes: &[Change]) {
+    for ch in changes.iter().filter(|c| c.downgrade) {
+        let payload = serde_json::json!({ "call_id": call, "from": ch.from, "to": ch.to, "cause": ch.cause });
+        let s = state.clone();
+        tokio::spawn(async move {
+            crate::notify::webhooks(&s, tenant, "call.security.downgraded", &payload).await;
+        });
     }
 }

@@ -11,7 +11,16 @@ use callvault_model::vault::{FieldDef, RecordList, StoredRecord};
 use callvault_model::{RecordId, TenantId};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+/// What went wrong with a list's fields or an encrypted value.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// A field definition is not acceptable (the text says which and why).
+    #[error("{0}")]
+    InvalidFields(String),
+    /// A stored encrypted value does not open (damaged, or no key for it).
+    #[error("an encrypted field {0}")]
+    Sealed(&'static str),
+}
 
 /// The largest number of errors reported for one import.
 pub const MAX_REPORTED_ERRORS: usize = 50;
@@ -32,9 +41,9 @@ pub fn normalise(value: &str) -> String {
 }
 
 /// Validates field definitions of a new list or form.
-pub fn validate_fields(fields: &[FieldDef]) -> Result<(), ApiError> {
+pub fn validate_fields(fields: &[FieldDef]) -> Result<(), ListError> {
     if fields.is_empty() || fields.len() > 200 {
-        return Err(ApiError::invalid("a list needs 1..=200 fields"));
+        return Err(ListError::InvalidFields("a list needs 1..=200 fields".into()));
     }
     let mut seen = std::collections::HashSet::new();
     for f in fields {
@@ -42,16 +51,16 @@ pub fn validate_fields(fields: &[FieldDef]) -> Result<(), ApiError> {
             && f.name.len() <= 64
             && f.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
-            return Err(ApiError::invalid(format!(
+            return Err(ListError::InvalidFields(format!(
                 "field name `{}` must be 1..=64 characters of letters, digits, `_` or `-`",
                 f.name.chars().take(64).collect::<String>()
             )));
         }
         if !seen.insert(f.name.as_str()) {
-            return Err(ApiError::invalid(format!("field `{}` appears twice", f.name)));
+            return Err(ListError::InvalidFields(format!("field `{}` appears twice", f.name)));
         }
         if f.searchable && !f.encrypted {
-            return Err(ApiError::invalid(format!(
+            return Err(ListError::InvalidFields(format!(
                 "field `{}`: searchable applies to encrypted fields (plain fields are searched directly)",
                 f.name
             )));
@@ -127,22 +136,23 @@ pub fn seal_record(
     Ok(SealedRecord { record, blind })
 }
 
-fn sealed_bytes(sealed: &Value) -> Result<Vec<u8>, ApiError> {
-    sealed
-        .as_str()
-        .and_then(|s| STANDARD.decode(s).ok())
-        .ok_or_else(|| ApiError::internal("a sealed field is not base64"))
+fn sealed_bytes(sealed: &Value) -> Result<Vec<u8>, ListError> {
+    sealed.as_str().and_then(|s| STANDARD.decode(s).ok()).ok_or(ListError::Sealed("is not base64"))
 }
 
 /// Opens a record's sealed fields; returns all fields in clear.
-pub fn open_record(tenant: TenantId, rec: &StoredRecord, dk: Option<&DataKey>) -> Result<Map<String, Value>, ApiError> {
+pub fn open_record(
+    tenant: TenantId,
+    rec: &StoredRecord,
+    dk: Option<&DataKey>,
+) -> Result<Map<String, Value>, ListError> {
     let mut out = rec.plain.clone();
     for (name, sealed) in &rec.sealed {
-        let dk = dk.ok_or_else(|| ApiError::internal("sealed fields without a data key"))?;
+        let dk = dk.ok_or(ListError::Sealed("has no data key"))?;
         let bytes = sealed_bytes(sealed)?;
         let plain = dk
             .open_value(&field_aad(tenant, rec, name), &bytes)
-            .map_err(|_| ApiError::internal("a sealed field does not authenticate"))?;
+            .map_err(|_| ListError::Sealed("does not authenticate"))?;
         out.insert(name.clone(), Value::String(String::from_utf8_lossy(plain.expose()).into_owned()));
     }
     Ok(out)
@@ -154,14 +164,13 @@ pub fn reseal_fields(
     rec: &StoredRecord,
     old: &DataKey,
     new: &DataKey,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, ListError> {
     let mut out = Map::new();
     for (name, sealed) in &rec.sealed {
         let bytes = sealed_bytes(sealed)?;
         let aad = field_aad(tenant, rec, name);
-        let plain =
-            old.open_value(&aad, &bytes).map_err(|_| ApiError::internal("a sealed field does not authenticate"))?;
-        let resealed = new.seal_value(&aad, plain.expose()).map_err(|_| ApiError::internal("cannot seal a field"))?;
+        let plain = old.open_value(&aad, &bytes).map_err(|_| ListError::Sealed("does not authenticate"))?;
+        let resealed = new.seal_value(&aad, plain.expose()).map_err(|_| ListError::Sealed("cannot be sealed again"))?;
         out.insert(name.clone(), Value::String(STANDARD.encode(resealed)));
     }
     Ok(out)

@@ -15,15 +15,68 @@ use callvault_store::{
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::auth::{SESSION_TOKEN_PREFIX, SessionPurpose};
-use crate::error::ApiError;
+use crate::caller::{SESSION_TOKEN_PREFIX, SessionPurpose};
 use crate::notify;
-use crate::state::AppState;
+use crate::services::Services;
 
-/// The answer to every failed login: one status, one body, whatever went wrong (no user
-/// enumeration, ASVS 5.0 6.3.8).
-pub fn login_failed() -> ApiError {
-    ApiError::unauthenticated(LOGIN_FAILED)
+/// What went wrong in logins, sessions, second factors and passwords. Failed logins and failed
+/// re-authentications have one variant each, whatever the cause (no user enumeration).
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A login failed (unknown account, wrong password or code, locked, replayed code…).
+    #[error("{LOGIN_FAILED}")]
+    LoginFailed,
+    /// The password was right; the account needs a TOTP or recovery code too.
+    #[error("this account requires a TOTP code (field `totp`) or a recovery code")]
+    SecondFactorRequired,
+    /// Re-authentication before a sensitive operation failed, whatever the cause.
+    #[error("re-authentication failed (wrong password or code, or too many recent failures: wait and try again)")]
+    ReauthenticationFailed,
+    /// Custodians must have TOTP enrolled to re-authenticate.
+    #[error("custodians must have TOTP enrolled (POST /v1/auth/totp/enroll)")]
+    TotpRequired,
+    /// Service accounts have no password or second factor.
+    #[error("service accounts have no password or second factor")]
+    NoCredentials,
+    /// No SMTP server is configured, so no code can be mailed.
+    #[error("e-mail is not configured on this server (smtp_url)")]
+    MailNotConfigured,
+    /// The address to confirm is not one of the user's own.
+    #[error("`address` must be one of your e-mail addresses in the directory")]
+    NotYourAddress,
+    /// A mailed one-time code is wrong or expired.
+    #[error("the code is wrong or expired; ask for a new one")]
+    CodeWrongOrExpired,
+    /// A new password breaks a rule (the text says which).
+    #[error("{0}")]
+    WeakPassword(String),
+    /// TOTP is enrolled already.
+    #[error("TOTP is already enrolled; an administrator can reset it")]
+    TotpAlreadyEnrolled,
+    /// TOTP enrolment was not started.
+    #[error("start enrolment first: POST /v1/auth/totp/enroll")]
+    EnrolmentNotStarted,
+    /// The enrolment code does not match the new seed.
+    #[error("the code does not match; check the device clock and try the next code")]
+    TotpMismatch,
+    /// A stored secret does not unwrap or has a bad length.
+    #[error("a stored {0} does not open")]
+    StoredSecret(&'static str),
+    /// A failure could not be audited on its own.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AppendError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] callvault_store::StoreError),
+    /// Hashing or a blocking task failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IdentityError {
+    fn internal(e: impl std::fmt::Display) -> Self {
+        IdentityError::Internal(e.to_string())
+    }
 }
 
 /// Purpose of one-time codes that complete a login after the step-up.
@@ -42,13 +95,13 @@ fn code_digest(code: &str) -> String {
 /// Stores a fresh 6-digit code (CSPRNG) and e-mails it after the answer has gone, so the answer's
 /// timing reveals nothing about the account.
 async fn send_code(
-    state: &AppState,
+    state: &Services,
     principal: PrincipalId,
     purpose: &'static str,
     target: Option<&str>,
     address: String,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let bytes = callvault_crypto::digest::random_bytes(4);
     let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000;
     let code = SecretString::new(format!("{n:06}"));
@@ -75,13 +128,13 @@ async fn send_code(
 /// Sends a code to one of the user's own e-mail addresses; the address becomes the one login
 /// codes go to when the code comes back ([`finish_email_confirmation`]).
 pub async fn begin_email_confirmation(
-    state: &AppState,
+    state: &Services,
     tenant: TenantId,
     user: UserId,
     address: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     if state.config.smtp_url.is_none() {
-        return Err(ApiError::conflict("e-mail is not configured on this server (smtp_url)"));
+        return Err(IdentityError::MailNotConfigured);
     }
     let record = state.store.reader().await?.user(tenant, user).await?;
     let wanted = address.trim().to_lowercase();
@@ -90,7 +143,7 @@ pub async fn begin_email_confirmation(
         .iter()
         .find(|a| a.kind == callvault_model::records::AddressKind::Email && a.value.expose().to_lowercase() == wanted);
     let Some(own) = own else {
-        return Err(ApiError::invalid("`address` must be one of your e-mail addresses in the directory"));
+        return Err(IdentityError::NotYourAddress);
     };
     let address = own.value.expose().clone();
     let now = state.clock.now();
@@ -98,23 +151,23 @@ pub async fn begin_email_confirmation(
     let event =
         AuditEvent::new(Some(tenant), Actor::Principal(PrincipalId::User(user)), "auth.email_confirmation_sent")
             .target("user", user);
-    state.auditor.record_now(now, &event).await.map_err(ApiError::internal)
+    Ok(state.auditor.record_now(now, &event).await?)
 }
 
 /// Confirms the address a code was sent to.
 pub async fn finish_email_confirmation(
-    state: &AppState,
+    state: &Services,
     tenant: TenantId,
     user: UserId,
     code: &SecretString,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let now = state.clock.now();
     let principal = PrincipalId::User(user);
     let mut tx = state.store.begin().await?;
     let Some(Some(address)) =
         tx.take_one_time_code(principal, CONFIRM_CODE, &code_digest(code.expose()), now.millis()).await?
     else {
-        return Err(ApiError::invalid("the code is wrong or expired; ask for a new one"));
+        return Err(IdentityError::CodeWrongOrExpired);
     };
     tx.set_confirmed_email(tenant, user, Some(&address)).await?;
     let event = AuditEvent::new(Some(tenant), Actor::Principal(principal), "auth.email_confirmed").target("user", user);
@@ -195,7 +248,7 @@ struct Account {
 }
 
 /// Logs in. Every failure path costs one password verification and answers [`login_failed`].
-pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Result<LoginResponse, ApiError> {
+pub async fn login(state: &Services, req: LoginRequest, origin: Origin) -> Result<LoginResponse, IdentityError> {
     let now = state.clock.now();
     let key = login_key(req.username.expose());
     let password = normalize(req.password.expose());
@@ -204,7 +257,7 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         burn_verify(password).await;
         audit_login_failure(state, None, Actor::Anonymous, origin, "unknown_account", now).await?;
         state.metrics.login("failure");
-        return Err(login_failed());
+        return Err(IdentityError::LoginFailed);
     };
     let failure_state = FailureState {
         failures: account.credential.failures,
@@ -217,16 +270,17 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         let reason = if matches!(gate, Gate::Locked { .. }) { "locked" } else { "throttled" };
         audit_login_failure(state, account.tenant, Actor::Principal(account.principal), origin, reason, now).await?;
         state.metrics.login(reason);
-        return Err(login_failed());
+        return Err(IdentityError::LoginFailed);
     }
     let hash = account.credential.password_hash.clone();
-    let check =
-        tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.map_err(ApiError::internal)?;
+    let check = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .map_err(IdentityError::internal)?;
     let needs_rehash = match check {
         PasswordCheck::Valid { needs_rehash } => needs_rehash,
         PasswordCheck::Invalid => {
             record_failure(state, &account, &failure_state, now, origin, "wrong_password").await?;
-            return Err(login_failed());
+            return Err(IdentityError::LoginFailed);
         }
     };
     // The password is right. After repeated recent failures a password alone is not enough
@@ -260,7 +314,7 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
             )
             .await?;
             state.metrics.login("step_up");
-            return Err(login_failed());
+            return Err(IdentityError::LoginFailed);
         }
         duties::StepUp::EmailCode => {
             let given = req.email_code.as_ref().map(|c| code_digest(c.expose()));
@@ -291,7 +345,7 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
                     }
                 }
                 state.metrics.login("step_up");
-                return Err(login_failed());
+                return Err(IdentityError::LoginFailed);
             }
         }
     }
@@ -300,20 +354,16 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         match check_second_factor(state, &account, req.totp.as_ref(), req.recovery_code.as_ref(), now).await? {
             SecondFactor::Ok => second_factor = true,
             SecondFactor::Missing => {
-                return Err(ApiError::forbidden_kind(
-                    "second-factor-required",
-                    "Second factor required",
-                    "this account requires a TOTP code (field `totp`) or a recovery code",
-                ));
+                return Err(IdentityError::SecondFactorRequired);
             }
             SecondFactor::Replayed => {
                 replayed_code(state, &account, now, origin.clone()).await?;
                 record_failure(state, &account, &failure_state, now, origin, "totp_replayed").await?;
-                return Err(login_failed());
+                return Err(IdentityError::LoginFailed);
             }
             SecondFactor::Wrong => {
                 record_failure(state, &account, &failure_state, now, origin, "wrong_second_factor").await?;
-                return Err(login_failed());
+                return Err(IdentityError::LoginFailed);
             }
         }
     }
@@ -341,8 +391,8 @@ pub async fn login(state: &AppState, req: LoginRequest, origin: Origin) -> Resul
         Some(
             tokio::task::spawn_blocking(move || hash_password(&pw))
                 .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?,
+                .map_err(IdentityError::internal)?
+                .map_err(IdentityError::internal)?,
         )
     } else {
         None
@@ -385,7 +435,7 @@ async fn burn_verify(password: impl AsRef<str> + Send + 'static) {
     let _ = tokio::task::spawn_blocking(move || dummy_verify(password.as_ref())).await;
 }
 
-async fn resolve_account(state: &AppState, tenant: Option<&str>, key: &str) -> Result<Option<Account>, ApiError> {
+async fn resolve_account(state: &Services, tenant: Option<&str>, key: &str) -> Result<Option<Account>, IdentityError> {
     let mut r = state.store.reader().await?;
     match tenant {
         None => {
@@ -445,7 +495,11 @@ async fn resolve_account(state: &AppState, tenant: Option<&str>, key: &str) -> R
 /// Whether a user holds a role that requires a second factor: a privileged default role, or any
 /// role that `duties::requires_second_factor` names (the same rule the access check applies to
 /// sessions, so a user who must enrol is never let in with privileges that would not count).
-pub async fn is_privileged_user<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
+pub async fn is_privileged_user<C: IdentityStore>(
+    r: &mut C,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, callvault_store::StoreError> {
     let grants = r.grants_with_roles(tenant, Grantee::User(user)).await?;
     Ok(grants.iter().any(|(_, role)| {
         DefaultRole::from_name(&role.name).is_some_and(|d| role.builtin && d.is_privileged())
@@ -454,13 +508,20 @@ pub async fn is_privileged_user<C: IdentityStore>(r: &mut C, tenant: TenantId, u
 }
 
 /// Whether `user` is the only holder of the tenant-wide administrator role.
-pub async fn is_last_admin<C: IdentityStore>(r: &mut C, tenant: TenantId, user: UserId) -> Result<bool, ApiError> {
+pub async fn is_last_admin<C: IdentityStore>(
+    r: &mut C,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, callvault_store::StoreError> {
     let admins = administrators(r, tenant).await?;
     Ok(admins.len() == 1 && admins[0] == user)
 }
 
 /// Users holding the built-in administrator role over the whole tenant.
-pub async fn administrators<C: IdentityStore>(r: &mut C, tenant: TenantId) -> Result<Vec<UserId>, ApiError> {
+pub async fn administrators<C: IdentityStore>(
+    r: &mut C,
+    tenant: TenantId,
+) -> Result<Vec<UserId>, callvault_store::StoreError> {
     holders_of(r, tenant, DefaultRole::Administrator).await
 }
 
@@ -469,11 +530,11 @@ pub async fn holders_of<C: IdentityStore>(
     r: &mut C,
     tenant: TenantId,
     builtin: DefaultRole,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<Vec<UserId>, callvault_store::StoreError> {
     let role = match r.role_by_name(tenant, builtin.name()).await {
         Ok(role) => role,
         Err(StoreError::NotFound) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     users_with_grants(r, tenant, |g| g.role_id == role.id && g.scope == callvault_model::access::Scope::Tenant).await
 }
@@ -483,7 +544,7 @@ pub async fn users_with_grants<C: IdentityStore>(
     r: &mut C,
     tenant: TenantId,
     keep: impl Fn(&callvault_model::records::Grant) -> bool,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<Vec<UserId>, callvault_store::StoreError> {
     let mut users: Vec<UserId> = r
         .grants(tenant)
         .await?
@@ -507,12 +568,12 @@ enum SecondFactor {
 }
 
 async fn check_second_factor(
-    state: &AppState,
+    state: &Services,
     account: &Account,
     code: Option<&SecretString>,
     recovery: Option<&SecretString>,
     now: Timestamp,
-) -> Result<SecondFactor, ApiError> {
+) -> Result<SecondFactor, IdentityError> {
     if let Some(code) = code {
         let Some(wrapped) = &account.credential.totp_seed else {
             return Ok(SecondFactor::Wrong);
@@ -550,12 +611,12 @@ fn totp_aad(principal: PrincipalId) -> String {
     format!("callvault:totp-seed:{principal}")
 }
 
-fn unwrap_totp_seed(state: &AppState, principal: PrincipalId, wrapped: &[u8]) -> Result<TotpSeed, ApiError> {
+fn unwrap_totp_seed(state: &Services, principal: PrincipalId, wrapped: &[u8]) -> Result<TotpSeed, IdentityError> {
     let bytes = state
         .kek
         .unwrap(totp_aad(principal).as_bytes(), wrapped)
-        .map_err(|_| ApiError::internal("cannot unwrap a TOTP seed"))?;
-    TotpSeed::from_bytes(bytes.expose()).map_err(|_| ApiError::internal("stored TOTP seed has a bad length"))
+        .map_err(|_| IdentityError::StoredSecret("TOTP seed"))?;
+    TotpSeed::from_bytes(bytes.expose()).map_err(|_| IdentityError::StoredSecret("TOTP seed"))
 }
 
 /// Whose failure is recorded, and where alerts go.
@@ -567,13 +628,13 @@ struct FailureTarget {
 }
 
 async fn record_failure(
-    state: &AppState,
+    state: &Services,
     account: &Account,
     before: &FailureState,
     now: Timestamp,
     origin: Origin,
     reason: &'static str,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let target = FailureTarget {
         owner: account.owner,
         principal: account.principal,
@@ -584,14 +645,14 @@ async fn record_failure(
 }
 
 async fn record_failure_of(
-    state: &AppState,
+    state: &Services,
     account: &FailureTarget,
     before: &FailureState,
     now: Timestamp,
     origin: Origin,
     action: &'static str,
     reason: &'static str,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let after = throttle::record_failure(before, now.millis());
     let mut tx = state.store.begin().await?;
     tx.set_login_state(account.owner, after.failures, after.last_failure_ms, after.locked_until_ms).await?;
@@ -629,7 +690,12 @@ async fn record_failure_of(
     Ok(())
 }
 
-async fn replayed_code(state: &AppState, account: &Account, now: Timestamp, origin: Origin) -> Result<(), ApiError> {
+async fn replayed_code(
+    state: &Services,
+    account: &Account,
+    now: Timestamp,
+    origin: Origin,
+) -> Result<(), IdentityError> {
     let mut tx = state.store.begin().await?;
     if let Some(tenant) = account.tenant {
         let n = Notification {
@@ -652,26 +718,26 @@ async fn replayed_code(state: &AppState, account: &Account, now: Timestamp, orig
 }
 
 async fn audit_login_failure(
-    state: &AppState,
+    state: &Services,
     tenant: Option<TenantId>,
     actor: Actor,
     origin: Origin,
     reason: &str,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let event = AuditEvent::new(tenant, actor, "auth.login")
         .denied()
         .origin(origin)
         .details(serde_json::json!({ "reason": reason }));
-    state.auditor.record_now(now, &event).await.map_err(ApiError::internal)
+    Ok(state.auditor.record_now(now, &event).await?)
 }
 
 /// Creates a session for a principal directly (bootstrap and tests use login instead).
-pub fn credential_owner(principal: PrincipalId, tenant: Option<TenantId>) -> Result<CredentialOwner, ApiError> {
+pub fn credential_owner(principal: PrincipalId, tenant: Option<TenantId>) -> Result<CredentialOwner, IdentityError> {
     match (principal, tenant) {
         (PrincipalId::Operator(o), None) => Ok(CredentialOwner::Operator(o)),
         (PrincipalId::User(u), Some(t)) => Ok(CredentialOwner::User(t, u)),
-        _ => Err(ApiError::forbidden("service accounts have no password or second factor", None)),
+        _ => Err(IdentityError::NoCredentials),
     }
 }
 
@@ -680,13 +746,13 @@ pub async fn new_password_hash(
     password: &SecretString,
     rules: &PasswordRules,
     context: &[&str],
-) -> Result<String, ApiError> {
-    check_new_password(password.expose(), rules, context).map_err(|e| ApiError::invalid(e.to_string()))?;
+) -> Result<String, IdentityError> {
+    check_new_password(password.expose(), rules, context).map_err(|e| IdentityError::WeakPassword(e.to_string()))?;
     let normalized = normalize(password.expose());
     tokio::task::spawn_blocking(move || hash_password(&normalized))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        .map_err(IdentityError::internal)?
+        .map_err(IdentityError::internal)
 }
 
 /// The words a principal's password must not be built on: login, names, e-mail addresses, and the
@@ -695,7 +761,7 @@ pub async fn password_context(
     tx: &mut Tx,
     principal: PrincipalId,
     tenant: Option<TenantId>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, callvault_store::StoreError> {
     let mut words = Vec::new();
     if let Some(t) = tenant {
         let tenant = tx.tenant(t).await?;
@@ -733,7 +799,10 @@ pub fn user_words(user: &callvault_model::records::User) -> Vec<String> {
 }
 
 /// Password rules of a tenant (operators use the defaults).
-pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<PasswordRules, ApiError> {
+pub async fn password_rules(
+    tx: &mut Tx,
+    tenant: Option<TenantId>,
+) -> Result<PasswordRules, callvault_store::StoreError> {
     let mut rules = PasswordRules::default();
     if let Some(t) = tenant {
         let tenant = tx.tenant(t).await?;
@@ -742,23 +811,14 @@ pub async fn password_rules(tx: &mut Tx, tenant: Option<TenantId>) -> Result<Pas
     Ok(rules)
 }
 
-/// The one answer to a failed re-authentication, whatever was wrong (password, code, throttle).
-fn reauthentication_failed() -> ApiError {
-    ApiError::forbidden_kind(
-        "reauthentication-failed",
-        "Re-authentication failed",
-        "re-authentication failed (wrong password or code, or too many recent failures: wait and try again)",
-    )
-}
-
 /// Verifies a principal's current password (re-authentication before sensitive operations),
 /// under the same throttle, failure count and alerts as logins.
 pub async fn verify_current_password(
-    state: &AppState,
+    state: &Services,
     principal: PrincipalId,
     tenant: Option<TenantId>,
     password: &SecretString,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let owner = credential_owner(principal, tenant)?;
     let mut r = state.store.reader().await?;
     let cred = r.credential(owner).await?;
@@ -776,16 +836,16 @@ pub async fn verify_current_password(
     let pw = normalize(password.expose());
     if !throttle::gate(&before, now.millis()).is_open() {
         burn_verify(pw).await;
-        return Err(reauthentication_failed());
+        return Err(IdentityError::ReauthenticationFailed);
     }
     let hash = cred.password_hash.clone();
-    match tokio::task::spawn_blocking(move || verify_password(&hash, &pw)).await.map_err(ApiError::internal)? {
+    match tokio::task::spawn_blocking(move || verify_password(&hash, &pw)).await.map_err(IdentityError::internal)? {
         PasswordCheck::Valid { .. } => Ok(()),
         PasswordCheck::Invalid => {
             let target = FailureTarget { owner, principal, tenant, alert_threshold };
             let origin = state.auditor.origin(None, None);
             record_failure_of(state, &target, &before, now, origin, "auth.reauthenticate", "wrong_password").await?;
-            Err(reauthentication_failed())
+            Err(IdentityError::ReauthenticationFailed)
         }
     }
 }
@@ -793,21 +853,17 @@ pub async fn verify_current_password(
 /// Re-authentication for ceremonies: the current password and a fresh TOTP code (each code
 /// usable once). Accounts without TOTP cannot act as custodians. Every failure answers the same.
 pub async fn reauthenticate(
-    state: &AppState,
+    state: &Services,
     principal: PrincipalId,
     tenant: Option<TenantId>,
     password: &SecretString,
     code: &SecretString,
-) -> Result<(), ApiError> {
+) -> Result<(), IdentityError> {
     let owner = credential_owner(principal, tenant)?;
     verify_current_password(state, principal, tenant, password).await?;
     let cred = state.store.reader().await?.credential(owner).await?;
     let (true, Some(wrapped)) = (cred.totp_enrolled, &cred.totp_seed) else {
-        return Err(ApiError::forbidden_kind(
-            "totp-required",
-            "Second factor required",
-            "custodians must have TOTP enrolled (POST /v1/auth/totp/enroll)",
-        ));
+        return Err(IdentityError::TotpRequired);
     };
     let seed = unwrap_totp_seed(state, principal, wrapped)?;
     let last = cred.totp_last_step.and_then(|s| u64::try_from(s).ok());
@@ -834,22 +890,22 @@ pub async fn reauthenticate(
     let target = FailureTarget { owner, principal, tenant, alert_threshold };
     let origin = state.auditor.origin(None, None);
     record_failure_of(state, &target, &before, now, origin, "auth.reauthenticate", "wrong_second_factor").await?;
-    Err(reauthentication_failed())
+    Err(IdentityError::ReauthenticationFailed)
 }
 
 /// Starts TOTP enrolment: stores a new wrapped seed (not yet enrolled) and returns the URI.
 pub async fn begin_totp_enrollment(
-    state: &AppState,
+    state: &Services,
     principal: PrincipalId,
     tenant: Option<TenantId>,
-) -> Result<(String, String), ApiError> {
+) -> Result<(String, String), IdentityError> {
     let owner = credential_owner(principal, tenant)?;
     let seed = TotpSeed::generate();
-    let wrapped = state.kek.wrap(totp_aad(principal).as_bytes(), seed.expose()).map_err(ApiError::internal)?;
+    let wrapped = state.kek.wrap(totp_aad(principal).as_bytes(), seed.expose()).map_err(IdentityError::internal)?;
     let mut tx = state.store.begin().await?;
     let cred = tx.credential(owner).await?;
     if cred.totp_enrolled {
-        return Err(ApiError::conflict("TOTP is already enrolled; an administrator can reset it"));
+        return Err(IdentityError::TotpAlreadyEnrolled);
     }
     tx.set_totp(owner, Some(&wrapped), false).await?;
     let event =
@@ -884,26 +940,26 @@ fn base32_of(seed: &TotpSeed) -> String {
 /// Confirms enrolment with a first valid code; returns recovery codes (shown once). The session
 /// that enrolled is upgraded to a full session.
 pub async fn confirm_totp_enrollment(
-    state: &AppState,
+    state: &Services,
     principal: PrincipalId,
     tenant: Option<TenantId>,
     session: Option<SessionId>,
     code: &SecretString,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, IdentityError> {
     let owner = credential_owner(principal, tenant)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let cred = tx.credential(owner).await?;
     if cred.totp_enrolled {
-        return Err(ApiError::conflict("TOTP is already enrolled"));
+        return Err(IdentityError::TotpAlreadyEnrolled);
     }
     let Some(wrapped) = &cred.totp_seed else {
-        return Err(ApiError::conflict("start enrolment first: POST /v1/auth/totp/enroll"));
+        return Err(IdentityError::EnrolmentNotStarted);
     };
     let seed = unwrap_totp_seed(state, principal, wrapped)?;
     let secs = u64::try_from(now.millis() / 1000).unwrap_or(0);
     let TotpCheck::Valid { step } = totp::verify(&seed, code.expose(), secs, None) else {
-        return Err(ApiError::invalid("the code does not match; check the device clock and try the next code"));
+        return Err(IdentityError::TotpMismatch);
     };
     tx.set_totp(owner, Some(wrapped), true).await?;
     tx.advance_totp_step(owner, i64::try_from(step).unwrap_or(i64::MAX)).await?;
@@ -924,6 +980,6 @@ pub async fn confirm_totp_enrollment(
     Ok(codes.into_iter().map(|(c, _)| c).collect())
 }
 
-async fn upgrade_session(tx: &mut Tx, session: SessionId) -> Result<(), ApiError> {
-    tx.upgrade_session(session).await.map_err(ApiError::from)
+async fn upgrade_session(tx: &mut Tx, session: SessionId) -> Result<(), IdentityError> {
+    Ok(tx.upgrade_session(session).await?)
 }

@@ -239,15 +239,27 @@ impl Auditor {
     }
 
     /// Appends an entry on its own, durably, batched with concurrent appends (group commit).
-    pub async fn record_now(&self, now: Timestamp, event: &AuditEvent) -> anyhow::Result<()> {
+    pub async fn record_now(&self, now: Timestamp, event: &AuditEvent) -> Result<(), AppendError> {
         let body = body_json(now, event);
         let (done, wait) = oneshot::channel();
         self.writer
             .send((body, event.tenant, event.action, now.millis(), done))
             .await
-            .map_err(|_| anyhow::anyhow!("audit writer stopped"))?;
-        wait.await.map_err(|_| anyhow::anyhow!("audit writer stopped"))?.map_err(|e| anyhow::anyhow!(e))
+            .map_err(|_| AppendError::WriterStopped)?;
+        wait.await.map_err(|_| AppendError::WriterStopped)?.map_err(|_| AppendError::CommitFailed)
     }
+}
+
+/// An entry could not be appended on its own ([`Auditor::record_now`]); the action it records
+/// must not go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The writer task is gone (the server is shutting down or it failed).
+    #[error("the audit log cannot be appended: the audit writer stopped")]
+    WriterStopped,
+    /// The group commit holding this entry failed; nothing of the group was written.
+    #[error("the audit log cannot be appended: the group commit failed")]
+    CommitFailed,
 }
 
 /// The canonical JSON body of an event.
@@ -268,7 +280,7 @@ pub fn body_json(now: Timestamp, e: &AuditEvent) -> String {
     serde_json::to_string(&body).unwrap_or_default()
 }
 
-type Pending = (String, Option<TenantId>, &'static str, i64, oneshot::Sender<Result<(), String>>);
+type Pending = (String, Option<TenantId>, &'static str, i64, oneshot::Sender<Result<(), ()>>);
 
 async fn group_commit_writer(store: Store, mut rx: mpsc::Receiver<Pending>, sequencer: Arc<tokio::sync::Notify>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(1024);
@@ -276,10 +288,9 @@ async fn group_commit_writer(store: Store, mut rx: mpsc::Receiver<Pending>, sequ
         let result = write_batch(&store, &batch).await;
         let result = result.map_err(|e| {
             tracing::error!(error = %e, entries = batch.len(), "audit group commit failed");
-            "audit append failed".to_owned()
         });
         for (_, _, _, _, done) in batch.drain(..) {
-            let _ = done.send(result.clone());
+            let _ = done.send(result);
         }
         sequencer.notify_one();
     }

@@ -13,8 +13,34 @@ use callvault_store::VaultStore;
 
 use super::{ContentError, object_context, read_plain, verify_blob, write_blob};
 use crate::audit::{Actor, AuditEvent};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::services::Services;
+
+/// Why a step of a key job failed (the runner retries; per-object failures are counted in the
+/// job instead).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A data key version is not available.
+    #[error(transparent)]
+    Key(#[from] super::KeyError),
+    /// An encrypted field could not be re-sealed.
+    #[error(transparent)]
+    Field(#[from] crate::lists::ListError),
+    /// The job row is inconsistent (no target version).
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    /// A blob file could not be removed, or a blocking task failed.
+    #[error("{0}")]
+    Io(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] callvault_store::StoreError),
+}
+
+impl JobError {
+    fn io(e: impl std::fmt::Display) -> Self {
+        JobError::Io(e.to_string())
+    }
+}
 
 /// Objects per rewrap transaction.
 pub const REWRAP_BATCH: i64 = 2000;
@@ -25,7 +51,7 @@ pub const TRANSFORM_BATCH: i64 = 16;
 pub const SWEEP_MIN_AGE: Duration = Duration::from_secs(600);
 
 /// Runs jobs until the process ends.
-pub async fn run_jobs(state: AppState) {
+pub async fn run_jobs(state: Services) {
     loop {
         match run_once(&state).await {
             Ok(true) => tokio::task::yield_now().await,
@@ -33,7 +59,7 @@ pub async fn run_jobs(state: AppState) {
                 let _ = tokio::time::timeout(Duration::from_secs(2), state.vault.jobs_wakeup.notified()).await;
             }
             Err(e) => {
-                tracing::warn!(error = %e.detail(), "job runner step failed; retrying");
+                tracing::warn!(error = %e, "job runner step failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -41,7 +67,7 @@ pub async fn run_jobs(state: AppState) {
 }
 
 /// Does one step of the oldest running job. Returns whether there was work.
-pub async fn run_once(state: &AppState) -> Result<bool, ApiError> {
+pub async fn run_once(state: &Services) -> Result<bool, JobError> {
     let jobs = state.store.reader().await?.running_jobs().await?;
     let Some(mut job) = jobs.into_iter().next() else { return Ok(false) };
     if state.vault.rate(job.id, job.objects_done, job.bytes_done).is_none() {
@@ -76,17 +102,17 @@ pub async fn run_once(state: &AppState) -> Result<bool, ApiError> {
     Ok(true)
 }
 
-async fn still_running(state: &AppState, job: &Job) -> Result<bool, ApiError> {
+async fn still_running(state: &Services, job: &Job) -> Result<bool, JobError> {
     Ok(state.store.reader().await?.job(job.tenant_id, job.id).await?.state == JobState::Running)
 }
 
-async fn sweep(state: &AppState, job: &Job) -> Result<(), ApiError> {
+async fn sweep(state: &Services, job: &Job) -> Result<(), JobError> {
     let names: HashSet<String> = state.store.reader().await?.blob_names(job.tenant_id).await?.into_iter().collect();
     let vault = state.vault.clone();
     let tenant = job.tenant_id;
     let removed = tokio::task::spawn_blocking(move || vault.blobs.sweep(tenant, &names, SWEEP_MIN_AGE))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(JobError::io)?;
     if removed > 0 {
         tracing::info!(removed, "removed unreferenced blob files");
     }
@@ -99,8 +125,8 @@ fn content_err(e: ContentError) -> String {
 
 /// Rewrap: content keys re-wrapped under the target version; blobs untouched except for
 /// reading each 24-byte header (the header is bound into the wrap).
-async fn rewrap_batch(state: &AppState, job: &mut Job, objects: &[StoredObject]) -> Result<(), ApiError> {
-    let target = job.target_version.ok_or_else(|| ApiError::internal("rewrap without a target version"))?;
+async fn rewrap_batch(state: &Services, job: &mut Job, objects: &[StoredObject]) -> Result<(), JobError> {
+    let target = job.target_version.ok_or_else(|| JobError::Inconsistent("rewrap without a target version"))?;
     let mut r = state.store.reader().await?;
     let new_dk = state.vault.data_key(&mut r, job.tenant_id, target).await?;
     let mut updates = Vec::with_capacity(objects.len());
@@ -141,7 +167,7 @@ async fn rewrap_batch(state: &AppState, job: &mut Job, objects: &[StoredObject])
 
 /// Re-encrypt, decrypt-all, encrypt-all: a new blob is written and verified, the row switched
 /// in a transaction (with the job's progress), then the old blob deleted.
-async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Result<(), ApiError> {
+async fn transform_one(state: &Services, job: &mut Job, o: &StoredObject) -> Result<(), JobError> {
     let mut r = state.store.reader().await?;
     let source_dk = match o.key_version {
         Some(v) => Some(state.vault.data_key(&mut r, o.tenant_id, v).await?),
@@ -150,7 +176,7 @@ async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Res
     let target_dk = match (job.kind, job.target_version) {
         (JobKind::DecryptAll, _) => None,
         (_, Some(v)) => Some(state.vault.data_key(&mut r, o.tenant_id, v).await?),
-        (_, None) => return Err(ApiError::internal("job without a target version")),
+        (_, None) => return Err(JobError::Inconsistent("job without a target version")),
     };
     drop(r);
     let vault = state.vault.clone();
@@ -181,7 +207,7 @@ async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Res
         Ok((written, new_row.key_version))
     })
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(JobError::io)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     job.cursor = Some(o.id.to_string());
@@ -227,15 +253,15 @@ async fn transform_one(state: &AppState, job: &mut Job, o: &StoredObject) -> Res
         let tenant = o.tenant_id;
         tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &old))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            .map_err(JobError::io)?
+            .map_err(JobError::io)?;
     }
     Ok(())
 }
 
 /// Re-seals encrypted list and form fields under the target version. Returns whether any
 /// record was processed.
-async fn reseal_records(state: &AppState, job: &Job) -> Result<bool, ApiError> {
+async fn reseal_records(state: &Services, job: &Job) -> Result<bool, JobError> {
     let Some(target) = job.target_version else { return Ok(false) };
     let mut r = state.store.reader().await?;
     let records = r.records_to_rewrap(job.tenant_id, target, 500).await?;
@@ -259,7 +285,7 @@ async fn reseal_records(state: &AppState, job: &Job) -> Result<bool, ApiError> {
     Ok(true)
 }
 
-async fn finish(state: &AppState, job: &Job) -> Result<(), ApiError> {
+async fn finish(state: &Services, job: &Job) -> Result<(), JobError> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let mut retired = Vec::new();
@@ -297,7 +323,7 @@ pub async fn create_job(
     target_version: Option<u32>,
     created_by: callvault_model::PrincipalId,
     now: Timestamp,
-) -> Result<Job, ApiError> {
+) -> Result<Job, callvault_store::StoreError> {
     let (objects_total, bytes_total) = tx.job_totals(tenant, kind, target_version).await?;
     let job = Job {
         id: callvault_model::JobId::new(),
@@ -322,6 +348,6 @@ pub async fn create_job(
 }
 
 /// Spawns the runner.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: Services) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run_jobs(state))
 }

@@ -13,7 +13,7 @@ pub mod lifecycle;
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use callvault_crypto::KeyEncryptionKey;
 use callvault_crypto::digest::Sha256Stream;
@@ -26,7 +26,6 @@ use callvault_model::vault::{DataKeyVersion, EncryptionSettings, KeyState, Store
 use callvault_model::{JobId, TenantId};
 use callvault_store::{StoreError, VaultStore};
 
-use crate::error::ApiError;
 use blobs::{BlobStore, PendingBlob};
 
 /// Errors of reading and transforming content. They never carry content or key bytes.
@@ -58,6 +57,26 @@ pub fn object_context(o: &StoredObject) -> ObjectContext<'static> {
 pub const DEFAULT_CRYPTOPERIOD_DAYS: u32 = 365;
 /// Default reminder lead time before the cryptoperiod ends: 15 days.
 pub const DEFAULT_REMINDER_DAYS: u32 = 15;
+
+/// Why a data key or the blind-index key is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The tenant has no such data key version.
+    #[error("data key version {0} does not exist")]
+    NoSuchVersion(u32),
+    /// The version was retired; nothing can be opened under it any more.
+    #[error("data key version {0} is retired")]
+    Retired(u32),
+    /// A new key could not be wrapped under the KEK (its provider failed).
+    #[error("cannot wrap {0} under the KEK")]
+    Wrap(&'static str),
+    /// A stored key does not unwrap under the KEK (a wrong KEK or a damaged row).
+    #[error("{0} does not unwrap under the KEK")]
+    Unwrap(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Unwrapped data keys, cached per tenant and version; the KEK stays with its provider.
 pub struct Vault {
@@ -107,21 +126,21 @@ impl Vault {
         r: &mut C,
         tenant: TenantId,
         version: u32,
-    ) -> Result<Arc<DataKey>, ApiError> {
-        if let Some(k) = self.keys.lock().map_err(|_| ApiError::internal("keyring poisoned"))?.get(&(tenant, version)) {
+    ) -> Result<Arc<DataKey>, KeyError> {
+        if let Some(k) = self.keys.lock().unwrap_or_else(PoisonError::into_inner).get(&(tenant, version)) {
             return Ok(k.clone());
         }
         let versions = r.data_keys(tenant).await?;
         let Some(v) = versions.iter().find(|v| v.version == version) else {
-            return Err(ApiError::conflict(format!("data key version {version} does not exist")));
+            return Err(KeyError::NoSuchVersion(version));
         };
         if v.state == KeyState::Retired {
-            return Err(ApiError::conflict(format!("data key version {version} is retired")));
+            return Err(KeyError::Retired(version));
         }
         let dk = DataKey::unwrap(self.kek(), tenant.0.as_bytes(), version, &v.wrapped)
-            .map_err(|_| ApiError::internal(format!("data key version {version} does not unwrap under the KEK")))?;
+            .map_err(|_| KeyError::Unwrap(format!("data key version {version}")))?;
         let dk = Arc::new(dk);
-        self.keys.lock().map_err(|_| ApiError::internal("keyring poisoned"))?.insert((tenant, version), dk.clone());
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner).insert((tenant, version), dk.clone());
         Ok(dk)
     }
 
@@ -137,7 +156,7 @@ impl Vault {
         &self,
         r: &mut C,
         tenant: TenantId,
-    ) -> Result<Option<Arc<DataKey>>, ApiError> {
+    ) -> Result<Option<Arc<DataKey>>, KeyError> {
         let Some((settings, _)) = r.encryption(tenant).await? else { return Ok(None) };
         if !settings.encrypt_new {
             return Ok(None);
@@ -152,11 +171,11 @@ impl Vault {
         &self,
         r: &mut C,
         tenant: TenantId,
-    ) -> Result<Option<BlindIndexKey>, ApiError> {
+    ) -> Result<Option<BlindIndexKey>, KeyError> {
         let Some((_, wrapped)) = r.encryption(tenant).await? else { return Ok(None) };
         BlindIndexKey::unwrap(self.kek(), tenant.0.as_bytes(), &wrapped)
             .map(Some)
-            .map_err(|_| ApiError::internal("blind-index key does not unwrap"))
+            .map_err(|_| KeyError::Unwrap("the blind-index key".into()))
     }
 
     /// Remembers where a job's throughput window starts.
@@ -462,9 +481,4 @@ pub fn verify_blob(
         return Err(ContentError::Integrity("content digest differs from the stored SHA-256".into()));
     }
     Ok(())
-}
-
-/// Maps a store error of a content path.
-pub fn store_err(e: StoreError) -> ApiError {
-    ApiError::from(e)
 }

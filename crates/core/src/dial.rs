@@ -23,7 +23,22 @@ use callvault_policy::rules::RuleSet;
 use callvault_store::{DialStore, Store};
 use jiff::Timestamp;
 
-use crate::error::{ApiError, ApiResult};
+/// Why a tenant's telecom policy could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The stored settings, rules or areas no longer compile (a damaged row).
+    #[error("the stored dial policy does not compile: {0}")]
+    StoredPolicy(String),
+    /// The counted-call writer has stopped (the server is shutting down).
+    #[error("the call attempt writer stopped")]
+    WriterStopped,
+    /// The counted calls could not be written (the check was not answered).
+    #[error("the counted calls could not be written: {0}")]
+    Persist(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] callvault_store::StoreError),
+}
 
 pub use callvault_policy::dnc::{ImportError, RegistryParser};
 
@@ -318,15 +333,15 @@ impl Dial {
     }
 
     /// A tenant's compiled view, built from the database on first use.
-    pub async fn tenant(&self, store: &Store, tenant: TenantId) -> ApiResult<Arc<TenantDial>> {
+    pub async fn tenant(&self, store: &Store, tenant: TenantId) -> Result<Arc<TenantDial>, DialError> {
         if let Some(t) = self.tenants.read().unwrap_or_else(poisoned).get(&tenant) {
             return Ok(t.clone());
         }
         let mut r = store.reader().await?;
         let (settings, rules) = match r.dial_config(tenant).await? {
             Some((s, rules)) => (
-                serde_json::from_str::<Settings>(&s).map_err(ApiError::internal)?,
-                RuleSet::parse(&rules).map_err(|_| ApiError::internal("stored rules do not parse"))?,
+                serde_json::from_str::<Settings>(&s).map_err(|e| DialError::StoredPolicy(e.to_string()))?,
+                RuleSet::parse(&rules).map_err(|_| DialError::StoredPolicy("the rules do not parse".into()))?,
             ),
             None => (Settings::default(), RuleSet::shipped()),
         };
@@ -336,8 +351,8 @@ impl Dial {
             .iter()
             .map(compile_area)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::internal)?;
-        let policy = Policy::new(settings, areas, rules).map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| DialError::StoredPolicy(e.to_string()))?;
+        let policy = Policy::new(settings, areas, rules).map_err(|e| DialError::StoredPolicy(e.to_string()))?;
         let mut assignments = HashMap::new();
         for (level, subject, json) in r.dial_assignments(tenant).await? {
             if let (Some(level), Ok(areas)) = (level_from(&level), serde_json::from_str::<Areas>(&json)) {
@@ -448,9 +463,14 @@ impl Dial {
     }
 
     /// Makes counted calls durable (group commit with concurrent requests).
-    pub async fn persist_calls(&self, tenant: TenantId, calls: Vec<(String, Millis)>, now: Millis) -> ApiResult<()> {
+    pub async fn persist_calls(
+        &self,
+        tenant: TenantId,
+        calls: Vec<(String, Millis)>,
+        now: Millis,
+    ) -> Result<(), DialError> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.writer.send((tenant, calls, now, done)).await.map_err(|_| ApiError::internal("attempt writer stopped"))?;
-        wait.await.map_err(|_| ApiError::internal("attempt writer stopped"))?.map_err(ApiError::internal)
+        self.writer.send((tenant, calls, now, done)).await.map_err(|_| DialError::WriterStopped)?;
+        wait.await.map_err(|_| DialError::WriterStopped)?.map_err(DialError::Persist)
     }
 }

@@ -12,10 +12,10 @@ use callvault_model::vault::KeyState;
 use callvault_model::{NotificationId, TenantId};
 use callvault_store::{IdentityStore, TenantStore, VaultStore};
 
+use super::KeyError;
 use super::next_version;
 use crate::audit::{Actor, AuditEvent};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::services::Services;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -33,7 +33,7 @@ pub struct LifecycleReport {
 }
 
 /// Checks every tenant once.
-pub async fn check(state: &AppState) -> Result<LifecycleReport, ApiError> {
+pub async fn check(state: &Services) -> Result<LifecycleReport, KeyError> {
     let mut report = LifecycleReport::default();
     let tenants = state.store.reader().await?.encryption_tenants().await?;
     for tenant in tenants {
@@ -42,7 +42,7 @@ pub async fn check(state: &AppState) -> Result<LifecycleReport, ApiError> {
     Ok(report)
 }
 
-async fn check_tenant(state: &AppState, tenant: TenantId, report: &mut LifecycleReport) -> Result<(), ApiError> {
+async fn check_tenant(state: &Services, tenant: TenantId, report: &mut LifecycleReport) -> Result<(), KeyError> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let Some((settings, _)) = tx.encryption(tenant).await? else { return Ok(()) };
@@ -52,7 +52,7 @@ async fn check_tenant(state: &AppState, tenant: TenantId, report: &mut Lifecycle
     if let Some(days) = settings.auto_rotate_days.filter(|d| age_ms >= i64::from(*d) * DAY_MS) {
         let version = next_version(&versions);
         let (_, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), version)
-            .map_err(|_| ApiError::internal("cannot wrap a new data key"))?;
+            .map_err(|_| KeyError::Wrap("a new data key"))?;
         tx.insert_data_key(tenant, version, &wrapped, now).await?;
         let event = AuditEvent::new(Some(tenant), Actor::System, "key.auto_rotated")
             .details(serde_json::json!({ "new_version": version, "after_days": days, "previous": active.version }));
@@ -106,7 +106,7 @@ async fn notify<C: IdentityStore>(
     message: &str,
     details: serde_json::Value,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), KeyError> {
     tx.insert_notification(&Notification {
         id: NotificationId::new(),
         tenant_id: tenant,
@@ -121,10 +121,10 @@ async fn notify<C: IdentityStore>(
 }
 
 /// Runs [`check`] at start and every `every`.
-pub async fn run(state: AppState, every: Duration) {
+pub async fn run(state: Services, every: Duration) {
     loop {
         if let Err(e) = check(&state).await {
-            tracing::warn!(error = %e.detail(), "key lifecycle check failed");
+            tracing::warn!(error = %e, "key lifecycle check failed");
         }
         tokio::time::sleep(every).await;
     }

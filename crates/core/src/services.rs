@@ -1,0 +1,37 @@
+//! The services' shared state: every front end (HTTP API, HEP listener, console, CLI tools)
+//! holds one [`Services`] and calls the domain modules with it.
+
+use std::sync::Arc;
+
+use callvault_crypto::KeyEncryptionKey;
+use callvault_store::Store;
+
+use crate::audit::Auditor;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Everything a service needs, cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// The database.
+    pub store: Store,
+    /// The clock (injected in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The key-encryption key.
+    pub kek: Arc<dyn KeyEncryptionKey>,
+    /// The audit log.
+    pub auditor: Auditor,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Encryption at rest: keyring, blobs, jobs.
+    pub vault: Arc<crate::vault::Vault>,
+    /// Telecom policy: compiled tenant policies, do-not-call lists, recent call attempts.
+    pub dial: Arc<crate::dial::Dial>,
+    /// Call security: tracked calls, stations, capture agents, streams.
+    pub calls: Arc<crate::calls::Calls>,
+    /// Outbound HTTP to tenant-chosen addresses (webhooks), checked against SSRF.
+    pub egress: crate::egress::Egress,
+}
