@@ -1,4 +1,5 @@
 //! End-to-end: the real binary on a fresh directory, as the README's first command runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,11 @@
 //! Login cost: argon2id (m = 19 MiB, t = 2, p = 1) verifications per second on one core, and
 //! with every core busy. `cargo bench -p callvault-crypto --bench login_cost -- [N]`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::time::Instant;
 

@@ -4,6 +4,12 @@
 //! objects per second (1 KiB, the size of a chat message or form).
 //! `cargo bench -p callvault-crypto --bench stream_throughput -- [MiB]`; `scripts/bench-stream.sh`
 //! adds `openssl speed -evp aes-256-gcm` in the same run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::time::Instant;
 

@@ -43,9 +43,10 @@ pub fn random_array<const N: usize>() -> [u8; N] {
 }
 
 fn fill_random(buf: &mut [u8]) {
-    // The system CSPRNG failing means the process cannot produce keys safely at all; there is
-    // no meaningful way to continue.
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "the system CSPRNG failing means no key, nonce or token can be made safely; nothing can continue"
+    )]
     SystemRandom::new().fill(buf).expect("the operating system's random number generator failed");
 }
 

@@ -14,6 +14,12 @@
 //! - cedar: users are entities whose parents are their roles; each role is one policy
 //!   `permit(principal in Role::"rN", action in [...], resource) when { principal.rN_wide ||
 //!   principal.rN_teams.containsAny(resource.teams) || principal.rN_services.containsAny(resource.services) }`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;

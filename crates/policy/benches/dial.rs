@@ -7,6 +7,12 @@
 //! parse and classify, areas, risk, places and zones, hours with the next allowed instant when
 //! denied, limits, lists, and the explained `Decision`. Beside it, the same numbers through the
 //! `phonenumber` crate alone (parse, `is_valid`, `number_type`), the peer for the parsing part.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::sync::{Arc, LazyLock};
 

@@ -126,6 +126,10 @@ impl ZoneMap {
     }
 
     /// The shipped map, parsed once.
+    #[expect(
+        clippy::panic,
+        reason = "the data is compiled into the binary and parsed by a test; a corrupt copy is a build defect"
+    )]
     pub fn shipped() -> &'static ZoneMap {
         static MAP: OnceLock<ZoneMap> = OnceLock::new();
         MAP.get_or_init(|| ZoneMap::parse(DATA).unwrap_or_else(|e| panic!("shipped time zone data is corrupt: {e}")))

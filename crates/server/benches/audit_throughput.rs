@@ -3,6 +3,12 @@
 //!
 //! `cargo bench -p callvault-server --bench audit_throughput -- [ENTRIES] [CONCURRENCY]`
 //! PostgreSQL runs when CALLVAULT_POSTGRES_TEST_URL is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 mod common;
 

@@ -13,6 +13,12 @@
 //! computation alone). Probes: 2,000,000, half members, half random NANP numbers. Latency is wall time per look-up
 //! over the probe loop (independent look-ups) and over a chain where each look-up's key depends
 //! on the previous answer (no overlap between look-ups).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::time::Instant;
 

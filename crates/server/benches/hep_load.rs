@@ -13,6 +13,12 @@
 //! hop is answered with plain RTP (a downgrade: the agent is alerted) and restored 100 ms later
 //! (an upgrade: no alert). The agent's alert stream is read over HTTP with reqwest; latency is
 //! from just before the downgrade packet is sent to the alert's arrival.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};

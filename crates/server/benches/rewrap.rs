@@ -5,6 +5,12 @@
 //! `cargo bench -p callvault-server --bench rewrap -- [OBJECTS] [REENCRYPT_SAMPLE] [BLOB_KIB]`
 //! (defaults 1,000,000 / 2,000 / 256). Runs on SQLite; PostgreSQL too when
 //! CALLVAULT_POSTGRES_TEST_URL is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 mod common;
 

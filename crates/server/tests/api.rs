@@ -1,4 +1,5 @@
 //! In-process API tests (tier 2), on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;
 

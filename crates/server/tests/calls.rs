@@ -3,6 +3,7 @@
 //! foreign packets create nothing), downgrade alerts streamed per user with `Last-Event-ID`
 //! resume, opt-out honoured only where a role grants it, history, restart, and a real signalling
 //! chain (SIPp through Kamailio `siptrace`) when those are installed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The HTTP surface under attack and faults: metrics, webhooks (SSRF), framework errors,
 //! request ids.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Identity and access: brute force with an injected clock, no user enumeration by
 //! timing, TOTP replay, session expiry, password changes, the last administrator, service
 //! accounts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;
 

@@ -2,6 +2,12 @@
 //! Real-shaped INVITEs and 200 OKs (plain RTP, SDES, DTLS-SRTP; UDP and TLS), each parsed from
 //! bytes (SIP head, SDP body) and classified; and the same wrapped in HEP v3 as the listener
 //! receives them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness: a failure aborts the run"
+)]
 
 use callvault_signalling::hep::{self, Packet, Transport};
 use callvault_signalling::{classify_message, sdp};

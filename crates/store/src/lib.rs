@@ -8,8 +8,6 @@
 //! Dialect differences live only in the migration folders (`migrations/sqlite`,
 //! `migrations/postgres`); the queries are written in the common subset (`$n` placeholders,
 //! `ON CONFLICT`, `RETURNING`), and ids are stored as text, times as integer milliseconds.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 // The traits are used with concrete types (`Tx`, `Reader`), so the futures of their async
 // methods keep their `Send`-ness; the lint guards against dyn or generic use we do not make.
 #![allow(async_fn_in_trait)]
