@@ -18,9 +18,8 @@ use callvault_crypto::sth::{AuditSigner, TreeHead, verify_tree_head};
 use callvault_crypto::{KeyEncryptionKey, digest};
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, TenantId};
-use callvault_store::{
-    AuditInsert, AuditRow, AuditStore, IdentityStore, SignedTreeHeadRow, SigningKeyRow, Store, StoreError, Tx,
-};
+use callvault_store::prelude::*;
+use callvault_store::{AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow, SigningKeyRow, Store, StoreError, Tx};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 

@@ -22,7 +22,8 @@ use callvault_model::access::{Action, Resource};
 use callvault_model::records::{Grantee, Timestamp};
 use callvault_model::{PrincipalId, ServiceAccountId, SessionId, TenantId, UserId};
 use callvault_policy::access::{Decision, DenyReason, GrantInput, ResourceRef, Subject, decide_operator};
-use callvault_store::{IdentityStore, Reader, StoreError};
+use callvault_store::prelude::*;
+use callvault_store::{Reader, StoreError};
 
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::services::Services;

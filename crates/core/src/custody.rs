@@ -18,7 +18,8 @@ use callvault_model::vault::{Ceremony, CeremonyKind, CeremonyState};
 use callvault_model::{GrantId, OperatorId, PrincipalId, RoleId, SecretString, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::duties::{self, Appointment};
-use callvault_store::{AccountControl, CredentialOwner, IdentityStore, StoreError, Tx, VaultStore};
+use callvault_store::prelude::*;
+use callvault_store::{AccountControl, CredentialOwner, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::caller::AccessError;

@@ -9,9 +9,8 @@ use callvault_model::{NotificationId, PrincipalId, SecretString, SessionId, Tena
 use callvault_policy::duties;
 use callvault_policy::password::{PasswordRules, check_new_password, normalize};
 use callvault_policy::throttle::{self, FailureState, Gate};
-use callvault_store::{
-    CredentialOwner, CredentialRow, DirectoryStore, IdentityStore, SessionRow, StoreError, TenantStore, Tx,
-};
+use callvault_store::prelude::*;
+use callvault_store::{CredentialOwner, CredentialRow, DirectoryStore, SessionRow, StoreError, TenantStore, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AuditEvent, Origin};

@@ -11,7 +11,8 @@ use callvault_crypto::digest::hmac_sha256;
 use callvault_model::access::DefaultRole;
 use callvault_model::records::{AddressKind, Notification};
 use callvault_model::{NotificationId, TenantId};
-use callvault_store::{StoreError, VaultStore};
+use callvault_store::StoreError;
+use callvault_store::prelude::*;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::services::Services;
@@ -120,7 +121,8 @@ pub async fn security_alert(
     details: serde_json::Value,
     quiet_ms: i64,
 ) -> Result<bool, StoreError> {
-    use callvault_store::{DirectoryStore, IdentityStore};
+    use callvault_store::DirectoryStore;
+    use callvault_store::prelude::*;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let recent =

@@ -5,14 +5,11 @@ use callvault_model::TenantId;
 use callvault_model::access::DefaultRole;
 use callvault_model::records::{Role, Timestamp};
 use callvault_policy::access::default_role_privileges;
-use callvault_store::{IdentityStore, StoreError};
+use callvault_store::prelude::*;
+use callvault_store::{StoreError, Tx};
 
 /// Inserts the default roles of a new tenant; returns the administrator role's id.
-pub async fn seed_default_roles<C: IdentityStore>(
-    tx: &mut C,
-    tenant: TenantId,
-    now: Timestamp,
-) -> Result<RoleId, StoreError> {
+pub async fn seed_default_roles(tx: &mut Tx, tenant: TenantId, now: Timestamp) -> Result<RoleId, StoreError> {
     let admin = RoleId::new();
     for role in DefaultRole::ALL {
         let id = if *role == DefaultRole::Administrator { admin } else { RoleId::new() };

@@ -28,7 +28,8 @@ use callvault_model::records::{Capabilities, Tenant, TenantSettings, Timestamp};
 use callvault_model::vault::{ContentClass, JobKind, StoredObject};
 use callvault_model::{ObjectId, PrincipalId, TenantId, UserId};
 use callvault_server::{AppState, Config, bootstrap};
-use callvault_store::{Store, TenantStore, VaultStore};
+use callvault_store::prelude::*;
+use callvault_store::{Store, TenantStore};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();

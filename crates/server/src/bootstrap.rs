@@ -12,7 +12,8 @@ use callvault_model::records::{
     TenantSettings,
 };
 use callvault_model::{GrantId, OperatorId, Personal, SecretString, ServiceId, SkillId, TeamId, TenantId, UserId};
-use callvault_store::{DirectoryStore, IdentityStore, NewUser, Store, StoreError, TenantStore};
+use callvault_store::prelude::*;
+use callvault_store::{DirectoryStore, NewUser, Store, StoreError, TenantStore};
 
 use crate::state::AppState;
 use callvault_core::audit::{Actor, AuditEvent, Auditor};
@@ -67,7 +68,7 @@ pub enum KekOpening {
 /// Opens the configured KEK provider against a store: a lost key file of a database that
 /// already has a KEK, and every start of the `shamir` provider after the first, are sealed.
 pub async fn open_kek_for(config: &Config, store: &Store) -> anyhow::Result<KekOpening> {
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let check = store.reader().await?.kek_check().await?.map(|(_, c)| c);
     match (config.kek_provider, check) {
         (callvault_core::config::KekProvider::File, Some(check)) if !config.kek_file.exists() => {
@@ -127,7 +128,7 @@ pub async fn check_kek(
     kek: &dyn KeyEncryptionKey,
     now: callvault_model::records::Timestamp,
 ) -> anyhow::Result<()> {
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let mut tx = store.begin().await?;
     match tx.kek_check().await? {
         Some((provider, value)) => {
@@ -584,7 +585,7 @@ async fn seed_demo_content(
 ) -> anyhow::Result<usize> {
     use callvault_crypto::envelope::{BlindIndexKey, DataKey};
     use callvault_model::vault::{ContentClass, StoredObject};
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let (_, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
     tx.put_encryption(tenant, &callvault_core::vault::initial_settings(now), &blind).await?;
     let (dk, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), 1)?;

@@ -97,7 +97,7 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
         let mut tx = state.store.begin().await?;
         for share in shares {
             let digest = hex::encode(callvault_crypto::digest::sha256(share.expose().as_bytes()));
-            callvault_store::VaultStore::insert_kek_share(
+            callvault_store::KeyStore::insert_kek_share(
                 &mut tx,
                 &digest,
                 "first-start",

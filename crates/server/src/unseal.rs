@@ -21,7 +21,8 @@ use callvault_crypto::kek::{KeyEncryptionKey, StaticKek};
 use callvault_crypto::secret::SecretBytes;
 use callvault_crypto::shamir;
 use callvault_model::records::Timestamp;
-use callvault_store::{Store, VaultStore};
+use callvault_store::Store;
+use callvault_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::JobState;
 use callvault_model::{PrincipalId, SessionId, TenantId, UserId};
-use callvault_store::{IdentityStore, SessionRow};
+use callvault_store::SessionRow;
+use callvault_store::prelude::*;
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 

@@ -6,7 +6,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use callvault_store::{CredentialOwner, IdentityStore};
+use callvault_store::CredentialOwner;
+use callvault_store::prelude::*;
 use common::{TestApp, backends};
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use callvault_model::{ObjectId, TenantId};
-use callvault_store::VaultStore;
+use callvault_store::prelude::*;
 use common::{TestApp, backends};
 use serde_json::{Value, json};
 

@@ -5,6 +5,7 @@ use callvault_model::TenantId;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::Writable;
 use crate::{Backend, Conn, Result, StoreError, Tx, col_opt_uuid};
 
 /// An entry as stored.
@@ -80,9 +81,13 @@ pub struct SignedTreeHeadRow {
 /// Audit log storage.
 pub trait AuditStore {
     /// Appends one unsequenced entry.
-    async fn append_audit(&mut self, entry: &AuditInsert<'_>) -> Result<()>;
+    async fn append_audit(&mut self, entry: &AuditInsert<'_>) -> Result<()>
+    where
+        Self: Writable;
     /// Appends many unsequenced entries with few statements (group commit).
-    async fn append_audit_batch(&mut self, entries: &[AuditInsert<'_>]) -> Result<()>;
+    async fn append_audit_batch(&mut self, entries: &[AuditInsert<'_>]) -> Result<()>
+    where
+        Self: Writable;
     /// Entries not yet sequenced, in insertion order.
     async fn unsequenced_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>>;
     /// Number of entries not yet sequenced.
@@ -157,7 +162,10 @@ fn values_list(rows: usize, columns: usize) -> String {
 }
 
 impl<C: Conn> AuditStore for C {
-    async fn append_audit(&mut self, e: &AuditInsert<'_>) -> Result<()> {
+    async fn append_audit(&mut self, e: &AuditInsert<'_>) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("INSERT INTO aud_entry (tenant_id, action, created_at, body) VALUES ($1, $2, $3, $4)")
             .bind(e.tenant_id.map(|t| t.to_string()))
             .bind(e.action.to_owned())
@@ -168,7 +176,10 @@ impl<C: Conn> AuditStore for C {
         Ok(())
     }
 
-    async fn append_audit_batch(&mut self, entries: &[AuditInsert<'_>]) -> Result<()> {
+    async fn append_audit_batch(&mut self, entries: &[AuditInsert<'_>]) -> Result<()>
+    where
+        Self: Writable,
+    {
         for chunk in entries.chunks(CHUNK) {
             // Only placeholders are formatted into the statement; every value is bound.
             let sql = format!(

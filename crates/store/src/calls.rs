@@ -7,6 +7,7 @@ use callvault_model::{TenantId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Writable;
 use crate::{Conn, Result, StoreError, affected, col_uuid};
 
 /// A station or softphone and its security level.
@@ -80,21 +81,33 @@ pub trait CallStore {
     /// A tenant's stations.
     async fn stations(&mut self, tenant: TenantId) -> Result<Vec<StationRow>>;
     /// Inserts or replaces a station (by name).
-    async fn put_station(&mut self, tenant: TenantId, s: &StationRow) -> Result<()>;
+    async fn put_station(&mut self, tenant: TenantId, s: &StationRow) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a station.
-    async fn delete_station(&mut self, tenant: TenantId, name: &str) -> Result<()>;
+    async fn delete_station(&mut self, tenant: TenantId, name: &str) -> Result<()>
+    where
+        Self: Writable;
     /// Every capture agent (the HEP listener serves all tenants).
     async fn capture_agents(&mut self) -> Result<Vec<CaptureAgentRow>>;
     /// Adds a capture agent; [`StoreError::Conflict`] when its capture id is taken.
-    async fn insert_capture_agent(&mut self, a: &CaptureAgentRow) -> Result<()>;
+    async fn insert_capture_agent(&mut self, a: &CaptureAgentRow) -> Result<()>
+    where
+        Self: Writable;
     /// Removes a capture agent of the tenant.
-    async fn delete_capture_agent(&mut self, tenant: TenantId, capture_id: u32) -> Result<()>;
+    async fn delete_capture_agent(&mut self, tenant: TenantId, capture_id: u32) -> Result<()>
+    where
+        Self: Writable;
     /// Users of the tenant who switched call security alerts off.
     async fn alert_optouts(&mut self, tenant: TenantId) -> Result<Vec<UserId>>;
     /// Switches a user's alerts off (`true`) or on.
-    async fn set_alert_optout(&mut self, tenant: TenantId, user: UserId, off: bool) -> Result<()>;
+    async fn set_alert_optout(&mut self, tenant: TenantId, user: UserId, off: bool) -> Result<()>
+    where
+        Self: Writable;
     /// Inserts or updates a call.
-    async fn upsert_call(&mut self, c: &CallRow) -> Result<()>;
+    async fn upsert_call(&mut self, c: &CallRow) -> Result<()>
+    where
+        Self: Writable;
     /// Calls not ended, of every tenant (loaded at start).
     async fn open_calls(&mut self) -> Result<Vec<CallRow>>;
     /// A tenant's calls, newest first.
@@ -108,7 +121,9 @@ pub trait CallStore {
         call: uuid::Uuid,
         at: Timestamp,
         body: &str,
-    ) -> Result<i64>;
+    ) -> Result<i64>
+    where
+        Self: Writable;
     /// A call's changes in order.
     async fn call_changes(&mut self, tenant: TenantId, call: uuid::Uuid) -> Result<Vec<CallEventRow>>;
     /// A tenant's changes after `seq` (stream resume).
@@ -121,7 +136,9 @@ pub trait CallStore {
         call: uuid::Uuid,
         at: Timestamp,
         body: &str,
-    ) -> Result<i64>;
+    ) -> Result<i64>
+    where
+        Self: Writable;
     /// A user's alerts after `seq` (stream resume).
     async fn call_alerts_after(
         &mut self,
@@ -185,7 +202,10 @@ impl<C: Conn> CallStore for C {
             .collect()
     }
 
-    async fn put_station(&mut self, tenant: TenantId, s: &StationRow) -> Result<()> {
+    async fn put_station(&mut self, tenant: TenantId, s: &StationRow) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("DELETE FROM cfg_station WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.to_string())
             .bind(s.name.clone())
@@ -205,7 +225,10 @@ impl<C: Conn> CallStore for C {
         Ok(())
     }
 
-    async fn delete_station(&mut self, tenant: TenantId, name: &str) -> Result<()> {
+    async fn delete_station(&mut self, tenant: TenantId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query("DELETE FROM cfg_station WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.to_string())
             .bind(name.to_owned())
@@ -234,7 +257,10 @@ impl<C: Conn> CallStore for C {
         .collect()
     }
 
-    async fn insert_capture_agent(&mut self, a: &CaptureAgentRow) -> Result<()> {
+    async fn insert_capture_agent(&mut self, a: &CaptureAgentRow) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_capture_agent (capture_id, tenant_id, name, key_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -249,7 +275,10 @@ impl<C: Conn> CallStore for C {
         Ok(())
     }
 
-    async fn delete_capture_agent(&mut self, tenant: TenantId, capture_id: u32) -> Result<()> {
+    async fn delete_capture_agent(&mut self, tenant: TenantId, capture_id: u32) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query("DELETE FROM cfg_capture_agent WHERE tenant_id = $1 AND capture_id = $2")
             .bind(tenant.to_string())
             .bind(i64::from(capture_id))
@@ -268,7 +297,10 @@ impl<C: Conn> CallStore for C {
             .collect()
     }
 
-    async fn set_alert_optout(&mut self, tenant: TenantId, user: UserId, off: bool) -> Result<()> {
+    async fn set_alert_optout(&mut self, tenant: TenantId, user: UserId, off: bool) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("DELETE FROM cfg_call_alert_optout WHERE tenant_id = $1 AND user_id = $2")
             .bind(tenant.to_string())
             .bind(user.to_string())
@@ -284,7 +316,10 @@ impl<C: Conn> CallStore for C {
         Ok(())
     }
 
-    async fn upsert_call(&mut self, c: &CallRow) -> Result<()> {
+    async fn upsert_call(&mut self, c: &CallRow) -> Result<()>
+    where
+        Self: Writable,
+    {
         let updated =
             sqlx::query("UPDATE op_call SET security = $2, state = $3, updated_at = $4, ended_at = $5 WHERE id = $1")
                 .bind(c.id.to_string())
@@ -358,13 +393,10 @@ impl<C: Conn> CallStore for C {
         call_row(&row)
     }
 
-    async fn insert_call_change(
-        &mut self,
-        tenant: TenantId,
-        call: uuid::Uuid,
-        at: Timestamp,
-        body: &str,
-    ) -> Result<i64> {
+    async fn insert_call_change(&mut self, tenant: TenantId, call: uuid::Uuid, at: Timestamp, body: &str) -> Result<i64>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query(
             "INSERT INTO op_call_change (call_id, tenant_id, at, change) VALUES ($1, $2, $3, $4) RETURNING seq",
         )
@@ -411,7 +443,10 @@ impl<C: Conn> CallStore for C {
         call: uuid::Uuid,
         at: Timestamp,
         body: &str,
-    ) -> Result<i64> {
+    ) -> Result<i64>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query(
             "INSERT INTO op_call_alert (tenant_id, user_id, call_id, at, alert) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
         )

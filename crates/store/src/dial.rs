@@ -8,6 +8,7 @@ use callvault_model::{DncListId, TenantId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Writable;
 use crate::{Conn, Result, StoreError, affected, col_json, col_uuid, to_json};
 
 /// Storage of the telecom policy.
@@ -15,21 +16,31 @@ pub trait DialStore {
     /// A tenant's dial settings (JSON) and rules text, if set.
     async fn dial_config(&mut self, tenant: TenantId) -> Result<Option<(String, String)>>;
     /// Replaces a tenant's dial settings and rules.
-    async fn put_dial_config(&mut self, tenant: TenantId, settings: &str, rules: &str, now: Timestamp) -> Result<()>;
+    async fn put_dial_config(&mut self, tenant: TenantId, settings: &str, rules: &str, now: Timestamp) -> Result<()>
+    where
+        Self: Writable;
     /// A tenant's named areas.
     async fn dial_areas(&mut self, tenant: TenantId) -> Result<Vec<AreaDef>>;
     /// Inserts or replaces an area.
-    async fn put_dial_area(&mut self, tenant: TenantId, area: &AreaDef) -> Result<()>;
+    async fn put_dial_area(&mut self, tenant: TenantId, area: &AreaDef) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes an area.
-    async fn delete_dial_area(&mut self, tenant: TenantId, name: &str) -> Result<()>;
+    async fn delete_dial_area(&mut self, tenant: TenantId, name: &str) -> Result<()>
+    where
+        Self: Writable;
     /// A tenant's assignments: (level, subject id, areas JSON).
     async fn dial_assignments(&mut self, tenant: TenantId) -> Result<Vec<(String, String, String)>>;
     /// Inserts or replaces an assignment; an empty `areas` JSON object removes it.
-    async fn put_dial_assignment(&mut self, tenant: TenantId, level: &str, subject: &str, areas: &str) -> Result<()>;
+    async fn put_dial_assignment(&mut self, tenant: TenantId, level: &str, subject: &str, areas: &str) -> Result<()>
+    where
+        Self: Writable;
     /// Do-not-call lists of a tenant, or of every tenant.
     async fn dnc_lists(&mut self, tenant: Option<TenantId>) -> Result<Vec<DncList>>;
     /// Inserts a list.
-    async fn insert_dnc_list(&mut self, list: &DncList) -> Result<()>;
+    async fn insert_dnc_list(&mut self, list: &DncList) -> Result<()>
+    where
+        Self: Writable;
     /// Records a finished registry import.
     async fn update_dnc_import(
         &mut self,
@@ -37,21 +48,33 @@ pub trait DialStore {
         entries: u64,
         refreshed_at: Timestamp,
         sha256: &str,
-    ) -> Result<()>;
+    ) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a list (and its numbers).
-    async fn delete_dnc_list(&mut self, tenant: TenantId, id: DncListId) -> Result<()>;
+    async fn delete_dnc_list(&mut self, tenant: TenantId, id: DncListId) -> Result<()>
+    where
+        Self: Writable;
     /// An internal list's numbers (E.164 digits).
     async fn dnc_numbers(&mut self, list: DncListId) -> Result<Vec<u64>>;
     /// Adds a number; false when it was already there.
-    async fn insert_dnc_number(&mut self, list: DncListId, number: u64, now: Timestamp) -> Result<bool>;
+    async fn insert_dnc_number(&mut self, list: DncListId, number: u64, now: Timestamp) -> Result<bool>
+    where
+        Self: Writable;
     /// Removes a number.
-    async fn delete_dnc_number(&mut self, list: DncListId, number: u64) -> Result<()>;
+    async fn delete_dnc_number(&mut self, list: DncListId, number: u64) -> Result<()>
+    where
+        Self: Writable;
     /// Records outbound call attempts (keyed digests of the numbers).
-    async fn insert_dial_attempts(&mut self, tenant: TenantId, attempts: &[(String, Timestamp)]) -> Result<()>;
+    async fn insert_dial_attempts(&mut self, tenant: TenantId, attempts: &[(String, Timestamp)]) -> Result<()>
+    where
+        Self: Writable;
     /// Attempts at or after `since`: (tenant, digest, at).
     async fn dial_attempts_since(&mut self, since: Timestamp) -> Result<Vec<(TenantId, String, Timestamp)>>;
     /// Forgets attempts before `before`.
-    async fn prune_dial_attempts(&mut self, before: Timestamp) -> Result<u64>;
+    async fn prune_dial_attempts(&mut self, before: Timestamp) -> Result<u64>
+    where
+        Self: Writable;
 }
 
 fn dnc_list(r: &AnyRow) -> Result<DncList> {
@@ -86,7 +109,10 @@ impl<C: Conn> DialStore for C {
         row.map(|r| Ok((r.try_get("settings")?, r.try_get("rules")?))).transpose()
     }
 
-    async fn put_dial_config(&mut self, tenant: TenantId, settings: &str, rules: &str, now: Timestamp) -> Result<()> {
+    async fn put_dial_config(&mut self, tenant: TenantId, settings: &str, rules: &str, now: Timestamp) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_dial (tenant_id, settings, rules, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id) DO UPDATE SET settings = $2, rules = $3, updated_at = $4",
@@ -108,7 +134,10 @@ impl<C: Conn> DialStore for C {
         rows.iter().map(|r| col_json(r, "def")).collect()
     }
 
-    async fn put_dial_area(&mut self, tenant: TenantId, area: &AreaDef) -> Result<()> {
+    async fn put_dial_area(&mut self, tenant: TenantId, area: &AreaDef) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_dial_area (tenant_id, name, def) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET def = $3",
@@ -121,7 +150,10 @@ impl<C: Conn> DialStore for C {
         Ok(())
     }
 
-    async fn delete_dial_area(&mut self, tenant: TenantId, name: &str) -> Result<()> {
+    async fn delete_dial_area(&mut self, tenant: TenantId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query("DELETE FROM cfg_dial_area WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.to_string())
             .bind(name.to_owned())
@@ -140,7 +172,10 @@ impl<C: Conn> DialStore for C {
         rows.iter().map(|r| Ok((r.try_get("level")?, r.try_get("subject_id")?, r.try_get("areas")?))).collect()
     }
 
-    async fn put_dial_assignment(&mut self, tenant: TenantId, level: &str, subject: &str, areas: &str) -> Result<()> {
+    async fn put_dial_assignment(&mut self, tenant: TenantId, level: &str, subject: &str, areas: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("DELETE FROM cfg_dial_assignment WHERE tenant_id = $1 AND level = $2 AND subject_id = $3")
             .bind(tenant.to_string())
             .bind(level.to_owned())
@@ -181,7 +216,10 @@ impl<C: Conn> DialStore for C {
         rows.iter().map(dnc_list).collect()
     }
 
-    async fn insert_dnc_list(&mut self, l: &DncList) -> Result<()> {
+    async fn insert_dnc_list(&mut self, l: &DncList) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_dnc_list (id, tenant_id, name, kind, country_code, entries, refreshed_at, file_sha256, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -206,7 +244,10 @@ impl<C: Conn> DialStore for C {
         entries: u64,
         refreshed_at: Timestamp,
         sha256: &str,
-    ) -> Result<()> {
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query("UPDATE cfg_dnc_list SET entries = $2, refreshed_at = $3, file_sha256 = $4 WHERE id = $1")
             .bind(id.to_string())
             .bind(number_col(entries)?)
@@ -217,7 +258,10 @@ impl<C: Conn> DialStore for C {
         affected(r)
     }
 
-    async fn delete_dnc_list(&mut self, tenant: TenantId, id: DncListId) -> Result<()> {
+    async fn delete_dnc_list(&mut self, tenant: TenantId, id: DncListId) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("DELETE FROM cfg_dnc_number WHERE list_id = $1").bind(id.to_string()).execute(self.conn()).await?;
         let r = sqlx::query("DELETE FROM cfg_dnc_list WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
@@ -240,7 +284,10 @@ impl<C: Conn> DialStore for C {
             .collect()
     }
 
-    async fn insert_dnc_number(&mut self, list: DncListId, number: u64, now: Timestamp) -> Result<bool> {
+    async fn insert_dnc_number(&mut self, list: DncListId, number: u64, now: Timestamp) -> Result<bool>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query(
             "INSERT INTO cfg_dnc_number (list_id, number, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT (list_id, number) DO NOTHING",
@@ -258,7 +305,10 @@ impl<C: Conn> DialStore for C {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn delete_dnc_number(&mut self, list: DncListId, number: u64) -> Result<()> {
+    async fn delete_dnc_number(&mut self, list: DncListId, number: u64) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query("DELETE FROM cfg_dnc_number WHERE list_id = $1 AND number = $2")
             .bind(list.to_string())
             .bind(number_col(number)?)
@@ -274,7 +324,10 @@ impl<C: Conn> DialStore for C {
         Ok(())
     }
 
-    async fn insert_dial_attempts(&mut self, tenant: TenantId, attempts: &[(String, Timestamp)]) -> Result<()> {
+    async fn insert_dial_attempts(&mut self, tenant: TenantId, attempts: &[(String, Timestamp)]) -> Result<()>
+    where
+        Self: Writable,
+    {
         // Small chunks: the SQLite driver looks bound parameters up by name, quadratic in their count.
         for chunk in attempts.chunks(40) {
             let mut sql = String::from("INSERT INTO op_dial_attempt (tenant_id, digest, at) VALUES ");
@@ -303,7 +356,10 @@ impl<C: Conn> DialStore for C {
             .collect()
     }
 
-    async fn prune_dial_attempts(&mut self, before: Timestamp) -> Result<u64> {
+    async fn prune_dial_attempts(&mut self, before: Timestamp) -> Result<u64>
+    where
+        Self: Writable,
+    {
         let r =
             sqlx::query("DELETE FROM op_dial_attempt WHERE at < $1").bind(before.millis()).execute(self.conn()).await?;
         Ok(r.rows_affected())

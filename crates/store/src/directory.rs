@@ -8,6 +8,7 @@ use callvault_model::{AddressId, Personal, ServiceId, SkillId, TeamId, TenantId,
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Writable;
 use crate::{Conn, Result, StoreError, affected, col_uuid};
 
 /// A user to insert.
@@ -45,7 +46,9 @@ pub struct UserPatch {
 /// Directory reads and writes. Every method is scoped to one tenant.
 pub trait DirectoryStore {
     /// Inserts a user and its addresses.
-    async fn insert_user(&mut self, user: &NewUser) -> Result<()>;
+    async fn insert_user(&mut self, user: &NewUser) -> Result<()>
+    where
+        Self: Writable;
     /// One user with addresses.
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<User>;
     /// The id of the user with this normalised login.
@@ -53,43 +56,65 @@ pub trait DirectoryStore {
     /// All users of the tenant with their addresses, ordered by creation.
     async fn users(&mut self, tenant: TenantId) -> Result<Vec<User>>;
     /// Applies a patch.
-    async fn update_user(&mut self, tenant: TenantId, id: UserId, patch: &UserPatch, now: Timestamp) -> Result<()>;
+    async fn update_user(&mut self, tenant: TenantId, id: UserId, patch: &UserPatch, now: Timestamp) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a user and, through the schema's cascades, all its master-data relations
     /// (addresses, credentials, memberships, skills, services, grants) and its sessions.
-    async fn delete_user(&mut self, tenant: TenantId, id: UserId) -> Result<()>;
+    async fn delete_user(&mut self, tenant: TenantId, id: UserId) -> Result<()>
+    where
+        Self: Writable;
 
     /// Inserts a team.
-    async fn insert_team(&mut self, team: &Team) -> Result<()>;
+    async fn insert_team(&mut self, team: &Team) -> Result<()>
+    where
+        Self: Writable;
     /// All teams.
     async fn teams(&mut self, tenant: TenantId) -> Result<Vec<Team>>;
     /// One team.
     async fn team(&mut self, tenant: TenantId, id: TeamId) -> Result<Team>;
     /// Renames a team.
-    async fn rename_team(&mut self, tenant: TenantId, id: TeamId, name: &str) -> Result<()>;
+    async fn rename_team(&mut self, tenant: TenantId, id: TeamId, name: &str) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a team (memberships go with it).
-    async fn delete_team(&mut self, tenant: TenantId, id: TeamId) -> Result<()>;
+    async fn delete_team(&mut self, tenant: TenantId, id: TeamId) -> Result<()>
+    where
+        Self: Writable;
 
     /// Inserts a skill.
-    async fn insert_skill(&mut self, skill: &Skill) -> Result<()>;
+    async fn insert_skill(&mut self, skill: &Skill) -> Result<()>
+    where
+        Self: Writable;
     /// All skills.
     async fn skills(&mut self, tenant: TenantId) -> Result<Vec<Skill>>;
     /// One skill.
     async fn skill(&mut self, tenant: TenantId, id: SkillId) -> Result<Skill>;
     /// Renames a skill.
-    async fn rename_skill(&mut self, tenant: TenantId, id: SkillId, name: &str) -> Result<()>;
+    async fn rename_skill(&mut self, tenant: TenantId, id: SkillId, name: &str) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a skill.
-    async fn delete_skill(&mut self, tenant: TenantId, id: SkillId) -> Result<()>;
+    async fn delete_skill(&mut self, tenant: TenantId, id: SkillId) -> Result<()>
+    where
+        Self: Writable;
 
     /// Inserts a service or campaign.
-    async fn insert_service(&mut self, service: &Service) -> Result<()>;
+    async fn insert_service(&mut self, service: &Service) -> Result<()>
+    where
+        Self: Writable;
     /// All services and campaigns.
     async fn services(&mut self, tenant: TenantId) -> Result<Vec<Service>>;
     /// One service.
     async fn service(&mut self, tenant: TenantId, id: ServiceId) -> Result<Service>;
     /// Renames a service.
-    async fn rename_service(&mut self, tenant: TenantId, id: ServiceId, name: &str) -> Result<()>;
+    async fn rename_service(&mut self, tenant: TenantId, id: ServiceId, name: &str) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a service.
-    async fn delete_service(&mut self, tenant: TenantId, id: ServiceId) -> Result<()>;
+    async fn delete_service(&mut self, tenant: TenantId, id: ServiceId) -> Result<()>
+    where
+        Self: Writable;
 
     /// The teams, skills and services of a user.
     async fn assignments(&mut self, tenant: TenantId, user: UserId) -> Result<Assignments>;
@@ -97,7 +122,9 @@ pub trait DirectoryStore {
     async fn user_teams(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<TeamId>>;
     /// Replaces a user's assignments. Every referenced object must belong to the same tenant,
     /// else [`StoreError::NotFound`].
-    async fn set_assignments(&mut self, tenant: TenantId, user: UserId, a: &Assignments) -> Result<()>;
+    async fn set_assignments(&mut self, tenant: TenantId, user: UserId, a: &Assignments) -> Result<()>
+    where
+        Self: Writable;
     /// The assignments of every user of the tenant.
     async fn all_assignments(&mut self, tenant: TenantId) -> Result<std::collections::HashMap<UserId, Assignments>>;
     /// The ids of a team's members.
@@ -296,7 +323,10 @@ fn address_row(row: &AnyRow) -> Result<(UserId, Address)> {
 }
 
 impl<C: Conn> DirectoryStore for C {
-    async fn insert_user(&mut self, u: &NewUser) -> Result<()> {
+    async fn insert_user(&mut self, u: &NewUser) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_user (id, tenant_id, login, login_key, first_name, last_name, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -370,7 +400,10 @@ impl<C: Conn> DirectoryStore for C {
         Ok(users)
     }
 
-    async fn update_user(&mut self, tenant: TenantId, id: UserId, p: &UserPatch, now: Timestamp) -> Result<()> {
+    async fn update_user(&mut self, tenant: TenantId, id: UserId, p: &UserPatch, now: Timestamp) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query(
             "UPDATE cfg_user SET first_name = COALESCE($3, first_name), last_name = COALESCE($4, last_name), \
              updated_at = $5 WHERE tenant_id = $1 AND id = $2",
@@ -394,7 +427,10 @@ impl<C: Conn> DirectoryStore for C {
         Ok(())
     }
 
-    async fn delete_user(&mut self, tenant: TenantId, id: UserId) -> Result<()> {
+    async fn delete_user(&mut self, tenant: TenantId, id: UserId) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query("DELETE FROM op_session WHERE tenant_id = $1 AND principal_kind = 'user' AND principal_id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
@@ -408,7 +444,10 @@ impl<C: Conn> DirectoryStore for C {
         affected(r)
     }
 
-    async fn insert_team(&mut self, t: &Team) -> Result<()> {
+    async fn insert_team(&mut self, t: &Team) -> Result<()>
+    where
+        Self: Writable,
+    {
         insert_named(self, Named::Team, t.id.0, t.tenant_id, &t.name, t.created_at, None).await
     }
     async fn teams(&mut self, tenant: TenantId) -> Result<Vec<Team>> {
@@ -417,14 +456,23 @@ impl<C: Conn> DirectoryStore for C {
     async fn team(&mut self, tenant: TenantId, id: TeamId) -> Result<Team> {
         one_named(self, Named::Team, tenant, id.0).await.map(Team::from)
     }
-    async fn rename_team(&mut self, tenant: TenantId, id: TeamId, name: &str) -> Result<()> {
+    async fn rename_team(&mut self, tenant: TenantId, id: TeamId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         rename_named(self, Named::Team, tenant, id.0, name).await
     }
-    async fn delete_team(&mut self, tenant: TenantId, id: TeamId) -> Result<()> {
+    async fn delete_team(&mut self, tenant: TenantId, id: TeamId) -> Result<()>
+    where
+        Self: Writable,
+    {
         delete_named(self, Named::Team, tenant, id.0).await
     }
 
-    async fn insert_skill(&mut self, s: &Skill) -> Result<()> {
+    async fn insert_skill(&mut self, s: &Skill) -> Result<()>
+    where
+        Self: Writable,
+    {
         insert_named(self, Named::Skill, s.id.0, s.tenant_id, &s.name, s.created_at, None).await
     }
     async fn skills(&mut self, tenant: TenantId) -> Result<Vec<Skill>> {
@@ -433,14 +481,23 @@ impl<C: Conn> DirectoryStore for C {
     async fn skill(&mut self, tenant: TenantId, id: SkillId) -> Result<Skill> {
         one_named(self, Named::Skill, tenant, id.0).await.map(Skill::from)
     }
-    async fn rename_skill(&mut self, tenant: TenantId, id: SkillId, name: &str) -> Result<()> {
+    async fn rename_skill(&mut self, tenant: TenantId, id: SkillId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         rename_named(self, Named::Skill, tenant, id.0, name).await
     }
-    async fn delete_skill(&mut self, tenant: TenantId, id: SkillId) -> Result<()> {
+    async fn delete_skill(&mut self, tenant: TenantId, id: SkillId) -> Result<()>
+    where
+        Self: Writable,
+    {
         delete_named(self, Named::Skill, tenant, id.0).await
     }
 
-    async fn insert_service(&mut self, s: &Service) -> Result<()> {
+    async fn insert_service(&mut self, s: &Service) -> Result<()>
+    where
+        Self: Writable,
+    {
         insert_named(self, Named::Service, s.id.0, s.tenant_id, &s.name, s.created_at, Some(s.kind.as_str())).await
     }
     async fn services(&mut self, tenant: TenantId) -> Result<Vec<Service>> {
@@ -449,10 +506,16 @@ impl<C: Conn> DirectoryStore for C {
     async fn service(&mut self, tenant: TenantId, id: ServiceId) -> Result<Service> {
         Service::try_from(one_named(self, Named::Service, tenant, id.0).await?)
     }
-    async fn rename_service(&mut self, tenant: TenantId, id: ServiceId, name: &str) -> Result<()> {
+    async fn rename_service(&mut self, tenant: TenantId, id: ServiceId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
         rename_named(self, Named::Service, tenant, id.0, name).await
     }
-    async fn delete_service(&mut self, tenant: TenantId, id: ServiceId) -> Result<()> {
+    async fn delete_service(&mut self, tenant: TenantId, id: ServiceId) -> Result<()>
+    where
+        Self: Writable,
+    {
         delete_named(self, Named::Service, tenant, id.0).await
     }
 
@@ -500,7 +563,10 @@ impl<C: Conn> DirectoryStore for C {
         Ok(Assignments { teams, skills, services })
     }
 
-    async fn set_assignments(&mut self, tenant: TenantId, user: UserId, a: &Assignments) -> Result<()> {
+    async fn set_assignments(&mut self, tenant: TenantId, user: UserId, a: &Assignments) -> Result<()>
+    where
+        Self: Writable,
+    {
         let t = tenant.to_string();
         let u = user.to_string();
         // The user must exist in this tenant.

@@ -34,10 +34,25 @@ pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, Signe
 pub use calls::CallStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
-pub use identity::{AccountControl, CredentialOwner, CredentialRow, IdentityStore, SessionRow, SigningKeyRow};
+pub use identity::{
+    AccountControl, CredentialOwner, CredentialRow, CredentialStore, GrantStore, IdentityStore, NotificationStore,
+    RoleStore, ServiceAccountStore, SessionRow, SessionStore, SigningKeyRow, SigningKeyStore,
+};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::TenantStore;
-pub use vault::{KeyUsage, NewBlob, ObjectQuery, VaultStore};
+pub use vault::{
+    CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,
+};
+
+/// Every capability trait, for `use callvault_store::prelude::*`: a service that works across
+/// domains calls methods of several traits on one transaction.
+pub mod prelude {
+    pub use crate::{
+        AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, GrantStore, IdentityStore,
+        JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RoleStore, ServiceAccountStore, SessionStore,
+        SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
+    };
+}
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +291,33 @@ impl Conn for Reader {
         &mut self.conn
     }
 }
+
+/// A connection that may write: only a [`Tx`]. Every method of the capability traits that
+/// changes a row is bounded by `Self: Writable`, so a [`Reader`] has the reads and none of the
+/// writes, and a write outside a transaction does not compile:
+///
+/// ```compile_fail
+/// use callvault_model::records::{Tenant, Timestamp};
+/// use callvault_store::{Store, TenantStore};
+/// async fn update_through_a_reader(store: &Store, tenant: &Tenant) {
+///     let mut reader = store.reader().await.unwrap();
+///     let _ = reader.update_tenant(tenant, Timestamp(0)).await;
+/// }
+/// ```
+///
+/// The same call on a transaction compiles:
+///
+/// ```
+/// use callvault_model::records::{Tenant, Timestamp};
+/// use callvault_store::{Store, TenantStore};
+/// async fn update_in_a_transaction(store: &Store, tenant: &Tenant) {
+///     let mut tx = store.begin().await.unwrap();
+///     let _ = tx.update_tenant(tenant, Timestamp(0)).await;
+/// }
+/// ```
+pub trait Writable: Conn {}
+
+impl Writable for Tx {}
 
 // ---- row decoding helpers shared by the entity modules ----
 

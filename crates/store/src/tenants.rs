@@ -5,12 +5,15 @@ use callvault_model::records::{Tenant, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Writable;
 use crate::{Conn, Result, affected, col_json, col_uuid, to_json};
 
 /// Tenants: created and switched by provider operators.
 pub trait TenantStore {
     /// Inserts a tenant.
-    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()>;
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()>
+    where
+        Self: Writable;
     /// One tenant by id.
     async fn tenant(&mut self, id: TenantId) -> Result<Tenant>;
     /// One tenant by its login slug.
@@ -18,7 +21,9 @@ pub trait TenantStore {
     /// All tenants, oldest first.
     async fn tenants(&mut self) -> Result<Vec<Tenant>>;
     /// Replaces display name, capabilities and settings.
-    async fn update_tenant(&mut self, tenant: &Tenant, now: Timestamp) -> Result<()>;
+    async fn update_tenant(&mut self, tenant: &Tenant, now: Timestamp) -> Result<()>
+    where
+        Self: Writable;
 }
 
 macro_rules! select_tenant {
@@ -39,7 +44,10 @@ fn tenant_row(row: &AnyRow) -> Result<Tenant> {
 }
 
 impl<C: Conn> TenantStore for C {
-    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
+    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()>
+    where
+        Self: Writable,
+    {
         sqlx::query(
             "INSERT INTO cfg_tenant (id, slug, display_name, capabilities, settings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -70,7 +78,10 @@ impl<C: Conn> TenantStore for C {
         rows.iter().map(tenant_row).collect()
     }
 
-    async fn update_tenant(&mut self, t: &Tenant, now: Timestamp) -> Result<()> {
+    async fn update_tenant(&mut self, t: &Tenant, now: Timestamp) -> Result<()>
+    where
+        Self: Writable,
+    {
         let r = sqlx::query(
             "UPDATE cfg_tenant SET display_name = $2, capabilities = $3, settings = $4, updated_at = $5 WHERE id = $1",
         )

@@ -8,9 +8,10 @@ use callvault_model::records::{
     Tenant, TenantSettings, Timestamp,
 };
 use callvault_model::{GrantId, Personal, RoleId, ServiceId, SkillId, TeamId, TenantId, UserId};
+use callvault_store::prelude::*;
 use callvault_store::{
-    AuditFilter, AuditInsert, AuditStore, ConflictKind, CredentialOwner, DirectoryStore, IdentityStore, NewUser, Store,
-    StoreError, TenantStore, classes::DataClass,
+    AuditFilter, AuditInsert, AuditStore, ConflictKind, CredentialOwner, DirectoryStore, NewUser, Store, StoreError,
+    TenantStore, classes::DataClass,
 };
 use sqlx::Row;
 

@@ -11,7 +11,8 @@ use callvault_model::vault::{
 };
 use callvault_model::{CeremonyId, PrincipalId, SecretString, TenantId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::{IdentityStore, StoreError, TenantStore, Tx, VaultStore};
+use callvault_store::prelude::*;
+use callvault_store::{StoreError, TenantStore, Tx};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::create_job;

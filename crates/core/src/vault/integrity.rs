@@ -7,7 +7,8 @@ use std::time::Duration;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::StoredObject;
 use callvault_model::{ObjectId, TenantId};
-use callvault_store::{ObjectQuery, TenantStore, VaultStore};
+use callvault_store::prelude::*;
+use callvault_store::{ObjectQuery, TenantStore};
 
 use crate::audit::{Actor, AuditEvent};
 use crate::caller::Ctx;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use callvault_crypto::envelope::BlobHeader;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{Job, JobKind, JobState, KeyState, StoredObject};
-use callvault_store::VaultStore;
+use callvault_store::prelude::*;
 
 use super::{ContentError, object_context, read_plain, verify_blob, write_blob};
 use crate::audit::{Actor, AuditEvent};

@@ -10,7 +10,8 @@ use callvault_model::access::DefaultRole;
 use callvault_model::records::{Notification, Timestamp};
 use callvault_model::vault::KeyState;
 use callvault_model::{NotificationId, TenantId};
-use callvault_store::{IdentityStore, TenantStore, VaultStore};
+use callvault_store::prelude::*;
+use callvault_store::{TenantStore, Tx};
 
 use super::KeyError;
 use super::next_version;
@@ -99,8 +100,8 @@ async fn check_tenant(state: &Services, tenant: TenantId, report: &mut Lifecycle
     Ok(())
 }
 
-async fn notify<C: IdentityStore>(
-    tx: &mut C,
+async fn notify(
+    tx: &mut Tx,
     tenant: TenantId,
     kind: &str,
     message: &str,

@@ -24,7 +24,8 @@ use callvault_crypto::stream::SEGMENT_SIZE;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{DataKeyVersion, EncryptionSettings, KeyState, StoredObject};
 use callvault_model::{JobId, TenantId};
-use callvault_store::{StoreError, VaultStore};
+use callvault_store::StoreError;
+use callvault_store::prelude::*;
 
 use blobs::{BlobStore, PendingBlob};
 

@@ -8,7 +8,8 @@ use callvault_model::records::{Grant, Grantee, Notification, Role, ServiceAccoun
 use callvault_model::vault::Ceremony;
 use callvault_model::{GrantId, PrincipalId, RoleId, ServiceAccountId, ServiceId, SkillId, TeamId, UserId};
 use callvault_policy::access::{Decision, ResourceRef, check_service_account_privileges};
-use callvault_store::{DirectoryStore, IdentityStore, StoreError};
+use callvault_store::prelude::*;
+use callvault_store::{DirectoryStore, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -14,7 +14,7 @@ use callvault_crypto::envelope::DataKey;
 use callvault_model::ObjectId;
 use callvault_model::access::Action;
 use callvault_model::vault::StoredObject;
-use callvault_store::VaultStore;
+use callvault_store::prelude::*;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -8,7 +8,7 @@ use callvault_model::records::Timestamp;
 use callvault_model::vault::{FieldDef, ListKind, RecordList, StoredRecord};
 use callvault_model::{ListId, RecordId, TenantId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::VaultStore;
+use callvault_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;

@@ -8,7 +8,7 @@ use callvault_model::records::Timestamp;
 use callvault_model::vault::Ceremony;
 use callvault_model::{OperatorId, PrincipalId, SecretString, TenantId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::IdentityStore;
+use callvault_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -7,7 +7,7 @@ use callvault_model::access::{Action, Resource};
 use callvault_model::vault::Webhook;
 use callvault_model::{TenantId, WebhookId};
 use callvault_policy::access::ResourceRef;
-use callvault_store::VaultStore;
+use callvault_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -382,7 +382,7 @@ impl TestApp {
         let privileges: Vec<callvault_model::access::Privilege> =
             serde_json::from_value(role_v["privileges"].clone()).unwrap();
         if callvault_policy::duties::is_custodial(&privileges) {
-            use callvault_store::IdentityStore;
+            use callvault_store::prelude::*;
             let (_, me) = self.get("/v1/auth/me", admin).await;
             let tenant: callvault_model::TenantId = me["tenant_id"].as_str().unwrap().parse().unwrap();
             let grant = callvault_model::records::Grant {
@@ -443,7 +443,7 @@ pub async fn stored_object(
     content: &[u8],
 ) -> callvault_model::ObjectId {
     use callvault_model::vault::{ContentClass, StoredObject};
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let mut o = StoredObject {
         id: callvault_model::ObjectId::new(),
         tenant_id: tenant,
@@ -478,7 +478,7 @@ pub async fn stored_object(
 /// A `new_key` ceremony of `tenant`, proposed by a stranger, that never expires.
 pub async fn proposed_ceremony(app: &TestApp, tenant: callvault_model::TenantId) -> callvault_model::CeremonyId {
     use callvault_model::vault::{Ceremony, CeremonyKind, CeremonyState};
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let c = Ceremony {
         id: callvault_model::CeremonyId::new(),
         tenant_id: Some(tenant),
@@ -505,7 +505,7 @@ pub async fn job(
     state: callvault_model::vault::JobState,
 ) -> callvault_model::JobId {
     use callvault_model::vault::{Job, JobKind};
-    use callvault_store::VaultStore;
+    use callvault_store::prelude::*;
     let j = Job {
         id: callvault_model::JobId::new(),
         tenant_id: tenant,

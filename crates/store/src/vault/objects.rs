@@ -1,0 +1,248 @@
+//! Content objects: metadata, blob names and wrapped content keys.
+
+use super::*;
+
+/// Content objects: metadata, blob names and wrapped content keys.
+pub trait ObjectStore {
+    /// Inserts an object's metadata.
+    async fn insert_object(&mut self, o: &StoredObject) -> Result<()>
+    where
+        Self: Writable;
+    /// One object.
+    async fn object(&mut self, tenant: TenantId, id: ObjectId) -> Result<StoredObject>;
+    /// A page of objects in id order.
+    async fn objects(&mut self, tenant: TenantId, q: &ObjectQuery) -> Result<Vec<StoredObject>>;
+    /// Deletes an object's row.
+    async fn delete_object(&mut self, tenant: TenantId, id: ObjectId) -> Result<()>
+    where
+        Self: Writable;
+    /// Switches an object to a new blob (compare-and-swap on the old blob name).
+    async fn swap_object_blob(
+        &mut self,
+        tenant: TenantId,
+        id: ObjectId,
+        old_blob: &str,
+        new: NewBlob<'_>,
+    ) -> Result<()>
+    where
+        Self: Writable;
+    /// Replaces an object's wrapped content key (compare-and-swap on the old version).
+    async fn rewrap_object(
+        &mut self,
+        tenant: TenantId,
+        id: ObjectId,
+        old_version: u32,
+        new_version: u32,
+        wrapped_key: &[u8],
+    ) -> Result<()>
+    where
+        Self: Writable;
+    /// Re-wraps many objects in few statements: each `(id, wrapped key)` moves to `new_version`
+    /// when it is still on an older one (a compare-and-swap per row). Returns the rows changed.
+    async fn rewrap_objects(
+        &mut self,
+        tenant: TenantId,
+        new_version: u32,
+        items: &[(ObjectId, Vec<u8>)],
+    ) -> Result<u64>
+    where
+        Self: Writable;
+    /// The next objects a job must process, after `cursor`, in id order.
+    async fn job_objects(
+        &mut self,
+        tenant: TenantId,
+        kind: JobKind,
+        target: Option<u32>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredObject>>;
+    /// Objects and bytes a job will process.
+    async fn job_totals(&mut self, tenant: TenantId, kind: JobKind, target: Option<u32>) -> Result<(u64, u64)>;
+    /// Every blob name of the tenant (for the orphan sweep).
+    async fn blob_names(&mut self, tenant: TenantId) -> Result<Vec<String>>;
+}
+
+impl<C: Conn> ObjectStore for C {
+    async fn insert_object(&mut self, o: &StoredObject) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
+        sqlx::query(
+            "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
+             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(o.id.to_string())
+        .bind(o.tenant_id.to_string())
+        .bind(o.class.as_str())
+        .bind(o.interaction.clone())
+        .bind(o.service_id.map(|s| s.to_string()))
+        .bind(to_json(&agents)?)
+        .bind(o.contact_ref.clone())
+        .bind(o.recorded_at.millis())
+        .bind(i64::from(o.consent))
+        .bind(o.content_type.clone())
+        .bind(i64_of(o.size))
+        .bind(o.sha256.clone())
+        .bind(o.blob.clone())
+        .bind(o.header.clone())
+        .bind(o.key_version.map(i64::from))
+        .bind(o.wrapped_key.clone())
+        .bind(o.created_at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn object(&mut self, tenant: TenantId, id: ObjectId) -> Result<StoredObject> {
+        let sql = format!("SELECT {OBJECT_COLS} FROM op_object WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_one(self.conn())
+            .await?;
+        object_row(&row)
+    }
+
+    async fn objects(&mut self, tenant: TenantId, q: &ObjectQuery) -> Result<Vec<StoredObject>> {
+        let sql = format!(
+            "SELECT {OBJECT_COLS} FROM op_object WHERE tenant_id = $1 AND ($2 = '' OR class = $2) \
+             AND ($3 = '' OR interaction = $3) AND id > $4 ORDER BY id LIMIT $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(q.class.map_or("", |c| c.as_str()))
+            .bind(q.interaction.clone().unwrap_or_default())
+            .bind(q.after.map_or(String::new(), |a| a.to_string()))
+            .bind(q.limit)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(object_row).collect()
+    }
+
+    async fn delete_object(&mut self, tenant: TenantId, id: ObjectId) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query("DELETE FROM op_object WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(self.conn())
+            .await?;
+        affected(r)
+    }
+
+    async fn swap_object_blob(&mut self, tenant: TenantId, id: ObjectId, old_blob: &str, new: NewBlob<'_>) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query(
+            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7 \
+             WHERE tenant_id = $1 AND id = $2 AND blob = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(old_blob.to_owned())
+        .bind(new.name.to_owned())
+        .bind(new.key_version.map(i64::from))
+        .bind(new.wrapped_key.map(<[u8]>::to_vec))
+        .bind(new.header.to_vec())
+        .execute(self.conn())
+        .await?;
+        affected(r)
+    }
+
+    async fn rewrap_object(
+        &mut self,
+        tenant: TenantId,
+        id: ObjectId,
+        old_version: u32,
+        new_version: u32,
+        wrapped_key: &[u8],
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query(
+            "UPDATE op_object SET key_version = $4, wrapped_key = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND key_version = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(i64::from(old_version))
+        .bind(i64::from(new_version))
+        .bind(wrapped_key.to_vec())
+        .execute(self.conn())
+        .await?;
+        affected(r)
+    }
+
+    async fn rewrap_objects(&mut self, tenant: TenantId, new_version: u32, items: &[(ObjectId, Vec<u8>)]) -> Result<u64>
+    where
+        Self: Writable,
+    {
+        let mut changed = 0;
+        for chunk in items.chunks(200) {
+            let mut sql = String::from("UPDATE op_object SET key_version = $2, wrapped_key = CASE id");
+            let mut ids = Vec::with_capacity(chunk.len());
+            for i in 0..chunk.len() {
+                sql.push_str(&format!(" WHEN ${} THEN ${}", 3 + 2 * i, 4 + 2 * i));
+                ids.push(format!("${}", 3 + 2 * i));
+            }
+            sql.push_str(" END WHERE tenant_id = $1 AND key_version < $2 AND id IN (");
+            sql.push_str(&ids.join(", "));
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string()).bind(i64::from(new_version));
+            for (id, wrapped) in chunk {
+                q = q.bind(id.to_string()).bind(wrapped.clone());
+            }
+            changed += q.execute(self.conn()).await?.rows_affected();
+        }
+        Ok(changed)
+    }
+
+    async fn job_objects(
+        &mut self,
+        tenant: TenantId,
+        kind: JobKind,
+        target: Option<u32>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredObject>> {
+        let sql = format!(
+            "SELECT {OBJECT_COLS} FROM op_object WHERE tenant_id = $1 AND {} AND id > $3 ORDER BY id LIMIT $4",
+            job_predicate(kind)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(i64::from(target.unwrap_or(0)))
+            .bind(cursor.unwrap_or("").to_owned())
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(object_row).collect()
+    }
+
+    async fn job_totals(&mut self, tenant: TenantId, kind: JobKind, target: Option<u32>) -> Result<(u64, u64)> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS b FROM op_object WHERE tenant_id = $1 AND {}",
+            job_predicate(kind)
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(i64::from(target.unwrap_or(0)))
+            .fetch_one(self.conn())
+            .await?;
+        // SUM is NUMERIC on PostgreSQL: the CAST keeps both backends on BIGINT.
+        Ok((u64_col(&row, "n")?, u64_col(&row, "b")?))
+    }
+
+    async fn blob_names(&mut self, tenant: TenantId) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT blob FROM op_object WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("blob")?)).collect()
+    }
+}
