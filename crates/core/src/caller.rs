@@ -9,8 +9,10 @@
 //! ```compile_fail
 //! use callvault_core::caller::Permit;
 //! use callvault_policy::access::Decision;
-//! fn forge(decision: Decision) -> Permit {
-//!     Permit { decision }
+//! use callvault_model::TenantId;
+//! use callvault_model::access::{Action, Resource};
+//! fn forge(decision: Decision, tenant: TenantId) -> Permit {
+//!     Permit { decision, action: Action::Create, resource: Resource::DialCheck, tenant }
 //! }
 //! ```
 
@@ -52,6 +54,14 @@ pub enum AccessError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A service was handed a permit for another action, resource kind or tenant.
+    #[error("a permit for another action was presented for {action} on {resource}")]
+    WrongPermit {
+        /// The action the service needed.
+        action: Action,
+        /// The resource kind it needed.
+        resource: Resource,
+    },
     /// A stored record is inconsistent.
     #[error("{0}")]
     Internal(String),
@@ -108,17 +118,36 @@ impl std::fmt::Debug for Ctx {
     }
 }
 
-/// Proof that the access engine allowed an action. Only [`Ctx::authorize`] makes one; its field
-/// is private to this module.
+/// Proof that the access engine allowed an action on a kind of resource in a tenant. Only
+/// [`Ctx::authorize`] makes one (its fields are private to this module); a service method that
+/// changes state takes one and starts with [`Permit::covers`].
 #[derive(Debug)]
 pub struct Permit {
     decision: Decision,
+    action: Action,
+    resource: Resource,
+    tenant: TenantId,
 }
 
 impl Permit {
     /// The decision, for the audit log.
     pub fn decision(&self) -> &Decision {
         &self.decision
+    }
+
+    /// The tenant the permit is for.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Whether this permit allows `action` on a `resource` of `tenant`; a service given the
+    /// wrong permit refuses (a defect of the caller, never a way around the check).
+    pub fn covers(&self, action: Action, resource: Resource, tenant: TenantId) -> Result<(), AccessError> {
+        if self.action == action && self.resource == resource && self.tenant == tenant {
+            Ok(())
+        } else {
+            Err(AccessError::WrongPermit { action, resource })
+        }
     }
 }
 
@@ -160,7 +189,7 @@ impl Ctx {
     ) -> Result<Permit, AccessError> {
         let decision = self.decide(action, resource);
         if decision.is_allowed() {
-            return Ok(Permit { decision });
+            return Ok(Permit { decision, action, resource: resource.kind, tenant: resource.tenant });
         }
         let event = self.event("access.denied").denied().origin(self.origin(state)).details(serde_json::json!({
             "resource": resource.kind.as_str(),

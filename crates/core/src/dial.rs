@@ -12,6 +12,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use callvault_model::access::{Action, Resource};
 use callvault_model::dial::{AreaDef, DncList as ListMeta, DncListKind};
 use callvault_model::records::Timestamp as Millis;
 use callvault_model::{DncListId, TenantId};
@@ -22,6 +23,8 @@ use callvault_policy::numbers::Number;
 use callvault_policy::rules::RuleSet;
 use callvault_store::{DialStore, Store};
 use jiff::Timestamp;
+
+use crate::caller::Permit;
 
 /// Why a tenant's telecom policy could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,9 @@ pub enum DialError {
     /// The counted calls could not be written (the check was not answered).
     #[error("the counted calls could not be written: {0}")]
     Persist(String),
+    /// The permit presented does not cover counting dial checks in this tenant.
+    #[error(transparent)]
+    Access(#[from] crate::caller::AccessError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] callvault_store::StoreError),
@@ -433,15 +439,18 @@ impl Dial {
 
     /// Decides with the number's calls of the 24 hours before `at` and, when `decide` answers
     /// true (an allowed call that will be placed), counts this call at once — under one lock, so
-    /// concurrent checks of one number cannot both take the last call of a limit.
+    /// concurrent checks of one number cannot both take the last call of a limit. Counting
+    /// needs the permit to check dials in the tenant.
     pub fn with_recent_calls(
         &self,
-        tenant: TenantId,
+        permit: &Permit,
         digest: &str,
         at: Timestamp,
         now: Timestamp,
         decide: impl FnOnce(&[Timestamp]) -> bool,
-    ) {
+    ) -> Result<(), DialError> {
+        let tenant = permit.tenant();
+        permit.covers(Action::Create, Resource::DialCheck, tenant)?;
         // Every call within 24 hours before `at` counts, and so does every call after it (a
         // counted `at` slightly in the past must not skip the calls that followed it).
         let since = at - jiff::SignedDuration::from_hours(24);
@@ -460,15 +469,18 @@ impl Dial {
                 attempts.retain(|_, v| v.iter().any(|t| *t > forget_before));
             }
         }
+        Ok(())
     }
 
     /// Makes counted calls durable (group commit with concurrent requests).
     pub async fn persist_calls(
         &self,
-        tenant: TenantId,
+        permit: &Permit,
         calls: Vec<(String, Millis)>,
         now: Millis,
     ) -> Result<(), DialError> {
+        let tenant = permit.tenant();
+        permit.covers(Action::Create, Resource::DialCheck, tenant)?;
         let (done, wait) = tokio::sync::oneshot::channel();
         self.writer.send((tenant, calls, now, done)).await.map_err(|_| DialError::WriterStopped)?;
         wait.await.map_err(|_| DialError::WriterStopped)?.map_err(DialError::Persist)

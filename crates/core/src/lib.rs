@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod custody;
 pub mod dial;
+pub mod dial_checks;
 pub mod egress;
 pub mod identity;
 pub mod lists;

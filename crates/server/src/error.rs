@@ -9,6 +9,7 @@ use callvault_core::caller::AccessError;
 use callvault_core::calls::CallError;
 use callvault_core::custody::CustodyError;
 use callvault_core::dial::DialError;
+use callvault_core::dial_checks::DialCheckError;
 use callvault_core::identity::IdentityError;
 use callvault_core::lists::ListError;
 use callvault_core::vault::KeyError;
@@ -276,7 +277,7 @@ impl From<AccessError> for ApiError {
             AccessError::NotAUser => Self::forbidden(AccessError::NotAUser.to_string(), None),
             AccessError::Audit(e) => e.into(),
             AccessError::Store(e) => e.into(),
-            AccessError::Internal(e) => Self::internal(e),
+            AccessError::WrongPermit { .. } | AccessError::Internal(_) => Self::internal(e),
         }
     }
 }
@@ -385,7 +386,20 @@ impl From<DialError> for ApiError {
     fn from(e: DialError) -> Self {
         match e {
             DialError::StoredPolicy(_) | DialError::WriterStopped | DialError::Persist(_) => Self::internal(e),
+            DialError::Access(e) => e.into(),
             DialError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DialCheckError> for ApiError {
+    fn from(e: DialCheckError) -> Self {
+        match e {
+            DialCheckError::Invalid(detail) => Self::invalid(detail),
+            DialCheckError::Access(e) => e.into(),
+            DialCheckError::Dial(e) => e.into(),
+            DialCheckError::Audit(e) => e.into(),
+            DialCheckError::Store(e) => e.into(),
         }
     }
 }
@@ -490,6 +504,14 @@ mod tests {
         case!(AccessError::NotAUser, 403, "forbidden");
         case!(AccessError::Audit(AppendError::CommitFailed), 500, "internal");
         case!(AccessError::Store(StoreError::NotFound), 404, "not-found");
+        case!(
+            AccessError::WrongPermit {
+                action: callvault_model::access::Action::Create,
+                resource: callvault_model::access::Resource::DialCheck
+            },
+            500,
+            "internal"
+        );
         case!(AccessError::Internal("x".into()), 500, "internal");
         // Identity.
         case!(IdentityError::LoginFailed, 401, "unauthenticated");
@@ -555,7 +577,13 @@ mod tests {
         case!(DialError::StoredPolicy("line 1".into()), 500, "internal");
         case!(DialError::WriterStopped, 500, "internal");
         case!(DialError::Persist("disk".into()), 500, "internal");
+        case!(DialError::Access(AccessError::NotAUser), 403, "forbidden");
         case!(DialError::Store(store()), 500, "internal");
+        case!(DialCheckError::Invalid("checks[0].at: not an RFC 3339 instant".into()), 422, "invalid-input");
+        case!(DialCheckError::Access(AccessError::OperatorNoTenantData), 403, "forbidden");
+        case!(DialCheckError::Dial(DialError::WriterStopped), 500, "internal");
+        case!(DialCheckError::Audit(AppendError::CommitFailed), 500, "internal");
+        case!(DialCheckError::Store(StoreError::NotFound), 404, "not-found");
         // Call security.
         case!(CallError::Event(EventError::NoSuchLeg("b".into())), 422, "invalid-input");
         case!(CallError::Event(EventError::LegExists("a".into())), 422, "invalid-input");

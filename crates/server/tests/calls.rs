@@ -380,8 +380,10 @@ fn packet(capture_id: u32, key: &[u8], src: u16, dst: u16, payload: &str) -> Vec
     })
 }
 
+/// Polls `cond` every 50 ms for up to 20 s (HEP over UDP is processed asynchronously; a loaded CI
+/// machine can take seconds).
 async fn wait_for(mut cond: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..100 {
+    for _ in 0..400 {
         if cond().await {
             return true;
         }

@@ -5,18 +5,14 @@
 //! Numbers never appear in URLs (paths are logged): removal from a list is a POST with a body.
 //! Denied checks are audited with the number as a keyed digest.
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_model::access::{Action, Resource};
 use callvault_model::dial::{AreaDef, DncList, DncListKind};
-use callvault_model::{DncListId, PrincipalId, ServiceId, TenantId, UserId};
+use callvault_model::{DncListId, ServiceId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
-use callvault_policy::dial::{
-    Areas, Assignment, Contact, Decision, Direction, Level, Policy, ReasonCode, Request, Settings,
-};
+use callvault_policy::dial::{Areas, Decision, Level, Policy, Settings};
 use callvault_policy::dnc::CompactSet;
 use callvault_policy::numbers;
 use callvault_policy::rules::{RuleError, RuleSet};
@@ -30,10 +26,8 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use callvault_core::dial::{ImportError, RegistryParser, compile_area, instant, level_from, level_name, write_set};
-
-/// Checks per request at most.
-pub const MAX_BATCH: usize = 1000;
+use callvault_core::dial::{ImportError, RegistryParser, compile_area, level_from, level_name, write_set};
+use callvault_core::dial_checks::{self, CheckRequest};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,31 +49,6 @@ async fn allow(state: &AppState, ctx: &Ctx, resource: Resource, action: Action) 
     let tenant = ctx.tenant()?;
     ctx.authorize(state, action, &ResourceRef::tenant_wide(resource, tenant)).await?;
     Ok(tenant)
-}
-
-/// One question.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckRequest {
-    /// `outbound_call`, `outbound_text` or `inbound_call`.
-    pub direction: Direction,
-    /// The number called or calling (E.164 preferred; national form uses the tenant's region).
-    pub number: String,
-    /// The agent (login or id) the call is for; a user calling for themselves may leave it out.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// The service or campaign.
-    #[serde(default)]
-    pub service: Option<ServiceId>,
-    /// Facts about the contact.
-    #[serde(default)]
-    pub contact: Contact,
-    /// The instant (RFC 3339); now when absent.
-    #[serde(default)]
-    pub at: Option<String>,
-    /// Ask without counting an allowed outbound call towards calls-per-24-hours limits.
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
 /// One check or a batch.
@@ -135,96 +104,6 @@ pub struct DialCheckResults {
     pub results: Vec<Decision>,
 }
 
-/// A user and their teams, resolved once per request.
-struct Who {
-    user: Option<(UserId, Vec<callvault_model::TeamId>)>,
-}
-
-/// The user a check is for, with the right to ask for them: one's own checks need
-/// `dial_check:create` on oneself; naming another user needs it on that user (dialers
-/// tenant-wide, supervisors for their teams). A caller who may not name that user gets the same
-/// 403 whether the login exists or not (no login enumeration).
-async fn resolve_user(state: &AppState, tenant: TenantId, ctx: &Ctx, user: Option<&str>) -> ApiResult<Who> {
-    let me = match ctx.principal {
-        PrincipalId::User(id) => Some(id),
-        _ => None,
-    };
-    let named = match user {
-        None => None,
-        Some(u) => match (u.parse::<uuid::Uuid>(), me) {
-            (Ok(id), Some(m)) if UserId(id) == m => None,
-            (Ok(id), _) => Some(Ok(UserId(id))),
-            (Err(_), _) => {
-                let found =
-                    state.store.reader().await?.user_id_by_login(tenant, &callvault_core::identity::login_key(u)).await;
-                match (found, me) {
-                    (Ok(id), Some(m)) if id == m => None,
-                    (Ok(id), _) => Some(Ok(id)),
-                    (Err(_), _) => Some(Err(())),
-                }
-            }
-        },
-    };
-    let Some(named) = named else {
-        // Oneself (or a service account naming nobody).
-        let Some(id) = me else { return Ok(Who { user: None }) };
-        ctx.authorize(state, Action::Create, &ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(id)))
-            .await?;
-        let teams = state.store.reader().await?.user_teams(tenant, id).await?;
-        return Ok(Who { user: Some((id, teams)) });
-    };
-    // Whoever may name any user (tenant-wide) learns that a login does not exist; others get the
-    // same denial for an unknown login as for one outside their scope.
-    let stranger = ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(UserId::new()));
-    let names_anyone = ctx.decide(Action::Create, &stranger).is_allowed();
-    let id = match named {
-        Ok(id) => id,
-        Err(()) if names_anyone => return Err(ApiError::invalid("user: no such user in the tenant")),
-        Err(()) => {
-            ctx.authorize(state, Action::Create, &stranger).await?;
-            return Err(ApiError::internal("a stranger was allowed"));
-        }
-    };
-    let mut r = state.store.reader().await?;
-    let exists = r.user(tenant, id).await.is_ok();
-    let teams = if exists { r.user_teams(tenant, id).await? } else { Vec::new() };
-    drop(r);
-    if !exists {
-        if names_anyone {
-            return Err(ApiError::invalid("user: no such user in the tenant"));
-        }
-        ctx.authorize(state, Action::Create, &stranger).await?;
-        return Err(ApiError::internal("a stranger was allowed"));
-    }
-    let resource =
-        ResourceRef { teams: &teams, ..ResourceRef::owned(Resource::DialCheck, tenant, PrincipalId::User(id)) };
-    ctx.authorize(state, Action::Create, &resource).await?;
-    Ok(Who { user: Some((id, teams)) })
-}
-
-fn assignments_for(
-    view: &callvault_core::dial::TenantDial,
-    who: &Who,
-    service: Option<(ServiceId, &str)>,
-) -> Vec<Assignment> {
-    let mut out = Vec::new();
-    let mut push = |level: Level, id: String, name: String| {
-        if let Some(areas) = view.assignments.get(&(level, id)) {
-            out.push(Assignment { level, name, areas: areas.clone() });
-        }
-    };
-    if let Some((id, teams)) = &who.user {
-        push(Level::User, id.to_string(), format!("user {id}"));
-        for t in teams {
-            push(Level::Team, t.to_string(), format!("team {t}"));
-        }
-    }
-    if let Some((id, name)) = service {
-        push(Level::Service, id.to_string(), format!("service {name}"));
-    }
-    out
-}
-
 /// Decides calls and texts.
 #[utoipa::path(post, path = "/v1/dial-checks", tag = "dial", security(("bearer" = [])), request_body = DialChecks,
     responses((status = 200, body = DialCheckResults), (status = 422, body = Problem), (status = 403, body = Problem)))]
@@ -234,134 +113,12 @@ async fn dial_checks(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<DialCheckResults>> {
-    let tenant = ctx.tenant()?;
+    // Authorization before parsing: a caller who may not check learns nothing about the body.
     if !ctx.may_somewhere(Action::Create, Resource::DialCheck) {
         allow(&state, &ctx, Resource::DialCheck, Action::Create).await?;
     }
     let checks = parse_checks(&headers, &body)?;
-    if checks.is_empty() || checks.len() > MAX_BATCH {
-        return Err(ApiError::invalid(format!("checks: 1 to {MAX_BATCH} per request, got {}", checks.len())));
-    }
-    let view = state.dial.tenant(&state.store, tenant).await?;
-    let now = instant(state.clock.now());
-    let mut users: HashMap<Option<String>, std::sync::Arc<Who>> = HashMap::new();
-    let mut services: HashMap<ServiceId, String> = HashMap::new();
-    let mut results = Vec::with_capacity(checks.len());
-    let mut placed = Vec::new();
-    let mut denied = Vec::new();
-    for (i, c) in checks.iter().enumerate() {
-        let at = match &c.at {
-            Some(s) => s
-                .parse::<jiff::Timestamp>()
-                .map_err(|_| ApiError::invalid(format!("checks[{i}].at: not an RFC 3339 instant")))?,
-            None => now,
-        };
-        let who = match users.get(&c.user) {
-            Some(w) => w.clone(),
-            None => {
-                let w = std::sync::Arc::new(resolve_user(&state, tenant, &ctx, c.user.as_deref()).await?);
-                users.insert(c.user.clone(), w.clone());
-                w
-            }
-        };
-        if let Some(id) = c.service
-            && let std::collections::hash_map::Entry::Vacant(slot) = services.entry(id)
-        {
-            let s = state
-                .store
-                .reader()
-                .await?
-                .service(tenant, id)
-                .await
-                .map_err(|_| ApiError::invalid(format!("checks[{i}].service: no such service")))?;
-            slot.insert(s.name);
-        }
-        let service = c.service.and_then(|id| services.get(&id).map(|n| (id, n.as_str())));
-        let assignments = assignments_for(&view, &who, service);
-        let decide = |recent: &[jiff::Timestamp]| {
-            view.policy.decide(&Request {
-                direction: c.direction,
-                number: &c.number,
-                at,
-                service: service.map(|(_, n)| n),
-                assignments: &assignments,
-                contact: &c.contact,
-                recent_calls: recent,
-                dnc: &view.lists,
-            })
-        };
-        // Most numbers are under no calls-per-24-hours limit: decide once, without the number's
-        // recent calls or its digest. When a limit applies, decide again with the recent calls
-        // under the lock that also counts this call.
-        let first = decide(&[]);
-        let digest = |d: &Decision| d.number.as_ref().map(|n| state.auditor.pseudonym(n.e164.as_bytes()));
-        let limited = c.direction == Direction::OutboundCall && first.limited;
-        // A counted call is counted when it happens: its instant must be the server's, within
-        // the allowed skew, or a caller could place it outside the 24-hour window it is
-        // counted in. Dry runs, and checks denied anyway (nothing is counted), may ask about any
-        // instant.
-        let skew = jiff::SignedDuration::from_secs(state.config.dial_count_skew_secs);
-        if limited && !c.dry_run && first.allowed && at.duration_since(now).abs() > skew {
-            return Err(ApiError::invalid(format!(
-                "checks[{i}].at: a counted check (a number under a calls-per-24-hours limit, not a dry run) must \
-                 be within {} seconds of the server's clock; use dry_run to ask about another instant",
-                state.config.dial_count_skew_secs
-            )));
-        }
-        let decision = match limited.then(|| digest(&first)).flatten() {
-            Some(d) => {
-                let mut out = None;
-                state.dial.with_recent_calls(tenant, &d, at, now, |recent| {
-                    let decision = decide(recent);
-                    let counts = decision.allowed && !c.dry_run;
-                    out = Some(decision);
-                    counts
-                });
-                let decision = out.ok_or_else(|| ApiError::internal("no decision"))?;
-                if decision.allowed && !c.dry_run {
-                    placed.push((d, callvault_model::records::Timestamp(at.as_millisecond())));
-                }
-                decision
-            }
-            _ => first,
-        };
-        if !decision.allowed {
-            let codes: Vec<ReasonCode> = decision.reasons.iter().filter(|r| r.denies).map(|r| r.code).collect();
-            let number = digest(&decision).unwrap_or_else(|| state.auditor.pseudonym(c.number.as_bytes()));
-            denied.push(serde_json::json!({
-                "check": i,
-                "direction": c.direction,
-                "number_digest": number,
-                "codes": codes,
-                "rule": decision.denial().map(|r| r.rule.to_string()),
-            }));
-        }
-        results.push(decision);
-    }
-    // Counted calls and the denials become durable before the answer, each through its group
-    // commit (concurrent requests share one transaction); one audit entry per request lists
-    // every denied check with the number as a keyed digest.
-    let persist = async {
-        if placed.is_empty() {
-            Ok(())
-        } else {
-            state.dial.persist_calls(tenant, placed, callvault_model::records::Timestamp(now.as_millisecond())).await
-        }
-    };
-    let audit = async {
-        if denied.is_empty() {
-            return Ok(());
-        }
-        let event = ctx
-            .event("dial.check.denied")
-            .denied()
-            .details(serde_json::json!({ "checks": checks.len(), "denied": denied }))
-            .origin(ctx.origin(&state));
-        state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)
-    };
-    let (persisted, audited) = tokio::join!(persist, audit);
-    persisted?;
-    audited?;
+    let results = dial_checks::check(&state, &ctx, &checks).await?;
     Ok(axum::Json(DialCheckResults { results }))
 }
 
