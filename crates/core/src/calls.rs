@@ -11,13 +11,14 @@
 //! station names the station, its user and its security level.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use callvault_model::records::Timestamp as Millis;
 use callvault_model::{TenantId, UserId};
+pub use callvault_policy::callsec::sip::Hop;
+use callvault_policy::callsec::sip::SipLegs;
 use callvault_policy::callsec::{CallState, Change, Event, EventError, Party, PartyKind, Security, StationLevel};
-use callvault_signalling::classify::{Classified, classify_message};
+use callvault_signalling::classify::classify_message;
 use callvault_signalling::{Media, Signalling};
 use callvault_store::calls::{CallRow, StationRow};
 use callvault_store::{CallStore, Store};
@@ -123,11 +124,8 @@ struct Tracked {
     state: CallState,
     started_at: i64,
     updated_at: i64,
-    /// HEP/SIP hops to leg ids.
-    hops: HashMap<(SocketAddr, SocketAddr), String>,
-    next_leg: u32,
-    /// The SDES suites each leg's last offer listed: an answer may only pick one of them.
-    offered: HashMap<String, Vec<String>>,
+    /// Its SIP legs: hops to leg ids, the suites each leg's offer listed.
+    legs: SipLegs,
 }
 
 impl Tracked {
@@ -249,12 +247,10 @@ impl Calls {
                 Tracked {
                     id: row.id,
                     source: Source::parse(&row.source),
-                    next_leg: u32::try_from(state.legs.len()).unwrap_or(0),
+                    legs: SipLegs::resumed(&state),
                     state,
                     started_at: row.started_at.0,
                     updated_at: row.updated_at.0,
-                    hops: HashMap::new(),
-                    offered: HashMap::new(),
                 },
             );
         }
@@ -396,7 +392,9 @@ impl Calls {
                 return Err(CallError::NoSuchCall);
             }
             let tracked = self.entry(&mut calls, tenant, &call_key, source, now)?;
-            let events = sip_events(tracked, &conf, hop, &c, transport_tls);
+            let events = tracked.legs.events(&tracked.state, hop, &c, transport_tls, |user, fallback| {
+                Calls::party_of(&conf, user, fallback)
+            });
             if events.is_empty() {
                 // Nothing this message means for the call (a retransmission, a provisional
                 // response): nothing to write.
@@ -459,9 +457,7 @@ impl Calls {
             state: CallState::default(),
             started_at: now,
             updated_at: now,
-            hops: HashMap::new(),
-            next_leg: 0,
-            offered: HashMap::new(),
+            legs: SipLegs::default(),
         }))
     }
 
@@ -590,108 +586,6 @@ pub struct Captured<'a> {
     pub transport_tls: Option<bool>,
     /// The capture agent's correlation of the call across a B2BUA (HEP chunk 17), if it sent one.
     pub correlation: Option<String>,
-}
-
-/// How a SIP message names its leg.
-#[derive(Debug, Clone, Copy)]
-pub enum Hop<'a> {
-    /// The two addresses it travelled between (HEP).
-    Addresses(SocketAddr, SocketAddr),
-    /// A leg id chosen by the poster (raw SIP over the API).
-    Leg(&'a str),
-}
-
-/// The engine events one SIP message means for its call.
-fn sip_events(
-    t: &mut Tracked,
-    conf: &TenantConf,
-    hop: Hop<'_>,
-    c: &Classified,
-    transport_tls: Option<bool>,
-) -> Vec<Event> {
-    let mut events = Vec::new();
-    let leg_id = match hop {
-        Hop::Leg(id) => id.to_owned(),
-        Hop::Addresses(a, b) => {
-            let key = if a <= b { (a, b) } else { (b, a) };
-            match t.hops.get(&key) {
-                Some(id) => id.clone(),
-                None => {
-                    let id = format!("leg-{}", t.next_leg + 1);
-                    t.hops.insert(key, id.clone());
-                    id
-                }
-            }
-        }
-    };
-    let known = t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Gone);
-    let is_invite = c.method == "INVITE";
-    if !known {
-        // A leg starts with its INVITE; other messages of unknown legs (a stray BYE) are ignored.
-        if !(is_invite && c.status.is_none()) {
-            return events;
-        }
-        t.next_leg += 1;
-        let first = t.state.legs.is_empty();
-        let user = if first { c.from_user.as_deref() } else { c.request_user.as_deref() };
-        let fallback = if first { "caller" } else { "callee" };
-        events.push(Event::LegAdded { leg: leg_id.clone(), party: Calls::party_of(conf, user, fallback) });
-    }
-    let signalling = match (c.signalling, transport_tls) {
-        (Signalling::Unknown, Some(true)) => Signalling::Tls,
-        (s, _) => s,
-    };
-    match (c.status, c.method.as_str()) {
-        (None, "INVITE") => {
-            if c.media.is_some() {
-                t.offered.insert(leg_id.clone(), c.offered_suites.clone());
-            }
-            events.push(Event::Offer { leg: leg_id.clone(), signalling });
-            // A re-INVITE putting the audio on hold (sendonly/inactive) or taking it off.
-            let phase = t.state.legs.iter().find(|l| l.id == leg_id).map(|l| l.phase);
-            match (c.audio_on_hold, phase) {
-                (Some(true), Some(callvault_policy::callsec::Phase::Active)) => {
-                    events.push(Event::Hold { leg: leg_id.clone() })
-                }
-                (Some(false), Some(callvault_policy::callsec::Phase::Held)) => {
-                    events.push(Event::Resume { leg: leg_id.clone() })
-                }
-                _ => {}
-            }
-        }
-        (None, "ACK") => {
-            if let Some(m) = &c.media {
-                events.push(Event::Answer { leg: leg_id.clone(), media: m.clone(), signalling });
-            }
-        }
-        (None, "BYE") => events.push(Event::LegLeft { leg: leg_id.clone() }),
-        (Some(code), "INVITE") if (200..300).contains(&code) => {
-            let mut media =
-                c.media.clone().unwrap_or(callvault_signalling::MediaSecurity { media: Media::Unknown, detail: None });
-            // An SDES answer must pick a suite the offer listed (RFC 4568 section 7.1.2); one it
-            // did not offer proves nothing.
-            if media.media == Media::SdesSrtp
-                && let (Some(offered), Some(suite)) = (t.offered.get(&leg_id), media.detail.as_deref())
-                && !offered.iter().any(|o| o == suite)
-            {
-                media = callvault_signalling::MediaSecurity {
-                    media: Media::Unknown,
-                    detail: Some(format!("the answer chose {suite}, which the offer did not list")),
-                };
-            }
-            events.push(Event::Answer { leg: leg_id.clone(), media, signalling });
-        }
-        (Some(code), "INVITE") if code >= 300 => {
-            // A failed re-INVITE keeps the old session; a failed first INVITE ends the leg.
-            let answered =
-                t.state.legs.iter().any(|l| l.id == leg_id && l.phase != callvault_policy::callsec::Phase::Adding);
-            if !answered {
-                events.push(Event::LegLeft { leg: leg_id.clone() });
-            }
-        }
-        _ => {}
-    }
-    events
 }
 
 /// The group-commit writer: call rows, changes, alerts and their audit entries in one

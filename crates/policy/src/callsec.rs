@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod sip;
+
 use callvault_signalling::{Media, MediaSecurity, Signalling};
 
 /// A call's or a leg's security.
