@@ -19,7 +19,6 @@ pub use callvault_policy::callsec::sip::Hop;
 use callvault_policy::callsec::sip::SipLegs;
 use callvault_policy::callsec::{CallState, Change, Event, EventError, Party, PartyKind, Security, StationLevel};
 use callvault_signalling::classify::classify_message;
-use callvault_signalling::{Media, Signalling};
 use callvault_store::calls::{CallRow, StationRow};
 use callvault_store::{CallStore, Store};
 use serde::Serialize;
@@ -662,55 +661,6 @@ async fn write_loop(
                 let _ = done.send(outcome.clone());
             }
         }
-    }
-}
-
-/// `serve --demo`: replays a scripted call every two minutes — the demo agent's end-to-edge
-/// station (desk-100) on a secure call through an SRTP gateway, transferred to a carrier trunk
-/// without encryption (a downgrade: the agent is alerted), then hung up.
-pub async fn demo_replay(state: crate::services::Services, tenant: TenantId) {
-    use callvault_signalling::MediaSecurity;
-    let party = |kind, name: &str| Party { kind, name: name.into(), user: None, level: StationLevel::None };
-    let srtp = MediaSecurity { media: Media::SdesSrtp, detail: Some("AES_CM_128_HMAC_SHA1_80".into()) };
-    let plain = MediaSecurity { media: Media::PlainRtp, detail: None };
-    let answer = |leg: &str, media: &MediaSecurity, signalling| Event::Answer {
-        leg: leg.into(),
-        media: media.clone(),
-        signalling,
-    };
-    let script: Vec<(u64, Vec<Event>)> = vec![
-        (
-            5,
-            vec![
-                Event::LegAdded { leg: "agent".into(), party: party(PartyKind::Station, "desk-100") },
-                Event::LegAdded { leg: "customer".into(), party: party(PartyKind::Gateway, "srtp-gateway") },
-                answer("agent", &srtp, Signalling::Tls),
-                answer("customer", &srtp, Signalling::Tls),
-            ],
-        ),
-        (
-            10,
-            vec![
-                Event::Transfer {
-                    from: "customer".into(),
-                    to: "transfer".into(),
-                    party: party(PartyKind::Trunk, "pstn-carrier (udp)"),
-                },
-                answer("transfer", &plain, Signalling::Plain),
-            ],
-        ),
-        (10, vec![Event::LegLeft { leg: "agent".into() }, Event::LegLeft { leg: "transfer".into() }]),
-    ];
-    for n in 1u64.. {
-        let key = format!("demo-call-{n}");
-        for (wait, events) in &script {
-            tokio::time::sleep(std::time::Duration::from_secs(*wait)).await;
-            match state.calls.apply_events(tenant, &key, events, state.clock.now().millis(), true).await {
-                Ok((view, changes)) => notify_downgrades(&state, tenant, view.id, &changes),
-                Err(e) => tracing::warn!(error = %e, "demo call replay failed"),
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(95)).await;
     }
 }
 

@@ -31,7 +31,7 @@ use callvault_core::config::Config;
 use callvault_crypto::SecretBytes;
 use callvault_crypto::digest::sha256;
 use callvault_crypto::kek::StaticKek;
-use callvault_server::{api, bootstrap, hep};
+use callvault_server::{api, bootstrap, demo, hep};
 use callvault_signalling::hep::{Packet, Transport, encode};
 use callvault_store::calls::CaptureAgentRow;
 use callvault_store::{CallStore, Store, TenantStore};
@@ -100,9 +100,9 @@ async fn run(calls: usize, secs: u64, pps: u64) {
     let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
     let state = bootstrap::state_with(store, kek, config, Arc::new(SystemClock)).await.unwrap();
     bootstrap::ensure_operator(&state, Some("hep bench operator passphrase".into())).await.unwrap();
-    let logins = bootstrap::seed_demo(&state).await.unwrap().unwrap();
+    let logins = demo::seed_demo(&state).await.unwrap().unwrap();
     let agent = logins.iter().find(|l| l.login == "agent").unwrap();
-    let tenant = state.store.reader().await.unwrap().tenant_by_slug(bootstrap::DEMO_TENANT).await.unwrap().id;
+    let tenant = state.store.reader().await.unwrap().tenant_by_slug(demo::DEMO_TENANT).await.unwrap().id;
     let mut tx = state.store.begin().await.unwrap();
     tx.insert_capture_agent(&CaptureAgentRow {
         capture_id: 2001,

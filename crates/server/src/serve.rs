@@ -7,7 +7,8 @@ use std::time::Duration;
 use callvault_model::SecretString;
 
 use crate::api;
-use crate::bootstrap::{self, BootstrapReport, DemoLogin};
+use crate::bootstrap::{self, BootstrapReport};
+use crate::demo::{self, DemoLogin};
 use crate::state::AppState;
 use callvault_core::audit::run_sequencer;
 use callvault_core::clock::{Clock, SystemClock};
@@ -109,7 +110,7 @@ pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<Pr
         tx.commit().await?;
     }
     let bootstrap = bootstrap::ensure_operator(&state, options.bootstrap_password).await?;
-    let demo_logins = if options.demo { bootstrap::seed_demo(&state).await? } else { None };
+    let demo_logins = if options.demo { demo::seed_demo(&state).await? } else { None };
     Ok(Prepared { state, addr, bootstrap, demo_logins, kek_shares, demo: options.demo, listener })
 }
 
@@ -153,8 +154,8 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
     }
     if demo {
         let mut r = state.store.reader().await?;
-        if let Ok(t) = callvault_store::TenantStore::tenant_by_slug(&mut r, bootstrap::DEMO_TENANT).await {
-            tokio::spawn(callvault_core::calls::demo_replay(state.services.clone(), t.id));
+        if let Ok(t) = callvault_store::TenantStore::tenant_by_slug(&mut r, demo::DEMO_TENANT).await {
+            tokio::spawn(demo::replay_calls(state.services.clone(), t.id));
         }
     }
     let app = api::app(state.clone());
