@@ -2,7 +2,9 @@
 //! events from a PBX feed, raw SIP per leg, HEP from capture agents (authenticated; malformed and
 //! foreign packets create nothing), downgrade alerts streamed per user with `Last-Event-ID`
 //! resume, opt-out honoured only where a role grants it, history, restart, and a real signalling
-//! chain (SIPp through Kamailio `siptrace`) when those are installed.
+//! chain (SIPp through Kamailio `siptrace`) when those are installed. One file over 800 lines
+//! because it is one thing: call security seen through the API, every test on the same feed,
+//! station and HEP helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;

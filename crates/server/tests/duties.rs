@@ -2,6 +2,8 @@
 //! API: each test reproduces an attack that succeeded before the rules (one administrator
 //! completing a "two-person" key ceremony alone, taking over a custodian, an operator approving
 //! with a puppet, privileges without a second factor, password guessing without throttle).
+//! One file over 800 lines because it is one thing: the people of one tenant attacking dual
+//! control, every test on the same custodians, ceremony and re-authentication helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
 mod common;

@@ -1,5 +1,7 @@
 //! Table tests of the access engine: default roles × resources × situations, checked against an
 //! expectation table written by hand and, exhaustively, against a naive reference engine.
+//! One file over 800 lines because it is one thing: the `World` fixture and the expectation
+//! table are shared by every test, and the reference engine is only meaningful beside them.
 
 use super::*;
 use callvault_model::{ServiceAccountId, UserId};
