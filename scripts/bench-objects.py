@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Object storage over HTTP (issue 4), against a real release server:
+"""Object storage over HTTP, against a real release server:
 
 1. a large recording (default 1 GiB) uploaded and downloaded through the API with curl,
    encrypted on the way in and decrypted on the way out, with the server's peak RSS

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Crash campaign for the encryption jobs (issue 4).
+"""Crash campaign for the encryption jobs.
 
 Starts a real `callvault serve`, sets up a tenant with four key custodians (password + TOTP)
 and a recorder, uploads objects of random content, then for each job kind — encrypt-all,
