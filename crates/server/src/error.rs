@@ -16,6 +16,7 @@ use callvault_core::vault::KeyError;
 use callvault_core::vault::ceremony::CeremonyError;
 use callvault_core::vault::integrity::IntegrityFailure;
 use callvault_core::vault::jobs::JobError;
+use callvault_core::vault::uploads::UploadError;
 use callvault_store::{ConflictKind, StoreError};
 use serde::Serialize;
 
@@ -404,6 +405,22 @@ impl From<DialCheckError> for ApiError {
     }
 }
 
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Access(e) => e.into(),
+            UploadError::Invalid(detail) => Self::invalid(detail),
+            UploadError::TooLarge(limit) => Self::too_large(usize::try_from(limit).unwrap_or(usize::MAX)),
+            UploadError::Incomplete(_) => Self::bad_request(e.to_string()),
+            UploadError::ShaMismatch => Self::invalid(e.to_string()),
+            UploadError::Key(e) => e.into(),
+            UploadError::Content(_) | UploadError::Internal(_) => Self::internal(e),
+            UploadError::Audit(e) => e.into(),
+            UploadError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         match e {
@@ -584,6 +601,17 @@ mod tests {
         case!(DialCheckError::Dial(DialError::WriterStopped), 500, "internal");
         case!(DialCheckError::Audit(AppendError::CommitFailed), 500, "internal");
         case!(DialCheckError::Store(StoreError::NotFound), 404, "not-found");
+        // Uploads.
+        case!(UploadError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(UploadError::Invalid("agents: at most 32".into()), 422, "invalid-input");
+        case!(UploadError::TooLarge(1024), 413, "payload-too-large");
+        case!(UploadError::Incomplete("the upload was interrupted".into()), 400, "bad-request");
+        case!(UploadError::ShaMismatch, 422, "invalid-input");
+        case!(UploadError::Key(KeyError::Retired(1)), 409, "conflict");
+        case!(UploadError::Content(callvault_core::vault::ContentError::Integrity("x".into())), 500, "internal");
+        case!(UploadError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(UploadError::Store(StoreError::NotFound), 404, "not-found");
+        case!(UploadError::Internal("a blocking task panicked".into()), 500, "internal");
         // Call security.
         case!(CallError::Event(EventError::NoSuchLeg("b".into())), 422, "invalid-input");
         case!(CallError::Event(EventError::LegExists("a".into())), 422, "invalid-input");

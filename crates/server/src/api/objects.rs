@@ -23,8 +23,8 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-use callvault_core::vault::{BlobWriter, ContentError, read_plain};
-use callvault_crypto::stream::SEGMENT_SIZE;
+use callvault_core::vault::{ContentError, read_plain};
+use callvault_core::vault::uploads::{self, NewUpload};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -125,31 +125,11 @@ pub(super) async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action
     Ok(())
 }
 
-/// Runs a short blocking step (sealing and writing one segment, a file sync) off the async
-/// threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
-}
-
 fn parse_agents(s: Option<&str>) -> ApiResult<Vec<UserId>> {
     let Some(s) = s.filter(|s| !s.is_empty()) else { return Ok(Vec::new()) };
-    let agents: Vec<UserId> = s
-        .split(',')
+    s.split(',')
         .map(|a| a.trim().parse::<UserId>().map_err(|_| ApiError::invalid("agents: comma-separated user ids")))
-        .collect::<ApiResult<_>>()?;
-    if agents.len() > 32 {
-        return Err(ApiError::invalid("agents: at most 32"));
-    }
-    Ok(agents)
-}
-
-fn short_text(name: &str, v: Option<String>) -> ApiResult<Option<String>> {
-    match v {
-        Some(s) if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) => {
-            Err(ApiError::invalid(format!("{name}: 1..=128 printable characters")))
-        }
-        other => Ok(other),
-    }
+        .collect()
 }
 
 /// Uploads content (streamed; encrypted on the way in when the tenant encrypts).
@@ -164,13 +144,12 @@ async fn upload_object(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<StoredObject>)> {
+    // Authorization before anything is read: a caller who may not upload learns nothing more.
     let tenant = ctx.tenant()?;
-    let service = p.service;
-    let services = service.as_slice();
     ctx.authorize(
         &state,
         Action::Create,
-        &ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
+        &ResourceRef { services: p.service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
     )
     .await?;
     let content_length = headers
@@ -192,184 +171,27 @@ async fn upload_object(
                 .with_status(StatusCode::LENGTH_REQUIRED));
         }
     };
-    if size > state.config.max_object_bytes {
-        return Err(ApiError::too_large(usize::try_from(state.config.max_object_bytes).unwrap_or(usize::MAX)));
-    }
-    let expected_sha = match p.sha256 {
-        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => Some(s.to_ascii_lowercase()),
-        Some(_) => return Err(ApiError::invalid("sha256: 64 hex digits")),
-        None => None,
-    };
-    let now = state.clock.now();
-    let recorded_at = match p.recorded_at {
-        Some(s) => s
-            .parse::<jiff::Timestamp>()
-            .map(|t| Timestamp(t.as_millisecond()))
-            .map_err(|_| ApiError::invalid("recorded_at: an RFC 3339 instant such as 2026-11-23T10:00:00Z"))?,
-        None => now,
-    };
-    let mut object = StoredObject {
-        id: ObjectId::new(),
-        tenant_id: tenant,
+    let recorded_at = p
+        .recorded_at
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map(|t| Timestamp(t.as_millisecond()))
+                .map_err(|_| ApiError::invalid("recorded_at: an RFC 3339 instant such as 2026-11-23T10:00:00Z"))
+        })
+        .transpose()?;
+    let meta = NewUpload {
         class: p.class,
-        interaction: short_text("interaction", p.interaction)?,
-        service_id: service,
+        interaction: p.interaction,
+        service: p.service,
         agents: parse_agents(p.agents.as_deref())?,
-        contact_ref: short_text("contact_ref", p.contact_ref)?,
+        contact_ref: p.contact_ref,
         recorded_at,
         consent: p.consent,
         content_type: content_type(&headers)?,
         size,
-        sha256: String::new(),
-        key_version: None,
-        created_at: now,
-        blob: String::new(),
-        wrapped_key: None,
-        header: Vec::new(),
+        sha256: p.sha256,
     };
-    let dk = {
-        let mut r = state.store.reader().await?;
-        // The agents and the service must exist in this tenant: an id from another tenant or
-        // an unknown one would give the object owners (and listeners) it does not have.
-        for agent in &object.agents {
-            callvault_store::DirectoryStore::user(&mut r, tenant, *agent)
-                .await
-                .map_err(|_| ApiError::invalid("agents: every agent must be a user of this tenant"))?;
-        }
-        if let Some(service) = object.service_id {
-            callvault_store::DirectoryStore::service(&mut r, tenant, service)
-                .await
-                .map_err(|_| ApiError::invalid("service: no such service in this tenant"))?;
-        }
-        state.vault.sealing_key(&mut r, tenant).await?
-    };
-    object.key_version = dk.as_ref().map(|d| d.version());
-    // Request frames are gathered into whole 64 KiB segments on the async side; each segment is
-    // sealed (where it lies: one copy per byte) and written on a blocking thread that is released
-    // as soon as that segment is written, so a slow client holds a connection, never a thread.
-    // Frames are gathered on the async side; whole 64 KiB segments go to a blocking thread in
-    // batches of up to BATCH segments (as many as have already arrived), are sealed where they
-    // lie and written, and the thread is released. The blob is opened with the first whole
-    // segment; while the client is silent the upload holds only what it sent since its last whole
-    // segment — no file, no thread.
-    const BATCH: usize = 8;
-    let open = {
-        let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
-        move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
-    };
-    let mut open = Some(open);
-    let mut writer: Option<BlobWriter> = None;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut stream = body.into_data_stream();
-    let mut failure = None;
-    let mut ended = false;
-    while !ended {
-        // Wait for one frame, then take every frame that is already there, up to a batch.
-        match stream.next().await {
-            Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
-            Some(Err(_)) => {
-                failure = Some(ContentError::Integrity("the upload was interrupted".into()));
-                break;
-            }
-            None => ended = true,
-        }
-        while !ended && pending.len() < BATCH * SEGMENT_SIZE {
-            match futures_util::FutureExt::now_or_never(stream.next()) {
-                Some(Some(Ok(bytes))) => pending.extend_from_slice(&bytes),
-                Some(Some(Err(_))) => {
-                    failure = Some(ContentError::Integrity("the upload was interrupted".into()));
-                    break;
-                }
-                Some(None) => ended = true,
-                None => break,
-            }
-        }
-        if failure.is_some() {
-            break;
-        }
-        let whole = pending.len() - pending.len() % SEGMENT_SIZE;
-        if whole == 0 || ended {
-            continue;
-        }
-        let rest = pending.split_off(whole);
-        let (current, start) = (writer.take(), open.take());
-        let (w, written) = blocking(move || {
-            let mut batch = pending;
-            let mut w = match (current, start) {
-                (Some(w), _) => w,
-                (None, Some(start)) => match start() {
-                    Ok(w) => w,
-                    Err(e) => return (None, Err(e)),
-                },
-                (None, None) => return (None, Err(ContentError::Integrity("the blob could not be opened".into()))),
-            };
-            let r = w.write_segments(&mut batch);
-            (Some(w), r)
-        })
-        .await?;
-        writer = w;
-        pending = rest;
-        if let Err(e) = written {
-            failure = Some(e);
-            break;
-        }
-    }
-    let mut segment = pending;
-    let written = match failure {
-        Some(e) => {
-            if let Some(w) = writer {
-                blocking(move || w.abort()).await?;
-            }
-            Err(e)
-        }
-        None => {
-            blocking(move || {
-                let mut w = match (writer, open) {
-                    (Some(w), _) => w,
-                    (None, Some(start)) => start()?,
-                    (None, None) => return Err(ContentError::Integrity("the blob could not be opened".into())),
-                };
-                if !segment.is_empty() {
-                    w.write(&mut segment)?;
-                }
-                w.finish()
-            })
-            .await?
-        }
-    };
-    let callvault_core::vault::WrittenBlob { name: blob, wrapped_key: wrapped, sha256: sha, header } = match written {
-        Ok(w) => w,
-        Err(ContentError::Integrity(msg)) => return Err(ApiError::bad_request(format!("{msg}; nothing was stored"))),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let remove_blob = |name: String| {
-        let vault = state.vault.clone();
-        tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name))
-    };
-    if expected_sha.as_ref().is_some_and(|e| *e != sha) {
-        let _ = remove_blob(blob).await;
-        return Err(ApiError::invalid("the content's SHA-256 differs from the declared sha256; nothing was stored"));
-    }
-    object.sha256 = sha;
-    object.blob = blob.clone();
-    object.wrapped_key = wrapped;
-    object.header = header;
-    let stored = async {
-        let mut tx = state.store.begin().await?;
-        tx.insert_object(&object).await?;
-        let event = ctx.event("object.create").target("object", object.id).origin(ctx.origin(&state)).details(
-            serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
-        );
-        state.auditor.record(&mut tx, now, &event).await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    if let Err(e) = stored {
-        let _ = remove_blob(blob).await;
-        return Err(e);
-    }
-    state.metrics.objects_stored.inc();
+    let object = uploads::upload(&state, &ctx, meta, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, axum::Json(object)))
 }
 

@@ -1,0 +1,311 @@
+//! Storing content as it arrives: the caller's right to create content for the service, the
+//! metadata checked against the tenant (agents and service must be its own), the body sealed
+//! segment by segment and written as it comes, the expected SHA-256 compared, and the object's
+//! row committed with its audit entry — or, on any failure, the blob removed and nothing stored.
+//!
+//! A slow client holds a connection, never a thread: frames are gathered on the async side and
+//! whole 64 KiB segments go to a blocking thread in batches of up to [`BATCH`] segments (as many
+//! as have already arrived), are sealed where they lie and written with one vectored write, and
+//! the thread is released. The blob is opened with the first whole segment; while the client is
+//! silent the upload holds only what it sent since its last whole segment — no file, no thread.
+
+use callvault_crypto::stream::SEGMENT_SIZE;
+use callvault_model::access::{Action, Resource};
+use callvault_model::records::Timestamp;
+use callvault_model::vault::{ContentClass, StoredObject};
+use callvault_model::{ObjectId, ServiceId, UserId};
+use callvault_policy::access::ResourceRef;
+use callvault_store::StoreError;
+use callvault_store::prelude::*;
+use futures_util::{Stream, StreamExt};
+
+use super::{BlobWriter, ContentError, KeyError, WrittenBlob};
+use crate::audit::AppendError;
+use crate::caller::{AccessError, Ctx, Permit};
+use crate::services::Services;
+
+/// Whole segments sealed and written per blocking call at most.
+pub const BATCH: usize = 8;
+
+/// Agents named on one object at most.
+pub const MAX_AGENTS: usize = 32;
+
+/// What an upload declares about its content.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// Content class.
+    pub class: ContentClass,
+    /// Interaction id in the contact center's own numbering.
+    pub interaction: Option<String>,
+    /// Service or campaign.
+    pub service: Option<ServiceId>,
+    /// Agents on the interaction.
+    pub agents: Vec<UserId>,
+    /// Reference to the customer contact (a CRM id).
+    pub contact_ref: Option<String>,
+    /// When it was recorded; now when absent.
+    pub recorded_at: Option<Timestamp>,
+    /// Whether the customer consented to recording.
+    pub consent: bool,
+    /// The media type stored and served back.
+    pub content_type: String,
+    /// Plaintext size in bytes, declared before the body.
+    pub size: u64,
+    /// Expected SHA-256 of the content (hex): the upload is refused when it differs.
+    pub sha256: Option<String>,
+}
+
+/// Why content was not stored (in every case nothing of it remains).
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The caller may not create content (for this service).
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A declared value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The declared size is above `max_object_bytes`.
+    #[error("the object is larger than {0} bytes (max_object_bytes)")]
+    TooLarge(u64),
+    /// The body ended early, broke off or did not match its declared size.
+    #[error("{0}; nothing was stored")]
+    Incomplete(String),
+    /// The content's SHA-256 is not the one declared.
+    #[error("the content's SHA-256 differs from the declared sha256; nothing was stored")]
+    ShaMismatch,
+    /// The tenant's sealing key could not be had.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Writing the blob failed.
+    #[error(transparent)]
+    Content(ContentError),
+    /// The audit entry could not be appended.
+    #[error(transparent)]
+    Audit(#[from] AppendError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking step failed to run.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Stores content for `ctx` from `body`, a stream of byte frames.
+pub async fn upload<B, E>(
+    state: &Services,
+    ctx: &Ctx,
+    meta: NewUpload,
+    body: impl Stream<Item = Result<B, E>> + Unpin,
+) -> Result<StoredObject, UploadError>
+where
+    B: AsRef<[u8]>,
+{
+    let tenant = ctx.tenant()?;
+    let services = meta.service.as_slice();
+    let permit = ctx
+        .authorize(
+            state,
+            Action::Create,
+            &ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
+        )
+        .await?;
+    let (mut object, expected_sha) = draft(state, &permit, meta)?;
+    let dk = {
+        let mut r = state.store.reader().await?;
+        // The agents and the service must exist in this tenant: an id from another tenant or
+        // an unknown one would give the object owners (and listeners) it does not have.
+        for agent in &object.agents {
+            r.user(tenant, *agent)
+                .await
+                .map_err(|_| UploadError::Invalid("agents: every agent must be a user of this tenant".into()))?;
+        }
+        if let Some(service) = object.service_id {
+            r.service(tenant, service)
+                .await
+                .map_err(|_| UploadError::Invalid("service: no such service in this tenant".into()))?;
+        }
+        state.vault.sealing_key(&mut r, tenant).await?
+    };
+    object.key_version = dk.as_ref().map(|d| d.version());
+    let open = {
+        let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
+        move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
+    };
+    let WrittenBlob { name: blob, wrapped_key, sha256, header } = match write_body(open, body).await? {
+        Ok(w) => w,
+        Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
+        Err(e) => return Err(UploadError::Content(e)),
+    };
+    if expected_sha.is_some_and(|e| e != sha256) {
+        remove_blob(state, tenant, blob).await;
+        return Err(UploadError::ShaMismatch);
+    }
+    object.sha256 = sha256;
+    object.blob = blob.clone();
+    object.wrapped_key = wrapped_key;
+    object.header = header;
+    if let Err(e) = insert(state, ctx, &permit, &object).await {
+        remove_blob(state, tenant, blob).await;
+        return Err(e);
+    }
+    state.metrics.objects_stored.inc();
+    Ok(object)
+}
+
+/// The object's row as declared, before its content is written, and the SHA-256 expected.
+fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredObject, Option<String>), UploadError> {
+    if meta.size > state.config.max_object_bytes {
+        return Err(UploadError::TooLarge(state.config.max_object_bytes));
+    }
+    if meta.agents.len() > MAX_AGENTS {
+        return Err(UploadError::Invalid(format!("agents: at most {MAX_AGENTS}")));
+    }
+    let sha256 = match meta.sha256 {
+        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => Some(s.to_ascii_lowercase()),
+        Some(_) => return Err(UploadError::Invalid("sha256: 64 hex digits".into())),
+        None => None,
+    };
+    let now = state.clock.now();
+    let object = StoredObject {
+        id: ObjectId::new(),
+        tenant_id: permit.tenant(),
+        class: meta.class,
+        interaction: short_text("interaction", meta.interaction)?,
+        service_id: meta.service,
+        agents: meta.agents,
+        contact_ref: short_text("contact_ref", meta.contact_ref)?,
+        recorded_at: meta.recorded_at.unwrap_or(now),
+        consent: meta.consent,
+        content_type: meta.content_type,
+        size: meta.size,
+        sha256: String::new(),
+        key_version: None,
+        created_at: now,
+        blob: String::new(),
+        wrapped_key: None,
+        header: Vec::new(),
+    };
+    Ok((object, sha256))
+}
+
+/// An identifier given by the contact center: 1 to 128 printable characters.
+fn short_text(name: &str, v: Option<String>) -> Result<Option<String>, UploadError> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) => {
+            Err(UploadError::Invalid(format!("{name}: 1..=128 printable characters")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Runs a short blocking step (sealing and writing segments, a file sync) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, UploadError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| UploadError::Internal(e.to_string()))
+}
+
+/// Writes the body into a new blob opened by `open` with the first whole segment.
+async fn write_body<B: AsRef<[u8]>, E>(
+    open: impl FnOnce() -> Result<BlobWriter, ContentError> + Send + 'static,
+    mut stream: impl Stream<Item = Result<B, E>> + Unpin,
+) -> Result<Result<WrittenBlob, ContentError>, UploadError> {
+    let interrupted = || ContentError::Integrity("the upload was interrupted".into());
+    let mut open = Some(open);
+    let mut writer: Option<BlobWriter> = None;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut failure = None;
+    let mut ended = false;
+    while !ended {
+        // Wait for one frame, then take every frame that is already there, up to a batch.
+        match stream.next().await {
+            Some(Ok(bytes)) => pending.extend_from_slice(bytes.as_ref()),
+            Some(Err(_)) => {
+                failure = Some(interrupted());
+                break;
+            }
+            None => ended = true,
+        }
+        while !ended && pending.len() < BATCH * SEGMENT_SIZE {
+            match futures_util::FutureExt::now_or_never(stream.next()) {
+                Some(Some(Ok(bytes))) => pending.extend_from_slice(bytes.as_ref()),
+                Some(Some(Err(_))) => {
+                    failure = Some(interrupted());
+                    break;
+                }
+                Some(None) => ended = true,
+                None => break,
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+        let whole = pending.len() - pending.len() % SEGMENT_SIZE;
+        if whole == 0 || ended {
+            continue;
+        }
+        let rest = pending.split_off(whole);
+        let (current, start) = (writer.take(), open.take());
+        let (w, written) = blocking(move || {
+            let mut batch = pending;
+            let mut w = match (current, start) {
+                (Some(w), _) => w,
+                (None, Some(start)) => match start() {
+                    Ok(w) => w,
+                    Err(e) => return (None, Err(e)),
+                },
+                (None, None) => return (None, Err(ContentError::Integrity("the blob could not be opened".into()))),
+            };
+            let r = w.write_segments(&mut batch);
+            (Some(w), r)
+        })
+        .await?;
+        writer = w;
+        pending = rest;
+        if let Err(e) = written {
+            failure = Some(e);
+            break;
+        }
+    }
+    let mut segment = pending;
+    match failure {
+        Some(e) => {
+            if let Some(w) = writer {
+                blocking(move || w.abort()).await?;
+            }
+            Ok(Err(e))
+        }
+        None => {
+            blocking(move || {
+                let mut w = match (writer, open) {
+                    (Some(w), _) => w,
+                    (None, Some(start)) => start()?,
+                    (None, None) => return Err(ContentError::Integrity("the blob could not be opened".into())),
+                };
+                if !segment.is_empty() {
+                    w.write(&mut segment)?;
+                }
+                w.finish()
+            })
+            .await
+        }
+    }
+}
+
+/// The object's row and its audit entry, in one transaction.
+async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &StoredObject) -> Result<(), UploadError> {
+    permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
+    let mut tx = state.store.begin().await?;
+    tx.insert_object(object).await?;
+    let event =
+        ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
+            serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
+        );
+    state.auditor.record(&mut tx, object.created_at, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a blob that no row will name (compensation of a failed upload).
+async fn remove_blob(state: &Services, tenant: callvault_model::TenantId, name: String) {
+    let vault = state.vault.clone();
+    let _ = tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name)).await;
+}
