@@ -23,8 +23,8 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-use callvault_core::vault::{ContentError, read_plain};
 use callvault_core::vault::uploads::{self, NewUpload};
+use callvault_core::vault::{ContentError, read_plain};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
