@@ -25,6 +25,7 @@ pub mod notify;
 pub mod services;
 pub mod tenants;
 pub mod vault;
+pub mod webhooks;
 
 pub use config::Config;
 pub use services::Services;

@@ -17,6 +17,7 @@ use callvault_core::vault::ceremony::CeremonyError;
 use callvault_core::vault::integrity::IntegrityFailure;
 use callvault_core::vault::jobs::JobError;
 use callvault_core::vault::uploads::UploadError;
+use callvault_core::webhooks::WebhookError;
 use callvault_store::{ConflictKind, StoreError};
 use serde::Serialize;
 
@@ -421,6 +422,20 @@ impl From<UploadError> for ApiError {
     }
 }
 
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Access(e) => e.into(),
+            WebhookError::Invalid(detail) => Self::invalid(detail),
+            WebhookError::TooMany(_) => Self::conflict(e.to_string()),
+            WebhookError::NoSuchWebhook => Self::not_found("webhook"),
+            WebhookError::Wrap(_) => Self::internal(e),
+            WebhookError::Audit(e) => e.into(),
+            WebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         match e {
@@ -612,6 +627,14 @@ mod tests {
         case!(UploadError::Audit(AppendError::WriterStopped), 500, "internal");
         case!(UploadError::Store(StoreError::NotFound), 404, "not-found");
         case!(UploadError::Internal("a blocking task panicked".into()), 500, "internal");
+        // Webhooks.
+        case!(WebhookError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(WebhookError::Invalid("url: a private address".into()), 422, "invalid-input");
+        case!(WebhookError::TooMany(10), 409, "conflict");
+        case!(WebhookError::NoSuchWebhook, 404, "not-found");
+        case!(WebhookError::Wrap("kek".into()), 500, "internal");
+        case!(WebhookError::Audit(AppendError::CommitFailed), 500, "internal");
+        case!(WebhookError::Store(StoreError::Config("c".into())), 500, "internal");
         // Call security.
         case!(CallError::Event(EventError::NoSuchLeg("b".into())), 422, "invalid-input");
         case!(CallError::Event(EventError::LegExists("a".into())), 422, "invalid-input");
