@@ -19,6 +19,7 @@ pub mod dial;
 pub mod dial_checks;
 pub mod egress;
 pub mod identity;
+pub mod input;
 pub mod lists;
 pub mod metrics;
 pub mod notify;

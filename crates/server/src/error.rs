@@ -11,6 +11,7 @@ use callvault_core::custody::CustodyError;
 use callvault_core::dial::DialError;
 use callvault_core::dial_checks::DialCheckError;
 use callvault_core::identity::IdentityError;
+use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
 use callvault_core::vault::KeyError;
 use callvault_core::vault::ceremony::CeremonyError;
@@ -436,6 +437,20 @@ impl From<WebhookError> for ApiError {
     }
 }
 
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Invalid(detail) => Self::invalid(detail),
+            InputError::Missing(ref missing) => {
+                let details = serde_json::json!({ "missing": missing });
+                Self::invalid(e.to_string()).with_details(details)
+            }
+            InputError::Taken(detail) => Self::conflict(detail),
+            InputError::Internal(_) => Self::internal(e),
+        }
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         match e {
@@ -635,6 +650,11 @@ mod tests {
         case!(WebhookError::Wrap("kek".into()), 500, "internal");
         case!(WebhookError::Audit(AppendError::CommitFailed), 500, "internal");
         case!(WebhookError::Store(StoreError::Config("c".into())), 500, "internal");
+        // Input values.
+        case!(InputError::Invalid("`slug` must be 2 to 63 characters".into()), 422, "invalid-input");
+        case!(InputError::Missing(vec!["margin_minutes".into()]), 422, "invalid-input");
+        case!(InputError::Taken("`login` is taken".into()), 409, "conflict");
+        case!(InputError::Internal("encode".into()), 500, "internal");
         // Call security.
         case!(CallError::Event(EventError::NoSuchLeg("b".into())), 422, "invalid-input");
         case!(CallError::Event(EventError::LegExists("a".into())), 422, "invalid-input");

@@ -21,7 +21,7 @@ pub mod objects;
 pub mod operators;
 pub mod tenants;
 pub mod users;
-pub mod validate;
+pub use callvault_core::input as validate;
 pub mod webhooks;
 
 use std::time::Instant;

@@ -1,10 +1,29 @@
-//! Checks of untrusted values at the edge. Messages name the field, never echo the value (it
+//! Checks of untrusted values (the rules of every front end). Messages name the field, never echo the value (it
 //! may be personal data).
 
 use callvault_model::records::AddressKind;
 use callvault_policy::identifiers::{self, IdentifierKey, IdentifierRejection};
 
-use crate::error::ApiError;
+/// A value that is not acceptable; the text names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Malformed or out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// A document replaced whole (PUT) lacks these fields.
+    #[error(
+        "PUT replaces the whole document, so every field is required (null where a field may be empty); \
+         missing: {} (use PATCH to change some)",
+        .0.join(", ")
+    )]
+    Missing(Vec<String>),
+    /// Taken, or too like an existing identifier.
+    #[error("{0}")]
+    Taken(String),
+    /// A stored document could not be re-encoded.
+    #[error("{0}")]
+    Internal(String),
+}
 
 /// A document replaced whole (PUT: settings, stations, areas, assignments): every field must be
 /// present, so that leaving one out never silently resets it to its default; the missing ones are
@@ -12,25 +31,20 @@ use crate::error::ApiError;
 pub fn full_document<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
     body: serde_json::Value,
     from_path: &[&str],
-) -> Result<T, ApiError> {
+) -> Result<T, InputError> {
     let fields = match serde_json::to_value(T::default()) {
         Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
         _ => Vec::new(),
     };
     let serde_json::Value::Object(given) = &body else {
-        return Err(ApiError::invalid("the body must be a JSON object"));
+        return Err(InputError::Invalid("the body must be a JSON object".into()));
     };
     let missing: Vec<&str> =
         fields.iter().map(String::as_str).filter(|f| !given.contains_key(*f) && !from_path.contains(f)).collect();
     if !missing.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "PUT replaces the whole document, so every field is required (null where a field may be empty); \
-             missing: {} (use PATCH to change some)",
-            missing.join(", ")
-        ))
-        .with_details(serde_json::json!({ "missing": missing })));
+        return Err(InputError::Missing(missing.into_iter().map(str::to_owned).collect()));
     }
-    serde_json::from_value(body).map_err(|e| ApiError::invalid(format!("body: {e}")))
+    serde_json::from_value(body).map_err(|e| InputError::Invalid(format!("body: {e}")))
 }
 
 /// A settings document changed in part (PATCH, JSON merge patch, RFC 7396): fields not named keep
@@ -38,13 +52,13 @@ pub fn full_document<T: serde::Serialize + serde::de::DeserializeOwned + Default
 pub fn patched_settings<T: serde::Serialize + serde::de::DeserializeOwned>(
     current: &T,
     patch: serde_json::Value,
-) -> Result<T, ApiError> {
+) -> Result<T, InputError> {
     if !patch.is_object() {
-        return Err(ApiError::invalid("a merge patch must be a JSON object"));
+        return Err(InputError::Invalid("a merge patch must be a JSON object".into()));
     }
-    let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
+    let mut doc = serde_json::to_value(current).map_err(|e| InputError::Internal(e.to_string()))?;
     merge_patch(&mut doc, patch);
-    serde_json::from_value(doc).map_err(|e| ApiError::invalid(format!("settings: {e}")))
+    serde_json::from_value(doc).map_err(|e| InputError::Invalid(format!("settings: {e}")))
 }
 
 /// RFC 7396 section 2.
@@ -70,37 +84,37 @@ fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
 
 /// A display name of a team, skill, service, role or tenant: 1–100 characters, no control
 /// characters, trimmed.
-pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
+pub fn name(field: &str, value: &str) -> Result<String, InputError> {
     let v = value.trim();
     let len = v.chars().count();
     if len == 0 || len > 100 || v.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!("`{field}` must be 1 to 100 characters without control characters")));
+        return Err(InputError::Invalid(format!("`{field}` must be 1 to 100 characters without control characters")));
     }
     Ok(v.to_owned())
 }
 
 /// A tenant slug: 2–63 of `a-z 0-9 -`, starting with a letter or digit.
-pub fn slug(value: &str) -> Result<String, ApiError> {
+pub fn slug(value: &str) -> Result<String, InputError> {
     let ok = (2..=63).contains(&value.len())
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !value.starts_with('-');
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::invalid("`slug` must be 2 to 63 characters of a-z, 0-9 and -, not starting with -"))
+        Err(InputError::Invalid("`slug` must be 2 to 63 characters of a-z, 0-9 and -, not starting with -".into()))
     }
 }
 
 /// A login id: 1–64 characters, no whitespace or control characters, and an identifier by
 /// Unicode's rules (`callvault_policy::identifiers`: invisible characters and mixed scripts are
 /// refused). Returns the login as typed (trimmed) and its key.
-pub fn login(value: &str) -> Result<(String, IdentifierKey), ApiError> {
+pub fn login(value: &str) -> Result<(String, IdentifierKey), InputError> {
     let v = value.trim();
     let len = v.chars().count();
     if len == 0 || len > 64 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid("`login` must be 1 to 64 characters without spaces"));
+        return Err(InputError::Invalid("`login` must be 1 to 64 characters without spaces".into()));
     }
-    let key = identifiers::identifier_key(v).map_err(|e| ApiError::invalid(format!("`login`: {e}")))?;
+    let key = identifiers::identifier_key(v).map_err(|e| InputError::Invalid(format!("`login`: {e}")))?;
     Ok((v.to_owned(), key))
 }
 
@@ -111,9 +125,9 @@ pub fn distinct_identifier<'a>(
     new: &IdentifierKey,
     existing: impl IntoIterator<Item = &'a str>,
     may_name: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), InputError> {
     let looks_like = |old: &str| {
-        ApiError::conflict(if may_name {
+        InputError::Taken(if may_name {
             format!("`{field}` looks like the existing `{old}` (the same letters or look-alike characters)")
         } else {
             format!("`{field}` looks like an existing one (the same letters or look-alike characters)")
@@ -123,7 +137,7 @@ pub fn distinct_identifier<'a>(
         // Older names that predate the identifier rules are compared by their plain key.
         let Ok(old_key) = identifier_key_of_name(old) else {
             if old.trim().to_lowercase() == new.key {
-                return Err(ApiError::conflict(format!("`{field}` is taken")));
+                return Err(InputError::Taken(format!("`{field}` is taken")));
             }
             continue;
         };
@@ -141,7 +155,7 @@ pub fn new_login<'a>(
     raw: &str,
     existing: impl IntoIterator<Item = &'a str> + Clone,
     may_name: bool,
-) -> Result<(String, IdentifierKey), ApiError> {
+) -> Result<(String, IdentifierKey), InputError> {
     match login(raw) {
         Ok((login, key)) => {
             distinct_identifier("login", &key, existing, may_name)?;
@@ -150,7 +164,7 @@ pub fn new_login<'a>(
         Err(e) => {
             let look = identifiers::look(raw);
             match existing.into_iter().find(|old| identifiers::look(old) == look) {
-                Some(old) => Err(ApiError::conflict(if may_name {
+                Some(old) => Err(InputError::Taken(if may_name {
                     format!("`login` looks like the existing `{old}` (invisible or look-alike characters)")
                 } else {
                     "`login` looks like an existing one (invisible or look-alike characters)".to_owned()
@@ -177,19 +191,19 @@ pub fn identifier_key_of_name(value: &str) -> Result<IdentifierKey, IdentifierRe
 
 /// A display name that is also an identifier (role, team, service): [`name`], and no invisible
 /// characters or mixed scripts.
-pub fn identifier_name(field: &str, value: &str) -> Result<(String, IdentifierKey), ApiError> {
+pub fn identifier_name(field: &str, value: &str) -> Result<(String, IdentifierKey), InputError> {
     let v = name(field, value)?;
-    let key = identifier_key_of_name(&v).map_err(|e| ApiError::invalid(format!("`{field}`: {e}")))?;
+    let key = identifier_key_of_name(&v).map_err(|e| InputError::Invalid(format!("`{field}`: {e}")))?;
     Ok((v, key))
 }
 
 /// A person's name: 1–100 characters, no control characters.
-pub fn person_name(field: &str, value: &str) -> Result<String, ApiError> {
+pub fn person_name(field: &str, value: &str) -> Result<String, InputError> {
     name(field, value)
 }
 
 /// An address of the given kind.
-pub fn address(kind: AddressKind, value: &str) -> Result<String, ApiError> {
+pub fn address(kind: AddressKind, value: &str) -> Result<String, InputError> {
     let v = value.trim();
     let ok = match kind {
         AddressKind::Email => {
@@ -212,11 +226,14 @@ pub fn address(kind: AddressKind, value: &str) -> Result<String, ApiError> {
     if ok {
         Ok(v.to_owned())
     } else {
-        Err(ApiError::invalid(match kind {
-            AddressKind::Email => "an `email` address must look like name@example.com",
-            AddressKind::Phone => "a `phone` number must be in E.164 form: + and 8 to 15 digits",
-            AddressKind::Sip => "a `sip` address must start with sip: or sips:",
-        }))
+        Err(InputError::Invalid(
+            match kind {
+                AddressKind::Email => "an `email` address must look like name@example.com",
+                AddressKind::Phone => "a `phone` number must be in E.164 form: + and 8 to 15 digits",
+                AddressKind::Sip => "a `sip` address must start with sip: or sips:",
+            }
+            .into(),
+        ))
     }
 }
 
