@@ -34,7 +34,15 @@ pub struct SipLegs {
     hops: HashMap<(SocketAddr, SocketAddr), String>,
     next_leg: u32,
     offered: HashMap<String, Vec<String>>,
+    /// Responses to an INVITE captured before the INVITE itself (capture agents mirror a
+    /// proxy's two sides from different processes, so a hop's 200 can overtake its INVITE):
+    /// kept per leg, at most [`MAX_EARLY`], and replayed when the INVITE of the same dialog
+    /// (same From tag) starts the leg.
+    early: HashMap<String, Vec<(Classified, Option<bool>)>>,
 }
+
+/// Early responses kept per leg at most.
+const MAX_EARLY: usize = 4;
 
 impl SipLegs {
     /// The SIP memory of a call reloaded at start: its hops are not known again until they are
@@ -58,9 +66,17 @@ impl SipLegs {
         let mut events = Vec::new();
         let leg = self.leg_of(hop);
         let phase = state.legs.iter().find(|l| l.id == leg && l.phase != Phase::Gone).map(|l| l.phase);
+        let ever = state.legs.iter().any(|l| l.id == leg);
         if phase.is_none() {
-            // A leg starts with its INVITE; other messages of unknown legs (a stray BYE) are ignored.
+            // A leg starts with its INVITE; other messages of unknown legs (a stray BYE) are
+            // ignored, except a response to an INVITE that overtook it on a new leg.
             if !(c.method == "INVITE" && c.status.is_none()) {
+                if !ever && c.method == "INVITE" && c.status.is_some() {
+                    let kept = self.early.entry(leg).or_default();
+                    if kept.len() < MAX_EARLY {
+                        kept.push((c.clone(), transport_tls));
+                    }
+                }
                 return events;
             }
             self.next_leg += 1;
@@ -71,6 +87,25 @@ impl SipLegs {
                 party: party(user, if first { "caller" } else { "callee" }),
             });
         }
+        let early = if phase.is_none() { self.early.remove(&leg).unwrap_or_default() } else { Vec::new() };
+        self.message_events(&leg, phase, c, transport_tls, &mut events);
+        // The INVITE that started the leg is in; its responses that came first follow it.
+        for (r, tls) in early.iter().filter(|(r, _)| r.from_tag.is_some() && r.from_tag == c.from_tag) {
+            self.message_events(&leg, Some(Phase::Adding), r, *tls, &mut events);
+        }
+        events
+    }
+
+    /// The events of one message on a leg in `phase` (`None`: the message starts the leg).
+    fn message_events(
+        &mut self,
+        leg: &str,
+        phase: Option<Phase>,
+        c: &Classified,
+        transport_tls: Option<bool>,
+        events: &mut Vec<Event>,
+    ) {
+        let leg = leg.to_owned();
         let signalling = match (c.signalling, transport_tls) {
             (Signalling::Unknown, Some(true)) => Signalling::Tls,
             (s, _) => s,
@@ -105,7 +140,6 @@ impl SipLegs {
             }
             _ => {}
         }
-        events
     }
 
     /// The leg id of a hop, a new one (`leg-N`) for an address pair not seen before.
@@ -255,6 +289,29 @@ mod tests {
         assert!(out.iter().any(|e| matches!(e, Event::Resume { .. })), "{out:?}");
         let out = run(&mut legs, &mut state, hop, &[request("BYE", 4, true, "")]);
         assert!(matches!(&out[..], [Event::LegLeft { leg }] if leg == "uac"));
+    }
+
+    #[test]
+    fn a_response_that_overtakes_its_invite_is_applied_after_it() {
+        let mut legs = SipLegs::default();
+        let mut state = CallState::default();
+        let hop = Hop::Addresses(addr(5061), addr(5062));
+        // The 200 of the hop is captured first: nothing yet.
+        let out = run(&mut legs, &mut state, hop, &[response(200, 1, &sdp("sendrecv", "AES_CM_128_HMAC_SHA1_80"))]);
+        assert!(out.is_empty(), "{out:?}");
+        // Its INVITE starts the leg, and the kept answer follows it.
+        let out = run(&mut legs, &mut state, hop, &[request("INVITE", 1, false, SDES_OFFER)]);
+        assert!(matches!(&out[..], [Event::LegAdded { .. }, Event::Offer { .. }, Event::Answer { .. }]), "{out:?}");
+        assert_eq!(state.security, Security::Secure);
+        // A response of another dialog (another From tag) is never replayed.
+        let mut legs = SipLegs::default();
+        let mut state = CallState::default();
+        let other = response(200, 1, &sdp("sendrecv", "AES_CM_128_HMAC_SHA1_80"));
+        let other = Classified { from_tag: Some("zz".into()), ..other };
+        run(&mut legs, &mut state, hop, &[other]);
+        let out = run(&mut legs, &mut state, hop, &[request("INVITE", 1, false, SDES_OFFER)]);
+        assert!(!out.iter().any(|e| matches!(e, Event::Answer { .. })), "{out:?}");
+        assert_ne!(state.security, Security::Secure);
     }
 
     #[test]
