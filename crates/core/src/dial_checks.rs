@@ -74,6 +74,16 @@ struct Who {
     permit: Permit,
 }
 
+/// Whether the caller may check at all, asked before its request is read: a caller who may not
+/// check learns nothing about the body (the denial is audited).
+pub async fn admit(state: &Services, ctx: &Ctx) -> Result<(), DialCheckError> {
+    if !ctx.may_somewhere(Action::Create, Resource::DialCheck) {
+        let tenant = ctx.tenant()?;
+        ctx.authorize(state, Action::Create, &ResourceRef::tenant_wide(Resource::DialCheck, tenant)).await?;
+    }
+    Ok(())
+}
+
 /// Answers `checks` in order for `ctx`.
 pub async fn check(state: &Services, ctx: &Ctx, checks: &[CheckRequest]) -> Result<Vec<Decision>, DialCheckError> {
     let tenant = ctx.tenant()?;

@@ -20,6 +20,7 @@ use crate::services::Services;
 
 mod email;
 mod enrolment;
+pub mod own;
 mod passwords;
 
 pub use email::*;
@@ -75,6 +76,15 @@ pub enum IdentityError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] callvault_store::StoreError),
+    /// The access engine refused.
+    #[error(transparent)]
+    Access(#[from] crate::caller::AccessError),
+    /// No such session (in the caller's tenant, still active).
+    #[error("no such session")]
+    NoSuchSession,
+    /// The caller has no session (a service-account token).
+    #[error("service-account tokens are revoked through /v1/service-accounts")]
+    NotASession,
     /// Hashing or a blocking task failed.
     #[error("{0}")]
     Internal(String),

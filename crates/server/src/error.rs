@@ -9,14 +9,20 @@ use callvault_core::caller::AccessError;
 use callvault_core::calls::CallError;
 use callvault_core::custody::CustodyError;
 use callvault_core::dial::DialError;
+use callvault_core::dial_admin::DialAdminError;
 use callvault_core::dial_checks::DialCheckError;
+use callvault_core::directory::DirectoryError;
 use callvault_core::identity::IdentityError;
 use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
+use callvault_core::lists::records::RecordError;
+use callvault_core::stations::StationError;
+use callvault_core::tenants::TenantError;
 use callvault_core::vault::KeyError;
 use callvault_core::vault::ceremony::CeremonyError;
 use callvault_core::vault::integrity::IntegrityFailure;
 use callvault_core::vault::jobs::JobError;
+use callvault_core::vault::status::StatusError;
 use callvault_core::vault::uploads::UploadError;
 use callvault_core::webhooks::WebhookError;
 use callvault_store::{ConflictKind, StoreError};
@@ -305,6 +311,9 @@ impl From<IdentityError> for ApiError {
             | IdentityError::CodeWrongOrExpired
             | IdentityError::WeakPassword(_)
             | IdentityError::TotpMismatch => Self::invalid(detail),
+            IdentityError::NoSuchSession => Self::not_found("session"),
+            IdentityError::NotASession => Self::invalid(detail),
+            IdentityError::Access(e) => e.into(),
             IdentityError::StoredSecret(_) | IdentityError::Internal(_) => Self::internal(detail),
             IdentityError::Audit(e) => e.into(),
             IdentityError::Store(e) => e.into(),
@@ -463,6 +472,117 @@ impl From<CallError> for ApiError {
     }
 }
 
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DirectoryError::Access(e) => e.into(),
+            DirectoryError::Input(e) => e.into(),
+            DirectoryError::Invalid(_) | DirectoryError::NotOnYourself(_) => Self::invalid(detail),
+            DirectoryError::Row { what, error } => Self::from_store(error, what),
+            DirectoryError::LastAdministrator(_)
+            | DirectoryError::DefaultRole(_)
+            | DirectoryError::RoleStillGranted
+            | DirectoryError::ServiceAccountHoldsRole
+            | DirectoryError::ServiceAccountRevoked => Self::conflict(detail),
+            DirectoryError::Custody(e) => e.into(),
+            DirectoryError::Identity(e) => e.into(),
+            DirectoryError::Audit(e) => e.into(),
+            DirectoryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TenantError> for ApiError {
+    fn from(e: TenantError) -> Self {
+        let detail = e.to_string();
+        match e {
+            TenantError::Access(e) => e.into(),
+            TenantError::Input(e) => e.into(),
+            TenantError::Invalid(_) => Self::invalid(detail),
+            TenantError::Row { what, error } => Self::from_store(error, what),
+            TenantError::NotAnOperator => Self::forbidden(detail, None),
+            TenantError::AlreadyApprover => Self::conflict(detail),
+            TenantError::Custody(e) => e.into(),
+            TenantError::Identity(e) => e.into(),
+            TenantError::Audit(e) => e.into(),
+            TenantError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StationError> for ApiError {
+    fn from(e: StationError) -> Self {
+        let detail = e.to_string();
+        match e {
+            StationError::Access(e) => e.into(),
+            StationError::Input(e) => e.into(),
+            StationError::Invalid(_) | StationError::NotAUser => Self::invalid(detail),
+            StationError::SipUserTaken | StationError::CaptureIdTaken => Self::conflict(detail),
+            StationError::NoSuchStation => Self::not_found("station"),
+            StationError::NoSuchAgent => Self::not_found("capture agent"),
+            StationError::Audit(e) => e.into(),
+            StationError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RecordError::Access(e) => e.into(),
+            RecordError::Input(e) => e.into(),
+            RecordError::Fields(e) => e.into(),
+            RecordError::Invalid(_) => Self::invalid(detail),
+            RecordError::Refused(errors) => Self::invalid(detail).with_details(serde_json::json!({ "errors": errors })),
+            RecordError::EncryptionNotEnabled | RecordError::NoBlindIndexKey => Self::conflict(detail),
+            RecordError::Row { what, error } => Self::from_store(error, what),
+            RecordError::Key(e) => e.into(),
+            RecordError::Audit(e) => e.into(),
+            RecordError::Store(e) => e.into(),
+            RecordError::Internal(_) => Self::internal(detail),
+        }
+    }
+}
+
+impl From<DialAdminError> for ApiError {
+    fn from(e: DialAdminError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DialAdminError::Access(e) => e.into(),
+            DialAdminError::Input(e) => e.into(),
+            DialAdminError::Invalid(_) => Self::invalid(detail),
+            DialAdminError::Rules(errors) => {
+                Self::invalid(detail).with_details(serde_json::json!({ "errors": errors }))
+            }
+            DialAdminError::File { errors, .. } => {
+                Self::invalid(detail).with_details(serde_json::json!({ "errors": errors }))
+            }
+            DialAdminError::AreaInUse | DialAdminError::WrongListKind(_) => Self::conflict(detail),
+            DialAdminError::Row { what, error } => Self::from_store(error, what),
+            DialAdminError::Body(_) => Self::bad_request(detail),
+            DialAdminError::Io(_) | DialAdminError::Internal(_) => Self::internal(detail),
+            DialAdminError::Dial(e) => e.into(),
+            DialAdminError::Audit(e) => e.into(),
+            DialAdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StatusError> for ApiError {
+    fn from(e: StatusError) -> Self {
+        match e {
+            StatusError::Access(e) => e.into(),
+            StatusError::NoSuchJob => Self::not_found("job"),
+            StatusError::JobState { .. } => Self::conflict(e.to_string()),
+            StatusError::Ceremony(e) => e.into(),
+            StatusError::Audit(e) => e.into(),
+            StatusError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<IntegrityFailure> for ApiError {
     fn from(e: IntegrityFailure) -> Self {
         Self::integrity(if e.key_unavailable { "key" } else { "integrity" }, e.reason)
@@ -577,6 +697,9 @@ mod tests {
         case!(IdentityError::Audit(AppendError::WriterStopped), 500, "internal");
         case!(IdentityError::Store(StoreError::Conflict(ConflictKind::Duplicate)), 409, "conflict");
         case!(IdentityError::Internal("x".into()), 500, "internal");
+        case!(IdentityError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(IdentityError::NoSuchSession, 404, "not-found");
+        case!(IdentityError::NotASession, 422, "invalid-input");
         // Separation of duties and dual control.
         case!(CustodyError::SeparationOfDuties(conflict), 403, "separation-of-duties");
         case!(CustodyError::DualControl("a second person must approve".into()), 403, "dual-control");
@@ -664,6 +787,107 @@ mod tests {
         case!(CallError::TooManyCallsForTenant(5), 503, "unavailable");
         case!(CallError::NoSuchCall, 404, "not-found");
         case!(CallError::Store, 500, "internal");
+        // The directory and access administration.
+        case!(DirectoryError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(DirectoryError::Input(InputError::Taken("`name` is taken".into())), 409, "conflict");
+        case!(DirectoryError::Invalid("a role needs 1 to 200 privileges".into()), 422, "invalid-input");
+        case!(DirectoryError::Row { what: "team", error: StoreError::NotFound }, 404, "not-found");
+        case!(
+            DirectoryError::Row { what: "role", error: StoreError::Conflict(ConflictKind::Duplicate) },
+            409,
+            "conflict"
+        );
+        case!(DirectoryError::LastAdministrator("deleted"), 409, "conflict");
+        case!(
+            DirectoryError::NotOnYourself("another administrator must reset your second factor"),
+            422,
+            "invalid-input"
+        );
+        case!(DirectoryError::DefaultRole("deleted"), 409, "conflict");
+        case!(DirectoryError::RoleStillGranted, 409, "conflict");
+        case!(DirectoryError::ServiceAccountHoldsRole, 409, "conflict");
+        case!(DirectoryError::ServiceAccountRevoked, 409, "conflict");
+        case!(DirectoryError::Custody(CustodyError::SeparationOfDuties(conflict)), 403, "separation-of-duties");
+        case!(DirectoryError::Identity(IdentityError::WeakPassword("too short".into())), 422, "invalid-input");
+        case!(DirectoryError::Audit(AppendError::CommitFailed), 500, "internal");
+        case!(DirectoryError::Store(store()), 500, "internal");
+        // Tenants, their settings, operators.
+        case!(TenantError::Access(AccessError::OperatorNoTenantData), 403, "forbidden");
+        case!(
+            TenantError::Input(InputError::Invalid("`slug` must be 2 to 63 characters".into())),
+            422,
+            "invalid-input"
+        );
+        case!(TenantError::Invalid("session timeouts".into()), 422, "invalid-input");
+        case!(TenantError::Row { what: "tenant", error: StoreError::NotFound }, 404, "not-found");
+        case!(
+            TenantError::Row { what: "tenant", error: StoreError::Conflict(ConflictKind::Duplicate) },
+            409,
+            "conflict"
+        );
+        case!(TenantError::NotAnOperator, 403, "forbidden");
+        case!(TenantError::AlreadyApprover, 409, "conflict");
+        case!(TenantError::Custody(CustodyError::DualControl("x".into())), 403, "dual-control");
+        case!(TenantError::Identity(IdentityError::WeakPassword("too short".into())), 422, "invalid-input");
+        case!(TenantError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(TenantError::Store(store()), 500, "internal");
+        // Stations, capture agents, alert switches.
+        case!(StationError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(StationError::Input(InputError::Missing(vec!["level".into()])), 422, "invalid-input");
+        case!(StationError::Invalid("kind: station or softphone"), 422, "invalid-input");
+        case!(StationError::NotAUser, 422, "invalid-input");
+        case!(StationError::SipUserTaken, 409, "conflict");
+        case!(StationError::CaptureIdTaken, 409, "conflict");
+        case!(StationError::NoSuchStation, 404, "not-found");
+        case!(StationError::NoSuchAgent, 404, "not-found");
+        case!(StationError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(StationError::Store(store()), 500, "internal");
+        // Calling lists and their records.
+        case!(RecordError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(RecordError::Input(InputError::Invalid("`name` is empty".into())), 422, "invalid-input");
+        case!(RecordError::Fields(ListError::InvalidFields("bad".into())), 422, "invalid-input");
+        case!(RecordError::Invalid("limit: 1..=500".into()), 422, "invalid-input");
+        case!(
+            RecordError::Refused(vec![callvault_core::lists::ImportError { line: 2, message: "phone".into() }]),
+            422,
+            "invalid-input"
+        );
+        case!(RecordError::EncryptionNotEnabled, 409, "conflict");
+        case!(RecordError::NoBlindIndexKey, 409, "conflict");
+        case!(RecordError::Row { what: "record", error: StoreError::NotFound }, 404, "not-found");
+        case!(RecordError::Key(KeyError::Retired(1)), 409, "conflict");
+        case!(RecordError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(RecordError::Store(store()), 500, "internal");
+        case!(RecordError::Internal("no record sealed"), 500, "internal");
+        // Telecom policy administration.
+        case!(DialAdminError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(DialAdminError::Input(InputError::Missing(vec!["region".into()])), 422, "invalid-input");
+        case!(DialAdminError::Invalid("name: must match the path".into()), 422, "invalid-input");
+        case!(DialAdminError::Rules(Vec::new()), 422, "invalid-input");
+        case!(DialAdminError::File { count: 1, errors: Vec::new() }, 422, "invalid-input");
+        case!(DialAdminError::AreaInUse, 409, "conflict");
+        case!(DialAdminError::WrongListKind("registry lists change by import only"), 409, "conflict");
+        case!(DialAdminError::Row { what: "area", error: StoreError::NotFound }, 404, "not-found");
+        case!(DialAdminError::Body("connection reset".into()), 400, "bad-request");
+        case!(DialAdminError::Io("disk full".into()), 500, "internal");
+        case!(DialAdminError::Internal("join".into()), 500, "internal");
+        case!(DialAdminError::Dial(DialError::WriterStopped), 500, "internal");
+        case!(DialAdminError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(DialAdminError::Store(store()), 500, "internal");
+        // Key status and job control.
+        case!(StatusError::Access(AccessError::NotAUser), 403, "forbidden");
+        case!(StatusError::NoSuchJob, 404, "not-found");
+        case!(
+            StatusError::JobState {
+                now: callvault_model::vault::JobState::Done,
+                expected: callvault_model::vault::JobState::Running
+            },
+            409,
+            "conflict"
+        );
+        case!(StatusError::Ceremony(CeremonyError::NoSuchCeremony), 404, "not-found");
+        case!(StatusError::Audit(AppendError::WriterStopped), 500, "internal");
+        case!(StatusError::Store(store()), 500, "internal");
         // Stored content that fails its check.
         case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
         case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");

@@ -10,6 +10,7 @@ pub mod ceremony;
 pub mod integrity;
 pub mod jobs;
 pub mod lifecycle;
+pub mod status;
 pub mod uploads;
 
 use std::collections::HashMap;

@@ -2,18 +2,16 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use callvault_model::access::{Action, Resource};
-use callvault_model::records::Timestamp;
-use callvault_model::{PrincipalId, SecretString, SessionId};
-use callvault_policy::access::ResourceRef;
-use callvault_store::DirectoryStore;
-use callvault_store::prelude::*;
+use callvault_core::identity::own;
+use callvault_model::{SecretString, SessionId};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use callvault_core::identity::own::{SessionView, session_views};
+
 use crate::auth::{Ctx, EnrollCtx};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ClientIp, Json, Path};
 use crate::state::AppState;
 use callvault_core::identity::{self, LoginRequest, LoginResponse};
@@ -51,17 +49,7 @@ async fn login(
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(State(state): State<AppState>, EnrollCtx(ctx): EnrollCtx) -> ApiResult<StatusCode> {
-    let Some(session) = ctx.session else {
-        return Err(ApiError::invalid("service-account tokens are revoked through /v1/service-accounts"));
-    };
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    tx.revoke_session(ctx.principal, session, now.millis()).await?;
-    state
-        .auditor
-        .record(&mut tx, now, &ctx.event("auth.logout").target("session", session).origin(ctx.origin(&state)))
-        .await?;
-    tx.commit().await?;
+    own::logout(&state, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,35 +99,7 @@ async fn change_password(
     ctx: Ctx,
     Json(body): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let owner = identity::credential_owner(ctx.principal, ctx.tenant)?;
-    if let PrincipalId::User(u) = ctx.principal {
-        ctx.authorize(
-            &state,
-            Action::Update,
-            &ResourceRef::owned(Resource::UserCredential, ctx.tenant()?, ctx.principal),
-        )
-        .await?;
-        let _ = u;
-    }
-    identity::verify_current_password(&state, ctx.principal, ctx.tenant, &body.current_password).await?;
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let rules = identity::password_rules(&mut tx, ctx.tenant).await?;
-    let context = identity::password_context(&mut tx, ctx.principal, ctx.tenant).await?;
-    tx.rollback().await?;
-    let words: Vec<&str> = context.iter().map(String::as_str).collect();
-    let hash = identity::new_password_hash(&body.new_password, &rules, &words).await?;
-    let mut tx = state.store.begin().await?;
-    tx.set_password(owner, &hash, now).await?;
-    tx.record_account_control(owner, None, Some(ctx.principal)).await?;
-    let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
-    let event = ctx
-        .event("auth.password_changed")
-        .target("principal", ctx.principal)
-        .origin(ctx.origin(&state))
-        .details(serde_json::json!({ "other_sessions_revoked": revoked }));
-    state.auditor.record(&mut tx, now, &event).await?;
-    tx.commit().await?;
+    own::change_password(&state, &ctx, &body.current_password, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,16 +120,6 @@ pub struct EmailCode {
     pub code: SecretString,
 }
 
-async fn own_credential(
-    state: &AppState,
-    ctx: &Ctx,
-) -> ApiResult<(callvault_model::TenantId, callvault_model::UserId)> {
-    let tenant = ctx.tenant()?;
-    let user = ctx.user()?;
-    ctx.authorize(state, Action::Update, &ResourceRef::owned(Resource::UserCredential, tenant, ctx.principal)).await?;
-    Ok((tenant, user))
-}
-
 /// Sends a code to one of the caller's e-mail addresses. Once confirmed with the code, it is the
 /// address that receives sign-in codes after repeated failures; an administrator's later edit of
 /// the directory does not change it.
@@ -180,8 +130,7 @@ async fn confirm_email(
     ctx: Ctx,
     Json(body): Json<ConfirmEmail>,
 ) -> ApiResult<StatusCode> {
-    let (tenant, user) = own_credential(&state, &ctx).await?;
-    identity::begin_email_confirmation(&state, tenant, user, body.address.expose()).await?;
+    own::confirm_own_email(&state, &ctx, body.address.expose()).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -189,8 +138,7 @@ async fn confirm_email(
 #[utoipa::path(post, path = "/v1/auth/email/verify", tag = "auth", security(("bearer" = [])), request_body = EmailCode,
     responses((status = 204), (status = 422, body = Problem)))]
 async fn verify_email(State(state): State<AppState>, ctx: Ctx, Json(body): Json<EmailCode>) -> ApiResult<StatusCode> {
-    let (tenant, user) = own_credential(&state, &ctx).await?;
-    identity::finish_email_confirmation(&state, tenant, user, &body.code).await?;
+    own::verify_own_email(&state, &ctx, &body.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,51 +190,10 @@ async fn totp_confirm(
     Ok(axum::Json(RecoveryCodes { recovery_codes }))
 }
 
-/// A session as listed to its owner.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionView {
-    /// Id.
-    pub id: SessionId,
-    /// Created.
-    pub created_at: Timestamp,
-    /// Last used.
-    pub last_seen_at: Timestamp,
-    /// Absolute expiry.
-    pub expires_at: Timestamp,
-    /// Whether it is the session of this request.
-    pub current: bool,
-    /// Whether it can still be used.
-    pub active: bool,
-}
-
 /// The caller's sessions.
 #[utoipa::path(get, path = "/v1/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = [SessionView])))]
 async fn list_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<SessionView>>> {
-    if let Some(tenant) = ctx.tenant {
-        ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
-    }
-    let mut r = state.store.reader().await?;
-    let sessions = r.sessions_of(ctx.principal).await?;
-    Ok(axum::Json(session_views(sessions, ctx.session, state.clock.now().millis())))
-}
-
-/// Views of stored sessions; `current` marks the caller's own.
-pub(super) fn session_views(
-    sessions: Vec<callvault_store::SessionRow>,
-    current: Option<SessionId>,
-    now: i64,
-) -> Vec<SessionView> {
-    sessions
-        .into_iter()
-        .map(|s| SessionView {
-            id: s.id,
-            created_at: Timestamp(s.created_at),
-            last_seen_at: Timestamp(s.last_seen_at),
-            expires_at: Timestamp(s.expires_at),
-            current: Some(s.id) == current,
-            active: s.revoked_at.is_none() && now < s.expires_at && now - s.last_seen_at < s.idle_timeout_ms,
-        })
-        .collect()
+    Ok(axum::Json(own::own_sessions(&state, &ctx).await?))
 }
 
 /// Revokes a session: one of the caller's, or (security officers, administrators) one of another
@@ -294,40 +201,7 @@ pub(super) fn session_views(
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn revoke_session(State(state): State<AppState>, ctx: Ctx, Path(id): Path<SessionId>) -> ApiResult<StatusCode> {
-    let session =
-        state.store.reader().await?.session_by_id(id).await.map_err(|e| ApiError::from_store(e, "session"))?;
-    if session.tenant_id != ctx.tenant || session.revoked_at.is_some() {
-        return Err(ApiError::not_found("session"));
-    }
-    let owner = session.principal;
-    if let Some(tenant) = ctx.tenant {
-        let mut r = state.store.reader().await?;
-        let a = match owner {
-            PrincipalId::User(u) => r.assignments(tenant, u).await?,
-            _ => Default::default(),
-        };
-        drop(r);
-        let skills: Vec<callvault_model::SkillId> = a.skills.iter().map(|s| s.skill_id).collect();
-        let resource = ResourceRef {
-            kind: Resource::Session,
-            tenant,
-            owner: Some(owner),
-            teams: &a.teams,
-            skills: &skills,
-            services: &a.services,
-        };
-        ctx.authorize(&state, Action::Delete, &resource).await?;
-    } else if owner != ctx.principal {
-        return Err(ApiError::not_found("session"));
-    }
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    tx.revoke_session(owner, id, now.millis()).await.map_err(|e| ApiError::from_store(e, "session"))?;
-    state
-        .auditor
-        .record(&mut tx, now, &ctx.event("session.revoke").target("session", id).origin(ctx.origin(&state)))
-        .await?;
-    tx.commit().await?;
+    own::revoke_session(&state, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,22 +215,5 @@ pub struct Revoked {
 /// Ends every other session of the caller ("log out other sessions").
 #[utoipa::path(post, path = "/v1/sessions/revoke-others", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Revoked)))]
 async fn revoke_other_sessions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Revoked>> {
-    if let Some(tenant) = ctx.tenant {
-        ctx.authorize(&state, Action::Delete, &ResourceRef::owned(Resource::Session, tenant, ctx.principal)).await?;
-    }
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let revoked = tx.revoke_sessions_of(ctx.principal, ctx.session, now.millis()).await?;
-    state
-        .auditor
-        .record(
-            &mut tx,
-            now,
-            &ctx.event("session.revoke_others")
-                .origin(ctx.origin(&state))
-                .details(serde_json::json!({"revoked": revoked})),
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(axum::Json(Revoked { revoked }))
+    Ok(axum::Json(Revoked { revoked: own::revoke_other_sessions(&state, &ctx).await? }))
 }

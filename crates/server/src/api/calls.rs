@@ -10,12 +10,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use callvault_crypto::digest::sha256;
 use callvault_model::access::{Action, Resource};
 use callvault_model::{PrincipalId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::callsec::{Change, Event};
-use callvault_store::calls::{CaptureAgentRow, StationRow};
 use callvault_store::{CallStore, StoreError};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -26,7 +24,9 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use callvault_core::calls::{CallView, Captured, Hop, Source, StreamItem, parse_level};
+use callvault_core::calls::{CallView, Captured, Hop, Source, StreamItem};
+use callvault_core::stations;
+pub use callvault_core::stations::{AlertSettings, CaptureAgent, CreatedAgent, NewAgent, Station};
 
 /// Events per request at most.
 pub const MAX_EVENTS: usize = 100;
@@ -325,29 +325,25 @@ async fn stream_alerts(
     Ok(sse(backlog, live, last, move |i| i.tenant == tenant && i.user == Some(user), "alert"))
 }
 
-/// A user's alert switch.
-#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AlertSettings {
-    /// Whether downgrade alerts are shown (switching them off needs a role that grants it).
-    pub enabled: bool,
+/// Stations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StationList {
+    /// By name.
+    pub stations: Vec<Station>,
+}
+
+/// Capture agents.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    /// By capture id.
+    pub agents: Vec<CaptureAgent>,
 }
 
 /// The caller's alert switch.
 #[utoipa::path(get, path = "/v1/calls/alerts/settings", tag = "calls", security(("bearer" = [])),
     responses((status = 200, body = AlertSettings)))]
 async fn get_alert_settings(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<AlertSettings>> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    Ok(axum::Json(alert_settings(&state, &ctx, tenant).await?))
-}
-
-async fn alert_settings(state: &AppState, ctx: &Ctx, tenant: TenantId) -> ApiResult<AlertSettings> {
-    let user = me(ctx)?;
-    let off = state.store.reader().await?.alert_optouts(tenant).await?.contains(&user);
-    // An opt-out without the grant is not honoured: report what applies.
-    let may = ctx.decide(Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).is_allowed();
-    Ok(AlertSettings { enabled: !(off && may) })
+    Ok(axum::Json(stations::alert_settings(&state, &ctx).await?))
 }
 
 /// Switches the caller's downgrade alerts off or on (only where a role grants `call_alert:update`);
@@ -359,10 +355,7 @@ async fn put_alert_settings(
     ctx: Ctx,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<AlertSettings>> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    let body: AlertSettings = super::validate::full_document(body, &[])?;
-    store_alert_settings(&state, &ctx, tenant, body).await
+    Ok(axum::Json(stations::replace_alert_settings(&state, &ctx, body).await?))
 }
 
 /// Changes some of the caller's alert settings (JSON merge patch, RFC 7396).
@@ -373,73 +366,14 @@ async fn patch_alert_settings(
     ctx: Ctx,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<AlertSettings>> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(&state, Action::Update, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    let current = alert_settings(&state, &ctx, tenant).await?;
-    let body: AlertSettings = super::validate::patched_settings(&current, body)?;
-    store_alert_settings(&state, &ctx, tenant, body).await
-}
-
-async fn store_alert_settings(
-    state: &AppState,
-    ctx: &Ctx,
-    tenant: TenantId,
-    body: AlertSettings,
-) -> ApiResult<axum::Json<AlertSettings>> {
-    let user = me(ctx)?;
-    let mut tx = state.store.begin().await?;
-    tx.set_alert_optout(tenant, user, !body.enabled).await?;
-    let event = ctx
-        .event(if body.enabled { "call.alerts.enable" } else { "call.alerts.disable" })
-        .target("user", user)
-        .origin(ctx.origin(state));
-    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
-    tx.commit().await?;
-    state.calls.invalidate(tenant);
-    Ok(axum::Json(body))
-}
-
-/// A station or softphone.
-#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Station {
-    /// Name (set from the path on PUT).
-    #[serde(default)]
-    pub name: String,
-    /// The SIP user part that identifies it in signalling.
-    pub sip_user: String,
-    /// The user working on it (id), if any.
-    #[serde(default)]
-    pub user: Option<UserId>,
-    /// `station` or `softphone`.
-    #[serde(default = "default_kind")]
-    pub kind: String,
-    /// `none`, `minimal` or `end_to_edge`.
-    pub level: String,
-}
-
-fn default_kind() -> String {
-    "station".into()
-}
-
-/// Stations.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StationList {
-    /// By name.
-    pub stations: Vec<Station>,
+    Ok(axum::Json(stations::patch_alert_settings(&state, &ctx, body).await?))
 }
 
 /// Stations and their security levels.
 #[utoipa::path(get, path = "/v1/stations", tag = "calls", security(("bearer" = [])),
     responses((status = 200, body = StationList)))]
 async fn list_stations(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<StationList>> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Read).await?;
-    let rows = state.store.reader().await?.stations(tenant).await?;
-    let stations = rows
-        .into_iter()
-        .map(|s| Station { name: s.name, sip_user: s.sip_user, user: s.user_id, kind: s.kind, level: s.level })
-        .collect();
-    Ok(axum::Json(StationList { stations }))
+    Ok(axum::Json(StationList { stations: stations::stations(&state, &ctx).await? }))
 }
 
 /// Creates or replaces a station.
@@ -451,118 +385,22 @@ async fn put_station(
     Path(name): Path<String>,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Station>> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Update).await?;
-    let mut body: Station = super::validate::full_document(body, &["name"])?;
-    body.name = name;
-    let ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic());
-    if !ok(&body.name) || !ok(&body.sip_user) {
-        return Err(ApiError::invalid("name and sip_user: 1 to 64 visible ASCII characters"));
-    }
-    if parse_level(&body.level).is_none() {
-        return Err(ApiError::invalid("level: none, minimal or end_to_edge"));
-    }
-    if body.kind != "station" && body.kind != "softphone" {
-        return Err(ApiError::invalid("kind: station or softphone"));
-    }
-    let mut tx = state.store.begin().await?;
-    if let Some(u) = body.user {
-        callvault_store::DirectoryStore::user(&mut tx, tenant, u)
-            .await
-            .map_err(|_| ApiError::invalid("user: no such user in the tenant"))?;
-    }
-    let row = StationRow {
-        name: body.name.clone(),
-        sip_user: body.sip_user.clone(),
-        user_id: body.user,
-        kind: body.kind.clone(),
-        level: body.level.clone(),
-    };
-    tx.put_station(tenant, &row).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::conflict("sip_user: another station uses it"),
-        e => e.into(),
-    })?;
-    let event = ctx
-        .event("station.put")
-        .target("station", &body.name)
-        .details(serde_json::json!({ "level": body.level, "kind": body.kind }))
-        .origin(ctx.origin(&state));
-    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
-    tx.commit().await?;
-    state.calls.invalidate(tenant);
-    Ok(axum::Json(body))
+    Ok(axum::Json(stations::put_station(&state, &ctx, name, body).await?))
 }
 
 /// Deletes a station.
 #[utoipa::path(delete, path = "/v1/stations/{name}", tag = "calls", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
 async fn delete_station(State(state): State<AppState>, ctx: Ctx, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Delete).await?;
-    let mut tx = state.store.begin().await?;
-    tx.delete_station(tenant, &name).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("station"),
-        e => e.into(),
-    })?;
-    let event = ctx.event("station.delete").target("station", &name).origin(ctx.origin(&state));
-    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
-    tx.commit().await?;
-    state.calls.invalidate(tenant);
+    stations::delete_station(&state, &ctx, &name).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A HEP capture agent.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CaptureAgent {
-    /// HEP capture id (chunk 12).
-    pub capture_id: u32,
-    /// Label.
-    pub name: String,
-    /// Created (Unix ms).
-    pub created_at: i64,
-}
-
-/// Capture agents.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AgentList {
-    /// By capture id.
-    pub agents: Vec<CaptureAgent>,
-}
-
-/// A new capture agent.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAgent {
-    /// HEP capture id (1..=4294967295), unique across the installation.
-    pub capture_id: u32,
-    /// Label.
-    pub name: String,
-}
-
-/// The agent and its key, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedAgent {
-    /// The agent.
-    pub agent: CaptureAgent,
-    /// The key to configure as the agent's HEP password (Kamailio `siptrace` `auth_key`); shown
-    /// only now, stored as its SHA-256.
-    pub key: String,
 }
 
 /// The tenant's capture agents.
 #[utoipa::path(get, path = "/v1/capture-agents", tag = "calls", security(("bearer" = [])),
     responses((status = 200, body = AgentList)))]
 async fn list_agents(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<AgentList>> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Read).await?;
-    let agents = state
-        .store
-        .reader()
-        .await?
-        .capture_agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.tenant_id == tenant)
-        .map(|a| CaptureAgent { capture_id: a.capture_id, name: a.name, created_at: a.created_at.0 })
-        .collect();
-    Ok(axum::Json(AgentList { agents }))
+    Ok(axum::Json(AgentList { agents: stations::capture_agents(&state, &ctx).await? }))
 }
 
 /// Registers a capture agent and returns its key once.
@@ -573,45 +411,13 @@ async fn create_agent(
     ctx: Ctx,
     Json(body): Json<NewAgent>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedAgent>)> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Create).await?;
-    if body.capture_id == 0 || body.name.is_empty() || body.name.len() > 64 {
-        return Err(ApiError::invalid("capture_id: 1 or more; name: 1 to 64 characters"));
-    }
-    let key = hex::encode(callvault_crypto::digest::random_bytes(24));
-    let now = state.clock.now();
-    let row = CaptureAgentRow {
-        capture_id: body.capture_id,
-        tenant_id: tenant,
-        name: body.name.clone(),
-        key_sha256: hex::encode(sha256(key.as_bytes())),
-        created_at: now,
-    };
-    let mut tx = state.store.begin().await?;
-    tx.insert_capture_agent(&row).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::conflict("capture_id: already registered"),
-        e => e.into(),
-    })?;
-    let event = ctx.event("capture_agent.create").target("capture_agent", body.capture_id).origin(ctx.origin(&state));
-    state.auditor.record(&mut tx, now, &event).await?;
-    tx.commit().await?;
-    state.calls.reload_agents().await?;
-    let agent = CaptureAgent { capture_id: body.capture_id, name: body.name, created_at: now.0 };
-    Ok((StatusCode::CREATED, axum::Json(CreatedAgent { agent, key })))
+    Ok((StatusCode::CREATED, axum::Json(stations::create_capture_agent(&state, &ctx, body).await?)))
 }
 
 /// Removes a capture agent (its packets are refused from now on).
 #[utoipa::path(delete, path = "/v1/capture-agents/{capture_id}", tag = "calls", security(("bearer" = [])),
     params(("capture_id" = u32, Path)), responses((status = 204), (status = 404, body = Problem)))]
 async fn delete_agent(State(state): State<AppState>, ctx: Ctx, Path(id): Path<u32>) -> ApiResult<StatusCode> {
-    let tenant = allow(&state, &ctx, Resource::Station, Action::Delete).await?;
-    let mut tx = state.store.begin().await?;
-    tx.delete_capture_agent(tenant, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("capture agent"),
-        e => e.into(),
-    })?;
-    let event = ctx.event("capture_agent.delete").target("capture_agent", id).origin(ctx.origin(&state));
-    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
-    tx.commit().await?;
-    state.calls.reload_agents().await?;
+    stations::delete_capture_agent(&state, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,8 @@ use callvault_model::vault::{FieldDef, RecordList, StoredRecord};
 use callvault_model::{RecordId, TenantId};
 use serde_json::{Map, Value};
 
+pub mod records;
+
 /// What went wrong with a list's fields or an encrypted value.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
