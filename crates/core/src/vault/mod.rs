@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod ceremony;
+pub mod content;
 pub mod integrity;
 pub mod jobs;
 pub mod lifecycle;

@@ -90,6 +90,16 @@ pub enum UploadError {
     Internal(String),
 }
 
+/// Whether the caller may upload content for `service` (or none), asked before the request
+/// is read: a caller who may not upload learns nothing more (the denial is audited).
+pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> Result<(), UploadError> {
+    let tenant = ctx.tenant()?;
+    let resource =
+        ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
+    ctx.authorize(state, Action::Create, &resource).await?;
+    Ok(())
+}
+
 /// Stores content for `ctx` from `body`, a stream of byte frames.
 pub async fn upload<B, E>(
     state: &Services,

@@ -2,36 +2,29 @@
 //! with their lock state and causes, a call's history, live streams of changes (per tenant) and
 //! alerts (per user) as server-sent events with `Last-Event-ID` resume, each user's alert
 //! switch (only where a role grants it), stations with their security levels, and HEP capture
-//! agents.
+//! agents. The rules are in `callvault_core::calls::feed` and `callvault_core::stations`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use callvault_model::access::{Action, Resource};
-use callvault_model::{PrincipalId, TenantId, UserId};
-use callvault_policy::access::ResourceRef;
+use callvault_core::calls::CallView;
+use callvault_core::calls::feed;
+use callvault_core::stations;
 use callvault_policy::callsec::{Change, Event};
-use callvault_store::{CallStore, StoreError};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Ctx;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path, Query};
-use crate::state::AppState;
-use callvault_core::calls::{CallView, Captured, Hop, Source, StreamItem};
-use callvault_core::stations;
+pub use callvault_core::calls::feed::{CallHistory, CallQuery, MAX_EVENTS};
 pub use callvault_core::stations::{AlertSettings, CaptureAgent, CreatedAgent, NewAgent, Station};
 
-/// Events per request at most.
-pub const MAX_EVENTS: usize = 100;
-/// Items replayed from the database on a stream resume at most.
-const MAX_REPLAY: u32 = 1000;
+use crate::auth::Ctx;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,40 +41,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_agent))
 }
 
-async fn allow(state: &AppState, ctx: &Ctx, resource: Resource, action: Action) -> ApiResult<TenantId> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(state, action, &ResourceRef::tenant_wide(resource, tenant)).await?;
-    Ok(tenant)
-}
-
 /// Calls and their state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallList {
     /// Newest first.
     pub calls: Vec<CallView>,
-}
-
-/// Which calls.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct CallQuery {
-    /// Only calls in progress (default true).
-    #[serde(default)]
-    pub all: bool,
-    /// At most this many (default 100, at most 1000).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-fn view_of(row: &callvault_store::calls::CallRow) -> ApiResult<CallView> {
-    Ok(CallView {
-        id: row.id,
-        call_key: row.call_key.clone(),
-        source: Source::parse(&row.source),
-        state: serde_json::from_str(&row.state).map_err(ApiError::internal)?,
-        started_at: row.started_at.0,
-        updated_at: row.updated_at.0,
-        ended_at: row.ended_at.map(|t| t.0),
-    })
 }
 
 /// Current calls (or recent ones with `all=true`) with lock state, legs and causes.
@@ -92,27 +56,7 @@ async fn list_calls(
     ctx: Ctx,
     Query(q): Query<CallQuery>,
 ) -> ApiResult<axum::Json<CallList>> {
-    let tenant = allow(&state, &ctx, Resource::Call, Action::Read).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let calls = if q.all {
-        let rows = state.store.reader().await?.calls(tenant, false, limit).await?;
-        rows.iter().map(view_of).collect::<ApiResult<Vec<_>>>()?
-    } else {
-        let mut v = state.calls.current(tenant);
-        v.truncate(limit as usize);
-        v
-    };
-    Ok(axum::Json(CallList { calls }))
-}
-
-/// A call with every state change it went through.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallHistory {
-    /// The call as last recorded.
-    pub call: CallView,
-    /// Its changes in order (each with the sequence number, time and cause).
-    #[schema(value_type = Vec<Object>)]
-    pub changes: Vec<serde_json::Value>,
+    Ok(axum::Json(CallList { calls: feed::calls(&state, &ctx, &q).await? }))
 }
 
 /// One call and its history.
@@ -123,23 +67,7 @@ async fn get_call(
     ctx: Ctx,
     Path(id): Path<uuid::Uuid>,
 ) -> ApiResult<axum::Json<CallHistory>> {
-    let tenant = allow(&state, &ctx, Resource::Call, Action::Read).await?;
-    let mut r = state.store.reader().await?;
-    let row = r.call(tenant, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("call"),
-        e => e.into(),
-    })?;
-    let changes = r
-        .call_changes(tenant, id)
-        .await?
-        .into_iter()
-        .map(|c| {
-            let mut v: serde_json::Value = serde_json::from_str(&c.body).unwrap_or_default();
-            v["seq"] = c.seq.into();
-            v
-        })
-        .collect();
-    Ok(axum::Json(CallHistory { call: view_of(&row)?, changes }))
+    Ok(axum::Json(feed::history(&state, &ctx, id).await?))
 }
 
 /// Events for one call, from a PBX's own feed (Asterisk, FreeSWITCH) already normalised.
@@ -169,17 +97,7 @@ async fn post_events(
     ctx: Ctx,
     Json(body): Json<CallEvents>,
 ) -> ApiResult<axum::Json<Applied>> {
-    let tenant = allow(&state, &ctx, Resource::Call, Action::Create).await?;
-    if body.call.is_empty() || body.call.len() > 256 {
-        return Err(ApiError::invalid("call: 1 to 256 characters"));
-    }
-    if body.events.is_empty() || body.events.len() > MAX_EVENTS {
-        return Err(ApiError::invalid(format!("events: 1 to {MAX_EVENTS} per request, got {}", body.events.len())));
-    }
-    let now = state.clock.now().millis();
-    let (call, changes) =
-        state.calls.apply_events(tenant, &body.call, &body.events, now, true).await.map_err(ApiError::from)?;
-    callvault_core::calls::notify_downgrades(&state, tenant, call.id, &changes);
+    let (call, changes) = feed::apply_events(&state, &ctx, &body.call, &body.events).await?;
     Ok(axum::Json(Applied { call, changes }))
 }
 
@@ -212,28 +130,7 @@ async fn post_sip(
     Query(q): Query<SipQuery>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<SipApplied>> {
-    let tenant = allow(&state, &ctx, Resource::Call, Action::Create).await?;
-    if q.leg.is_empty() || q.leg.len() > 128 {
-        return Err(ApiError::invalid("leg: 1 to 128 characters"));
-    }
-    let now = state.clock.now().millis();
-    let (call_id, changes) = state
-        .calls
-        .apply_sip(
-            tenant,
-            Captured {
-                source: Source::Sip,
-                hop: Hop::Leg(&q.leg),
-                message: &body,
-                transport_tls: q.tls,
-                correlation: None,
-            },
-            now,
-            true,
-        )
-        .await
-        .map_err(ApiError::from)?;
-    callvault_core::calls::notify_downgrades(&state, tenant, call_id, &changes);
+    let (call_id, changes) = feed::apply_sip(&state, &ctx, &q.leg, q.tls, &body).await?;
     Ok(axum::Json(SipApplied { call_id, changes }))
 }
 
@@ -241,38 +138,15 @@ fn last_event_id(headers: &HeaderMap) -> i64 {
     headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-/// A stream: stored items after `last` first, then live ones (the subscription is taken before
-/// the replay query, so nothing committed in between is lost; duplicates are skipped by id).
+/// Items as server-sent events named `name`, each with its id for `Last-Event-ID`.
 fn sse(
-    backlog: Vec<(i64, String)>,
-    live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
-    last: i64,
-    keep: impl Fn(&StreamItem) -> bool + Send + 'static,
+    items: impl Stream<Item = (i64, String)> + Send + 'static,
     name: &'static str,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let last = backlog.last().map_or(last, |(s, _)| *s);
-    let replay = futures_util::stream::iter(
-        backlog.into_iter().map(move |(seq, body)| Ok(SseEvent::default().id(seq.to_string()).event(name).data(body))),
-    );
-    let live = futures_util::stream::unfold((live, last), move |(mut rx, mut last)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(item) if item.seq > last && item.kind == name => {
-                    last = item.seq;
-                    return Some((item, (rx, last)));
-                }
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    let events = futures_util::StreamExt::map(items, move |(seq, body)| {
+        Ok(SseEvent::default().id(seq.to_string()).event(name).data(body))
     });
-    let live = futures_util::StreamExt::filter_map(live, move |item| {
-        let out =
-            keep(&item).then(|| Ok(SseEvent::default().id(item.seq.to_string()).event(name).data(item.body.clone())));
-        std::future::ready(out)
-    });
-    Sse::new(futures_util::StreamExt::chain(replay, live)).keep_alive(KeepAlive::default())
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// Live changes of every call of the tenant (supervisors' view), resumable with `Last-Event-ID`.
@@ -283,23 +157,7 @@ async fn stream_changes(
     ctx: Ctx,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let tenant = allow(&state, &ctx, Resource::Call, Action::Read).await?;
-    let last = last_event_id(&headers);
-    let live = state.calls.subscribe();
-    let backlog = if last > 0 {
-        state.store.reader().await?.call_changes_after(tenant, last, MAX_REPLAY).await?
-    } else {
-        Vec::new()
-    };
-    let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
-    Ok(sse(backlog, live, last, move |i| i.tenant == tenant && i.user.is_none(), "change"))
-}
-
-fn me(ctx: &Ctx) -> ApiResult<UserId> {
-    match ctx.principal {
-        PrincipalId::User(u) => Ok(u),
-        _ => Err(ApiError::invalid("only users receive call security alerts")),
-    }
+    Ok(sse(feed::changes(&state, &ctx, last_event_id(&headers)).await?, "change"))
 }
 
 /// The caller's call security alerts (downgrades of calls on their end-to-edge station), resumable
@@ -311,18 +169,7 @@ async fn stream_alerts(
     ctx: Ctx,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(&state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
-    let user = me(&ctx)?;
-    let last = last_event_id(&headers);
-    let live = state.calls.subscribe();
-    let backlog = if last > 0 {
-        state.store.reader().await?.call_alerts_after(tenant, user, last, MAX_REPLAY).await?
-    } else {
-        Vec::new()
-    };
-    let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
-    Ok(sse(backlog, live, last, move |i| i.tenant == tenant && i.user == Some(user), "alert"))
+    Ok(sse(feed::alerts(&state, &ctx, last_event_id(&headers)).await?, "alert"))
 }
 
 /// Stations.

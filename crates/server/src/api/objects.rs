@@ -7,24 +7,23 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use callvault_model::access::{Action, Resource};
+use callvault_core::vault::content;
+use callvault_core::vault::integrity::VerifyReport;
+use callvault_core::vault::uploads::{self, NewUpload};
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{ContentClass, StoredObject};
-use callvault_model::{ObjectId, PrincipalId, ServiceId, TenantId, UserId};
-use callvault_policy::access::{Decision, ResourceRef};
-use callvault_store::ObjectQuery;
-use callvault_store::prelude::*;
+use callvault_model::{ObjectId, ServiceId, UserId};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+pub use callvault_core::vault::content::{ListParams, ObjectPage};
 
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-use callvault_core::vault::uploads::{self, NewUpload};
-use callvault_core::vault::{ContentError, read_plain};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,29 +59,6 @@ pub struct UploadParams {
     pub sha256: Option<String>,
 }
 
-/// Filters of a listing.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Only this class.
-    pub class: Option<ContentClass>,
-    /// Only this interaction.
-    pub interaction: Option<String>,
-    /// Ids after this one (paging).
-    pub after: Option<ObjectId>,
-    /// Page size (1..=500, default 100).
-    pub limit: Option<i64>,
-}
-
-/// A page of objects.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ObjectPage {
-    /// Objects the caller may see.
-    pub items: Vec<StoredObject>,
-    /// Pass as `after` for the next page.
-    pub next: Option<ObjectId>,
-}
-
 /// Options of a content read.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -90,39 +66,6 @@ pub struct ContentParams {
     /// Download as an attachment (needs `interaction:export`) instead of playing.
     #[serde(default)]
     pub download: bool,
-}
-
-fn base_ref(o: &StoredObject) -> ResourceRef<'_> {
-    ResourceRef { services: o.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, o.tenant_id) }
-}
-
-/// The decision for an object: allowed when allowed for the object as a whole or as owned by
-/// any of its agents.
-fn decide_object(ctx: &Ctx, action: Action, o: &StoredObject) -> (Decision, Option<UserId>) {
-    let mut first = (ctx.decide(action, &base_ref(o)), None);
-    if first.0.is_allowed() {
-        return first;
-    }
-    for agent in &o.agents {
-        let d = ctx.decide(action, &base_ref(o).with_owner(PrincipalId::User(*agent)));
-        if d.is_allowed() {
-            return (d, Some(*agent));
-        }
-        if first.1.is_none() {
-            first.1 = Some(*agent);
-        }
-    }
-    first
-}
-
-pub(super) async fn authorize_object(state: &AppState, ctx: &Ctx, action: Action, o: &StoredObject) -> ApiResult<()> {
-    let (_, owner) = decide_object(ctx, action, o);
-    let r = match owner {
-        Some(a) => base_ref(o).with_owner(PrincipalId::User(a)),
-        None => base_ref(o),
-    };
-    ctx.authorize(state, action, &r).await?;
-    Ok(())
 }
 
 fn parse_agents(s: Option<&str>) -> ApiResult<Vec<UserId>> {
@@ -144,14 +87,7 @@ async fn upload_object(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<StoredObject>)> {
-    // Authorization before anything is read: a caller who may not upload learns nothing more.
-    let tenant = ctx.tenant()?;
-    ctx.authorize(
-        &state,
-        Action::Create,
-        &ResourceRef { services: p.service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
-    )
-    .await?;
+    uploads::admit(&state, &ctx, p.service).await?;
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .map(|v| {
@@ -234,27 +170,7 @@ async fn list_objects(
     ctx: Ctx,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<ObjectPage>> {
-    let tenant = ctx.tenant()?;
-    if !ctx.may_somewhere(Action::Read, Resource::Interaction) {
-        ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
-    }
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit: 1..=500"));
-    }
-    let page = state
-        .store
-        .reader()
-        .await?
-        .objects(tenant, &ObjectQuery { class: p.class, interaction: p.interaction, after: p.after, limit })
-        .await?;
-    let next = (page.len() as i64 == limit).then(|| page.last().map(|o| o.id)).flatten();
-    let items = page.into_iter().filter(|o| decide_object(&ctx, Action::Read, o).0.is_allowed()).collect();
-    Ok(axum::Json(ObjectPage { items, next }))
-}
-
-async fn load(state: &AppState, tenant: TenantId, id: ObjectId) -> ApiResult<StoredObject> {
-    state.store.reader().await?.object(tenant, id).await.map_err(|e| ApiError::from_store(e, "object"))
+    Ok(axum::Json(content::list(&state, &ctx, p).await?))
 }
 
 /// One object's metadata.
@@ -265,43 +181,7 @@ async fn get_object(
     ctx: Ctx,
     Path(id): Path<ObjectId>,
 ) -> ApiResult<axum::Json<StoredObject>> {
-    let o = load(&state, ctx.tenant()?, id).await?;
-    authorize_object(&state, &ctx, Action::Read, &o).await?;
-    Ok(axum::Json(o))
-}
-
-/// Parses a single `bytes=` range against an object of `size` bytes: `[start, end)`.
-pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
-    // RFC 9110 14.2: a range unit the server does not understand is ignored; several ranges
-    // (multipart answers) are not offered, so such a request gets the whole content.
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (a, b) = spec.split_once('-').ok_or_else(|| ApiError::bad_request("Range: bytes=start-end"))?;
-    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ApiError::bad_request("Range: bytes=start-end"));
-    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, true) => return Err(ApiError::bad_request("Range: bytes=start-end")),
-        (true, false) => {
-            let n = num(b)?;
-            if n == 0 {
-                return Err(ApiError::range_not_satisfiable(size));
-            }
-            (size.saturating_sub(n), size)
-        }
-        (false, true) => (num(a)?, size),
-        (false, false) => {
-            let (s, e) = (num(a)?, num(b)?);
-            if e < s {
-                return Err(ApiError::bad_request("Range: end before start"));
-            }
-            (s, e.saturating_add(1).min(size))
-        }
-    };
-    if start >= size || start >= end {
-        return Err(ApiError::range_not_satisfiable(size));
-    }
-    Ok(Some((start, end)))
+    Ok(axum::Json(content::get(&state, &ctx, id).await?))
 }
 
 /// Plays or downloads an object's content; supports `Range: bytes=`. Only the segments the
@@ -317,67 +197,13 @@ async fn object_content(
     Query(p): Query<ContentParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let tenant = ctx.tenant()?;
-    let o = load(&state, tenant, id).await?;
-    let action = if p.download { Action::Export } else { Action::Listen };
-    authorize_object(&state, &ctx, action, &o).await?;
     let range = match headers.get(header::RANGE) {
-        Some(v) => parse_range(v.to_str().map_err(|_| ApiError::bad_request("bad Range header"))?, o.size)?,
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("bad Range header"))?),
         None => None,
     };
-    let (start, end) = range.unwrap_or((0, o.size));
-    let dk = match o.key_version {
-        Some(v) => Some(state.vault.data_key(&mut state.store.reader().await?, tenant, v).await?),
-        None => None,
-    };
-    let event = ctx
-        .event(if p.download { "object.export" } else { "object.read" })
-        .target("object", o.id)
-        .origin(ctx.origin(&state))
-        .details(serde_json::json!({ "class": o.class, "range": [start, end], "decrypted": o.key_version.is_some() }));
-    state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ContentError>>(4);
-    let path = state.vault.blobs.path(tenant, &o.blob);
-    let object = o.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut client_gone = false;
-        let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece: &mut [u8]| {
-            tx.blocking_send(Ok(Bytes::copy_from_slice(piece))).map_err(|_| {
-                client_gone = true;
-                ContentError::Io(std::io::Error::other("client went away"))
-            })
-        });
-        if let Err(e) = result
-            && !client_gone
-        {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    // The first segment of the range is authenticated before the status line goes out: a
-    // damaged start is an integrity error, never a 200 with a cut-off body.
-    let first = match rx.recv().await {
-        Some(Ok(bytes)) => Some(bytes),
-        Some(Err(e)) => {
-            let failed = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
-            return Err(failed.into());
-        }
-        None => None,
-    };
-    // A failure after the headers aborts the response (the client sees a broken transfer, never
-    // a short "complete" body) and is reported like one before them.
-    let (alert_state, alert_ctx, alert_object) = (state.clone(), ctx.clone(), o.clone());
-    let rest = futures_util::stream::unfold(Some((rx, alert_state, alert_ctx, alert_object)), move |st| async move {
-        let (mut rx, state, ctx, o) = st?;
-        match rx.recv().await? {
-            Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
-            Err(e) => {
-                let _ = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
-                Some((Err(std::io::Error::other("content failed its integrity check")), None))
-            }
-        }
-    });
-    let body = Body::from_stream(futures_util::stream::iter(first.map(Ok::<_, std::io::Error>)).chain(rest));
-    let mut response = body.into_response();
+    let c = content::read(&state, &ctx, id, p.download, range).await?;
+    let (o, start, end) = (&c.object, c.start, c.end);
+    let mut response = Body::from_stream(c.body.map(|piece| piece.map(Bytes::from))).into_response();
     let h = response.headers_mut();
     // Media a browser plays (audio, video) keep their declared type and play inline; anything
     // else (HTML, SVG, scripts, documents) is an opaque download, so stored content never runs
@@ -396,7 +222,7 @@ async fn object_content(
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if range.is_some() {
+    if c.partial {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, o.size)) {
             response.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -414,59 +240,26 @@ fn plays_inline(content_type: &str) -> Option<String> {
 /// Authenticates every segment of one object and its plaintext digest; a failure is reported
 /// to the security officers and audited.
 #[utoipa::path(post, path = "/v1/objects/{id}/verify", tag = "objects", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = callvault_core::vault::integrity::VerifyReport), (status = 404, body = Problem)))]
+    responses((status = 200, body = VerifyReport), (status = 404, body = Problem)))]
 async fn verify_object(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<ObjectId>,
-) -> ApiResult<axum::Json<callvault_core::vault::integrity::VerifyReport>> {
-    let o = load(&state, ctx.tenant()?, id).await?;
-    authorize_object(&state, &ctx, Action::Read, &o).await?;
-    let mut report = callvault_core::vault::integrity::VerifyReport { checked: 1, damaged: Vec::new() };
-    if let Err(e) = callvault_core::vault::integrity::verify(&state, &o).await {
-        let reason = callvault_core::vault::integrity::reason(&e).to_owned();
-        let _ = callvault_core::vault::integrity::report(&state, Some(&ctx), &o, (0, o.size), &e).await;
-        report.damaged.push(callvault_core::vault::integrity::Damaged { id: o.id, reason });
-    }
-    audit_verify(&state, &ctx, &report).await?;
-    Ok(axum::Json(report))
+) -> ApiResult<axum::Json<VerifyReport>> {
+    Ok(axum::Json(content::verify_one(&state, &ctx, id).await?))
 }
 
 /// Authenticates every object the caller may read (the scrub job does the same for all
 /// tenants every `scrub_interval_secs`); damaged ones are listed and reported.
 #[utoipa::path(post, path = "/v1/objects/verify", tag = "objects", security(("bearer" = [])),
-    responses((status = 200, body = callvault_core::vault::integrity::VerifyReport), (status = 403, body = Problem)))]
-async fn verify_objects(
-    State(state): State<AppState>,
-    ctx: Ctx,
-) -> ApiResult<axum::Json<callvault_core::vault::integrity::VerifyReport>> {
-    let tenant = ctx.tenant()?;
-    if !ctx.may_somewhere(Action::Read, Resource::Interaction) {
-        ctx.authorize(&state, Action::Read, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
-    }
-    let report = callvault_core::vault::integrity::verify_tenant(&state, Some(&ctx), tenant, |o| {
-        decide_object(&ctx, Action::Read, o).0.is_allowed()
-    })
-    .await?;
-    audit_verify(&state, &ctx, &report).await?;
-    Ok(axum::Json(report))
-}
-
-async fn audit_verify(
-    state: &AppState,
-    ctx: &Ctx,
-    report: &callvault_core::vault::integrity::VerifyReport,
-) -> ApiResult<()> {
-    let event = ctx
-        .event("object.verify")
-        .origin(ctx.origin(state))
-        .details(serde_json::json!({ "checked": report.checked, "damaged": report.damaged.len() }));
-    state.auditor.record_now(state.clock.now(), &event).await.map_err(ApiError::internal)
+    responses((status = 200, body = VerifyReport), (status = 403, body = Problem)))]
+async fn verify_objects(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<VerifyReport>> {
+    Ok(axum::Json(content::verify_all(&state, &ctx).await?))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_range, plays_inline};
+    use super::plays_inline;
 
     #[test]
     fn only_one_audio_or_video_type_plays_inline() {
@@ -493,19 +286,5 @@ mod tests {
         ] {
             assert_eq!(plays_inline(t), None, "{t}");
         }
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 100)));
-        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status().as_u16(), 416);
-        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status().as_u16(), 416);
-        assert_eq!(parse_range("bytes=5-1", 100).unwrap_err().status().as_u16(), 400);
-        assert_eq!(parse_range("items=0-1", 100).unwrap(), None, "an unknown unit is ignored");
-        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None, "several ranges: the whole content");
-        assert_eq!(parse_range("bytes=x-1", 100).unwrap_err().status().as_u16(), 400);
     }
 }

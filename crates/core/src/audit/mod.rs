@@ -23,6 +23,8 @@ use callvault_store::{AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow, Sign
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod log;
+
 /// Who did it.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]

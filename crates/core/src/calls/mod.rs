@@ -24,6 +24,8 @@ use callvault_store::{CallStore, Store};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub mod feed;
+
 use crate::audit::{Actor, AuditEvent, Auditor};
 
 /// Where a call's signalling came from.

@@ -1,0 +1,238 @@
+//! Call security for its callers: signalling in (normalised events from a PBX's own feed, raw
+//! SIP per leg), views out (current calls, a call's history) and live streams (a tenant's
+//! changes for supervisors, a user's own alerts) that resume after the last id seen.
+
+use std::sync::Arc;
+
+use callvault_model::access::{Action, Resource};
+use callvault_model::{PrincipalId, TenantId, UserId};
+use callvault_policy::access::ResourceRef;
+use callvault_policy::callsec::{Change, Event};
+use callvault_store::calls::CallRow;
+use callvault_store::{CallStore, StoreError};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::{CallError, CallView, Captured, Hop, Source, StreamItem, notify_downgrades};
+use crate::caller::{AccessError, Ctx, Permit};
+use crate::services::Services;
+
+/// Events per request at most.
+pub const MAX_EVENTS: usize = 100;
+/// Items replayed from the database on a stream resume at most.
+pub const MAX_REPLAY: u32 = 1000;
+
+/// Why signalling was not applied or calls not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The caller may not do this.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A parameter is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// Only users receive call security alerts.
+    #[error("only users receive call security alerts")]
+    NotAUser,
+    /// The call tracker refused.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A stored call does not decode.
+    #[error("a stored call does not decode: {0}")]
+    Corrupt(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which calls.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CallQuery {
+    /// Only calls in progress (default true).
+    #[serde(default)]
+    pub all: bool,
+    /// At most this many (default 100, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A call with every state change it went through.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallHistory {
+    /// The call as last recorded.
+    pub call: CallView,
+    /// Its changes in order (each with the sequence number, time and cause).
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<serde_json::Value>,
+}
+
+async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, FeedError> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Call, tenant)).await?)
+}
+
+fn view_of(row: &CallRow) -> Result<CallView, FeedError> {
+    Ok(CallView {
+        id: row.id,
+        call_key: row.call_key.clone(),
+        source: Source::parse(&row.source),
+        state: serde_json::from_str(&row.state).map_err(|e| FeedError::Corrupt(e.to_string()))?,
+        started_at: row.started_at.0,
+        updated_at: row.updated_at.0,
+        ended_at: row.ended_at.map(|t| t.0),
+    })
+}
+
+/// Current calls (or, with `all`, recent ones from the store), newest first.
+pub async fn calls(state: &Services, ctx: &Ctx, q: &CallQuery) -> Result<Vec<CallView>, FeedError> {
+    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    if q.all {
+        let rows = state.store.reader().await?.calls(tenant, false, limit).await?;
+        return rows.iter().map(view_of).collect();
+    }
+    let mut v = state.calls.current(tenant);
+    v.truncate(limit as usize);
+    Ok(v)
+}
+
+/// One call and its history.
+pub async fn history(state: &Services, ctx: &Ctx, id: uuid::Uuid) -> Result<CallHistory, FeedError> {
+    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let mut r = state.store.reader().await?;
+    let row = r.call(tenant, id).await.map_err(|e| match e {
+        StoreError::NotFound => FeedError::Call(CallError::NoSuchCall),
+        e => e.into(),
+    })?;
+    let changes = r
+        .call_changes(tenant, id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let mut v: serde_json::Value = serde_json::from_str(&c.body).unwrap_or_default();
+            v["seq"] = c.seq.into();
+            v
+        })
+        .collect();
+    Ok(CallHistory { call: view_of(&row)?, changes })
+}
+
+/// Applies normalised events to the call `call` (the reference in the caller's system), in
+/// order, all or nothing; durable before it returns. Downgrades alert.
+pub async fn apply_events(
+    state: &Services,
+    ctx: &Ctx,
+    call: &str,
+    events: &[Event],
+) -> Result<(CallView, Vec<Change>), FeedError> {
+    let permit = allow(state, ctx, Action::Create).await?;
+    if call.is_empty() || call.len() > 256 {
+        return Err(FeedError::Invalid("call: 1 to 256 characters".into()));
+    }
+    if events.is_empty() || events.len() > MAX_EVENTS {
+        return Err(FeedError::Invalid(format!("events: 1 to {MAX_EVENTS} per request, got {}", events.len())));
+    }
+    let tenant = permit.tenant();
+    permit.covers(Action::Create, Resource::Call, tenant)?;
+    let now = state.clock.now().millis();
+    let (view, changes) = state.calls.apply_events(tenant, call, events, now, true).await?;
+    notify_downgrades(state, tenant, view.id, &changes);
+    Ok((view, changes))
+}
+
+/// Applies one raw SIP message seen on leg `leg` (`tls`: the hop's transport was TLS, when the
+/// message's own Via does not say); its Call-ID names the call. Downgrades alert.
+pub async fn apply_sip(
+    state: &Services,
+    ctx: &Ctx,
+    leg: &str,
+    tls: Option<bool>,
+    message: &[u8],
+) -> Result<(uuid::Uuid, Vec<Change>), FeedError> {
+    let permit = allow(state, ctx, Action::Create).await?;
+    if leg.is_empty() || leg.len() > 128 {
+        return Err(FeedError::Invalid("leg: 1 to 128 characters".into()));
+    }
+    let tenant = permit.tenant();
+    permit.covers(Action::Create, Resource::Call, tenant)?;
+    let now = state.clock.now().millis();
+    let captured = Captured { source: Source::Sip, hop: Hop::Leg(leg), message, transport_tls: tls, correlation: None };
+    let (call_id, changes) = state.calls.apply_sip(tenant, captured, now, true).await?;
+    notify_downgrades(state, tenant, call_id, &changes);
+    Ok((call_id, changes))
+}
+
+/// Stored items after `last` first, then live ones (the subscription is taken before the
+/// replay query, so nothing committed in between is lost; duplicates are skipped by id), as
+/// (id, JSON body).
+fn resume(
+    backlog: Vec<(i64, String)>,
+    live: broadcast::Receiver<Arc<StreamItem>>,
+    last: i64,
+    keep: impl Fn(&StreamItem) -> bool + Send + 'static,
+    name: &'static str,
+) -> impl Stream<Item = (i64, String)> + Send {
+    let last = backlog.last().map_or(last, |(s, _)| *s);
+    let replay = futures_util::stream::iter(backlog);
+    let live = futures_util::stream::unfold((live, last), move |(mut rx, mut last)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(item) if item.seq > last && item.kind == name => {
+                    last = item.seq;
+                    return Some((item, (rx, last)));
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let live = futures_util::StreamExt::filter_map(live, move |item| {
+        std::future::ready(keep(&item).then(|| (item.seq, item.body.clone())))
+    });
+    futures_util::StreamExt::chain(replay, live)
+}
+
+/// Live changes of every call of the tenant (supervisors' view) after id `last` (0: live only).
+pub async fn changes(
+    state: &Services,
+    ctx: &Ctx,
+    last: i64,
+) -> Result<impl Stream<Item = (i64, String)> + Send + use<>, FeedError> {
+    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let live = state.calls.subscribe();
+    let backlog = if last > 0 {
+        state.store.reader().await?.call_changes_after(tenant, last, MAX_REPLAY).await?
+    } else {
+        Vec::new()
+    };
+    let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
+    Ok(resume(backlog, live, last, move |i| i.tenant == tenant && i.user.is_none(), "change"))
+}
+
+fn alert_user(ctx: &Ctx) -> Result<UserId, FeedError> {
+    match ctx.principal {
+        PrincipalId::User(u) => Ok(u),
+        _ => Err(FeedError::NotAUser),
+    }
+}
+
+/// The caller's call security alerts (downgrades of calls on their end-to-edge station) after
+/// id `last` (0: live only).
+pub async fn alerts(
+    state: &Services,
+    ctx: &Ctx,
+    last: i64,
+) -> Result<impl Stream<Item = (i64, String)> + Send + use<>, FeedError> {
+    let tenant: TenantId = ctx.tenant()?;
+    ctx.authorize(state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
+    let user = alert_user(ctx)?;
+    let live = state.calls.subscribe();
+    let backlog = if last > 0 {
+        state.store.reader().await?.call_alerts_after(tenant, user, last, MAX_REPLAY).await?
+    } else {
+        Vec::new()
+    };
+    let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
+    Ok(resume(backlog, live, last, move |i| i.tenant == tenant && i.user == Some(user), "alert"))
+}
