@@ -288,7 +288,7 @@ pub async fn create_grant(state: &Services, ctx: &Ctx, new: CreateGrant) -> Resu
         tx.rollback().await?;
         let subject =
             custody::Subject::Grant { grantee: new.grantee, role_id: role.id, role_name: role.name, scope: new.scope };
-        return Ok(Outcome::Proposed(custody::propose(state, ctx, new.grantee.principal(), subject).await?));
+        return Ok(Outcome::Proposed(Box::new(custody::propose(state, ctx, new.grantee.principal(), subject).await?)));
     }
     let grant = Grant {
         id: GrantId::new(),
@@ -331,7 +331,9 @@ pub async fn delete_grant(state: &Services, ctx: &Ctx, id: GrantId) -> Result<Ou
     if duties::is_custodial(&role.privileges) && matches!(grant.grantee, Grantee::User(_)) {
         tx.rollback().await?;
         let subject = custody::Subject::Revoke { grant_id: id, role_name: role.name };
-        return Ok(Outcome::Proposed(custody::propose(state, ctx, grant.grantee.principal(), subject).await?));
+        return Ok(Outcome::Proposed(Box::new(
+            custody::propose(state, ctx, grant.grantee.principal(), subject).await?,
+        )));
     }
     if let Grantee::User(user) = grant.grantee {
         let admins = identity::administrators(&mut tx, tenant).await?;

@@ -91,5 +91,5 @@ pub enum Outcome<T> {
     /// Done.
     Done(T),
     /// Proposed; nothing changes until the ceremony is approved.
-    Proposed(Ceremony),
+    Proposed(Box<Ceremony>),
 }

@@ -339,7 +339,7 @@ pub async fn reset_password(
     let tenant = permit.tenant();
     if custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
         let subject = custody::Subject::Reset { user_id: id, what: ResetWhat::Password };
-        return Ok(Outcome::Proposed(custody::propose(state, ctx, PrincipalId::User(id), subject).await?));
+        return Ok(Outcome::Proposed(Box::new(custody::propose(state, ctx, PrincipalId::User(id), subject).await?)));
     }
     let mut tx = state.store.begin().await?;
     let rules = identity::password_rules(&mut tx, Some(tenant)).await?;
@@ -390,7 +390,7 @@ pub async fn reset_totp(state: &Services, ctx: &Ctx, id: UserId) -> Result<Outco
     let tenant = permit.tenant();
     if custody::is_custodian(&mut state.store.reader().await?, tenant, id).await? {
         let subject = custody::Subject::Reset { user_id: id, what: ResetWhat::Totp };
-        return Ok(Outcome::Proposed(custody::propose(state, ctx, PrincipalId::User(id), subject).await?));
+        return Ok(Outcome::Proposed(Box::new(custody::propose(state, ctx, PrincipalId::User(id), subject).await?)));
     }
     permit.covers(Action::Unlock, Resource::UserCredential, tenant)?;
     let now = state.clock.now();
