@@ -287,3 +287,27 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
     response
 }
+
+#[cfg(test)]
+mod tests {
+    /// Handlers parse, call one core service and render: no handler opens a transaction, reads
+    /// the store, writes the audit log or asks the access engine itself (the health check's
+    /// database ping is the one store call).
+    #[test]
+    fn handlers_hold_no_transaction_scripts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        let mut offences = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                let script = [".begin()", ".reader()", "auditor.record", ".authorize(", "tx.commit"];
+                if script.iter().any(|s| line.contains(s)) {
+                    offences.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(offences.is_empty(), "business logic in handlers:\n{}", offences.join("\n"));
+    }
+}
