@@ -26,9 +26,42 @@ macro_rules! wire_names_schema {
     };
 }
 
+/// An enum of stable wire names with `ALL`, `as_str`, `parse` and `Display`.
+macro_rules! name_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        crate::wire_names_schema!($name, [$($text),*]);
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            /// The stable name.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+            /// Parses the stable name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod access;
 pub mod dial;
 pub mod ids;
+pub mod personal;
 pub mod records;
 pub mod redact;
 pub mod vault;

@@ -19,6 +19,7 @@ mod dial;
 mod directory;
 mod identity;
 mod migrate;
+pub mod personal;
 mod tenants;
 mod vault;
 
