@@ -189,6 +189,8 @@ pub async fn check(state: &Services, ctx: &Ctx, checks: &[CheckRequest]) -> Resu
                 "rule": decision.denial().map(|r| r.rule.to_string()),
             }));
         }
+        let number = decision.number.as_ref().map_or(c.number.as_str(), |n| n.e164.as_str());
+        crate::diagnostics::dial_checked(state, tenant, c.direction, number, &decision);
         results.push(decision);
     }
     // Counted calls and the denials become durable before the answer, each through its group

@@ -15,6 +15,7 @@ pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod custody;
+pub mod diagnostics;
 pub mod dial;
 pub mod dial_admin;
 pub mod dial_checks;

@@ -34,4 +34,6 @@ pub struct Services {
     pub calls: Arc<crate::calls::Calls>,
     /// Outbound HTTP to tenant-chosen addresses (webhooks), checked against SSRF.
     pub egress: crate::egress::Egress,
+    /// Which tenants log their communication events now (diagnostics; off by default).
+    pub event_log: Arc<crate::diagnostics::EventLog>,
 }

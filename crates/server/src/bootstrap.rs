@@ -179,6 +179,7 @@ pub async fn state_with(
         None => None,
     };
     let egress = callvault_core::egress::Egress::new(&config.webhook_test_addresses);
+    let event_log = Arc::new(callvault_core::diagnostics::EventLog::load(&store).await?);
     Ok(AppState {
         services: callvault_core::Services {
             egress,
@@ -191,6 +192,7 @@ pub async fn state_with(
             vault,
             dial,
             calls,
+            event_log,
         },
         metrics_token,
         hep_stats: Arc::default(),

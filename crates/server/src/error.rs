@@ -10,6 +10,7 @@ use callvault_core::caller::AccessError;
 use callvault_core::calls::CallError;
 use callvault_core::calls::feed::FeedError;
 use callvault_core::custody::CustodyError;
+use callvault_core::diagnostics::DiagnosticsError;
 use callvault_core::dial::DialError;
 use callvault_core::dial_admin::DialAdminError;
 use callvault_core::dial_checks::DialCheckError;
@@ -629,6 +630,17 @@ impl From<FeedError> for ApiError {
             FeedError::Call(e) => e.into(),
             FeedError::Corrupt(_) => Self::internal(detail),
             FeedError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DiagnosticsError> for ApiError {
+    fn from(e: DiagnosticsError) -> Self {
+        match e {
+            DiagnosticsError::Access(e) => e.into(),
+            DiagnosticsError::Invalid(detail) => Self::invalid(detail),
+            DiagnosticsError::Audit(e) => e.into(),
+            DiagnosticsError::Store(e) => e.into(),
         }
     }
 }

@@ -260,6 +260,7 @@ pub async fn handle(state: &AppState, bytes: &[u8]) -> bool {
         Ok((call, changes)) => {
             stats.accepted.fetch_add(1, Ordering::Relaxed);
             callvault_core::calls::notify_downgrades(state, agent.tenant, call, &changes);
+            callvault_core::diagnostics::call_applied(state, agent.tenant, call, "hep", &changes);
         }
         Err(callvault_core::calls::CallError::Signalling(_)) => {
             // Malformed SIP inside an authentic packet: counted as malformed, never a call.

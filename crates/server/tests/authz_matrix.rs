@@ -462,6 +462,7 @@ async fn request_for(
         ("PUT", "/v1/settings") => Some(
             json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
         ),
+        ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),
         ("PUT", "/v1/dial/settings") => {
             Some(serde_json::to_value(callvault_policy::dial::Settings::default()).unwrap())
         }

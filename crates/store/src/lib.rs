@@ -40,7 +40,7 @@ pub use identity::{
     RoleStore, ServiceAccountStore, SessionRow, SessionStore, SigningKeyRow, SigningKeyStore,
 };
 pub use migrate::{MIGRATIONS, Migration, current_version};
-pub use tenants::TenantStore;
+pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
     CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,
 };

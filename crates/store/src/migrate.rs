@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_hardening.sql"),
         postgres: include_str!("../migrations/postgres/0006_hardening.sql"),
     },
+    Migration {
+        version: 7,
+        name: "event_logging",
+        sqlite: include_str!("../migrations/sqlite/0007_event_logging.sql"),
+        postgres: include_str!("../migrations/postgres/0007_event_logging.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -24,6 +24,27 @@ pub trait TenantStore {
     async fn update_tenant(&mut self, tenant: &Tenant, now: Timestamp) -> Result<()>
     where
         Self: Writable;
+    /// Every tenant's newest event-logging window.
+    async fn event_logging_windows(&mut self) -> Result<Vec<EventLoggingRow>>;
+    /// Replaces a tenant's event-logging window.
+    async fn put_event_logging(&mut self, row: &EventLoggingRow) -> Result<()>
+    where
+        Self: Writable;
+}
+
+/// A window in which a tenant's communication events are logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLoggingRow {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// When the window ends (Unix ms); in the past once it has ended or was switched off.
+    pub until: Timestamp,
+    /// Who switched it on or off (a principal, as text).
+    pub enabled_by: String,
+    /// Why.
+    pub reason: String,
+    /// When it was switched on.
+    pub enabled_at: Timestamp,
 }
 
 macro_rules! select_tenant {
@@ -93,5 +114,43 @@ impl<C: Conn> TenantStore for C {
         .execute(self.conn())
         .await?;
         affected(r)
+    }
+
+    async fn event_logging_windows(&mut self) -> Result<Vec<EventLoggingRow>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, until_ms, enabled_by, reason, enabled_at FROM cfg_event_logging ORDER BY tenant_id",
+        )
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventLoggingRow {
+                    tenant_id: TenantId(col_uuid(row, "tenant_id")?),
+                    until: Timestamp(row.try_get("until_ms")?),
+                    enabled_by: row.try_get("enabled_by")?,
+                    reason: row.try_get("reason")?,
+                    enabled_at: Timestamp(row.try_get("enabled_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_event_logging(&mut self, w: &EventLoggingRow) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "INSERT INTO cfg_event_logging (tenant_id, until_ms, enabled_by, reason, enabled_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET until_ms = $2, enabled_by = $3, \
+             reason = $4, enabled_at = $5",
+        )
+        .bind(w.tenant_id.to_string())
+        .bind(w.until.millis())
+        .bind(&w.enabled_by)
+        .bind(&w.reason)
+        .bind(w.enabled_at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 }

@@ -138,6 +138,7 @@ pub async fn apply_events(
     let now = state.clock.now().millis();
     let (view, changes) = state.calls.apply_events(tenant, call, events, now, true).await?;
     notify_downgrades(state, tenant, view.id, &changes);
+    crate::diagnostics::call_applied(state, tenant, view.id, "events", &changes);
     Ok((view, changes))
 }
 
@@ -160,6 +161,7 @@ pub async fn apply_sip(
     let captured = Captured { source: Source::Sip, hop: Hop::Leg(leg), message, transport_tls: tls, correlation: None };
     let (call_id, changes) = state.calls.apply_sip(tenant, captured, now, true).await?;
     notify_downgrades(state, tenant, call_id, &changes);
+    crate::diagnostics::call_applied(state, tenant, call_id, "sip", &changes);
     Ok((call_id, changes))
 }
 

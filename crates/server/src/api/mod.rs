@@ -12,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod diagnostics;
 pub mod dial;
 pub mod directory;
 pub mod exports;
@@ -82,6 +83,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(exports::routes())
         .merge(dial::routes())
         .merge(calls::routes())
+        .merge(diagnostics::routes())
 }
 
 /// The OpenAPI document.

@@ -279,6 +279,11 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(FeedError::Call(CallError::NoSuchCall), 404, "not-found");
     case!(FeedError::Corrupt("state".into()), 500, "internal");
     case!(FeedError::Store(store()), 500, "internal");
+    // Diagnostic event logging.
+    case!(DiagnosticsError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(DiagnosticsError::Invalid("minutes: 1 to 1440".into()), 422, "invalid-input");
+    case!(DiagnosticsError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(DiagnosticsError::Store(store()), 500, "internal");
     // Stored content that fails its check.
     case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
     case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");
