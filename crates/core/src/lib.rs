@@ -29,6 +29,7 @@ pub mod notify;
 pub mod operators;
 pub mod services;
 pub mod stations;
+pub mod subjects;
 pub mod tenants;
 pub mod vault;
 pub mod webhooks;

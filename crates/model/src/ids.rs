@@ -214,3 +214,11 @@ mod tests {
         assert!("user:nope".parse::<PrincipalId>().is_err());
     }
 }
+id_type!(
+    /// An interaction: one call, chat, SMS or e-mail conversation with a customer.
+    InteractionId, "interaction"
+);
+id_type!(
+    /// A data subject: the person behind the identifiers seen together.
+    SubjectId, "subject"
+);

@@ -49,3 +49,101 @@ impl ContentClass {
         }
     }
 }
+
+name_enum!(
+    /// How an interaction took place.
+    Channel {
+        /// A phone call.
+        Voice = "voice",
+        /// A web chat.
+        Chat = "chat",
+        /// Text messages.
+        Sms = "sms",
+        /// E-mail.
+        Email = "email",
+    }
+);
+
+name_enum!(
+    /// Who started an interaction.
+    InteractionDirection {
+        /// The customer.
+        Inbound = "inbound",
+        /// The contact center (a campaign, an agent).
+        Outbound = "outbound",
+    }
+);
+
+name_enum!(
+    /// The customer's answer when asked to consent to recording.
+    Consent {
+        /// Consented.
+        Yes = "yes",
+        /// Refused.
+        No = "no",
+        /// Not asked: the service records without consent.
+        NotRequired = "not_required",
+        /// Asked, no answer (timeout).
+        NoAnswer = "no_answer",
+        /// Not known.
+        Unknown = "unknown",
+    }
+);
+
+name_enum!(
+    /// A kind of identifier of a customer.
+    IdentifierKind {
+        /// A phone number, stored in E.164.
+        Phone = "phone",
+        /// An e-mail address, stored in lower case.
+        Email = "email",
+        /// An IP address.
+        Ip = "ip",
+    }
+);
+
+/// An identifier of a customer, in clear (only in memory; stored sealed with a blind index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Identifier {
+    /// Kind.
+    #[schema(value_type = String)]
+    pub kind: IdentifierKind,
+    /// Value.
+    #[schema(value_type = String)]
+    pub value: crate::Personal<String>,
+}
+
+/// The operative record of a call, chat, SMS or e-mail conversation (a contact data record).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Interaction {
+    /// Id.
+    pub id: crate::InteractionId,
+    /// Tenant.
+    pub tenant_id: crate::TenantId,
+    /// Channel.
+    #[schema(value_type = String)]
+    pub channel: Channel,
+    /// Direction.
+    #[schema(value_type = String)]
+    pub direction: InteractionDirection,
+    /// The contact center's own reference (a call id, chat id); objects uploaded with it as their
+    /// `interaction` belong to it.
+    pub external_ref: Option<String>,
+    /// Service or campaign.
+    pub service_id: Option<crate::ServiceId>,
+    /// Agents on it.
+    pub agents: Vec<crate::UserId>,
+    /// Consent to recording.
+    #[schema(value_type = String)]
+    pub consent: Consent,
+    /// Start.
+    pub started_at: crate::records::Timestamp,
+    /// End.
+    pub ended_at: Option<crate::records::Timestamp>,
+    /// The customer's identifiers (returned in clear only where the caller may read them).
+    pub identifiers: Vec<Identifier>,
+    /// The subject its identifiers link to.
+    pub subject_id: Option<crate::SubjectId>,
+    /// Created.
+    pub created_at: crate::records::Timestamp,
+}

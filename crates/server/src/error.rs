@@ -20,6 +20,7 @@ use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
 use callvault_core::lists::records::RecordError;
 use callvault_core::stations::StationError;
+use callvault_core::subjects::SubjectError;
 use callvault_core::tenants::TenantError;
 use callvault_core::vault::KeyError;
 use callvault_core::vault::ceremony::CeremonyError;
@@ -641,6 +642,23 @@ impl From<DiagnosticsError> for ApiError {
             DiagnosticsError::Invalid(detail) => Self::invalid(detail),
             DiagnosticsError::Audit(e) => e.into(),
             DiagnosticsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SubjectError> for ApiError {
+    fn from(e: SubjectError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SubjectError::Access(e) => e.into(),
+            SubjectError::Invalid(_) => Self::invalid(detail),
+            SubjectError::EncryptionNotEnabled | SubjectError::ReferenceTaken => Self::conflict(detail),
+            SubjectError::NoSuchInteraction => Self::not_found("interaction"),
+            SubjectError::Key(e) => e.into(),
+            SubjectError::Dial(e) => e.into(),
+            SubjectError::Sealed => Self::internal(detail),
+            SubjectError::Audit(e) => e.into(),
+            SubjectError::Store(e) => e.into(),
         }
     }
 }

@@ -188,7 +188,10 @@ async fn world(app: &TestApp) -> World {
 /// A fresh object of tenant A inside or outside the supervisor's scope, or tenant B's object.
 async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: UserId, fresh: bool) -> String {
     if place == "other"
-        && !matches!(kind, "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call" | "operator")
+        && !matches!(
+            kind,
+            "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call" | "interaction" | "operator"
+        )
     {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
     }
@@ -294,6 +297,25 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 .unwrap();
             view.id.to_string()
         }
+        "interaction" => {
+            let row = callvault_store::InteractionRow {
+                id: callvault_model::InteractionId::new(),
+                tenant_id: tenant_of(w, place),
+                channel: callvault_model::personal::Channel::Voice,
+                direction: callvault_model::personal::InteractionDirection::Inbound,
+                external_ref: None,
+                service_id: (place == "in").then(|| w.service_in.parse().unwrap()),
+                consent: callvault_model::personal::Consent::Unknown,
+                subject_id: None,
+                started_at: app.state.clock.now(),
+                ended_at: None,
+                created_at: app.state.clock.now(),
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_interaction(&row, &[], &[]).await.unwrap();
+            tx.commit().await.unwrap();
+            row.id.to_string()
+        }
         // Provider operators are no tenant data: any id, every tenant role is refused first.
         "operator" => uuid::Uuid::nil().to_string(),
         other => panic!("no fixture for {other}"),
@@ -329,6 +351,7 @@ async fn request_for(
         "webhooks" => "webhook",
         "dnc-lists" => "dnc_list",
         "calls" => "call",
+        "interactions" => "interaction",
         "operators" => "operator",
         "dial" if path.contains("assignments") => "team",
         _ => "",
@@ -462,6 +485,7 @@ async fn request_for(
         ("PUT", "/v1/settings") => Some(
             json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
         ),
+        ("POST", "/v1/interactions") => Some(json!({ "channel": "voice", "direction": "inbound" })),
         ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),
         ("PUT", "/v1/dial/settings") => {
             Some(serde_json::to_value(callvault_policy::dial::Settings::default()).unwrap())

@@ -18,6 +18,7 @@ pub mod classes;
 mod dial;
 mod directory;
 mod identity;
+mod interactions;
 mod migrate;
 pub mod personal;
 mod tenants;
@@ -39,6 +40,7 @@ pub use identity::{
     AccountControl, CredentialOwner, CredentialRow, CredentialStore, GrantStore, IdentityStore, NotificationStore,
     RoleStore, ServiceAccountStore, SessionRow, SessionStore, SigningKeyRow, SigningKeyStore,
 };
+pub use interactions::{InteractionRow, InteractionStore, SealedIdentifier};
 pub use migrate::{MIGRATIONS, Migration, current_version};
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
@@ -50,8 +52,8 @@ pub use vault::{
 pub mod prelude {
     pub use crate::{
         AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, GrantStore, IdentityStore,
-        JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RoleStore, ServiceAccountStore, SessionStore,
-        SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
+        InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RoleStore,
+        ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
     };
 }
 

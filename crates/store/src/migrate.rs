@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_event_logging.sql"),
         postgres: include_str!("../migrations/postgres/0007_event_logging.sql"),
     },
+    Migration {
+        version: 8,
+        name: "interactions",
+        sqlite: include_str!("../migrations/sqlite/0008_interactions.sql"),
+        postgres: include_str!("../migrations/postgres/0008_interactions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod dial;
 pub mod directory;
 pub mod exports;
+pub mod interactions;
 pub mod keys;
 pub mod lists;
 pub mod objects;
@@ -84,6 +85,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(dial::routes())
         .merge(calls::routes())
         .merge(diagnostics::routes())
+        .merge(interactions::routes())
 }
 
 /// The OpenAPI document.

@@ -284,6 +284,17 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(DiagnosticsError::Invalid("minutes: 1 to 1440".into()), 422, "invalid-input");
     case!(DiagnosticsError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(DiagnosticsError::Store(store()), 500, "internal");
+    // Interactions and subjects.
+    case!(SubjectError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(SubjectError::Invalid("phone: not a number".into()), 422, "invalid-input");
+    case!(SubjectError::EncryptionNotEnabled, 409, "conflict");
+    case!(SubjectError::ReferenceTaken, 409, "conflict");
+    case!(SubjectError::NoSuchInteraction, 404, "not-found");
+    case!(SubjectError::Key(KeyError::Retired(1)), 409, "conflict");
+    case!(SubjectError::Dial(DialError::WriterStopped), 500, "internal");
+    case!(SubjectError::Sealed, 500, "internal");
+    case!(SubjectError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(SubjectError::Store(store()), 500, "internal");
     // Stored content that fails its check.
     case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
     case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");

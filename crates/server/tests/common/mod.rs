@@ -2,6 +2,7 @@
 //! manual clock and a throwaway KEK, driven with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod encrypted;
 pub mod schema;
 
 use std::sync::Arc;

@@ -1,0 +1,61 @@
+//! Interactions (contact data records) and data subjects. The rules are in
+//! `callvault_core::subjects`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use callvault_core::subjects;
+use callvault_model::InteractionId;
+use callvault_model::personal::Interaction;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use callvault_core::subjects::{NewInteraction, Subject, SubjectQuery};
+
+use crate::auth::Ctx;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_interaction))
+        .routes(routes!(get_interaction))
+        .routes(routes!(search_subjects))
+}
+
+/// Stores an interaction; its customer identifiers are sealed, indexed and linked to a subject.
+#[utoipa::path(post, path = "/v1/interactions", tag = "personal data", security(("bearer" = [])),
+    request_body = NewInteraction,
+    responses((status = 201, body = Interaction), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_interaction(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NewInteraction>,
+) -> ApiResult<(StatusCode, axum::Json<Interaction>)> {
+    Ok((StatusCode::CREATED, axum::Json(subjects::create(&state, &ctx, body).await?)))
+}
+
+/// One interaction with its identifiers (an audited decrypting read).
+#[utoipa::path(get, path = "/v1/interactions/{id}", tag = "personal data", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Interaction), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_interaction(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<InteractionId>,
+) -> ApiResult<axum::Json<Interaction>> {
+    Ok(axum::Json(subjects::get(&state, &ctx, id).await?))
+}
+
+/// The subjects an identifier belongs to, with every linked identifier, their interactions and
+/// stored objects (data protection officers; audited).
+#[utoipa::path(get, path = "/v1/subjects", tag = "personal data", security(("bearer" = [])), params(SubjectQuery),
+    responses((status = 200, body = [Subject]), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn search_subjects(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SubjectQuery>,
+) -> ApiResult<axum::Json<Vec<Subject>>> {
+    Ok(axum::Json(subjects::search(&state, &ctx, &q).await?))
+}
