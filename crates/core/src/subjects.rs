@@ -320,8 +320,7 @@ pub async fn get(state: &Services, ctx: &Ctx, id: InteractionId) -> Result<Inter
     })?;
     let base =
         ResourceRef { services: row.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
-    let owner =
-        agents.iter().find(|a| ctx.decide(Action::Read, &base.with_owner(PrincipalId::User(**a))).is_allowed());
+    let owner = agents.iter().find(|a| ctx.decide(Action::Read, &base.with_owner(PrincipalId::User(**a))).is_allowed());
     let resource = match owner {
         Some(a) => base.with_owner(PrincipalId::User(*a)),
         None => base,

@@ -115,6 +115,26 @@ async fn another_tenant_never_sees_or_changes_data() {
             .await
             .unwrap();
         let call = call.id.to_string();
+        let interaction = {
+            use callvault_store::prelude::*;
+            let row = callvault_store::InteractionRow {
+                id: callvault_model::InteractionId::new(),
+                tenant_id: a_tenant_id,
+                channel: callvault_model::personal::Channel::Voice,
+                direction: callvault_model::personal::InteractionDirection::Inbound,
+                external_ref: Some("alpha-interaction".into()),
+                service_id: None,
+                consent: callvault_model::personal::Consent::Unknown,
+                subject_id: None,
+                started_at: app.state.clock.now(),
+                ended_at: None,
+                created_at: app.state.clock.now(),
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_interaction(&row, &[], &[]).await.unwrap();
+            tx.commit().await.unwrap();
+            row.id.to_string()
+        };
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -123,6 +143,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 user.clone(),
                 grant.clone(),
                 a_session.clone(),
+                interaction.clone(),
                 object.clone(),
                 ceremony.clone(),
                 job.clone(),
@@ -178,6 +199,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 team_id.clone()
             } else if path.starts_with("/v1/calls/") {
                 call.clone()
+            } else if path.starts_with("/v1/interactions/") {
+                interaction.clone()
             } else if path.starts_with("/v1/operators/") {
                 // Provider operators: no tenant's data; a tenant's administrator is refused.
                 uuid::Uuid::nil().to_string()
