@@ -108,6 +108,12 @@ pub struct Config {
     pub http_max_connections_per_source: usize,
     /// Webhooks one tenant may register.
     pub webhook_max_per_tenant: usize,
+    /// The provider's shortest retention a tenant may set, in days.
+    pub retention_min_days: usize,
+    /// The provider's longest retention a tenant may set, in days; longer settings are refused.
+    pub retention_max_days: usize,
+    /// How often expired personal data is purged, in seconds (0: never in the background).
+    pub purge_interval_secs: u64,
     /// Test only: loopback addresses webhooks may reach (with plain http). Never set in production.
     pub webhook_test_addresses: Vec<std::net::IpAddr>,
     /// A separate plain-HTTP listener serving only `/metrics` (off by default; keep it on loopback
@@ -175,6 +181,9 @@ impl Default for Config {
             http_max_connections: 4096,
             http_max_connections_per_source: 256,
             webhook_max_per_tenant: 10,
+            retention_min_days: 1,
+            retention_max_days: 3650,
+            purge_interval_secs: 3600,
             webhook_test_addresses: Vec::new(),
             metrics_listen: None,
             metrics_token_file: None,
@@ -261,6 +270,9 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_METRICS_LISTEN",
     "CALLVAULT_METRICS_TOKEN_FILE",
     "CALLVAULT_SCRUB_INTERVAL_SECS",
+    "CALLVAULT_RETENTION_MIN_DAYS",
+    "CALLVAULT_RETENTION_MAX_DAYS",
+    "CALLVAULT_PURGE_INTERVAL_SECS",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -411,6 +423,8 @@ impl Config {
             ("CALLVAULT_HTTP_MAX_CONNECTIONS", &mut self.http_max_connections),
             ("CALLVAULT_HTTP_MAX_CONNECTIONS_PER_SOURCE", &mut self.http_max_connections_per_source),
             ("CALLVAULT_WEBHOOK_MAX_PER_TENANT", &mut self.webhook_max_per_tenant),
+            ("CALLVAULT_RETENTION_MIN_DAYS", &mut self.retention_min_days),
+            ("CALLVAULT_RETENTION_MAX_DAYS", &mut self.retention_max_days),
         ] {
             if let Some(v) = env(name) {
                 *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
@@ -437,6 +451,7 @@ impl Config {
             ("CALLVAULT_HTTP_HEADER_TIMEOUT_SECS", &mut self.http_header_timeout_secs),
             ("CALLVAULT_HTTP_IDLE_TIMEOUT_SECS", &mut self.http_idle_timeout_secs),
             ("CALLVAULT_SCRUB_INTERVAL_SECS", &mut self.scrub_interval_secs),
+            ("CALLVAULT_PURGE_INTERVAL_SECS", &mut self.purge_interval_secs),
         ] {
             if let Some(v) = env(name) {
                 *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
@@ -460,6 +475,14 @@ impl Config {
     /// Checks the settings that make the server unsafe: plain HTTP off loopback needs TLS or the
     /// `danger_` switch; TLS needs both files; the KEK must not live inside the data directory.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.retention_min_days < 1
+            || self.retention_min_days > self.retention_max_days
+            || self.retention_max_days > 36_500
+        {
+            return Err(ConfigError::Invalid(
+                "retention_min_days must be at least 1 and at most retention_max_days, itself at most 36500".into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid("tls_cert and tls_key must be given together".into()));
         }

@@ -27,6 +27,7 @@ pub mod lists;
 pub mod metrics;
 pub mod notify;
 pub mod operators;
+pub mod retention;
 pub mod services;
 pub mod stations;
 pub mod subjects;

@@ -222,3 +222,7 @@ id_type!(
     /// A data subject: the person behind the identifiers seen together.
     SubjectId, "subject"
 );
+id_type!(
+    /// A retention policy.
+    RetentionPolicyId, "retention_policy"
+);

@@ -147,3 +147,36 @@ pub struct Interaction {
     /// Created.
     pub created_at: crate::records::Timestamp,
 }
+
+/// How long personal data of a category is kept, tenant-wide or for one service or campaign.
+/// Where several policies apply, the longest wins; data no policy covers is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RetentionPolicy {
+    /// Id.
+    pub id: crate::RetentionPolicyId,
+    /// Tenant.
+    pub tenant_id: crate::TenantId,
+    /// The category it keeps.
+    #[schema(value_type = String)]
+    pub category: Category,
+    /// The service or campaign it is for; none: the whole tenant.
+    pub service_id: Option<crate::ServiceId>,
+    /// Days kept, counted from when the data was recorded (an interaction: its start).
+    pub days: u32,
+    /// Created.
+    pub created_at: crate::records::Timestamp,
+}
+
+/// The days `category` data of `service` is kept under `policies`: the longest of the
+/// tenant-wide policy and the service's own; `None` when no policy covers it (kept).
+pub fn retention_days(
+    policies: &[RetentionPolicy],
+    category: Category,
+    service: Option<crate::ServiceId>,
+) -> Option<u32> {
+    policies
+        .iter()
+        .filter(|p| p.category == category && (p.service_id.is_none() || p.service_id == service))
+        .map(|p| p.days)
+        .max()
+}

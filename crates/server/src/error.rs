@@ -19,6 +19,7 @@ use callvault_core::identity::IdentityError;
 use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
 use callvault_core::lists::records::RecordError;
+use callvault_core::retention::RetentionError;
 use callvault_core::stations::StationError;
 use callvault_core::subjects::SubjectError;
 use callvault_core::tenants::TenantError;
@@ -659,6 +660,20 @@ impl From<SubjectError> for ApiError {
             SubjectError::Sealed => Self::internal(detail),
             SubjectError::Audit(e) => e.into(),
             SubjectError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RetentionError> for ApiError {
+    fn from(e: RetentionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RetentionError::Access(e) => e.into(),
+            RetentionError::Invalid(_) => Self::invalid(detail),
+            RetentionError::Duplicate => Self::conflict(detail),
+            RetentionError::NoSuchPolicy => Self::not_found("retention policy"),
+            RetentionError::Audit(e) => e.into(),
+            RetentionError::Store(e) => e.into(),
         }
     }
 }

@@ -146,6 +146,12 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    if config.purge_interval_secs > 0 {
+        tokio::spawn(callvault_core::retention::run(
+            state.services.clone(),
+            Duration::from_secs(config.purge_interval_secs),
+        ));
+    }
     if config.scrub_interval_secs > 0 {
         tokio::spawn(callvault_core::vault::integrity::scrub(
             state.services.clone(),

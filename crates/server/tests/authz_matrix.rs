@@ -190,7 +190,16 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
     if place == "other"
         && !matches!(
             kind,
-            "object" | "ceremony" | "job" | "list" | "webhook" | "dnc_list" | "call" | "interaction" | "operator"
+            "object"
+                | "ceremony"
+                | "job"
+                | "list"
+                | "webhook"
+                | "dnc_list"
+                | "call"
+                | "interaction"
+                | "retention_policy"
+                | "operator"
         )
     {
         return w.b_objects.get(kind).cloned().unwrap_or_else(|| panic!("no tenant-B {kind}"));
@@ -316,6 +325,20 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             tx.commit().await.unwrap();
             row.id.to_string()
         }
+        "retention_policy" => {
+            let policy = callvault_model::personal::RetentionPolicy {
+                id: callvault_model::RetentionPolicyId::new(),
+                tenant_id: tenant_of(w, place),
+                category: callvault_model::personal::Category::CallingLists,
+                service_id: None,
+                days: 30,
+                created_at: app.state.clock.now(),
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_retention_policy(&policy).await.unwrap();
+            tx.commit().await.unwrap();
+            policy.id.to_string()
+        }
         // Provider operators are no tenant data: any id, every tenant role is refused first.
         "operator" => uuid::Uuid::nil().to_string(),
         other => panic!("no fixture for {other}"),
@@ -352,6 +375,7 @@ async fn request_for(
         "dnc-lists" => "dnc_list",
         "calls" => "call",
         "interactions" => "interaction",
+        "retention-policies" => "retention_policy",
         "operators" => "operator",
         "dial" if path.contains("assignments") => "team",
         _ => "",
@@ -485,6 +509,7 @@ async fn request_for(
         ("PUT", "/v1/settings") => Some(
             json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
         ),
+        ("POST", "/v1/retention-policies") => Some(json!({ "category": "recordings", "days": 30 })),
         ("POST", "/v1/interactions") => Some(json!({ "channel": "voice", "direction": "inbound" })),
         ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),
         ("PUT", "/v1/dial/settings") => {

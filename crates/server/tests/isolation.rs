@@ -135,6 +135,21 @@ async fn another_tenant_never_sees_or_changes_data() {
             tx.commit().await.unwrap();
             row.id.to_string()
         };
+        let retention = {
+            use callvault_store::prelude::*;
+            let policy = callvault_model::personal::RetentionPolicy {
+                id: callvault_model::RetentionPolicyId::new(),
+                tenant_id: a_tenant_id,
+                category: callvault_model::personal::Category::CallingLists,
+                service_id: None,
+                days: 30,
+                created_at: app.state.clock.now(),
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_retention_policy(&policy).await.unwrap();
+            tx.commit().await.unwrap();
+            policy.id.to_string()
+        };
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -144,6 +159,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 grant.clone(),
                 a_session.clone(),
                 interaction.clone(),
+                retention.clone(),
                 object.clone(),
                 ceremony.clone(),
                 job.clone(),
@@ -201,6 +217,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 call.clone()
             } else if path.starts_with("/v1/interactions/") {
                 interaction.clone()
+            } else if path.starts_with("/v1/retention-policies/") {
+                retention.clone()
             } else if path.starts_with("/v1/operators/") {
                 // Provider operators: no tenant's data; a tenant's administrator is refused.
                 uuid::Uuid::nil().to_string()

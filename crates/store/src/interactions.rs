@@ -86,6 +86,18 @@ pub trait InteractionStore {
     async fn subject_interactions(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<InteractionRow>>;
     /// A subject's distinct identifiers, sealed (one copy of each).
     async fn subject_identifiers(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<SealedIdentifier>>;
+    /// A page of a tenant's interactions in id order, after `after`.
+    async fn interactions_page(
+        &mut self,
+        tenant: TenantId,
+        after: Option<InteractionId>,
+        limit: i64,
+    ) -> Result<Vec<InteractionRow>>;
+    /// Deletes an interaction with its agents and identifiers (the subject links of identifiers
+    /// seen nowhere else stay until the subject is erased).
+    async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
+    where
+        Self: Writable;
 }
 
 macro_rules! select_interaction {
@@ -287,6 +299,36 @@ impl<C: Conn> InteractionStore for C {
             .iter()
             .map(interaction_row)
             .collect()
+    }
+
+    async fn interactions_page(
+        &mut self,
+        tenant: TenantId,
+        after: Option<InteractionId>,
+        limit: i64,
+    ) -> Result<Vec<InteractionRow>> {
+        let after = after.map_or_else(String::new, |a| a.to_string());
+        sqlx::query(select_interaction!("WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+            .bind(tenant.to_string())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?
+            .iter()
+            .map(interaction_row)
+            .collect()
+    }
+
+    async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query("DELETE FROM op_interaction WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(self.conn())
+            .await?;
+        crate::affected(r)
     }
 
     async fn subject_identifiers(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<SealedIdentifier>> {

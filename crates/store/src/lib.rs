@@ -21,6 +21,7 @@ mod identity;
 mod interactions;
 mod migrate;
 pub mod personal;
+mod retention;
 mod tenants;
 mod vault;
 
@@ -42,6 +43,7 @@ pub use identity::{
 };
 pub use interactions::{InteractionRow, InteractionStore, SealedIdentifier};
 pub use migrate::{MIGRATIONS, Migration, current_version};
+pub use retention::RetentionStore;
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
     CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,
@@ -52,7 +54,7 @@ pub use vault::{
 pub mod prelude {
     pub use crate::{
         AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, GrantStore, IdentityStore,
-        InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RoleStore,
+        InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RetentionStore, RoleStore,
         ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
     };
 }

@@ -86,6 +86,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_interactions.sql"),
         postgres: include_str!("../migrations/postgres/0008_interactions.sql"),
     },
+    Migration {
+        version: 9,
+        name: "retention",
+        sqlite: include_str!("../migrations/sqlite/0009_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0009_retention.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

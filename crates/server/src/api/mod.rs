@@ -21,6 +21,7 @@ pub mod keys;
 pub mod lists;
 pub mod objects;
 pub mod operators;
+pub mod retention;
 pub mod tenants;
 pub mod users;
 pub use callvault_core::input as validate;
@@ -86,6 +87,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(calls::routes())
         .merge(diagnostics::routes())
         .merge(interactions::routes())
+        .merge(retention::routes())
 }
 
 /// The OpenAPI document.

@@ -295,6 +295,13 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(SubjectError::Sealed, 500, "internal");
     case!(SubjectError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(SubjectError::Store(store()), 500, "internal");
+    // Retention.
+    case!(RetentionError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(RetentionError::Invalid("days: the provider allows 1 to 3650 days".into()), 422, "invalid-input");
+    case!(RetentionError::Duplicate, 409, "conflict");
+    case!(RetentionError::NoSuchPolicy, 404, "not-found");
+    case!(RetentionError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(RetentionError::Store(store()), 500, "internal");
     // Stored content that fails its check.
     case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
     case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");

@@ -1,0 +1,103 @@
+//! Retention through the API and the purge with an injected clock: the provider's bounds, the
+//! longest applicable policy winning, expired objects crypto-shredded (row with its wrapped key
+//! deleted in the audited transaction, blob file removed after) and expired interactions
+//! deleted, while what is still within its retention stays.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
+
+mod common;
+
+use axum::http::StatusCode;
+use callvault_store::prelude::*;
+use common::encrypted::setup;
+use common::{TestApp, backends};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400_000;
+
+async fn upload(app: &TestApp, token: &str, query: &str) -> Value {
+    let data = vec![1u8; 2048];
+    let path = format!("/v1/objects?class=voice&size={}{query}", data.len());
+    let (st, _, body) = app.raw("POST", &path, Some(token), Some(data), "audio/wav").await;
+    assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn expired_data_is_purged_and_the_longest_policy_wins() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        let (st, sales) = app.post("/v1/services", &s.admin, json!({ "name": "Sales", "kind": "inbound" })).await;
+        assert_eq!(st, StatusCode::CREATED, "{sales}");
+        let sales = sales["id"].as_str().unwrap().to_owned();
+
+        // The provider's bounds (1 to 3650 days by default), no retention for user master data,
+        // one policy per category and scope, and only for those who manage the tenant's settings.
+        for (body, status) in [
+            (json!({ "category": "recordings", "days": 3651 }), 422),
+            (json!({ "category": "recordings", "days": 0 }), 422),
+            (json!({ "category": "user_master", "days": 30 }), 422),
+            (json!({ "category": "recordings", "days": 30 }), 201),
+            (json!({ "category": "recordings", "days": 45 }), 409),
+            (json!({ "category": "recordings", "service_id": sales, "days": 90 }), 201),
+            (json!({ "category": "contact_records", "days": 60 }), 201),
+        ] {
+            let (st, v) = app.post("/v1/retention-policies", &s.admin, body.clone()).await;
+            assert_eq!(st.as_u16(), status, "{body}: {v}");
+        }
+        let (st, _) =
+            app.post("/v1/retention-policies", &s.recorder, json!({ "category": "recordings", "days": 5 })).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (_, listed) = app.get("/v1/retention-policies", &s.admin).await;
+        assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+
+        // A recording of no service (30 days), one of Sales (90: the longest wins), an interaction (60).
+        let plain = upload(&app, &s.recorder, "").await;
+        let sold = upload(&app, &s.recorder, &format!("&service={sales}")).await;
+        let (st, interaction) =
+            app.post("/v1/interactions", &s.recorder, json!({ "channel": "voice", "direction": "inbound" })).await;
+        assert_eq!(st, StatusCode::CREATED, "{interaction}");
+        let blob = {
+            let id = plain["id"].as_str().unwrap().parse().unwrap();
+            let o = app.state.store.reader().await.unwrap().object(s.tenant, id).await.unwrap();
+            app.state.vault.blobs.path(s.tenant, &o.blob)
+        };
+        assert!(blob.exists());
+        let purge = || async { callvault_core::retention::purge_once(&app.state).await.unwrap() };
+        // Sessions expire over these months: the store tells what is left.
+        let tenant = s.tenant;
+        let object_left = |v: &Value| {
+            let id: callvault_model::ObjectId = v["id"].as_str().unwrap().parse().unwrap();
+            let app = &app;
+            async move { app.state.store.reader().await.unwrap().object(tenant, id).await.is_ok() }
+        };
+        let interaction_id: callvault_model::InteractionId = interaction["id"].as_str().unwrap().parse().unwrap();
+        let interaction_left =
+            || async { app.state.store.reader().await.unwrap().interaction(tenant, interaction_id).await.is_ok() };
+
+        // Day 29: nothing has expired.
+        app.clock.advance_ms(29 * DAY);
+        assert_eq!(purge().await.objects, 0);
+        // Day 31: the recording of no service is gone, key and blob; the others stay.
+        app.clock.advance_ms(2 * DAY);
+        let r = purge().await;
+        assert_eq!((r.objects, r.blobs_removed, r.interactions), (1, 1, 0), "{r:?}");
+        assert!(!object_left(&plain).await, "expired: purged");
+        assert!(!blob.exists(), "the blob file is removed after the commit");
+        assert!(object_left(&sold).await, "Sales keeps 90 days");
+        assert!(interaction_left().await);
+        let audit = app.audit_bodies().await;
+        let purged = audit.iter().find(|e| e["action"] == "object.purged").expect("the purge is audited");
+        assert_eq!(purged["targets"][0]["id"], plain["id"], "{purged}");
+        // Day 61: the interaction; day 91: the Sales recording.
+        app.clock.advance_ms(30 * DAY);
+        assert_eq!(purge().await.interactions, 1);
+        assert!(!interaction_left().await);
+        assert!(object_left(&sold).await);
+        app.clock.advance_ms(30 * DAY);
+        assert_eq!(purge().await.objects, 1);
+        assert!(!object_left(&sold).await);
+        assert_eq!(purge().await.objects, 0, "a purge finds nothing twice");
+        app.cleanup().await;
+    }
+}
