@@ -8,9 +8,11 @@
 //! User master data has no retention period: it lives as long as the user account.
 
 use callvault_model::access::{Action, Resource};
-use callvault_model::personal::{Category, RetentionPolicy, retention_days};
+use std::collections::HashSet;
+
+use callvault_model::personal::{Category, HoldScope, LegalHold, RetentionPolicy, retention_days};
 use callvault_model::records::Timestamp;
-use callvault_model::{InteractionId, ObjectId, RetentionPolicyId, ServiceId, TenantId};
+use callvault_model::{InteractionId, LegalHoldId, ObjectId, RetentionPolicyId, ServiceId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
 use callvault_store::{ObjectQuery, StoreError};
@@ -37,6 +39,9 @@ pub enum RetentionError {
     /// No such policy in the tenant.
     #[error("no such retention policy")]
     NoSuchPolicy,
+    /// No such hold in the tenant, or it is released already.
+    #[error("no such legal hold in force")]
+    NoSuchHold,
     /// The audit entry could not be appended.
     #[error(transparent)]
     Audit(#[from] AppendError),
@@ -59,6 +64,18 @@ pub struct NewRetentionPolicy {
     pub days: u32,
 }
 
+/// A new legal hold.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLegalHold {
+    /// Its name, shown in every refusal it causes (1 to 100 characters).
+    pub name: String,
+    /// Why (1 to 500 characters).
+    pub reason: String,
+    /// What it covers.
+    pub scope: HoldScope,
+}
+
 /// What one purge removed.
 #[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
 pub struct PurgeReport {
@@ -68,6 +85,8 @@ pub struct PurgeReport {
     pub blobs_removed: u64,
     /// Interactions deleted.
     pub interactions: u64,
+    /// Expired items kept because a legal hold covers them.
+    pub held: u64,
 }
 
 async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, RetentionError> {
@@ -142,6 +161,114 @@ pub async fn delete(state: &Services, ctx: &Ctx, id: RetentionPolicyId) -> Resul
     Ok(())
 }
 
+async fn holds_permit(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, RetentionError> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::PersonalData, tenant)).await?)
+}
+
+/// The tenant's legal holds, released ones included (data protection officers).
+pub async fn holds(state: &Services, ctx: &Ctx) -> Result<Vec<LegalHold>, RetentionError> {
+    let permit = holds_permit(state, ctx, Action::Read).await?;
+    Ok(state.store.reader().await?.legal_holds(permit.tenant()).await?)
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, RetentionError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(RetentionError::Invalid(format!("{field}: 1 to {max} printable characters")));
+    }
+    Ok(v.to_owned())
+}
+
+/// Places a legal hold (data protection officers): what it covers is neither purged nor erased
+/// until it is released. What it names must exist in the tenant.
+pub async fn place_hold(state: &Services, ctx: &Ctx, new: NewLegalHold) -> Result<LegalHold, RetentionError> {
+    let permit = holds_permit(state, ctx, Action::ErasePersonalData).await?;
+    let tenant = permit.tenant();
+    let name = text("name", &new.name, 100)?;
+    let reason = text("reason", &new.reason, 500)?;
+    permit.covers(Action::ErasePersonalData, Resource::PersonalData, tenant)?;
+    let now = state.clock.now();
+    let hold = LegalHold {
+        id: LegalHoldId::new(),
+        tenant_id: tenant,
+        name,
+        reason,
+        scope: new.scope,
+        created_by: ctx.principal.to_string(),
+        created_at: now,
+        released_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    let exists = match new.scope {
+        HoldScope::Subject(s) => !tx.subject_interactions(tenant, s).await?.is_empty(),
+        HoldScope::Interaction(i) => tx.interaction(tenant, i).await.is_ok(),
+        HoldScope::Service(s) => tx.service(tenant, s).await.is_ok(),
+    };
+    if !exists {
+        return Err(RetentionError::Invalid("scope: nothing with this id in the tenant".into()));
+    }
+    tx.insert_legal_hold(&hold).await?;
+    let event = ctx
+        .event("legal_hold.place")
+        .target("legal_hold", hold.id)
+        .origin(ctx.origin(state))
+        .details(serde_json::json!({ "name": hold.name, "scope": hold.scope }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(hold)
+}
+
+/// Releases a legal hold; what it covered follows its retention again.
+pub async fn release_hold(state: &Services, ctx: &Ctx, id: LegalHoldId) -> Result<(), RetentionError> {
+    let permit = holds_permit(state, ctx, Action::ErasePersonalData).await?;
+    let tenant = permit.tenant();
+    permit.covers(Action::ErasePersonalData, Resource::PersonalData, tenant)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.release_legal_hold(tenant, id, now).await.map_err(|e| match e {
+        StoreError::NotFound => RetentionError::NoSuchHold,
+        e => e.into(),
+    })?;
+    let event = ctx.event("legal_hold.release").target("legal_hold", id).origin(ctx.origin(state));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What the holds in force cover: services, interactions, and the references objects are
+/// uploaded under.
+#[derive(Default)]
+struct Held {
+    services: HashSet<ServiceId>,
+    interactions: HashSet<InteractionId>,
+    references: HashSet<String>,
+}
+
+async fn held(state: &Services, tenant: TenantId) -> Result<Held, RetentionError> {
+    let mut r = state.store.reader().await?;
+    let mut held = Held::default();
+    for hold in r.legal_holds(tenant).await?.into_iter().filter(|h| h.released_at.is_none()) {
+        let rows = match hold.scope {
+            HoldScope::Service(s) => {
+                held.services.insert(s);
+                Vec::new()
+            }
+            HoldScope::Interaction(i) => match r.interaction(tenant, i).await {
+                Ok((row, _, _)) => vec![row],
+                Err(StoreError::NotFound) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            },
+            HoldScope::Subject(s) => r.subject_interactions(tenant, s).await?,
+        };
+        for row in rows {
+            held.interactions.insert(row.id);
+            held.references.extend(row.external_ref);
+        }
+    }
+    Ok(held)
+}
+
 /// Whether data recorded at `recorded` under `days` of retention has expired at `now`.
 fn expired(recorded: Timestamp, days: Option<u32>, now: Timestamp) -> bool {
     days.is_some_and(|d| now.millis() >= recorded.millis().saturating_add(i64::from(d) * DAY_MS))
@@ -159,6 +286,7 @@ pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError>
 
 async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeReport) -> Result<(), RetentionError> {
     let policies = state.store.reader().await?.retention_policies(tenant).await?;
+    let held = held(state, tenant).await?;
     let now = state.clock.now();
     let mut after: Option<ObjectId> = None;
     loop {
@@ -170,6 +298,12 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
             .iter()
             .filter(|o| expired(o.recorded_at, retention_days(&policies, o.class.category(), o.service_id), now))
         {
+            let hold = o.service_id.is_some_and(|s| held.services.contains(&s))
+                || o.interaction.as_ref().is_some_and(|i| held.references.contains(i));
+            if hold {
+                report.held += 1;
+                continue;
+            }
             let mut tx = state.store.begin().await?;
             match tx.delete_object(tenant, o.id).await {
                 Ok(()) => {}
@@ -199,6 +333,10 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
             .iter()
             .filter(|i| expired(i.started_at, retention_days(&policies, Category::ContactRecords, i.service_id), now))
         {
+            if held.interactions.contains(&i.id) || i.service_id.is_some_and(|s| held.services.contains(&s)) {
+                report.held += 1;
+                continue;
+            }
             let mut tx = state.store.begin().await?;
             match tx.delete_interaction(tenant, i.id).await {
                 Ok(()) => {}

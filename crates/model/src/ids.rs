@@ -226,3 +226,7 @@ id_type!(
     /// A retention policy.
     RetentionPolicyId, "retention_policy"
 );
+id_type!(
+    /// A legal hold.
+    LegalHoldId, "legal_hold"
+);

@@ -180,3 +180,36 @@ pub fn retention_days(
         .map(|p| p.days)
         .max()
 }
+
+/// What a legal hold covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum HoldScope {
+    /// A data subject: every interaction linked to it and their objects.
+    Subject(crate::SubjectId),
+    /// One interaction and the objects uploaded with its reference.
+    Interaction(crate::InteractionId),
+    /// A service or campaign: its interactions and objects.
+    Service(crate::ServiceId),
+}
+
+/// A legal hold: what it covers is neither purged nor erased until it is released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LegalHold {
+    /// Id.
+    pub id: crate::LegalHoldId,
+    /// Tenant.
+    pub tenant_id: crate::TenantId,
+    /// Its name, shown in every refusal it causes.
+    pub name: String,
+    /// Why (a case, a claim).
+    pub reason: String,
+    /// What it covers.
+    pub scope: HoldScope,
+    /// Who placed it (a principal, as text).
+    pub created_by: String,
+    /// Placed.
+    pub created_at: crate::records::Timestamp,
+    /// Released; `None` while it holds.
+    pub released_at: Option<crate::records::Timestamp>,
+}

@@ -672,6 +672,7 @@ impl From<RetentionError> for ApiError {
             RetentionError::Invalid(_) => Self::invalid(detail),
             RetentionError::Duplicate => Self::conflict(detail),
             RetentionError::NoSuchPolicy => Self::not_found("retention policy"),
+            RetentionError::NoSuchHold => Self::not_found("legal hold in force"),
             RetentionError::Audit(e) => e.into(),
             RetentionError::Store(e) => e.into(),
         }

@@ -199,6 +199,7 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 | "call"
                 | "interaction"
                 | "retention_policy"
+                | "legal_hold"
                 | "operator"
         )
     {
@@ -325,6 +326,22 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             tx.commit().await.unwrap();
             row.id.to_string()
         }
+        "legal_hold" => {
+            let hold = callvault_model::personal::LegalHold {
+                id: callvault_model::LegalHoldId::new(),
+                tenant_id: tenant_of(w, place),
+                name: n.clone(),
+                reason: "matrix".into(),
+                scope: callvault_model::personal::HoldScope::Service(callvault_model::ServiceId::new()),
+                created_by: "test".into(),
+                created_at: app.state.clock.now(),
+                released_at: None,
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_legal_hold(&hold).await.unwrap();
+            tx.commit().await.unwrap();
+            hold.id.to_string()
+        }
         "retention_policy" => {
             let policy = callvault_model::personal::RetentionPolicy {
                 id: callvault_model::RetentionPolicyId::new(),
@@ -376,6 +393,7 @@ async fn request_for(
         "calls" => "call",
         "interactions" => "interaction",
         "retention-policies" => "retention_policy",
+        "legal-holds" => "legal_hold",
         "operators" => "operator",
         "dial" if path.contains("assignments") => "team",
         _ => "",
@@ -509,6 +527,9 @@ async fn request_for(
         ("PUT", "/v1/settings") => Some(
             json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
         ),
+        ("POST", "/v1/legal-holds") => {
+            Some(json!({ "name": "m", "reason": "m", "scope": { "kind": "service", "id": w.service_in } }))
+        }
         ("POST", "/v1/retention-policies") => Some(json!({ "category": "recordings", "days": 30 })),
         ("POST", "/v1/interactions") => Some(json!({ "channel": "voice", "direction": "inbound" })),
         ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),

@@ -150,6 +150,23 @@ async fn another_tenant_never_sees_or_changes_data() {
             tx.commit().await.unwrap();
             policy.id.to_string()
         };
+        let hold = {
+            use callvault_store::prelude::*;
+            let hold = callvault_model::personal::LegalHold {
+                id: callvault_model::LegalHoldId::new(),
+                tenant_id: a_tenant_id,
+                name: "alpha hold".into(),
+                reason: "alpha".into(),
+                scope: callvault_model::personal::HoldScope::Service(service["id"].as_str().unwrap().parse().unwrap()),
+                created_by: "test".into(),
+                created_at: app.state.clock.now(),
+                released_at: None,
+            };
+            let mut tx = app.state.store.begin().await.unwrap();
+            tx.insert_legal_hold(&hold).await.unwrap();
+            tx.commit().await.unwrap();
+            hold.id.to_string()
+        };
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -160,6 +177,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 a_session.clone(),
                 interaction.clone(),
                 retention.clone(),
+                hold.clone(),
                 object.clone(),
                 ceremony.clone(),
                 job.clone(),
@@ -219,6 +237,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 interaction.clone()
             } else if path.starts_with("/v1/retention-policies/") {
                 retention.clone()
+            } else if path.starts_with("/v1/legal-holds/") {
+                hold.clone()
             } else if path.starts_with("/v1/operators/") {
                 // Provider operators: no tenant's data; a tenant's administrator is refused.
                 uuid::Uuid::nil().to_string()

@@ -101,3 +101,80 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_legal_hold_keeps_what_it_covers_until_released() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        for category in ["recordings", "contact_records"] {
+            let (st, v) =
+                app.post("/v1/retention-policies", &s.admin, json!({ "category": category, "days": 30 })).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+        let (st, case) = app
+            .post(
+                "/v1/interactions",
+                &s.recorder,
+                json!({ "channel": "voice", "direction": "inbound", "external_ref": "case-1" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{case}");
+        let evidence = upload(&app, &s.recorder, "&interaction=case-1").await;
+        let other = upload(&app, &s.recorder, "").await;
+        let dpo_id = app.user(&s.admin, "dpo", common::encrypted::PW, json!({})).await;
+        app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
+        app.clock.advance_ms(30_000);
+        let dpo = app.login_privileged(Some("acme"), "dpo", common::encrypted::PW).await;
+
+        // Only a data protection officer places a hold; it needs a name, a reason and a real scope.
+        let hold = json!({ "name": "Case 2026-117", "reason": "pending claim", "scope": { "kind": "interaction", "id": case["id"] } });
+        let (st, _) = app.post("/v1/legal-holds", &s.recorder, hold.clone()).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, v) = app
+            .post(
+                "/v1/legal-holds",
+                &dpo,
+                json!({ "name": " ", "reason": "x", "scope": { "kind": "interaction", "id": case["id"] } }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (st, v) = app
+            .post(
+                "/v1/legal-holds",
+                &dpo,
+                json!({ "name": "x", "reason": "x", "scope": { "kind": "service", "id": uuid::Uuid::now_v7() } }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (st, placed) = app.post("/v1/legal-holds", &dpo, hold).await;
+        assert_eq!(st, StatusCode::CREATED, "{placed}");
+        assert!(app.audit_bodies().await.iter().any(|e| e["action"] == "legal_hold.place"));
+
+        // Past its retention, the held interaction and the recording of its reference stay.
+        app.clock.advance_ms(31 * DAY);
+        let r = callvault_core::retention::purge_once(&app.state).await.unwrap();
+        assert_eq!((r.objects, r.interactions, r.held), (1, 0, 2), "{r:?}");
+        let left = |id: &Value| {
+            let id: callvault_model::ObjectId = id["id"].as_str().unwrap().parse().unwrap();
+            let app = &app;
+            let tenant = s.tenant;
+            async move { app.state.store.reader().await.unwrap().object(tenant, id).await.is_ok() }
+        };
+        assert!(left(&evidence).await && !left(&other).await);
+
+        // Released, they follow their retention again.
+        let dpo = app.login_totp(Some("acme"), "dpo", common::encrypted::PW).await;
+        let path = format!("/v1/legal-holds/{}/release", placed["id"].as_str().unwrap());
+        let (st, v) = app.post(&path, &dpo, json!({})).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+        let (st, _) = app.post(&path, &dpo, json!({})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "released once");
+        let (_, holds) = app.get("/v1/legal-holds", &dpo).await;
+        assert!(holds[0]["released_at"].is_string(), "{holds}");
+        let r = callvault_core::retention::purge_once(&app.state).await.unwrap();
+        assert_eq!((r.objects, r.interactions, r.held), (1, 1, 0), "{r:?}");
+        assert!(!left(&evidence).await);
+        app.cleanup().await;
+    }
+}

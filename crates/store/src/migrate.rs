@@ -92,6 +92,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_retention.sql"),
         postgres: include_str!("../migrations/postgres/0009_retention.sql"),
     },
+    Migration {
+        version: 10,
+        name: "legal_holds",
+        sqlite: include_str!("../migrations/sqlite/0010_legal_holds.sql"),
+        postgres: include_str!("../migrations/postgres/0010_legal_holds.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -1,8 +1,8 @@
 //! Retention policies.
 
-use callvault_model::personal::{Category, RetentionPolicy};
+use callvault_model::personal::{Category, HoldScope, LegalHold, RetentionPolicy};
 use callvault_model::records::Timestamp;
-use callvault_model::{RetentionPolicyId, ServiceId, TenantId};
+use callvault_model::{LegalHoldId, RetentionPolicyId, ServiceId, TenantId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -23,6 +23,31 @@ pub trait RetentionStore {
     async fn delete_retention_policy(&mut self, tenant: TenantId, id: RetentionPolicyId) -> Result<()>
     where
         Self: Writable;
+    /// A tenant's legal holds, released ones included, oldest first.
+    async fn legal_holds(&mut self, tenant: TenantId) -> Result<Vec<LegalHold>>;
+    /// Places a legal hold.
+    async fn insert_legal_hold(&mut self, hold: &LegalHold) -> Result<()>
+    where
+        Self: Writable;
+    /// Releases a hold that still holds.
+    async fn release_legal_hold(&mut self, tenant: TenantId, id: LegalHoldId, at: Timestamp) -> Result<()>
+    where
+        Self: Writable;
+}
+
+fn hold_row(row: &AnyRow) -> Result<LegalHold> {
+    let scope: String = row.try_get("scope")?;
+    Ok(LegalHold {
+        id: LegalHoldId(col_uuid(row, "id")?),
+        tenant_id: TenantId(col_uuid(row, "tenant_id")?),
+        name: row.try_get("name")?,
+        reason: row.try_get("reason")?,
+        scope: serde_json::from_str::<HoldScope>(&scope)
+            .map_err(|e| StoreError::Corrupt(format!("hold scope: {e}")))?,
+        created_by: row.try_get("created_by")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        released_at: row.try_get::<Option<i64>, _>("released_at")?.map(Timestamp),
+    })
 }
 
 fn policy_row(row: &AnyRow) -> Result<RetentionPolicy> {
@@ -78,6 +103,54 @@ impl<C: Conn> RetentionStore for C {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    async fn legal_holds(&mut self, tenant: TenantId) -> Result<Vec<LegalHold>> {
+        sqlx::query(
+            "SELECT id, tenant_id, name, reason, scope, created_by, created_at, released_at FROM op_legal_hold \
+             WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(hold_row)
+        .collect()
+    }
+
+    async fn insert_legal_hold(&mut self, h: &LegalHold) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "INSERT INTO op_legal_hold (id, tenant_id, name, reason, scope, created_by, created_at, released_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        )
+        .bind(h.id.to_string())
+        .bind(h.tenant_id.to_string())
+        .bind(&h.name)
+        .bind(&h.reason)
+        .bind(crate::to_json(&h.scope)?)
+        .bind(&h.created_by)
+        .bind(h.created_at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn release_legal_hold(&mut self, tenant: TenantId, id: LegalHoldId, at: Timestamp) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query(
+            "UPDATE op_legal_hold SET released_at = $3 WHERE tenant_id = $1 AND id = $2 AND released_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(at.millis())
+        .execute(self.conn())
+        .await?;
+        affected(r)
     }
 
     async fn delete_retention_policy(&mut self, tenant: TenantId, id: RetentionPolicyId) -> Result<()>

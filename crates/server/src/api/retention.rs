@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use callvault_core::retention::{self, NewRetentionPolicy};
-use callvault_model::RetentionPolicyId;
-use callvault_model::personal::RetentionPolicy;
+use callvault_core::retention::{self, NewLegalHold, NewRetentionPolicy};
+use callvault_model::personal::{LegalHold, RetentionPolicy};
+use callvault_model::{LegalHoldId, RetentionPolicyId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,7 +14,11 @@ use crate::extract::{Json, Path};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_policies, create_policy)).routes(routes!(delete_policy))
+    OpenApiRouter::new()
+        .routes(routes!(list_policies, create_policy))
+        .routes(routes!(delete_policy))
+        .routes(routes!(list_holds, place_hold))
+        .routes(routes!(release_hold))
 }
 
 /// The tenant's retention policies.
@@ -47,5 +51,33 @@ async fn delete_policy(
     Path(id): Path<RetentionPolicyId>,
 ) -> ApiResult<StatusCode> {
     retention::delete(&state, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's legal holds, released ones included (data protection officers).
+#[utoipa::path(get, path = "/v1/legal-holds", tag = "personal data", security(("bearer" = [])),
+    responses((status = 200, body = [LegalHold]), (status = 403, body = Problem)))]
+async fn list_holds(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<LegalHold>>> {
+    Ok(axum::Json(retention::holds(&state, &ctx).await?))
+}
+
+/// Places a legal hold on a subject, an interaction or a service: what it covers is neither
+/// purged nor erased until it is released (data protection officers; audited).
+#[utoipa::path(post, path = "/v1/legal-holds", tag = "personal data", security(("bearer" = [])),
+    request_body = NewLegalHold,
+    responses((status = 201, body = LegalHold), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn place_hold(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NewLegalHold>,
+) -> ApiResult<(StatusCode, axum::Json<LegalHold>)> {
+    Ok((StatusCode::CREATED, axum::Json(retention::place_hold(&state, &ctx, body).await?)))
+}
+
+/// Releases a legal hold; what it covered follows its retention again.
+#[utoipa::path(post, path = "/v1/legal-holds/{id}/release", tag = "personal data", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn release_hold(State(state): State<AppState>, ctx: Ctx, Path(id): Path<LegalHoldId>) -> ApiResult<StatusCode> {
+    retention::release_hold(&state, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

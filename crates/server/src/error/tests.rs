@@ -300,6 +300,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(RetentionError::Invalid("days: the provider allows 1 to 3650 days".into()), 422, "invalid-input");
     case!(RetentionError::Duplicate, 409, "conflict");
     case!(RetentionError::NoSuchPolicy, 404, "not-found");
+    case!(RetentionError::NoSuchHold, 404, "not-found");
     case!(RetentionError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(RetentionError::Store(store()), 500, "internal");
     // Stored content that fails its check.
