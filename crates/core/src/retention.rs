@@ -310,6 +310,7 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
                 Err(StoreError::NotFound) => continue,
                 Err(e) => return Err(e.into()),
             }
+            tx.insert_tombstone(tenant, "object", &o.id.to_string(), o.class.category(), now, "retention").await?;
             let event = AuditEvent::new(Some(tenant), Actor::System, "object.purged")
                 .target("object", o.id)
                 .details(serde_json::json!({ "class": o.class, "recorded_at": o.recorded_at, "reason": "retention" }));
@@ -343,6 +344,8 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
                 Err(StoreError::NotFound) => continue,
                 Err(e) => return Err(e.into()),
             }
+            tx.insert_tombstone(tenant, "interaction", &i.id.to_string(), Category::ContactRecords, now, "retention")
+                .await?;
             let event = AuditEvent::new(Some(tenant), Actor::System, "interaction.purged")
                 .target("interaction", i.id)
                 .details(serde_json::json!({ "started_at": i.started_at, "reason": "retention" }));

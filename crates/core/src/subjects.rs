@@ -49,6 +49,14 @@ pub enum SubjectError {
     /// No such interaction in the tenant.
     #[error("no such interaction")]
     NoSuchInteraction,
+    /// The interaction was erased (its retention ended, or on request).
+    #[error("the interaction was erased ({reason}) at {at}")]
+    Erased {
+        /// When.
+        at: Timestamp,
+        /// Why.
+        reason: String,
+    },
     /// Another interaction has this reference.
     #[error("external_ref: another interaction of the tenant has this reference")]
     ReferenceTaken,
@@ -314,10 +322,18 @@ async fn open_all(
 /// read the interaction's service, or the interaction as owned by one of its agents.
 pub async fn get(state: &Services, ctx: &Ctx, id: InteractionId) -> Result<Interaction, SubjectError> {
     let tenant = ctx.tenant()?;
-    let (row, agents, sealed) = state.store.reader().await?.interaction(tenant, id).await.map_err(|e| match e {
-        StoreError::NotFound => SubjectError::NoSuchInteraction,
-        e => e.into(),
-    })?;
+    let mut r = state.store.reader().await?;
+    let (row, agents, sealed) = match r.interaction(tenant, id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => {
+            return Err(match r.tombstone(tenant, "interaction", &id.to_string()).await? {
+                Some((at, reason)) => SubjectError::Erased { at, reason },
+                None => SubjectError::NoSuchInteraction,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    drop(r);
     let base =
         ResourceRef { services: row.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
     let owner = agents.iter().find(|a| ctx.decide(Action::Read, &base.with_owner(PrincipalId::User(**a))).is_allowed());

@@ -181,6 +181,11 @@ impl ApiError {
         e
     }
 
+    /// 410 `erased`: personal data that existed and was erased (retention or a request).
+    pub fn erased(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "erased", "Erased", detail)
+    }
+
     /// 410: a ceremony or share that existed but is gone (expired, already picked up).
     pub fn gone(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::GONE, "gone", "Gone", detail)
@@ -614,6 +619,7 @@ impl From<ContentReadError> for ApiError {
             ContentReadError::BadRange(_) => Self::bad_request(detail),
             ContentReadError::RangeNotSatisfiable { size } => Self::range_not_satisfiable(size),
             ContentReadError::NoSuchObject => Self::not_found("object"),
+            ContentReadError::Erased { .. } => Self::erased(detail),
             ContentReadError::Key(e) => e.into(),
             ContentReadError::Integrity(failure) => failure.into(),
             ContentReadError::Audit(e) => e.into(),
@@ -655,6 +661,7 @@ impl From<SubjectError> for ApiError {
             SubjectError::Invalid(_) => Self::invalid(detail),
             SubjectError::EncryptionNotEnabled | SubjectError::ReferenceTaken => Self::conflict(detail),
             SubjectError::NoSuchInteraction => Self::not_found("interaction"),
+            SubjectError::Erased { .. } => Self::erased(detail),
             SubjectError::Key(e) => e.into(),
             SubjectError::Dial(e) => e.into(),
             SubjectError::Sealed => Self::internal(detail),

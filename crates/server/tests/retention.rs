@@ -86,6 +86,18 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         assert!(!blob.exists(), "the blob file is removed after the commit");
         assert!(object_left(&sold).await, "Sales keeps 90 days");
         assert!(interaction_left().await);
+        // Its routes say it was erased (410 `erased`), not that it never existed.
+        let recorder =
+            app.login(Some("acme"), "rec", common::encrypted::PW, None).await["token"].as_str().unwrap().to_owned();
+        let plain_path = format!("/v1/objects/{}", plain["id"].as_str().unwrap());
+        for path in [plain_path.clone(), format!("{plain_path}/content")] {
+            let (st, v) = app.get(&path, &recorder).await;
+            assert_eq!(st, StatusCode::GONE, "{path}: {v}");
+            assert_eq!(v["type"], "urn:callvault:problem:erased", "{v}");
+            assert!(v["detail"].as_str().unwrap().contains("retention"), "{v}");
+        }
+        let (st, _) = app.get(&format!("/v1/objects/{}", uuid::Uuid::now_v7()), &recorder).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "never stored: 404");
         let audit = app.audit_bodies().await;
         let purged = audit.iter().find(|e| e["action"] == "object.purged").expect("the purge is audited");
         assert_eq!(purged["targets"][0]["id"], plain["id"], "{purged}");
@@ -93,6 +105,10 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         app.clock.advance_ms(30 * DAY);
         assert_eq!(purge().await.interactions, 1);
         assert!(!interaction_left().await);
+        let recorder =
+            app.login(Some("acme"), "rec", common::encrypted::PW, None).await["token"].as_str().unwrap().to_owned();
+        let (st, v) = app.get(&format!("/v1/interactions/{interaction_id}"), &recorder).await;
+        assert_eq!((st, &v["type"]), (StatusCode::GONE, &json!("urn:callvault:problem:erased")), "{v}");
         assert!(object_left(&sold).await);
         app.clock.advance_ms(30 * DAY);
         assert_eq!(purge().await.objects, 1);

@@ -98,6 +98,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_legal_holds.sql"),
         postgres: include_str!("../migrations/postgres/0010_legal_holds.sql"),
     },
+    Migration {
+        version: 11,
+        name: "tombstones",
+        sqlite: include_str!("../migrations/sqlite/0011_tombstones.sql"),
+        postgres: include_str!("../migrations/postgres/0011_tombstones.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -20,6 +20,7 @@ use Holds::{Nothing, Personal};
 /// Every table with what it holds.
 pub const TABLES: &[(&str, Holds)] = &[
     ("cfg_tenant", Nothing("the contact center's name, capabilities and settings")),
+    ("op_tombstone", Nothing("ids, categories and times of erased data")),
     ("op_legal_hold", Nothing("legal holds: names, reasons and the ids they cover")),
     ("cfg_retention_policy", Nothing("retention periods per category and service")),
     ("cfg_event_logging", Nothing("until when a tenant's communication events are logged, and the user id who asked")),

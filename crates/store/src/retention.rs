@@ -23,6 +23,20 @@ pub trait RetentionStore {
     async fn delete_retention_policy(&mut self, tenant: TenantId, id: RetentionPolicyId) -> Result<()>
     where
         Self: Writable;
+    /// Records that `kind` `id` was erased (purged or erased on request) at `at` for `reason`.
+    async fn insert_tombstone(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        category: Category,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<()>
+    where
+        Self: Writable;
+    /// When and why `kind` `id` was erased, if it was.
+    async fn tombstone(&mut self, tenant: TenantId, kind: &str, id: &str) -> Result<Option<(Timestamp, String)>>;
     /// A tenant's legal holds, released ones included, oldest first.
     async fn legal_holds(&mut self, tenant: TenantId) -> Result<Vec<LegalHold>>;
     /// Places a legal hold.
@@ -103,6 +117,44 @@ impl<C: Conn> RetentionStore for C {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    async fn insert_tombstone(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        category: Category,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "INSERT INTO op_tombstone (tenant_id, kind, id, category, erased_at, reason) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, kind, id) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(kind)
+        .bind(id)
+        .bind(category.as_str())
+        .bind(at.millis())
+        .bind(reason)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn tombstone(&mut self, tenant: TenantId, kind: &str, id: &str) -> Result<Option<(Timestamp, String)>> {
+        let row =
+            sqlx::query("SELECT erased_at, reason FROM op_tombstone WHERE tenant_id = $1 AND kind = $2 AND id = $3")
+                .bind(tenant.to_string())
+                .bind(kind)
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await?;
+        row.map(|r| Ok((Timestamp(r.try_get("erased_at")?), r.try_get("reason")?))).transpose()
     }
 
     async fn legal_holds(&mut self, tenant: TenantId) -> Result<Vec<LegalHold>> {

@@ -54,6 +54,14 @@ pub enum ContentReadError {
     /// No such object in the tenant.
     #[error("no such object")]
     NoSuchObject,
+    /// The object was erased (its retention ended, or on request); only its tombstone is left.
+    #[error("the object was erased ({reason}) at {at}; its content no longer exists")]
+    Erased {
+        /// When.
+        at: callvault_model::records::Timestamp,
+        /// Why: `retention`, or the erasure request.
+        reason: String,
+    },
     /// The content's key is not available.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -195,10 +203,15 @@ async fn may_read_some(state: &Services, ctx: &Ctx) -> Result<callvault_model::T
 
 async fn load(state: &Services, ctx: &Ctx, id: ObjectId) -> Result<StoredObject, ContentReadError> {
     let tenant = ctx.tenant()?;
-    state.store.reader().await?.object(tenant, id).await.map_err(|e| match e {
-        StoreError::NotFound => ContentReadError::NoSuchObject,
-        e => e.into(),
-    })
+    let mut r = state.store.reader().await?;
+    match r.object(tenant, id).await {
+        Ok(o) => Ok(o),
+        Err(StoreError::NotFound) => match r.tombstone(tenant, "object", &id.to_string()).await? {
+            Some((at, reason)) => Err(ContentReadError::Erased { at, reason }),
+            None => Err(ContentReadError::NoSuchObject),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Objects the caller may see, a page at a time.

@@ -263,6 +263,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(ContentReadError::BadRange("Range: end before start"), 400, "bad-request");
     case!(ContentReadError::RangeNotSatisfiable { size: 100 }, 416, "range-not-satisfiable");
     case!(ContentReadError::NoSuchObject, 404, "not-found");
+    case!(ContentReadError::Erased { at: Timestamp(0), reason: "retention".into() }, 410, "erased");
     case!(ContentReadError::Key(KeyError::Retired(1)), 409, "conflict");
     case!(
         ContentReadError::Integrity(IntegrityFailure { key_unavailable: false, reason: "damaged" }),
@@ -290,6 +291,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(SubjectError::EncryptionNotEnabled, 409, "conflict");
     case!(SubjectError::ReferenceTaken, 409, "conflict");
     case!(SubjectError::NoSuchInteraction, 404, "not-found");
+    case!(SubjectError::Erased { at: Timestamp(0), reason: "retention".into() }, 410, "erased");
     case!(SubjectError::Key(KeyError::Retired(1)), 409, "conflict");
     case!(SubjectError::Dial(DialError::WriterStopped), 500, "internal");
     case!(SubjectError::Sealed, 500, "internal");
