@@ -308,54 +308,11 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
             view.id.to_string()
         }
         "interaction" => {
-            let row = callvault_store::InteractionRow {
-                id: callvault_model::InteractionId::new(),
-                tenant_id: tenant_of(w, place),
-                channel: callvault_model::personal::Channel::Voice,
-                direction: callvault_model::personal::InteractionDirection::Inbound,
-                external_ref: None,
-                service_id: (place == "in").then(|| w.service_in.parse().unwrap()),
-                consent: callvault_model::personal::Consent::Unknown,
-                subject_id: None,
-                started_at: app.state.clock.now(),
-                ended_at: None,
-                created_at: app.state.clock.now(),
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_interaction(&row, &[], &[]).await.unwrap();
-            tx.commit().await.unwrap();
-            row.id.to_string()
+            let service = (place == "in").then(|| w.service_in.parse().unwrap());
+            common::fixtures::interaction(app, tenant_of(w, place), service).await
         }
-        "legal_hold" => {
-            let hold = callvault_model::personal::LegalHold {
-                id: callvault_model::LegalHoldId::new(),
-                tenant_id: tenant_of(w, place),
-                name: n.clone(),
-                reason: "matrix".into(),
-                scope: callvault_model::personal::HoldScope::Service(callvault_model::ServiceId::new()),
-                created_by: "test".into(),
-                created_at: app.state.clock.now(),
-                released_at: None,
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_legal_hold(&hold).await.unwrap();
-            tx.commit().await.unwrap();
-            hold.id.to_string()
-        }
-        "retention_policy" => {
-            let policy = callvault_model::personal::RetentionPolicy {
-                id: callvault_model::RetentionPolicyId::new(),
-                tenant_id: tenant_of(w, place),
-                category: callvault_model::personal::Category::CallingLists,
-                service_id: None,
-                days: 30,
-                created_at: app.state.clock.now(),
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_retention_policy(&policy).await.unwrap();
-            tx.commit().await.unwrap();
-            policy.id.to_string()
-        }
+        "legal_hold" => common::fixtures::legal_hold(app, tenant_of(w, place), callvault_model::ServiceId::new()).await,
+        "retention_policy" => common::fixtures::retention_policy(app, tenant_of(w, place)).await,
         // Provider operators are no tenant data: any id, every tenant role is refused first.
         "operator" => uuid::Uuid::nil().to_string(),
         other => panic!("no fixture for {other}"),

@@ -4,39 +4,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::http::StatusCode;
+use common::capture::Capture;
 use common::{TestApp, backends};
 use serde_json::{Value, json};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    /// Event log lines written so far.
-    fn event_lines(&self) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        text.lines().filter(|l| l.contains("callvault::events")).map(str::to_owned).collect()
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
+/// Event log lines written so far.
+fn event_lines(capture: &Capture) -> Vec<String> {
+    capture.text().lines().filter(|l| l.contains("callvault::events")).map(str::to_owned).collect()
 }
 
 /// A service account with the `dialer` role (a PBX feed and a dialer); returns its token.
@@ -78,11 +53,11 @@ async fn event_logging_is_off_by_default_and_ends_by_itself() {
         let op = app.operator().await;
         let (_, admin) = app.tenant(&op, "acme").await;
         let pbx = dialer(&app, &admin).await;
-        let before = capture.event_lines().len();
+        let before = event_lines(&capture).len();
 
         // Off by default: communication leaves no event line.
         communicate(&app, &pbx, "diag-1").await;
-        assert_eq!(capture.event_lines().len(), before, "event logging must be off by default");
+        assert_eq!(event_lines(&capture).len(), before, "event logging must be off by default");
         let (s, v) = app.get("/v1/diagnostics/event-logging", &admin).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["enabled"], false);
@@ -107,7 +82,7 @@ async fn event_logging_is_off_by_default_and_ends_by_itself() {
         let on = audit.iter().find(|e| e["action"] == "diagnostics.event_logging.on").expect("the switch is audited");
         assert_eq!(on["details"]["reason"], "one-way audio on trunk 3");
         communicate(&app, &pbx, "diag-2").await;
-        let lines = capture.event_lines();
+        let lines = event_lines(&capture);
         let new = &lines[before..];
         assert!(new.iter().any(|l| l.contains("call event applied") && l.contains("events")), "{new:?}");
         let check = new.iter().find(|l| l.contains("dial check decided")).expect("the dial check is logged");
@@ -121,9 +96,9 @@ async fn event_logging_is_off_by_default_and_ends_by_itself() {
         let (_, v) = app.get("/v1/diagnostics/event-logging", &admin).await;
         assert_eq!(v["enabled"], false, "{v}");
         assert_eq!(v["reason"], "one-way audio on trunk 3");
-        let count = capture.event_lines().len();
+        let count = event_lines(&capture).len();
         communicate(&app, &pbx, "diag-3").await;
-        assert_eq!(capture.event_lines().len(), count, "event logging must end by itself");
+        assert_eq!(event_lines(&capture).len(), count, "event logging must end by itself");
 
         // Switched off early: off at once, audited.
         let (s, _) = put(&app, &admin, json!({ "minutes": 60, "reason": "again" })).await;
@@ -131,9 +106,9 @@ async fn event_logging_is_off_by_default_and_ends_by_itself() {
         let (s, v) = app.request("DELETE", "/v1/diagnostics/event-logging", Some(&admin), None).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["enabled"], false);
-        let count = capture.event_lines().len();
+        let count = event_lines(&capture).len();
         communicate(&app, &pbx, "diag-4").await;
-        assert_eq!(capture.event_lines().len(), count);
+        assert_eq!(event_lines(&capture).len(), count);
         assert!(app.audit_bodies().await.iter().any(|e| e["action"] == "diagnostics.event_logging.off"));
 
         // A restart keeps the window: switched on, restarted, still on.

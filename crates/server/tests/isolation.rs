@@ -115,58 +115,10 @@ async fn another_tenant_never_sees_or_changes_data() {
             .await
             .unwrap();
         let call = call.id.to_string();
-        let interaction = {
-            use callvault_store::prelude::*;
-            let row = callvault_store::InteractionRow {
-                id: callvault_model::InteractionId::new(),
-                tenant_id: a_tenant_id,
-                channel: callvault_model::personal::Channel::Voice,
-                direction: callvault_model::personal::InteractionDirection::Inbound,
-                external_ref: Some("alpha-interaction".into()),
-                service_id: None,
-                consent: callvault_model::personal::Consent::Unknown,
-                subject_id: None,
-                started_at: app.state.clock.now(),
-                ended_at: None,
-                created_at: app.state.clock.now(),
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_interaction(&row, &[], &[]).await.unwrap();
-            tx.commit().await.unwrap();
-            row.id.to_string()
-        };
-        let retention = {
-            use callvault_store::prelude::*;
-            let policy = callvault_model::personal::RetentionPolicy {
-                id: callvault_model::RetentionPolicyId::new(),
-                tenant_id: a_tenant_id,
-                category: callvault_model::personal::Category::CallingLists,
-                service_id: None,
-                days: 30,
-                created_at: app.state.clock.now(),
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_retention_policy(&policy).await.unwrap();
-            tx.commit().await.unwrap();
-            policy.id.to_string()
-        };
-        let hold = {
-            use callvault_store::prelude::*;
-            let hold = callvault_model::personal::LegalHold {
-                id: callvault_model::LegalHoldId::new(),
-                tenant_id: a_tenant_id,
-                name: "alpha hold".into(),
-                reason: "alpha".into(),
-                scope: callvault_model::personal::HoldScope::Service(service["id"].as_str().unwrap().parse().unwrap()),
-                created_by: "test".into(),
-                created_at: app.state.clock.now(),
-                released_at: None,
-            };
-            let mut tx = app.state.store.begin().await.unwrap();
-            tx.insert_legal_hold(&hold).await.unwrap();
-            tx.commit().await.unwrap();
-            hold.id.to_string()
-        };
+        let interaction = common::fixtures::interaction(&app, a_tenant_id, None).await;
+        let retention = common::fixtures::retention_policy(&app, a_tenant_id).await;
+        let hold =
+            common::fixtures::legal_hold(&app, a_tenant_id, service["id"].as_str().unwrap().parse().unwrap()).await;
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())

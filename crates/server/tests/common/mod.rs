@@ -2,7 +2,9 @@
 //! manual clock and a throwaway KEK, driven with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod encrypted;
+pub mod fixtures;
 pub mod schema;
 
 use std::sync::Arc;
