@@ -429,7 +429,10 @@ pub async fn replay_calls(state: Services, tenant: TenantId) {
         for (wait, events) in &script {
             tokio::time::sleep(std::time::Duration::from_secs(*wait)).await;
             match state.calls.apply_events(tenant, &key, events, state.clock.now().millis(), true).await {
-                Ok((view, changes)) => calls::notify_downgrades(&state, tenant, view.id, &changes),
+                Ok((view, changes)) => {
+                    calls::notify_downgrades(&state, tenant, view.id, &changes);
+                    callvault_core::diagnostics::call_applied(&state, tenant, view.id, "demo", &changes);
+                }
                 Err(e) => tracing::warn!(error = %e, "demo call replay failed"),
             }
         }
