@@ -5,10 +5,12 @@
 //! database transaction that audits it (from then on no copy of the content can be decrypted),
 //! its blob file after the commit; an interaction's row goes with its identifiers.
 //!
-//! User master data has no retention period: it lives as long as the user account.
+//! Recordings follow the retention of their interaction (its contact records' policy) when that
+//! is longer than their own. User master data has no retention period: it lives as long as the
+//! user account.
 
 use callvault_model::access::{Action, Resource};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use callvault_model::personal::{Category, HoldScope, LegalHold, RetentionPolicy, retention_days};
 use callvault_model::records::Timestamp;
@@ -288,16 +290,34 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
     let policies = state.store.reader().await?.retention_policies(tenant).await?;
     let held = held(state, tenant).await?;
     let now = state.clock.now();
+    // Recordings follow the retention of their interaction (the contact records' policy of its
+    // service) where that is longer than their own: the object's reference names it.
+    let mut interaction_days: HashMap<String, u32> = HashMap::new();
+    let mut after_interaction: Option<InteractionId> = None;
+    loop {
+        let page = state.store.reader().await?.interactions_page(tenant, after_interaction, 500).await?;
+        let Some(last) = page.last() else { break };
+        after_interaction = Some(last.id);
+        for i in page {
+            if let (Some(r), Some(days)) =
+                (i.external_ref, retention_days(&policies, Category::ContactRecords, i.service_id))
+            {
+                interaction_days.insert(r, days);
+            }
+        }
+    }
+    let object_days = |o: &callvault_model::vault::StoredObject| {
+        let own = retention_days(&policies, o.class.category(), o.service_id);
+        let call = o.interaction.as_ref().and_then(|r| interaction_days.get(r)).copied();
+        own.max(call)
+    };
     let mut after: Option<ObjectId> = None;
     loop {
         let query = ObjectQuery { class: None, interaction: None, after, limit: 500 };
         let page = state.store.reader().await?.objects(tenant, &query).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        for o in page
-            .iter()
-            .filter(|o| expired(o.recorded_at, retention_days(&policies, o.class.category(), o.service_id), now))
-        {
+        for o in page.iter().filter(|o| expired(o.recorded_at, object_days(o), now)) {
             let hold = o.service_id.is_some_and(|s| held.services.contains(&s))
                 || o.interaction.as_ref().is_some_and(|i| held.references.contains(i));
             if hold {

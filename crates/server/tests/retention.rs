@@ -54,9 +54,16 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         // A recording of no service (30 days), one of Sales (90: the longest wins), an interaction (60).
         let plain = upload(&app, &s.recorder, "").await;
         let sold = upload(&app, &s.recorder, &format!("&service={sales}")).await;
-        let (st, interaction) =
-            app.post("/v1/interactions", &s.recorder, json!({ "channel": "voice", "direction": "inbound" })).await;
+        let (st, interaction) = app
+            .post(
+                "/v1/interactions",
+                &s.recorder,
+                json!({ "channel": "voice", "direction": "inbound", "external_ref": "call-9" }),
+            )
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{interaction}");
+        // A recording of that interaction follows its 60 days, longer than the recordings' 30.
+        let follows = upload(&app, &s.recorder, "&interaction=call-9").await;
         let blob = {
             let id = plain["id"].as_str().unwrap().parse().unwrap();
             let o = app.state.store.reader().await.unwrap().object(s.tenant, id).await.unwrap();
@@ -85,6 +92,7 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         assert!(!object_left(&plain).await, "expired: purged");
         assert!(!blob.exists(), "the blob file is removed after the commit");
         assert!(object_left(&sold).await, "Sales keeps 90 days");
+        assert!(object_left(&follows).await, "the interaction's 60 days");
         assert!(interaction_left().await);
         // Its routes say it was erased (410 `erased`), not that it never existed.
         let recorder =
@@ -103,8 +111,10 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         assert_eq!(purged["targets"][0]["id"], plain["id"], "{purged}");
         // Day 61: the interaction; day 91: the Sales recording.
         app.clock.advance_ms(30 * DAY);
-        assert_eq!(purge().await.interactions, 1);
+        let r = purge().await;
+        assert_eq!((r.objects, r.interactions), (1, 1), "{r:?}");
         assert!(!interaction_left().await);
+        assert!(!object_left(&follows).await, "gone with its interaction's retention");
         let recorder =
             app.login(Some("acme"), "rec", common::encrypted::PW, None).await["token"].as_str().unwrap().to_owned();
         let (st, v) = app.get(&format!("/v1/interactions/{interaction_id}"), &recorder).await;
