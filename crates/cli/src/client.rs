@@ -162,3 +162,38 @@ pub async fn send_file(
     }
     Ok(Some(v))
 }
+
+/// Writes a streamed answer to `output` through a `.part` file renamed when complete; a
+/// transfer the server stopped (content that failed its integrity check) leaves no file.
+/// Returns the bytes written.
+pub async fn save_response(mut resp: reqwest::Response, output: &std::path::Path) -> anyhow::Result<u64> {
+    if !resp.status().is_success() {
+        answer(resp).await?;
+        bail!("download failed");
+    }
+    let expected = resp.content_length();
+    let tmp = output.with_extension("part");
+    let mut f = tokio::fs::File::create(&tmp).await?;
+    let mut n = 0u64;
+    let received = async {
+        while let Some(chunk) = resp.chunk().await? {
+            tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await?;
+            n += chunk.len() as u64;
+        }
+        f.sync_all().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    drop(f);
+    let complete = received.is_ok() && expected.is_none_or(|e| e == n);
+    if !complete {
+        // A partial file must never look like the whole.
+        let _ = tokio::fs::remove_file(&tmp).await;
+        bail!(
+            "integrity check failed: the server stopped the transfer after {n} bytes (the stored content \
+             did not authenticate; the security officers were told); no file was written"
+        );
+    }
+    tokio::fs::rename(&tmp, output).await?;
+    Ok(n)
+}

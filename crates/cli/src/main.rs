@@ -5,6 +5,7 @@ mod calls_cmds;
 mod client;
 mod commands;
 mod dial_cmds;
+mod personal_cmds;
 mod table;
 mod vault_cmds;
 
@@ -104,6 +105,15 @@ enum Command {
     /// Stations and their security levels.
     #[command(subcommand)]
     Stations(calls_cmds::StationsCmd),
+    /// Data subjects: search by identifier, personal data reports.
+    #[command(subcommand)]
+    Subjects(personal_cmds::SubjectsCmd),
+    /// Data protection officers' requests (access, export, rectify, erase).
+    #[command(subcommand)]
+    Dpo(personal_cmds::DpoCmd),
+    /// Retention policies and legal holds.
+    #[command(subcommand)]
+    Retention(personal_cmds::RetentionCmd),
     /// HEP capture agents (Kamailio siptrace, OpenSIPS, FreeSWITCH, Asterisk).
     #[command(name = "capture-agents", subcommand)]
     CaptureAgents(calls_cmds::AgentsCmd),
@@ -152,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Access(cmd) => c::access(cmd).await,
         Command::Audit(cmd) => c::audit(cmd).await,
+        Command::Subjects(cmd) => personal_cmds::subjects(cmd).await,
+        Command::Dpo(cmd) => personal_cmds::dpo(cmd).await,
+        Command::Retention(cmd) => personal_cmds::retention(cmd).await,
         Command::Keys(args) => {
             c::list(args, "/v1/keys", &["version", "state", "age_days", "expired", "objects", "records", "created_at"])
                 .await

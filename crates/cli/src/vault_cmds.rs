@@ -355,36 +355,8 @@ pub async fn objects(cmd: ObjectsCmd) -> anyhow::Result<ExitCode> {
             if let Some(r) = range {
                 req = req.header("range", format!("bytes={r}"));
             }
-            let mut resp = req.send().await?;
-            if !resp.status().is_success() {
-                crate::client::answer(resp).await?;
-                bail!("download failed");
-            }
-            let expected = resp.content_length();
-            let tmp = output.with_extension("part");
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            let mut n = 0u64;
-            let received = async {
-                while let Some(chunk) = resp.chunk().await? {
-                    tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await?;
-                    n += chunk.len() as u64;
-                }
-                f.sync_all().await?;
-                anyhow::Ok(())
-            }
-            .await;
-            drop(f);
-            let complete = received.is_ok() && expected.is_none_or(|e| e == n);
-            if !complete {
-                // The server stops a transfer whose content fails its integrity check; a partial
-                // file must never look like the object.
-                let _ = tokio::fs::remove_file(&tmp).await;
-                bail!(
-                    "integrity check failed: the server stopped the transfer after {n} bytes (the stored content \
-                     did not authenticate; the security officers were told); no file was written"
-                );
-            }
-            tokio::fs::rename(&tmp, &output).await?;
+            let resp = req.send().await?;
+            let n = crate::client::save_response(resp, &output).await?;
             eprintln!("{n} bytes written to {}", output.display());
         }
     }

@@ -114,6 +114,8 @@ pub struct Config {
     pub retention_max_days: usize,
     /// How often expired personal data is purged, in seconds (0: never in the background).
     pub purge_interval_secs: u64,
+    /// Items the purge deletes per transaction (1 to 10,000).
+    pub purge_batch: usize,
     /// Test only: loopback addresses webhooks may reach (with plain http). Never set in production.
     pub webhook_test_addresses: Vec<std::net::IpAddr>,
     /// A separate plain-HTTP listener serving only `/metrics` (off by default; keep it on loopback
@@ -184,6 +186,7 @@ impl Default for Config {
             retention_min_days: 1,
             retention_max_days: 3650,
             purge_interval_secs: 3600,
+            purge_batch: 500,
             webhook_test_addresses: Vec::new(),
             metrics_listen: None,
             metrics_token_file: None,
@@ -273,6 +276,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_RETENTION_MIN_DAYS",
     "CALLVAULT_RETENTION_MAX_DAYS",
     "CALLVAULT_PURGE_INTERVAL_SECS",
+    "CALLVAULT_PURGE_BATCH",
     "CALLVAULT_BOOTSTRAP_PASSWORD",
     "CALLVAULT_BOOTSTRAP_PASSWORD_FILE",
     "CALLVAULT_CONFIG",
@@ -425,6 +429,7 @@ impl Config {
             ("CALLVAULT_WEBHOOK_MAX_PER_TENANT", &mut self.webhook_max_per_tenant),
             ("CALLVAULT_RETENTION_MIN_DAYS", &mut self.retention_min_days),
             ("CALLVAULT_RETENTION_MAX_DAYS", &mut self.retention_max_days),
+            ("CALLVAULT_PURGE_BATCH", &mut self.purge_batch),
         ] {
             if let Some(v) = env(name) {
                 *slot = v.parse().map_err(|_| bad(name, "expected a number".into()))?;
@@ -482,6 +487,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "retention_min_days must be at least 1 and at most retention_max_days, itself at most 36500".into(),
             ));
+        }
+        if !(1..=10_000).contains(&self.purge_batch) {
+            return Err(ConfigError::Invalid("purge_batch must be 1 to 10000".into()));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid("tls_cert and tls_key must be given together".into()));

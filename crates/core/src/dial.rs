@@ -21,7 +21,7 @@ use callvault_policy::dial::{Areas, DncKind, DncList, Level, Policy, Settings};
 use callvault_policy::dnc::CompactSet;
 use callvault_policy::numbers::Number;
 use callvault_policy::rules::RuleSet;
-use callvault_store::{DialStore, Store};
+use callvault_store::{DialStore, DpoStore, Store};
 use jiff::Timestamp;
 
 use crate::caller::Permit;
@@ -90,10 +90,23 @@ impl DncList for Registry {
     }
 }
 
-/// An internal list in memory.
+/// A keyed digest of a number (`+<digits>`): how an erased customer's do-not-call entry is
+/// kept (the audit log's pseudonym of the number).
+pub type NumberDigest = Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
+
+/// An internal list in memory: numbers, and keyed digests of the numbers of erased customers
+/// (their opt-out survives their erasure).
 pub struct Internal {
     meta: ListMeta,
     numbers: RwLock<HashSet<u64>>,
+    digests: RwLock<HashSet<String>>,
+    digest: NumberDigest,
+}
+
+impl Internal {
+    fn new(meta: ListMeta, numbers: HashSet<u64>, digests: HashSet<String>, digest: NumberDigest) -> Internal {
+        Internal { meta, numbers: RwLock::new(numbers), digests: RwLock::new(digests), digest }
+    }
 }
 
 impl DncList for Internal {
@@ -111,7 +124,12 @@ impl DncList for Internal {
         Some(self.meta.refreshed_at.map_or(Timestamp::UNIX_EPOCH, instant))
     }
     fn contains(&self, n: &Number) -> bool {
-        number_key(n).is_some_and(|k| self.numbers.read().unwrap_or_else(|p| p.into_inner()).contains(&k))
+        let Some(k) = number_key(n) else { return false };
+        if self.numbers.read().unwrap_or_else(|p| p.into_inner()).contains(&k) {
+            return true;
+        }
+        let digests = self.digests.read().unwrap_or_else(|p| p.into_inner());
+        !digests.is_empty() && digests.contains(&(self.digest)(format!("+{k}").as_bytes()))
     }
 }
 
@@ -167,6 +185,7 @@ pub struct Dial {
     tenants: RwLock<HashMap<TenantId, Arc<TenantDial>>>,
     registries: RwLock<HashMap<DncListId, Arc<Registry>>>,
     internal: RwLock<HashMap<DncListId, Arc<Internal>>>,
+    digest: NumberDigest,
     attempts: Mutex<HashMap<(TenantId, String), Vec<Timestamp>>>,
     counted: std::sync::atomic::AtomicU64,
 }
@@ -269,7 +288,7 @@ pub fn write_set(dir: &Path, id: DncListId, set: &CompactSet) -> std::io::Result
 
 impl Dial {
     /// Loads every tenant's lists and the last 24 hours of attempts.
-    pub async fn open(store: &Store, data_dir: &Path, now: Millis) -> anyhow::Result<Dial> {
+    pub async fn open(store: &Store, data_dir: &Path, now: Millis, digest: NumberDigest) -> anyhow::Result<Dial> {
         let dir = data_dir.join("dnc");
         std::fs::create_dir_all(&dir)?;
         let mut r = store.reader().await?;
@@ -300,7 +319,8 @@ impl Dial {
                 }
                 DncListKind::Internal => {
                     let numbers: HashSet<u64> = r.dnc_numbers(meta.id).await?.into_iter().collect();
-                    internal.insert(meta.id, Arc::new(Internal { meta, numbers: RwLock::new(numbers) }));
+                    let digests: HashSet<String> = r.dnc_digests(meta.id).await?.into_iter().collect();
+                    internal.insert(meta.id, Arc::new(Internal::new(meta, numbers, digests, digest.clone())));
                 }
             }
         }
@@ -323,6 +343,7 @@ impl Dial {
             tenants: RwLock::default(),
             registries: RwLock::new(registries),
             internal: RwLock::new(internal),
+            digest,
             attempts: Mutex::new(attempts),
             counted: std::sync::atomic::AtomicU64::new(0),
         })
@@ -392,10 +413,10 @@ impl Dial {
                     .insert(meta.id, Arc::new(Registry { meta, set: Some(CompactSet::empty()) }));
             }
             DncListKind::Internal => {
-                self.internal
-                    .write()
-                    .unwrap_or_else(poisoned)
-                    .insert(meta.id, Arc::new(Internal { meta, numbers: RwLock::default() }));
+                self.internal.write().unwrap_or_else(poisoned).insert(
+                    meta.id,
+                    Arc::new(Internal::new(meta, HashSet::new(), HashSet::new(), self.digest.clone())),
+                );
             }
         }
         self.invalidate(tenant);
@@ -435,6 +456,15 @@ impl Dial {
         } else {
             numbers.remove(&number);
         }
+    }
+
+    /// Keeps an internal list's `number` only as its keyed digest (after the database commit of
+    /// an erasure): the opt-out still blocks calls, the number is no longer held.
+    pub fn digest_internal(&self, list: DncListId, number: u64) {
+        let Some(l) = self.internal.read().unwrap_or_else(poisoned).get(&list).cloned() else { return };
+        let d = (l.digest)(format!("+{number}").as_bytes());
+        l.digests.write().unwrap_or_else(poisoned).insert(d);
+        l.numbers.write().unwrap_or_else(poisoned).remove(&number);
     }
 
     /// Decides with the number's calls of the 24 hours before `at` and, when `decide` answers

@@ -20,6 +20,7 @@ pub mod dial;
 pub mod dial_admin;
 pub mod dial_checks;
 pub mod directory;
+pub mod dpo;
 pub mod egress;
 pub mod identity;
 pub mod input;

@@ -12,12 +12,12 @@
 use callvault_model::access::{Action, Resource};
 use std::collections::{HashMap, HashSet};
 
-use callvault_model::personal::{Category, HoldScope, LegalHold, RetentionPolicy, retention_days};
+use callvault_model::personal::{Category, HoldScope, LegalHold, PurgeRun, RetentionPolicy, retention_days};
 use callvault_model::records::Timestamp;
-use callvault_model::{InteractionId, LegalHoldId, ObjectId, RetentionPolicyId, ServiceId, TenantId};
+use callvault_model::{InteractionId, LegalHoldId, ObjectId, PurgeRunId, RetentionPolicyId, ServiceId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
-use callvault_store::{ObjectQuery, StoreError};
+use callvault_store::{ObjectQuery, StoreError, Tombstone};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AppendError, AuditEvent};
@@ -89,6 +89,10 @@ pub struct PurgeReport {
     pub interactions: u64,
     /// Expired items kept because a legal hold covers them.
     pub held: u64,
+    /// Milliseconds spent destroying content keys and deleting rows (the transactions).
+    pub shred_ms: u64,
+    /// Milliseconds spent removing blob files after the commits.
+    pub blob_ms: u64,
 }
 
 async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, RetentionError> {
@@ -276,17 +280,142 @@ fn expired(recorded: Timestamp, days: Option<u32>, now: Timestamp) -> bool {
     days.is_some_and(|d| now.millis() >= recorded.millis().saturating_add(i64::from(d) * DAY_MS))
 }
 
+/// Something the purge or an erasure removes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Gone {
+    /// An object: its row holds the wrapped content key (its blob goes after the commit).
+    Object(ObjectId, Category),
+    /// A calling-list record.
+    Record(callvault_model::RecordId),
+    /// An interaction with its identifiers.
+    Interaction(InteractionId),
+}
+
+impl Gone {
+    fn kind(self) -> &'static str {
+        match self {
+            Gone::Object(..) => "object",
+            Gone::Record(_) => "record",
+            Gone::Interaction(_) => "interaction",
+        }
+    }
+}
+
+/// Items per transaction of the purge and of an erasure.
+pub const BATCH: usize = 500;
+
+/// Deletes `items` in one transaction, each with its tombstone, and records `event` naming every
+/// item deleted as its targets; returns those deleted (an item gone already is skipped).
+/// `reason` is `retention` or `erasure`.
+pub(crate) async fn remove(
+    state: &Services,
+    tenant: TenantId,
+    items: &[Gone],
+    reason: &str,
+    request: Option<&str>,
+    mut event: AuditEvent,
+) -> Result<Vec<Gone>, StoreError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let mut done = Vec::with_capacity(items.len());
+    for gone in items {
+        let (deleted, id, category) = match *gone {
+            Gone::Object(id, category) => (tx.delete_object(tenant, id).await, id.to_string(), category),
+            Gone::Record(id) => (tx.delete_record(tenant, id).await, id.to_string(), Category::CallingLists),
+            Gone::Interaction(id) => {
+                (tx.delete_interaction(tenant, id).await, id.to_string(), Category::ContactRecords)
+            }
+        };
+        match deleted {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
+        let kind = gone.kind();
+        tx.insert_tombstone(tenant, &Tombstone { kind, id: id.clone(), category, at: now, reason, request }).await?;
+        event = event.target(kind, id);
+        done.push(*gone);
+    }
+    if done.is_empty() {
+        return Ok(done);
+    }
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
 /// Purges, in every tenant with a policy, what has outlived its retention at the clock's now.
 pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError> {
     let mut report = PurgeReport::default();
     let tenants = state.store.reader().await?.tenants_with_retention().await?;
     for tenant in tenants {
-        purge_tenant(state, tenant, &mut report).await?;
+        // A run the process stopped in goes on (its counts with it); otherwise a new one.
+        let open = state.store.reader().await?.open_purge_run(tenant).await?;
+        let mut run = match open {
+            Some(mut run) => {
+                run.resumed += 1;
+                tracing::info!(run = %run.id, "resuming a purge the process stopped in");
+                run
+            }
+            None => PurgeRun {
+                id: PurgeRunId::new(),
+                tenant_id: tenant,
+                started_at: state.clock.now(),
+                finished_at: None,
+                resumed: 0,
+                objects: 0,
+                blobs_removed: 0,
+                interactions: 0,
+                held: 0,
+                shred_ms: 0,
+                blob_ms: 0,
+            },
+        };
+        let mut mine = PurgeReport::default();
+        save_run(state, &mut run, &mine).await?;
+        purge_tenant(state, &mut run, &mut mine).await?;
+        run.finished_at = Some(state.clock.now());
+        save_run(state, &mut run, &mine).await?;
+        report.objects += mine.objects;
+        report.blobs_removed += mine.blobs_removed;
+        report.interactions += mine.interactions;
+        report.held += mine.held;
+        report.shred_ms += mine.shred_ms;
+        report.blob_ms += mine.blob_ms;
     }
     Ok(report)
 }
 
-async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeReport) -> Result<(), RetentionError> {
+/// Writes a run's progress: its counts when it (re)started plus this pass's.
+async fn save_run(state: &Services, run: &mut PurgeRun, pass: &PurgeReport) -> Result<(), StoreError> {
+    let base = run.clone();
+    let saved = PurgeRun {
+        objects: base.objects + pass.objects,
+        blobs_removed: base.blobs_removed + pass.blobs_removed,
+        interactions: base.interactions + pass.interactions,
+        held: base.held + pass.held,
+        shred_ms: base.shred_ms + pass.shred_ms,
+        blob_ms: base.blob_ms + pass.blob_ms,
+        ..base
+    };
+    let mut tx = state.store.begin().await?;
+    tx.save_purge_run(&saved).await?;
+    tx.commit().await?;
+    if run.finished_at.is_some() {
+        *run = saved;
+    }
+    Ok(())
+}
+
+/// The tenant's newest purge runs with their progress (administrators).
+pub async fn purge_runs(state: &Services, ctx: &Ctx) -> Result<Vec<PurgeRun>, RetentionError> {
+    let permit = allow(state, ctx, Action::Read).await?;
+    Ok(state.store.reader().await?.purge_runs(permit.tenant(), 20).await?)
+}
+
+async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeReport) -> Result<(), RetentionError> {
+    let tenant = run.tenant_id;
+    let batch = i64::try_from(state.config.purge_batch).unwrap_or(500);
     let policies = state.store.reader().await?.retention_policies(tenant).await?;
     let held = held(state, tenant).await?;
     let now = state.clock.now();
@@ -313,10 +442,12 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
     };
     let mut after: Option<ObjectId> = None;
     loop {
-        let query = ObjectQuery { class: None, interaction: None, after, limit: 500 };
+        let query = ObjectQuery { class: None, interaction: None, after, limit: batch };
         let page = state.store.reader().await?.objects(tenant, &query).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
+        let mut batch = Vec::new();
+        let mut blobs = HashMap::new();
         for o in page.iter().filter(|o| expired(o.recorded_at, object_days(o), now)) {
             let hold = o.service_id.is_some_and(|s| held.services.contains(&s))
                 || o.interaction.as_ref().is_some_and(|i| held.references.contains(i));
@@ -324,32 +455,35 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
                 report.held += 1;
                 continue;
             }
-            let mut tx = state.store.begin().await?;
-            match tx.delete_object(tenant, o.id).await {
-                Ok(()) => {}
-                Err(StoreError::NotFound) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tx.insert_tombstone(tenant, "object", &o.id.to_string(), o.class.category(), now, "retention").await?;
-            let event = AuditEvent::new(Some(tenant), Actor::System, "object.purged")
-                .target("object", o.id)
-                .details(serde_json::json!({ "class": o.class, "recorded_at": o.recorded_at, "reason": "retention" }));
-            state.auditor.record(&mut tx, now, &event).await?;
-            tx.commit().await?;
-            report.objects += 1;
-            match state.vault.blobs.remove(tenant, &o.blob) {
-                Ok(()) => report.blobs_removed += 1,
-                Err(e) => {
-                    tracing::warn!(object = %o.id, error = %e, "purged object's blob not removed; the sweep will")
-                }
+            batch.push(Gone::Object(o.id, o.class.category()));
+            blobs.insert(o.id, o.blob.clone());
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let event = AuditEvent::new(Some(tenant), Actor::System, "object.purged")
+            .details(serde_json::json!({ "reason": "retention", "count": batch.len() }));
+        let shred = std::time::Instant::now();
+        let done = remove(state, tenant, &batch, "retention", None, event).await?;
+        report.shred_ms += shred.elapsed().as_millis() as u64;
+        report.objects += done.len() as u64;
+        let unlink = std::time::Instant::now();
+        for gone in done {
+            let Gone::Object(id, _) = gone else { continue };
+            match blobs.get(&id).map(|b| state.vault.blobs.remove(tenant, b)) {
+                Some(Ok(())) => report.blobs_removed += 1,
+                _ => tracing::warn!(object = %id, "purged object's blob not removed; the sweep will"),
             }
         }
+        report.blob_ms += unlink.elapsed().as_millis() as u64;
+        save_run(state, run, report).await?;
     }
     let mut after: Option<InteractionId> = None;
     loop {
-        let page = state.store.reader().await?.interactions_page(tenant, after, 500).await?;
+        let page = state.store.reader().await?.interactions_page(tenant, after, batch).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
+        let mut batch = Vec::new();
         for i in page
             .iter()
             .filter(|i| expired(i.started_at, retention_days(&policies, Category::ContactRecords, i.service_id), now))
@@ -358,21 +492,17 @@ async fn purge_tenant(state: &Services, tenant: TenantId, report: &mut PurgeRepo
                 report.held += 1;
                 continue;
             }
-            let mut tx = state.store.begin().await?;
-            match tx.delete_interaction(tenant, i.id).await {
-                Ok(()) => {}
-                Err(StoreError::NotFound) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tx.insert_tombstone(tenant, "interaction", &i.id.to_string(), Category::ContactRecords, now, "retention")
-                .await?;
-            let event = AuditEvent::new(Some(tenant), Actor::System, "interaction.purged")
-                .target("interaction", i.id)
-                .details(serde_json::json!({ "started_at": i.started_at, "reason": "retention" }));
-            state.auditor.record(&mut tx, now, &event).await?;
-            tx.commit().await?;
-            report.interactions += 1;
+            batch.push(Gone::Interaction(i.id));
         }
+        if batch.is_empty() {
+            continue;
+        }
+        let event = AuditEvent::new(Some(tenant), Actor::System, "interaction.purged")
+            .details(serde_json::json!({ "reason": "retention", "count": batch.len() }));
+        let shred = std::time::Instant::now();
+        report.interactions += remove(state, tenant, &batch, "retention", None, event).await?.len() as u64;
+        report.shred_ms += shred.elapsed().as_millis() as u64;
+        save_run(state, run, report).await?;
     }
     Ok(())
 }

@@ -36,4 +36,6 @@ pub struct Services {
     pub egress: crate::egress::Egress,
     /// Which tenants log their communication events now (diagnostics; off by default).
     pub event_log: Arc<crate::diagnostics::EventLog>,
+    /// Wakes the worker of data protection officers' requests.
+    pub dpo_wakeup: Arc<tokio::sync::Notify>,
 }

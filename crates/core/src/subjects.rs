@@ -21,7 +21,7 @@ use callvault_store::prelude::*;
 use callvault_store::{InteractionRow, ObjectQuery, SealedIdentifier, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AppendError;
+use crate::audit::{Actor, AppendError, AuditEvent};
 use crate::caller::{AccessError, Ctx, Permit};
 use crate::dial::DialError;
 use crate::services::Services;
@@ -161,7 +161,7 @@ pub fn normalise(kind: IdentifierKind, value: &str, region: &str) -> Result<Stri
     }
 }
 
-fn aad(tenant: TenantId, kind: IdentifierKind, blind: &str) -> Vec<u8> {
+pub(crate) fn aad(tenant: TenantId, kind: IdentifierKind, blind: &str) -> Vec<u8> {
     format!("callvault-identifier-v1\0{tenant}\0{kind}\0{blind}").into_bytes()
 }
 
@@ -272,15 +272,7 @@ async fn insert(
     if let Some(s) = row.service_id {
         tx.service(tenant, s).await.map_err(|_| SubjectError::Invalid("service_id: no such service".into()))?;
     }
-    if !blinds.is_empty() {
-        let existing = tx.subjects_of(tenant, &blinds).await?;
-        let subject = existing.first().copied().unwrap_or_else(SubjectId::new);
-        if existing.len() > 1 {
-            tx.merge_subjects(tenant, subject, &existing[1..]).await?;
-        }
-        tx.link_identifiers(tenant, subject, &blinds).await?;
-        row.subject_id = Some(subject);
-    }
+    row.subject_id = link(&mut tx, tenant, &blinds).await?;
     tx.insert_interaction(&row, agents, sealed).await.map_err(|e| match e {
         StoreError::Conflict(_) => SubjectError::ReferenceTaken,
         e => e.into(),
@@ -297,6 +289,113 @@ async fn insert(
     Ok(row.subject_id)
 }
 
+/// Links identifiers seen together into one subject: the oldest subject any of them belongs to
+/// (the others merge into it), or a new one. `None` for no identifiers.
+pub(crate) async fn link(
+    tx: &mut callvault_store::Tx,
+    tenant: TenantId,
+    blinds: &[(IdentifierKind, String)],
+) -> Result<Option<SubjectId>, StoreError> {
+    if blinds.is_empty() {
+        return Ok(None);
+    }
+    let existing = tx.subjects_of(tenant, blinds).await?;
+    let subject = existing.first().copied().unwrap_or_else(SubjectId::new);
+    if existing.len() > 1 {
+        tx.merge_subjects(tenant, subject, &existing[1..]).await?;
+    }
+    tx.link_identifiers(tenant, subject, blinds).await?;
+    Ok(Some(subject))
+}
+
+/// Computes the blind indexes of customers' identifiers for one tenant.
+pub(crate) struct Linker {
+    key: BlindIndexKey,
+    region: String,
+}
+
+impl Linker {
+    /// The tenant's linker; `None` when the tenant has no encryption (no identifiers are kept).
+    pub(crate) async fn for_tenant(state: &Services, tenant: TenantId) -> Result<Option<Linker>, SubjectError> {
+        let key = state.vault.blind_key(&mut state.store.reader().await?, tenant).await?;
+        match key {
+            Some(key) => Ok(Some(Linker { key, region: region(state, tenant).await? })),
+            None => Ok(None),
+        }
+    }
+
+    /// The blind index of `value` as an identifier of `kind`; `None` when it is not one (an
+    /// anonymous or withheld number, a malformed address: never linked).
+    pub(crate) fn blind(&self, kind: IdentifierKind, value: &str) -> Option<String> {
+        normalise(kind, value, &self.region).ok().map(|v| self.key.index(SCOPE, kind.as_str(), &v))
+    }
+
+    /// The tenant's default region for phone numbers.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The blind index of an already normalised value.
+    pub(crate) fn blind_normalised(&self, kind: IdentifierKind, value: &str) -> String {
+        self.key.index(SCOPE, kind.as_str(), value)
+    }
+}
+
+/// The interaction of content uploaded under a reference no interaction had: its channel from
+/// the content's class, direction unknown, its service and time; no identifiers (the upload
+/// carries none).
+pub(crate) fn adopted(
+    tenant: TenantId,
+    reference: &str,
+    class: callvault_model::vault::ContentClass,
+    service: Option<ServiceId>,
+    consent: bool,
+    recorded_at: Timestamp,
+    now: Timestamp,
+) -> InteractionRow {
+    InteractionRow {
+        id: InteractionId::new(),
+        tenant_id: tenant,
+        channel: class.channel(),
+        direction: InteractionDirection::Unknown,
+        external_ref: Some(reference.to_owned()),
+        service_id: service,
+        consent: if consent { Consent::Yes } else { Consent::Unknown },
+        subject_id: None,
+        started_at: recorded_at,
+        ended_at: None,
+        created_at: now,
+    }
+}
+
+/// Gives every reference that objects were uploaded under, before interactions existed, its
+/// interaction (run at start; what is done stays done, so a restart continues). Returns how
+/// many it made.
+pub async fn adopt_references(state: &Services) -> Result<u64, SubjectError> {
+    let mut made = 0;
+    loop {
+        let orphans = state.store.reader().await?.orphan_references(500).await?;
+        if orphans.is_empty() {
+            return Ok(made);
+        }
+        let now = state.clock.now();
+        let mut tx = state.store.begin().await?;
+        for o in &orphans {
+            let class = callvault_model::vault::ContentClass::parse(&o.class)
+                .ok_or_else(|| StoreError::Corrupt("op_object: class".into()))?;
+            let row = adopted(o.tenant_id, &o.reference, class, o.service_id, false, o.recorded_at, now);
+            if tx.ensure_interaction(&row).await? {
+                let event = AuditEvent::new(Some(o.tenant_id), Actor::System, "interaction.adopted")
+                    .target("interaction", row.id)
+                    .details(serde_json::json!({ "channel": row.channel }));
+                state.auditor.record(&mut tx, now, &event).await?;
+                made += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+}
+
 fn open(dk: &DataKey, tenant: TenantId, s: &SealedIdentifier) -> Result<Identifier, SubjectError> {
     let sealed = STANDARD.decode(&s.sealed).map_err(|_| SubjectError::Sealed)?;
     let plain = dk.open_value(&aad(tenant, s.kind, &s.blind), &sealed).map_err(|_| SubjectError::Sealed)?;
@@ -304,7 +403,7 @@ fn open(dk: &DataKey, tenant: TenantId, s: &SealedIdentifier) -> Result<Identifi
     Ok(Identifier { kind: s.kind, value: Personal::new(value) })
 }
 
-async fn open_all(
+pub(crate) async fn open_all(
     state: &Services,
     tenant: TenantId,
     sealed: &[SealedIdentifier],

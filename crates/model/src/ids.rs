@@ -230,3 +230,11 @@ id_type!(
     /// A legal hold.
     LegalHoldId, "legal_hold"
 );
+id_type!(
+    /// A data protection officer's request (access, export, rectification, erasure).
+    DpoRequestId, "dpo_request"
+);
+id_type!(
+    /// One tenant's run of the retention purge.
+    PurgeRunId, "purge_run"
+);

@@ -37,6 +37,16 @@ impl Category {
 }
 
 impl ContentClass {
+    /// The channel an interaction of content of this class took place on.
+    pub fn channel(self) -> Channel {
+        match self {
+            ContentClass::Voice | ContentClass::Screen => Channel::Voice,
+            ContentClass::Chat => Channel::Chat,
+            ContentClass::Sms => Channel::Sms,
+            ContentClass::Email | ContentClass::Attachment => Channel::Email,
+        }
+    }
+
     /// The category content of this class belongs to.
     pub fn category(self) -> Category {
         match self {
@@ -71,6 +81,9 @@ name_enum!(
         Inbound = "inbound",
         /// The contact center (a campaign, an agent).
         Outbound = "outbound",
+        /// Not known: an interaction made for content uploaded under a reference no interaction
+        /// had.
+        Unknown = "unknown",
     }
 );
 
@@ -212,4 +225,105 @@ pub struct LegalHold {
     pub created_at: crate::records::Timestamp,
     /// Released; `None` while it holds.
     pub released_at: Option<crate::records::Timestamp>,
+}
+
+name_enum!(
+    /// What a data protection officer asks for on behalf of a data subject.
+    DpoRequestKind {
+        /// The personal data report of the subject (GDPR Art. 15).
+        Access = "access",
+        /// The report plus the subject's decrypted content, in an archive encrypted to a
+        /// passphrase (Art. 20).
+        Export = "export",
+        /// Correction of an identifier (Art. 16).
+        Rectify = "rectify",
+        /// Erasure by crypto-shredding (Art. 17).
+        Erase = "erase",
+    }
+);
+
+name_enum!(
+    /// Where a request stands.
+    DpoRequestState {
+        /// Accepted, waiting for the worker.
+        Open = "open",
+        /// Being carried out (resumes after a restart).
+        Running = "running",
+        /// Done.
+        Completed = "completed",
+        /// Not carried out, for the reason in its outcome (a legal hold placed after it was
+        /// accepted, say).
+        Refused = "refused",
+    }
+);
+
+impl DpoRequestState {
+    /// Whether the request still counts as the subject's one open request.
+    pub fn is_open(self) -> bool {
+        matches!(self, DpoRequestState::Open | DpoRequestState::Running)
+    }
+}
+
+/// GDPR Art. 12(3): a request is answered within one month…
+pub const DPO_DUE_DAYS: i64 = 30;
+/// …extendable once by two further months, with a reason.
+pub const DPO_EXTENSION_DAYS: i64 = 60;
+
+/// A data protection officer's request.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DpoRequest {
+    /// Id.
+    pub id: crate::DpoRequestId,
+    /// Tenant.
+    pub tenant_id: crate::TenantId,
+    /// The subject it is about.
+    pub subject_id: crate::SubjectId,
+    /// What is asked.
+    #[schema(value_type = String)]
+    pub kind: DpoRequestKind,
+    /// Where it stands.
+    #[schema(value_type = String)]
+    pub state: DpoRequestState,
+    /// Who asked (a principal, as text).
+    pub requested_by: String,
+    /// Accepted.
+    pub created_at: crate::records::Timestamp,
+    /// Due (30 days after it was accepted, 90 when extended).
+    pub due_at: crate::records::Timestamp,
+    /// Why it was extended, once.
+    pub extended_reason: Option<String>,
+    /// Completed or refused.
+    pub completed_at: Option<crate::records::Timestamp>,
+    /// What was done (counts, the refusal's reason); no personal values.
+    #[schema(value_type = Object)]
+    pub outcome: serde_json::Value,
+}
+
+/// One tenant's run of the retention purge: its progress while it runs, what it did when done. A
+/// run the process stopped in (a crash, a restart) is resumed by the next purge, its counts
+/// going on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PurgeRun {
+    /// Id.
+    pub id: crate::PurgeRunId,
+    /// Tenant.
+    pub tenant_id: crate::TenantId,
+    /// Started.
+    pub started_at: crate::records::Timestamp,
+    /// Finished; `None` while it runs (or until a stopped run is resumed).
+    pub finished_at: Option<crate::records::Timestamp>,
+    /// How many times it was resumed after the process stopped.
+    pub resumed: u32,
+    /// Objects whose content key was destroyed and row deleted.
+    pub objects: u64,
+    /// Blob files removed after the commits.
+    pub blobs_removed: u64,
+    /// Interactions deleted.
+    pub interactions: u64,
+    /// Expired items kept because a legal hold covers them.
+    pub held: u64,
+    /// Milliseconds spent destroying keys and deleting rows.
+    pub shred_ms: u64,
+    /// Milliseconds spent removing blob files.
+    pub blob_ms: u64,
 }

@@ -296,6 +296,11 @@ pub struct FieldDef {
     /// A value is required.
     #[serde(default)]
     pub required: bool,
+    /// The field holds a customer's identifier (`phone` or `email`): the record links to that
+    /// customer's data subject, so a data protection officer finds, reports and erases it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub identifier: Option<crate::personal::IdentifierKind>,
 }
 
 /// A calling list or form.

@@ -156,7 +156,9 @@ pub async fn state_with(
         kek.clone(),
         callvault_core::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
     ));
-    let dial = Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now()).await?);
+    let pseudonyms = auditor.clone();
+    let digest: callvault_core::dial::NumberDigest = Arc::new(move |v: &[u8]| pseudonyms.pseudonym(v));
+    let dial = Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now(), digest).await?);
     let calls = callvault_core::calls::Calls::load(
         store.clone(),
         auditor.clone(),
@@ -193,6 +195,7 @@ pub async fn state_with(
             dial,
             calls,
             event_log,
+            dpo_wakeup: Arc::default(),
         },
         metrics_token,
         hep_stats: Arc::default(),

@@ -15,6 +15,7 @@ use callvault_core::dial::DialError;
 use callvault_core::dial_admin::DialAdminError;
 use callvault_core::dial_checks::DialCheckError;
 use callvault_core::directory::DirectoryError;
+use callvault_core::dpo::DpoError;
 use callvault_core::identity::IdentityError;
 use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
@@ -667,6 +668,29 @@ impl From<SubjectError> for ApiError {
             SubjectError::Sealed => Self::internal(detail),
             SubjectError::Audit(e) => e.into(),
             SubjectError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DpoError> for ApiError {
+    fn from(e: DpoError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DpoError::Access(e) => e.into(),
+            DpoError::Invalid(_) => Self::invalid(detail),
+            DpoError::NoSuchSubject => Self::not_found("subject"),
+            DpoError::NoSuchRequest => Self::not_found("data protection request"),
+            DpoError::OpenRequest
+            | DpoError::IdentifiersNotConfirmed { .. }
+            | DpoError::Held { .. }
+            | DpoError::NotExtendable
+            | DpoError::NotReady(_)
+            | DpoError::EncryptionNotEnabled => Self::conflict(detail),
+            DpoError::Subject(e) => e.into(),
+            DpoError::Key(e) => e.into(),
+            DpoError::AuditRead(e) => e.into(),
+            DpoError::Audit(e) => e.into(),
+            DpoError::Store(e) => e.into(),
         }
     }
 }

@@ -146,6 +146,20 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    tokio::spawn(callvault_core::dpo::run(state.services.clone()));
+    {
+        // Content stored before interactions existed gets its interactions.
+        let services = state.services.clone();
+        tokio::spawn(async move {
+            match callvault_core::subjects::adopt_references(&services).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(interactions = n, "interactions made for earlier content"),
+                Err(e) => {
+                    tracing::error!(error = %e, "earlier content's interactions were not made; next start retries")
+                }
+            }
+        });
+    }
     if config.purge_interval_secs > 0 {
         tokio::spawn(callvault_core::retention::run(
             state.services.clone(),

@@ -200,6 +200,8 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
                 | "interaction"
                 | "retention_policy"
                 | "legal_hold"
+                | "dpo_request"
+                | "subject"
                 | "operator"
         )
     {
@@ -313,6 +315,8 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
         }
         "legal_hold" => common::fixtures::legal_hold(app, tenant_of(w, place), callvault_model::ServiceId::new()).await,
         "retention_policy" => common::fixtures::retention_policy(app, tenant_of(w, place)).await,
+        "dpo_request" => common::fixtures::dpo_request(app, tenant_of(w, place)).await,
+        "subject" => common::fixtures::subject(app, tenant_of(w, place)).await,
         // Provider operators are no tenant data: any id, every tenant role is refused first.
         "operator" => uuid::Uuid::nil().to_string(),
         other => panic!("no fixture for {other}"),
@@ -351,6 +355,8 @@ async fn request_for(
         "interactions" => "interaction",
         "retention-policies" => "retention_policy",
         "legal-holds" => "legal_hold",
+        "dpo-requests" => "dpo_request",
+        "subjects" => "subject",
         "operators" => "operator",
         "dial" if path.contains("assignments") => "team",
         _ => "",
@@ -488,6 +494,12 @@ async fn request_for(
             Some(json!({ "name": "m", "reason": "m", "scope": { "kind": "service", "id": w.service_in } }))
         }
         ("POST", "/v1/retention-policies") => Some(json!({ "category": "recordings", "days": 30 })),
+        ("POST", "/v1/dpo-requests") => {
+            let subject = object(app, w, "subject", place, me, true).await;
+            Some(json!({ "kind": "access", "subject_id": subject }))
+        }
+        ("POST", "/v1/dpo-requests/{id}/extend") => Some(json!({ "reason": "matrix" })),
+        ("POST", "/v1/dpo-requests/{id}/archive") => Some(json!({ "passphrase": "matrix passphrase" })),
         ("POST", "/v1/interactions") => Some(json!({ "channel": "voice", "direction": "inbound" })),
         ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),
         ("PUT", "/v1/dial/settings") => {

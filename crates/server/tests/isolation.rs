@@ -119,6 +119,8 @@ async fn another_tenant_never_sees_or_changes_data() {
         let retention = common::fixtures::retention_policy(&app, a_tenant_id).await;
         let hold =
             common::fixtures::legal_hold(&app, a_tenant_id, service["id"].as_str().unwrap().parse().unwrap()).await;
+        let dpo_request = common::fixtures::dpo_request(&app, a_tenant_id).await;
+        let subject = common::fixtures::subject(&app, a_tenant_id).await;
         let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
@@ -130,6 +132,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 interaction.clone(),
                 retention.clone(),
                 hold.clone(),
+                dpo_request.clone(),
+                subject.clone(),
                 object.clone(),
                 ceremony.clone(),
                 job.clone(),
@@ -191,6 +195,10 @@ async fn another_tenant_never_sees_or_changes_data() {
                 retention.clone()
             } else if path.starts_with("/v1/legal-holds/") {
                 hold.clone()
+            } else if path.starts_with("/v1/dpo-requests/") {
+                dpo_request.clone()
+            } else if path.starts_with("/v1/subjects/") {
+                subject.clone()
             } else if path.starts_with("/v1/operators/") {
                 // Provider operators: no tenant's data; a tenant's administrator is refused.
                 uuid::Uuid::nil().to_string()
@@ -227,6 +235,9 @@ async fn another_tenant_never_sees_or_changes_data() {
                     json!({ "password": "x", "totp": "000000" })
                 }
                 ("POST", "/v1/lists/{id}/records") => json!({ "a": "b value" }),
+                ("POST", "/v1/dpo-requests") => json!({ "kind": "erase", "subject_id": subject }),
+                ("POST", "/v1/dpo-requests/{id}/extend") => json!({ "reason": "hijacked" }),
+                ("POST", "/v1/dpo-requests/{id}/archive") => json!({ "passphrase": "a hijacking passphrase" }),
                 ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
                     json!({ "number": "+12125550100" })
                 }
@@ -267,7 +278,11 @@ async fn another_tenant_never_sees_or_changes_data() {
                     assert!(!text.contains(secret.as_str()), "{m} {path} leaked tenant A data ({secret}): {text}");
                 }
                 if path.contains("{id}")
-                    || (m == "POST" && (path == "/v1/grants" || path == "/v1/access/explain" || path == "/v1/users"))
+                    || (m == "POST"
+                        && (path == "/v1/grants"
+                            || path == "/v1/access/explain"
+                            || path == "/v1/users"
+                            || path == "/v1/dpo-requests"))
                 {
                     assert!(
                         status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,

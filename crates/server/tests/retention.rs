@@ -124,6 +124,22 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         assert_eq!(purge().await.objects, 1);
         assert!(!object_left(&sold).await);
         assert_eq!(purge().await.objects, 0, "a purge finds nothing twice");
+        // Each purge left its run with counts; a run the process stopped in is resumed, its
+        // counts going on.
+        let runs = app.state.store.reader().await.unwrap().purge_runs(tenant, 20).await.unwrap();
+        assert_eq!(runs.len(), 5, "{runs:?}");
+        assert!(runs.iter().all(|r| r.finished_at.is_some() && r.resumed == 0), "{runs:?}");
+        assert_eq!(runs.iter().map(|r| r.objects).sum::<u64>(), 3);
+        assert_eq!(runs.iter().map(|r| r.interactions).sum::<u64>(), 1);
+        let stopped = callvault_model::personal::PurgeRun { finished_at: None, objects: 7, ..runs[0].clone() };
+        let mut tx = app.state.store.begin().await.unwrap();
+        tx.save_purge_run(&stopped).await.unwrap();
+        tx.commit().await.unwrap();
+        purge().await;
+        let runs = app.state.store.reader().await.unwrap().purge_runs(tenant, 20).await.unwrap();
+        assert_eq!(runs.len(), 5, "resumed, not a new run: {runs:?}");
+        let resumed = runs.iter().find(|r| r.id == stopped.id).unwrap();
+        assert_eq!((resumed.resumed, resumed.objects, resumed.finished_at.is_some()), (1, 7, true), "{resumed:?}");
         app.cleanup().await;
     }
 }

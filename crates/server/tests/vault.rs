@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use callvault_model::{ObjectId, TenantId};
 use callvault_store::prelude::*;
 use common::encrypted::{PW, Setup, approve, ceremony, code, propose, setup};
-use common::{TestApp, backends};
+use common::{TestApp, backends, untar};
 use serde_json::{Value, json};
 
 async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &str) -> (StatusCode, Value) {
@@ -66,20 +66,6 @@ async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u
     let o = app.state.store.reader().await.unwrap().object(tenant, id.parse::<ObjectId>().unwrap()).await.unwrap();
     let path = app.state.config.data_dir.join("blobs").join(tenant.to_string()).join(&o.blob);
     (o.blob, std::fs::read(path).unwrap())
-}
-
-/// Reads a ustar archive: (name, content) of each entry.
-fn untar(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|&b| b != 0) {
-        let h = &tar[at..at + 512];
-        let name = String::from_utf8(h[..100].iter().take_while(|&&b| b != 0).copied().collect()).unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&h[124..135]).unwrap(), 8).unwrap();
-        out.push((name, tar[at + 512..at + 512 + size].to_vec()));
-        at += 512 + size.div_ceil(512) * 512;
-    }
-    out
 }
 
 fn contains_window(hay: &[u8], needle: &[u8]) -> bool {

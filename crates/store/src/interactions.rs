@@ -50,6 +50,21 @@ pub struct SealedIdentifier {
     pub key_version: u32,
 }
 
+/// A reference objects were uploaded under that no interaction has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanReference {
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// The reference.
+    pub reference: String,
+    /// The earliest recording time of its objects.
+    pub recorded_at: Timestamp,
+    /// A class of its objects.
+    pub class: String,
+    /// A service of its objects.
+    pub service_id: Option<ServiceId>,
+}
+
 /// Interactions and subjects. Every method is scoped to one tenant.
 pub trait InteractionStore {
     /// Inserts an interaction with its agents and sealed identifiers.
@@ -93,6 +108,15 @@ pub trait InteractionStore {
         after: Option<InteractionId>,
         limit: i64,
     ) -> Result<Vec<InteractionRow>>;
+    /// Inserts an interaction unless the tenant has one with its `external_ref` (content
+    /// uploaded under a reference no interaction had); returns whether it was inserted.
+    async fn ensure_interaction(&mut self, row: &InteractionRow) -> Result<bool>
+    where
+        Self: Writable;
+    /// References that objects were uploaded under and no interaction has, with the earliest
+    /// recording time, a class and a service of their objects: (tenant, reference, recorded at,
+    /// class, service).
+    async fn orphan_references(&mut self, limit: i64) -> Result<Vec<OrphanReference>>;
     /// Deletes an interaction with its agents and identifiers (the subject links of identifiers
     /// seen nowhere else stay until the subject is erased).
     async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
@@ -108,6 +132,32 @@ macro_rules! select_interaction {
             $tail
         )
     };
+}
+
+macro_rules! insert_row {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO op_interaction (id, tenant_id, channel, direction, external_ref, service_id, consent, \
+             subject_id, started_at, ended_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            $tail
+        )
+    };
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_row<'q>(q: AnyQuery<'q>, r: &'q InteractionRow) -> AnyQuery<'q> {
+    q.bind(r.id.to_string())
+        .bind(r.tenant_id.to_string())
+        .bind(r.channel.as_str())
+        .bind(r.direction.as_str())
+        .bind(r.external_ref.as_deref())
+        .bind(r.service_id.map(|s| s.to_string()))
+        .bind(r.consent.as_str())
+        .bind(r.subject_id.map(|s| s.to_string()))
+        .bind(r.started_at.millis())
+        .bind(r.ended_at.map(|t| t.millis()))
+        .bind(r.created_at.millis())
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -151,23 +201,7 @@ impl<C: Conn> InteractionStore for C {
     where
         Self: Writable,
     {
-        sqlx::query(
-            "INSERT INTO op_interaction (id, tenant_id, channel, direction, external_ref, service_id, consent, \
-             subject_id, started_at, ended_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(r.id.to_string())
-        .bind(r.tenant_id.to_string())
-        .bind(r.channel.as_str())
-        .bind(r.direction.as_str())
-        .bind(r.external_ref.as_deref())
-        .bind(r.service_id.map(|s| s.to_string()))
-        .bind(r.consent.as_str())
-        .bind(r.subject_id.map(|s| s.to_string()))
-        .bind(r.started_at.millis())
-        .bind(r.ended_at.map(|t| t.millis()))
-        .bind(r.created_at.millis())
-        .execute(self.conn())
-        .await?;
+        bind_row(sqlx::query(insert_row!("")), r).execute(self.conn()).await?;
         for a in agents {
             sqlx::query("INSERT INTO op_interaction_agent (interaction_id, user_id) VALUES ($1, $2)")
                 .bind(r.id.to_string())
@@ -278,6 +312,7 @@ impl<C: Conn> InteractionStore for C {
             for sql in [
                 "UPDATE op_subject_identifier SET subject_id = $1 WHERE tenant_id = $2 AND subject_id = $3",
                 "UPDATE op_interaction SET subject_id = $1 WHERE tenant_id = $2 AND subject_id = $3",
+                "UPDATE op_record_identifier SET subject_id = $1 WHERE tenant_id = $2 AND subject_id = $3",
             ] {
                 sqlx::query(sql)
                     .bind(into.to_string())
@@ -317,6 +352,39 @@ impl<C: Conn> InteractionStore for C {
             .iter()
             .map(interaction_row)
             .collect()
+    }
+
+    async fn ensure_interaction(&mut self, r: &InteractionRow) -> Result<bool>
+    where
+        Self: Writable,
+    {
+        let done = bind_row(sqlx::query(insert_row!(" ON CONFLICT (tenant_id, external_ref) DO NOTHING")), r)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn orphan_references(&mut self, limit: i64) -> Result<Vec<OrphanReference>> {
+        sqlx::query(
+            "SELECT o.tenant_id, o.interaction, MIN(o.recorded_at) AS recorded_at, MIN(o.class) AS class, \
+             MIN(o.service_id) AS service_id FROM op_object o WHERE o.interaction IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM op_interaction i WHERE i.tenant_id = o.tenant_id AND i.external_ref = o.interaction) \
+             GROUP BY o.tenant_id, o.interaction ORDER BY o.tenant_id, o.interaction LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(OrphanReference {
+                tenant_id: TenantId(col_uuid(row, "tenant_id")?),
+                reference: row.try_get("interaction")?,
+                recorded_at: Timestamp(row.try_get("recorded_at")?),
+                class: row.try_get("class")?,
+                service_id: col_opt_uuid(row, "service_id")?.map(ServiceId),
+            })
+        })
+        .collect()
     }
 
     async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>

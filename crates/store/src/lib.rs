@@ -17,6 +17,7 @@ pub mod calls;
 pub mod classes;
 mod dial;
 mod directory;
+mod dpo;
 mod identity;
 mod interactions;
 mod migrate;
@@ -37,13 +38,14 @@ pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, Signe
 pub use calls::CallStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
+pub use dpo::{DpoRequestRow, DpoStore, RecordIdentifier, Rectified};
 pub use identity::{
     AccountControl, CredentialOwner, CredentialRow, CredentialStore, GrantStore, IdentityStore, NotificationStore,
     RoleStore, ServiceAccountStore, SessionRow, SessionStore, SigningKeyRow, SigningKeyStore,
 };
-pub use interactions::{InteractionRow, InteractionStore, SealedIdentifier};
+pub use interactions::{InteractionRow, InteractionStore, OrphanReference, SealedIdentifier};
 pub use migrate::{MIGRATIONS, Migration, current_version};
-pub use retention::RetentionStore;
+pub use retention::{RetentionStore, Tombstone};
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
     CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,
@@ -53,9 +55,9 @@ pub use vault::{
 /// domains calls methods of several traits on one transaction.
 pub mod prelude {
     pub use crate::{
-        AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, GrantStore, IdentityStore,
-        InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RetentionStore, RoleStore,
-        ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
+        AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, DpoStore, GrantStore,
+        IdentityStore, InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RetentionStore,
+        RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
     };
 }
 

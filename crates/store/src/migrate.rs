@@ -104,6 +104,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_tombstones.sql"),
         postgres: include_str!("../migrations/postgres/0011_tombstones.sql"),
     },
+    Migration {
+        version: 12,
+        name: "dpo_requests",
+        sqlite: include_str!("../migrations/sqlite/0012_dpo_requests.sql"),
+        postgres: include_str!("../migrations/postgres/0012_dpo_requests.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

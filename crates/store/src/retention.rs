@@ -1,16 +1,42 @@
 //! Retention policies.
 
-use callvault_model::personal::{Category, HoldScope, LegalHold, RetentionPolicy};
+use callvault_model::personal::{Category, HoldScope, LegalHold, PurgeRun, RetentionPolicy};
 use callvault_model::records::Timestamp;
-use callvault_model::{LegalHoldId, RetentionPolicyId, ServiceId, TenantId};
+use callvault_model::{LegalHoldId, PurgeRunId, RetentionPolicyId, ServiceId, TenantId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Writable;
 use crate::{Conn, Result, StoreError, affected, col_opt_uuid, col_uuid};
 
+/// What is left of erased data: its id, category, time and reason, and the request that erased
+/// it (no personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone<'a> {
+    /// `object`, `interaction`, `record`.
+    pub kind: &'a str,
+    /// Its id.
+    pub id: String,
+    /// Its category.
+    pub category: Category,
+    /// When it was erased.
+    pub at: Timestamp,
+    /// `retention` or `erasure`.
+    pub reason: &'a str,
+    /// The data protection request that erased it.
+    pub request: Option<&'a str>,
+}
+
 /// Retention policies of tenants.
 pub trait RetentionStore {
+    /// The tenant's purge run that has not finished (the process stopped in it), if any.
+    async fn open_purge_run(&mut self, tenant: TenantId) -> Result<Option<PurgeRun>>;
+    /// Inserts or updates a purge run.
+    async fn save_purge_run(&mut self, run: &PurgeRun) -> Result<()>
+    where
+        Self: Writable;
+    /// The tenant's newest purge runs.
+    async fn purge_runs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<PurgeRun>>;
     /// A tenant's policies.
     async fn retention_policies(&mut self, tenant: TenantId) -> Result<Vec<RetentionPolicy>>;
     /// The tenants that have any policy.
@@ -23,16 +49,8 @@ pub trait RetentionStore {
     async fn delete_retention_policy(&mut self, tenant: TenantId, id: RetentionPolicyId) -> Result<()>
     where
         Self: Writable;
-    /// Records that `kind` `id` was erased (purged or erased on request) at `at` for `reason`.
-    async fn insert_tombstone(
-        &mut self,
-        tenant: TenantId,
-        kind: &str,
-        id: &str,
-        category: Category,
-        at: Timestamp,
-        reason: &str,
-    ) -> Result<()>
+    /// Records that something was erased (purged, or erased on request).
+    async fn insert_tombstone(&mut self, tenant: TenantId, t: &Tombstone<'_>) -> Result<()>
     where
         Self: Writable;
     /// When and why `kind` `id` was erased, if it was.
@@ -47,6 +65,35 @@ pub trait RetentionStore {
     async fn release_legal_hold(&mut self, tenant: TenantId, id: LegalHoldId, at: Timestamp) -> Result<()>
     where
         Self: Writable;
+}
+
+macro_rules! select_run {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, tenant_id, started_at, finished_at, resumed, objects, blobs_removed, interactions, held, \
+             shred_ms, blob_ms FROM op_purge_run ",
+            $tail
+        )
+    };
+}
+
+fn run_row(row: &AnyRow) -> Result<PurgeRun> {
+    let n = |col: &str| -> Result<u64> {
+        u64::try_from(row.try_get::<i64, _>(col)?).map_err(|_| StoreError::Corrupt(format!("op_purge_run: {col}")))
+    };
+    Ok(PurgeRun {
+        id: PurgeRunId(col_uuid(row, "id")?),
+        tenant_id: TenantId(col_uuid(row, "tenant_id")?),
+        started_at: Timestamp(row.try_get("started_at")?),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp),
+        resumed: u32::try_from(n("resumed")?).unwrap_or(u32::MAX),
+        objects: n("objects")?,
+        blobs_removed: n("blobs_removed")?,
+        interactions: n("interactions")?,
+        held: n("held")?,
+        shred_ms: n("shred_ms")?,
+        blob_ms: n("blob_ms")?,
+    })
 }
 
 fn hold_row(row: &AnyRow) -> Result<LegalHold> {
@@ -78,6 +125,54 @@ fn policy_row(row: &AnyRow) -> Result<RetentionPolicy> {
 }
 
 impl<C: Conn> RetentionStore for C {
+    async fn open_purge_run(&mut self, tenant: TenantId) -> Result<Option<PurgeRun>> {
+        let row = sqlx::query(select_run!("WHERE tenant_id = $1 AND finished_at IS NULL ORDER BY started_at DESC"))
+            .bind(tenant.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    async fn save_purge_run(&mut self, r: &PurgeRun) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO op_purge_run (id, tenant_id, started_at, finished_at, resumed, objects, blobs_removed, \
+             interactions, held, shred_ms, blob_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at, resumed = excluded.resumed, \
+             objects = excluded.objects, blobs_removed = excluded.blobs_removed, \
+             interactions = excluded.interactions, held = excluded.held, shred_ms = excluded.shred_ms, \
+             blob_ms = excluded.blob_ms",
+        )
+        .bind(r.id.to_string())
+        .bind(r.tenant_id.to_string())
+        .bind(r.started_at.millis())
+        .bind(r.finished_at.map(|t| t.millis()))
+        .bind(i64::from(r.resumed))
+        .bind(n(r.objects))
+        .bind(n(r.blobs_removed))
+        .bind(n(r.interactions))
+        .bind(n(r.held))
+        .bind(n(r.shred_ms))
+        .bind(n(r.blob_ms))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn purge_runs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<PurgeRun>> {
+        sqlx::query(select_run!("WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"))
+            .bind(tenant.to_string())
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?
+            .iter()
+            .map(run_row)
+            .collect()
+    }
+
     async fn retention_policies(&mut self, tenant: TenantId) -> Result<Vec<RetentionPolicy>> {
         sqlx::query(
             "SELECT id, tenant_id, category, service_id, days, created_at FROM cfg_retention_policy \
@@ -119,28 +214,22 @@ impl<C: Conn> RetentionStore for C {
         Ok(())
     }
 
-    async fn insert_tombstone(
-        &mut self,
-        tenant: TenantId,
-        kind: &str,
-        id: &str,
-        category: Category,
-        at: Timestamp,
-        reason: &str,
-    ) -> Result<()>
+    async fn insert_tombstone(&mut self, tenant: TenantId, t: &Tombstone<'_>) -> Result<()>
     where
         Self: Writable,
     {
         sqlx::query(
-            "INSERT INTO op_tombstone (tenant_id, kind, id, category, erased_at, reason) VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO op_tombstone (tenant_id, kind, id, category, erased_at, reason, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant_id, kind, id) DO NOTHING",
         )
         .bind(tenant.to_string())
-        .bind(kind)
-        .bind(id)
-        .bind(category.as_str())
-        .bind(at.millis())
-        .bind(reason)
+        .bind(t.kind)
+        .bind(&t.id)
+        .bind(t.category.as_str())
+        .bind(t.at.millis())
+        .bind(t.reason)
+        .bind(t.request)
         .execute(self.conn())
         .await?;
         Ok(())

@@ -491,6 +491,18 @@ pub enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Check an erasure certificate offline (no database, no server): the tree head's signature
+    /// under the log's public key and every entry's inclusion proof. Exits 1 when it fails.
+    VerifyCertificate {
+        /// The certificate (from `callvault dpo requests certificate`).
+        file: std::path::PathBuf,
+        /// The audit log's Ed25519 public key (hex; `callvault audit tree-head` shows it).
+        #[arg(long)]
+        public_key: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Export the entries you may see as JSON lines.
     Export(ClientArgs),
     /// The newest signed tree head.
@@ -525,6 +537,9 @@ pub async fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        AuditCmd::VerifyCertificate { file, public_key, json } => {
+            crate::personal_cmds::verify_certificate(&file, &public_key, json)
         }
         AuditCmd::Export(c) => {
             let api = Api::new(&c)?;

@@ -81,7 +81,7 @@ fn default_limit() -> i64 {
 }
 
 /// A signed tree head: the log's (provider operators), or a tenant's own tree (tenants).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TreeHeadView {
     /// Leaves covered.
     pub tree_size: i64,
@@ -311,24 +311,9 @@ fn index(i: i64) -> Result<usize, AuditReadError> {
 /// at the log's newest signed head and signed for the tenant).
 pub async fn tree_head(state: &Services, ctx: &Ctx) -> Result<TreeHeadView, AuditReadError> {
     let filter = filter_for(state, ctx, Action::Verify).await?;
-    let signer = state.auditor.signer();
     if let AuditFilter::Tenant(t) = filter {
         let (head, leaves) = tenant_tree(state, t).await?;
-        let th = TenantTreeHead {
-            tenant: *t.0.as_bytes(),
-            tree_size: leaves.len() as u64,
-            timestamp_ms: head.timestamp,
-            root: merkle::root(&leaves),
-        };
-        return Ok(TreeHeadView {
-            tree_size: leaves.len() as i64,
-            timestamp: Timestamp(head.timestamp),
-            root_hash: hex::encode(th.root),
-            signature: hex::encode(signer.sign_tenant_tree_head(&th)),
-            key_id: signer.key_id(),
-            public_key: hex::encode(state.auditor.public_key()),
-            tenant: Some(t),
-        });
+        return Ok(tenant_head_view(state, t, head.timestamp, &leaves));
     }
     let head = signed_size(state, None).await?;
     Ok(TreeHeadView {
@@ -459,4 +444,71 @@ pub async fn verify(state: &Services, ctx: &Ctx) -> Result<VerifyReport, AuditRe
         .details(serde_json::json!({ "ok": report.failure.is_none(), "entries": report.entries_checked }));
     state.auditor.record_now(state.clock.now(), &event).await?;
     Ok(report)
+}
+
+/// One audit entry with its proof of inclusion in a tenant's signed tree.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProvenEntry {
+    /// Index among the tenant's entries.
+    pub leaf_index: i64,
+    /// The canonical body that was hashed.
+    pub body: String,
+    /// Audit path (hex), RFC 9162 2.1.3.
+    pub audit_path: Vec<String>,
+}
+
+/// The tenant's newest signed tree head and inclusion proofs of its entries that `pick`
+/// chooses (in log order), or `None` while one of `required` (entry actions) is not yet under a
+/// signed head. No authorization here: the caller's service decided who may see the entries.
+pub(crate) async fn tenant_proofs(
+    state: &Services,
+    tenant: TenantId,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> Result<(TreeHeadView, Vec<ProvenEntry>), AuditReadError> {
+    const PAGE: i64 = 5_000;
+    let head = signed_size(state, None).await?;
+    let mut r = state.store.reader().await?;
+    let mut leaves = Vec::new();
+    let mut picked = Vec::new();
+    loop {
+        let offset = i64::try_from(leaves.len()).map_err(|_| AuditReadError::Internal("tree too large"))?;
+        let rows = r.tenant_audit_entries(tenant, head.tree_size, offset, PAGE).await?;
+        for (i, row) in rows.iter().enumerate() {
+            let entry: serde_json::Value = serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null);
+            if pick(&entry) {
+                picked.push((offset + i as i64, row.body.clone()));
+            }
+            leaves.push(tenant_leaf(&row.body));
+        }
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    drop(r);
+    let mut proven = Vec::with_capacity(picked.len());
+    for (at, body) in picked {
+        let path = merkle::inclusion_proof(&leaves, at as u64).map_err(|e| AuditReadError::Invalid(e.to_string()))?;
+        proven.push(ProvenEntry { leaf_index: at, body, audit_path: path.iter().map(hex::encode).collect() });
+    }
+    Ok((tenant_head_view(state, tenant, head.timestamp, &leaves), proven))
+}
+
+/// A tenant's tree over `leaves`, signed for the tenant at the log head's time.
+fn tenant_head_view(state: &Services, tenant: TenantId, timestamp: i64, leaves: &[merkle::Hash]) -> TreeHeadView {
+    let signer = state.auditor.signer();
+    let th = TenantTreeHead {
+        tenant: *tenant.0.as_bytes(),
+        tree_size: leaves.len() as u64,
+        timestamp_ms: timestamp,
+        root: merkle::root(leaves),
+    };
+    TreeHeadView {
+        tree_size: leaves.len() as i64,
+        timestamp: Timestamp(timestamp),
+        root_hash: hex::encode(th.root),
+        signature: hex::encode(signer.sign_tenant_tree_head(&th)),
+        key_id: signer.key_id(),
+        public_key: hex::encode(state.auditor.public_key()),
+        tenant: Some(tenant),
+    }
 }

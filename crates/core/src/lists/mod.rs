@@ -61,6 +61,15 @@ pub fn validate_fields(fields: &[FieldDef]) -> Result<(), ListError> {
         if !seen.insert(f.name.as_str()) {
             return Err(ListError::InvalidFields(format!("field `{}` appears twice", f.name)));
         }
+        if f.identifier.is_some() && !f.encrypted {
+            return Err(ListError::InvalidFields(format!(
+                "field `{}`: a customer identifier is personal data and must be encrypted",
+                f.name
+            )));
+        }
+        if f.identifier == Some(callvault_model::personal::IdentifierKind::Ip) {
+            return Err(ListError::InvalidFields(format!("field `{}`: identifier is `phone` or `email`", f.name)));
+        }
         if f.searchable && !f.encrypted {
             return Err(ListError::InvalidFields(format!(
                 "field `{}`: searchable applies to encrypted fields (plain fields are searched directly)",

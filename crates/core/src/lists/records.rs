@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use callvault_crypto::envelope::DataKey;
 use callvault_model::access::{Action, Resource};
+use callvault_model::personal::IdentifierKind;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{FieldDef, KeyState, ListKind, RecordList, StoredRecord};
 use callvault_model::{ListId, RecordId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
-use callvault_store::{ConflictKind, StoreError};
+use callvault_store::{ConflictKind, RecordIdentifier, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -24,6 +25,7 @@ use crate::audit::AppendError;
 use crate::caller::{AccessError, Ctx, Permit};
 use crate::input::{self, InputError};
 use crate::services::Services;
+use crate::subjects::{self, Linker, SubjectError};
 use crate::vault::KeyError;
 
 /// The largest page of records.
@@ -188,11 +190,13 @@ pub async fn import_csv(state: &Services, ctx: &Ctx, id: ListId, csv: &[u8]) -> 
     let rows = parse_csv(&list, csv).map_err(RecordError::Refused)?;
     let now = state.clock.now();
     let sealed = seal_rows(state, tenant, &list, rows.iter().map(|(line, m)| (*line, m)), now).await?;
+    let links = identifier_links(state, tenant, &list, rows.iter().map(|(_, m)| m).zip(&sealed)).await?;
     permit.covers(Action::Update, Resource::CallingList, tenant)?;
     let mut tx = state.store.begin().await?;
     for s in &sealed {
         tx.insert_record(tenant, &s.record, &s.blind).await?;
     }
+    link_records(&mut tx, tenant, links, list.id).await?;
     let event = ctx
         .event("list.import")
         .target("list", list.id)
@@ -237,6 +241,71 @@ async fn seal_rows<'a>(
     if errors.is_empty() { Ok(out) } else { Err(RecordError::Refused(errors)) }
 }
 
+/// Per record, its fields that hold an identifier: (field, kind, blind index).
+type Links = Vec<(RecordId, Vec<(String, IdentifierKind, String)>)>;
+
+/// Per record, the (field, kind, blind index) of its fields that hold a customer identifier;
+/// values that are not one (an anonymous number) are not linked.
+async fn identifier_links<'a>(
+    state: &Services,
+    tenant: TenantId,
+    list: &RecordList,
+    records: impl Iterator<Item = (&'a Map<String, Value>, &'a SealedRecord)>,
+) -> Result<Links, RecordError> {
+    let fields: Vec<(&str, IdentifierKind)> =
+        list.fields.iter().filter_map(|f| f.identifier.map(|k| (f.name.as_str(), k))).collect();
+    if fields.is_empty() {
+        return Ok(Vec::new());
+    }
+    let linker = match Linker::for_tenant(state, tenant).await {
+        Ok(l) => l.ok_or(RecordError::EncryptionNotEnabled)?,
+        Err(SubjectError::Key(e)) => return Err(e.into()),
+        Err(SubjectError::Store(e)) => return Err(e.into()),
+        Err(_) => return Err(RecordError::Internal("the tenant's dial settings (default region) did not load")),
+    };
+    let mut out = Vec::new();
+    for (values, sealed) in records {
+        let found: Vec<_> = fields
+            .iter()
+            .filter_map(|(name, kind)| {
+                let value = values.get(*name)?.as_str()?;
+                Some((name.to_string(), *kind, linker.blind(*kind, value)?))
+            })
+            .collect();
+        if !found.is_empty() {
+            out.push((sealed.record.id, found));
+        }
+    }
+    Ok(out)
+}
+
+/// Links records to the subjects of their identifiers (one subject per record: its identifiers
+/// were seen together).
+async fn link_records(
+    tx: &mut callvault_store::Tx,
+    tenant: TenantId,
+    links: Links,
+    list: ListId,
+) -> Result<(), RecordError> {
+    for (record, fields) in links {
+        let blinds: Vec<(IdentifierKind, String)> = fields.iter().map(|(_, k, b)| (*k, b.clone())).collect();
+        let Some(subject) = subjects::link(tx, tenant, &blinds).await? else { continue };
+        let rows: Vec<RecordIdentifier> = fields
+            .into_iter()
+            .map(|(field, kind, blind)| RecordIdentifier {
+                record_id: record,
+                list_id: list,
+                field,
+                kind,
+                blind,
+                subject_id: subject,
+            })
+            .collect();
+        tx.insert_record_identifiers(tenant, &rows).await?;
+    }
+    Ok(())
+}
+
 /// Adds one record (or form submission) from a JSON object of field values.
 pub async fn add_record(
     state: &Services,
@@ -252,9 +321,11 @@ pub async fn add_record(
     let Some(s) = sealed.into_iter().next() else {
         return Err(RecordError::Internal("no record sealed"));
     };
+    let links = identifier_links(state, tenant, &list, std::iter::once((&values, &s))).await?;
     permit.covers(Action::Update, Resource::CallingList, tenant)?;
     let mut tx = state.store.begin().await?;
     tx.insert_record(tenant, &s.record, &s.blind).await?;
+    link_records(&mut tx, tenant, links, list.id).await?;
     let event =
         ctx.event("list.record_create").target("list", list.id).target("record", s.record.id).origin(ctx.origin(state));
     state.auditor.record(&mut tx, now, &event).await?;

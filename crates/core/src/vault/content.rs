@@ -411,7 +411,7 @@ pub async fn export(state: &Services, ctx: &Ctx, ids: &[ObjectId]) -> Result<Pie
     let manifest = serde_json::to_vec_pretty(&serde_json::json!({
         "exported_at": state.clock.now(),
         "objects": objects.iter().map(|o| serde_json::json!({
-            "id": o.id, "file": format!("{}.{}", o.id, extension(o)), "class": o.class, "size": o.size,
+            "id": o.id, "file": file_name(o), "class": o.class, "size": o.size,
             "sha256": o.sha256, "content_type": o.content_type, "interaction": o.interaction,
             "recorded_at": o.recorded_at, "consent": o.consent,
         })).collect::<Vec<_>>(),
@@ -421,36 +421,53 @@ pub async fn export(state: &Services, ctx: &Ctx, ids: &[ObjectId]) -> Result<Pie
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let vault = state.vault.clone();
     tokio::task::spawn_blocking(move || {
-        let send = |b: Vec<u8>| {
+        let mut send = |b: Vec<u8>| {
             tx.blocking_send(Ok(b)).map_err(|_| ContentError::Io(std::io::Error::other("client went away")))
         };
-        let pad = |n: u64| vec![0u8; ((512 - n % 512) % 512) as usize];
-        let result = (|| {
-            send(tar_header("manifest.json", manifest.len() as u64, mtime).to_vec())?;
-            let n = manifest.len() as u64;
-            send(manifest)?;
-            send(pad(n))?;
-            for o in &objects {
-                send(tar_header(&format!("{}.{}", o.id, extension(o)), o.size, mtime).to_vec())?;
-                let dk = o.key_version.and_then(|v| keys.get(&v)).map(|k| k.as_ref());
-                let mut sha = Sha256Stream::default();
-                read_plain(&vault.blobs.path(o.tenant_id, &o.blob), o, dk, 0, o.size, &mut |piece: &mut [u8]| {
-                    sha.update(piece);
-                    send(piece.to_vec())
-                })?;
-                if sha.finish_hex() != o.sha256 {
-                    return Err(ContentError::Integrity(format!("object {} does not match its SHA-256", o.id)));
-                }
-                send(pad(o.size))?;
-            }
-            send(vec![0u8; 1024])
-        })();
-        if let Err(e) = result {
+        let files = [("manifest.json".to_owned(), manifest)];
+        if let Err(e) = write_tar(&vault, &files, &objects, &keys, mtime, &mut send) {
             tracing::error!(error = %e, "export stopped");
             let _ = tx.blocking_send(Err(std::io::Error::other("export stopped")));
         }
     });
     Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })))
+}
+
+/// The name of an object's file in an archive.
+pub fn file_name(o: &StoredObject) -> String {
+    format!("{}.{}", o.id, extension(o))
+}
+
+/// Writes a tar archive (blocking): `files` first, then each object's content decrypted, each
+/// checked against its SHA-256 as it streams.
+pub(crate) fn write_tar(
+    vault: &super::Vault,
+    files: &[(String, Vec<u8>)],
+    objects: &[StoredObject],
+    keys: &HashMap<u32, Arc<DataKey>>,
+    mtime: u64,
+    send: &mut dyn FnMut(Vec<u8>) -> Result<(), ContentError>,
+) -> Result<(), ContentError> {
+    let pad = |n: u64| vec![0u8; ((512 - n % 512) % 512) as usize];
+    for (name, bytes) in files {
+        send(tar_header(name, bytes.len() as u64, mtime).to_vec())?;
+        send(bytes.clone())?;
+        send(pad(bytes.len() as u64))?;
+    }
+    for o in objects {
+        send(tar_header(&file_name(o), o.size, mtime).to_vec())?;
+        let dk = o.key_version.and_then(|v| keys.get(&v)).map(|k| k.as_ref());
+        let mut sha = Sha256Stream::default();
+        read_plain(&vault.blobs.path(o.tenant_id, &o.blob), o, dk, 0, o.size, &mut |piece: &mut [u8]| {
+            sha.update(piece);
+            send(piece.to_vec())
+        })?;
+        if sha.finish_hex() != o.sha256 {
+            return Err(ContentError::Integrity(format!("object {} does not match its SHA-256", o.id)));
+        }
+        send(pad(o.size))?;
+    }
+    send(vec![0u8; 1024])
 }
 
 #[cfg(test)]

@@ -305,6 +305,26 @@ async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &StoredObj
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let mut tx = state.store.begin().await?;
     tx.insert_object(object).await?;
+    // Content uploaded under a reference no interaction has gets its interaction.
+    if let Some(reference) = &object.interaction {
+        let row = crate::subjects::adopted(
+            object.tenant_id,
+            reference,
+            object.class,
+            object.service_id,
+            object.consent,
+            object.recorded_at,
+            object.created_at,
+        );
+        if tx.ensure_interaction(&row).await? {
+            let event = ctx
+                .event("interaction.create")
+                .target("interaction", row.id)
+                .origin(ctx.origin(state))
+                .details(serde_json::json!({ "channel": row.channel, "from_upload": object.id }));
+            state.auditor.record(&mut tx, object.created_at, &event).await?;
+        }
+    }
     let event =
         ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
             serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),

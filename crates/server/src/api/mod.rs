@@ -15,6 +15,7 @@ pub mod calls;
 pub mod diagnostics;
 pub mod dial;
 pub mod directory;
+pub mod dpo;
 pub mod exports;
 pub mod interactions;
 pub mod keys;
@@ -88,6 +89,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(diagnostics::routes())
         .merge(interactions::routes())
         .merge(retention::routes())
+        .merge(dpo::routes())
 }
 
 /// The OpenAPI document.

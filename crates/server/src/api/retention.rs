@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_core::retention::{self, NewLegalHold, NewRetentionPolicy};
-use callvault_model::personal::{LegalHold, RetentionPolicy};
+use callvault_model::personal::{LegalHold, PurgeRun, RetentionPolicy};
 use callvault_model::{LegalHoldId, RetentionPolicyId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +19,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_policy))
         .routes(routes!(list_holds, place_hold))
         .routes(routes!(release_hold))
+        .routes(routes!(purge_runs))
 }
 
 /// The tenant's retention policies.
@@ -80,4 +81,12 @@ async fn place_hold(
 async fn release_hold(State(state): State<AppState>, ctx: Ctx, Path(id): Path<LegalHoldId>) -> ApiResult<StatusCode> {
     retention::release_hold(&state, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's newest purge runs: progress while one runs (a run the process stopped in shows
+/// no end until the next purge resumes it), counts and times when done.
+#[utoipa::path(get, path = "/v1/retention-purges", tag = "personal data", security(("bearer" = [])),
+    responses((status = 200, body = [PurgeRun]), (status = 403, body = Problem)))]
+async fn purge_runs(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<PurgeRun>>> {
+    Ok(axum::Json(retention::purge_runs(&state, &ctx).await?))
 }

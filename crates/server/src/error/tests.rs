@@ -305,6 +305,22 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(RetentionError::NoSuchHold, 404, "not-found");
     case!(RetentionError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(RetentionError::Store(store()), 500, "internal");
+    // Data protection officers' requests.
+    case!(DpoError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(DpoError::Invalid("passphrase: at least 12 characters".into()), 422, "invalid-input");
+    case!(DpoError::NoSuchSubject, 404, "not-found");
+    case!(DpoError::NoSuchRequest, 404, "not-found");
+    case!(DpoError::OpenRequest, 409, "conflict");
+    case!(DpoError::IdentifiersNotConfirmed { linked: 2 }, 409, "conflict");
+    case!(DpoError::Held { name: "Case 17".into() }, 409, "conflict");
+    case!(DpoError::NotExtendable, 409, "conflict");
+    case!(DpoError::NotReady("the request is not completed yet"), 409, "conflict");
+    case!(DpoError::EncryptionNotEnabled, 409, "conflict");
+    case!(DpoError::Subject(SubjectError::Sealed), 500, "internal");
+    case!(DpoError::Key(KeyError::Retired(1)), 409, "conflict");
+    case!(DpoError::AuditRead(AuditReadError::NotFound("audit entry")), 404, "not-found");
+    case!(DpoError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(DpoError::Store(store()), 500, "internal");
     // Stored content that fails its check.
     case!(IntegrityFailure { key_unavailable: false, reason: "segment 3 is damaged" }, 500, "integrity");
     case!(IntegrityFailure { key_unavailable: true, reason: "the data key is gone" }, 500, "key-unavailable");

@@ -590,3 +590,17 @@ impl Drop for SmtpServer {
         let _ = std::fs::remove_dir_all(&self.maildir);
     }
 }
+
+/// Reads a ustar archive: (name, content) of each entry.
+pub fn untar(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|&b| b != 0) {
+        let h = &tar[at..at + 512];
+        let name = String::from_utf8(h[..100].iter().take_while(|&&b| b != 0).copied().collect()).unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&h[124..135]).unwrap(), 8).unwrap();
+        out.push((name, tar[at + 512..at + 512 + size].to_vec()));
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
