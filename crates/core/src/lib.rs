@@ -13,6 +13,7 @@ pub mod audit;
 pub mod caller;
 pub mod calls;
 pub mod clock;
+pub mod collection;
 pub mod config;
 pub mod custody;
 pub mod diagnostics;

@@ -9,6 +9,7 @@ use callvault_core::audit::log::AuditReadError;
 use callvault_core::caller::AccessError;
 use callvault_core::calls::CallError;
 use callvault_core::calls::feed::FeedError;
+use callvault_core::collection::CollectionError;
 use callvault_core::custody::CustodyError;
 use callvault_core::diagnostics::DiagnosticsError;
 use callvault_core::dial::DialError;
@@ -672,6 +673,20 @@ impl From<SubjectError> for ApiError {
     }
 }
 
+impl From<CollectionError> for ApiError {
+    fn from(e: CollectionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CollectionError::Access(e) => e.into(),
+            CollectionError::Invalid(_) => Self::invalid(detail),
+            CollectionError::NeedsConfirmation { .. } => Self::conflict(detail),
+            CollectionError::NoSuchUser => Self::not_found("user"),
+            CollectionError::Audit(e) => e.into(),
+            CollectionError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<DpoError> for ApiError {
     fn from(e: DpoError) -> Self {
         let detail = e.to_string();
@@ -680,6 +695,7 @@ impl From<DpoError> for ApiError {
             DpoError::Invalid(_) => Self::invalid(detail),
             DpoError::NoSuchSubject => Self::not_found("subject"),
             DpoError::NoSuchRequest => Self::not_found("data protection request"),
+            DpoError::NoSuchUser => Self::not_found("user"),
             DpoError::OpenRequest
             | DpoError::IdentifiersNotConfirmed { .. }
             | DpoError::Held { .. }

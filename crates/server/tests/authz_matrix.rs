@@ -499,6 +499,8 @@ async fn request_for(
             Some(json!({ "kind": "access", "subject_id": subject }))
         }
         ("POST", "/v1/dpo-requests/{id}/extend") => Some(json!({ "reason": "matrix" })),
+        ("PUT", "/v1/personal-data/collection") => Some(json!({ "category": "reporting", "collected": true })),
+        ("PUT", "/v1/users/{id}/collection") => Some(json!({ "directory": true })),
         ("POST", "/v1/dpo-requests/{id}/archive") => Some(json!({ "passphrase": "matrix passphrase" })),
         ("POST", "/v1/interactions") => Some(json!({ "channel": "voice", "direction": "inbound" })),
         ("PUT", "/v1/diagnostics/event-logging") => Some(json!({ "minutes": 10, "reason": "authorization matrix" })),

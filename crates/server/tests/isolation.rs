@@ -237,6 +237,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 ("POST", "/v1/lists/{id}/records") => json!({ "a": "b value" }),
                 ("POST", "/v1/dpo-requests") => json!({ "kind": "erase", "subject_id": subject }),
                 ("POST", "/v1/dpo-requests/{id}/extend") => json!({ "reason": "hijacked" }),
+                ("PUT", "/v1/users/{id}/collection") => json!({ "directory": false, "confirm_purge": true }),
                 ("POST", "/v1/dpo-requests/{id}/archive") => json!({ "passphrase": "a hijacking passphrase" }),
                 ("POST", "/v1/dnc-lists/{id}/numbers") | ("POST", "/v1/dnc-lists/{id}/numbers/remove") => {
                     json!({ "number": "+12125550100" })

@@ -99,6 +99,8 @@ pub trait InteractionStore {
         Self: Writable;
     /// A subject's interactions, oldest first.
     async fn subject_interactions(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<InteractionRow>>;
+    /// The interactions a user was an agent of, oldest first.
+    async fn agent_interactions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<InteractionRow>>;
     /// A subject's distinct identifiers, sealed (one copy of each).
     async fn subject_identifiers(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<SealedIdentifier>>;
     /// A page of a tenant's interactions in id order, after `after`.
@@ -334,6 +336,20 @@ impl<C: Conn> InteractionStore for C {
             .iter()
             .map(interaction_row)
             .collect()
+    }
+
+    async fn agent_interactions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<InteractionRow>> {
+        sqlx::query(select_interaction!(
+            "WHERE tenant_id = $1 AND id IN (SELECT interaction_id FROM op_interaction_agent WHERE user_id = $2) \
+             ORDER BY started_at, id"
+        ))
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(interaction_row)
+        .collect()
     }
 
     async fn interactions_page(

@@ -15,6 +15,7 @@
 mod audit;
 pub mod calls;
 pub mod classes;
+mod collection;
 mod dial;
 mod directory;
 mod dpo;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
 pub use calls::CallStore;
+pub use collection::CollectionStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
 pub use dpo::{DpoRequestRow, DpoStore, RecordIdentifier, Rectified};
@@ -55,9 +57,10 @@ pub use vault::{
 /// domains calls methods of several traits on one transaction.
 pub mod prelude {
     pub use crate::{
-        AuditStore, CallStore, CeremonyStore, CredentialStore, DialStore, DirectoryStore, DpoStore, GrantStore,
-        IdentityStore, InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore, RetentionStore,
-        RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
+        AuditStore, CallStore, CeremonyStore, CollectionStore, CredentialStore, DialStore, DirectoryStore, DpoStore,
+        GrantStore, IdentityStore, InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore,
+        RetentionStore, RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore,
+        WebhookStore, Writable,
     };
 }
 

@@ -110,6 +110,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_dpo_requests.sql"),
         postgres: include_str!("../migrations/postgres/0012_dpo_requests.sql"),
     },
+    Migration {
+        version: 13,
+        name: "collection",
+        sqlite: include_str!("../migrations/sqlite/0013_collection.sql"),
+        postgres: include_str!("../migrations/postgres/0013_collection.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

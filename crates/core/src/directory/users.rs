@@ -5,6 +5,7 @@
 //! values.
 
 use callvault_model::access::{Action, Resource};
+use callvault_model::personal::Category;
 use callvault_model::records::{AddressKind, Assignments, User};
 use callvault_model::{Personal, PrincipalId, SecretString, SkillId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
@@ -19,6 +20,10 @@ use crate::custody::{self, ResetWhat};
 use crate::identity;
 use crate::input::{self, InputError};
 use crate::services::Services;
+
+/// The answer to addresses of a tenant or user whose directory information is switched off.
+const NOT_COLLECTED: &str =
+    "addresses: directory information is not collected for this tenant or user (GET /v1/personal-data/collection)";
 
 /// The most directory addresses a user or tenant contact has.
 pub const MAX_ADDRESSES: usize = 20;
@@ -94,7 +99,8 @@ pub fn user_ref<'a>(tenant: TenantId, id: UserId, a: &'a Assignments, skills: &'
     }
 }
 
-fn skill_ids(a: &Assignments) -> Vec<SkillId> {
+/// The skill ids of assignments, for [`user_ref`].
+pub fn skill_ids(a: &Assignments) -> Vec<SkillId> {
     a.skills.iter().map(|s| s.skill_id).collect()
 }
 
@@ -187,6 +193,9 @@ pub async fn create(state: &Services, ctx: &Ctx, new: CreateUser) -> Result<User
     let first = input::person_name("first_name", &new.first_name)?;
     let last = input::person_name("last_name", &new.last_name)?;
     let addresses = AddressInput::validate_all(&new.addresses)?;
+    if !addresses.is_empty() && !crate::collection::collected(state, tenant, None, Category::Directory).await? {
+        return Err(DirectoryError::Invalid(NOT_COLLECTED.into()));
+    }
     check_assignments(&assignments)?;
     let now = state.clock.now();
     let hash = match &new.password {
@@ -255,6 +264,11 @@ pub async fn update(state: &Services, ctx: &Ctx, id: UserId, changes: UpdateUser
         addresses: changes.addresses.as_deref().map(AddressInput::validate_all).transpose()?,
     };
     let tenant = permit.tenant();
+    if patch.addresses.as_ref().is_some_and(|a| !a.is_empty())
+        && !crate::collection::collected(state, tenant, Some(id), Category::Directory).await?
+    {
+        return Err(DirectoryError::Invalid(NOT_COLLECTED.into()));
+    }
     permit.covers(Action::Update, Resource::User, tenant)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;

@@ -97,7 +97,18 @@ pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> R
     let resource =
         ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
     ctx.authorize(state, Action::Create, &resource).await?;
-    Ok(())
+    recordings_collected(state, tenant).await
+}
+
+/// Refuses content while the tenant has switched the collection of recordings off.
+async fn recordings_collected(state: &Services, tenant: callvault_model::TenantId) -> Result<(), UploadError> {
+    if crate::collection::collected(state, tenant, None, callvault_model::personal::Category::Recordings).await? {
+        Ok(())
+    } else {
+        Err(UploadError::Invalid(
+            "the tenant does not collect recordings (GET /v1/personal-data/collection); nothing was stored".into(),
+        ))
+    }
 }
 
 /// Stores content for `ctx` from `body`, a stream of byte frames.
@@ -119,6 +130,7 @@ where
             &ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
         )
         .await?;
+    recordings_collected(state, tenant).await?;
     let (mut object, expected_sha) = draft(state, &permit, meta)?;
     let dk = {
         let mut r = state.store.reader().await?;

@@ -5,9 +5,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use callvault_core::dpo::{self, ArchiveRequest, ErasureCertificate, Extension, NewDpoRequest, SubjectReport};
+use callvault_core::dpo::{
+    self, ArchiveRequest, ErasureCertificate, Extension, NewDpoRequest, SubjectReport, UserReport,
+};
 use callvault_model::personal::DpoRequest;
-use callvault_model::{DpoRequestId, SubjectId};
+use callvault_model::{DpoRequestId, SubjectId, UserId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(archive))
         .routes(routes!(certificate))
         .routes(routes!(report))
+        .routes(routes!(user_report))
 }
 
 /// The tenant's requests, newest first (data protection officers).
@@ -135,17 +138,42 @@ async fn report(
     Path(id): Path<SubjectId>,
     Query(q): Query<ReportFormat>,
 ) -> ApiResult<Response> {
-    let html = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("html") => true,
-        Some(_) => return Err(crate::error::ApiError::invalid("format: json or html")),
-    };
+    let html = q.html()?;
     let rep = dpo::report(&state, &ctx, id).await?;
-    let mut response = if html {
-        axum::response::Html(dpo::report_html(&rep)).into_response()
-    } else {
-        axum::Json(rep).into_response()
-    };
+    Ok(render(html, || dpo::report_html(&rep), &rep))
+}
+
+impl ReportFormat {
+    fn html(&self) -> ApiResult<bool> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("html") => Ok(true),
+            Some(_) => Err(crate::error::ApiError::invalid("format: json or html")),
+        }
+    }
+}
+
+/// A report as JSON or HTML, never cached.
+fn render<T: serde::Serialize>(html: bool, page: impl FnOnce() -> String, rep: &T) -> Response {
+    let mut response =
+        if html { axum::response::Html(page()).into_response() } else { axum::Json(rep).into_response() };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
+}
+
+/// The personal data report of a user: master data, assignments, roles, sessions, directory
+/// information, and the contact records and recordings of the user as an agent, with retention
+/// deadlines (administrators, and users about themselves; audited).
+#[utoipa::path(get, path = "/v1/users/{id}/personal-data-report", tag = "personal data", security(("bearer" = [])),
+    params(("id" = String, Path), ReportFormat),
+    responses((status = 200, body = UserReport), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn user_report(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Query(q): Query<ReportFormat>,
+) -> ApiResult<Response> {
+    let html = q.html()?;
+    let rep = dpo::user_report(&state, &ctx, id).await?;
+    Ok(render(html, || dpo::user_report_html(&rep), &rep))
 }

@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use callvault_core::collection::{self, Collection, SetCollection, SetUserCollection};
 use callvault_core::retention::{self, NewLegalHold, NewRetentionPolicy};
 use callvault_model::personal::{LegalHold, PurgeRun, RetentionPolicy};
-use callvault_model::{LegalHoldId, RetentionPolicyId};
+use callvault_model::{LegalHoldId, RetentionPolicyId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,6 +21,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_holds, place_hold))
         .routes(routes!(release_hold))
         .routes(routes!(purge_runs))
+        .routes(routes!(get_collection, set_collection))
+        .routes(routes!(set_user_collection))
 }
 
 /// The tenant's retention policies.
@@ -89,4 +92,42 @@ async fn release_hold(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Le
     responses((status = 200, body = [PurgeRun]), (status = 403, body = Problem)))]
 async fn purge_runs(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<PurgeRun>>> {
     Ok(axum::Json(retention::purge_runs(&state, &ctx).await?))
+}
+
+/// Which optional categories of personal data the tenant collects (directory information,
+/// recordings, reporting data) and which users' directory information is not collected.
+#[utoipa::path(get, path = "/v1/personal-data/collection", tag = "personal data", security(("bearer" = [])),
+    responses((status = 200, body = Collection), (status = 403, body = Problem)))]
+async fn get_collection(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Collection>> {
+    Ok(axum::Json(collection::get(&state, &ctx).await?))
+}
+
+/// Switches a category on or off for the tenant (administrators; audited). Switching off while
+/// data of it exists answers 409 with how much, until repeated with `confirm_purge`, which
+/// purges it; a category switched off is refused at write time.
+#[utoipa::path(put, path = "/v1/personal-data/collection", tag = "personal data", security(("bearer" = [])),
+    request_body = SetCollection,
+    responses((status = 200, body = Collection), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn set_collection(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<SetCollection>,
+) -> ApiResult<axum::Json<Collection>> {
+    Ok(axum::Json(collection::set(&state, &ctx, body).await?))
+}
+
+/// Switches one user's directory information on or off (audited); switching off with addresses
+/// present needs `confirm_purge`, which deletes them.
+#[utoipa::path(put, path = "/v1/users/{id}/collection", tag = "personal data", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = SetUserCollection,
+    responses((status = 200, body = Collection), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+async fn set_user_collection(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Json(body): Json<SetUserCollection>,
+) -> ApiResult<axum::Json<Collection>> {
+    Ok(axum::Json(collection::set_for_user(&state, &ctx, id, body).await?))
 }

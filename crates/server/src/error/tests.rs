@@ -1,5 +1,6 @@
 //! Every error of the services has its answer: status and problem type pinned per variant.
 
+use callvault_model::personal::Category;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::CeremonyState;
 use callvault_policy::access::{Decision, DenyReason};
@@ -305,11 +306,19 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(RetentionError::NoSuchHold, 404, "not-found");
     case!(RetentionError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(RetentionError::Store(store()), 500, "internal");
+    // Collection switches.
+    case!(CollectionError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(CollectionError::Invalid("category: user_master is always collected".into()), 422, "invalid-input");
+    case!(CollectionError::NeedsConfirmation { category: Category::Directory, count: 3 }, 409, "conflict");
+    case!(CollectionError::NoSuchUser, 404, "not-found");
+    case!(CollectionError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(CollectionError::Store(store()), 500, "internal");
     // Data protection officers' requests.
     case!(DpoError::Access(AccessError::NotAUser), 403, "forbidden");
     case!(DpoError::Invalid("passphrase: at least 12 characters".into()), 422, "invalid-input");
     case!(DpoError::NoSuchSubject, 404, "not-found");
     case!(DpoError::NoSuchRequest, 404, "not-found");
+    case!(DpoError::NoSuchUser, 404, "not-found");
     case!(DpoError::OpenRequest, 409, "conflict");
     case!(DpoError::IdentifiersNotConfirmed { linked: 2 }, 409, "conflict");
     case!(DpoError::Held { name: "Case 17".into() }, 409, "conflict");

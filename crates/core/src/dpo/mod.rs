@@ -19,20 +19,12 @@
 //! erasure yields a certificate: the tenant's signed tree head and inclusion proofs of the
 //! erasure's audit entries, checked offline by `callvault audit verify-certificate`.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use callvault_crypto::envelope::DataKey;
-use callvault_crypto::merkle;
-use callvault_crypto::sth::{TenantTreeHead, tenant_leaf, verify_tenant_tree_head};
 use callvault_model::access::{Action, Resource};
-use callvault_model::dial::DncListKind;
 use callvault_model::personal::{
-    Category, DPO_DUE_DAYS, DPO_EXTENSION_DAYS, DpoRequest, DpoRequestKind, DpoRequestState, HoldScope, Identifier,
-    IdentifierKind, LegalHold, retention_days,
+    DPO_DUE_DAYS, DPO_EXTENSION_DAYS, DpoRequest, DpoRequestKind, DpoRequestState, HoldScope, Identifier,
+    IdentifierKind, LegalHold,
 };
 use callvault_model::records::{Notification, Timestamp};
 use callvault_model::vault::StoredObject;
@@ -44,14 +36,21 @@ use callvault_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::log::{AuditReadError, ProvenEntry, TreeHeadView, tenant_proofs};
+use crate::audit::log::AuditReadError;
 use crate::audit::{Actor, AppendError, AuditEvent};
 use crate::caller::{AccessError, Ctx};
 use crate::retention::{BATCH, Gone, remove};
 use crate::services::Services;
 use crate::subjects::{self, Linker, SubjectError};
 use crate::vault::KeyError;
-use crate::vault::content::{Pieces, file_name, write_tar};
+
+mod archive;
+mod certificate;
+mod report;
+
+pub use archive::archive;
+pub use certificate::{CERTIFICATE_FORMAT, CertificateSummary, ErasureCertificate, certificate, verify_certificate};
+pub use report::{ReportItem, SubjectReport, UserReport, report, report_html, user_report, user_report_html};
 
 const DAY_MS: i64 = 86_400_000;
 /// The shortest passphrase an export archive is encrypted to.
@@ -72,6 +71,9 @@ pub enum DpoError {
     /// No such request in the tenant.
     #[error("no such request")]
     NoSuchRequest,
+    /// No such user in the tenant.
+    #[error("no such user")]
+    NoSuchUser,
     /// The subject has an open request.
     #[error("the subject has an open request; wait for it or let it complete first")]
     OpenRequest,
@@ -634,422 +636,4 @@ async fn notify_completion(state: &Services, req: &DpoRequest, to: DpoRequestSta
         }
     }
     crate::notify::webhooks(state, req.tenant_id, "dpo_request.completed", &details).await;
-}
-
-/// One item of a report with its retention deadline and the holds that keep it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReportItem {
-    /// Id.
-    pub id: String,
-    /// What it is (`interaction`, a content class, `calling_list_record`, `do_not_call`).
-    pub kind: String,
-    /// Category.
-    #[schema(value_type = String)]
-    pub category: Category,
-    /// When it was recorded.
-    pub recorded_at: Option<Timestamp>,
-    /// What else there is to say (channel and direction, size, list and field).
-    pub about: String,
-    /// When its retention ends; absent: kept until erased (no policy covers it).
-    pub retention_until: Option<Timestamp>,
-    /// Names of the legal holds in force that keep it.
-    pub holds: Vec<String>,
-    /// Recordings: `encrypted` or `plain`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<&'static str>,
-}
-
-/// The personal data report of a data subject.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SubjectReport {
-    /// Subject.
-    pub subject_id: SubjectId,
-    /// Tenant.
-    pub tenant_id: TenantId,
-    /// When it was made.
-    pub generated_at: Timestamp,
-    /// Every identifier linked to the subject.
-    pub identifiers: Vec<Identifier>,
-    /// Counts per category.
-    #[schema(value_type = Object)]
-    pub counts: HashMap<Category, usize>,
-    /// Every item, per category.
-    pub items: Vec<ReportItem>,
-    /// Legal holds in force on the subject's data.
-    pub holds: Vec<LegalHold>,
-    /// Requests about the subject.
-    pub requests: Vec<DpoRequest>,
-}
-
-/// The personal data report of a subject (data protection officers; an audited decrypting read).
-pub async fn report(state: &Services, ctx: &Ctx, subject: SubjectId) -> Result<SubjectReport, DpoError> {
-    let tenant = read_permit(state, ctx).await?;
-    let data = gather(state, tenant, subject).await?;
-    if data.interactions.is_empty() && data.records.is_empty() {
-        return Err(DpoError::NoSuchSubject);
-    }
-    let rep = build_report(state, tenant, subject, &data).await?;
-    let event =
-        ctx.event("subject.report").target("subject", subject).origin(ctx.origin(state)).details(
-            serde_json::json!({ "items": rep.items.len(), "identifiers": pseudonyms(state, &data.identifiers) }),
-        );
-    state.auditor.record_now(state.clock.now(), &event).await?;
-    Ok(rep)
-}
-
-async fn build_report(
-    state: &Services,
-    tenant: TenantId,
-    subject: SubjectId,
-    data: &SubjectData,
-) -> Result<SubjectReport, DpoError> {
-    let mut r = state.store.reader().await?;
-    let policies = r.retention_policies(tenant).await?;
-    let holds: Vec<LegalHold> = r
-        .legal_holds(tenant)
-        .await?
-        .into_iter()
-        .filter(|h| h.released_at.is_none() && covers(h, subject, data))
-        .collect();
-    let requests: Vec<DpoRequest> =
-        r.dpo_requests(tenant).await?.into_iter().map(|x| x.request).filter(|x| x.subject_id == subject).collect();
-    let lists = r.dnc_lists(Some(tenant)).await?;
-    let until = |at: Timestamp, days: Option<u32>| days.map(|d| Timestamp(at.millis() + i64::from(d) * DAY_MS));
-    let holds_of = |interaction: Option<&InteractionRow>, service: Option<callvault_model::ServiceId>| -> Vec<String> {
-        holds
-            .iter()
-            .filter(|h| match h.scope {
-                HoldScope::Subject(_) => true,
-                HoldScope::Interaction(i) => interaction.is_some_and(|x| x.id == i),
-                HoldScope::Service(s) => service == Some(s) || interaction.is_some_and(|x| x.service_id == Some(s)),
-            })
-            .map(|h| h.name.clone())
-            .collect()
-    };
-    let mut items = Vec::new();
-    let mut by_ref: HashMap<&str, &InteractionRow> = HashMap::new();
-    for i in &data.interactions {
-        if let Some(r) = &i.external_ref {
-            by_ref.insert(r, i);
-        }
-        items.push(ReportItem {
-            id: i.id.to_string(),
-            kind: "interaction".into(),
-            category: Category::ContactRecords,
-            recorded_at: Some(i.started_at),
-            about: format!("{} {} call or conversation, consent {}", i.direction, i.channel, i.consent),
-            retention_until: until(i.started_at, retention_days(&policies, Category::ContactRecords, i.service_id)),
-            holds: holds_of(Some(i), i.service_id),
-            state: None,
-        });
-    }
-    for o in &data.objects {
-        let interaction = o.interaction.as_deref().and_then(|r| by_ref.get(r).copied());
-        let own = retention_days(&policies, o.class.category(), o.service_id);
-        let call = interaction.and_then(|i| retention_days(&policies, Category::ContactRecords, i.service_id));
-        items.push(ReportItem {
-            id: o.id.to_string(),
-            kind: o.class.as_str().into(),
-            category: o.class.category(),
-            recorded_at: Some(o.recorded_at),
-            about: format!("{} bytes of {}", o.size, o.content_type),
-            retention_until: until(o.recorded_at, own.max(call)),
-            holds: holds_of(interaction, o.service_id),
-            state: Some(if o.key_version.is_some() { "encrypted" } else { "plain" }),
-        });
-    }
-    let mut seen = std::collections::HashSet::new();
-    for rec in data.records.iter().filter(|x| seen.insert(x.record_id)) {
-        items.push(ReportItem {
-            id: rec.record_id.to_string(),
-            kind: "calling_list_record".into(),
-            category: Category::CallingLists,
-            recorded_at: None,
-            about: format!("list {}, field {}", rec.list_id, rec.field),
-            retention_until: None,
-            holds: holds_of(None, None),
-            state: None,
-        });
-    }
-    for i in data.identifiers.iter().filter(|i| i.kind == IdentifierKind::Phone) {
-        let Ok(n) = callvault_policy::numbers::parse(i.value.expose(), None) else { continue };
-        let Some(key) = crate::dial::number_key(&n) else { continue };
-        for list in r.internal_lists_with(tenant, key).await? {
-            let name = lists.iter().find(|l| l.id == list && l.kind == DncListKind::Internal).map(|l| l.name.clone());
-            items.push(ReportItem {
-                id: list.to_string(),
-                kind: "do_not_call".into(),
-                category: Category::ContactRecords,
-                recorded_at: None,
-                about: format!("on the do-not-call list {}", name.unwrap_or_default()),
-                retention_until: None,
-                holds: Vec::new(),
-                state: None,
-            });
-        }
-    }
-    let mut counts = HashMap::new();
-    for i in &items {
-        *counts.entry(i.category).or_insert(0) += 1;
-    }
-    Ok(SubjectReport {
-        subject_id: subject,
-        tenant_id: tenant,
-        generated_at: state.clock.now(),
-        identifiers: data.identifiers.clone(),
-        counts,
-        items,
-        holds,
-        requests,
-    })
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
-/// The report as a printable HTML page (no script, no external resource).
-pub fn report_html(rep: &SubjectReport) -> String {
-    let mut h = String::new();
-    h.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Personal data report</title>");
-    h.push_str("<style>body{font:14px/1.4 sans-serif;margin:2em}table{border-collapse:collapse;width:100%}");
-    h.push_str(
-        "td,th{border:1px solid #999;padding:4px;text-align:left}@media print{a{color:inherit}}</style></head><body>",
-    );
-    h.push_str(&format!(
-        "<h1>Personal data report</h1><p>Subject <code>{}</code>, generated {}.</p>",
-        rep.subject_id,
-        esc(&rep.generated_at.to_string())
-    ));
-    h.push_str("<h2>Identifiers</h2><ul>");
-    for i in &rep.identifiers {
-        h.push_str(&format!("<li>{}: {}</li>", i.kind, esc(i.value.expose())));
-    }
-    h.push_str("</ul><h2>Data</h2><table><thead><tr><th>Category</th><th>Kind</th><th>Id</th><th>Recorded</th>");
-    h.push_str("<th>About</th><th>State</th><th>Kept until</th><th>Legal holds</th></tr></thead><tbody>");
-    for i in &rep.items {
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            i.category,
-            esc(&i.kind),
-            esc(&i.id),
-            i.recorded_at.map(|t| esc(&t.to_string())).unwrap_or_default(),
-            esc(&i.about),
-            i.state.unwrap_or(""),
-            i.retention_until.map_or_else(|| "until erased".to_owned(), |t| esc(&t.to_string())),
-            esc(&i.holds.join(", ")),
-        ));
-    }
-    h.push_str("</tbody></table><h2>Legal holds</h2><ul>");
-    for hold in &rep.holds {
-        h.push_str(&format!("<li>{}: {}</li>", esc(&hold.name), esc(&hold.reason)));
-    }
-    h.push_str("</ul><h2>Requests</h2><ul>");
-    for q in &rep.requests {
-        h.push_str(&format!("<li>{} {} ({}), due {}</li>", q.kind, q.id, q.state, esc(&q.due_at.to_string())));
-    }
-    h.push_str("</ul></body></html>");
-    h
-}
-
-/// A write end that sends what it gets down a channel (the archive streams as it is made).
-struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.blocking_send(Ok(buf.to_vec())).map_err(|_| std::io::Error::other("client went away"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The archive of a completed export request: `report.json`, `report.html` and every object of
-/// the subject decrypted, as a tar file encrypted with `age` to the passphrase (scrypt). It is
-/// made as it streams and never stored; the download is audited.
-pub async fn archive(state: &Services, ctx: &Ctx, id: DpoRequestId, a: ArchiveRequest) -> Result<Pieces, DpoError> {
-    let tenant = ctx.tenant()?;
-    ctx.authorize(state, Action::Export, &ResourceRef::tenant_wide(Resource::PersonalData, tenant)).await?;
-    if a.passphrase.expose().chars().count() < MIN_PASSPHRASE {
-        return Err(DpoError::Invalid(format!("passphrase: at least {MIN_PASSPHRASE} characters")));
-    }
-    let row = load(state, tenant, id).await?;
-    if row.request.kind != DpoRequestKind::Export {
-        return Err(DpoError::NotReady("only an export request has an archive"));
-    }
-    if row.request.state != DpoRequestState::Completed {
-        return Err(DpoError::NotReady("the request is not completed yet"));
-    }
-    let subject = row.request.subject_id;
-    let data = gather(state, tenant, subject).await?;
-    let rep = build_report(state, tenant, subject, &data).await?;
-    let json = serde_json::to_vec_pretty(&rep).map_err(|e| DpoError::Invalid(e.to_string()))?;
-    let html = report_html(&rep).into_bytes();
-    let mut keys: HashMap<u32, Arc<DataKey>> = HashMap::new();
-    {
-        let mut r = state.store.reader().await?;
-        for v in data.objects.iter().filter_map(|o| o.key_version) {
-            if let std::collections::hash_map::Entry::Vacant(e) = keys.entry(v) {
-                e.insert(state.vault.data_key(&mut r, tenant, v).await?);
-            }
-        }
-    }
-    let event = ctx.event("dpo_request.archive").target("dpo_request", id).origin(ctx.origin(state)).details(
-        serde_json::json!({ "request": id, "subject": subject,
-            "objects": data.objects.iter().map(|o| o.id).collect::<Vec<_>>(),
-            "files": data.objects.iter().map(file_name).collect::<Vec<_>>() }),
-    );
-    state.auditor.record_now(state.clock.now(), &event).await?;
-    let mtime = u64::try_from(state.clock.now().millis() / 1000).unwrap_or(0);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
-    let vault = state.vault.clone();
-    let passphrase = age::secrecy::SecretString::from(a.passphrase.expose().to_owned());
-    let objects = data.objects;
-    tokio::task::spawn_blocking(move || {
-        let result = (|| -> Result<(), String> {
-            let encryptor = age::Encryptor::with_user_passphrase(passphrase);
-            let out = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx.clone()));
-            let mut w = encryptor.wrap_output(out).map_err(|e| e.to_string())?;
-            let files = [("report.json".to_owned(), json), ("report.html".to_owned(), html)];
-            let mut send = |b: Vec<u8>| w.write_all(&b).map_err(crate::vault::ContentError::Io);
-            write_tar(&vault, &files, &objects, &keys, mtime, &mut send).map_err(|e| e.to_string())?;
-            let mut out = w.finish().map_err(|e| e.to_string())?;
-            out.flush().map_err(|e| e.to_string())
-        })();
-        if let Err(e) = result {
-            tracing::error!(error = %e, "export archive stopped");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export archive stopped")));
-        }
-    });
-    Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })))
-}
-
-/// A proof of erasure: the tenant's signed tree head and inclusion proofs of the erasure's
-/// audit entries. Checked offline by [`verify_certificate`] with the log's public key.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErasureCertificate {
-    /// `callvault-erasure-certificate-v1`.
-    pub format: String,
-    /// The request.
-    pub request_id: DpoRequestId,
-    /// The tenant.
-    pub tenant_id: TenantId,
-    /// The subject erased.
-    pub subject_id: SubjectId,
-    /// When the erasure completed.
-    pub completed_at: Option<Timestamp>,
-    /// What was erased (counts).
-    #[schema(value_type = Object)]
-    pub outcome: serde_json::Value,
-    /// The tenant's signed tree head the entries are proven in.
-    pub tree_head: TreeHeadView,
-    /// The erasure's audit entries (pseudonyms and ids only) with their inclusion proofs.
-    pub entries: Vec<ProvenEntry>,
-}
-
-/// The format name of erasure certificates.
-pub const CERTIFICATE_FORMAT: &str = "callvault-erasure-certificate-v1";
-
-/// The certificate of a completed erasure; `NotReady` until its audit entries are under a
-/// signed tree head (seconds after completion).
-pub async fn certificate(state: &Services, ctx: &Ctx, id: DpoRequestId) -> Result<ErasureCertificate, DpoError> {
-    let tenant = read_permit(state, ctx).await?;
-    let row = load(state, tenant, id).await?;
-    let req = row.request;
-    if req.kind != DpoRequestKind::Erase || req.state != DpoRequestState::Completed {
-        return Err(DpoError::NotReady("only a completed erasure has a certificate"));
-    }
-    let wanted = id.to_string();
-    const NOT_YET: &str =
-        "the erasure's audit entries are not under a signed tree head yet; ask again in a few seconds";
-    let (tree_head, entries) =
-        match tenant_proofs(state, tenant, |e| e["details"]["request"].as_str() == Some(&wanted)).await {
-            Ok(found) => found,
-            // No tree head was signed yet.
-            Err(AuditReadError::NotFound(_)) => return Err(DpoError::NotReady(NOT_YET)),
-            Err(e) => return Err(e.into()),
-        };
-    let complete = entries.iter().any(|e| e.body.contains("\"dpo_request.completed\""));
-    if !complete {
-        return Err(DpoError::NotReady(NOT_YET));
-    }
-    let event = ctx.event("dpo_request.certificate").target("dpo_request", id).origin(ctx.origin(state));
-    state.auditor.record_now(state.clock.now(), &event).await?;
-    Ok(ErasureCertificate {
-        format: CERTIFICATE_FORMAT.into(),
-        request_id: id,
-        tenant_id: tenant,
-        subject_id: req.subject_id,
-        completed_at: req.completed_at,
-        outcome: req.outcome,
-        tree_head,
-        entries,
-    })
-}
-
-/// What a verified certificate proves.
-#[derive(Debug, Serialize)]
-pub struct CertificateSummary {
-    /// Entries proven.
-    pub entries: usize,
-    /// Objects whose erasure is proven.
-    pub objects: usize,
-    /// Interactions whose erasure is proven.
-    pub interactions: usize,
-    /// The tree size they are proven in.
-    pub tree_size: i64,
-}
-
-/// Checks a certificate offline: the tree head's signature under `public_key` (the log's
-/// Ed25519 key), every entry's inclusion in that head, that every entry belongs to the request
-/// and tenant, and that the completion entry is among them.
-pub fn verify_certificate(c: &ErasureCertificate, public_key: &[u8]) -> Result<CertificateSummary, String> {
-    if c.format != CERTIFICATE_FORMAT {
-        return Err(format!("format: expected {CERTIFICATE_FORMAT}"));
-    }
-    let hash = |h: &str, what: &str| -> Result<merkle::Hash, String> {
-        hex::decode(h).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{what}: not a 32-byte hex hash"))
-    };
-    let th = &c.tree_head;
-    if th.tenant != Some(c.tenant_id) {
-        return Err("tree_head: not the tenant's tree".into());
-    }
-    let size = u64::try_from(th.tree_size).map_err(|_| "tree_head.tree_size: negative".to_owned())?;
-    let root = hash(&th.root_hash, "tree_head.root_hash")?;
-    let head = TenantTreeHead {
-        tenant: *c.tenant_id.0.as_bytes(),
-        tree_size: size,
-        timestamp_ms: th.timestamp.millis(),
-        root,
-    };
-    let sig = hex::decode(&th.signature).map_err(|_| "tree_head.signature: not hex".to_owned())?;
-    verify_tenant_tree_head(public_key, &head, &sig)
-        .map_err(|_| "the tree head's signature does not verify with this public key".to_owned())?;
-    let (mut objects, mut interactions, mut completed) = (0, 0, false);
-    for (n, e) in c.entries.iter().enumerate() {
-        let path = e.audit_path.iter().map(|p| hash(p, "audit_path")).collect::<Result<Vec<_>, _>>()?;
-        let index = u64::try_from(e.leaf_index).map_err(|_| format!("entry {n}: negative leaf index"))?;
-        merkle::verify_inclusion(index, size, &tenant_leaf(&e.body), &path, &root)
-            .map_err(|err| format!("entry {n} (leaf {index}) is not in the signed tree: {err}"))?;
-        let body: serde_json::Value =
-            serde_json::from_str(&e.body).map_err(|_| format!("entry {n}: body is not JSON"))?;
-        if body["details"]["request"].as_str() != Some(&c.request_id.to_string()) {
-            return Err(format!("entry {n} is not about request {}", c.request_id));
-        }
-        if body["tenant"].as_str() != Some(&c.tenant_id.to_string()) {
-            return Err(format!("entry {n} is not the tenant's"));
-        }
-        let targets = body["targets"].as_array().map_or(0, Vec::len);
-        match body["action"].as_str() {
-            Some("object.erased") => objects += targets,
-            Some("interaction.erased") => interactions += targets,
-            Some("dpo_request.completed") => completed = true,
-            _ => {}
-        }
-    }
-    if !completed {
-        return Err("the certificate holds no completion entry".into());
-    }
-    Ok(CertificateSummary { entries: c.entries.len(), objects, interactions, tree_size: th.tree_size })
 }
