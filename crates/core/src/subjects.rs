@@ -290,12 +290,18 @@ async fn insert(
 }
 
 /// Links identifiers seen together into one subject: the oldest subject any of them belongs to
-/// (the others merge into it), or a new one. `None` for no identifiers.
+/// (the others merge into it), or a new one. `None` for no identifiers. The tenant's exclusions
+/// (its own numbers, switchboards, shared addresses) are never linked.
 pub(crate) async fn link(
     tx: &mut callvault_store::Tx,
     tenant: TenantId,
     blinds: &[(IdentifierKind, String)],
 ) -> Result<Option<SubjectId>, StoreError> {
+    // The tenant's own numbers and shared addresses link nobody.
+    let excluded = tx.subject_exclusions(tenant).await?;
+    let kept: Vec<(IdentifierKind, String)> =
+        blinds.iter().filter(|(k, b)| !excluded.iter().any(|e| e.kind == *k && e.blind == *b)).cloned().collect();
+    let blinds = kept.as_slice();
     if blinds.is_empty() {
         return Ok(None);
     }
@@ -508,4 +514,75 @@ pub async fn search(state: &Services, ctx: &Ctx, q: &SubjectQuery) -> Result<Vec
     }));
     state.auditor.record_now(state.clock.now(), &event).await?;
     Ok(found)
+}
+
+/// The most identifiers on the exclusion list.
+pub const MAX_EXCLUSIONS: usize = 500;
+
+/// Identifiers that never link a subject: the tenant's own numbers, switchboards, shared
+/// addresses (a call from the switchboard is no evidence that two customers are one person).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exclusions {
+    /// The identifiers (normalised when stored).
+    pub identifiers: Vec<Identifier>,
+}
+
+async fn settings_permit(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, SubjectError> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant)).await?)
+}
+
+/// The tenant's exclusion list (administrators).
+pub async fn exclusions(state: &Services, ctx: &Ctx) -> Result<Exclusions, SubjectError> {
+    let permit = settings_permit(state, ctx, Action::Read).await?;
+    let sealed = state.store.reader().await?.subject_exclusions(permit.tenant()).await?;
+    Ok(Exclusions { identifiers: open_all(state, permit.tenant(), &sealed).await? })
+}
+
+/// Replaces the tenant's exclusion list (administrators; audited with pseudonyms). Identifiers
+/// on it are unlinked from the subjects they were linked to and never linked again; subjects
+/// already merged through one stay merged (a data protection officer sees them in the report).
+pub async fn set_exclusions(state: &Services, ctx: &Ctx, new: Exclusions) -> Result<Exclusions, SubjectError> {
+    let permit = settings_permit(state, ctx, Action::Update).await?;
+    let tenant = permit.tenant();
+    if new.identifiers.len() > MAX_EXCLUSIONS {
+        return Err(SubjectError::Invalid(format!("identifiers: at most {MAX_EXCLUSIONS}")));
+    }
+    let region = region(state, tenant).await?;
+    let mut values: Vec<(IdentifierKind, String)> = Vec::new();
+    for i in &new.identifiers {
+        let v = normalise(i.kind, i.value.expose(), &region)?;
+        if !values.iter().any(|(k, x)| *k == i.kind && *x == v) {
+            values.push((i.kind, v));
+        }
+    }
+    let sealed = if values.is_empty() {
+        Vec::new()
+    } else {
+        let (dk, blind_key) = keys(state, tenant).await?;
+        values
+            .iter()
+            .map(|(kind, value)| {
+                let blind = blind_key.index(SCOPE, kind.as_str(), value);
+                let sealed =
+                    dk.seal_value(&aad(tenant, *kind, &blind), value.as_bytes()).map_err(|_| SubjectError::Sealed)?;
+                Ok(SealedIdentifier { kind: *kind, blind, sealed: STANDARD.encode(sealed), key_version: dk.version() })
+            })
+            .collect::<Result<Vec<_>, SubjectError>>()?
+    };
+    permit.covers(Action::Update, Resource::TenantSettings, tenant)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.set_subject_exclusions(tenant, &sealed, now).await?;
+    let digests: Vec<String> =
+        sealed.iter().map(|s| format!("{}:{}", s.kind, state.auditor.pseudonym(s.blind.as_bytes()))).collect();
+    let event = ctx.event("subject.exclusions").origin(ctx.origin(state)).details(serde_json::json!({
+        "identifiers": digests,
+    }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(Exclusions {
+        identifiers: values.into_iter().map(|(kind, v)| Identifier { kind, value: Personal::new(v) }).collect(),
+    })
 }

@@ -499,6 +499,7 @@ async fn request_for(
             Some(json!({ "kind": "access", "subject_id": subject }))
         }
         ("POST", "/v1/dpo-requests/{id}/extend") => Some(json!({ "reason": "matrix" })),
+        ("PUT", "/v1/subject-exclusions") => Some(json!({ "identifiers": [] })),
         ("PUT", "/v1/personal-data/collection") => Some(json!({ "category": "reporting", "collected": true })),
         ("PUT", "/v1/users/{id}/collection") => Some(json!({ "directory": true })),
         ("POST", "/v1/dpo-requests/{id}/archive") => Some(json!({ "passphrase": "matrix passphrase" })),

@@ -130,6 +130,42 @@ async fn identifiers_seen_together_link_into_one_subject_found_by_any_of_them() 
         let (st, _) = app.get("/v1/subjects?phone=%2B12125550147", &s.recorder).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "searching subjects is a data protection officer's");
 
+        // The tenant's own switchboard links nobody: two customers calling from it stay apart,
+        // and it is unlinked from the subject it had joined.
+        let switchboard = "+12125550100";
+        let (st, v) = app
+            .request(
+                "PUT",
+                "/v1/subject-exclusions",
+                Some(&s.admin),
+                Some(json!({ "identifiers": [phone("(212) 555-0100")] })),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["identifiers"][0]["value"], switchboard, "{v}");
+        let (st, _) =
+            app.request("PUT", "/v1/subject-exclusions", Some(&s.recorder), Some(json!({ "identifiers": [] }))).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let a = interaction(
+            &app,
+            &s.recorder,
+            json!({ "channel": "voice", "direction": "inbound",
+            "identifiers": [phone(switchboard), email("a@example.org")] }),
+        )
+        .await;
+        let b = interaction(
+            &app,
+            &s.recorder,
+            json!({ "channel": "voice", "direction": "inbound",
+            "identifiers": [phone(switchboard), email("b@example.org")] }),
+        )
+        .await;
+        assert_ne!(a["subject_id"], b["subject_id"], "not merged through the switchboard");
+        let (_, nobody) = app.get("/v1/subjects?phone=%2B12125550100", &dpo).await;
+        assert_eq!(nobody, json!([]), "the switchboard is nobody");
+        let (_, list) = app.get("/v1/subject-exclusions", &s.admin).await;
+        assert_eq!(list["identifiers"].as_array().unwrap().len(), 1, "{list}");
+
         // Stored sealed: no identifier is readable in the database, nor in the audit log.
         sqlx::any::install_default_drivers();
         let mut c = AnyConnection::connect(&app.db.url).await.unwrap();

@@ -119,6 +119,13 @@ pub trait InteractionStore {
     /// recording time, a class and a service of their objects: (tenant, reference, recorded at,
     /// class, service).
     async fn orphan_references(&mut self, limit: i64) -> Result<Vec<OrphanReference>>;
+    /// The identifiers that never link a subject, sealed.
+    async fn subject_exclusions(&mut self, tenant: TenantId) -> Result<Vec<SealedIdentifier>>;
+    /// Replaces the identifiers that never link a subject, and unlinks them from the subjects they
+    /// were linked to (what was merged through them stays merged).
+    async fn set_subject_exclusions(&mut self, tenant: TenantId, ids: &[SealedIdentifier], at: Timestamp) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes an interaction with its agents and identifiers (the subject links of identifiers
     /// seen nowhere else stay until the subject is erased).
     async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
@@ -336,6 +343,50 @@ impl<C: Conn> InteractionStore for C {
             .iter()
             .map(interaction_row)
             .collect()
+    }
+
+    async fn subject_exclusions(&mut self, tenant: TenantId) -> Result<Vec<SealedIdentifier>> {
+        sqlx::query(
+            "SELECT kind, blind, sealed, key_version FROM cfg_subject_exclusion WHERE tenant_id = $1 \
+             ORDER BY kind, added_at, blind",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(identifier_row)
+        .collect()
+    }
+
+    async fn set_subject_exclusions(&mut self, tenant: TenantId, ids: &[SealedIdentifier], at: Timestamp) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query("DELETE FROM cfg_subject_exclusion WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .execute(self.conn())
+            .await?;
+        for i in ids {
+            sqlx::query(
+                "INSERT INTO cfg_subject_exclusion (tenant_id, kind, blind, sealed, key_version, added_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, kind, blind) DO NOTHING",
+            )
+            .bind(tenant.to_string())
+            .bind(i.kind.as_str())
+            .bind(&i.blind)
+            .bind(&i.sealed)
+            .bind(i64::from(i.key_version))
+            .bind(at.millis())
+            .execute(self.conn())
+            .await?;
+            sqlx::query("DELETE FROM op_subject_identifier WHERE tenant_id = $1 AND kind = $2 AND blind = $3")
+                .bind(tenant.to_string())
+                .bind(i.kind.as_str())
+                .bind(&i.blind)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
     }
 
     async fn agent_interactions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<InteractionRow>> {

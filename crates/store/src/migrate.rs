@@ -116,6 +116,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_collection.sql"),
         postgres: include_str!("../migrations/postgres/0013_collection.sql"),
     },
+    Migration {
+        version: 14,
+        name: "subject_exclusions",
+        sqlite: include_str!("../migrations/sqlite/0014_subject_exclusions.sql"),
+        postgres: include_str!("../migrations/postgres/0014_subject_exclusions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -9,7 +9,7 @@ use callvault_model::personal::Interaction;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use callvault_core::subjects::{NewInteraction, Subject, SubjectQuery};
+pub use callvault_core::subjects::{Exclusions, NewInteraction, Subject, SubjectQuery};
 
 use crate::auth::Ctx;
 use crate::error::{ApiResult, Problem};
@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_interaction))
         .routes(routes!(get_interaction))
         .routes(routes!(search_subjects))
+        .routes(routes!(get_exclusions, set_exclusions))
 }
 
 /// Stores an interaction; its customer identifiers are sealed, indexed and linked to a subject.
@@ -58,4 +59,26 @@ async fn search_subjects(
     Query(q): Query<SubjectQuery>,
 ) -> ApiResult<axum::Json<Vec<Subject>>> {
     Ok(axum::Json(subjects::search(&state, &ctx, &q).await?))
+}
+
+/// Identifiers that never link a subject: the tenant's own numbers, switchboards, shared
+/// addresses (administrators).
+#[utoipa::path(get, path = "/v1/subject-exclusions", tag = "personal data", security(("bearer" = [])),
+    responses((status = 200, body = Exclusions), (status = 403, body = Problem)))]
+async fn get_exclusions(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Exclusions>> {
+    Ok(axum::Json(subjects::exclusions(&state, &ctx).await?))
+}
+
+/// Replaces the exclusion list (audited): its identifiers are unlinked from subjects and never
+/// linked again.
+#[utoipa::path(put, path = "/v1/subject-exclusions", tag = "personal data", security(("bearer" = [])),
+    request_body = Exclusions,
+    responses((status = 200, body = Exclusions), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn set_exclusions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<Exclusions>,
+) -> ApiResult<axum::Json<Exclusions>> {
+    Ok(axum::Json(subjects::set_exclusions(&state, &ctx, body).await?))
 }
