@@ -93,6 +93,8 @@ pub struct PurgeReport {
     pub shred_ms: u64,
     /// Milliseconds spent removing blob files after the commits.
     pub blob_ms: u64,
+    /// Name tombstones of deleted users removed (no content names them any more).
+    pub user_tombstones: u64,
 }
 
 async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, RetentionError> {
@@ -382,6 +384,17 @@ pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError>
         report.held += mine.held;
         report.shred_ms += mine.shred_ms;
         report.blob_ms += mine.blob_ms;
+    }
+    // Deleted users' names go once no stored content names them.
+    let stale = state.store.reader().await?.stale_user_tombstones().await?;
+    for (tenant, user) in stale {
+        let now = state.clock.now();
+        let mut tx = state.store.begin().await?;
+        tx.delete_user_tombstone(tenant, user).await?;
+        let event = AuditEvent::new(Some(tenant), Actor::System, "user.tombstone_removed").target("user", user);
+        state.auditor.record(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        report.user_tombstones += 1;
     }
     Ok(report)
 }

@@ -220,3 +220,43 @@ async fn a_legal_hold_keeps_what_it_covers_until_released() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_deleted_users_name_stays_only_while_content_names_them() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        let (st, v) =
+            app.post("/v1/retention-policies", &s.admin, json!({ "category": "recordings", "days": 30 })).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let agent = app.user(&s.admin, "leaver", common::encrypted::PW, json!({})).await;
+        let kept = upload(&app, &s.recorder, &format!("&agents={agent}")).await;
+        let (st, _) = app.request("DELETE", &format!("/v1/users/{agent}"), Some(&s.admin), None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        // Master data and its relations are gone at once; the name alone stays for the recording.
+        sqlx::any::install_default_drivers();
+        let count = |sql: &'static str| {
+            let (url, agent) = (app.db.url.clone(), agent.clone());
+            async move {
+                use sqlx::{Connection, Row};
+                let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+                let n: i64 = sqlx::query(sql).bind(agent).fetch_one(&mut c).await.unwrap().try_get("n").unwrap();
+                c.close().await.unwrap();
+                n
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) AS n FROM cfg_user WHERE id = $1").await, 0);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM dir_address WHERE user_id = $1").await, 0);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM op_user_tombstone WHERE user_id = $1").await, 1);
+        let purge = || async { callvault_core::retention::purge_once(&app.state).await.unwrap() };
+        assert_eq!(purge().await.user_tombstones, 0, "the recording still names the user");
+        // Day 31: the recording is purged, and with it the last trace of the name.
+        app.clock.advance_ms(31 * DAY);
+        let r = purge().await;
+        assert_eq!((r.objects, r.user_tombstones), (1, 1), "{r:?}");
+        assert_eq!(count("SELECT COUNT(*) AS n FROM op_user_tombstone WHERE user_id = $1").await, 0);
+        assert!(kept["id"].is_string());
+        assert!(app.audit_bodies().await.iter().any(|e| e["action"] == "user.tombstone_removed"));
+        app.cleanup().await;
+    }
+}

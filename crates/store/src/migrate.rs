@@ -122,6 +122,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_subject_exclusions.sql"),
         postgres: include_str!("../migrations/postgres/0014_subject_exclusions.sql"),
     },
+    Migration {
+        version: 15,
+        name: "user_tombstones",
+        sqlite: include_str!("../migrations/sqlite/0015_user_tombstones.sql"),
+        postgres: include_str!("../migrations/postgres/0015_user_tombstones.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -24,6 +24,7 @@ pub const TABLES: &[(&str, Holds)] = &[
     ("op_legal_hold", Nothing("legal holds: names, reasons and the ids they cover")),
     ("op_dpo_request", Nothing("requests of data protection officers: subject ids, states, dates, digests")),
     ("op_record_identifier", Personal(CallingLists)),
+    ("op_user_tombstone", Personal(UserMaster)),
     ("cfg_subject_exclusion", Nothing("the tenant's own numbers and shared addresses that link no subject")),
     ("cfg_collection_off", Nothing("which optional categories a tenant or a user id does not collect")),
     ("op_purge_run", Nothing("progress and counts of retention purges")),

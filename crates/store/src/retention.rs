@@ -2,7 +2,7 @@
 
 use callvault_model::personal::{Category, HoldScope, LegalHold, PurgeRun, RetentionPolicy};
 use callvault_model::records::Timestamp;
-use callvault_model::{LegalHoldId, PurgeRunId, RetentionPolicyId, ServiceId, TenantId};
+use callvault_model::{LegalHoldId, PurgeRunId, RetentionPolicyId, ServiceId, TenantId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -29,6 +29,23 @@ pub struct Tombstone<'a> {
 
 /// Retention policies of tenants.
 pub trait RetentionStore {
+    /// Keeps a deleted user's name while content still names the user.
+    async fn insert_user_tombstone(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        first: &str,
+        last: &str,
+        at: Timestamp,
+    ) -> Result<()>
+    where
+        Self: Writable;
+    /// Users whose name tombstone no stored object names as an agent any more: (tenant, user).
+    async fn stale_user_tombstones(&mut self) -> Result<Vec<(TenantId, UserId)>>;
+    /// Removes a user's name tombstone.
+    async fn delete_user_tombstone(&mut self, tenant: TenantId, user: UserId) -> Result<()>
+    where
+        Self: Writable;
     /// The tenant's purge run that has not finished (the process stopped in it), if any.
     async fn open_purge_run(&mut self, tenant: TenantId) -> Result<Option<PurgeRun>>;
     /// Inserts or updates a purge run.
@@ -125,6 +142,57 @@ fn policy_row(row: &AnyRow) -> Result<RetentionPolicy> {
 }
 
 impl<C: Conn> RetentionStore for C {
+    async fn insert_user_tombstone(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        first: &str,
+        last: &str,
+        at: Timestamp,
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "INSERT INTO op_user_tombstone (tenant_id, user_id, first_name, last_name, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(first)
+        .bind(last)
+        .bind(at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn stale_user_tombstones(&mut self) -> Result<Vec<(TenantId, UserId)>> {
+        // Objects keep their agents as a JSON list of ids.
+        sqlx::query(
+            "SELECT t.tenant_id, t.user_id FROM op_user_tombstone t WHERE NOT EXISTS \
+             (SELECT 1 FROM op_object o WHERE o.tenant_id = t.tenant_id AND o.agents LIKE '%' || t.user_id || '%') \
+             ORDER BY t.tenant_id, t.user_id",
+        )
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| Ok((TenantId(col_uuid(r, "tenant_id")?), UserId(col_uuid(r, "user_id")?))))
+        .collect()
+    }
+
+    async fn delete_user_tombstone(&mut self, tenant: TenantId, user: UserId) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query("DELETE FROM op_user_tombstone WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     async fn open_purge_run(&mut self, tenant: TenantId) -> Result<Option<PurgeRun>> {
         let row = sqlx::query(select_run!("WHERE tenant_id = $1 AND finished_at IS NULL ORDER BY started_at DESC"))
             .bind(tenant.to_string())

@@ -284,8 +284,9 @@ pub async fn update(state: &Services, ctx: &Ctx, id: UserId, changes: UpdateUser
     Ok(after)
 }
 
-/// Deletes a user and all its master-data relations at once. The last administrator of a
-/// tenant cannot be deleted.
+/// Deletes a user and all its master-data relations at once, keeping only a name tombstone until
+/// no stored content names the user any more. The last administrator of a tenant cannot be
+/// deleted.
 pub async fn delete(state: &Services, ctx: &Ctx, id: UserId) -> Result<(), DirectoryError> {
     let (before, _, permit) = allowed(state, ctx, id, Action::Delete, Resource::User).await?;
     let tenant = permit.tenant();
@@ -296,6 +297,8 @@ pub async fn delete(state: &Services, ctx: &Ctx, id: UserId) -> Result<(), Direc
         return Err(DirectoryError::LastAdministrator("deleted"));
     }
     tx.delete_user(tenant, id).await.map_err(row("user"))?;
+    // Only the name stays, while stored content names the user as an agent (the purge removes it).
+    tx.insert_user_tombstone(tenant, id, before.first_name.expose(), before.last_name.expose(), now).await?;
     let event = ctx
         .event("user.delete")
         .target("user", id)
