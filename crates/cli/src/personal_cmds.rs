@@ -15,7 +15,7 @@ use crate::dial_cmds::segment;
 /// `callvault subjects …`
 #[derive(Debug, Subcommand)]
 pub enum SubjectsCmd {
-    /// Find the subjects an identifier belongs to (exactly one of --phone, --email, --ip).
+    /// Find the subjects an identifier belongs to (exactly one of --phone, --email, --ip, --name).
     Search {
         #[command(flatten)]
         client: ClientArgs,
@@ -28,6 +28,9 @@ pub enum SubjectsCmd {
         /// An IP address.
         #[arg(long)]
         ip: Option<String>,
+        /// A name (any spacing and case).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// The personal data report of a subject (JSON, or a printable HTML page with --html).
     Report {
@@ -175,13 +178,14 @@ fn identifier(arg: &str) -> anyhow::Result<Value> {
 /// Runs `callvault subjects …`.
 pub async fn subjects(cmd: SubjectsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        SubjectsCmd::Search { client, phone, email, ip } => {
+        SubjectsCmd::Search { client, phone, email, ip, name } => {
             let api = Api::new(&client)?;
-            let (key, value) = match (phone, email, ip) {
-                (Some(p), None, None) => ("phone", p),
-                (None, Some(e), None) => ("email", e),
-                (None, None, Some(i)) => ("ip", i),
-                _ => bail!("give exactly one of --phone, --email, --ip"),
+            let (key, value) = match (phone, email, ip, name) {
+                (Some(p), None, None, None) => ("phone", p),
+                (None, Some(e), None, None) => ("email", e),
+                (None, None, Some(i), None) => ("ip", i),
+                (None, None, None, Some(n)) => ("name", n),
+                _ => bail!("give exactly one of --phone, --email, --ip, --name"),
             };
             let mut u = reqwest::Url::parse("http://localhost/v1/subjects")?;
             u.query_pairs_mut().append_pair(key, &value);

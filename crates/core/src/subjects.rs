@@ -122,6 +122,8 @@ pub struct SubjectQuery {
     pub email: Option<String>,
     /// An IP address.
     pub ip: Option<String>,
+    /// A name (any spacing and case).
+    pub name: Option<String>,
 }
 
 /// A data subject as a data protection officer sees it.
@@ -153,6 +155,14 @@ pub fn normalise(kind: IdentifierKind, value: &str, region: &str) -> Result<Stri
                     .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
                 && !lower.chars().any(|c| c.is_whitespace() || c.is_control());
             if ok { Ok(lower) } else { Err(SubjectError::Invalid("email: not an e-mail address".into())) }
+        }
+        IdentifierKind::Name => {
+            let v = value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
+                Err(SubjectError::Invalid("name: 1 to 200 printable characters".into()))
+            } else {
+                Ok(v)
+            }
         }
         IdentifierKind::Ip => value
             .parse::<std::net::IpAddr>()
@@ -299,11 +309,17 @@ pub(crate) async fn link(
 ) -> Result<Option<SubjectId>, StoreError> {
     // The tenant's own numbers and shared addresses link nobody.
     let excluded = tx.subject_exclusions(tenant).await?;
-    let kept: Vec<(IdentifierKind, String)> =
-        blinds.iter().filter(|(k, b)| !excluded.iter().any(|e| e.kind == *k && e.blind == *b)).cloned().collect();
+    let named = blinds.iter().any(|(k, _)| *k == IdentifierKind::Name);
+    // Names are not unique: they never link; they are found (see `search`).
+    let kept: Vec<(IdentifierKind, String)> = blinds
+        .iter()
+        .filter(|(k, b)| *k != IdentifierKind::Name && !excluded.iter().any(|e| e.kind == *k && e.blind == *b))
+        .cloned()
+        .collect();
     let blinds = kept.as_slice();
     if blinds.is_empty() {
-        return Ok(None);
+        // A name alone is someone, found by that name: a subject of its own.
+        return Ok(named.then(SubjectId::new));
     }
     let existing = tx.subjects_of(tenant, blinds).await?;
     let subject = existing.first().copied().unwrap_or_else(SubjectId::new);
@@ -479,11 +495,12 @@ pub async fn get(state: &Services, ctx: &Ctx, id: InteractionId) -> Result<Inter
 pub async fn search(state: &Services, ctx: &Ctx, q: &SubjectQuery) -> Result<Vec<Subject>, SubjectError> {
     let tenant = ctx.tenant()?;
     ctx.authorize(state, Action::Read, &ResourceRef::tenant_wide(Resource::PersonalData, tenant)).await?;
-    let (kind, value) = match (&q.phone, &q.email, &q.ip) {
-        (Some(p), None, None) => (IdentifierKind::Phone, p),
-        (None, Some(e), None) => (IdentifierKind::Email, e),
-        (None, None, Some(i)) => (IdentifierKind::Ip, i),
-        _ => return Err(SubjectError::Invalid("give exactly one of phone, email, ip".into())),
+    let (kind, value) = match (&q.phone, &q.email, &q.ip, &q.name) {
+        (Some(p), None, None, None) => (IdentifierKind::Phone, p),
+        (None, Some(e), None, None) => (IdentifierKind::Email, e),
+        (None, None, Some(i), None) => (IdentifierKind::Ip, i),
+        (None, None, None, Some(n)) => (IdentifierKind::Name, n),
+        _ => return Err(SubjectError::Invalid("give exactly one of phone, email, ip, name".into())),
     };
     let value = normalise(kind, value, &region(state, tenant).await?)?;
     let mut r = state.store.reader().await?;
@@ -492,7 +509,11 @@ pub async fn search(state: &Services, ctx: &Ctx, q: &SubjectQuery) -> Result<Vec
         return Ok(Vec::new());
     };
     let blind = blind_key.index(SCOPE, kind.as_str(), &value);
-    let subjects = r.subjects_of(tenant, &[(kind, blind.clone())]).await?;
+    let subjects = if kind == IdentifierKind::Name {
+        r.subjects_named(tenant, &blind).await?
+    } else {
+        r.subjects_of(tenant, &[(kind, blind.clone())]).await?
+    };
     let mut out = Vec::new();
     for subject in subjects {
         let sealed = r.subject_identifiers(tenant, subject).await?;

@@ -112,6 +112,9 @@ name_enum!(
         Email = "email",
         /// An IP address.
         Ip = "ip",
+        /// A person's name, stored lower case with single spaces. Names are not unique: a name
+        /// never links identifiers into a subject, it is only found.
+        Name = "name",
     }
 );
 

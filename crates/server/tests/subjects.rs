@@ -166,6 +166,28 @@ async fn identifiers_seen_together_link_into_one_subject_found_by_any_of_them() 
         let (_, list) = app.get("/v1/subject-exclusions", &s.admin).await;
         assert_eq!(list["identifiers"].as_array().unwrap().len(), 1, "{list}");
 
+        // Names are found, never linked: two people of one name stay two subjects.
+        let name = |v: &str| json!({ "kind": "name", "value": v });
+        let n1 = interaction(
+            &app,
+            &s.recorder,
+            json!({ "channel": "chat", "direction": "inbound",
+            "identifiers": [name("Carla  Mendes"), phone("+12125550181")] }),
+        )
+        .await;
+        let n2 = interaction(
+            &app,
+            &s.recorder,
+            json!({ "channel": "chat", "direction": "inbound",
+            "identifiers": [name("carla mendes")] }),
+        )
+        .await;
+        assert_ne!(n1["subject_id"], n2["subject_id"], "{n1} {n2}");
+        assert!(n2["subject_id"].is_string(), "a name alone is a subject: {n2}");
+        let (st, named) = app.get("/v1/subjects?name=CARLA%20MENDES", &dpo).await;
+        assert_eq!(st, StatusCode::OK, "{named}");
+        assert_eq!(named.as_array().unwrap().len(), 2, "{named}");
+
         // Stored sealed: no identifier is readable in the database, nor in the audit log.
         sqlx::any::install_default_drivers();
         let mut c = AnyConnection::connect(&app.db.url).await.unwrap();

@@ -97,6 +97,8 @@ pub trait InteractionStore {
     async fn merge_subjects(&mut self, tenant: TenantId, into: SubjectId, from: &[SubjectId]) -> Result<()>
     where
         Self: Writable;
+    /// The subjects of interactions that carry a name (by its blind index), oldest first.
+    async fn subjects_named(&mut self, tenant: TenantId, blind: &str) -> Result<Vec<SubjectId>>;
     /// A subject's interactions, oldest first.
     async fn subject_interactions(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<InteractionRow>>;
     /// The interactions a user was an agent of, oldest first.
@@ -332,6 +334,21 @@ impl<C: Conn> InteractionStore for C {
             }
         }
         Ok(())
+    }
+
+    async fn subjects_named(&mut self, tenant: TenantId, blind: &str) -> Result<Vec<SubjectId>> {
+        sqlx::query(
+            "SELECT DISTINCT n.subject_id FROM op_interaction_identifier i JOIN op_interaction n \
+             ON n.id = i.interaction_id WHERE i.tenant_id = $1 AND i.kind = 'name' AND i.blind = $2 \
+             AND n.subject_id IS NOT NULL ORDER BY n.subject_id",
+        )
+        .bind(tenant.to_string())
+        .bind(blind)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| col_uuid(r, "subject_id").map(SubjectId))
+        .collect()
     }
 
     async fn subject_interactions(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<InteractionRow>> {
