@@ -187,7 +187,7 @@ async fn search(name: &str, state: &AppState, url: &str, n: usize) {
     let searches = 2_000;
     for k in 0..searches {
         let i = (k * 7_919 + 13) % n;
-        let q = SubjectQuery { phone: Some(phone(i)), email: None, ip: None };
+        let q = SubjectQuery { phone: Some(phone(i)), email: None, ip: None, name: None };
         let t = Instant::now();
         let found = callvault_core::subjects::search(state, &ctx, &q).await.unwrap();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
