@@ -92,6 +92,39 @@ fn age_decrypt(file: &std::path::Path, passphrase: &str) -> Option<Vec<u8>> {
     Some(std::fs::read(&out).unwrap())
 }
 
+/// `callvault audit verify-certificate FILE --public-key KEY` accepts the certificate with the
+/// log's key (no database, no server) and refuses it with another.
+fn cli_verifies(file: &std::path::Path, key_hex: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let bin = target.join("debug/callvault");
+    if !bin.exists() {
+        assert!(
+            std::env::var_os("CALLVAULT_REQUIRE_ALL_BACKENDS").is_none(),
+            "the callvault binary is required here: {}",
+            bin.display()
+        );
+        eprintln!("SKIP: {} not built; the CLI's certificate check is not run", bin.display());
+        return;
+    }
+    let run = |key: &str| {
+        std::process::Command::new(&bin)
+            .args(["audit", "verify-certificate"])
+            .arg(file)
+            .args(["--public-key", key])
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let ok = run(key_hex);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success() && text.starts_with("OK: erasure"), "{text} {}", String::from_utf8_lossy(&ok.stderr));
+    let other = run(&"11".repeat(32));
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stdout).starts_with("INVALID"));
+}
+
 #[tokio::test]
 async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
     for db in backends() {
@@ -384,8 +417,9 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
         tampered.tree_head.tree_size += 1;
         assert!(callvault_core::dpo::verify_certificate(&tampered, &key).is_err(), "another tree");
         assert!(callvault_core::dpo::verify_certificate(&cert, &[7u8; 32]).is_err(), "another key");
-        std::fs::write(app.state.config.data_dir.join("certificate.json"), serde_json::to_vec_pretty(&cert).unwrap())
-            .unwrap();
+        let file = app.state.config.data_dir.join("certificate.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(&cert).unwrap()).unwrap();
+        cli_verifies(&file, &hex::encode(key));
 
         // No identifier reached the audit log; the officers were told.
         let audit = serde_json::to_string(&app.audit_bodies().await).unwrap();
