@@ -554,11 +554,19 @@ async fn settings_permit(state: &Services, ctx: &Ctx, action: Action) -> Result<
     Ok(ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::TenantSettings, tenant)).await?)
 }
 
-/// The tenant's exclusion list (administrators).
+/// The tenant's exclusion list (administrators; a decrypting read, audited).
 pub async fn exclusions(state: &Services, ctx: &Ctx) -> Result<Exclusions, SubjectError> {
     let permit = settings_permit(state, ctx, Action::Read).await?;
     let sealed = state.store.reader().await?.subject_exclusions(permit.tenant()).await?;
-    Ok(Exclusions { identifiers: open_all(state, permit.tenant(), &sealed).await? })
+    let identifiers = open_all(state, permit.tenant(), &sealed).await?;
+    if !identifiers.is_empty() {
+        let event = ctx
+            .event("subject.exclusions_read")
+            .origin(ctx.origin(state))
+            .details(serde_json::json!({ "decrypted": identifiers.len() }));
+        state.auditor.record_now(state.clock.now(), &event).await?;
+    }
+    Ok(Exclusions { identifiers })
 }
 
 /// Replaces the tenant's exclusion list (administrators; audited with pseudonyms). Identifiers
