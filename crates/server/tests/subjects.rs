@@ -208,3 +208,42 @@ async fn identifiers_seen_together_link_into_one_subject_found_by_any_of_them() 
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn content_under_an_unknown_reference_gets_its_interaction() {
+    use callvault_store::prelude::*;
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        let has_interaction = |reference: &'static str| {
+            let app = &app;
+            async move {
+                let page =
+                    app.state.store.reader().await.unwrap().interactions_page(s.tenant, None, 100).await.unwrap();
+                page.into_iter().find(|i| i.external_ref.as_deref() == Some(reference))
+            }
+        };
+        // An upload naming a reference no interaction has makes one, in the upload's transaction.
+        let data = vec![5u8; 512];
+        let path = format!("/v1/objects?class=chat&size={}&interaction=new-ref&consent=true", data.len());
+        let (st, _, body) = app.raw("POST", &path, Some(&s.recorder), Some(data), "text/plain").await;
+        assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        let made = has_interaction("new-ref").await.expect("made with the upload");
+        assert_eq!((made.channel.as_str(), made.direction.as_str(), made.consent.as_str()), ("chat", "unknown", "yes"));
+        // Content stored before interactions existed is adopted at start, once.
+        let id = common::stored_object(&app, s.tenant, None, b"legacy").await;
+        sqlx::any::install_default_drivers();
+        let mut c = AnyConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query("UPDATE op_object SET interaction = 'legacy-1' WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        assert!(has_interaction("legacy-1").await.is_none());
+        assert_eq!(callvault_core::subjects::adopt_references(&app.state).await.unwrap(), 1);
+        assert_eq!(has_interaction("legacy-1").await.expect("adopted").channel.as_str(), "voice");
+        assert_eq!(callvault_core::subjects::adopt_references(&app.state).await.unwrap(), 0, "once");
+        app.cleanup().await;
+    }
+}
