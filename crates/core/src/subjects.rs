@@ -186,6 +186,47 @@ async fn region(state: &Services, tenant: TenantId) -> Result<String, SubjectErr
     Ok(state.dial.tenant(&state.store, tenant).await?.policy.settings().default_region.clone())
 }
 
+/// The identifiers normalised (the tenant's default region for phone numbers), each once.
+async fn normalise_all(
+    state: &Services,
+    tenant: TenantId,
+    given: &[Identifier],
+) -> Result<Vec<(IdentifierKind, String)>, SubjectError> {
+    let mut out: Vec<(IdentifierKind, String)> = Vec::new();
+    if given.is_empty() {
+        return Ok(out);
+    }
+    let region = region(state, tenant).await?;
+    for i in given {
+        let value = normalise(i.kind, i.value.expose(), &region)?;
+        if !out.iter().any(|(k, v)| *k == i.kind && *v == value) {
+            out.push((i.kind, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Normalised identifiers sealed under the tenant's data key with their blind indexes.
+async fn seal_all(
+    state: &Services,
+    tenant: TenantId,
+    values: &[(IdentifierKind, String)],
+) -> Result<Vec<SealedIdentifier>, SubjectError> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (dk, blind_key) = keys(state, tenant).await?;
+    values
+        .iter()
+        .map(|(kind, value)| {
+            let blind = blind_key.index(SCOPE, kind.as_str(), value);
+            let sealed =
+                dk.seal_value(&aad(tenant, *kind, &blind), value.as_bytes()).map_err(|_| SubjectError::Sealed)?;
+            Ok(SealedIdentifier { kind: *kind, blind, sealed: STANDARD.encode(sealed), key_version: dk.version() })
+        })
+        .collect()
+}
+
 /// Stores an interaction; its identifiers link to a subject.
 pub async fn create(state: &Services, ctx: &Ctx, new: NewInteraction) -> Result<Interaction, SubjectError> {
     let tenant = ctx.tenant()?;
@@ -207,30 +248,8 @@ pub async fn create(state: &Services, ctx: &Ctx, new: NewInteraction) -> Result<
     if new.ended_at.is_some_and(|e| e < started_at) {
         return Err(SubjectError::Invalid("ended_at: before started_at".into()));
     }
-    let mut identifiers: Vec<(IdentifierKind, String)> = Vec::new();
-    if !new.identifiers.is_empty() {
-        let region = region(state, tenant).await?;
-        for i in &new.identifiers {
-            let value = normalise(i.kind, i.value.expose(), &region)?;
-            if !identifiers.iter().any(|(k, v)| *k == i.kind && *v == value) {
-                identifiers.push((i.kind, value));
-            }
-        }
-    }
-    let sealed = if identifiers.is_empty() {
-        Vec::new()
-    } else {
-        let (dk, blind_key) = keys(state, tenant).await?;
-        identifiers
-            .iter()
-            .map(|(kind, value)| {
-                let blind = blind_key.index(SCOPE, kind.as_str(), value);
-                let sealed =
-                    dk.seal_value(&aad(tenant, *kind, &blind), value.as_bytes()).map_err(|_| SubjectError::Sealed)?;
-                Ok(SealedIdentifier { kind: *kind, blind, sealed: STANDARD.encode(sealed), key_version: dk.version() })
-            })
-            .collect::<Result<Vec<_>, SubjectError>>()?
-    };
+    let identifiers = normalise_all(state, tenant, &new.identifiers).await?;
+    let sealed = seal_all(state, tenant, &identifiers).await?;
     let row = InteractionRow {
         id: InteractionId::new(),
         tenant_id: tenant,
@@ -578,28 +597,8 @@ pub async fn set_exclusions(state: &Services, ctx: &Ctx, new: Exclusions) -> Res
     if new.identifiers.len() > MAX_EXCLUSIONS {
         return Err(SubjectError::Invalid(format!("identifiers: at most {MAX_EXCLUSIONS}")));
     }
-    let region = region(state, tenant).await?;
-    let mut values: Vec<(IdentifierKind, String)> = Vec::new();
-    for i in &new.identifiers {
-        let v = normalise(i.kind, i.value.expose(), &region)?;
-        if !values.iter().any(|(k, x)| *k == i.kind && *x == v) {
-            values.push((i.kind, v));
-        }
-    }
-    let sealed = if values.is_empty() {
-        Vec::new()
-    } else {
-        let (dk, blind_key) = keys(state, tenant).await?;
-        values
-            .iter()
-            .map(|(kind, value)| {
-                let blind = blind_key.index(SCOPE, kind.as_str(), value);
-                let sealed =
-                    dk.seal_value(&aad(tenant, *kind, &blind), value.as_bytes()).map_err(|_| SubjectError::Sealed)?;
-                Ok(SealedIdentifier { kind: *kind, blind, sealed: STANDARD.encode(sealed), key_version: dk.version() })
-            })
-            .collect::<Result<Vec<_>, SubjectError>>()?
-    };
+    let values = normalise_all(state, tenant, &new.identifiers).await?;
+    let sealed = seal_all(state, tenant, &values).await?;
     permit.covers(Action::Update, Resource::TenantSettings, tenant)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
