@@ -17,7 +17,7 @@ use callvault_model::records::Timestamp;
 use callvault_model::{InteractionId, LegalHoldId, ObjectId, PurgeRunId, RetentionPolicyId, ServiceId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
-use callvault_store::{ObjectQuery, StoreError, Tombstone};
+use callvault_store::{ErasedKind, ObjectQuery, StoreError, Tombstone, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AppendError, AuditEvent};
@@ -294,11 +294,27 @@ pub(crate) enum Gone {
 }
 
 impl Gone {
-    fn kind(self) -> &'static str {
+    fn kind(self) -> ErasedKind {
         match self {
-            Gone::Object(..) => "object",
-            Gone::Record(_) => "record",
-            Gone::Interaction(_) => "interaction",
+            Gone::Object(..) => ErasedKind::Object,
+            Gone::Record(_) => ErasedKind::Record,
+            Gone::Interaction(_) => ErasedKind::Interaction,
+        }
+    }
+
+    fn category(self) -> Category {
+        match self {
+            Gone::Object(_, category) => category,
+            Gone::Record(_) => Category::CallingLists,
+            Gone::Interaction(_) => Category::ContactRecords,
+        }
+    }
+
+    fn id(self) -> String {
+        match self {
+            Gone::Object(id, _) => id.to_string(),
+            Gone::Record(id) => id.to_string(),
+            Gone::Interaction(id) => id.to_string(),
         }
     }
 }
@@ -308,41 +324,59 @@ pub const BATCH: usize = 500;
 
 /// Deletes `items` in one transaction, each with its tombstone, and records `event` naming every
 /// item deleted as its targets; returns those deleted (an item gone already is skipped).
-/// `reason` is `retention` or `erasure`.
+/// `reason` is `retention`, `erasure` or `collection_off`.
 pub(crate) async fn remove(
     state: &Services,
     tenant: TenantId,
     items: &[Gone],
     reason: &str,
     request: Option<&str>,
+    event: AuditEvent,
+) -> Result<Vec<Gone>, StoreError> {
+    let mut tx = state.store.begin().await?;
+    let done = remove_in(state, &mut tx, tenant, items, reason, request, event).await?;
+    if !done.is_empty() {
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// [`remove`] inside the caller's transaction: set-based deletes, one per kind and category, so
+/// the cost is a few statements a batch, not two a row.
+async fn remove_in(
+    state: &Services,
+    tx: &mut Tx,
+    tenant: TenantId,
+    items: &[Gone],
+    reason: &str,
+    request: Option<&str>,
     mut event: AuditEvent,
 ) -> Result<Vec<Gone>, StoreError> {
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let mut done = Vec::with_capacity(items.len());
+    let at = state.clock.now();
+    let mut groups: Vec<(ErasedKind, Category, Vec<Gone>)> = Vec::new();
     for gone in items {
-        let (deleted, id, category) = match *gone {
-            Gone::Object(id, category) => (tx.delete_object(tenant, id).await, id.to_string(), category),
-            Gone::Record(id) => (tx.delete_record(tenant, id).await, id.to_string(), Category::CallingLists),
-            Gone::Interaction(id) => {
-                (tx.delete_interaction(tenant, id).await, id.to_string(), Category::ContactRecords)
-            }
-        };
-        match deleted {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => continue,
-            Err(e) => return Err(e),
+        let (kind, category) = (gone.kind(), gone.category());
+        match groups.iter_mut().find(|(k, c, _)| *k == kind && *c == category) {
+            Some((_, _, group)) => group.push(*gone),
+            None => groups.push((kind, category, vec![*gone])),
         }
-        let kind = gone.kind();
-        tx.insert_tombstone(tenant, &Tombstone { kind, id: id.clone(), category, at: now, reason, request }).await?;
-        event = event.target(kind, id);
-        done.push(*gone);
+    }
+    let mut done = Vec::with_capacity(items.len());
+    for (kind, category, group) in groups {
+        let ids: Vec<String> = group.iter().map(|g| g.id()).collect();
+        let tombstone = Tombstone { kind, category, at, reason, request };
+        let deleted: HashSet<String> = tx.erase(tenant, &tombstone, &ids).await?.into_iter().collect();
+        for (gone, id) in group.into_iter().zip(ids) {
+            if deleted.contains(&id) {
+                event = event.target(kind.as_str(), id);
+                done.push(gone);
+            }
+        }
     }
     if done.is_empty() {
         return Ok(done);
     }
-    state.auditor.record(&mut tx, now, &event).await?;
-    tx.commit().await?;
+    state.auditor.record(tx, at, &event).await?;
     Ok(done)
 }
 
@@ -399,18 +433,22 @@ pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError>
     Ok(report)
 }
 
-/// Writes a run's progress: its counts when it (re)started plus this pass's.
+/// A run's progress: its counts when it (re)started plus this pass's.
+fn progress(run: &PurgeRun, pass: &PurgeReport) -> PurgeRun {
+    PurgeRun {
+        objects: run.objects + pass.objects,
+        blobs_removed: run.blobs_removed + pass.blobs_removed,
+        interactions: run.interactions + pass.interactions,
+        held: run.held + pass.held,
+        shred_ms: run.shred_ms + pass.shred_ms,
+        blob_ms: run.blob_ms + pass.blob_ms,
+        ..run.clone()
+    }
+}
+
+/// Writes a run's progress in a transaction of its own (at its start and its end).
 async fn save_run(state: &Services, run: &mut PurgeRun, pass: &PurgeReport) -> Result<(), StoreError> {
-    let base = run.clone();
-    let saved = PurgeRun {
-        objects: base.objects + pass.objects,
-        blobs_removed: base.blobs_removed + pass.blobs_removed,
-        interactions: base.interactions + pass.interactions,
-        held: base.held + pass.held,
-        shred_ms: base.shred_ms + pass.shred_ms,
-        blob_ms: base.blob_ms + pass.blob_ms,
-        ..base
-    };
+    let saved = progress(run, pass);
     let mut tx = state.store.begin().await?;
     tx.save_purge_run(&saved).await?;
     tx.commit().await?;
@@ -418,6 +456,31 @@ async fn save_run(state: &Services, run: &mut PurgeRun, pass: &PurgeReport) -> R
         *run = saved;
     }
     Ok(())
+}
+
+/// Deletes one batch of the purge and saves the run's progress in the same transaction, so a
+/// batch costs one commit and a crash never counts a batch that did not happen.
+async fn purge_batch(
+    state: &Services,
+    run: &PurgeRun,
+    report: &mut PurgeReport,
+    batch: &[Gone],
+    event: AuditEvent,
+) -> Result<Vec<Gone>, StoreError> {
+    let shred = std::time::Instant::now();
+    let mut tx = state.store.begin().await?;
+    let done = remove_in(state, &mut tx, run.tenant_id, batch, "retention", None, event).await?;
+    for gone in &done {
+        match gone {
+            Gone::Object(..) => report.objects += 1,
+            Gone::Interaction(_) => report.interactions += 1,
+            Gone::Record(_) => {}
+        }
+    }
+    report.shred_ms += shred.elapsed().as_millis() as u64;
+    tx.save_purge_run(&progress(run, report)).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// The tenant's newest purge runs with their progress (administrators).
@@ -476,10 +539,7 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
         }
         let event = AuditEvent::new(Some(tenant), Actor::System, "object.purged")
             .details(serde_json::json!({ "reason": "retention", "count": batch.len() }));
-        let shred = std::time::Instant::now();
-        let done = remove(state, tenant, &batch, "retention", None, event).await?;
-        report.shred_ms += shred.elapsed().as_millis() as u64;
-        report.objects += done.len() as u64;
+        let done = purge_batch(state, run, report, &batch, event).await?;
         let unlink = std::time::Instant::now();
         for gone in done {
             let Gone::Object(id, _) = gone else { continue };
@@ -489,7 +549,6 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
             }
         }
         report.blob_ms += unlink.elapsed().as_millis() as u64;
-        save_run(state, run, report).await?;
     }
     let mut after: Option<InteractionId> = None;
     loop {
@@ -512,10 +571,7 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
         }
         let event = AuditEvent::new(Some(tenant), Actor::System, "interaction.purged")
             .details(serde_json::json!({ "reason": "retention", "count": batch.len() }));
-        let shred = std::time::Instant::now();
-        report.interactions += remove(state, tenant, &batch, "retention", None, event).await?.len() as u64;
-        report.shred_ms += shred.elapsed().as_millis() as u64;
-        save_run(state, run, report).await?;
+        purge_batch(state, run, report, &batch, event).await?;
     }
     Ok(())
 }

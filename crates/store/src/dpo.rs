@@ -94,10 +94,6 @@ pub trait DpoStore {
         Self: Writable;
     /// A subject's record links.
     async fn subject_records(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<RecordIdentifier>>;
-    /// Deletes a record (its links go with it).
-    async fn delete_record(&mut self, tenant: TenantId, id: RecordId) -> Result<()>
-    where
-        Self: Writable;
     /// Removes a subject's identifier links (after its erasure nothing links to it).
     async fn unlink_subject(&mut self, tenant: TenantId, subject: SubjectId) -> Result<()>
     where
@@ -313,19 +309,6 @@ impl<C: Conn> DpoStore for C {
         .iter()
         .map(record_identifier)
         .collect()
-    }
-
-    async fn delete_record(&mut self, tenant: TenantId, id: RecordId) -> Result<()>
-    where
-        Self: Writable,
-    {
-        // Its blind-index entries and subject links go by their foreign keys' cascade.
-        let r = sqlx::query("DELETE FROM out_record WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(self.conn())
-            .await?;
-        affected(r)
     }
 
     async fn unlink_subject(&mut self, tenant: TenantId, subject: SubjectId) -> Result<()>

@@ -9,23 +9,56 @@ use sqlx::any::AnyRow;
 use crate::Writable;
 use crate::{Conn, Result, StoreError, affected, col_opt_uuid, col_uuid};
 
-/// What is left of erased data: its id, category, time and reason, and the request that erased
-/// it (no personal data).
+/// The kind of row an erasure deletes, and so the table it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErasedKind {
+    /// A content object (its row holds the wrapped content key).
+    Object,
+    /// A calling-list record (its blind-index entries and subject links go by the foreign keys'
+    /// cascade).
+    Record,
+    /// An interaction with its agents and identifiers (by the cascade; the subject links of
+    /// identifiers seen nowhere else stay until the subject is erased).
+    Interaction,
+}
+
+impl ErasedKind {
+    /// The name tombstones and audit entries use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasedKind::Object => "object",
+            ErasedKind::Record => "record",
+            ErasedKind::Interaction => "interaction",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            ErasedKind::Object => "op_object",
+            ErasedKind::Record => "out_record",
+            ErasedKind::Interaction => "op_interaction",
+        }
+    }
+}
+
+/// What is left of erased data: its kind, category, time and reason, and the request that
+/// erased it (no personal data); the ids are given beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone<'a> {
-    /// `object`, `interaction`, `record`.
-    pub kind: &'a str,
-    /// Its id.
-    pub id: String,
+    /// What was erased.
+    pub kind: ErasedKind,
     /// Its category.
     pub category: Category,
     /// When it was erased.
     pub at: Timestamp,
-    /// `retention` or `erasure`.
+    /// `retention`, `erasure` or `collection_off`.
     pub reason: &'a str,
     /// The data protection request that erased it.
     pub request: Option<&'a str>,
 }
+
+/// Ids per statement of a set-based erasure (well under both engines' bound-parameter limits).
+const ERASE_CHUNK: usize = 500;
 
 /// Retention policies of tenants.
 pub trait RetentionStore {
@@ -66,8 +99,9 @@ pub trait RetentionStore {
     async fn delete_retention_policy(&mut self, tenant: TenantId, id: RetentionPolicyId) -> Result<()>
     where
         Self: Writable;
-    /// Records that something was erased (purged, or erased on request).
-    async fn insert_tombstone(&mut self, tenant: TenantId, t: &Tombstone<'_>) -> Result<()>
+    /// Deletes the rows `ids` of `t.kind` set-wise and writes a tombstone for each row deleted;
+    /// returns the ids deleted (an id gone already is skipped).
+    async fn erase(&mut self, tenant: TenantId, t: &Tombstone<'_>, ids: &[String]) -> Result<Vec<String>>
     where
         Self: Writable;
     /// When and why `kind` `id` was erased, if it was.
@@ -282,25 +316,44 @@ impl<C: Conn> RetentionStore for C {
         Ok(())
     }
 
-    async fn insert_tombstone(&mut self, tenant: TenantId, t: &Tombstone<'_>) -> Result<()>
+    async fn erase(&mut self, tenant: TenantId, t: &Tombstone<'_>, ids: &[String]) -> Result<Vec<String>>
     where
         Self: Writable,
     {
-        sqlx::query(
-            "INSERT INTO op_tombstone (tenant_id, kind, id, category, erased_at, reason, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (tenant_id, kind, id) DO NOTHING",
-        )
-        .bind(tenant.to_string())
-        .bind(t.kind)
-        .bind(&t.id)
-        .bind(t.category.as_str())
-        .bind(t.at.millis())
-        .bind(t.reason)
-        .bind(t.request)
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        let mut deleted = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ERASE_CHUNK) {
+            let list = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+            let sql = format!("DELETE FROM {} WHERE tenant_id = $1 AND id IN ({list}) RETURNING id", t.kind.table());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            let gone = q.fetch_all(self.conn()).await?;
+            let gone = gone.iter().map(|r| r.try_get::<String, _>("id")).collect::<std::result::Result<Vec<_>, _>>()?;
+            if gone.is_empty() {
+                continue;
+            }
+            // One multi-row insert: the fixed columns once, each row's id as its own parameter.
+            let rows = (0..gone.len()).map(|i| format!("($1, $2, ${}, $3, $4, $5, $6)", i + 7)).collect::<Vec<_>>();
+            let sql = format!(
+                "INSERT INTO op_tombstone (tenant_id, kind, id, category, erased_at, reason, request_id) VALUES {} \
+                 ON CONFLICT (tenant_id, kind, id) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.to_string())
+                .bind(t.kind.as_str())
+                .bind(t.category.as_str())
+                .bind(t.at.millis())
+                .bind(t.reason)
+                .bind(t.request);
+            for id in &gone {
+                q = q.bind(id.as_str());
+            }
+            q.execute(self.conn()).await?;
+            deleted.extend(gone);
+        }
+        Ok(deleted)
     }
 
     async fn tombstone(&mut self, tenant: TenantId, kind: &str, id: &str) -> Result<Option<(Timestamp, String)>> {

@@ -12,10 +12,6 @@ pub trait ObjectStore {
     async fn object(&mut self, tenant: TenantId, id: ObjectId) -> Result<StoredObject>;
     /// A page of objects in id order.
     async fn objects(&mut self, tenant: TenantId, q: &ObjectQuery) -> Result<Vec<StoredObject>>;
-    /// Deletes an object's row.
-    async fn delete_object(&mut self, tenant: TenantId, id: ObjectId) -> Result<()>
-    where
-        Self: Writable;
     /// Switches an object to a new blob (compare-and-swap on the old blob name).
     async fn swap_object_blob(
         &mut self,
@@ -119,18 +115,6 @@ impl<C: Conn> ObjectStore for C {
             .fetch_all(self.conn())
             .await?;
         rows.iter().map(object_row).collect()
-    }
-
-    async fn delete_object(&mut self, tenant: TenantId, id: ObjectId) -> Result<()>
-    where
-        Self: Writable,
-    {
-        let r = sqlx::query("DELETE FROM op_object WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(self.conn())
-            .await?;
-        affected(r)
     }
 
     async fn swap_object_blob(&mut self, tenant: TenantId, id: ObjectId, old_blob: &str, new: NewBlob<'_>) -> Result<()>
