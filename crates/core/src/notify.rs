@@ -16,6 +16,7 @@ use callvault_store::prelude::*;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::services::Services;
+use crate::webhooks::WebhookEvent;
 
 /// The associated data of a webhook secret wrapped by the KEK.
 pub fn webhook_secret_aad(tenant: TenantId, webhook: callvault_model::WebhookId) -> Vec<u8> {
@@ -80,7 +81,8 @@ pub async fn email_to(state: &Services, to: &str, subject: &str, body: &str) -> 
 /// Posts an event to every webhook of the tenant subscribed to it; returns how many answered 2xx.
 /// Each delivery checks the URL again and connects only to the checked address (see
 /// [`crate::egress`]); redirects are not followed.
-pub async fn webhooks(state: &Services, tenant: TenantId, event: &str, payload: &serde_json::Value) -> usize {
+pub async fn webhooks(state: &Services, tenant: TenantId, event: WebhookEvent, payload: &serde_json::Value) -> usize {
+    let event = event.as_str();
     let hooks = match state.store.reader().await {
         Ok(mut r) => r.webhooks(tenant).await.unwrap_or_default(),
         Err(_) => return 0,
@@ -169,7 +171,7 @@ pub async fn security_alert(
     webhooks(
         state,
         tenant,
-        "security.alert",
+        WebhookEvent::SecurityAlert,
         &serde_json::json!({ "kind": kind, "message": message, "details": details }),
     )
     .await;

@@ -437,6 +437,21 @@ pub async fn adopt_references(state: &Services) -> Result<u64, SubjectError> {
     }
 }
 
+/// Re-seals a stored identifier from `old` to `new` (rewrap and re-encrypt jobs): the new sealed
+/// value, base64 as stored.
+pub(crate) fn reseal(
+    tenant: TenantId,
+    s: &SealedIdentifier,
+    old: &DataKey,
+    new: &DataKey,
+) -> Result<String, SubjectError> {
+    let sealed = STANDARD.decode(&s.sealed).map_err(|_| SubjectError::Sealed)?;
+    let aad = aad(tenant, s.kind, &s.blind);
+    let plain = old.open_value(&aad, &sealed).map_err(|_| SubjectError::Sealed)?;
+    let resealed = new.seal_value(&aad, plain.expose()).map_err(|_| SubjectError::Sealed)?;
+    Ok(STANDARD.encode(resealed))
+}
+
 fn open(dk: &DataKey, tenant: TenantId, s: &SealedIdentifier) -> Result<Identifier, SubjectError> {
     let sealed = STANDARD.decode(&s.sealed).map_err(|_| SubjectError::Sealed)?;
     let plain = dk.open_value(&aad(tenant, s.kind, &s.blind), &sealed).map_err(|_| SubjectError::Sealed)?;

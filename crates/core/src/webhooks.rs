@@ -1,4 +1,5 @@
-//! A tenant's webhooks: events (key expiry reminders, automatic rotations, security alerts)
+//! A tenant's webhooks: events (key expiry reminders, automatic rotations, security alerts, call
+//! security downgrades, completed data protection requests)
 //! POSTed as JSON and signed with HMAC-SHA256 under a per-webhook secret shown once at creation.
 //! Registering one is changing the tenant's settings: the URL must pass the egress check (public
 //! addresses only), the events must be known, and a tenant has at most `webhook_max_per_tenant`.
@@ -16,8 +17,48 @@ use crate::caller::{AccessError, Ctx, Permit};
 use crate::notify::webhook_secret_aad;
 use crate::services::Services;
 
-/// Events a webhook can subscribe to.
-pub const EVENTS: &[&str] = &["key.expiry_reminder", "key.auto_rotated", "security.alert"];
+/// An event a webhook receives. Delivery takes this type, so every event delivered is one a
+/// webhook can subscribe to, and every event offered is delivered somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// A data key nears or passed its cryptoperiod.
+    KeyExpiryReminder,
+    /// Automatic rotation generated a new data key version.
+    KeyAutoRotated,
+    /// A security alert (brute force, a locked account, a refused privileged action).
+    SecurityAlert,
+    /// A call's media or signalling lost its protection.
+    CallSecurityDowngraded,
+    /// A data protection request was completed or refused.
+    DpoRequestCompleted,
+}
+
+impl WebhookEvent {
+    /// Every event, in the order the API lists them.
+    pub const ALL: [WebhookEvent; 5] = [
+        WebhookEvent::KeyExpiryReminder,
+        WebhookEvent::KeyAutoRotated,
+        WebhookEvent::SecurityAlert,
+        WebhookEvent::CallSecurityDowngraded,
+        WebhookEvent::DpoRequestCompleted,
+    ];
+
+    /// The name subscriptions and payloads use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::KeyExpiryReminder => "key.expiry_reminder",
+            WebhookEvent::KeyAutoRotated => "key.auto_rotated",
+            WebhookEvent::SecurityAlert => "security.alert",
+            WebhookEvent::CallSecurityDowngraded => "call.security.downgraded",
+            WebhookEvent::DpoRequestCompleted => "dpo_request.completed",
+        }
+    }
+
+    /// The event of a name, if it is one.
+    pub fn parse(name: &str) -> Option<WebhookEvent> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
 
 /// A new webhook.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -86,11 +127,12 @@ pub async fn create(state: &Services, ctx: &Ctx, new: NewWebhook) -> Result<Crea
     if count >= state.config.webhook_max_per_tenant {
         return Err(WebhookError::TooMany(count));
     }
-    if let Some(e) = new.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+    if let Some(e) = new.events.iter().find(|e| WebhookEvent::parse(e).is_none()) {
+        let known: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
         return Err(WebhookError::Invalid(format!(
             "unknown event `{}`; known: {}",
             e.chars().take(64).collect::<String>(),
-            EVENTS.join(", ")
+            known.join(", ")
         )));
     }
     let id = WebhookId::new();

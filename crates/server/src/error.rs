@@ -392,6 +392,7 @@ impl From<JobError> for ApiError {
         match e {
             JobError::Key(e) => e.into(),
             JobError::Field(e) => e.into(),
+            JobError::Identifier(e) => e.into(),
             JobError::Inconsistent(_) | JobError::Io(_) => Self::internal(e),
             JobError::Store(e) => e.into(),
         }

@@ -436,16 +436,37 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
     }
 }
 
+/// A rectification, and the completion told to the officer who filed it: a notification, an
+/// e-mail through a real SMTP server (aiosmtpd) and a signed `dpo_request.completed` webhook.
 #[tokio::test]
-async fn an_identifier_is_rectified() {
+async fn an_identifier_is_rectified_and_the_officer_told() {
+    let Some(smtp) = common::SmtpServer::start() else { return };
     for db in backends() {
-        let app = TestApp::new(db).await;
+        let (hook_url, received) = common::webhook_receiver().await;
+        let app = TestApp::with_config(db, |c| {
+            c.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));
+            c.smtp_from = "callvault@acme.example.com".into();
+        })
+        .await;
         let s = setup(&app).await;
         ceremony(&app, &s, "enable_encryption", json!({})).await;
+        let (st, hook) =
+            app.post("/v1/webhooks", &s.admin, json!({ "url": hook_url, "events": ["dpo_request.completed"] })).await;
+        assert_eq!(st, StatusCode::CREATED, "{hook}");
+        let secret = hook["secret"].as_str().unwrap().to_owned();
         let i = interaction(&app, &s.recorder, json!({ "channel": "email", "direction": "inbound",
             "identifiers": [{ "kind": "email", "value": "ana.custmer@example.com" }, { "kind": "phone", "value": PHONE }] }))
         .await;
-        let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
+        let (st, u) = app
+            .post(
+                "/v1/users",
+                &s.admin,
+                json!({ "login": "dpo", "first_name": "Dana", "last_name": "Officer", "password": PW,
+                    "addresses": [{ "kind": "email", "value": "dpo@acme.example.com" }], "assignments": {} }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{u}");
+        let dpo_id = u["id"].as_str().unwrap().to_owned();
         app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
         app.clock.advance_ms(30_000);
         let dpo = app.login_privileged(Some("acme"), "dpo", PW).await;
@@ -467,6 +488,34 @@ async fn an_identifier_is_rectified() {
         assert_eq!(old, json!([]));
         let (_, read) = app.get(&format!("/v1/interactions/{}", i["id"].as_str().unwrap()), &s.recorder).await;
         assert!(read["identifiers"].as_array().unwrap().iter().any(|x| x["value"] == EMAIL), "{read}");
+
+        // The officer was told three ways; none of them names the subject's identifiers.
+        let request = v["id"].as_str().unwrap();
+        let (_, notes) = app.get("/v1/notifications", &dpo).await;
+        assert!(notes.as_array().unwrap().iter().any(|n| n["kind"] == "dpo_request.completed"), "{notes}");
+        let mail = wait_for(|| smtp.messages().into_iter().find(|m| m.contains(request))).await;
+        assert!(mail.contains("To: dpo@acme.example.com"), "{mail}");
+        assert!(mail.contains("Subject: callvault: data protection request completed"), "{mail}");
+        let (sig, body) =
+            wait_for(|| received.lock().unwrap().iter().find(|(_, b)| b.contains(request)).cloned()).await;
+        let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        assert_eq!(sig, callvault_core::notify::signature(secret.as_bytes(), t, body.as_bytes()));
+        let hook: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(hook["event"], "dpo_request.completed", "{hook}");
+        for told in [&mail, &body] {
+            assert!(!told.contains("custmer") && !told.contains("2125550147"), "an identifier was sent: {told}");
+        }
         app.cleanup().await;
     }
+}
+
+/// Polls `f` until it returns something (deliveries run beside the request), for at most 10 s.
+async fn wait_for<T>(f: impl Fn() -> Option<T>) -> T {
+    for _ in 0..200 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nothing arrived in 10 s");
 }

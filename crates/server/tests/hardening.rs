@@ -153,9 +153,13 @@ async fn webhook_redirects_are_not_followed() {
     });
     let (s, e) = app.post("/v1/webhooks", &admin, json!({ "url": format!("http://{hook_addr}/hook") })).await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
-    let delivered =
-        callvault_core::notify::webhooks(&app.state, tenant.parse().unwrap(), "security.alert", &json!({ "x": 1 }))
-            .await;
+    let delivered = callvault_core::notify::webhooks(
+        &app.state,
+        tenant.parse().unwrap(),
+        callvault_core::webhooks::WebhookEvent::SecurityAlert,
+        &json!({ "x": 1 }),
+    )
+    .await;
     assert_eq!(delivered, 0, "a redirect is not a delivery");
     assert_eq!(posted.load(std::sync::atomic::Ordering::SeqCst), 1);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

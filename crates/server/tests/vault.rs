@@ -378,6 +378,42 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         assert_eq!(jobs[0]["state"], "done");
         assert_eq!(jobs[0]["objects_done"], 6);
         assert_eq!(jobs[0]["objects_total"], 6);
+        // A customer's identifiers and the tenant's exclusion list, sealed under v1: the key jobs
+        // move them along, and no version is retired while one still depends on it.
+        let (st, i) = app
+            .post(
+                "/v1/interactions",
+                &s.recorder,
+                json!({ "channel": "voice", "direction": "inbound", "identifiers": [
+                    { "kind": "phone", "value": "+12125550147" }, { "kind": "email", "value": "ana@example.com" }] }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{i}");
+        let exclusions = json!({ "identifiers": [{ "kind": "phone", "value": "+12125550100" }] });
+        let (st, v) = app.request("PUT", "/v1/subject-exclusions", Some(&s.admin), Some(exclusions)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let identifiers = |version: u32| {
+            let app = &app;
+            let s = &s;
+            async move {
+                let (_, keys) = app.get("/v1/keys", &s.so1).await;
+                let k = keys.as_array().unwrap().iter().find(|k| k["version"] == version).cloned().unwrap();
+                k["identifiers"].as_u64().unwrap()
+            }
+        };
+        assert_eq!(identifiers(1).await, 3);
+        let readable = || {
+            let app = &app;
+            let s = &s;
+            let i = &i;
+            async move {
+                let (st, read) = app.get(&format!("/v1/interactions/{}", i["id"].as_str().unwrap()), &s.recorder).await;
+                assert_eq!(st, StatusCode::OK, "{read}");
+                assert_eq!(read["identifiers"].as_array().unwrap().len(), 2, "{read}");
+                let (st, list) = app.get("/v1/subject-exclusions", &s.admin).await;
+                assert_eq!((st, list["identifiers"][0]["value"].as_str()), (StatusCode::OK, Some("+12125550100")));
+            }
+        };
         // Rotation then rewrap: content keys move to v2, blobs untouched.
         ceremony(&app, &s, "new_key", json!({})).await;
         let before = blob_bytes(&app, s.tenant, &objects[2].0).await;
@@ -392,6 +428,8 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         run_jobs(&app).await;
         check(Some(2)).await;
         assert_eq!(blob_bytes(&app, s.tenant, &objects[2].0).await, before, "rewrap touched the blob");
+        assert_eq!((identifiers(1).await, identifiers(2).await), (0, 3));
+        readable().await;
         // Version 1 protects nothing now: retire it with a ceremony.
         ceremony(&app, &s, "retire_version", json!({ "version": 1 })).await;
         // Re-encrypt (revoke): fresh content keys under v3, v2 retired at the end.
@@ -403,6 +441,8 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         let (_, keys) = app.get("/v1/keys", &s.so1).await;
         let states: Vec<&str> = keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
         assert_eq!(states, ["retired", "retired", "active"], "{keys}");
+        assert_eq!(identifiers(3).await, 3);
+        readable().await;
         // Decrypt all: blobs become plain, encryption of new content stops.
         ceremony(&app, &s, "decrypt_all", json!({})).await;
         run_jobs(&app).await;
@@ -494,32 +534,10 @@ async fn encrypted_list_fields_import_search_and_refuse_bad_files() {
     }
 }
 
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-
-async fn webhook_receiver() -> (String, Received) {
-    let received: Received = Default::default();
-    let r = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let r = r.clone();
-            async move {
-                let sig = headers.get("x-callvault-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                r.lock().unwrap().push((sig, body));
-                StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
 #[tokio::test]
 async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     let Some(smtp) = common::SmtpServer::start() else { return };
-    let (hook_url, received) = webhook_receiver().await;
+    let (hook_url, received) = common::webhook_receiver().await;
     let app = TestApp::with_config(common::Db::Sqlite, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));
         c.notification_emails = vec!["key-custodians@acme.example".into()];
@@ -532,6 +550,9 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let (st, _) = app.post("/v1/webhooks", &s.admin, json!({ "url": "http://example.com/x" })).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "plain http to a public host must be refused");
+    let (st, rotated) =
+        app.post("/v1/webhooks", &s.admin, json!({ "url": hook_url, "events": ["key.auto_rotated"] })).await;
+    assert_eq!(st, StatusCode::CREATED, "{rotated}");
     ceremony(&app, &s, "enable_encryption", json!({})).await;
     let day = 24 * 3600 * 1000;
     // Day 349: nothing yet.
@@ -568,9 +589,16 @@ async fn expiry_reminder_by_notification_email_and_signed_webhook() {
     let s = Setup { so1, so2, ..s };
     ceremony(&app, &s, "change_settings", json!({ "auto_rotate_days": 90 })).await;
     let r = callvault_core::vault::lifecycle::check(&app.state).await.unwrap();
-    assert_eq!(r.rotated.len(), 1, "{r:?}");
+    assert_eq!((r.rotated.len(), r.webhooks), (1, 1), "{r:?}");
     let (_, keys) = app.get("/v1/keys", &s.so1).await;
     assert_eq!(keys[1]["state"], "active", "{keys}");
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 2, "each subscription got its event only: {hooks:?}");
+    let (sig, body) = &hooks[1];
+    let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+    let secret = rotated["secret"].as_str().unwrap();
+    assert_eq!(sig, &callvault_core::notify::signature(secret.as_bytes(), t, body.as_bytes()));
+    assert!(body.contains("\"event\":\"key.auto_rotated\"") && body.contains("\"new_version\":2"), "{body}");
     app.cleanup().await;
 }
 

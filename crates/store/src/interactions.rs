@@ -50,6 +50,16 @@ pub struct SealedIdentifier {
     pub key_version: u32,
 }
 
+/// A sealed identifier a key job moves to a newer data key version: on an interaction, or on the
+/// tenant's exclusion list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResealIdentifier {
+    /// The interaction it belongs to; `None` for the exclusion list.
+    pub interaction: Option<InteractionId>,
+    /// The identifier as stored.
+    pub identifier: SealedIdentifier,
+}
+
 /// A reference objects were uploaded under that no interaction has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrphanReference {
@@ -128,9 +138,22 @@ pub trait InteractionStore {
     async fn set_subject_exclusions(&mut self, tenant: TenantId, ids: &[SealedIdentifier], at: Timestamp) -> Result<()>
     where
         Self: Writable;
-    /// Deletes an interaction with its agents and identifiers (the subject links of identifiers
-    /// seen nowhere else stay until the subject is erased).
-    async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
+    /// Identifiers (of interactions, then of the exclusion list) sealed under a version older
+    /// than `target`, at most `limit`.
+    async fn identifiers_to_reseal(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        limit: i64,
+    ) -> Result<Vec<ResealIdentifier>>;
+    /// Replaces one identifier's sealed value (compare-and-swap on its version).
+    async fn reseal_identifier(
+        &mut self,
+        tenant: TenantId,
+        old: &ResealIdentifier,
+        new_version: u32,
+        sealed: &str,
+    ) -> Result<()>
     where
         Self: Writable;
 }
@@ -375,6 +398,76 @@ impl<C: Conn> InteractionStore for C {
         .collect()
     }
 
+    async fn identifiers_to_reseal(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        limit: i64,
+    ) -> Result<Vec<ResealIdentifier>> {
+        let mut out = Vec::new();
+        for (sql, on_interaction) in [
+            (
+                "SELECT interaction_id, kind, blind, sealed, key_version FROM op_interaction_identifier \
+                 WHERE tenant_id = $1 AND key_version < $2 LIMIT $3",
+                true,
+            ),
+            (
+                "SELECT kind, blind, sealed, key_version FROM cfg_subject_exclusion \
+                 WHERE tenant_id = $1 AND key_version < $2 LIMIT $3",
+                false,
+            ),
+        ] {
+            let left = limit - i64::try_from(out.len()).unwrap_or(limit);
+            if left <= 0 {
+                break;
+            }
+            let rows = sqlx::query(sql)
+                .bind(tenant.to_string())
+                .bind(i64::from(target))
+                .bind(left)
+                .fetch_all(self.conn())
+                .await?;
+            for row in &rows {
+                let interaction =
+                    if on_interaction { Some(InteractionId(col_uuid(row, "interaction_id")?)) } else { None };
+                out.push(ResealIdentifier { interaction, identifier: identifier_row(row)? });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reseal_identifier(
+        &mut self,
+        tenant: TenantId,
+        old: &ResealIdentifier,
+        new_version: u32,
+        sealed: &str,
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let i = &old.identifier;
+        let sql = if old.interaction.is_some() {
+            "UPDATE op_interaction_identifier SET sealed = $5, key_version = $6 \
+             WHERE tenant_id = $1 AND kind = $2 AND blind = $3 AND key_version = $4 AND interaction_id = $7"
+        } else {
+            "UPDATE cfg_subject_exclusion SET sealed = $5, key_version = $6 \
+             WHERE tenant_id = $1 AND kind = $2 AND blind = $3 AND key_version = $4"
+        };
+        let mut q = sqlx::query(sql)
+            .bind(tenant.to_string())
+            .bind(i.kind.as_str())
+            .bind(i.blind.clone())
+            .bind(i64::from(i.key_version))
+            .bind(sealed.to_owned())
+            .bind(i64::from(new_version));
+        if let Some(interaction) = old.interaction {
+            q = q.bind(interaction.to_string());
+        }
+        let r = q.execute(self.conn()).await?;
+        crate::affected(r)
+    }
+
     async fn set_subject_exclusions(&mut self, tenant: TenantId, ids: &[SealedIdentifier], at: Timestamp) -> Result<()>
     where
         Self: Writable,
@@ -469,18 +562,6 @@ impl<C: Conn> InteractionStore for C {
             })
         })
         .collect()
-    }
-
-    async fn delete_interaction(&mut self, tenant: TenantId, id: InteractionId) -> Result<()>
-    where
-        Self: Writable,
-    {
-        let r = sqlx::query("DELETE FROM op_interaction WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(self.conn())
-            .await?;
-        crate::affected(r)
     }
 
     async fn subject_identifiers(&mut self, tenant: TenantId, subject: SubjectId) -> Result<Vec<SealedIdentifier>> {

@@ -45,9 +45,9 @@ pub use identity::{
     AccountControl, CredentialOwner, CredentialRow, CredentialStore, GrantStore, IdentityStore, NotificationStore,
     RoleStore, ServiceAccountStore, SessionRow, SessionStore, SigningKeyRow, SigningKeyStore,
 };
-pub use interactions::{InteractionRow, InteractionStore, OrphanReference, SealedIdentifier};
+pub use interactions::{InteractionRow, InteractionStore, OrphanReference, ResealIdentifier, SealedIdentifier};
 pub use migrate::{MIGRATIONS, Migration, current_version};
-pub use retention::{RetentionStore, Tombstone};
+pub use retention::{ErasedKind, RetentionStore, Tombstone};
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
     CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,

@@ -128,6 +128,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_user_tombstones.sql"),
         postgres: include_str!("../migrations/postgres/0015_user_tombstones.sql"),
     },
+    Migration {
+        version: 16,
+        name: "identifier_key_index",
+        sqlite: include_str!("../migrations/sqlite/0016_identifier_key_index.sql"),
+        postgres: include_str!("../migrations/postgres/0016_identifier_key_index.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

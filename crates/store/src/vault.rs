@@ -29,19 +29,21 @@ pub use lists::ListStore;
 pub use objects::ObjectStore;
 pub use webhooks::WebhookStore;
 
-/// How many objects and list records depend on one data key version.
+/// How many objects, list records and subject identifiers depend on one data key version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KeyUsage {
     /// Objects whose content key is wrapped under it.
     pub objects: u64,
     /// List records whose fields are sealed under it.
     pub records: u64,
+    /// Subject identifiers (of interactions and of the exclusion list) sealed under it.
+    pub identifiers: u64,
 }
 
 impl KeyUsage {
-    /// Objects and records together.
+    /// Everything that depends on the version.
     pub fn total(&self) -> u64 {
-        self.objects + self.records
+        self.objects + self.records + self.identifiers
     }
 }
 

@@ -672,7 +672,7 @@ pub fn notify_downgrades(state: &crate::Services, tenant: TenantId, call: uuid::
         let payload = serde_json::json!({ "call_id": call, "from": ch.from, "to": ch.to, "cause": ch.cause });
         let s = state.clone();
         tokio::spawn(async move {
-            crate::notify::webhooks(&s, tenant, "call.security.downgraded", &payload).await;
+            crate::notify::webhooks(&s, tenant, crate::webhooks::WebhookEvent::CallSecurityDowngraded, &payload).await;
         });
     }
 }

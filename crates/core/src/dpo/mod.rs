@@ -635,5 +635,5 @@ async fn notify_completion(state: &Services, req: &DpoRequest, to: DpoRequestSta
                 .await;
         }
     }
-    crate::notify::webhooks(state, req.tenant_id, "dpo_request.completed", &details).await;
+    crate::notify::webhooks(state, req.tenant_id, crate::webhooks::WebhookEvent::DpoRequestCompleted, &details).await;
 }

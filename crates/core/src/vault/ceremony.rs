@@ -464,8 +464,9 @@ async fn preconditions<C: VaultStore + TenantStore>(
             let usage = r.key_usage(tenant).await?;
             if let Some((_, u)) = usage.iter().find(|(ver, _)| *ver == version).filter(|(_, u)| u.total() > 0) {
                 return Err(CeremonyError::Precondition(format!(
-                    "version {version} still protects {} objects and {} records; rewrap or re-encrypt them first",
-                    u.objects, u.records
+                    "version {version} still protects {} objects, {} records and {} identifiers; rewrap or \
+                     re-encrypt them first",
+                    u.objects, u.records, u.identifiers
                 )));
             }
         }

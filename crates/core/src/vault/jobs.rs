@@ -25,6 +25,9 @@ pub enum JobError {
     /// An encrypted field could not be re-sealed.
     #[error(transparent)]
     Field(#[from] crate::lists::ListError),
+    /// A subject identifier could not be re-sealed.
+    #[error(transparent)]
+    Identifier(#[from] crate::subjects::SubjectError),
     /// The job row is inconsistent (no target version).
     #[error("{0}")]
     Inconsistent(&'static str),
@@ -82,7 +85,9 @@ pub async fn run_once(state: &Services) -> Result<bool, JobError> {
         .job_objects(job.tenant_id, job.kind, job.target_version, job.cursor.as_deref(), limit)
         .await?;
     if objects.is_empty() {
-        if matches!(job.kind, JobKind::Rewrap | JobKind::Reencrypt) && reseal_records(state, &job).await? {
+        if matches!(job.kind, JobKind::Rewrap | JobKind::Reencrypt)
+            && (reseal_records(state, &job).await? || reseal_identifiers(state, &job).await?)
+        {
             return Ok(true);
         }
         finish(state, &job).await?;
@@ -280,6 +285,30 @@ async fn reseal_records(state: &Services, job: &Job) -> Result<bool, JobError> {
     let mut tx = state.store.begin().await?;
     for (id, old, sealed) in &resealed {
         tx.reseal_record(job.tenant_id, *id, *old, target, sealed).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Re-seals subject identifiers (of interactions and of the exclusion list) under the target
+/// version, 500 a transaction. Returns whether any was processed.
+async fn reseal_identifiers(state: &Services, job: &Job) -> Result<bool, JobError> {
+    let Some(target) = job.target_version else { return Ok(false) };
+    let mut r = state.store.reader().await?;
+    let stale = r.identifiers_to_reseal(job.tenant_id, target, 500).await?;
+    if stale.is_empty() {
+        return Ok(false);
+    }
+    let new_dk = state.vault.data_key(&mut r, job.tenant_id, target).await?;
+    let mut resealed = Vec::with_capacity(stale.len());
+    for s in &stale {
+        let old_dk = state.vault.data_key(&mut r, job.tenant_id, s.identifier.key_version).await?;
+        resealed.push(crate::subjects::reseal(job.tenant_id, &s.identifier, &old_dk, &new_dk)?);
+    }
+    drop(r);
+    let mut tx = state.store.begin().await?;
+    for (s, sealed) in stale.iter().zip(&resealed) {
+        tx.reseal_identifier(job.tenant_id, s, target, sealed).await?;
     }
     tx.commit().await?;
     Ok(true)

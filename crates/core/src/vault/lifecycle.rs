@@ -55,8 +55,8 @@ async fn check_tenant(state: &Services, tenant: TenantId, report: &mut Lifecycle
         let (_, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), version)
             .map_err(|_| KeyError::Wrap("a new data key"))?;
         tx.insert_data_key(tenant, version, &wrapped, now).await?;
-        let event = AuditEvent::new(Some(tenant), Actor::System, "key.auto_rotated")
-            .details(serde_json::json!({ "new_version": version, "after_days": days, "previous": active.version }));
+        let details = serde_json::json!({ "new_version": version, "after_days": days, "previous": active.version });
+        let event = AuditEvent::new(Some(tenant), Actor::System, "key.auto_rotated").details(details.clone());
         state.auditor.record(&mut tx, now, &event).await?;
         notify(&mut tx, tenant, "key_rotated", &format!(
             "data key version {} was {} days old; version {version} now encrypts new content (automatic rotation every {days} days); run a rewrap to move existing content keys",
@@ -64,6 +64,8 @@ async fn check_tenant(state: &Services, tenant: TenantId, report: &mut Lifecycle
         ), serde_json::json!({ "new_version": version, "previous": active.version }), now).await?;
         tx.commit().await?;
         report.rotated.push(tenant);
+        report.webhooks +=
+            crate::notify::webhooks(state, tenant, crate::webhooks::WebhookEvent::KeyAutoRotated, &details).await;
         return Ok(());
     }
     let due_ms = active.created_at.millis() + i64::from(settings.cryptoperiod_days) * DAY_MS;
@@ -96,7 +98,8 @@ async fn check_tenant(state: &Services, tenant: TenantId, report: &mut Lifecycle
     report.reminded.push(tenant);
     report.emails +=
         crate::notify::email(state, &format!("callvault: change the data key of {slug} by {due}"), &message).await;
-    report.webhooks += crate::notify::webhooks(state, tenant, "key.expiry_reminder", &details).await;
+    report.webhooks +=
+        crate::notify::webhooks(state, tenant, crate::webhooks::WebhookEvent::KeyExpiryReminder, &details).await;
     Ok(())
 }
 

@@ -65,6 +65,8 @@ pub struct KeyVersionView {
     pub objects: u64,
     /// List records whose fields it seals.
     pub records: u64,
+    /// Subject identifiers (interactions' and the exclusion list's) it seals.
+    pub identifiers: u64,
     /// When the expiry reminder went out.
     pub reminded_at: Option<Timestamp>,
     /// Retired at.
@@ -129,6 +131,7 @@ async fn versions(
                 expired: v.state == KeyState::Active && age_days >= i64::from(period),
                 objects: u.objects,
                 records: u.records,
+                identifiers: u.identifiers,
                 reminded_at: v.reminded_at,
                 retired_at: v.retired_at,
             }

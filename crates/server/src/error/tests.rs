@@ -114,6 +114,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     // Key jobs.
     case!(JobError::Key(KeyError::Retired(1)), 409, "conflict");
     case!(JobError::Field(ListError::InvalidFields("bad".into())), 422, "invalid-input");
+    case!(JobError::Identifier(SubjectError::Sealed), 500, "internal");
     case!(JobError::Inconsistent("the job's key version is gone"), 500, "internal");
     case!(JobError::Io("disk".into()), 500, "internal");
     case!(JobError::Store(StoreError::NotFound), 404, "not-found");

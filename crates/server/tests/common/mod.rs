@@ -604,3 +604,27 @@ pub fn untar(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// What a webhook receiver got: (signature header, body) per delivery.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on a loopback port: its URL and what it receives.
+pub async fn webhook_receiver() -> (String, Received) {
+    let received: Received = Default::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let r = r.clone();
+            async move {
+                let sig = headers.get("x-callvault-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                r.lock().unwrap().push((sig, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}

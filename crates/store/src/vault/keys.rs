@@ -169,25 +169,35 @@ impl<C: Conn> KeyStore for C {
 
     async fn key_usage(&mut self, tenant: TenantId) -> Result<Vec<(u32, KeyUsage)>> {
         let mut out: std::collections::BTreeMap<u32, KeyUsage> = std::collections::BTreeMap::new();
-        for (sql, is_objects) in [
+        // What depends on a version: 0 objects, 1 list records, 2 subject identifiers.
+        for (sql, what) in [
             (
                 "SELECT key_version AS v, COUNT(*) AS n FROM op_object WHERE tenant_id = $1 AND key_version IS NOT NULL \
                  GROUP BY key_version",
-                true,
+                0,
             ),
             (
                 "SELECT key_version AS v, COUNT(*) AS n FROM out_record WHERE tenant_id = $1 AND key_version IS NOT NULL \
                  GROUP BY key_version",
-                false,
+                1,
+            ),
+            (
+                "SELECT key_version AS v, COUNT(*) AS n FROM op_interaction_identifier WHERE tenant_id = $1 \
+                 GROUP BY key_version",
+                2,
+            ),
+            (
+                "SELECT key_version AS v, COUNT(*) AS n FROM cfg_subject_exclusion WHERE tenant_id = $1 GROUP BY key_version",
+                2,
             ),
         ] {
             for row in sqlx::query(sql).bind(tenant.to_string()).fetch_all(self.conn()).await? {
                 let entry = out.entry(u32_col(&row, "v")?).or_default();
                 let n = u64_col(&row, "n")?;
-                if is_objects {
-                    entry.objects = n;
-                } else {
-                    entry.records = n;
+                match what {
+                    0 => entry.objects = n,
+                    1 => entry.records = n,
+                    _ => entry.identifiers += n,
                 }
             }
         }
