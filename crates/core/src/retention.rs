@@ -496,32 +496,30 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
     let held = held(state, tenant).await?;
     let now = state.clock.now();
     // Recordings follow the retention of their interaction (the contact records' policy of its
-    // service) where that is longer than their own: the object's reference names it.
-    let mut interaction_days: HashMap<String, u32> = HashMap::new();
-    let mut after_interaction: Option<InteractionId> = None;
-    loop {
-        let page = state.store.reader().await?.interactions_page(tenant, after_interaction, 500).await?;
-        let Some(last) = page.last() else { break };
-        after_interaction = Some(last.id);
-        for i in page {
-            if let (Some(r), Some(days)) =
-                (i.external_ref, retention_days(&policies, Category::ContactRecords, i.service_id))
-            {
-                interaction_days.insert(r, days);
-            }
-        }
-    }
-    let object_days = |o: &callvault_model::vault::StoredObject| {
-        let own = retention_days(&policies, o.class.category(), o.service_id);
-        let call = o.interaction.as_ref().and_then(|r| interaction_days.get(r)).copied();
-        own.max(call)
-    };
+    // service) where that is longer than their own: the object's reference names it. Looked up
+    // per page, for the references on it, and only when a contact-records policy exists.
+    let follows_interaction = policies.iter().any(|p| p.category == Category::ContactRecords);
     let mut after: Option<ObjectId> = None;
     loop {
         let query = ObjectQuery { class: None, interaction: None, after, limit: batch };
         let page = state.store.reader().await?.objects(tenant, &query).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
+        let mut interaction_days: HashMap<String, u32> = HashMap::new();
+        if follows_interaction {
+            let refs: HashSet<String> = page.iter().filter_map(|o| o.interaction.clone()).collect();
+            let refs: Vec<String> = refs.into_iter().collect();
+            for (r, service) in state.store.reader().await?.services_by_reference(tenant, &refs).await? {
+                if let Some(days) = retention_days(&policies, Category::ContactRecords, service) {
+                    interaction_days.insert(r, days);
+                }
+            }
+        }
+        let object_days = |o: &callvault_model::vault::StoredObject| {
+            let own = retention_days(&policies, o.class.category(), o.service_id);
+            let call = o.interaction.as_ref().and_then(|r| interaction_days.get(r)).copied();
+            own.max(call)
+        };
         let mut batch = Vec::new();
         let mut blobs = HashMap::new();
         for o in page.iter().filter(|o| expired(o.recorded_at, object_days(o), now)) {

@@ -186,7 +186,9 @@ async fn region(state: &Services, tenant: TenantId) -> Result<String, SubjectErr
     Ok(state.dial.tenant(&state.store, tenant).await?.policy.settings().default_region.clone())
 }
 
-/// The identifiers normalised (the tenant's default region for phone numbers), each once.
+/// The identifiers normalised (the tenant's default region for phone numbers), each once. A
+/// withheld caller id (`anonymous`, `restricted`, …) is no number: it is dropped, so the contact
+/// record is kept and links nobody.
 async fn normalise_all(
     state: &Services,
     tenant: TenantId,
@@ -198,6 +200,9 @@ async fn normalise_all(
     }
     let region = region(state, tenant).await?;
     for i in given {
+        if i.kind == IdentifierKind::Phone && callvault_policy::dial::is_anonymous(i.value.expose()) {
+            continue;
+        }
         let value = normalise(i.kind, i.value.expose(), &region)?;
         if !out.iter().any(|(k, v)| *k == i.kind && *v == value) {
             out.push((i.kind, value));

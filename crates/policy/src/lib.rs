@@ -11,6 +11,8 @@
 //!   UTC midnight, step-up to a second factor after 3 failures, alerts).
 //! - [`dial`] with [`numbers`], [`areas`], [`hours`], [`rules`], [`places`], [`timezones`],
 //!   [`dnc`]: the telecom policy — may this call or text be placed or received now, and why.
+//! - [`pan`]: card numbers found in text (Luhn, issuer ranges) and masked to the first six and
+//!   last four digits, in one pass over a stream.
 //! - [`callsec`]: call security — each call's secure / not secure / unknown state from its legs,
 //!   with causes, downgrade alerts and what each station level shows.
 //!
@@ -26,6 +28,7 @@ pub mod duties;
 pub mod hours;
 pub mod identifiers;
 pub mod numbers;
+pub mod pan;
 pub mod password;
 pub mod places;
 pub mod rules;

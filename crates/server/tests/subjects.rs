@@ -166,6 +166,27 @@ async fn identifiers_seen_together_link_into_one_subject_found_by_any_of_them() 
         let (_, list) = app.get("/v1/subject-exclusions", &s.admin).await;
         assert_eq!(list["identifiers"].as_array().unwrap().len(), 1, "{list}");
 
+        // A withheld caller id is no number: the contact record is kept, it links nobody (two
+        // anonymous callers with their own e-mail addresses stay two people), and nothing of it
+        // is stored as an identifier.
+        let mut anonymous = Vec::new();
+        for (withheld, mail) in [("anonymous", "c@example.org"), ("sip:Restricted@sbc.example.net", "d@example.org")] {
+            let i = interaction(
+                &app,
+                &s.recorder,
+                json!({ "channel": "voice", "direction": "inbound", "identifiers": [phone(withheld), email(mail)] }),
+            )
+            .await;
+            let values: Vec<&str> =
+                i["identifiers"].as_array().unwrap().iter().map(|x| x["value"].as_str().unwrap()).collect();
+            assert_eq!(values, [mail], "{i}");
+            anonymous.push(i["subject_id"].clone());
+        }
+        assert_ne!(anonymous[0], anonymous[1], "not merged through a withheld number");
+        let body = json!({ "channel": "voice", "direction": "inbound", "identifiers": [phone("not a number")] });
+        let (st, v) = app.post("/v1/interactions", &s.recorder, body).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "a malformed number is still refused: {v}");
+
         // Names are found, never linked: two people of one name stay two subjects.
         let name = |v: &str| json!({ "kind": "name", "value": v });
         let n1 = interaction(

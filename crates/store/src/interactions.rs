@@ -86,6 +86,13 @@ pub trait InteractionStore {
     ) -> Result<()>
     where
         Self: Writable;
+    /// The service (if any) of each interaction among `refs` (external references) that exists:
+    /// `(reference, service)`.
+    async fn services_by_reference(
+        &mut self,
+        tenant: TenantId,
+        refs: &[String],
+    ) -> Result<Vec<(String, Option<ServiceId>)>>;
     /// One interaction with its agents and sealed identifiers.
     async fn interaction(
         &mut self,
@@ -258,6 +265,28 @@ impl<C: Conn> InteractionStore for C {
             .await?;
         }
         Ok(())
+    }
+
+    async fn services_by_reference(
+        &mut self,
+        tenant: TenantId,
+        refs: &[String],
+    ) -> Result<Vec<(String, Option<ServiceId>)>> {
+        let mut out = Vec::with_capacity(refs.len());
+        for chunk in refs.chunks(500) {
+            let list = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT external_ref, service_id FROM op_interaction WHERE tenant_id = $1 AND external_ref IN ({list})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for r in chunk {
+                q = q.bind(r.as_str());
+            }
+            for row in q.fetch_all(self.conn()).await? {
+                out.push((row.try_get("external_ref")?, col_opt_uuid(&row, "service_id")?.map(ServiceId)));
+            }
+        }
+        Ok(out)
     }
 
     async fn interaction(

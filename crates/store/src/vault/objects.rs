@@ -102,18 +102,30 @@ impl<C: Conn> ObjectStore for C {
     }
 
     async fn objects(&mut self, tenant: TenantId, q: &ObjectQuery) -> Result<Vec<StoredObject>> {
-        let sql = format!(
-            "SELECT {OBJECT_COLS} FROM op_object WHERE tenant_id = $1 AND ($2 = '' OR class = $2) \
-             AND ($3 = '' OR interaction = $3) AND id > $4 ORDER BY id LIMIT $5"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Only the filters given are written into the statement: an `($n = '' OR col = $n)`
+        // filter makes PostgreSQL's generic plan expect one row and sort the whole tenant for
+        // every page (quadratic over a purge of a million objects).
+        let mut sql = format!("SELECT {OBJECT_COLS} FROM op_object WHERE tenant_id = $1 AND id > $2");
+        let mut n = 3;
+        if q.class.is_some() {
+            sql.push_str(&format!(" AND class = ${n}"));
+            n += 1;
+        }
+        if q.interaction.is_some() {
+            sql.push_str(&format!(" AND interaction = ${n}"));
+            n += 1;
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .bind(q.class.map_or("", |c| c.as_str()))
-            .bind(q.interaction.clone().unwrap_or_default())
-            .bind(q.after.map_or(String::new(), |a| a.to_string()))
-            .bind(q.limit)
-            .fetch_all(self.conn())
-            .await?;
+            .bind(q.after.map_or(String::new(), |a| a.to_string()));
+        if let Some(class) = q.class {
+            query = query.bind(class.as_str());
+        }
+        if let Some(interaction) = &q.interaction {
+            query = query.bind(interaction.clone());
+        }
+        let rows = query.bind(q.limit).fetch_all(self.conn()).await?;
         rows.iter().map(object_row).collect()
     }
 
