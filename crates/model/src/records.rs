@@ -89,6 +89,9 @@ pub struct TenantSettings {
     pub password_min_length: u16,
     /// Failed logins on one account after which security officers are alerted.
     pub failed_login_alert_threshold: u32,
+    /// Card numbers in text content (chat, SMS, e-mail, text attachments, list fields) are
+    /// masked to their first six and last four digits before storage (PCI DSS 3.4.1).
+    pub redact_card_numbers: bool,
 }
 
 impl Default for TenantSettings {
@@ -98,6 +101,7 @@ impl Default for TenantSettings {
             session_absolute_timeout_secs: 12 * 3600,
             password_min_length: 8,
             failed_login_alert_threshold: 10,
+            redact_card_numbers: true,
         }
     }
 }

@@ -183,8 +183,11 @@ pub struct StoredObject {
     pub content_type: String,
     /// Plaintext bytes.
     pub size: u64,
-    /// SHA-256 of the plaintext, hex.
+    /// SHA-256 of the plaintext as stored (text: after card numbers were masked), hex.
     pub sha256: String,
+    /// Card numbers masked in the text before it was stored (the count, never the numbers).
+    #[serde(default)]
+    pub redactions: u32,
     /// The data key version its content key is wrapped under; absent when stored plain.
     pub key_version: Option<u32>,
     /// Stored time.

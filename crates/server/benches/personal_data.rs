@@ -309,6 +309,7 @@ fn object(tenant: TenantId, size: u64, interaction: Option<String>, recorded_at:
         content_type: "audio/wav".into(),
         size,
         sha256: String::new(),
+        redactions: 0,
         key_version: Some(1),
         created_at: recorded_at,
         blob: String::new(),

@@ -92,6 +92,7 @@ fn row(tenant: TenantId, size: u64) -> StoredObject {
         content_type: "audio/wav".into(),
         size,
         sha256: String::new(),
+        redactions: 0,
         key_version: Some(1),
         created_at: Timestamp(1_795_000_000_000),
         blob: String::new(),

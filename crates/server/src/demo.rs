@@ -371,6 +371,7 @@ async fn seed_demo_content(
             content_type: content_type.into(),
             size: bytes.len() as u64,
             sha256: String::new(),
+            redactions: 0,
             key_version: Some(1),
             created_at: now,
             blob: String::new(),

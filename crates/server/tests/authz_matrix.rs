@@ -488,7 +488,7 @@ async fn request_for(
             Some(json!({ "name": n, "role_id": w.agent_role, "scope": { "kind": "tenant" } }))
         }
         ("PUT", "/v1/settings") => Some(
-            json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10 }),
+            json!({ "session_idle_timeout_secs": 1800, "session_absolute_timeout_secs": 43200, "password_min_length": 8, "failed_login_alert_threshold": 10, "redact_card_numbers": true }),
         ),
         ("POST", "/v1/legal-holds") => {
             Some(json!({ "name": "m", "reason": "m", "scope": { "kind": "service", "id": w.service_in } }))

@@ -247,7 +247,7 @@ async fn another_tenant_never_sees_or_changes_data() {
                 ("POST", "/v1/services") => json!({ "name": "B service", "kind": "inbound" }),
                 ("POST", "/v1/roles") => json!({ "name": "B role", "privileges": ["team:read"] }),
                 ("PUT", "/v1/settings") => {
-                    json!({ "session_idle_timeout_secs": 600, "session_absolute_timeout_secs": 3600, "password_min_length": 10, "failed_login_alert_threshold": 5 })
+                    json!({ "session_idle_timeout_secs": 600, "session_absolute_timeout_secs": 3600, "password_min_length": 10, "failed_login_alert_threshold": 5, "redact_card_numbers": true })
                 }
                 ("PUT", "/v1/dial/settings") => {
                     serde_json::to_value(callvault_policy::dial::Settings::default()).unwrap()

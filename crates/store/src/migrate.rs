@@ -134,6 +134,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_identifier_key_index.sql"),
         postgres: include_str!("../migrations/postgres/0016_identifier_key_index.sql"),
     },
+    Migration {
+        version: 17,
+        name: "object_redactions",
+        sqlite: include_str!("../migrations/sqlite/0017_object_redactions.sql"),
+        postgres: include_str!("../migrations/postgres/0017_object_redactions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

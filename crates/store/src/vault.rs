@@ -123,7 +123,7 @@ fn i64_of(v: u64) -> i64 {
 }
 
 const OBJECT_COLS: &str = "id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, consent, \
-     content_type, size, sha256, blob, header, key_version, wrapped_key, created_at";
+     content_type, size, sha256, redactions, blob, header, key_version, wrapped_key, created_at";
 
 fn object_row(row: &AnyRow) -> Result<StoredObject> {
     let agents: Vec<String> = col_json(row, "agents")?;
@@ -144,6 +144,8 @@ fn object_row(row: &AnyRow) -> Result<StoredObject> {
         content_type: row.try_get("content_type")?,
         size: u64_col(row, "size")?,
         sha256: row.try_get("sha256")?,
+        redactions: u32::try_from(row.try_get::<i64, _>("redactions")?)
+            .map_err(|_| StoreError::Corrupt("op_object: redactions".into()))?,
         blob: row.try_get("blob")?,
         header: row.try_get("header")?,
         key_version: opt_u32_col(row, "key_version")?,

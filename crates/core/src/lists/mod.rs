@@ -88,15 +88,17 @@ pub struct SealedRecord {
     pub blind: Vec<(String, String)>,
 }
 
-/// Builds a record from field values, sealing the encrypted ones.
+/// Builds a record from field values, sealing the encrypted ones. With `redact`, card numbers
+/// in every field but the identifier fields are masked first (first six and last four digits).
 pub fn seal_record(
     tenant: TenantId,
     list: &RecordList,
     values: &Map<String, Value>,
-    dk: Option<&DataKey>,
-    blind_key: Option<&BlindIndexKey>,
+    keys: (Option<&DataKey>, Option<&BlindIndexKey>),
+    redact: bool,
     now: Timestamp,
 ) -> Result<SealedRecord, String> {
+    let (dk, blind_key) = keys;
     for name in values.keys() {
         if !list.fields.iter().any(|f| &f.name == name) {
             return Err(format!("unknown field `{}`", name.chars().take(64).collect::<String>()));
@@ -127,6 +129,7 @@ pub fn seal_record(
         if value.len() > 4096 {
             return Err(format!("field `{}` is longer than 4096 bytes", f.name));
         }
+        let value = if redact && f.identifier.is_none() { masked(value) } else { value };
         if !f.encrypted {
             record.plain.insert(f.name.clone(), Value::String(value));
             continue;
@@ -145,6 +148,13 @@ pub fn seal_record(
         }
     }
     Ok(SealedRecord { record, blind })
+}
+
+/// `value` with its card numbers masked (digits become `*`, so it stays UTF-8).
+fn masked(value: String) -> String {
+    let mut bytes = value.into_bytes();
+    callvault_policy::pan::redact(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn sealed_bytes(sealed: &Value) -> Result<Vec<u8>, ListError> {

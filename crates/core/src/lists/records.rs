@@ -225,10 +225,11 @@ async fn seal_rows<'a>(
     } else {
         (None, None)
     };
+    let redact = state.store.reader().await?.tenant(tenant).await?.settings.redact_card_numbers;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (line, values) in rows {
-        match seal_record(tenant, list, values, dk.as_deref(), blind.as_ref(), now) {
+        match seal_record(tenant, list, values, (dk.as_deref(), blind.as_ref()), redact, now) {
             Ok(s) => out.push(s),
             Err(message) => {
                 errors.push(ImportError { line, message });

@@ -11,6 +11,7 @@ pub mod content;
 pub mod integrity;
 pub mod jobs;
 pub mod lifecycle;
+pub mod redaction;
 pub mod status;
 pub mod uploads;
 

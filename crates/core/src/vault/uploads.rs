@@ -2,6 +2,7 @@
 //! metadata checked against the tenant (agents and service must be its own), the body sealed
 //! segment by segment and written as it comes, the expected SHA-256 compared, and the object's
 //! row committed with its audit entry — or, on any failure, the blob removed and nothing stored.
+//! Text content passes the card-number scanner on its way ([`super::redaction`]).
 //!
 //! A slow client holds a connection, never a thread: frames are gathered on the async side and
 //! whole 64 KiB segments go to a blocking thread in batches of up to [`BATCH`] segments (as many
@@ -19,7 +20,9 @@ use callvault_store::StoreError;
 use callvault_store::prelude::*;
 use futures_util::{Stream, StreamExt};
 
-use super::{BlobWriter, ContentError, KeyError, WrittenBlob};
+use std::sync::{Arc, OnceLock};
+
+use super::{BlobWriter, ContentError, KeyError, WrittenBlob, redaction};
 use crate::audit::AppendError;
 use crate::caller::{AccessError, Ctx, Permit};
 use crate::services::Services;
@@ -132,8 +135,9 @@ where
         .await?;
     recordings_collected(state, tenant).await?;
     let (mut object, expected_sha) = draft(state, &permit, meta)?;
-    let dk = {
+    let (dk, redact) = {
         let mut r = state.store.reader().await?;
+        let redact = redaction::is_text(&object) && r.tenant(tenant).await?.settings.redact_card_numbers;
         // The agents and the service must exist in this tenant: an id from another tenant or
         // an unknown one would give the object owners (and listeners) it does not have.
         for agent in &object.agents {
@@ -146,19 +150,29 @@ where
                 .await
                 .map_err(|_| UploadError::Invalid("service: no such service in this tenant".into()))?;
         }
-        state.vault.sealing_key(&mut r, tenant).await?
+        (state.vault.sealing_key(&mut r, tenant).await?, redact)
     };
     object.key_version = dk.as_ref().map(|d| d.version());
     let open = {
         let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
         move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
     };
+    let scanned = Arc::new(OnceLock::new());
+    let body = redaction::scan(body, redact, scanned.clone());
     let WrittenBlob { name: blob, wrapped_key, sha256, header } = match write_body(open, body).await? {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
         Err(e) => return Err(UploadError::Content(e)),
     };
-    if expected_sha.is_some_and(|e| e != sha256) {
+    // The client's digest is of what it sent; the object's of what is stored (masked text).
+    let received = match scanned.get() {
+        Some(s) => {
+            object.redactions = s.redactions;
+            s.received_sha256.clone()
+        }
+        None => sha256.clone(),
+    };
+    if expected_sha.is_some_and(|e| e != received) {
         remove_blob(state, tenant, blob).await;
         return Err(UploadError::ShaMismatch);
     }
@@ -201,6 +215,7 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
         content_type: meta.content_type,
         size: meta.size,
         sha256: String::new(),
+        redactions: 0,
         key_version: None,
         created_at: now,
         blob: String::new(),

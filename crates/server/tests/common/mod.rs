@@ -460,6 +460,7 @@ pub async fn stored_object(
         content_type: "audio/wav".into(),
         size: content.len() as u64,
         sha256: String::new(),
+        redactions: 0,
         key_version: None,
         created_at: Timestamp(T0),
         blob: String::new(),

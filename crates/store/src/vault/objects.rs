@@ -66,8 +66,8 @@ impl<C: Conn> ObjectStore for C {
         let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
         sqlx::query(
             "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
-             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at, redactions) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(o.id.to_string())
         .bind(o.tenant_id.to_string())
@@ -86,6 +86,7 @@ impl<C: Conn> ObjectStore for C {
         .bind(o.key_version.map(i64::from))
         .bind(o.wrapped_key.clone())
         .bind(o.created_at.millis())
+        .bind(i64::from(o.redactions))
         .execute(self.conn())
         .await?;
         Ok(())
