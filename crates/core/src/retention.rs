@@ -384,6 +384,11 @@ async fn remove_in(
 pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError> {
     let mut report = PurgeReport::default();
     let tenants = state.store.reader().await?.tenants_with_retention().await?;
+    if !tenants.is_empty() {
+        let mut tx = state.store.begin().await?;
+        tx.refresh_purge_statistics().await?;
+        tx.commit().await?;
+    }
     for tenant in tenants {
         // A run the process stopped in goes on (its counts with it); otherwise a new one.
         let open = state.store.reader().await?.open_purge_run(tenant).await?;

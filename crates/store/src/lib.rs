@@ -194,15 +194,6 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
-                    // Every statement is planned with its values: a cached generic plan guesses
-                    // selectivities, and for a purge's `id IN (…500 ids…)` or a page after a
-                    // cursor it chose plans that read the whole tenant per statement.
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            sqlx::raw_sql("SET plan_cache_mode = force_custom_plan").execute(conn).await?;
-                            Ok(())
-                        })
-                    })
                     .connect_with(options)
                     .await?;
                 (pool.clone(), pool)
