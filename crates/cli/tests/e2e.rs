@@ -224,6 +224,15 @@ fn demo_logins_work_and_audit_verify_names_tampering() {
     assert!(ok, "{err}");
     let demo: &[u8] = include_bytes!("../../server/demo/welcome-call.wav");
     assert_eq!(std::fs::read(&wav).unwrap(), demo);
+    // The chat transcript's card number was masked before it was stored.
+    let chat = items.iter().find(|o| o["class"] == "chat").unwrap();
+    assert_eq!(chat["redactions"], 1, "{chat}");
+    let txt = dir.join("chat.txt");
+    let (ok, _, err) =
+        cli(&dir, &server.url, &["objects", "get", chat["id"].as_str().unwrap(), "-o", txt.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&txt).unwrap();
+    assert!(text.contains("my card 4111 11** **** 1111, exp **/**? That is the one I used."), "{text}");
     let blobs: Vec<_> = walk(&dir.join("callvault-data/blobs"));
     assert_eq!(blobs.len(), 4);
     for b in blobs {

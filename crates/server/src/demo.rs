@@ -358,6 +358,7 @@ async fn seed_demo_content(
         (ContentClass::Email, "message/rfc822", include_bytes!("../demo/email.eml"), "demo-email-0001"),
     ];
     for (class, content_type, bytes, interaction) in items {
+        let mut bytes = bytes.to_vec();
         let mut o = StoredObject {
             id: callvault_model::ObjectId::new(),
             tenant_id: tenant,
@@ -378,9 +379,11 @@ async fn seed_demo_content(
             wrapped_key: None,
             header: Vec::new(),
         };
-        let w = callvault_core::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| {
-            sink(&mut bytes.to_vec())
-        })?;
+        // Text goes through the card-number scanner, as an upload does (the chat has a card).
+        if callvault_core::vault::redaction::is_text(&o) {
+            o.redactions = u32::try_from(callvault_policy::pan::redact(&mut bytes)).unwrap_or(u32::MAX);
+        }
+        let w = callvault_core::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut bytes))?;
         o.blob = w.name;
         o.sha256 = w.sha256;
         o.wrapped_key = w.wrapped_key;
