@@ -314,7 +314,10 @@ pub async fn objects(cmd: ObjectsCmd) -> anyhow::Result<ExitCode> {
             let api = Api::new(&client)?;
             let f = tokio::fs::File::open(&file).await.with_context(|| format!("opening {}", file.display()))?;
             let size = f.metadata().await?.len();
-            let mut path = format!("/v1/objects?class={class}&size={size}&consent={consent}");
+            let mut path = format!("/v1/objects?class={class}&size={size}");
+            if consent {
+                path.push_str("&consent=yes");
+            }
             if let Some(i) = interaction {
                 path.push_str(&format!("&interaction={i}"));
             }

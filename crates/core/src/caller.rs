@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use callvault_crypto::token::token_digest;
-use callvault_model::access::{Action, Resource};
+use callvault_model::access::{Action, Resource, Scope};
 use callvault_model::records::{Grantee, Timestamp};
 use callvault_model::{PrincipalId, ServiceAccountId, SessionId, TenantId, UserId};
 use callvault_policy::access::{Decision, DenyReason, GrantInput, ResourceRef, Subject, decide_operator};
@@ -376,18 +376,31 @@ pub async fn load_subject(
             return Err(AccessError::Internal("operator session with a tenant".into()));
         }
     };
-    let inputs = reader
-        .grants_with_roles(tenant, grantee)
-        .await?
-        .into_iter()
-        .filter(|(_, role)| second_factor || !callvault_policy::duties::requires_second_factor(&role.privileges))
-        .map(|(g, role)| GrantInput {
+    let service_account = matches!(principal, PrincipalId::ServiceAccount(_));
+    let mut inputs = Vec::new();
+    for (g, role) in reader.grants_with_roles(tenant, grantee).await? {
+        if !second_factor && callvault_policy::duties::requires_second_factor(&role.privileges) {
+            continue;
+        }
+        // A role that gained what service accounts may not hold behind the API (an old
+        // database) counts for nothing on a service account.
+        if service_account && callvault_policy::duties::check_service_account_privileges(&role.privileges).is_err() {
+            continue;
+        }
+        let scope = match g.scope {
+            Scope::Limited { mut teams, skills, services, departments } if !departments.is_empty() => {
+                teams.extend(reader.department_teams(tenant, &departments).await?);
+                Scope::Limited { teams, skills, services, departments: Vec::new() }
+            }
+            scope => scope,
+        };
+        inputs.push(GrantInput {
             grant_id: g.id,
             role_id: role.id,
             role_name: role.name,
             privileges: role.privileges,
-            scope: g.scope,
-        })
-        .collect();
+            scope,
+        });
+    }
     Ok(Subject::compile(tenant, principal, inputs))
 }

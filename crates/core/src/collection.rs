@@ -11,7 +11,7 @@ use callvault_model::vault::StoredObject;
 use callvault_model::{TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
-use callvault_store::{ObjectQuery, StoreError};
+use callvault_store::{ObjectQuery, RecordingStore, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AppendError, AuditEvent};
@@ -153,6 +153,7 @@ pub async fn set(state: &Services, ctx: &Ctx, s: SetCollection) -> Result<Collec
     let existing = match (s.collected, s.category) {
         (false, Category::Directory) => state.store.reader().await?.count_addresses(tenant, None).await?,
         (false, Category::Recordings) => recordings(state, tenant).await?.len() as u64,
+        (false, Category::Reporting) => state.store.reader().await?.count_performance(tenant).await?,
         _ => 0,
     };
     if existing > 0 && !s.confirm_purge {
@@ -162,8 +163,13 @@ pub async fn set(state: &Services, ctx: &Ctx, s: SetCollection) -> Result<Collec
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.set_collection(tenant, None, s.category, s.collected, now).await?;
-    let purged =
-        if !s.collected && s.category == Category::Directory { tx.delete_addresses(tenant, None).await? } else { 0 };
+    let purged = match (s.collected, s.category) {
+        (false, Category::Directory) => tx.delete_addresses(tenant, None).await?,
+        (false, Category::Reporting) => {
+            tx.delete_performance_before(tenant, callvault_model::records::Timestamp(i64::MAX)).await?
+        }
+        _ => 0,
+    };
     let event = ctx.event("collection.set").origin(ctx.origin(state)).details(serde_json::json!({
         "category": s.category, "collected": s.collected, "purged": purged,
     }));

@@ -29,6 +29,8 @@ pub mod lists;
 pub mod metrics;
 pub mod notify;
 pub mod operators;
+pub mod recording;
+pub mod reporting;
 pub mod retention;
 pub mod services;
 pub mod stations;

@@ -95,6 +95,8 @@ pub struct PurgeReport {
     pub blob_ms: u64,
     /// Name tombstones of deleted users removed (no content names them any more).
     pub user_tombstones: u64,
+    /// Agent performance intervals deleted (reporting data past its retention).
+    pub reporting_rows: u64,
 }
 
 async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, RetentionError> {
@@ -575,6 +577,21 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
         let event = AuditEvent::new(Some(tenant), Actor::System, "interaction.purged")
             .details(serde_json::json!({ "reason": "retention", "count": batch.len() }));
         purge_batch(state, run, report, &batch, event).await?;
+    }
+    // Reporting data: per-agent statistics past the reporting category's retention.
+    if let Some(days) = retention_days(&policies, Category::Reporting, None) {
+        let cutoff = Timestamp(now.0.saturating_sub(i64::from(days) * 86_400_000));
+        let mut tx = state.store.begin().await?;
+        let n = tx.delete_performance_before(tenant, cutoff).await?;
+        if n > 0 {
+            let event = AuditEvent::new(Some(tenant), Actor::System, "performance.purged")
+                .details(serde_json::json!({ "reason": "retention", "count": n, "before": cutoff }));
+            state.auditor.record(&mut tx, now, &event).await?;
+            tx.commit().await?;
+            report.reporting_rows += n;
+        } else {
+            tx.rollback().await?;
+        }
     }
     Ok(())
 }

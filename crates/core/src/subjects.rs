@@ -395,7 +395,7 @@ pub(crate) fn adopted(
     reference: &str,
     class: callvault_model::vault::ContentClass,
     service: Option<ServiceId>,
-    consent: bool,
+    consent: Consent,
     recorded_at: Timestamp,
     now: Timestamp,
 ) -> InteractionRow {
@@ -406,7 +406,7 @@ pub(crate) fn adopted(
         direction: InteractionDirection::Unknown,
         external_ref: Some(reference.to_owned()),
         service_id: service,
-        consent: if consent { Consent::Yes } else { Consent::Unknown },
+        consent,
         subject_id: None,
         started_at: recorded_at,
         ended_at: None,
@@ -429,7 +429,7 @@ pub async fn adopt_references(state: &Services) -> Result<u64, SubjectError> {
         for o in &orphans {
             let class = callvault_model::vault::ContentClass::parse(&o.class)
                 .ok_or_else(|| StoreError::Corrupt("op_object: class".into()))?;
-            let row = adopted(o.tenant_id, &o.reference, class, o.service_id, false, o.recorded_at, now);
+            let row = adopted(o.tenant_id, &o.reference, class, o.service_id, Consent::Unknown, o.recorded_at, now);
             if tx.ensure_interaction(&row).await? {
                 let event = AuditEvent::new(Some(o.tenant_id), Actor::System, "interaction.adopted")
                     .target("interaction", row.id)

@@ -316,6 +316,66 @@ pub async fn seed_default_roles(tx: &mut Tx, tenant: TenantId, now: Timestamp) -
     Ok(admin)
 }
 
+/// Brings every tenant's built-in roles to the current default-role table, at start-up: a role
+/// added by an upgrade is inserted, a built-in role whose privileges changed is updated, each
+/// change audited (`role.builtin_sync`). A custom role that already has a new built-in role's name
+/// keeps it, and the built-in role is not added to that tenant (reported in the return value,
+/// never an error: the tenant works as before).
+pub async fn sync_default_roles(
+    store: &callvault_store::Store,
+    auditor: &crate::audit::Auditor,
+    now: Timestamp,
+) -> Result<Vec<(TenantId, &'static str)>, StoreError> {
+    let mut clashes = Vec::new();
+    let tenants = store.reader().await?.tenants().await?;
+    for tenant in tenants {
+        let mut tx = store.begin().await?;
+        let roles = tx.roles(tenant.id).await?;
+        let mut changed = false;
+        for role in DefaultRole::ALL {
+            let privileges = default_role_privileges(*role);
+            let description = default_role_description(*role);
+            let action = match roles.iter().find(|r| r.name == role.name()) {
+                Some(r) if !r.builtin => {
+                    clashes.push((tenant.id, role.name()));
+                    continue;
+                }
+                Some(r) if r.privileges == privileges && r.description == description => continue,
+                Some(r) => {
+                    tx.update_builtin_role(tenant.id, r.id, description, &privileges).await?;
+                    (r.id, "updated")
+                }
+                None => {
+                    let id = RoleId::new();
+                    tx.insert_role(&Role {
+                        id,
+                        tenant_id: tenant.id,
+                        name: role.name().into(),
+                        description: description.into(),
+                        privileges: privileges.clone(),
+                        builtin: true,
+                        created_at: now,
+                    })
+                    .await?;
+                    (id, "added")
+                }
+            };
+            let event =
+                crate::audit::AuditEvent::new(Some(tenant.id), crate::audit::Actor::System, "role.builtin_sync")
+                    .target("role", action.0)
+                    .details(serde_json::json!({ "role": role.name(), "change": action.1, "privileges": privileges }));
+            auditor.record(&mut tx, now, &event).await?;
+            changed = true;
+        }
+        if changed {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+    }
+    Ok(clashes)
+}
+
 fn default_role_description(role: DefaultRole) -> &'static str {
     match role {
         DefaultRole::Agent => "Own interactions and profile",
@@ -327,5 +387,9 @@ fn default_role_description(role: DefaultRole) -> &'static str {
         DefaultRole::Dialer => {
             "Telephony systems: dial checks, do-not-call requests, call signalling events (dialers, PBXs, SBCs)"
         }
+        DefaultRole::Recorder => {
+            "Recording systems: content and contact records in, recording decisions; reads nothing back"
+        }
+        DefaultRole::ReportingFeed => "The ACD's reporting feed: agent performance statistics in",
     }
 }

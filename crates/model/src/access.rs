@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ServiceId, SkillId, TeamId};
+use crate::{DepartmentId, ServiceId, SkillId, TeamId};
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
@@ -114,6 +114,18 @@ string_enum!(
         Station = "station",
         /// A user's call security alerts; `update` = switching them off (only where granted).
         CallAlert = "call_alert",
+        /// Departments: groups of teams.
+        Department = "department",
+        /// The tenant's recording policy (system, user and service switches, consent rules).
+        RecordingPolicy = "recording_policy",
+        /// Asking whether an interaction may be recorded (recorders, SBCs).
+        RecordingDecision = "recording_decision",
+        /// Pausing and resuming the recording of a call: `update:own` on one's own calls,
+        /// `update` on the calls of the users in scope.
+        RecordingState = "recording_state",
+        /// Agent performance statistics (work-time distribution per interval); `create` = the ACD's
+        /// feed.
+        Performance = "performance",
     }
 );
 
@@ -262,6 +274,10 @@ pub enum Scope {
         /// Services and campaigns in scope.
         #[serde(default)]
         services: Vec<ServiceId>,
+        /// Departments in scope: stands for every team of the department at the time of each
+        /// decision (a team moved to another department leaves the scope).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        departments: Vec<DepartmentId>,
     },
 }
 
@@ -283,6 +299,11 @@ pub enum DefaultRole {
     Auditor,
     /// A dialer, SBC or softphone asking before every call (service accounts).
     Dialer,
+    /// A recording system (service accounts): stores content and contact records, asks for
+    /// recording decisions and reports pauses; reads nothing back.
+    Recorder,
+    /// The ACD's reporting feed (service accounts): agent performance statistics in.
+    ReportingFeed,
 }
 
 impl DefaultRole {
@@ -295,6 +316,8 @@ impl DefaultRole {
         DefaultRole::DataProtectionOfficer,
         DefaultRole::Auditor,
         DefaultRole::Dialer,
+        DefaultRole::Recorder,
+        DefaultRole::ReportingFeed,
     ];
 
     /// The role's name inside a tenant.
@@ -307,12 +330,19 @@ impl DefaultRole {
             DefaultRole::DataProtectionOfficer => "data_protection_officer",
             DefaultRole::Auditor => "auditor",
             DefaultRole::Dialer => "dialer",
+            DefaultRole::Recorder => "recorder",
+            DefaultRole::ReportingFeed => "reporting_feed",
         }
     }
 
     /// Looks a default role up by name.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|r| r.name() == name)
+    }
+
+    /// Roles of systems (service accounts), not people: they carry no self-service privileges.
+    pub fn is_for_systems(&self) -> bool {
+        matches!(self, DefaultRole::Dialer | DefaultRole::Recorder | DefaultRole::ReportingFeed)
     }
 
     /// Privileged roles must use a second factor.
@@ -340,7 +370,7 @@ mod tests {
     #[test]
     fn scope_json_shape() {
         let s: Scope = serde_json::from_str(r#"{"kind":"limited","teams":[]}"#).unwrap();
-        assert_eq!(s, Scope::Limited { teams: vec![], skills: vec![], services: vec![] });
+        assert_eq!(s, Scope::Limited { teams: vec![], skills: vec![], services: vec![], departments: vec![] });
         assert!(serde_json::from_str::<Scope>(r#"{"kind":"limited","bogus":1}"#).is_err());
     }
 }

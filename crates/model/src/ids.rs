@@ -77,6 +77,10 @@ id_type!(
     TeamId, "team"
 );
 id_type!(
+    /// A department: a group of teams (a supervisor's scope can be a department's teams).
+    DepartmentId, "department"
+);
+id_type!(
     /// A skill users can hold.
     SkillId, "skill"
 );

@@ -62,8 +62,10 @@ pub mod access;
 pub mod dial;
 pub mod ids;
 pub mod personal;
+pub mod recording;
 pub mod records;
 pub mod redact;
+pub mod reporting;
 pub mod vault;
 
 pub use ids::*;

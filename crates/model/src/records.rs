@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Privilege, Scope};
 use crate::{
-    AddressId, GrantId, NotificationId, Personal, PrincipalId, RoleId, ServiceAccountId, ServiceId, SkillId, TeamId,
-    TenantId, UserId,
+    AddressId, DepartmentId, GrantId, NotificationId, Personal, PrincipalId, RoleId, ServiceAccountId, ServiceId,
+    SkillId, TeamId, TenantId, UserId,
 };
 
 /// An instant, stored as milliseconds since the Unix epoch and shown as RFC 3339.
@@ -192,11 +192,28 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
-/// A named directory object (team, skill).
+/// A team of users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Team {
     /// Identifier.
     pub id: TeamId,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Unique name within the tenant.
+    pub name: String,
+    /// The department it belongs to, if any.
+    #[serde(default)]
+    pub department_id: Option<DepartmentId>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A department: a group of teams. A supervisor granted a department's scope reaches every team
+/// in it; a team of another department is outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Department {
+    /// Identifier.
+    pub id: DepartmentId,
     /// Tenant.
     pub tenant_id: TenantId,
     /// Unique name within the tenant.

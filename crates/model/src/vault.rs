@@ -177,8 +177,15 @@ pub struct StoredObject {
     pub contact_ref: Option<String>,
     /// When it was recorded or received.
     pub recorded_at: Timestamp,
-    /// Whether the customer consented to recording.
-    pub consent: bool,
+    /// The customer's answer when asked to consent to recording.
+    #[schema(value_type = String)]
+    pub consent: crate::personal::Consent,
+    /// Personal (the agents') or quality management (the service's): decides who may play it.
+    #[schema(value_type = String)]
+    pub recording: crate::recording::RecordingKind,
+    /// Spans during which recording was paused, for playback and reports.
+    #[serde(default)]
+    pub paused: Vec<crate::recording::PausedSpan>,
     /// MIME type.
     pub content_type: String,
     /// Plaintext bytes.

@@ -127,6 +127,7 @@ fn build() -> World {
                         teams: g.teams.iter().map(|t| team_ids[*t]).collect(),
                         skills: vec![],
                         services: g.services.iter().map(|s| service_ids[*s]).collect(),
+                        departments: vec![],
                     }
                 },
             })

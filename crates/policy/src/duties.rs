@@ -253,19 +253,22 @@ pub fn requires_second_factor<'a>(privileges: impl IntoIterator<Item = &'a Privi
 /// Why a service account may not hold a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "service accounts cannot hold {0}: it belongs to people under dual control (identity administration, \
-     key custody, personal data)"
+    "service accounts cannot hold {0}: it belongs to people (identity administration, key custody, personal \
+     data, listening to or exporting content)"
 )]
 pub struct ForbiddenForServiceAccounts(pub Privilege);
 
 /// Service accounts never administer identities (create users, grant roles), never hold key
-/// custody (dual control needs two people, PCI DSS 3.6.1 / 3.7.6) and never touch personal data.
-/// Returns the first offending privilege.
+/// custody (dual control needs two people, PCI DSS 3.6.1 / 3.7.6), never touch personal data and
+/// never listen to or export content: a token is whoever holds it, so an administrator who made
+/// the account could otherwise play every recording through it (content goes in through service
+/// accounts, and comes out only to people). Returns the first offending privilege.
 pub fn check_service_account_privileges(privileges: &[Privilege]) -> Result<(), ForbiddenForServiceAccounts> {
     match privileges.iter().find(|p| {
         let classes = classes_of_privilege(p);
         classes.contains(PrivilegeClass::IdentityAdministration)
             || classes.contains(PrivilegeClass::KeyCustody)
+            || classes.contains(PrivilegeClass::ContentAccess)
             || p.resource == Resource::PersonalData
             || p.action == Action::ErasePersonalData
             || (p.resource == Resource::Key && p.action != Action::Read)
@@ -497,7 +500,15 @@ mod tests {
             assert!(check_service_account_privileges(&default_role_privileges(r)).is_err(), "{}", r.name());
             assert!(requires_second_factor(&default_role_privileges(r)), "{}", r.name());
         }
-        for r in [DefaultRole::Dialer, DefaultRole::Agent, DefaultRole::Supervisor, DefaultRole::Auditor] {
+        // Supervisors listen: people only.
+        assert!(check_service_account_privileges(&default_role_privileges(DefaultRole::Supervisor)).is_err());
+        for r in [
+            DefaultRole::Dialer,
+            DefaultRole::Agent,
+            DefaultRole::Auditor,
+            DefaultRole::Recorder,
+            DefaultRole::ReportingFeed,
+        ] {
             assert!(check_service_account_privileges(&default_role_privileges(r)).is_ok(), "{}", r.name());
         }
         let p: Privilege = "grant:create".parse().unwrap();

@@ -31,6 +31,7 @@ pub mod numbers;
 pub mod pan;
 pub mod password;
 pub mod places;
+pub mod recording;
 pub mod rules;
 pub mod throttle;
 pub mod timezones;

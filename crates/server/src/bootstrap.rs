@@ -152,6 +152,14 @@ pub async fn state_with(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let auditor = Auditor::start(&store, kek.as_ref(), clock.now()).await?;
+    for (tenant, role) in callvault_core::tenants::sync_default_roles(&store, &auditor, clock.now()).await? {
+        tracing::warn!(
+            %tenant,
+            role,
+            "a custom role has the name of a built-in role, which is therefore not added to this tenant; rename \
+             the custom role and restart to get it"
+        );
+    }
     let vault = Arc::new(callvault_core::vault::Vault::new(
         kek.clone(),
         callvault_core::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),

@@ -4,6 +4,7 @@
 //! `serve` imports this module; nothing else in production does.
 
 use callvault_model::access::{DefaultRole, Scope};
+use callvault_model::recording::RecordingKind;
 use callvault_model::records::{
     AddressKind, Assignments, Capabilities, Grant, Grantee, Service, ServiceKind, Skill, SkillLevel, Team, Tenant,
     TenantSettings,
@@ -35,24 +36,14 @@ pub struct DemoLogin {
     pub service_account: bool,
 }
 
-/// The demo's recorder: a service account whose role only uploads content (what a call
-/// recorder does), with its token shown once.
+/// The demo's recorder: a service account with the built-in `recorder` role (content and contact
+/// records in, recording decisions; nothing out), with its token shown once.
 async fn seed_demo_recorder(
     tx: &mut callvault_store::Tx,
     tenant: TenantId,
     now: callvault_model::records::Timestamp,
 ) -> anyhow::Result<DemoLogin> {
-    use callvault_model::access::{Action, Privilege, Resource};
-    let role = callvault_model::records::Role {
-        id: callvault_model::RoleId::new(),
-        tenant_id: tenant,
-        name: "recorder".into(),
-        description: "Uploads recordings, transcripts and e-mails (call recorders, mail gateways)".into(),
-        privileges: vec![Privilege::scoped(Resource::Interaction, Action::Create)],
-        builtin: false,
-        created_at: now,
-    };
-    tx.insert_role(&role).await?;
+    let role = tx.role_by_name(tenant, DefaultRole::Recorder.name()).await?;
     let token = callvault_crypto::token::new_token(crate::auth::SERVICE_TOKEN_PREFIX);
     let account = callvault_model::records::ServiceAccount {
         id: callvault_model::ServiceAccountId::new(),
@@ -112,7 +103,8 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
     let sales = TeamId::new();
     let support = TeamId::new();
     for (id, name) in [(sales, "Sales"), (support, "Support")] {
-        tx.insert_team(&Team { id, tenant_id: tenant.id, name: name.into(), created_at: now }).await?;
+        tx.insert_team(&Team { id, tenant_id: tenant.id, name: name.into(), department_id: None, created_at: now })
+            .await?;
     }
     let english = SkillId::new();
     let spanish = SkillId::new();
@@ -145,7 +137,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
             "supervisor",
             "Sam",
             "Supervisor",
-            Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound] },
+            Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound], departments: vec![] },
         ),
         (DefaultRole::Administrator, "administrator", "Ada", "Admin", Scope::Tenant),
         (DefaultRole::SecurityOfficer, "security", "Sid", "Security", Scope::Tenant),
@@ -368,7 +360,9 @@ async fn seed_demo_content(
             agents: agent.into_iter().collect(),
             contact_ref: Some("crm-demo-42".into()),
             recorded_at: now,
-            consent: true,
+            consent: callvault_model::personal::Consent::Yes,
+            recording: if agent.is_some() { RecordingKind::Personal } else { RecordingKind::QualityManagement },
+            paused: Vec::new(),
             content_type: content_type.into(),
             size: bytes.len() as u64,
             sha256: String::new(),

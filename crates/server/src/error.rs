@@ -21,6 +21,8 @@ use callvault_core::identity::IdentityError;
 use callvault_core::input::InputError;
 use callvault_core::lists::ListError;
 use callvault_core::lists::records::RecordError;
+use callvault_core::recording::RecordingError;
+use callvault_core::reporting::ReportingError;
 use callvault_core::retention::RetentionError;
 use callvault_core::stations::StationError;
 use callvault_core::subjects::SubjectError;
@@ -684,6 +686,32 @@ impl From<CollectionError> for ApiError {
             CollectionError::NoSuchUser => Self::not_found("user"),
             CollectionError::Audit(e) => e.into(),
             CollectionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RecordingError> for ApiError {
+    fn from(e: RecordingError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RecordingError::Access(e) => e.into(),
+            RecordingError::Invalid(_) | RecordingError::Policy(_) => Self::invalid(detail),
+            RecordingError::NoSuchInteraction => Self::not_found("interaction"),
+            RecordingError::Audit(e) => e.into(),
+            RecordingError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportingError> for ApiError {
+    fn from(e: ReportingError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ReportingError::Access(e) => e.into(),
+            ReportingError::Invalid(_) => Self::invalid(detail),
+            ReportingError::NotFound(what) => Self::not_found(what),
+            ReportingError::Audit(e) => e.into(),
+            ReportingError::Store(e) => e.into(),
         }
     }
 }

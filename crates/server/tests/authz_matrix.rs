@@ -20,8 +20,17 @@ use callvault_store::prelude::*;
 use common::{Db, TestApp};
 use serde_json::{Value, json};
 
-const ROLES: [&str; 7] =
-    ["agent", "supervisor", "administrator", "security_officer", "data_protection_officer", "auditor", "dialer"];
+const ROLES: [&str; 9] = [
+    "agent",
+    "supervisor",
+    "administrator",
+    "security_officer",
+    "data_protection_officer",
+    "auditor",
+    "dialer",
+    "recorder",
+    "reporting_feed",
+];
 const PLACES: [&str; 3] = ["in", "out", "other"];
 
 struct World {
@@ -146,6 +155,7 @@ async fn world(app: &TestApp) -> World {
         ("skill", "/v1/skills", json!({ "name": "B" })),
         ("service", "/v1/services", json!({ "name": "B", "kind": "inbound" })),
         ("role", "/v1/roles", json!({ "name": "B", "privileges": ["team:read"] })),
+        ("department", "/v1/departments", json!({ "name": "B" })),
     ] {
         b_objects.insert(kind, app.post(path, &admin_b, body).await.1["id"].as_str().unwrap().to_owned());
     }
@@ -218,6 +228,7 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
         "team" if place == "in" && !fresh => w.team_in.clone(),
         "team" => app.post("/v1/teams", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
         "skill" => app.post("/v1/skills", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
+        "department" => app.post("/v1/departments", a, json!({ "name": n })).await.1["id"].as_str().unwrap().to_owned(),
         "service" if place == "in" && !fresh => w.service_in.clone(),
         "service" => app.post("/v1/services", a, json!({ "name": n, "kind": "inbound" })).await.1["id"]
             .as_str()
@@ -339,6 +350,7 @@ async fn request_for(
         "users" => "user",
         "teams" => "team",
         "skills" => "skill",
+        "departments" => "department",
         "services" => "service",
         "roles" => "role",
         "grants" => "grant",
@@ -414,6 +426,9 @@ async fn request_for(
         "/v1/audit/proofs/consistency" => format!("{path}?first=1"),
         "/v1/objects" if m == "POST" => format!("{path}?class=voice&size=2"),
         "/v1/calls/sip" => format!("{path}?leg=a"),
+        p if p.ends_with("/performance") && m == "GET" => {
+            format!("{concrete}?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z")
+        }
         _ => concrete,
     };
     let n = uuid::Uuid::new_v4().simple().to_string();
@@ -445,7 +460,14 @@ async fn request_for(
         ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => {
             Some(json!({ "name": format!("r{n}") }))
         }
-        ("POST", "/v1/teams") | ("POST", "/v1/skills") => Some(json!({ "name": n })),
+        ("POST", "/v1/teams") | ("POST", "/v1/skills") | ("POST", "/v1/departments") => Some(json!({ "name": n })),
+        ("PATCH", "/v1/departments/{id}") => Some(json!({ "name": format!("r{n}") })),
+        ("PUT", "/v1/teams/{id}/department") => Some(json!({ "department_id": null })),
+        ("POST", "/v1/recording-decisions") => Some(json!({ "direction": "inbound", "agents": [me] })),
+        ("POST", "/v1/interactions/{id}/recording-state") => Some(json!({ "state": "paused" })),
+        ("POST", "/v1/performance") => Some(json!({ "intervals": [{ "user_id": me,
+            "interval_start": "2026-12-01T10:15:00Z", "talk_s": 600, "hold_s": 0, "wrap_up_s": 60, "available_s": 240,
+            "break_s": 0, "other_s": 0, "handled": 3, "missed": 0 }] })),
         ("POST", "/v1/services") => Some(json!({ "name": n, "kind": "campaign" })),
         ("POST", "/v1/roles") => Some(json!({ "name": n, "privileges": ["team:read"] })),
         ("PATCH", "/v1/roles/{id}") => Some(json!({ "description": "changed" })),

@@ -19,6 +19,7 @@ async fn another_tenant_never_sees_or_changes_data() {
         // Tenant A's objects.
         let (_, team) = app.post("/v1/teams", &a_admin, json!({ "name": "Alpha Team" })).await;
         let (_, skill) = app.post("/v1/skills", &a_admin, json!({ "name": "Alpha Skill" })).await;
+        let (_, department) = app.post("/v1/departments", &a_admin, json!({ "name": "Alpha Department" })).await;
         let (_, service) =
             app.post("/v1/services", &a_admin, json!({ "name": "Alpha Service", "kind": "inbound" })).await;
         let user = app.user(&a_admin, "alphauser", "alpha user passphrase", json!({ "teams": [team["id"]] })).await;
@@ -121,37 +122,39 @@ async fn another_tenant_never_sees_or_changes_data() {
             common::fixtures::legal_hold(&app, a_tenant_id, service["id"].as_str().unwrap().parse().unwrap()).await;
         let dpo_request = common::fixtures::dpo_request(&app, a_tenant_id).await;
         let subject = common::fixtures::subject(&app, a_tenant_id).await;
-        let secret_values: Vec<String> = [&team["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .chain([
-                a_tenant.clone(),
-                user.clone(),
-                grant.clone(),
-                a_session.clone(),
-                interaction.clone(),
-                retention.clone(),
-                hold.clone(),
-                dpo_request.clone(),
-                subject.clone(),
-                object.clone(),
-                ceremony.clone(),
-                job.clone(),
-                list.clone(),
-                record.clone(),
-                hook.clone(),
-                dnc.clone(),
-                call.clone(),
-                "alpha-call-key".into(),
-                "alpha-desk".into(),
-                "alpha-kamailio".into(),
-                "Alpha area".into(),
-                "alpha value".into(),
-                "Alpha Team".into(),
-                "alphauser".into(),
-                "Firstalphauser".into(),
-            ])
-            .collect();
+        let secret_values: Vec<String> =
+            [&team["id"], &department["id"], &skill["id"], &service["id"], &role["id"], &sa["account"]["id"]]
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .chain([
+                    a_tenant.clone(),
+                    user.clone(),
+                    grant.clone(),
+                    a_session.clone(),
+                    interaction.clone(),
+                    retention.clone(),
+                    hold.clone(),
+                    dpo_request.clone(),
+                    subject.clone(),
+                    object.clone(),
+                    ceremony.clone(),
+                    job.clone(),
+                    list.clone(),
+                    record.clone(),
+                    hook.clone(),
+                    dnc.clone(),
+                    call.clone(),
+                    "alpha-call-key".into(),
+                    "alpha-desk".into(),
+                    "alpha-kamailio".into(),
+                    "Alpha area".into(),
+                    "alpha value".into(),
+                    "Alpha Team".into(),
+                    "Alpha Department".into(),
+                    "alphauser".into(),
+                    "Firstalphauser".into(),
+                ])
+                .collect();
         let before = snapshot(&app, &a_admin).await;
 
         let id_for = |path: &str| -> String {
@@ -159,6 +162,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 user.clone()
             } else if path.starts_with("/v1/teams/") {
                 team["id"].as_str().unwrap().to_owned()
+            } else if path.starts_with("/v1/departments/") {
+                department["id"].as_str().unwrap().to_owned()
             } else if path.starts_with("/v1/skills/") {
                 skill["id"].as_str().unwrap().to_owned()
             } else if path.starts_with("/v1/services/") {
@@ -227,9 +232,16 @@ async fn another_tenant_never_sees_or_changes_data() {
                 ("PUT", "/v1/users/{id}/password") => {
                     json!({ "password": "an entirely new passphrase" })
                 }
-                ("PATCH", "/v1/teams/{id}") | ("PATCH", "/v1/skills/{id}") | ("PATCH", "/v1/services/{id}") => {
-                    json!({ "name": "Hijacked" })
-                }
+                ("PATCH", "/v1/teams/{id}")
+                | ("PATCH", "/v1/skills/{id}")
+                | ("PATCH", "/v1/services/{id}")
+                | ("PATCH", "/v1/departments/{id}") => json!({ "name": "Hijacked" }),
+                ("PUT", "/v1/teams/{id}/department") => json!({ "department_id": null }),
+                ("POST", "/v1/interactions/{id}/recording-state") => json!({ "state": "paused" }),
+                ("POST", "/v1/recording-decisions") => json!({ "direction": "inbound" }),
+                ("POST", "/v1/performance") => json!({ "intervals": [{ "user_id": user,
+                    "interval_start": "2026-12-01T10:15:00Z", "talk_s": 600, "hold_s": 0, "wrap_up_s": 60,
+                    "available_s": 240, "break_s": 0, "other_s": 0, "handled": 3, "missed": 0 }] }),
                 ("PATCH", "/v1/roles/{id}") => json!({ "description": "hijacked" }),
                 ("POST", "/v1/key-ceremonies/{id}/approve") | ("POST", "/v1/key-ceremonies/{id}/share") => {
                     json!({ "password": "x", "totp": "000000" })
@@ -272,6 +284,11 @@ async fn another_tenant_never_sees_or_changes_data() {
                     .replace("/v1/stations/{name}", "/v1/stations/alpha-desk")
                     .replace("{capture_id}", "4242")
                     .replace("/v1/calls/sip", "/v1/calls/sip?leg=b");
+                let concrete = if concrete.ends_with("/performance") && m == "GET" {
+                    format!("{concrete}?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z")
+                } else {
+                    concrete
+                };
                 let (status, body) = app.request(&m, &concrete, Some(&b_admin), body_for(&m, path)).await;
                 tried += 1;
                 let text = body.to_string();
@@ -316,6 +333,8 @@ async fn snapshot(app: &TestApp, admin: &str) -> Vec<Value> {
         "/v1/dial/settings",
         "/v1/dial/rules",
         "/v1/dnc-lists",
+        "/v1/departments",
+        "/v1/recording-policy",
     ] {
         v.push(app.get(p, admin).await.1);
     }

@@ -2,9 +2,9 @@
 //! assignments between them.
 
 use callvault_model::records::{
-    Address, AddressKind, Assignments, Service, ServiceKind, Skill, SkillLevel, Team, Timestamp, User,
+    Address, AddressKind, Assignments, Department, Service, ServiceKind, Skill, SkillLevel, Team, Timestamp, User,
 };
-use callvault_model::{AddressId, Personal, ServiceId, SkillId, TeamId, TenantId, UserId};
+use callvault_model::{AddressId, DepartmentId, Personal, ServiceId, SkillId, TeamId, TenantId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -81,6 +81,33 @@ pub trait DirectoryStore {
     async fn delete_team(&mut self, tenant: TenantId, id: TeamId) -> Result<()>
     where
         Self: Writable;
+    /// Inserts a department.
+    async fn insert_department(&mut self, department: &Department) -> Result<()>
+    where
+        Self: Writable;
+    /// All departments.
+    async fn departments(&mut self, tenant: TenantId) -> Result<Vec<Department>>;
+    /// One department.
+    async fn department(&mut self, tenant: TenantId, id: DepartmentId) -> Result<Department>;
+    /// Renames a department.
+    async fn rename_department(&mut self, tenant: TenantId, id: DepartmentId, name: &str) -> Result<()>
+    where
+        Self: Writable;
+    /// Deletes a department (its teams stay, in no department).
+    async fn delete_department(&mut self, tenant: TenantId, id: DepartmentId) -> Result<()>
+    where
+        Self: Writable;
+    /// Moves a team into a department, or out of any.
+    async fn set_team_department(
+        &mut self,
+        tenant: TenantId,
+        team: TeamId,
+        department: Option<DepartmentId>,
+    ) -> Result<()>
+    where
+        Self: Writable;
+    /// The teams of these departments.
+    async fn department_teams(&mut self, tenant: TenantId, departments: &[DepartmentId]) -> Result<Vec<TeamId>>;
 
     /// Inserts a skill.
     async fn insert_skill(&mut self, skill: &Skill) -> Result<()>
@@ -137,6 +164,7 @@ enum Named {
     Team,
     Skill,
     Service,
+    Department,
 }
 
 impl Named {
@@ -147,31 +175,46 @@ impl Named {
             Named::Service => {
                 "INSERT INTO cfg_service (id, tenant_id, name, created_at, kind) VALUES ($1, $2, $3, $4, $5)"
             }
+            Named::Department => "INSERT INTO cfg_department (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)",
         }
     }
     fn list(self) -> &'static str {
         match self {
             Named::Team => {
-                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 ORDER BY name"
+                "SELECT id, tenant_id, name, created_at, '' AS kind, COALESCE(department_id, '') AS parent FROM cfg_team \
+                 WHERE tenant_id = $1 ORDER BY name"
             }
             Named::Skill => {
-                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 ORDER BY name"
+                "SELECT id, tenant_id, name, created_at, '' AS kind, '' AS parent FROM cfg_skill WHERE tenant_id = $1 \
+                 ORDER BY name"
             }
             Named::Service => {
-                "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 ORDER BY name"
+                "SELECT id, tenant_id, name, created_at, kind, '' AS parent FROM cfg_service WHERE tenant_id = $1 \
+                 ORDER BY name"
+            }
+            Named::Department => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind, '' AS parent FROM cfg_department \
+                 WHERE tenant_id = $1 ORDER BY name"
             }
         }
     }
     fn one(self) -> &'static str {
         match self {
             Named::Team => {
-                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_team WHERE tenant_id = $1 AND id = $2"
+                "SELECT id, tenant_id, name, created_at, '' AS kind, COALESCE(department_id, '') AS parent FROM cfg_team \
+                 WHERE tenant_id = $1 AND id = $2"
             }
             Named::Skill => {
-                "SELECT id, tenant_id, name, created_at, '' AS kind FROM cfg_skill WHERE tenant_id = $1 AND id = $2"
+                "SELECT id, tenant_id, name, created_at, '' AS kind, '' AS parent FROM cfg_skill \
+                 WHERE tenant_id = $1 AND id = $2"
             }
             Named::Service => {
-                "SELECT id, tenant_id, name, created_at, kind FROM cfg_service WHERE tenant_id = $1 AND id = $2"
+                "SELECT id, tenant_id, name, created_at, kind, '' AS parent FROM cfg_service \
+                 WHERE tenant_id = $1 AND id = $2"
+            }
+            Named::Department => {
+                "SELECT id, tenant_id, name, created_at, '' AS kind, '' AS parent FROM cfg_department \
+                 WHERE tenant_id = $1 AND id = $2"
             }
         }
     }
@@ -180,6 +223,7 @@ impl Named {
             Named::Team => "UPDATE cfg_team SET name = $3 WHERE tenant_id = $1 AND id = $2",
             Named::Skill => "UPDATE cfg_skill SET name = $3 WHERE tenant_id = $1 AND id = $2",
             Named::Service => "UPDATE cfg_service SET name = $3 WHERE tenant_id = $1 AND id = $2",
+            Named::Department => "UPDATE cfg_department SET name = $3 WHERE tenant_id = $1 AND id = $2",
         }
     }
     fn delete(self) -> &'static str {
@@ -187,6 +231,7 @@ impl Named {
             Named::Team => "DELETE FROM cfg_team WHERE tenant_id = $1 AND id = $2",
             Named::Skill => "DELETE FROM cfg_skill WHERE tenant_id = $1 AND id = $2",
             Named::Service => "DELETE FROM cfg_service WHERE tenant_id = $1 AND id = $2",
+            Named::Department => "DELETE FROM cfg_department WHERE tenant_id = $1 AND id = $2",
         }
     }
 }
@@ -196,6 +241,8 @@ struct NamedRow {
     tenant_id: TenantId,
     name: String,
     kind: String,
+    /// A team's department id, or empty.
+    parent: String,
     created_at: Timestamp,
 }
 
@@ -205,13 +252,25 @@ fn named_row(row: &AnyRow) -> Result<NamedRow> {
         tenant_id: TenantId(col_uuid(row, "tenant_id")?),
         name: row.try_get("name")?,
         kind: row.try_get("kind")?,
+        parent: row.try_get("parent")?,
         created_at: Timestamp(row.try_get("created_at")?),
     })
 }
 
-impl From<NamedRow> for Team {
+impl TryFrom<NamedRow> for Team {
+    type Error = StoreError;
+    fn try_from(r: NamedRow) -> Result<Self> {
+        let department_id = match r.parent.as_str() {
+            "" => None,
+            p => Some(DepartmentId(p.parse().map_err(|_| StoreError::Corrupt("team department".into()))?)),
+        };
+        Ok(Team { id: TeamId(r.id), tenant_id: r.tenant_id, name: r.name, department_id, created_at: r.created_at })
+    }
+}
+
+impl From<NamedRow> for Department {
     fn from(r: NamedRow) -> Self {
-        Team { id: TeamId(r.id), tenant_id: r.tenant_id, name: r.name, created_at: r.created_at }
+        Department { id: DepartmentId(r.id), tenant_id: r.tenant_id, name: r.name, created_at: r.created_at }
     }
 }
 
@@ -451,10 +510,65 @@ impl<C: Conn> DirectoryStore for C {
         insert_named(self, Named::Team, t.id.0, t.tenant_id, &t.name, t.created_at, None).await
     }
     async fn teams(&mut self, tenant: TenantId) -> Result<Vec<Team>> {
-        Ok(list_named(self, Named::Team, tenant).await?.into_iter().map(Team::from).collect())
+        list_named(self, Named::Team, tenant).await?.into_iter().map(Team::try_from).collect()
     }
     async fn team(&mut self, tenant: TenantId, id: TeamId) -> Result<Team> {
-        one_named(self, Named::Team, tenant, id.0).await.map(Team::from)
+        one_named(self, Named::Team, tenant, id.0).await.and_then(Team::try_from)
+    }
+    async fn insert_department(&mut self, d: &Department) -> Result<()>
+    where
+        Self: Writable,
+    {
+        insert_named(self, Named::Department, d.id.0, d.tenant_id, &d.name, d.created_at, None).await
+    }
+    async fn departments(&mut self, tenant: TenantId) -> Result<Vec<Department>> {
+        Ok(list_named(self, Named::Department, tenant).await?.into_iter().map(Department::from).collect())
+    }
+    async fn department(&mut self, tenant: TenantId, id: DepartmentId) -> Result<Department> {
+        one_named(self, Named::Department, tenant, id.0).await.map(Department::from)
+    }
+    async fn rename_department(&mut self, tenant: TenantId, id: DepartmentId, name: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
+        rename_named(self, Named::Department, tenant, id.0, name).await
+    }
+    async fn delete_department(&mut self, tenant: TenantId, id: DepartmentId) -> Result<()>
+    where
+        Self: Writable,
+    {
+        delete_named(self, Named::Department, tenant, id.0).await
+    }
+    async fn set_team_department(
+        &mut self,
+        tenant: TenantId,
+        team: TeamId,
+        department: Option<DepartmentId>,
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query("UPDATE cfg_team SET department_id = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(team.to_string())
+            .bind(department.map(|d| d.to_string()))
+            .execute(self.conn())
+            .await?;
+        affected(r)
+    }
+    async fn department_teams(&mut self, tenant: TenantId, departments: &[DepartmentId]) -> Result<Vec<TeamId>> {
+        let mut out = Vec::new();
+        for d in departments {
+            let rows = sqlx::query("SELECT id FROM cfg_team WHERE tenant_id = $1 AND department_id = $2 ORDER BY id")
+                .bind(tenant.to_string())
+                .bind(d.to_string())
+                .fetch_all(self.conn())
+                .await?;
+            for row in &rows {
+                out.push(TeamId(col_uuid(row, "id")?));
+            }
+        }
+        Ok(out)
     }
     async fn rename_team(&mut self, tenant: TenantId, id: TeamId, name: &str) -> Result<()>
     where

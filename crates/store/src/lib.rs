@@ -23,6 +23,7 @@ mod identity;
 mod interactions;
 mod migrate;
 pub mod personal;
+mod recording;
 mod retention;
 mod tenants;
 mod vault;
@@ -47,6 +48,7 @@ pub use identity::{
 };
 pub use interactions::{InteractionRow, InteractionStore, OrphanReference, ResealIdentifier, SealedIdentifier};
 pub use migrate::{MIGRATIONS, Migration, current_version};
+pub use recording::{PauseRow, RecordingStore};
 pub use retention::{ErasedKind, RetentionStore, Tombstone};
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
@@ -59,8 +61,8 @@ pub mod prelude {
     pub use crate::{
         AuditStore, CallStore, CeremonyStore, CollectionStore, CredentialStore, DialStore, DirectoryStore, DpoStore,
         GrantStore, IdentityStore, InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore,
-        RetentionStore, RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore, VaultStore,
-        WebhookStore, Writable,
+        RecordingStore, RetentionStore, RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore,
+        VaultStore, WebhookStore, Writable,
     };
 }
 

@@ -140,6 +140,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_object_redactions.sql"),
         postgres: include_str!("../migrations/postgres/0017_object_redactions.sql"),
     },
+    Migration {
+        version: 18,
+        name: "recording_policy",
+        sqlite: include_str!("../migrations/sqlite/0018_recording_policy.sql"),
+        postgres: include_str!("../migrations/postgres/0018_recording_policy.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -1,6 +1,8 @@
 //! Encryption at rest: settings and data key versions, stored objects, jobs, key ceremonies,
 //! calling lists and forms, webhooks, the KEK check value.
 
+use callvault_model::personal::Consent;
+use callvault_model::recording::RecordingKind;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{
     Ceremony, CeremonyKind, CeremonyState, ContentClass, DataKeyVersion, EncryptionSettings, FieldDef, Job, JobKind,
@@ -122,8 +124,8 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const OBJECT_COLS: &str = "id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, consent, \
-     content_type, size, sha256, redactions, blob, header, key_version, wrapped_key, created_at";
+const OBJECT_COLS: &str = "id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
+     consent_outcome, recording_kind, paused_spans, content_type, size, sha256, redactions, blob, header, key_version, wrapped_key, created_at";
 
 fn object_row(row: &AnyRow) -> Result<StoredObject> {
     let agents: Vec<String> = col_json(row, "agents")?;
@@ -140,7 +142,9 @@ fn object_row(row: &AnyRow) -> Result<StoredObject> {
         agents,
         contact_ref: row.try_get("contact_ref")?,
         recorded_at: Timestamp(row.try_get("recorded_at")?),
-        consent: row.try_get::<i64, _>("consent")? != 0,
+        consent: enum_col(row, "consent_outcome", Consent::parse)?,
+        recording: enum_col(row, "recording_kind", RecordingKind::parse)?,
+        paused: col_json(row, "paused_spans")?,
         content_type: row.try_get("content_type")?,
         size: u64_col(row, "size")?,
         sha256: row.try_get("sha256")?,

@@ -103,7 +103,8 @@ async fn fixture(store: &Store, slug: &str) -> Fixture {
     let u = new_user(t.id, "ada");
     tx.insert_user(&u).await.unwrap();
     tx.insert_credential(t.id, u.id, "$argon2id$hash", now()).await.unwrap();
-    let team = Team { id: TeamId::new(), tenant_id: t.id, name: "Sales".into(), created_at: now() };
+    let team =
+        Team { id: TeamId::new(), tenant_id: t.id, name: "Sales".into(), department_id: None, created_at: now() };
     tx.insert_team(&team).await.unwrap();
     let skill = Skill { id: SkillId::new(), tenant_id: t.id, name: "English".into(), created_at: now() };
     tx.insert_skill(&skill).await.unwrap();
@@ -288,7 +289,8 @@ async fn user_delete_removes_relations(store: &Store) {
 async fn conflicts_and_rollback(store: &Store) {
     let f = fixture(store, "delta").await;
     let mut tx = store.begin().await.unwrap();
-    let dup = Team { id: TeamId::new(), tenant_id: f.t.id, name: "Sales".into(), created_at: now() };
+    let dup =
+        Team { id: TeamId::new(), tenant_id: f.t.id, name: "Sales".into(), department_id: None, created_at: now() };
     assert!(matches!(tx.insert_team(&dup).await, Err(StoreError::Conflict(ConflictKind::Duplicate))));
     drop(tx);
     let mut tx = store.begin().await.unwrap();

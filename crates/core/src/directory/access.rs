@@ -250,11 +250,11 @@ pub async fn grants(state: &Services, ctx: &Ctx) -> Result<Vec<Grant>, Directory
 pub async fn create_grant(state: &Services, ctx: &Ctx, new: CreateGrant) -> Result<Outcome<Grant>, DirectoryError> {
     let permit = tenant_wide(state, ctx, Action::Create, Resource::Grant).await?;
     let tenant = permit.tenant();
-    if let Scope::Limited { teams, skills, services } = &new.scope
-        && !(1..=MAX_SCOPE).contains(&(teams.len() + skills.len() + services.len()))
+    if let Scope::Limited { teams, skills, services, departments } = &new.scope
+        && !(1..=MAX_SCOPE).contains(&(teams.len() + skills.len() + services.len() + departments.len()))
     {
         return Err(DirectoryError::Invalid(format!(
-            "a limited scope needs 1 to {MAX_SCOPE} teams, skills or services"
+            "a limited scope needs 1 to {MAX_SCOPE} teams, skills, services or departments"
         )));
     }
     permit.covers(Action::Create, Resource::Grant, tenant)?;
@@ -273,7 +273,10 @@ pub async fn create_grant(state: &Services, ctx: &Ctx, new: CreateGrant) -> Resu
         }
     }
     custody::check_grant(&mut tx, tenant, new.grantee, &role.privileges).await?;
-    if let Scope::Limited { teams, skills, services } = &new.scope {
+    if let Scope::Limited { teams, skills, services, departments } = &new.scope {
+        for d in departments {
+            tx.department(tenant, *d).await.map_err(row("department"))?;
+        }
         for t in teams {
             tx.team(tenant, *t).await.map_err(row("team"))?;
         }

@@ -3,8 +3,8 @@
 //! delete, each audited); [`Unit`] says where they differ.
 
 use callvault_model::access::{Action, Resource};
-use callvault_model::records::{Service, ServiceKind, Skill, Team, Timestamp};
-use callvault_model::{ServiceId, SkillId, TeamId, TenantId, UserId};
+use callvault_model::records::{Department, Service, ServiceKind, Skill, Team, Timestamp};
+use callvault_model::{DepartmentId, ServiceId, SkillId, TeamId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::{DirectoryStore, StoreError, Tx};
 
@@ -141,6 +141,40 @@ impl Unit for Service {
     }
 }
 
+impl Unit for Department {
+    type Id = DepartmentId;
+    const KIND: Resource = Resource::Department;
+    const WHAT: &'static str = "department";
+    const EVENTS: [&'static str; 3] = ["department.create", "department.update", "department.delete"];
+    const LOOKALIKES: bool = true;
+    fn id(&self) -> DepartmentId {
+        self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// Departments are configuration of the whole tenant: only tenant-wide grants reach them (a
+    /// supervisor granted a department reaches its teams, not the department itself).
+    fn resource(tenant: TenantId, _: &DepartmentId) -> ResourceRef<'_> {
+        ResourceRef::tenant_wide(Resource::Department, tenant)
+    }
+    async fn all<S: DirectoryStore>(s: &mut S, tenant: TenantId) -> Result<Vec<Self>, StoreError> {
+        s.departments(tenant).await
+    }
+    async fn one<S: DirectoryStore>(s: &mut S, tenant: TenantId, id: DepartmentId) -> Result<Self, StoreError> {
+        s.department(tenant, id).await
+    }
+    async fn insert(tx: &mut Tx, unit: &Self) -> Result<(), StoreError> {
+        tx.insert_department(unit).await
+    }
+    async fn rename(tx: &mut Tx, tenant: TenantId, id: DepartmentId, name: &str) -> Result<(), StoreError> {
+        tx.rename_department(tenant, id, name).await
+    }
+    async fn delete(tx: &mut Tx, tenant: TenantId, id: DepartmentId) -> Result<(), StoreError> {
+        tx.delete_department(tenant, id).await
+    }
+}
+
 /// The tenant of a caller who may list `kind` somewhere (or tenant-wide, which is audited when
 /// denied).
 pub(crate) async fn may_list(state: &Services, ctx: &Ctx, kind: Resource) -> Result<TenantId, DirectoryError> {
@@ -178,8 +212,53 @@ pub async fn get<U: Unit>(state: &Services, ctx: &Ctx, id: U::Id) -> Result<U, D
 
 /// A new team.
 pub async fn create_team(state: &Services, ctx: &Ctx, name: &str) -> Result<Team, DirectoryError> {
-    create(state, ctx, name, |tenant_id, name, created_at| Team { id: TeamId::new(), tenant_id, name, created_at })
-        .await
+    create(state, ctx, name, |tenant_id, name, created_at| Team {
+        id: TeamId::new(),
+        tenant_id,
+        name,
+        department_id: None,
+        created_at,
+    })
+    .await
+}
+
+/// A new department.
+pub async fn create_department(state: &Services, ctx: &Ctx, name: &str) -> Result<Department, DirectoryError> {
+    create(state, ctx, name, |tenant_id, name, created_at| Department {
+        id: DepartmentId::new(),
+        tenant_id,
+        name,
+        created_at,
+    })
+    .await
+}
+
+/// Moves a team into a department (or out of any, with `None`): supervisors granted the
+/// department reach the team from the next request on. Needs `team:update` on the team.
+pub async fn set_team_department(
+    state: &Services,
+    ctx: &Ctx,
+    id: TeamId,
+    department: Option<DepartmentId>,
+) -> Result<Team, DirectoryError> {
+    let (_, permit) = allowed::<Team>(state, ctx, id, Action::Update).await?;
+    let tenant = permit.tenant();
+    permit.covers(Action::Update, Resource::Team, tenant)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    if let Some(d) = department {
+        tx.department(tenant, d).await.map_err(row("department"))?;
+    }
+    tx.set_team_department(tenant, id, department).await.map_err(row("team"))?;
+    let team = tx.team(tenant, id).await?;
+    let event = ctx
+        .event("team.department")
+        .target("team", id)
+        .origin(ctx.origin(state))
+        .details(serde_json::json!({ "department_id": department }));
+    state.auditor.record(&mut tx, now, &event).await?;
+    tx.commit().await?;
+    Ok(team)
 }
 
 /// A new skill.

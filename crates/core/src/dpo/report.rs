@@ -12,7 +12,7 @@ use callvault_model::records::Grantee;
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, SubjectId, TenantId, UserId};
 use callvault_store::prelude::*;
-use callvault_store::{InteractionRow, StoreError};
+use callvault_store::{InteractionRow, RecordingStore, StoreError};
 use serde::Serialize;
 
 use super::{DAY_MS, DpoError, SubjectData, covers, gather, pseudonyms, read_permit};
@@ -330,7 +330,27 @@ pub async fn user_report(state: &Services, ctx: &Ctx, user: UserId) -> Result<Us
             });
         }
     }
+    // Reporting data: one item per day of statistics, with the reporting retention.
+    let performance = r.performance(tenant, &[user], Timestamp(i64::MIN), Timestamp(i64::MAX)).await?;
     drop(r);
+    let mut days: std::collections::BTreeMap<i64, (u32, u64)> = std::collections::BTreeMap::new();
+    for i in &performance {
+        let d = days.entry(i.interval_start.millis().div_euclid(DAY_MS) * DAY_MS).or_default();
+        d.0 += 1;
+        d.1 += i.total_s();
+    }
+    for (day, (intervals, seconds)) in days {
+        items.push(ReportItem {
+            id: format!("performance:{}", Timestamp(day)),
+            kind: "performance".into(),
+            category: Category::Reporting,
+            recorded_at: Some(Timestamp(day)),
+            about: format!("work-time statistics: {intervals} interval(s), {seconds} s accounted for"),
+            retention_until: until(Timestamp(day), retention_days(&policies, Category::Reporting, None)),
+            holds: Vec::new(),
+            state: None,
+        });
+    }
     let directory_collected = crate::collection::collected(state, tenant, Some(user), Category::Directory).await?;
     let event = ctx
         .event("user.personal_data_report")

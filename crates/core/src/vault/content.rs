@@ -4,8 +4,8 @@
 //! archive with a manifest. Every read is audited; every failure of the content is reported to
 //! the security officers.
 //!
-//! Access to an object: allowed when the access engine allows the action on the object as a
-//! whole (its service) or as owned by any of its agents.
+//! Access to an object: personal recordings through their agents and the agents' teams,
+//! quality-management recordings through their service ([`super::access`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use callvault_crypto::digest::Sha256Stream;
 use callvault_crypto::envelope::DataKey;
+use callvault_model::ObjectId;
 use callvault_model::access::{Action, Resource};
 use callvault_model::vault::StoredObject;
-use callvault_model::{ObjectId, PrincipalId, UserId};
-use callvault_policy::access::{Decision, ResourceRef};
+use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
 use callvault_store::{ObjectQuery, StoreError};
 use futures_util::{Stream, StreamExt};
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::integrity::{self, IntegrityFailure, VerifyReport};
 use super::{ContentError, KeyError, read_plain};
 use crate::audit::AppendError;
-use crate::caller::{AccessError, Ctx, Permit};
+use crate::caller::{AccessError, Ctx};
 use crate::services::Services;
 
 /// The largest page of a listing.
@@ -155,43 +155,7 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, Content
     Ok(Some((start, end)))
 }
 
-fn base_ref(o: &StoredObject) -> ResourceRef<'_> {
-    ResourceRef { services: o.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, o.tenant_id) }
-}
-
-/// The decision for an object: allowed when allowed for the object as a whole or as owned by
-/// any of its agents; otherwise the first denial, with the first agent as owner.
-pub fn decide_object(ctx: &Ctx, action: Action, o: &StoredObject) -> (Decision, Option<UserId>) {
-    let mut first = (ctx.decide(action, &base_ref(o)), None);
-    if first.0.is_allowed() {
-        return first;
-    }
-    for agent in &o.agents {
-        let d = ctx.decide(action, &base_ref(o).with_owner(PrincipalId::User(*agent)));
-        if d.is_allowed() {
-            return (d, Some(*agent));
-        }
-        if first.1.is_none() {
-            first.1 = Some(*agent);
-        }
-    }
-    first
-}
-
-/// Authorizes `action` on an object (a denial is audited).
-pub async fn authorize_object(
-    state: &Services,
-    ctx: &Ctx,
-    action: Action,
-    o: &StoredObject,
-) -> Result<Permit, AccessError> {
-    let (_, owner) = decide_object(ctx, action, o);
-    let r = match owner {
-        Some(a) => base_ref(o).with_owner(PrincipalId::User(a)),
-        None => base_ref(o),
-    };
-    ctx.authorize(state, action, &r).await
-}
+pub use super::access::{AgentTeams, authorize_object, decide_object};
 
 async fn may_read_some(state: &Services, ctx: &Ctx) -> Result<callvault_model::TenantId, ContentReadError> {
     let tenant = ctx.tenant()?;
@@ -222,9 +186,12 @@ pub async fn list(state: &Services, ctx: &Ctx, p: ListParams) -> Result<ObjectPa
         return Err(ContentReadError::Invalid("limit: 1..=500"));
     }
     let query = ObjectQuery { class: p.class, interaction: p.interaction, after: p.after, limit };
-    let page = state.store.reader().await?.objects(tenant, &query).await?;
+    let mut r = state.store.reader().await?;
+    let page = r.objects(tenant, &query).await?;
+    let teams = AgentTeams::of(&mut r, tenant, &page).await?;
+    drop(r);
     let next = (page.len() as i64 == limit).then(|| page.last().map(|o| o.id)).flatten();
-    let items = page.into_iter().filter(|o| decide_object(ctx, Action::Read, o).0.is_allowed()).collect();
+    let items = page.into_iter().filter(|o| decide_object(ctx, Action::Read, o, &teams).0.is_allowed()).collect();
     Ok(ObjectPage { items, next })
 }
 
@@ -331,9 +298,11 @@ pub async fn verify_one(state: &Services, ctx: &Ctx, id: ObjectId) -> Result<Ver
 /// Authenticates every object the caller may read; damaged ones are listed and reported.
 pub async fn verify_all(state: &Services, ctx: &Ctx) -> Result<VerifyReport, ContentReadError> {
     let tenant = may_read_some(state, ctx).await?;
-    let report =
-        integrity::verify_tenant(state, Some(ctx), tenant, |o| decide_object(ctx, Action::Read, o).0.is_allowed())
-            .await?;
+    let teams = AgentTeams::whole_tenant(&mut state.store.reader().await?, tenant).await?;
+    let report = integrity::verify_tenant(state, Some(ctx), tenant, |o| {
+        decide_object(ctx, Action::Read, o, &teams).0.is_allowed()
+    })
+    .await?;
     audit_verify(state, ctx, &report).await?;
     Ok(report)
 }

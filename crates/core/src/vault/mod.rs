@@ -5,6 +5,7 @@
 //! under the key version the row names. Transforms write a new blob, verify it against the
 //! object's SHA-256, switch the row in a transaction, and only then delete the old blob.
 
+pub mod access;
 pub mod blobs;
 pub mod ceremony;
 pub mod content;

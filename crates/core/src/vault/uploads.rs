@@ -12,6 +12,8 @@
 
 use callvault_crypto::stream::SEGMENT_SIZE;
 use callvault_model::access::{Action, Resource};
+use callvault_model::personal::Consent;
+use callvault_model::recording::RecordingKind;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{ContentClass, StoredObject};
 use callvault_model::{ObjectId, ServiceId, UserId};
@@ -48,8 +50,11 @@ pub struct NewUpload {
     pub contact_ref: Option<String>,
     /// When it was recorded; now when absent.
     pub recorded_at: Option<Timestamp>,
-    /// Whether the customer consented to recording.
-    pub consent: bool,
+    /// The customer's answer when asked to consent to recording.
+    pub consent: Consent,
+    /// Personal (the agents') or quality management (the service's); by default personal when
+    /// agents are named, quality management otherwise.
+    pub recording: Option<RecordingKind>,
     /// The media type stored and served back.
     pub content_type: String,
     /// Plaintext size in bytes, declared before the body.
@@ -180,7 +185,7 @@ where
     object.blob = blob.clone();
     object.wrapped_key = wrapped_key;
     object.header = header;
-    if let Err(e) = insert(state, ctx, &permit, &object).await {
+    if let Err(e) = insert(state, ctx, &permit, &mut object).await {
         remove_blob(state, tenant, blob).await;
         return Err(e);
     }
@@ -201,6 +206,23 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
         Some(_) => return Err(UploadError::Invalid("sha256: 64 hex digits".into())),
         None => None,
     };
+    let recording = match (meta.recording, meta.agents.is_empty()) {
+        (Some(RecordingKind::Personal), true) => {
+            return Err(UploadError::Invalid(
+                "recording: a personal recording belongs to its agents; name them (agents=…) or store it as \
+                 quality_management"
+                    .into(),
+            ));
+        }
+        (Some(RecordingKind::QualityManagement), _) if meta.service.is_none() => {
+            return Err(UploadError::Invalid(
+                "recording: a quality-management recording belongs to its service; name it (service=…)".into(),
+            ));
+        }
+        (Some(kind), _) => kind,
+        (None, false) => RecordingKind::Personal,
+        (None, true) => RecordingKind::QualityManagement,
+    };
     let now = state.clock.now();
     let object = StoredObject {
         id: ObjectId::new(),
@@ -212,6 +234,8 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
         contact_ref: short_text("contact_ref", meta.contact_ref)?,
         recorded_at: meta.recorded_at.unwrap_or(now),
         consent: meta.consent,
+        recording,
+        paused: Vec::new(),
         content_type: meta.content_type,
         size: meta.size,
         sha256: String::new(),
@@ -328,9 +352,16 @@ async fn write_body<B: AsRef<[u8]>, E>(
 }
 
 /// The object's row and its audit entry, in one transaction.
-async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &StoredObject) -> Result<(), UploadError> {
+async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &mut StoredObject) -> Result<(), UploadError> {
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let mut tx = state.store.begin().await?;
+    // The spans its interaction's recording was paused so far, for playback and reports.
+    if let Some(reference) = &object.interaction
+        && let Some(id) = tx.interaction_by_reference(object.tenant_id, reference).await?
+    {
+        object.paused = crate::recording::pauses::spans(&mut tx, state, object.tenant_id, id).await?;
+    }
+    let object = &*object;
     tx.insert_object(object).await?;
     // Content uploaded under a reference no interaction has gets its interaction.
     if let Some(reference) = &object.interaction {

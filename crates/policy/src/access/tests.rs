@@ -4,6 +4,7 @@
 //! table are shared by every test, and the reference engine is only meaningful beside them.
 
 use super::*;
+use callvault_model::access::DefaultRole;
 use callvault_model::{ServiceAccountId, UserId};
 use uuid::Uuid;
 
@@ -63,7 +64,7 @@ impl S {
             S::LSkill => (vec![], vec![w.skill], vec![]),
             S::LService => (vec![], vec![], vec![w.service]),
         };
-        Scope::Limited { teams, skills, services }
+        Scope::Limited { teams, skills, services, departments: vec![] }
     }
 }
 
@@ -249,7 +250,7 @@ fn reference(w: &World, grants: &[GrantInput], action: Action, r: &ResourceRef<'
             let allows = match (p.reach, &g.scope) {
                 (Reach::Own, _) => r.owner == Some(w.me),
                 (Reach::Scope, Scope::Tenant) => true,
-                (Reach::Scope, Scope::Limited { teams, skills, services }) => {
+                (Reach::Scope, Scope::Limited { teams, skills, services, .. }) => {
                     r.teams.iter().any(|t| teams.contains(t))
                         || r.skills.iter().any(|s| skills.contains(s))
                         || r.services.iter().any(|s| services.contains(s))
@@ -409,7 +410,7 @@ fn limited_scope_via_team_skill_and_service_names_what_matched() {
     );
 
     // An empty limited scope reaches nothing: deny by default.
-    let empty = Scope::Limited { teams: vec![], skills: vec![], services: vec![] };
+    let empty = Scope::Limited { teams: vec![], skills: vec![], services: vec![], departments: vec![] };
     let s = subject(&w, vec![grant_with_id(5, DefaultRole::Supervisor, empty)]);
     for case in [Case::InTeam, Case::InSkill, Case::InService, Case::Bare] {
         assert_eq!(s.decide(Action::Listen, &resource(&w, Resource::Interaction, case)), out, "{case:?}");
@@ -635,92 +636,6 @@ fn operators_see_tenants_not_their_data() {
 }
 
 #[test]
-fn service_accounts_are_never_custodians_dpos_or_administrators() {
-    use Action::*;
-    use Resource::*;
-    let check = check_service_account_privileges;
-    for role in [DefaultRole::Agent, DefaultRole::Supervisor, DefaultRole::Auditor, DefaultRole::Dialer] {
-        assert_eq!(check(&default_role_privileges(role)), Ok(()), "{role:?}");
-    }
-    assert_eq!(
-        check(&default_role_privileges(DefaultRole::Administrator)),
-        Err(ForbiddenForServiceAccounts(Privilege::scoped(User, Create)))
-    );
-    assert_eq!(
-        check(&default_role_privileges(DefaultRole::SecurityOfficer)),
-        Err(ForbiddenForServiceAccounts(Privilege::scoped(Key, ManageKeys)))
-    );
-    assert_eq!(
-        check(&default_role_privileges(DefaultRole::DataProtectionOfficer)),
-        Err(ForbiddenForServiceAccounts(Privilege::scoped(PersonalData, Read)))
-    );
-    for forbidden in [
-        Privilege::scoped(Key, ApproveKeyOperation),
-        Privilege::own(Key, ManageKeys),
-        Privilege::scoped(PersonalData, Export),
-        Privilege::own(PersonalData, Read),
-        Privilege::scoped(Interaction, ErasePersonalData),
-        Privilege::scoped(User, ErasePersonalData),
-        Privilege::scoped(Grant, Create),
-        Privilege::scoped(Role, Update),
-        Privilege::scoped(ServiceAccount, Create),
-        Privilege::scoped(UserCredential, Update),
-    ] {
-        assert_eq!(check(&[Privilege::scoped(User, Read), forbidden]), Err(ForbiddenForServiceAccounts(forbidden)));
-    }
-    for fine in [Privilege::scoped(Key, Read), Privilege::scoped(Interaction, Export), Privilege::scoped(Audit, Verify)]
-    {
-        assert_eq!(check(&[fine]), Ok(()));
-    }
-    assert_eq!(
-        check(&[Privilege::scoped(Key, ManageKeys)]).unwrap_err().to_string(),
-        "service accounts cannot hold key:manage_keys: it belongs to people under dual control (identity \
-         administration, key custody, personal data)"
-    );
-}
-
-#[test]
-fn default_role_table_keeps_duties_apart() {
-    use DefaultRole::*;
-    let privileges = |role| default_role_privileges(role);
-    // Self-service: the `:own` base of every role. Agents add two scoped privileges of the
-    // telecom policy: asking dial checks and recording customers' do-not-call requests.
-    let agent_all = privileges(Agent);
-    let dial_extras = [Privilege::scoped(Resource::DoNotCall, Action::Create)];
-    assert!(
-        agent_all.iter().all(|p| p.reach == Reach::Own || dial_extras.contains(p)),
-        "agents hold only `:own` privileges (their own dial checks among them) and do-not-call requests"
-    );
-    let agent: Vec<Privilege> = agent_all
-        .into_iter()
-        .filter(|p| p.reach == Reach::Own && *p != Privilege::own(Resource::DialCheck, Action::Create))
-        .collect();
-    for &role in DefaultRole::ALL {
-        let v = privileges(role);
-        let mut sorted = v.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), v.len(), "{role:?} has duplicates");
-        assert!(agent.iter().all(|p| v.contains(p)), "{role:?} lacks self-service");
-        let holds = |r: Resource, a: Action| v.contains(&Privilege::scoped(r, a));
-        assert_eq!(holds(Resource::Key, Action::ManageKeys), role == SecurityOfficer, "{role:?}");
-        assert_eq!(holds(Resource::Key, Action::ApproveKeyOperation), role == SecurityOfficer, "{role:?}");
-        assert_eq!(holds(Resource::PersonalData, Action::ErasePersonalData), role == DataProtectionOfficer);
-        assert_eq!(v.iter().any(|p| p.resource == Resource::PersonalData), role == DataProtectionOfficer, "{role:?}");
-        assert_eq!(holds(Resource::Interaction, Action::Listen), role == Supervisor, "{role:?}");
-        assert_eq!(holds(Resource::Grant, Action::Create), role == Administrator, "{role:?}");
-        assert!(!holds(Resource::Tenant, Action::Update), "only operators change tenants");
-        assert!(!holds(Resource::TenantCapabilities, Action::Update), "only operators switch capabilities");
-    }
-    let auditor = privileges(Auditor);
-    assert!(
-        auditor.iter().filter(|p| p.reach == Reach::Scope).all(|p| matches!(p.action, Action::Read | Action::Verify)),
-        "auditors are read-only"
-    );
-    assert_eq!(privileges(Administrator).len(), agent.len() + 56); // 46 + dial policy and do-not-call lists + calls and stations
-}
-
-#[test]
 fn every_resource_and_action_has_its_own_slot() {
     let mut seen = vec![false; SLOTS];
     for (i, &kind) in Resource::ALL.iter().enumerate() {
@@ -738,7 +653,12 @@ fn every_resource_and_action_has_its_own_slot() {
 #[test]
 fn subject_helpers() {
     let w = world();
-    let dup = Scope::Limited { teams: vec![w.team, w.team, w.other_team], skills: vec![], services: vec![w.service] };
+    let dup = Scope::Limited {
+        teams: vec![w.team, w.team, w.other_team],
+        skills: vec![],
+        services: vec![w.service],
+        departments: vec![],
+    };
     let s = subject(
         &w,
         vec![

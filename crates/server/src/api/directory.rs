@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_core::directory::units;
-use callvault_model::records::{Service, ServiceKind, Skill, Team};
-use callvault_model::{ServiceId, SkillId, TeamId, UserId};
+use callvault_model::records::{Department, Service, ServiceKind, Skill, Team};
+use callvault_model::{DepartmentId, ServiceId, SkillId, TeamId, UserId};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +19,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_teams, create_team))
         .routes(routes!(get_team, rename_team, delete_team))
         .routes(routes!(team_members))
+        .routes(routes!(set_team_department))
+        .routes(routes!(list_departments, create_department))
+        .routes(routes!(get_department, rename_department, delete_department))
         .routes(routes!(list_skills, create_skill))
         .routes(routes!(get_skill, rename_skill, delete_skill))
         .routes(routes!(list_services, create_service))
@@ -187,5 +190,77 @@ async fn rename_service(
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete_service(State(state): State<AppState>, ctx: Ctx, Path(id): Path<ServiceId>) -> ApiResult<StatusCode> {
     units::delete::<Service>(&state, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The department a team moves into (`null`: out of any).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamDepartmentBody {
+    /// The department, or null.
+    pub department_id: Option<DepartmentId>,
+}
+
+/// Moves a team into a department or out of any.
+#[utoipa::path(put, path = "/v1/teams/{id}/department", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = TeamDepartmentBody, responses((status = 200, body = Team), (status = 404, body = Problem)))]
+async fn set_team_department(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<TeamId>,
+    Json(body): Json<TeamDepartmentBody>,
+) -> ApiResult<axum::Json<Team>> {
+    Ok(axum::Json(units::set_team_department(&state, &ctx, id, body.department_id).await?))
+}
+
+/// Departments the caller may read.
+#[utoipa::path(get, path = "/v1/departments", tag = "directory", security(("bearer" = [])), responses((status = 200, body = [Department]), (status = 403, body = Problem)))]
+async fn list_departments(State(state): State<AppState>, ctx: Ctx) -> ApiResult<axum::Json<Vec<Department>>> {
+    Ok(axum::Json(units::list::<Department>(&state, &ctx).await?))
+}
+
+/// Creates a department.
+#[utoipa::path(post, path = "/v1/departments", tag = "directory", security(("bearer" = [])), request_body = NameBody,
+    responses((status = 201, body = Department), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_department(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NameBody>,
+) -> ApiResult<(StatusCode, axum::Json<Department>)> {
+    Ok((StatusCode::CREATED, axum::Json(units::create_department(&state, &ctx, &body.name).await?)))
+}
+
+/// One department.
+#[utoipa::path(get, path = "/v1/departments/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Department), (status = 404, body = Problem)))]
+async fn get_department(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DepartmentId>,
+) -> ApiResult<axum::Json<Department>> {
+    Ok(axum::Json(units::get::<Department>(&state, &ctx, id).await?))
+}
+
+/// Renames a department.
+#[utoipa::path(patch, path = "/v1/departments/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)), request_body = NameBody,
+    responses((status = 200, body = Department), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn rename_department(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DepartmentId>,
+    Json(body): Json<NameBody>,
+) -> ApiResult<axum::Json<Department>> {
+    Ok(axum::Json(units::rename::<Department>(&state, &ctx, id, &body.name).await?))
+}
+
+/// Deletes a department (its teams stay, in no department).
+#[utoipa::path(delete, path = "/v1/departments/{id}", tag = "directory", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_department(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<DepartmentId>,
+) -> ApiResult<StatusCode> {
+    units::delete::<Department>(&state, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

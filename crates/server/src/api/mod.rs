@@ -22,6 +22,7 @@ pub mod keys;
 pub mod lists;
 pub mod objects;
 pub mod operators;
+pub mod recording;
 pub mod retention;
 pub mod tenants;
 pub mod users;
@@ -76,6 +77,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(tenants::routes())
         .merge(users::routes())
         .merge(directory::routes())
+        .merge(recording::routes())
         .merge(access::routes())
         .merge(audit::routes())
         .merge(objects::routes())

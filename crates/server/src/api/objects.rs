@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use callvault_core::vault::content;
 use callvault_core::vault::integrity::VerifyReport;
 use callvault_core::vault::uploads::{self, NewUpload};
+use callvault_model::personal::Consent;
+use callvault_model::recording::RecordingKind;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{ContentClass, StoredObject};
 use callvault_model::{ObjectId, ServiceId, UserId};
@@ -50,9 +52,12 @@ pub struct UploadParams {
     pub contact_ref: Option<String>,
     /// When it was recorded (RFC 3339); defaults to now.
     pub recorded_at: Option<String>,
-    /// Whether the customer consented to recording.
-    #[serde(default)]
-    pub consent: bool,
+    /// The customer's answer when asked to consent to recording: `yes`, `no`, `not_required`,
+    /// `no_answer` or `unknown` (the default); `true`/`false` are read as `yes`/`no`.
+    pub consent: Option<String>,
+    /// `personal` (the agents', the default when agents are named) or `quality_management` (the
+    /// service's, the default otherwise).
+    pub recording: Option<String>,
     /// Declared plaintext size in bytes (defaults to Content-Length).
     pub size: Option<u64>,
     /// Expected SHA-256 of the content, hex: the upload is refused when it differs.
@@ -122,13 +127,31 @@ async fn upload_object(
         agents: parse_agents(p.agents.as_deref())?,
         contact_ref: p.contact_ref,
         recorded_at,
-        consent: p.consent,
+        consent: consent(p.consent.as_deref())?,
+        recording: p
+            .recording
+            .map(|r| {
+                RecordingKind::parse(&r).ok_or_else(|| ApiError::invalid("recording: personal or quality_management"))
+            })
+            .transpose()?,
         content_type: content_type(&headers)?,
         size,
         sha256: p.sha256,
     };
     let object = uploads::upload(&state, &ctx, meta, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, axum::Json(object)))
+}
+
+/// A consent outcome from a query parameter.
+fn consent(v: Option<&str>) -> ApiResult<Consent> {
+    match v {
+        None => Ok(Consent::Unknown),
+        Some("true") => Ok(Consent::Yes),
+        Some("false") => Ok(Consent::No),
+        Some(s) => {
+            Consent::parse(s).ok_or_else(|| ApiError::invalid("consent: yes, no, not_required, no_answer or unknown"))
+        }
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> ApiResult<String> {

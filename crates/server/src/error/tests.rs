@@ -314,6 +314,19 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(CollectionError::NoSuchUser, 404, "not-found");
     case!(CollectionError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(CollectionError::Store(store()), 500, "internal");
+    // Recording policy, decisions and pauses.
+    case!(RecordingError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(RecordingError::Invalid("agents: at most 32".into()), 422, "invalid-input");
+    case!(RecordingError::Policy(callvault_policy::recording::InvalidPolicy::MaxPause), 422, "invalid-input");
+    case!(RecordingError::NoSuchInteraction, 404, "not-found");
+    case!(RecordingError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(RecordingError::Store(store()), 500, "internal");
+    // Performance statistics.
+    case!(ReportingError::Access(AccessError::NotAUser), 403, "forbidden");
+    case!(ReportingError::Invalid("intervals: 1..=5000".into()), 422, "invalid-input");
+    case!(ReportingError::NotFound("team"), 404, "not-found");
+    case!(ReportingError::Audit(AppendError::WriterStopped), 500, "internal");
+    case!(ReportingError::Store(store()), 500, "internal");
     // Data protection officers' requests.
     case!(DpoError::Access(AccessError::NotAUser), 403, "forbidden");
     case!(DpoError::Invalid("passphrase: at least 12 characters".into()), 422, "invalid-input");

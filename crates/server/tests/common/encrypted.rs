@@ -32,7 +32,7 @@ pub async fn setup(app: &TestApp) -> Setup {
         .post(
             "/v1/roles",
             &admin,
-            json!({ "name": "recorder", "privileges": [
+            json!({ "name": "recording_team", "privileges": [
             "interaction:create", "interaction:read", "interaction:listen", "interaction:export"] }),
         )
         .await;

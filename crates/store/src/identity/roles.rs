@@ -24,6 +24,17 @@ pub trait RoleStore {
     ) -> Result<()>
     where
         Self: Writable;
+    /// Brings a built-in role to the current table of its default role (at start-up, after an
+    /// upgrade changed the table).
+    async fn update_builtin_role(
+        &mut self,
+        tenant: TenantId,
+        id: RoleId,
+        description: &str,
+        privileges: &[Privilege],
+    ) -> Result<()>
+    where
+        Self: Writable;
     /// Deletes a role no grant references.
     async fn delete_role(&mut self, tenant: TenantId, id: RoleId) -> Result<()>
     where
@@ -96,16 +107,20 @@ impl<C: Conn> RoleStore for C {
     where
         Self: Writable,
     {
-        let r = sqlx::query(
-            "UPDATE cfg_role SET description = $3, privileges = $4 WHERE tenant_id = $1 AND id = $2 AND builtin = 0",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(description.to_owned())
-        .bind(to_json(&privileges)?)
-        .execute(self.conn())
-        .await?;
-        affected(r)
+        set_role(self, tenant, id, description, privileges, false).await
+    }
+
+    async fn update_builtin_role(
+        &mut self,
+        tenant: TenantId,
+        id: RoleId,
+        description: &str,
+        privileges: &[Privilege],
+    ) -> Result<()>
+    where
+        Self: Writable,
+    {
+        set_role(self, tenant, id, description, privileges, true).await
     }
 
     async fn delete_role(&mut self, tenant: TenantId, id: RoleId) -> Result<()>
@@ -119,4 +134,26 @@ impl<C: Conn> RoleStore for C {
             .await?;
         affected(r)
     }
+}
+
+/// Changes a role's description and privileges, if it is built-in (`builtin`) or custom (not).
+async fn set_role<C: Conn>(
+    c: &mut C,
+    tenant: TenantId,
+    id: RoleId,
+    description: &str,
+    privileges: &[Privilege],
+    builtin: bool,
+) -> Result<()> {
+    let r = sqlx::query(
+        "UPDATE cfg_role SET description = $3, privileges = $4 WHERE tenant_id = $1 AND id = $2 AND builtin = $5",
+    )
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .bind(description.to_owned())
+    .bind(to_json(&privileges)?)
+    .bind(i64::from(builtin))
+    .execute(c.conn())
+    .await?;
+    affected(r)
 }

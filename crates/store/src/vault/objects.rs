@@ -66,8 +66,9 @@ impl<C: Conn> ObjectStore for C {
         let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
         sqlx::query(
             "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
-             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at, redactions) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at, redactions, \
+             consent_outcome, recording_kind, paused_spans) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(o.id.to_string())
         .bind(o.tenant_id.to_string())
@@ -77,7 +78,7 @@ impl<C: Conn> ObjectStore for C {
         .bind(to_json(&agents)?)
         .bind(o.contact_ref.clone())
         .bind(o.recorded_at.millis())
-        .bind(i64::from(o.consent))
+        .bind(i64::from(o.consent == Consent::Yes))
         .bind(o.content_type.clone())
         .bind(i64_of(o.size))
         .bind(o.sha256.clone())
@@ -87,6 +88,9 @@ impl<C: Conn> ObjectStore for C {
         .bind(o.wrapped_key.clone())
         .bind(o.created_at.millis())
         .bind(i64::from(o.redactions))
+        .bind(o.consent.as_str())
+        .bind(o.recording.as_str())
+        .bind(to_json(&o.paused)?)
         .execute(self.conn())
         .await?;
         Ok(())
