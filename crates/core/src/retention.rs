@@ -425,6 +425,7 @@ pub async fn purge_once(state: &Services) -> Result<PurgeReport, RetentionError>
         report.held += mine.held;
         report.shred_ms += mine.shred_ms;
         report.blob_ms += mine.blob_ms;
+        report.reporting_rows += mine.reporting_rows;
     }
     // Deleted users' names go once no stored content names them.
     let stale = state.store.reader().await?.stale_user_tombstones().await?;

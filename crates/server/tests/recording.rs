@@ -372,3 +372,181 @@ async fn decisions_follow_the_policy_and_pauses() {
         app.cleanup().await;
     }
 }
+
+fn interval(user: &str, start: &str, talk: u32, brk: u32, handled: u32) -> Value {
+    json!({ "user_id": user, "interval_start": start, "talk_s": talk, "hold_s": 30, "wrap_up_s": 60,
+        "available_s": 900 - talk - brk - 90, "break_s": brk, "other_s": 0, "handled": handled, "missed": 1 })
+}
+
+#[tokio::test]
+async fn performance_is_ingested_and_read_within_scope() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let w = world(&app).await;
+        let feed = service_account(&app, &w.admin, "acd", "reporting_feed").await;
+        let (sam, sue) = (&w.sales_agent.0, &w.support_agent.0);
+        let batch = json!({ "intervals": [
+            interval(sam, "2026-12-01T09:00:00Z", 600, 0, 4),
+            interval(sam, "2026-12-01T09:15:00Z", 300, 200, 2),
+            interval(sam, "2026-12-02T09:00:00Z", 500, 0, 3),
+            interval(sue, "2026-12-01T09:00:00Z", 700, 0, 5),
+        ] });
+        let (s, v) = app.post("/v1/performance", &feed, batch.clone()).await;
+        assert_eq!((s, v["stored"].as_u64()), (StatusCode::CREATED, Some(4)), "{v}");
+        // Sent again with a correction: replaced, not added.
+        let (s, _) = app
+            .post("/v1/performance", &feed, json!({ "intervals": [interval(sam, "2026-12-01T09:00:00Z", 650, 0, 5)] }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        // Bad input names the interval; nothing of the batch is stored.
+        for (bad, needle) in [
+            (interval(sam, "2026-12-01T09:07:00Z", 100, 0, 1), "intervals[1].interval_start"),
+            (interval(sam, "2026-12-01T10:00:00Z", 100, 0, 1), "same agent and interval"),
+            (
+                json!({ "user_id": sam, "interval_start": "2026-12-01T11:00:00Z", "talk_s": 901, "hold_s": 0,
+                "wrap_up_s": 0, "available_s": 0, "break_s": 0, "other_s": 0, "handled": 0, "missed": 0 }),
+                "900 seconds",
+            ),
+        ] {
+            let first = interval(sam, "2026-12-01T10:00:00Z", 100, 0, 1);
+            let (s, e) = app.post("/v1/performance", &feed, json!({ "intervals": [first, bad] })).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert!(e["detail"].as_str().unwrap().contains(needle), "{e}");
+        }
+        let (s, _) = app.post("/v1/performance", &w.admin, batch.clone()).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "administrators do not feed statistics");
+        let period = "from=2026-12-01T00:00:00Z&to=2026-12-03T00:00:00Z";
+        // Sam reads his own: three intervals over two days.
+        let (s, me) = app.get(&format!("/v1/users/{sam}/performance?{period}"), &w.sales_agent.1).await;
+        assert_eq!(s, StatusCode::OK, "{me}");
+        assert_eq!(me["intervals"].as_array().unwrap().len(), 3, "{me}");
+        assert_eq!(me["totals"]["talk_s"], 650 + 300 + 500);
+        assert_eq!(me["totals"]["handled"], 5 + 2 + 3);
+        assert_eq!(me["days"].as_array().unwrap().len(), 2);
+        assert_eq!(me["days"][0]["totals"]["break_s"], 200);
+        // Not Sue's.
+        let (s, _) = app.get(&format!("/v1/users/{sue}/performance?{period}"), &w.sales_agent.1).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // Nora (North) reads Sam and the Sales team, not Sue or the Support team (South).
+        let (s, _) = app.get(&format!("/v1/users/{sam}/performance?{period}"), &w.north_supervisor).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, team) = app.get(&format!("/v1/teams/{}/performance?{period}", w.sales_team), &w.north_supervisor).await;
+        assert_eq!(s, StatusCode::OK, "{team}");
+        assert_eq!(team["totals"]["talk_s"], 1450);
+        assert_eq!(team["members"].as_array().unwrap().len(), 1);
+        assert_eq!(team["members"][0]["user_id"], json!(sam));
+        assert_eq!(team["days"].as_array().unwrap().len(), 2);
+        for path in [
+            format!("/v1/users/{sue}/performance?{period}"),
+            format!("/v1/teams/{}/performance?{period}", w.support_team),
+        ] {
+            let (s, e) = app.get(&path, &w.north_supervisor).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "another department's team: {e}");
+        }
+        let (s, team) =
+            app.get(&format!("/v1/teams/{}/performance?{period}", w.support_team), &w.south_supervisor).await;
+        assert_eq!((s, team["totals"]["talk_s"].as_u64()), (StatusCode::OK, Some(700)));
+        // A period of more than 93 days is refused.
+        let (s, _) = app
+            .get(
+                &format!("/v1/users/{sam}/performance?from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z"),
+                &w.sales_agent.1,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        // In Sam's personal data report, one item per day, with the reporting retention.
+        let (s, p) = app.post("/v1/retention-policies", &w.admin, json!({ "category": "reporting", "days": 30 })).await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let (s, report) = app.get(&format!("/v1/users/{sam}/personal-data-report"), &w.admin).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        let items: Vec<&Value> =
+            report["items"].as_array().unwrap().iter().filter(|i| i["category"] == "reporting").collect();
+        assert_eq!(items.len(), 2, "{report}");
+        assert!(items[0]["retention_until"].as_str().unwrap().starts_with("2026-12-31"), "{report}");
+        // Retention: 30 days after the first day, its intervals are purged, the second day's stay.
+        let later: jiff::Timestamp = "2026-12-31T12:00:00Z".parse().unwrap();
+        app.clock.set(callvault_model::records::Timestamp::from(later));
+        let r = callvault_core::retention::purge_once(&app.state).await.unwrap();
+        assert_eq!(r.reporting_rows, 3, "{r:?}");
+        // A month later: new sessions.
+        let sam_token = app.login(Some("acme"), "sam", PW, None).await["token"].as_str().unwrap().to_owned();
+        let admin = app.login_totp(Some("acme"), "boss", PW).await;
+        let (_, me) = app.get(&format!("/v1/users/{sam}/performance?{period}"), &sam_token).await;
+        assert_eq!(me["intervals"].as_array().unwrap().len(), 1);
+        // Switching reporting off purges the rest, after confirmation.
+        let off = json!({ "category": "reporting", "collected": false });
+        let (s, e) = put(&app, "/v1/personal-data/collection", &admin, off.clone()).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        let mut confirmed = off;
+        confirmed["confirm_purge"] = json!(true);
+        let (s, _) = put(&app, "/v1/personal-data/collection", &admin, confirmed).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, me) = app.get(&format!("/v1/users/{sam}/performance?{period}"), &sam_token).await;
+        assert_eq!(me["intervals"].as_array().unwrap().len(), 0);
+        let (s, e) = app.post("/v1/performance", &feed, batch).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "not collected: {e}");
+        app.cleanup().await;
+    }
+}
+
+/// A database from before the recorder and reporting-feed roles existed (and with the agent role's
+/// old privileges) gets the current built-in roles at start, each change audited; a custom role
+/// that already has a new built-in name keeps it.
+#[tokio::test]
+async fn built_in_roles_follow_the_table_after_an_upgrade() {
+    use sqlx::Connection;
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (tenant, admin) = app.tenant(&op, "acme").await;
+        let (_, other_admin) = app.tenant(&op, "beta").await;
+        {
+            sqlx::any::install_default_drivers();
+            let mut c = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+            for sql in [
+                format!("DELETE FROM cfg_role WHERE tenant_id = '{tenant}' AND name IN ('recorder', 'reporting_feed')"),
+                format!(
+                    "UPDATE cfg_role SET privileges = '[\"user:read:own\"]' WHERE tenant_id = '{tenant}' AND name = 'agent'"
+                ),
+            ] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+            }
+        }
+        // Beta made a custom role called "reporting_feed" before the built-in one existed.
+        let (_, roles) = app.get("/v1/roles", &other_admin).await;
+        let feed = roles.as_array().unwrap().iter().find(|r| r["name"] == "reporting_feed").unwrap()["id"].clone();
+        {
+            let mut c = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+            let sql = format!(
+                "UPDATE cfg_role SET builtin = 0, privileges = '[\"team:read\"]' WHERE id = '{}'",
+                feed.as_str().unwrap()
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+        }
+        let app = app.restarted().await;
+        let (_, roles) = app.get("/v1/roles", &admin).await;
+        let roles = roles.as_array().unwrap();
+        let role = |name: &str| roles.iter().find(|r| r["name"] == name).cloned();
+        let want = |r: callvault_model::access::DefaultRole| {
+            serde_json::to_value(callvault_policy::access::default_role_privileges(r)).unwrap()
+        };
+        use callvault_model::access::DefaultRole;
+        assert_eq!(role("recorder").unwrap()["privileges"], want(DefaultRole::Recorder));
+        assert_eq!(role("recorder").unwrap()["builtin"], true);
+        assert_eq!(role("reporting_feed").unwrap()["privileges"], want(DefaultRole::ReportingFeed));
+        assert_eq!(role("agent").unwrap()["privileges"], want(DefaultRole::Agent));
+        let (_, beta_roles) = app.get("/v1/roles", &other_admin).await;
+        let kept = beta_roles.as_array().unwrap().iter().find(|r| r["name"] == "reporting_feed").unwrap().clone();
+        assert_eq!((kept["builtin"].as_bool(), kept["privileges"].clone()), (Some(false), json!(["team:read"])));
+        app.seal_audit().await;
+        let syncs: Vec<Value> =
+            app.audit_bodies().await.into_iter().filter(|e| e["action"] == "role.builtin_sync").collect();
+        assert_eq!(syncs.len(), 3, "{syncs:?}");
+        // A second start changes nothing.
+        let app = app.restarted().await;
+        app.seal_audit().await;
+        let again = app.audit_bodies().await.into_iter().filter(|e| e["action"] == "role.builtin_sync").count();
+        assert_eq!(again, 3);
+        app.cleanup().await;
+    }
+}
