@@ -190,11 +190,15 @@ async fn stations_permit(state: &Services, ctx: &Ctx, action: Action) -> Result<
 }
 
 /// The tenant's stations by name.
+/// The tenant's stations by name: all of them for tenant-wide readers, those of the users in
+/// scope for a limited grant (a station is a resource of its user's teams).
 pub async fn stations(state: &Services, ctx: &Ctx) -> Result<Vec<Station>, StationError> {
-    let permit = stations_permit(state, ctx, Action::Read).await?;
-    let rows = state.store.reader().await?.stations(permit.tenant()).await?;
+    let tenant = ctx.tenant()?;
+    let scope = crate::calls::feed::call_scope(state, ctx, Resource::Station).await?;
+    let rows = state.store.reader().await?.stations(tenant).await?;
     Ok(rows
         .into_iter()
+        .filter(|s| scope.sees(s.user_id.map(|u| u.to_string()).as_deref().into_iter()))
         .map(|s| Station { name: s.name, sip_user: s.sip_user, user: s.user_id, kind: s.kind, level: s.level })
         .collect())
 }

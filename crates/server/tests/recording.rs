@@ -550,3 +550,68 @@ async fn built_in_roles_follow_the_table_after_an_upgrade() {
         app.cleanup().await;
     }
 }
+
+/// Supervision follows the same scope: a call is a resource of the teams of the users on it, so a
+/// supervisor with a limited grant sees their department's agents' calls and stations, and is
+/// refused another department's call.
+#[tokio::test]
+async fn supervisors_see_the_calls_of_their_teams() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let w = world(&app).await;
+        let (_, me) = app.get("/v1/auth/me", &w.north_supervisor).await;
+        let tenant: callvault_model::TenantId = me["tenant_id"].as_str().unwrap().parse().unwrap();
+        let mut ids = Vec::new();
+        for (key, user, station) in
+            [("call-sam", &w.sales_agent.0, "desk-sam"), ("call-sue", &w.support_agent.0, "desk-sue")]
+        {
+            let party = callvault_policy::callsec::Party {
+                kind: callvault_policy::callsec::PartyKind::Station,
+                name: station.into(),
+                user: Some(user.clone()),
+                level: Default::default(),
+            };
+            let (s, st) = put(
+                &app,
+                &format!("/v1/stations/{station}"),
+                &w.admin,
+                json!({ "sip_user": station, "level": "end_to_edge", "user": user, "kind": "station" }),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{st}");
+            let events = [callvault_policy::callsec::Event::LegAdded { leg: "a".into(), party }];
+            let (view, _) =
+                app.state.calls.apply_events(tenant, key, &events, app.state.clock.now().millis(), true).await.unwrap();
+            assert!(view.state.legs[0].party.user.is_some(), "{view:?}");
+            ids.push(view.id.to_string());
+        }
+        let keys = |v: &Value, field: &str| -> Vec<String> {
+            let mut k: Vec<String> =
+                v.as_array().unwrap().iter().map(|c| c[field].as_str().unwrap().to_owned()).collect();
+            k.sort();
+            k
+        };
+        for (token, call, desk, other) in [
+            (&w.north_supervisor, "call-sam", "desk-sam", &ids[1]),
+            (&w.south_supervisor, "call-sue", "desk-sue", &ids[0]),
+        ] {
+            let (s, calls) = app.get("/v1/calls", token).await;
+            assert_eq!(s, StatusCode::OK, "{calls}");
+            assert_eq!(keys(&calls["calls"], "call_key"), vec![call.to_owned()]);
+            let (s, calls) = app.get("/v1/calls?all=true", token).await;
+            assert_eq!(s, StatusCode::OK);
+            assert!(keys(&calls["calls"], "call_key").iter().all(|k| k == call), "{calls}");
+            let (s, stations) = app.get("/v1/stations", token).await;
+            assert_eq!(s, StatusCode::OK, "{stations}");
+            assert_eq!(keys(&stations["stations"], "name"), vec![desk.to_owned()]);
+            let (s, _) = app.get(&format!("/v1/calls/{other}"), token).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "another department's call");
+        }
+        let (s, _) = app.get(&format!("/v1/calls/{}", ids[0]), &w.north_supervisor).await;
+        assert_eq!(s, StatusCode::OK);
+        // Agents still see no one's calls list.
+        let (s, _) = app.get("/v1/calls", &w.sales_agent.1).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        app.cleanup().await;
+    }
+}

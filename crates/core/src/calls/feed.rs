@@ -9,7 +9,7 @@ use callvault_model::{PrincipalId, TenantId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::callsec::{Change, Event};
 use callvault_store::calls::CallRow;
-use callvault_store::{CallStore, StoreError};
+use callvault_store::{CallStore, DirectoryStore, StoreError};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -72,6 +72,57 @@ async fn allow(state: &Services, ctx: &Ctx, action: Action) -> Result<Permit, Fe
     Ok(ctx.authorize(state, action, &ResourceRef::tenant_wide(Resource::Call, tenant)).await?)
 }
 
+/// Which calls a reader sees: every call of the tenant (a tenant-wide grant), or the calls of the
+/// users whose teams its limited grants cover — a call is a resource of the teams of the users on
+/// it, so a supervisor sees their team's agents' calls and nobody else's.
+#[derive(Debug, Clone)]
+pub struct CallScope {
+    all: bool,
+    users: std::collections::HashSet<UserId>,
+}
+
+impl CallScope {
+    /// Whether a call with these users (ids as written on its legs) is visible.
+    pub fn sees<'a>(&self, mut users: impl Iterator<Item = &'a str>) -> bool {
+        self.all || users.any(|u| u.parse().is_ok_and(|u| self.users.contains(&UserId(u))))
+    }
+
+    fn sees_view(&self, v: &CallView) -> bool {
+        self.sees(v.state.legs.iter().filter_map(|l| l.party.user.as_deref()))
+    }
+
+    /// Whether a stored or streamed change (its `users`) is visible.
+    pub fn sees_body(&self, body: &str) -> bool {
+        if self.all {
+            return true;
+        }
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let users = v["users"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        self.sees(users.iter().filter_map(|u| u.as_str()))
+    }
+}
+
+/// The calls `ctx` may read; a caller who may read none is refused (audited).
+pub async fn call_scope(state: &Services, ctx: &Ctx, kind: Resource) -> Result<CallScope, AccessError> {
+    let tenant = ctx.tenant()?;
+    let wide = ResourceRef::tenant_wide(kind, tenant);
+    if ctx.decide(Action::Read, &wide).is_allowed() {
+        return Ok(CallScope { all: true, users: Default::default() });
+    }
+    if !ctx.may_somewhere(Action::Read, kind) {
+        ctx.authorize(state, Action::Read, &wide).await?;
+    }
+    let assignments = state.store.reader().await?.all_assignments(tenant).await?;
+    let users = assignments
+        .into_iter()
+        .filter(|(u, a)| {
+            ctx.decide(Action::Read, &wide.with_owner(PrincipalId::User(*u)).with_teams(&a.teams)).is_allowed()
+        })
+        .map(|(u, _)| u)
+        .collect();
+    Ok(CallScope { all: false, users })
+}
+
 fn view_of(row: &CallRow) -> Result<CallView, FeedError> {
     Ok(CallView {
         id: row.id,
@@ -86,25 +137,38 @@ fn view_of(row: &CallRow) -> Result<CallView, FeedError> {
 
 /// Current calls (or, with `all`, recent ones from the store), newest first.
 pub async fn calls(state: &Services, ctx: &Ctx, q: &CallQuery) -> Result<Vec<CallView>, FeedError> {
-    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let tenant = ctx.tenant()?;
+    let scope = call_scope(state, ctx, Resource::Call).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    if q.all {
-        let rows = state.store.reader().await?.calls(tenant, false, limit).await?;
-        return rows.iter().map(view_of).collect();
-    }
-    let mut v = state.calls.current(tenant);
+    let mut v = if q.all {
+        // A limited reader's calls are found among a longer stretch of the newest ones.
+        let fetch = if scope.all { limit } else { (limit * 10).min(10_000) };
+        let rows = state.store.reader().await?.calls(tenant, false, fetch).await?;
+        rows.iter().map(view_of).collect::<Result<Vec<_>, _>>()?
+    } else {
+        state.calls.current(tenant)
+    };
+    v.retain(|c| scope.sees_view(c));
     v.truncate(limit as usize);
     Ok(v)
 }
 
 /// One call and its history.
 pub async fn history(state: &Services, ctx: &Ctx, id: uuid::Uuid) -> Result<CallHistory, FeedError> {
-    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let tenant = ctx.tenant()?;
+    let scope = call_scope(state, ctx, Resource::Call).await?;
     let mut r = state.store.reader().await?;
     let row = r.call(tenant, id).await.map_err(|e| match e {
         StoreError::NotFound => FeedError::Call(CallError::NoSuchCall),
         e => e.into(),
     })?;
+    let view = view_of(&row)?;
+    if !scope.sees_view(&view) {
+        drop(r);
+        // Refused through the engine, so the denial is audited with its reason.
+        ctx.authorize(state, Action::Read, &ResourceRef::tenant_wide(Resource::Call, tenant)).await?;
+    }
+    let mut r = state.store.reader().await?;
     let changes = r
         .call_changes(tenant, id)
         .await?
@@ -115,7 +179,7 @@ pub async fn history(state: &Services, ctx: &Ctx, id: uuid::Uuid) -> Result<Call
             v
         })
         .collect();
-    Ok(CallHistory { call: view_of(&row)?, changes })
+    Ok(CallHistory { call: view, changes })
 }
 
 /// Applies normalised events to the call `call` (the reference in the caller's system), in
@@ -201,15 +265,22 @@ pub async fn changes(
     ctx: &Ctx,
     last: i64,
 ) -> Result<impl Stream<Item = (i64, String)> + Send + use<>, FeedError> {
-    let tenant = allow(state, ctx, Action::Read).await?.tenant();
+    let tenant = ctx.tenant()?;
+    let scope = call_scope(state, ctx, Resource::Call).await?;
     let live = state.calls.subscribe();
     let backlog = if last > 0 {
         state.store.reader().await?.call_changes_after(tenant, last, MAX_REPLAY).await?
     } else {
         Vec::new()
     };
-    let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
-    Ok(resume(backlog, live, last, move |i| i.tenant == tenant && i.user.is_none(), "change"))
+    let backlog = backlog.into_iter().filter(|c| scope.sees_body(&c.body)).map(|c| (c.seq, c.body)).collect();
+    Ok(resume(
+        backlog,
+        live,
+        last,
+        move |i| i.tenant == tenant && i.user.is_none() && scope.sees_body(&i.body),
+        "change",
+    ))
 }
 
 fn alert_user(ctx: &Ctx) -> Result<UserId, FeedError> {

@@ -480,8 +480,11 @@ impl Calls {
         let mut alerts = Vec::new();
         let mut change_bodies = Vec::new();
         for ch in &changes {
-            let body =
-                serde_json::json!({ "call_id": t.id, "call_key": call_key, "at": now, "change": ch }).to_string();
+            // The users on the call (ids): supervisors' streams are filtered by them.
+            let users: Vec<&str> = t.state.legs.iter().filter_map(|l| l.party.user.as_deref()).collect();
+            let body = serde_json::json!({ "call_id": t.id, "call_key": call_key, "at": now, "change": ch,
+                "users": users })
+            .to_string();
             change_bodies.push(body);
             for user in t.state.alert_recipients(ch, |u| u.parse().is_ok_and(|u| conf.optouts.contains(&UserId(u)))) {
                 let Ok(uid) = user.parse() else { continue };
