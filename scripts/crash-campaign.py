@@ -181,7 +181,7 @@ def setup(api, custodian_count):
     })
     boss = Person(api, "crash", "boss").sign_in()
     roles = {r["name"]: r["id"] for r in api.call("GET", "/v1/roles", boss.token)}
-    rec = api.call("POST", "/v1/roles", boss.token, {"name": "recorder", "privileges": [
+    rec = api.call("POST", "/v1/roles", boss.token, {"name": "recording_team", "privileges": [
         "interaction:create", "interaction:read", "interaction:listen"]})
 
     def user(login, role_id):
