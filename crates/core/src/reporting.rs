@@ -1,4 +1,4 @@
-//! Agent performance statistics (seed 001): per agent and 15-minute interval the work-time
+//! Agent performance statistics: per agent and 15-minute interval the work-time
 //! distribution (talk, hold, wrap-up, available, break, other) and the interactions handled and
 //! missed, fed by the ACD in batches. Supervisors read their team members and whole teams —
 //! teams in their scope, never another department's — agents read their own (the access engine

@@ -1,4 +1,4 @@
-//! Recordings as seed 002 sees them: a **personal** recording belongs to its agent (the agent's leg
+//! Recordings as the product's recording rules see them: a **personal** recording belongs to its agent (the agent's leg
 //! of a call, their chat), a **quality-management** recording belongs to its service (the whole
 //! interaction, recorded because the service's QM switch is on). Who may play one follows from
 //! that: the agent and those whose scope covers the agent's team, or those with the listen right

@@ -1,6 +1,6 @@
 //! Recording decisions: whether an interaction is recorded, which recordings are made and why.
 //!
-//! Seed 002: recording is switched on and off at system and personal level; quality-management
+//! The product's recording rules: recording is switched on and off at system and personal level; quality-management
 //! recording of a service records the whole interaction; calls may be recorded only with the
 //! customer's consent where the contact center says so. The policy is data ([`RecordingPolicy`]):
 //!

@@ -1,4 +1,4 @@
-//! Recordings as seed 002 has them, through the real API on SQLite and PostgreSQL: who may play a
+//! Recordings as the product's recording rules have them, through the real API on SQLite and PostgreSQL: who may play a
 //! personal recording (its agent, supervisors of the agent's team or department) and a
 //! quality-management one (listeners of its service); administrators never; the built-in
 //! `recorder` role uploads and nothing else; recording decisions from the tenant's policy;

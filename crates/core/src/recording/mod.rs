@@ -1,4 +1,4 @@
-//! Recording policy and decisions (seed 002): the tenant's switches and consent rules as data,
+//! Recording policy and decisions: the tenant's switches and consent rules as data,
 //! the decision a recorder or SBC asks for before and during each call, and pauses
 //! ([`pauses`]). The decision itself is [`callvault_policy::recording::decide`]; this module
 //! loads the policy, asks, and audits the decisions that stop a recording.

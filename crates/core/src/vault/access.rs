@@ -1,4 +1,6 @@
-//! Who may read, play or export a stored object (seed 002).
+//! Who may read, play or export a stored object: by default a user may access their own
+//! recordings, and quality-management recordings are for those with listening rights for the
+//! service (the product's recording rules).
 //!
 //! - A **personal** recording belongs to its agents: each agent through their `:own` privileges,
 //!   and users whose scope covers one of the agent's teams (a supervisor of the agent's team, or of
