@@ -326,6 +326,8 @@ pub struct RecordList {
     pub name: String,
     /// Fields.
     pub fields: Vec<FieldDef>,
+    /// The service or campaign it belongs to: the agents assigned to it read its records.
+    pub service_id: Option<ServiceId>,
     /// Records.
     pub records: u64,
     /// Created.

@@ -258,6 +258,60 @@ pub fn mask(text: &mut [u8], found: &Found) -> usize {
     found.pans.len()
 }
 
+/// Masks the expiry dates and CVVs within [`CONTEXT`] characters of a card number masked
+/// earlier (`411111******1111`, as [`mask`] leaves it): a conversation's next message may carry
+/// them after the number was masked in the one before. Returns how many were masked.
+pub fn mask_beside_masked(text: &mut [u8]) -> usize {
+    let pan_char = |b: u8| b.is_ascii_digit() || b == b'*';
+    let mut pans = Vec::new();
+    let mut i = 0;
+    while let Some(off) = text[i..].iter().position(|&b| b == b'*') {
+        let star = i + off;
+        let mut s = star;
+        while s > 0 && (pan_char(text[s - 1]) || (s >= 2 && is_sep(text[s - 1]) && pan_char(text[s - 2]))) {
+            s -= 1;
+        }
+        let mut e = star;
+        while e < text.len() && (pan_char(text[e]) || (e + 1 < text.len() && is_sep(text[e]) && pan_char(text[e + 1])))
+        {
+            e += 1;
+        }
+        // The run's groups; a masked number is some consecutive groups of it (a date or CVV
+        // written one space after it joins the run).
+        let mut groups = Vec::new();
+        let mut g = s;
+        for (k, &b) in text[s..e].iter().enumerate() {
+            if is_sep(b) {
+                groups.push(g..s + k);
+                g = s + k + 1;
+            }
+        }
+        groups.push(g..e);
+        'found: for a in 0..groups.len() {
+            for b in a..groups.len() {
+                let chars: Vec<u8> =
+                    text[groups[a].start..groups[b].end].iter().copied().filter(|&c| !is_sep(c)).collect();
+                let n = chars.len();
+                if (13..=19).contains(&n)
+                    && chars[..6].iter().all(u8::is_ascii_digit)
+                    && chars[n - 4..].iter().all(u8::is_ascii_digit)
+                    && chars[6..n - 4].iter().all(|&c| c == b'*')
+                {
+                    pans.push(groups[a].start..groups[b].end);
+                    break 'found;
+                }
+            }
+        }
+        i = e;
+    }
+    if pans.is_empty() {
+        return 0;
+    }
+    let found = Found { pans: Vec::new(), context: context(text, &pans) };
+    mask(text, &found);
+    found.context.len()
+}
+
 /// Finds and masks the PANs of a complete text in place; returns how many were masked.
 pub fn redact(text: &mut [u8]) -> usize {
     // Most text has no run of 13 digits at all: one cheap pass decides.

@@ -440,6 +440,7 @@ impl From<UploadError> for ApiError {
             UploadError::TooLarge(limit) => Self::too_large(usize::try_from(limit).unwrap_or(usize::MAX)),
             UploadError::Incomplete(_) => Self::bad_request(e.to_string()),
             UploadError::ShaMismatch => Self::invalid(e.to_string()),
+            UploadError::Busy(detail) => Self::conflict(detail),
             UploadError::Key(e) => e.into(),
             UploadError::Content(_) | UploadError::Internal(_) => Self::internal(e),
             UploadError::Audit(e) => e.into(),

@@ -290,7 +290,12 @@ async fn object(app: &TestApp, w: &World, kind: &'static str, place: &str, me: U
         "list" => {
             let admin = if place == "other" { &w.admin_b } else { &w.admin_a };
             let (s, l) = app
-                .post("/v1/lists", admin, json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }] }))
+                .post(
+                    "/v1/lists",
+                    admin,
+                    json!({ "kind": "calling_list", "name": n, "fields": [{ "name": "a" }],
+                            "service_id": (place == "in").then(|| w.service_in.clone()) }),
+                )
                 .await;
             l["id"].as_str().unwrap_or_else(|| panic!("{s} {l}")).to_owned()
         }
@@ -465,6 +470,8 @@ async fn request_for(
         ("PUT", "/v1/teams/{id}/department") => Some(json!({ "department_id": null })),
         ("POST", "/v1/recording-decisions") => Some(json!({ "direction": "inbound", "agents": [me] })),
         ("POST", "/v1/interactions/{id}/recording-state") => Some(json!({ "state": "paused" })),
+        ("POST", "/v1/interactions/{id}/messages") => Some(json!({ "from": "customer", "text": "hello" })),
+        ("PUT", "/v1/lists/{id}/service") => Some(json!({ "service_id": null })),
         ("POST", "/v1/performance") => Some(json!({ "intervals": [{ "user_id": me,
             "interval_start": "2026-12-01T10:15:00Z", "talk_s": 600, "hold_s": 0, "wrap_up_s": 60, "available_s": 240,
             "break_s": 0, "other_s": 0, "handled": 3, "missed": 0 }] })),

@@ -113,3 +113,83 @@ async fn card_numbers_in_text_are_masked_before_storage() {
         app.cleanup().await;
     }
 }
+
+/// The transcript of an interaction as stored: its messages' texts.
+async fn transcript(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let body = download(app, token, id).await;
+    body.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_card_number_split_over_chat_messages_is_masked_in_both() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        ceremony(&app, &s, "enable_encryption", json!({})).await;
+        let (st, chat) =
+            app.post("/v1/interactions", &s.recorder, json!({ "channel": "chat", "direction": "inbound" })).await;
+        assert_eq!(st, StatusCode::CREATED, "{chat}");
+        let path = format!("/v1/interactions/{}/messages", chat["id"].as_str().unwrap());
+        let say = |text: &'static str| json!({ "from": "customer", "text": text });
+
+        let (st, first) = app.post(&path, &s.recorder, say("my card is 4111 1111")).await;
+        assert_eq!(st, StatusCode::CREATED, "{first}");
+        assert_eq!((first["seq"].as_u64(), first["redactions"].as_u64()), (Some(1), Some(0)), "{first}");
+        assert!(first.get("text").is_none(), "the answer never repeats the text: {first}");
+        let (st, second) = app.post(&path, &s.recorder, say("1111 1111")).await;
+        assert_eq!(st, StatusCode::CREATED, "{second}");
+        assert_eq!((second["redactions"].as_u64(), second["earlier_masked"].as_bool()), (Some(1), Some(true)));
+        for text in ["12/27", "123", "order 1234567890123, thanks"] {
+            let (st, v) = app.post(&path, &s.recorder, say(text)).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+        let object = first["object"].as_str().unwrap();
+        assert_eq!(second["object"], object, "one transcript per interaction");
+        let texts: Vec<String> = transcript(&app, &s.recorder, object)
+            .await
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(texts, ["my card is 4111 11**", "**** 1111", "**/**", "***", "order 1234567890123, thanks"]);
+        let (_, meta) = app.get(&format!("/v1/objects/{object}"), &s.recorder).await;
+        assert_eq!((meta["redactions"].as_u64(), meta["class"].as_str()), (Some(1), Some("chat")), "{meta}");
+        assert_eq!(meta["interaction"], chat["id"], "an interaction without a reference gets its id as one: {meta}");
+        // One blob per object: every superseded transcript blob is gone.
+        let dir = app.state.config.data_dir.join("blobs").join(s.tenant.to_string());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+        // Appends at once lose nothing: every message is there once, numbered in order.
+        let sends = (0..12).map(|i| {
+            let (app, path, token) = (&app, &path, &s.recorder);
+            async move { app.post(path, token, json!({ "from": "customer", "text": format!("message {i}") })).await }
+        });
+        for (st, v) in futures_util::future::join_all(sends).await {
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+        let all = transcript(&app, &s.recorder, object).await;
+        let seqs: Vec<u64> = all.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=17).collect::<Vec<_>>());
+        for i in 0..12 {
+            assert!(all.iter().any(|m| m["text"] == format!("message {i}")), "message {i} lost");
+        }
+
+        // Only chat and SMS interactions take messages; an agent speaks for themselves only.
+        let (_, voice) =
+            app.post("/v1/interactions", &s.recorder, json!({ "channel": "voice", "direction": "inbound" })).await;
+        let (st, e) = app
+            .post(&format!("/v1/interactions/{}/messages", voice["id"].as_str().unwrap()), &s.recorder, say("hi"))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (st, e) = app
+            .post(&path, &s.recorder, json!({ "from": "agent", "agent": uuid::Uuid::now_v7(), "text": "hello" }))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (st, e) =
+            app.post(&format!("/v1/interactions/{}/messages", uuid::Uuid::now_v7()), &s.recorder, say("hi")).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+        // An administrator creates no content.
+        let (st, e) = app.post(&path, &s.admin, say("hi")).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        app.cleanup().await;
+    }
+}

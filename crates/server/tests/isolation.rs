@@ -238,6 +238,8 @@ async fn another_tenant_never_sees_or_changes_data() {
                 | ("PATCH", "/v1/departments/{id}") => json!({ "name": "Hijacked" }),
                 ("PUT", "/v1/teams/{id}/department") => json!({ "department_id": null }),
                 ("POST", "/v1/interactions/{id}/recording-state") => json!({ "state": "paused" }),
+                ("POST", "/v1/interactions/{id}/messages") => json!({ "from": "customer", "text": "hello" }),
+                ("PUT", "/v1/lists/{id}/service") => json!({ "service_id": null }),
                 ("POST", "/v1/recording-decisions") => json!({ "direction": "inbound" }),
                 ("POST", "/v1/performance") => json!({ "intervals": [{ "user_id": user,
                     "interval_start": "2026-12-01T10:15:00Z", "talk_s": 600, "hold_s": 0, "wrap_up_s": 60,

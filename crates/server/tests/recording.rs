@@ -615,3 +615,60 @@ async fn supervisors_see_the_calls_of_their_teams() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn agents_read_the_calling_lists_of_their_services_only() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let w = world(&app).await;
+        let list = |name: &str, service: Option<&str>| {
+            json!({ "kind": "calling_list", "name": name, "fields": [{ "name": "name" }, { "name": "notes" }],
+                    "service_id": service })
+        };
+        let renewal = named(&app, &w.admin, "/v1/lists", list("renewals", Some(&w.campaign))).await;
+        let other = named(&app, &w.admin, "/v1/lists", list("prospects", None)).await;
+        for l in [&renewal, &other] {
+            let (s, r) = app
+                .post(&format!("/v1/lists/{l}/records"), &w.admin, json!({ "name": "Ada", "notes": "call after 5" }))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{r}");
+        }
+        let (sam, sam_token) = &w.sales_agent;
+        let records = |l: &str| format!("/v1/lists/{l}/records");
+
+        // Not assigned to the campaign: nothing of the lists.
+        let (s, e) = app.get(&records(&renewal), sam_token).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        let (s, v) = app.get("/v1/lists", sam_token).await;
+        assert_eq!((s, v), (StatusCode::OK, json!([])), "an agent's listing holds the lists of their services");
+
+        // Assigned: the campaign's list and its records, read only; not the other list.
+        let assignments = json!({ "teams": [w.sales_team], "skills": [], "services": [w.campaign] });
+        let (s, v) = put(&app, &format!("/v1/users/{sam}/assignments"), &w.admin, assignments).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = app.get(&records(&renewal), sam_token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v[0]["fields"]["name"], "Ada", "{v}");
+        let (s, v) = app.get("/v1/lists", sam_token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let names: Vec<&str> = v.as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["renewals"]);
+        let (s, e) = app.get(&records(&other), sam_token).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        let (s, e) = app.post(&records(&renewal), sam_token, json!({ "name": "Bob" })).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "agents do not add or change customer details: {e}");
+        let (s, e) = app.get(&records(&renewal), &w.support_agent.1).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "another service's agent: {e}");
+
+        // The list moves to another service: the campaign's agents no longer read it (audited).
+        let (s, v) =
+            put(&app, &format!("/v1/lists/{renewal}/service"), &w.admin, json!({ "service_id": w.inbound })).await;
+        assert_eq!((s, v["service_id"].as_str()), (StatusCode::OK, Some(w.inbound.as_str())), "{v}");
+        let (s, e) = app.get(&records(&renewal), sam_token).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        let (s, e) = put(&app, &format!("/v1/lists/{renewal}/service"), &w.admin, json!({ "service_id": sam })).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no such service: {e}");
+        assert!(app.audit_bodies().await.iter().any(|b| b["action"] == "list.service"));
+        app.cleanup().await;
+    }
+}

@@ -146,6 +146,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_recording_policy.sql"),
         postgres: include_str!("../migrations/postgres/0018_recording_policy.sql"),
     },
+    Migration {
+        version: 19,
+        name: "list_service",
+        sqlite: include_str!("../migrations/sqlite/0019_list_service.sql"),
+        postgres: include_str!("../migrations/postgres/0019_list_service.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

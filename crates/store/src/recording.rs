@@ -38,6 +38,11 @@ pub trait RecordingStore {
     async fn set_recording_policy(&mut self, tenant: TenantId, policy: &str, at: Timestamp) -> Result<()>
     where
         Self: Writable;
+    /// Gives an interaction without an external reference this one (objects find their
+    /// interaction by it); does nothing when it has one.
+    async fn give_interaction_reference(&mut self, tenant: TenantId, id: InteractionId, reference: &str) -> Result<()>
+    where
+        Self: Writable;
     /// The interaction with this external reference, if any.
     async fn interaction_by_reference(&mut self, tenant: TenantId, reference: &str) -> Result<Option<InteractionId>>;
     /// The pauses of an interaction, oldest first.
@@ -125,6 +130,21 @@ impl<C: Conn> RecordingStore for C {
         .bind(tenant.to_string())
         .bind(policy.to_owned())
         .bind(at.millis())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn give_interaction_reference(&mut self, tenant: TenantId, id: InteractionId, reference: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "UPDATE op_interaction SET external_ref = $3 WHERE tenant_id = $1 AND id = $2 AND external_ref IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(reference.to_owned())
         .execute(self.conn())
         .await?;
         Ok(())

@@ -222,6 +222,7 @@ fn list_row(row: &AnyRow) -> Result<RecordList> {
         kind: enum_col(row, "kind", ListKind::parse)?,
         name: row.try_get("name")?,
         fields,
+        service_id: col_opt_uuid(row, "service_id")?.map(ServiceId),
         records: u64_col(row, "records")?,
         created_at: Timestamp(row.try_get("created_at")?),
     })

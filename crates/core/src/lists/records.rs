@@ -11,7 +11,7 @@ use callvault_model::access::{Action, Resource};
 use callvault_model::personal::IdentifierKind;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{FieldDef, KeyState, ListKind, RecordList, StoredRecord};
-use callvault_model::{ListId, RecordId, TenantId};
+use callvault_model::{ListId, PrincipalId, RecordId, ServiceId, TenantId};
 use callvault_policy::access::ResourceRef;
 use callvault_store::prelude::*;
 use callvault_store::{ConflictKind, RecordIdentifier, StoreError};
@@ -100,6 +100,9 @@ pub struct CreateList {
     pub name: String,
     /// Fields.
     pub fields: Vec<FieldDef>,
+    /// The service or campaign it belongs to: the agents assigned to it read its records.
+    #[serde(default)]
+    pub service_id: Option<ServiceId>,
 }
 
 /// A record with its fields in clear.
@@ -139,23 +142,98 @@ async fn load(state: &Services, tenant: TenantId, id: ListId) -> Result<RecordLi
     state.store.reader().await?.list(tenant, id).await.map_err(row("list"))
 }
 
-/// The tenant's calling lists or forms.
+/// A list as a resource: it belongs to its service (grants limited to that service reach it),
+/// and a user assigned to the service owns it for `:own` privileges — agents read the records
+/// of the services and campaigns they work on, and nothing else of the lists.
+fn list_ref<'a>(list: &'a RecordList, ctx: &Ctx, assigned: &[ServiceId]) -> ResourceRef<'a> {
+    let resource = ResourceRef {
+        services: list.service_id.as_slice(),
+        ..ResourceRef::tenant_wide(Resource::CallingList, list.tenant_id)
+    };
+    match (list.service_id, ctx.user()) {
+        (Some(service), Ok(user)) if assigned.contains(&service) => resource.with_owner(PrincipalId::User(user)),
+        _ => resource,
+    }
+}
+
+/// The services and campaigns the calling user is assigned to (none for service accounts).
+async fn assigned(state: &Services, ctx: &Ctx, tenant: TenantId) -> Result<Vec<ServiceId>, RecordError> {
+    match ctx.user() {
+        Ok(user) => Ok(state.store.reader().await?.assignments(tenant, user).await?.services),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// The caller's permit to `action` one list, with the list. A caller who may reach no list at
+/// all is refused before the list is looked up (learns nothing of it).
+async fn allow_on(
+    state: &Services,
+    ctx: &Ctx,
+    action: Action,
+    id: ListId,
+) -> Result<(Permit, RecordList), RecordError> {
+    let tenant = ctx.tenant()?;
+    if !ctx.may_somewhere(action, Resource::CallingList) {
+        allow(state, ctx, action).await?;
+    }
+    let list = load(state, tenant, id).await?;
+    let assigned = assigned(state, ctx, tenant).await?;
+    let permit = ctx.authorize(state, action, &list_ref(&list, ctx, &assigned)).await?;
+    Ok((permit, list))
+}
+
+/// The tenant's calling lists or forms the caller may read.
 pub async fn lists(state: &Services, ctx: &Ctx, kind: ListKind) -> Result<Vec<RecordList>, RecordError> {
-    let permit = allow(state, ctx, Action::Read).await?;
-    Ok(state.store.reader().await?.lists(permit.tenant(), kind).await?)
+    let tenant = ctx.tenant()?;
+    if !ctx.may_somewhere(Action::Read, Resource::CallingList) {
+        allow(state, ctx, Action::Read).await?;
+    }
+    let assigned = assigned(state, ctx, tenant).await?;
+    let all = state.store.reader().await?.lists(tenant, kind).await?;
+    Ok(all.into_iter().filter(|l| ctx.decide(Action::Read, &list_ref(l, ctx, &assigned)).is_allowed()).collect())
 }
 
 /// One list or form.
 pub async fn list(state: &Services, ctx: &Ctx, id: ListId) -> Result<RecordList, RecordError> {
-    let permit = allow(state, ctx, Action::Read).await?;
-    load(state, permit.tenant(), id).await
+    Ok(allow_on(state, ctx, Action::Read, id).await?.1)
+}
+
+/// Puts a list into a service or campaign (or takes it out): the agents assigned to the service
+/// then read its records. Audited.
+pub async fn set_service(
+    state: &Services,
+    ctx: &Ctx,
+    id: ListId,
+    service: Option<ServiceId>,
+) -> Result<RecordList, RecordError> {
+    let (permit, mut list) = allow_on(state, ctx, Action::Update, id).await?;
+    let tenant = permit.tenant();
+    if let Some(s) = service {
+        state.store.reader().await?.service(tenant, s).await.map_err(row("service"))?;
+    }
+    let mut tx = state.store.begin().await?;
+    tx.set_list_service(tenant, id, service).await.map_err(row("list"))?;
+    let event = ctx
+        .event("list.service")
+        .target("list", id)
+        .origin(ctx.origin(state))
+        .details(serde_json::json!({ "from": list.service_id, "to": service }));
+    state.auditor.record(&mut tx, state.clock.now(), &event).await?;
+    tx.commit().await?;
+    list.service_id = service;
+    Ok(list)
 }
 
 /// Creates a calling list or form.
 pub async fn create(state: &Services, ctx: &Ctx, new: CreateList) -> Result<RecordList, RecordError> {
-    let permit = allow(state, ctx, Action::Create).await?;
-    let tenant = permit.tenant();
+    let tenant = ctx.tenant()?;
+    let resource =
+        ResourceRef { services: new.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::CallingList, tenant) };
+    let permit = ctx.authorize(state, Action::Create, &resource).await?;
     super::validate_fields(&new.fields)?;
+    if let Some(s) = new.service_id {
+        state.store.reader().await?.service(tenant, s).await.map_err(row("service"))?;
+    }
     let now = state.clock.now();
     let list = RecordList {
         id: ListId::new(),
@@ -163,6 +241,7 @@ pub async fn create(state: &Services, ctx: &Ctx, new: CreateList) -> Result<Reco
         kind: new.kind,
         name: input::name("name", &new.name)?,
         fields: new.fields,
+        service_id: new.service_id,
         records: 0,
         created_at: now,
     };
@@ -184,9 +263,8 @@ pub async fn create(state: &Services, ctx: &Ctx, new: CreateList) -> Result<Reco
 /// whole file with every error (up to [`MAX_REPORTED_ERRORS`]) and its line number. Returns how
 /// many records were stored.
 pub async fn import_csv(state: &Services, ctx: &Ctx, id: ListId, csv: &[u8]) -> Result<u64, RecordError> {
-    let permit = allow(state, ctx, Action::Update).await?;
+    let (permit, list) = allow_on(state, ctx, Action::Update, id).await?;
     let tenant = permit.tenant();
-    let list = load(state, tenant, id).await?;
     let rows = parse_csv(&list, csv).map_err(RecordError::Refused)?;
     let now = state.clock.now();
     let sealed = seal_rows(state, tenant, &list, rows.iter().map(|(line, m)| (*line, m)), now).await?;
@@ -314,9 +392,8 @@ pub async fn add_record(
     id: ListId,
     values: Map<String, Value>,
 ) -> Result<RecordView, RecordError> {
-    let permit = allow(state, ctx, Action::Update).await?;
+    let (permit, list) = allow_on(state, ctx, Action::Update, id).await?;
     let tenant = permit.tenant();
-    let list = load(state, tenant, id).await?;
     let now = state.clock.now();
     let sealed = seal_rows(state, tenant, &list, std::iter::once((1, &values)), now).await?;
     let Some(s) = sealed.into_iter().next() else {
@@ -369,9 +446,8 @@ async fn keys_for(state: &Services, tenant: TenantId, recs: &[StoredRecord]) -> 
 /// Records with their fields decrypted (an audited decrypting read). `field` + `equals` search
 /// encrypted fields through their blind index, without decrypting anything else.
 pub async fn records(state: &Services, ctx: &Ctx, id: ListId, q: &RecordQuery) -> Result<Vec<RecordView>, RecordError> {
-    let permit = allow(state, ctx, Action::Read).await?;
+    let (permit, list) = allow_on(state, ctx, Action::Read, id).await?;
     let tenant = permit.tenant();
-    let list = load(state, tenant, id).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(RecordError::Invalid(format!("limit: 1..={MAX_PAGE}")));
@@ -436,7 +512,7 @@ async fn search(
 
 /// One record, decrypted (audited).
 pub async fn record(state: &Services, ctx: &Ctx, id: ListId, record: RecordId) -> Result<RecordView, RecordError> {
-    let permit = allow(state, ctx, Action::Read).await?;
+    let (permit, _) = allow_on(state, ctx, Action::Read, id).await?;
     let tenant = permit.tenant();
     let rec = state.store.reader().await?.record(tenant, id, record).await.map_err(row("record"))?;
     let keys = keys_for(state, tenant, std::slice::from_ref(&rec)).await?;

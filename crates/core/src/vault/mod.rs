@@ -12,6 +12,7 @@ pub mod content;
 pub mod integrity;
 pub mod jobs;
 pub mod lifecycle;
+pub mod messages;
 pub mod redaction;
 pub mod status;
 pub mod uploads;
@@ -93,6 +94,8 @@ pub struct Vault {
     /// Wakes the job runner.
     pub jobs_wakeup: tokio::sync::Notify,
     rates: Mutex<HashMap<JobId, RateWindow>>,
+    /// Appends to one transcript take turns on this node.
+    pub appends: messages::Turns,
 }
 
 /// Throughput of a running job since the runner (re)started it.
@@ -118,6 +121,7 @@ impl Vault {
             blobs,
             jobs_wakeup: tokio::sync::Notify::new(),
             rates: Mutex::new(HashMap::new()),
+            appends: messages::Turns::default(),
         }
     }
 

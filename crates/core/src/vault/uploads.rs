@@ -93,6 +93,9 @@ pub enum UploadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Other writers kept changing what was to be changed (try again).
+    #[error("{0}")]
+    Busy(String),
     /// A blocking step failed to run.
     #[error("{0}")]
     Internal(String),

@@ -69,7 +69,10 @@ mod table {
     /// request not to be called again.
     /// An agent asks only for their own calls (`:own`): naming another user in a dial check is
     /// for dialers and for supervisors of that user's teams.
-    pub(super) const AGENT: &[Privilege] = &[own(DialCheck, Create), all(DoNotCall, Create)];
+    /// An agent may see customer details but not update, edit or delete them: the records of
+    /// the calling lists of the services and campaigns the agent is assigned to (`:own` — a
+    /// list is owned by the users assigned to its service), read with an audited decryption.
+    pub(super) const AGENT: &[Privilege] = &[own(DialCheck, Create), all(DoNotCall, Create), own(CallingList, Read)];
 
     /// Supervisors see their team members and teams but not teams of other departments, and hold
     /// listening rights for their services (queues, outbound campaigns). Granted with a limited

@@ -95,3 +95,17 @@ fn a_number_split_over_two_messages_is_found() {
     assert_eq!(r.finish(&mut out), 1);
     assert_eq!(String::from_utf8(out).unwrap(), "sure, it is 4111 11** **** 1111 thanks");
 }
+
+#[test]
+fn an_expiry_and_cvv_after_a_masked_number_are_masked() {
+    let mut t = b"card 411111******1111 exp 12/27 cvv 123, order 55512 in 2 weeks please".to_vec();
+    assert_eq!(mask_beside_masked(&mut t), 2);
+    assert_eq!(String::from_utf8(t).unwrap(), "card 411111******1111 exp **/** cvv ***, order 55512 in 2 weeks please");
+    let mut t = b"4111 11** **** 1111 - 123".to_vec();
+    assert_eq!(mask_beside_masked(&mut t), 1);
+    assert!(t.ends_with(b"***"));
+    // Stars that are not a masked card number leave the digits alone.
+    let mut t = b"rated ***** 123 of 456".to_vec();
+    assert_eq!(mask_beside_masked(&mut t), 0);
+    assert_eq!(&t, b"rated ***** 123 of 456");
+}

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_core::subjects;
+use callvault_core::vault::messages::{self, Appended, NewMessage};
 use callvault_model::InteractionId;
 use callvault_model::personal::Interaction;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_interaction))
         .routes(routes!(get_interaction))
+        .routes(routes!(append_message))
         .routes(routes!(search_subjects))
         .routes(routes!(get_exclusions, set_exclusions))
 }
@@ -47,6 +49,22 @@ async fn get_interaction(
     Path(id): Path<InteractionId>,
 ) -> ApiResult<axum::Json<Interaction>> {
     Ok(axum::Json(subjects::get(&state, &ctx, id).await?))
+}
+
+/// Appends a chat or SMS message to its interaction's transcript (one object per interaction,
+/// read back through `/v1/objects/{id}/content`). Card numbers are masked before storage, also
+/// when split over consecutive messages; the answer counts them and never repeats the text.
+#[utoipa::path(post, path = "/v1/interactions/{id}/messages", tag = "objects", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = NewMessage,
+    responses((status = 201, body = Appended), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn append_message(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<InteractionId>,
+    Json(body): Json<NewMessage>,
+) -> ApiResult<(StatusCode, axum::Json<Appended>)> {
+    Ok((StatusCode::CREATED, axum::Json(messages::append(&state, &ctx, id, body).await?)))
 }
 
 /// The subjects an identifier belongs to, with every linked identifier, their interactions and

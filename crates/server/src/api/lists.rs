@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use callvault_core::lists::records;
 use callvault_model::vault::{ListKind, RecordList};
-use callvault_model::{ListId, RecordId};
+use callvault_model::{ListId, RecordId, ServiceId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_lists, create_list))
         .routes(routes!(get_list))
+        .routes(routes!(set_list_service))
         .routes(routes!(import_csv))
         .routes(routes!(list_records, add_record))
         .routes(routes!(get_record))
@@ -74,6 +75,27 @@ async fn get_list(
     Path(id): Path<ListId>,
 ) -> ApiResult<axum::Json<RecordList>> {
     Ok(axum::Json(records::list(&state, &ctx, id).await?))
+}
+
+/// The service or campaign a list belongs to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListService {
+    /// The service (`null`: none; then only tenant-wide grants reach the list).
+    pub service_id: Option<ServiceId>,
+}
+
+/// Puts a list into a service or campaign: the agents assigned to it read its records (audited).
+#[utoipa::path(put, path = "/v1/lists/{id}/service", tag = "lists", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ListService,
+    responses((status = 200, body = RecordList), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn set_list_service(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<ListId>,
+    Json(body): Json<ListService>,
+) -> ApiResult<axum::Json<RecordList>> {
+    Ok(axum::Json(records::set_service(&state, &ctx, id, body.service_id).await?))
 }
 
 /// Imports records from CSV (header row = field names). All or nothing: any error refuses the

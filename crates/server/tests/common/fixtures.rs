@@ -17,7 +17,7 @@ pub async fn interaction(app: &TestApp, tenant: TenantId, service: Option<Servic
     let row = InteractionRow {
         id: InteractionId::new(),
         tenant_id: tenant,
-        channel: Channel::Voice,
+        channel: Channel::Chat,
         direction: InteractionDirection::Inbound,
         external_ref: None,
         service_id: service,

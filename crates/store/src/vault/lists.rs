@@ -8,6 +8,10 @@ pub trait ListStore {
     async fn insert_list(&mut self, l: &RecordList) -> Result<()>
     where
         Self: Writable;
+    /// Sets (or clears) the service or campaign a list belongs to.
+    async fn set_list_service(&mut self, tenant: TenantId, id: ListId, service: Option<ServiceId>) -> Result<()>
+    where
+        Self: Writable;
     /// Lists or forms of a tenant.
     async fn lists(&mut self, tenant: TenantId, kind: ListKind) -> Result<Vec<RecordList>>;
     /// One list or form.
@@ -55,7 +59,8 @@ impl<C: Conn> ListStore for C {
         Self: Writable,
     {
         sqlx::query(
-            "INSERT INTO out_list (id, tenant_id, kind, name, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO out_list (id, tenant_id, kind, name, fields, created_at, service_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(l.id.to_string())
         .bind(l.tenant_id.to_string())
@@ -63,14 +68,28 @@ impl<C: Conn> ListStore for C {
         .bind(l.name.clone())
         .bind(to_json(&l.fields)?)
         .bind(l.created_at.millis())
+        .bind(l.service_id.map(|s| s.to_string()))
         .execute(self.conn())
         .await?;
         Ok(())
     }
 
+    async fn set_list_service(&mut self, tenant: TenantId, id: ListId, service: Option<ServiceId>) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query("UPDATE out_list SET service_id = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(service.map(|s| s.to_string()))
+            .execute(self.conn())
+            .await?;
+        affected(r)
+    }
+
     async fn lists(&mut self, tenant: TenantId, kind: ListKind) -> Result<Vec<RecordList>> {
         let rows = sqlx::query(
-            "SELECT l.id, l.tenant_id, l.kind, l.name, l.fields, l.created_at, \
+            "SELECT l.id, l.tenant_id, l.kind, l.name, l.fields, l.created_at, l.service_id, \
              (SELECT COUNT(*) FROM out_record r WHERE r.list_id = l.id) AS records \
              FROM out_list l WHERE l.tenant_id = $1 AND l.kind = $2 ORDER BY l.name",
         )
@@ -83,7 +102,7 @@ impl<C: Conn> ListStore for C {
 
     async fn list(&mut self, tenant: TenantId, id: ListId) -> Result<RecordList> {
         let row = sqlx::query(
-            "SELECT l.id, l.tenant_id, l.kind, l.name, l.fields, l.created_at, \
+            "SELECT l.id, l.tenant_id, l.kind, l.name, l.fields, l.created_at, l.service_id, \
              (SELECT COUNT(*) FROM out_record r WHERE r.list_id = l.id) AS records \
              FROM out_list l WHERE l.tenant_id = $1 AND l.id = $2",
         )

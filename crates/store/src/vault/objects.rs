@@ -22,6 +22,11 @@ pub trait ObjectStore {
     ) -> Result<()>
     where
         Self: Writable;
+    /// Switches an object to new content: its blob, key, size, digest and redaction count
+    /// (compare-and-swap on the old blob name; `NotFound` when it changed meanwhile).
+    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject) -> Result<()>
+    where
+        Self: Writable;
     /// Replaces an object's wrapped content key (compare-and-swap on the old version).
     async fn rewrap_object(
         &mut self,
@@ -149,6 +154,29 @@ impl<C: Conn> ObjectStore for C {
         .bind(new.key_version.map(i64::from))
         .bind(new.wrapped_key.map(<[u8]>::to_vec))
         .bind(new.header.to_vec())
+        .execute(self.conn())
+        .await?;
+        affected(r)
+    }
+
+    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject) -> Result<()>
+    where
+        Self: Writable,
+    {
+        let r = sqlx::query(
+            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7, size = $8, sha256 = $9, \
+             redactions = $10 WHERE tenant_id = $1 AND id = $2 AND blob = $3",
+        )
+        .bind(new.tenant_id.to_string())
+        .bind(new.id.to_string())
+        .bind(old_blob.to_owned())
+        .bind(new.blob.clone())
+        .bind(new.key_version.map(i64::from))
+        .bind(new.wrapped_key.clone())
+        .bind(new.header.clone())
+        .bind(i64_of(new.size))
+        .bind(new.sha256.clone())
+        .bind(i64::from(new.redactions))
         .execute(self.conn())
         .await?;
         affected(r)

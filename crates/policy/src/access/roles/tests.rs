@@ -82,8 +82,15 @@ fn default_role_table_keeps_duties_apart() {
     );
     let agent: Vec<Privilege> = agent_all
         .into_iter()
-        .filter(|p| p.reach == Reach::Own && *p != Privilege::own(Resource::DialCheck, Action::Create))
+        .filter(|p| {
+            p.reach == Reach::Own
+                && *p != Privilege::own(Resource::DialCheck, Action::Create)
+                && *p != Privilege::own(Resource::CallingList, Action::Read)
+        })
         .collect();
+    // Customer details: agents read the lists of their own services and change nothing of them.
+    let lists: Vec<_> = privileges(Agent).into_iter().filter(|p| p.resource == Resource::CallingList).collect();
+    assert_eq!(lists, [Privilege::own(Resource::CallingList, Action::Read)]);
     for &role in DefaultRole::ALL {
         let v = privileges(role);
         let mut sorted = v.clone();
