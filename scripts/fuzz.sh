@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of every parser of untrusted input (cargo fuzz, libFuzzer, nightly toolchain):
 # phone numbers and area clauses, calling-rule files, registry files, persisted number sets, unseal shares, text
-# scanned for card numbers and
+# scanned for card numbers (text and MIME e-mails) and
 # whole dial checks. Usage: scripts/fuzz.sh [seconds per target, default 30]. Fails on the first
 # crash (the input is left in fuzz/artifacts/<target>/).
 set -euo pipefail

@@ -16,6 +16,8 @@
 
 use std::ops::Range;
 
+pub mod mime;
+
 /// Card number lengths, most common first: of several readings of one run, the first wins.
 const LENGTHS: [usize; 7] = [16, 15, 19, 14, 13, 17, 18];
 

@@ -193,3 +193,43 @@ async fn a_card_number_split_over_chat_messages_is_masked_in_both() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_email_is_scanned_in_its_decoded_text_parts() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let text = "Dear team,\r\nplease charge 4111 1111 1111 1111, exp 12/27.\r\n";
+    let encoded = STANDARD.encode(text);
+    let mail = format!(
+        "From: customer@example.com\r\nSubject: payment\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"xyz\"\r\n\r\n--xyz\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--xyz\r\nContent-Type: text/html\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>card 5500 0000 00=\r\n00 0004</p>\r\n--xyz--\r\n"
+    );
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let s = setup(&app).await;
+        ceremony(&app, &s, "enable_encryption", json!({})).await;
+        let (st, o) =
+            upload(&app, &s.recorder, "email", "message/rfc822", mail.as_bytes(), &sha(mail.as_bytes())).await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        assert_eq!(o["redactions"], 2, "{o}");
+        let stored = String::from_utf8(download(&app, &s.recorder, o["id"].as_str().unwrap()).await).unwrap();
+        assert_eq!(stored.len(), mail.len());
+        let start = stored.find("base64\r\n\r\n").unwrap() + 10;
+        let part = &stored[start..start + encoded.len()];
+        let decoded = String::from_utf8(STANDARD.decode(part).unwrap()).unwrap();
+        assert_eq!(decoded, "Dear team,\r\nplease charge 4111 11** **** 1111, exp **/**.\r\n");
+        assert!(stored.contains("<p>card 5500 00** **=\r\n** 0004</p>"), "{stored}");
+
+        // Base64 text that cannot be read back is refused, and nothing is stored.
+        let broken = mail.replace(&encoded, &format!("{}=A", &encoded[..8]));
+        let (st, e) =
+            upload(&app, &s.recorder, "email", "message/rfc822", broken.as_bytes(), &sha(broken.as_bytes())).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("part 1"), "{e}");
+        let (_, list) = app.get("/v1/objects?class=email", &s.recorder).await;
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+        app.cleanup().await;
+    }
+}

@@ -5,19 +5,63 @@
 //! many numbers were masked and the SHA-256 of what it stores, while the client's declared
 //! SHA-256 is checked against the bytes it sent. A per-tenant setting (`redact_card_numbers`,
 //! on by default) switches it off.
+//!
+//! E-mails (and attached messages) are read as MIME: their text parts are scanned decoded
+//! (base64, quoted-printable) and rewritten in place with the same length
+//! ([`callvault_policy::pan::mime`]); an e-mail whose base64 text cannot be read back is refused.
 
 use std::sync::{Arc, OnceLock};
 
 use callvault_model::vault::{ContentClass, StoredObject};
 use callvault_policy::pan::Redactor;
+use callvault_policy::pan::mime::MimeRedactor;
 use futures_util::{Stream, StreamExt, stream};
 
 /// Whether an object's content is text the scanner reads.
 pub fn is_text(object: &StoredObject) -> bool {
     match object.class {
         ContentClass::Chat | ContentClass::Sms | ContentClass::Email => true,
-        ContentClass::Attachment => object.content_type.trim().to_ascii_lowercase().starts_with("text/"),
+        ContentClass::Attachment => {
+            let t = object.content_type.trim().to_ascii_lowercase();
+            t.starts_with("text/") || t.starts_with("message/rfc822")
+        }
         ContentClass::Voice | ContentClass::Screen => false,
+    }
+}
+
+/// Whether an object's content is a MIME message (an e-mail, an attached message).
+pub fn is_mime(object: &StoredObject) -> bool {
+    object.class == ContentClass::Email || object.content_type.trim().to_ascii_lowercase().starts_with("message/rfc822")
+}
+
+/// The scanner of one body: plain text, or a MIME message.
+#[derive(Debug)]
+pub enum Scanner {
+    /// Text as it stands.
+    Text(Redactor),
+    /// A MIME message: text parts decoded.
+    Mime(Box<MimeRedactor>),
+}
+
+impl Scanner {
+    /// The scanner for an object's content.
+    pub fn for_object(object: &StoredObject) -> Scanner {
+        if is_mime(object) { Scanner::Mime(Box::default()) } else { Scanner::Text(Redactor::default()) }
+    }
+
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Scanner::Text(r) => r.push(input, out),
+            Scanner::Mime(m) => m.push(input, out),
+        }
+    }
+
+    /// Ends the body: the numbers masked, or why it cannot be stored.
+    fn finish(self, out: &mut Vec<u8>) -> Result<usize, String> {
+        match self {
+            Scanner::Text(r) => Ok(r.finish(out)),
+            Scanner::Mime(m) => m.finish(out),
+        }
     }
 }
 
@@ -28,6 +72,9 @@ pub struct Scanned {
     pub received_sha256: String,
     /// Card numbers masked.
     pub redactions: u32,
+    /// Why the content cannot be stored masked (an e-mail's base64 text part that is not
+    /// well-formed base64).
+    pub refused: Option<String>,
 }
 
 /// A frame of a body: as the client sent it, or masked.
@@ -48,20 +95,20 @@ impl<B: AsRef<[u8]>> AsRef<[u8]> for Frame<B> {
     }
 }
 
-/// The body, masked when `on`; `done` receives what the scanner saw when the body ended whole
-/// (nothing when it broke off).
+/// The body, masked by `scanner` (passed as it is with none); `done` receives what the scanner
+/// saw when the body ended whole (nothing when it broke off).
 pub fn scan<B, E>(
     body: impl Stream<Item = Result<B, E>> + Unpin,
-    on: bool,
+    scanner: Option<Scanner>,
     done: Arc<OnceLock<Scanned>>,
 ) -> impl Stream<Item = Result<Frame<B>, E>> + Unpin
 where
     B: AsRef<[u8]>,
 {
-    if !on {
+    let Some(scanner) = scanner else {
         return body.map(|r| r.map(Frame::Passed)).left_stream();
-    }
-    let state = (body, Some((Redactor::default(), callvault_crypto::digest::Sha256Stream::default())), done);
+    };
+    let state = (body, Some((scanner, callvault_crypto::digest::Sha256Stream::default())), done);
     Box::pin(stream::unfold(state, |(mut body, mut scanner, done)| async move {
         let (redactor, digest) = scanner.as_mut()?;
         match body.next().await {
@@ -75,8 +122,11 @@ where
             None => {
                 let (redactor, digest) = scanner.take()?;
                 let mut out = Vec::new();
-                let redactions = u32::try_from(redactor.finish(&mut out)).unwrap_or(u32::MAX);
-                let _ = done.set(Scanned { received_sha256: digest.finish_hex(), redactions });
+                let (redactions, refused) = match redactor.finish(&mut out) {
+                    Ok(n) => (u32::try_from(n).unwrap_or(u32::MAX), None),
+                    Err(why) => (0, Some(why)),
+                };
+                let _ = done.set(Scanned { received_sha256: digest.finish_hex(), redactions, refused });
                 Some((Ok(Frame::Masked(out)), (body, None, done)))
             }
         }
@@ -92,7 +142,7 @@ mod tests {
     async fn a_body_is_masked_across_frames_and_the_received_digest_kept() {
         let frames: Vec<Result<&[u8], ()>> = vec![Ok(b"my card is 4111 1111 "), Ok(b"1111 1111, thanks")];
         let done = Arc::new(OnceLock::new());
-        let out: Vec<u8> = scan(stream::iter(frames), true, done.clone())
+        let out: Vec<u8> = scan(stream::iter(frames), Some(Scanner::Text(Redactor::default())), done.clone())
             .map(|f| f.unwrap_or_else(|_| panic!("no error here")).as_ref().to_vec())
             .concat()
             .await;

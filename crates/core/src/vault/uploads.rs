@@ -24,7 +24,8 @@ use futures_util::{Stream, StreamExt};
 
 use std::sync::{Arc, OnceLock};
 
-use super::{BlobWriter, ContentError, KeyError, WrittenBlob, redaction};
+use super::redaction::{self, Scanned};
+use super::{BlobWriter, ContentError, KeyError, WrittenBlob};
 use crate::audit::AppendError;
 use crate::caller::{AccessError, Ctx, Permit};
 use crate::services::Services;
@@ -166,7 +167,7 @@ where
         move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
     };
     let scanned = Arc::new(OnceLock::new());
-    let body = redaction::scan(body, redact, scanned.clone());
+    let body = redaction::scan(body, redact.then(|| redaction::Scanner::for_object(&object)), scanned.clone());
     let WrittenBlob { name: blob, wrapped_key, sha256, header } = match write_body(open, body).await? {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
@@ -174,6 +175,12 @@ where
     };
     // The client's digest is of what it sent; the object's of what is stored (masked text).
     let received = match scanned.get() {
+        Some(Scanned { refused: Some(why), .. }) => {
+            remove_blob(state, tenant, blob).await;
+            return Err(UploadError::Invalid(format!(
+                "the e-mail cannot be stored with its card numbers masked: {why}; nothing was stored"
+            )));
+        }
         Some(s) => {
             object.redactions = s.redactions;
             s.received_sha256.clone()
