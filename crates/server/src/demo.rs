@@ -3,6 +3,8 @@
 //! call replayed every two minutes so the call-security views have something to show. Only
 //! `serve` imports this module; nothing else in production does.
 
+mod organisation;
+
 use callvault_model::access::{DefaultRole, Scope};
 use callvault_model::recording::RecordingKind;
 use callvault_model::records::{
@@ -102,9 +104,16 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
     seed_default_roles(&mut tx, tenant.id, now).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let sales = TeamId::new();
     let support = TeamId::new();
-    for (id, name) in [(sales, "Sales"), (support, "Support")] {
-        tx.insert_team(&Team { id, tenant_id: tenant.id, name: name.into(), department_id: None, created_at: now })
-            .await?;
+    let [north, south] = organisation::departments(&mut tx, tenant.id, now).await?;
+    for (id, name, department) in [(sales, "Sales", north), (support, "Support", south)] {
+        tx.insert_team(&Team {
+            id,
+            tenant_id: tenant.id,
+            name: name.into(),
+            department_id: Some(department),
+            created_at: now,
+        })
+        .await?;
     }
     let english = SkillId::new();
     let spanish = SkillId::new();
@@ -137,7 +146,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
             "supervisor",
             "Sam",
             "Supervisor",
-            Scope::Limited { teams: vec![sales], skills: vec![], services: vec![inbound], departments: vec![] },
+            Scope::Limited { teams: vec![], skills: vec![], services: vec![inbound], departments: vec![north] },
         ),
         (DefaultRole::Administrator, "administrator", "Ada", "Admin", Scope::Tenant),
         (DefaultRole::SecurityOfficer, "security", "Sid", "Security", Scope::Tenant),
@@ -198,7 +207,9 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
         logins.push(DemoLogin { role: role.name(), login, password, service_account: false });
     }
     logins.push(seed_demo_recorder(&mut tx, tenant.id, now).await?);
-    let stored = seed_demo_content(state, &mut tx, tenant.id, agent, inbound, now).await?;
+    let stored = seed_demo_content(state, &mut tx, tenant.id, agent, (inbound, campaign), now).await?;
+    organisation::recording_policy(&mut tx, tenant.id, inbound, campaign, now).await?;
+    let intervals = organisation::performance(&mut tx, tenant.id, &ids[..2], now).await?;
     state
         .auditor
         .record(
@@ -206,7 +217,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>
             now,
             &AuditEvent::new(Some(tenant.id), Actor::System, "demo.seed")
                 .target("tenant", tenant.id)
-                .details(serde_json::json!({ "objects": stored, "data_key_version": 1 })),
+                .details(serde_json::json!({ "objects": stored, "data_key_version": 1, "intervals": intervals })),
         )
         .await?;
     let dial = seed_demo_dial(&mut tx, state.dial.dir(), tenant.id, ids.get(1).copied(), support, now).await?;
@@ -328,13 +339,13 @@ async fn seed_demo_content(
     tx: &mut callvault_store::Tx,
     tenant: TenantId,
     agent: Option<UserId>,
-    service: ServiceId,
+    (service, campaign): (ServiceId, ServiceId),
     now: callvault_model::records::Timestamp,
 ) -> anyhow::Result<usize> {
     use callvault_crypto::envelope::{BlindIndexKey, DataKey};
     use callvault_model::vault::{ContentClass, StoredObject};
     use callvault_store::prelude::*;
-    let (_, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
+    let (blind_key, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
     tx.put_encryption(tenant, &callvault_core::vault::initial_settings(now), &blind).await?;
     let (dk, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), 1)?;
     tx.insert_data_key(tenant, 1, &wrapped, now).await?;
@@ -373,9 +384,15 @@ async fn seed_demo_content(
             wrapped_key: None,
             header: Vec::new(),
         };
-        // Text goes through the card-number scanner, as an upload does (the chat has a card).
+        // Text goes through the card-number scanner, as an upload does (the chat has a card;
+        // the e-mail is read as MIME).
         if callvault_core::vault::redaction::is_text(&o) {
-            o.redactions = u32::try_from(callvault_policy::pan::redact(&mut bytes)).unwrap_or(u32::MAX);
+            let mut masked = Vec::with_capacity(bytes.len());
+            let mut scanner = callvault_core::vault::redaction::Scanner::for_object(&o);
+            scanner.push(&bytes, &mut masked);
+            let n = scanner.finish(&mut masked).map_err(|why| anyhow::anyhow!("demo {interaction}: {why}"))?;
+            o.redactions = u32::try_from(n).unwrap_or(u32::MAX);
+            bytes = masked;
         }
         let w = callvault_core::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut bytes))?;
         o.blob = w.name;
@@ -384,6 +401,7 @@ async fn seed_demo_content(
         o.header = w.header;
         tx.insert_object(&o).await?;
     }
+    organisation::calling_list(tx, tenant, campaign, (&dk, &blind_key), now).await?;
     Ok(items.len())
 }
 

@@ -507,7 +507,12 @@ impl<C: Conn> DirectoryStore for C {
     where
         Self: Writable,
     {
-        insert_named(self, Named::Team, t.id.0, t.tenant_id, &t.name, t.created_at, None).await
+        insert_named(self, Named::Team, t.id.0, t.tenant_id, &t.name, t.created_at, None).await?;
+        // A team may be created inside a department.
+        match t.department_id {
+            Some(d) => self.set_team_department(t.tenant_id, t.id, Some(d)).await,
+            None => Ok(()),
+        }
     }
     async fn teams(&mut self, tenant: TenantId) -> Result<Vec<Team>> {
         list_named(self, Named::Team, tenant).await?.into_iter().map(Team::try_from).collect()

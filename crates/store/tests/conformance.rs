@@ -284,6 +284,28 @@ async fn user_delete_removes_relations(store: &Store) {
     r.team(f.t.id, f.team).await.unwrap();
     r.skill(f.t.id, f.skill).await.unwrap();
     r.service(f.t.id, f.service).await.unwrap();
+    drop(r);
+    // A team created inside a department is in it.
+    let mut tx = store.begin().await.unwrap();
+    let north = callvault_model::records::Department {
+        id: callvault_model::DepartmentId::new(),
+        tenant_id: f.t.id,
+        name: "North".into(),
+        created_at: now(),
+    };
+    tx.insert_department(&north).await.unwrap();
+    let team = Team {
+        id: TeamId::new(),
+        tenant_id: f.t.id,
+        name: "Field".into(),
+        department_id: Some(north.id),
+        created_at: now(),
+    };
+    tx.insert_team(&team).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(r.team(f.t.id, team.id).await.unwrap().department_id, Some(north.id));
+    assert_eq!(r.department_teams(f.t.id, &[north.id]).await.unwrap(), [team.id]);
 }
 
 async fn conflicts_and_rollback(store: &Store) {

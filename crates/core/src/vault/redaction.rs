@@ -49,7 +49,8 @@ impl Scanner {
         if is_mime(object) { Scanner::Mime(Box::default()) } else { Scanner::Text(Redactor::default()) }
     }
 
-    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    /// Takes `input`; appends to `out` every byte that is final.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match self {
             Scanner::Text(r) => r.push(input, out),
             Scanner::Mime(m) => m.push(input, out),
@@ -57,7 +58,7 @@ impl Scanner {
     }
 
     /// Ends the body: the numbers masked, or why it cannot be stored.
-    fn finish(self, out: &mut Vec<u8>) -> Result<usize, String> {
+    pub fn finish(self, out: &mut Vec<u8>) -> Result<usize, String> {
         match self {
             Scanner::Text(r) => Ok(r.finish(out)),
             Scanner::Mime(m) => m.finish(out),
