@@ -16,6 +16,7 @@
 
 use std::ops::Range;
 
+pub mod conversation;
 pub mod mime;
 
 /// Card number lengths, most common first: of several readings of one run, the first wins.

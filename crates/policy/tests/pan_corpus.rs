@@ -4,7 +4,7 @@
 //! (Luhn-invalid or outside every range, order ids, phone numbers, dates) — none changed.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
-use callvault_policy::pan::{self, Redactor};
+use callvault_policy::pan;
 
 /// splitmix64: a reproducible generator, no dependency.
 struct Rng(u64);
@@ -81,16 +81,14 @@ fn grouped(pan: &str, sep: &str, size: usize) -> String {
 }
 
 /// Redacts `messages` as consecutive messages of one conversation, each continuing the last's tail.
+/// The messages appended one by one as the messages API does, then read back joined.
 fn conversation(messages: &[String]) -> String {
-    let mut stored: Vec<u8> = Vec::new();
+    let mut stored: Vec<Vec<u8>> = Vec::new();
     for m in messages {
-        let keep = stored.len().saturating_sub(64);
-        let tail = stored.split_off(keep);
-        let mut r = Redactor::continuing(&tail);
-        r.push(m.as_bytes(), &mut stored);
-        r.finish(&mut stored);
+        stored.push(m.as_bytes().to_vec());
+        pan::conversation::redact_conversation(&mut stored);
     }
-    String::from_utf8(stored).unwrap()
+    String::from_utf8(stored.concat()).unwrap()
 }
 
 #[test]

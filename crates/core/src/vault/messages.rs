@@ -35,9 +35,6 @@ pub const TRANSCRIPT_TYPE: &str = "application/x-ndjson";
 /// Bytes of one message at most.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 
-/// Bytes of the messages before a new one scanned with it.
-const TAIL: usize = 96;
-
 /// Attempts at switching the transcript before giving up (each lost only to an append on
 /// another node: appends on one node take turns).
 const ATTEMPTS: usize = 16;
@@ -349,73 +346,19 @@ fn add(lines: &mut Vec<Line>, mut line: Line, redact: bool) -> Outcome {
     Outcome { seq, redactions: u32::try_from(redactions).unwrap_or(u32::MAX), earlier_masked }
 }
 
-/// Scans the last message with up to [`TAIL`] bytes of the ones before it, joined by single
-/// spaces (separators at the joins trimmed, so `4111 1111 ` and ` 1111 1111` read as one run),
-/// and writes the masked bytes back. Returns the PANs masked and whether an earlier message
-/// changed.
+/// Reads the last message with the end of the ones before it ([`pan::conversation`]) and writes
+/// the masked texts back. Returns the PANs masked and whether an earlier message changed.
 fn scan_tail(lines: &mut [Line]) -> (usize, bool) {
-    let last = lines.len() - 1;
-    // (line, start, end) of each piece, oldest first.
-    let mut pieces = Vec::new();
-    let mut budget = TAIL;
-    for i in (0..last).rev() {
-        if budget == 0 {
-            break;
-        }
-        let text = lines[i].text.as_bytes();
-        let mut start = text.len().saturating_sub(budget);
-        // Never start inside a character, nor inside a number the window cut (its start, a `+`
-        // of a phone number say, would be lost).
-        let numeric = |b: u8| b.is_ascii_digit() || is_sep(b) || b == b'+';
-        while start < text.len()
-            && (!lines[i].text.is_char_boundary(start)
-                || (start > 0 && numeric(text[start]) && numeric(text[start - 1])))
-        {
-            start += 1;
-        }
-        budget = budget.saturating_sub(text.len() - start + 1);
-        pieces.push((i, start, text.len()));
+    // The window reaches back at most one message per byte of it.
+    let from = lines.len().saturating_sub(pan::conversation::TAIL + 1);
+    let recent = &mut lines[from..];
+    let mut texts: Vec<Vec<u8>> = recent.iter_mut().map(|l| std::mem::take(&mut l.text).into_bytes()).collect();
+    let outcome = pan::conversation::redact_conversation(&mut texts);
+    for (line, text) in recent.iter_mut().zip(texts) {
+        // Masking only turns ASCII digits into `*`: the text stays UTF-8.
+        line.text = String::from_utf8(text).unwrap_or_default();
     }
-    pieces.reverse();
-    pieces.push((last, 0, lines[last].text.len()));
-    let mut joined = Vec::new();
-    let mut spans = Vec::new();
-    for &(i, start, end) in &pieces {
-        let text = lines[i].text.as_bytes();
-        let (mut s, mut e) = (start, end);
-        while s < e && is_sep(text[s]) {
-            s += 1;
-        }
-        while e > s && is_sep(text[e - 1]) {
-            e -= 1;
-        }
-        if s == e {
-            continue;
-        }
-        if !joined.is_empty() {
-            joined.push(b' ');
-        }
-        spans.push((i, s, joined.len(), e - s));
-        joined.extend_from_slice(&text[s..e]);
-    }
-    let found = pan::redact(&mut joined);
-    pan::mask_beside_masked(&mut joined);
-    let mut earlier = false;
-    for (i, s, at, len) in spans {
-        let masked = &joined[at..at + len];
-        if lines[i].text.as_bytes()[s..s + len] != *masked {
-            earlier |= i != last;
-            // Masking only turns ASCII digits into `*`: the text stays UTF-8 of the same length.
-            let mut bytes = std::mem::take(&mut lines[i].text).into_bytes();
-            bytes[s..s + len].copy_from_slice(masked);
-            lines[i].text = String::from_utf8(bytes).unwrap_or_default();
-        }
-    }
-    (found, earlier)
-}
-
-fn is_sep(b: u8) -> bool {
-    b == b' ' || b == b'-'
+    outcome
 }
 
 /// The transcript's row (inserted, or switched from `old_blob`) and its audit entry, in one
