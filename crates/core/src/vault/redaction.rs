@@ -23,15 +23,19 @@ pub fn is_text(object: &StoredObject) -> bool {
         ContentClass::Chat | ContentClass::Sms | ContentClass::Email => true,
         ContentClass::Attachment => {
             let t = object.content_type.trim().to_ascii_lowercase();
-            t.starts_with("text/") || t.starts_with("message/rfc822")
+            t.starts_with("text/") || t.starts_with("message/rfc822") || t.starts_with("multipart/")
         }
         ContentClass::Voice | ContentClass::Screen => false,
     }
 }
 
-/// Whether an object's content is a MIME message (an e-mail, an attached message).
+/// Whether an object's content is a MIME message: an attached message or a multipart, or an
+/// e-mail stored as sent (an e-mail stored as its `text/*` body alone is text).
 pub fn is_mime(object: &StoredObject) -> bool {
-    object.class == ContentClass::Email || object.content_type.trim().to_ascii_lowercase().starts_with("message/rfc822")
+    let t = object.content_type.trim().to_ascii_lowercase();
+    t.starts_with("message/rfc822")
+        || t.starts_with("multipart/")
+        || (object.class == ContentClass::Email && !t.starts_with("text/"))
 }
 
 /// The scanner of one body: plain text, or a MIME message.
@@ -138,6 +142,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e_mails_are_read_as_mime_unless_stored_as_their_text_body() {
+        let object = |class, content_type: &str| StoredObject {
+            id: callvault_model::ObjectId::new(),
+            tenant_id: callvault_model::TenantId::new(),
+            class,
+            interaction: None,
+            service_id: None,
+            agents: Vec::new(),
+            contact_ref: None,
+            recorded_at: callvault_model::records::Timestamp(0),
+            consent: callvault_model::personal::Consent::Unknown,
+            recording: callvault_model::recording::RecordingKind::QualityManagement,
+            paused: Vec::new(),
+            content_type: content_type.into(),
+            size: 0,
+            sha256: String::new(),
+            redactions: 0,
+            key_version: None,
+            created_at: callvault_model::records::Timestamp(0),
+            blob: String::new(),
+            wrapped_key: None,
+            header: Vec::new(),
+        };
+        assert!(is_mime(&object(ContentClass::Email, "message/rfc822")));
+        assert!(is_mime(&object(ContentClass::Email, "application/octet-stream")));
+        assert!(is_mime(&object(ContentClass::Attachment, "message/rfc822")));
+        assert!(is_mime(&object(ContentClass::Attachment, "multipart/mixed; boundary=x")));
+        assert!(!is_mime(&object(ContentClass::Email, "text/plain; charset=utf-8")));
+        assert!(!is_mime(&object(ContentClass::Chat, "text/plain")));
+    }
 
     #[tokio::test]
     async fn a_body_is_masked_across_frames_and_the_received_digest_kept() {
