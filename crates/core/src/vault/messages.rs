@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
-use super::uploads::UploadError;
+use super::uploads::{UploadError, remove_blob};
 use super::{ContentError, WrittenBlob, read_plain, write_blob};
 use crate::caller::Ctx;
 use crate::services::Services;
@@ -403,12 +403,6 @@ async fn commit(
     state.auditor.record(&mut tx, state.clock.now(), &event).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Removes a blob no row names (best effort; the orphan sweep removes what this misses).
-async fn remove_blob(state: &Services, tenant: callvault_model::TenantId, name: String) {
-    let vault = state.vault.clone();
-    let _ = tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name)).await;
 }
 
 #[cfg(test)]

@@ -402,8 +402,9 @@ async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &mut Store
     Ok(())
 }
 
-/// Removes a blob that no row will name (compensation of a failed upload).
-async fn remove_blob(state: &Services, tenant: callvault_model::TenantId, name: String) {
+/// Removes a blob that no row will name (compensation of a failed write; best effort, the
+/// orphan sweep removes what this misses).
+pub(super) async fn remove_blob(state: &Services, tenant: callvault_model::TenantId, name: String) {
     let vault = state.vault.clone();
     let _ = tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name)).await;
 }
