@@ -113,7 +113,7 @@ pub struct NewInteraction {
 }
 
 /// What to search for: exactly one identifier.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectQuery {
     /// A phone number (any common form; read in the tenant's default region).

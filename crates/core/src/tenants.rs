@@ -131,6 +131,20 @@ pub async fn list(state: &Services, ctx: &Ctx) -> Result<Vec<Tenant>, TenantErro
     Ok(state.store.reader().await?.tenants().await?)
 }
 
+/// Every tenant with whether encryption at rest is active (new content sealed), for the
+/// provider's view; the keys themselves stay with each tenant's custodians.
+pub async fn list_with_encryption(state: &Services, ctx: &Ctx) -> Result<Vec<(Tenant, bool)>, TenantError> {
+    provider_level(state, ctx, Action::Read, Resource::Tenant).await?;
+    let mut r = state.store.reader().await?;
+    let tenants = r.tenants().await?;
+    let mut out = Vec::with_capacity(tenants.len());
+    for t in tenants {
+        let active = r.encryption(t.id).await?.is_some_and(|(s, _)| s.encrypt_new);
+        out.push((t, active));
+    }
+    Ok(out)
+}
+
 /// One tenant (provider operators).
 pub async fn get(state: &Services, ctx: &Ctx, id: TenantId) -> Result<Tenant, TenantError> {
     provider_level(state, ctx, Action::Read, Resource::Tenant).await?;

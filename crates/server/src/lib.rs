@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -309,3 +309,38 @@ pub async fn alerts(
     let backlog = backlog.into_iter().map(|c| (c.seq, c.body)).collect();
     Ok(resume(backlog, live, last, move |i| i.tenant == tenant && i.user == Some(user), "alert"))
 }
+
+/// A call the caller is on, as their own call view shows it (seed 003): the lock of their
+/// station — `None` on stations below end-to-edge, which show no icon — and the cause of the
+/// call's current state for the tooltip.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OwnCall {
+    /// The call.
+    pub call_id: uuid::Uuid,
+    /// Call-ID or the feed's reference.
+    pub call_key: String,
+    /// The icon: closed, open or pending; absent on none and minimal stations.
+    pub lock: Option<callvault_policy::callsec::Lock>,
+    /// Why the call is in its state (shown only with a lock).
+    pub cause: Option<String>,
+    /// When it started (ms).
+    pub started_at: i64,
+}
+
+/// The calls in progress the caller is a party of, with what their station shows.
+pub async fn own_calls(state: &Services, ctx: &Ctx) -> Result<Vec<OwnCall>, FeedError> {
+    let tenant: TenantId = ctx.tenant()?;
+    ctx.authorize(state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
+    let user = alert_user(ctx)?.to_string();
+    let mut out = Vec::new();
+    for call in state.calls.current(tenant) {
+        let Some(leg) = call.state.legs.iter().find(|l| l.party.user.as_deref() == Some(user.as_str())) else {
+            continue;
+        };
+        let lock = Some(leg.party.level.lock(call.state.security))
+            .filter(|l| *l != callvault_policy::callsec::Lock::Hidden);
+        let cause = lock.map(|_| call.state.cause.text.clone());
+        out.push(OwnCall { call_id: call.id, call_key: call.call_key, lock, cause, started_at: call.started_at });
+    }
+    Ok(out)
+}

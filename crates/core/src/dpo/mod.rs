@@ -50,7 +50,9 @@ mod report;
 
 pub use archive::archive;
 pub use certificate::{CERTIFICATE_FORMAT, CertificateSummary, ErasureCertificate, certificate, verify_certificate};
-pub use report::{ReportItem, SubjectReport, UserReport, report, report_html, user_report, user_report_html};
+pub use report::{
+    ReportItem, SubjectReport, UserReport, report, report_body_html, report_html, user_report, user_report_html,
+};
 
 const DAY_MS: i64 = 86_400_000;
 /// The shortest passphrase an export archive is encrypted to.

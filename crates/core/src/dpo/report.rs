@@ -226,6 +226,15 @@ fn items_table(items: &[ReportItem]) -> String {
 /// The report as a printable HTML page (no script, no external resource).
 pub fn report_html(rep: &SubjectReport) -> String {
     let mut h = page_head("Personal data report");
+    h.push_str(&report_body_html(rep));
+    h.push_str("</body></html>");
+    h
+}
+
+/// The report's content without the page around it (escaped; the console shows it in its own
+/// page, under its style sheet).
+pub fn report_body_html(rep: &SubjectReport) -> String {
+    let mut h = String::new();
     h.push_str(&format!(
         "<h1>Personal data report</h1><p>Subject <code>{}</code>, generated {}.</p>",
         rep.subject_id,
@@ -245,7 +254,7 @@ pub fn report_html(rep: &SubjectReport) -> String {
     for q in &rep.requests {
         h.push_str(&format!("<li>{} {} ({}), due {}</li>", q.kind, q.id, q.state, esc(&q.due_at.to_string())));
     }
-    h.push_str("</ul></body></html>");
+    h.push_str("</ul>");
     h
 }
 

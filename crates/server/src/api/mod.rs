@@ -129,6 +129,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)
+        .merge(crate::console::router(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -248,8 +249,13 @@ async fn openapi_json() -> Response {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("route")
+/// An unknown route: a problem, or for a browser outside `/v1` the console's HTML page.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if browser && !uri.path().starts_with("/v1") {
+        return crate::console::not_found_page();
+    }
+    ApiError::not_found("route").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -271,10 +277,11 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     .to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    // Problems and the console's HTML error pages are answers already; only the framework's
+    // plain-text rejections are turned into problems.
+    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/problem+json") || v.as_bytes().starts_with(b"text/html")
+    });
     let mut response = if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
         ApiError::too_large(state.config.max_body_bytes).into_response()
     } else if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem {

@@ -220,17 +220,26 @@ async fn object_content(
     Query(p): Query<ContentParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let range = match headers.get(header::RANGE) {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("bad Range header"))?),
-        None => None,
-    };
+    let range = range_header(&headers)?;
     let c = content::read(&state, &ctx, id, p.download, range).await?;
+    Ok(content_response(c, p.download))
+}
+
+/// The `Range` header of a request, if any.
+pub(crate) fn range_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(header::RANGE) {
+        Some(v) => Ok(Some(v.to_str().map_err(|_| ApiError::bad_request("bad Range header"))?)),
+        None => Ok(None),
+    }
+}
+
+/// Content being read as a response: 200 or 206 with its range, never cached; audio and video
+/// play inline with their declared type, anything else is an opaque download (stored content
+/// never runs in callvault's origin). The API and the console's player both answer with it.
+pub(crate) fn content_response(c: content::Content, download: bool) -> Response {
     let (o, start, end) = (&c.object, c.start, c.end);
     let mut response = Body::from_stream(c.body.map(|piece| piece.map(Bytes::from))).into_response();
     let h = response.headers_mut();
-    // Media a browser plays (audio, video) keep their declared type and play inline; anything
-    // else (HTML, SVG, scripts, documents) is an opaque download, so stored content never runs
-    // in the API's origin.
     let inline = plays_inline(&o.content_type).and_then(|m| HeaderValue::from_str(&m).ok());
     let playable = inline.is_some();
     h.insert(header::CONTENT_TYPE, inline.unwrap_or(HeaderValue::from_static("application/octet-stream")));
@@ -240,7 +249,7 @@ async fn object_content(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
         h.insert(header::ETAG, v);
     }
-    if (p.download || !playable)
+    if (download || !playable)
         && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.{}\"", o.id, o.class))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
@@ -251,12 +260,12 @@ async fn object_content(
             response.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
-    Ok(response)
+    response
 }
 
 /// The type to play a stored object with inline: the essence of an audio or video type, or
 /// `None` (served as an opaque attachment).
-fn plays_inline(content_type: &str) -> Option<String> {
+pub(crate) fn plays_inline(content_type: &str) -> Option<String> {
     media_type(content_type).filter(|m| m.starts_with("audio/") || m.starts_with("video/"))
 }
 

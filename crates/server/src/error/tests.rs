@@ -8,6 +8,37 @@ use callvault_policy::callsec::EventError;
 use callvault_policy::duties::{Conflict, PrivilegeClass};
 
 use super::*;
+use callvault_core::audit::AppendError;
+use callvault_core::audit::log::AuditReadError;
+use callvault_core::caller::AccessError;
+use callvault_core::calls::CallError;
+use callvault_core::calls::feed::FeedError;
+use callvault_core::collection::CollectionError;
+use callvault_core::custody::CustodyError;
+use callvault_core::diagnostics::DiagnosticsError;
+use callvault_core::dial::DialError;
+use callvault_core::dial_admin::DialAdminError;
+use callvault_core::dial_checks::DialCheckError;
+use callvault_core::directory::DirectoryError;
+use callvault_core::dpo::DpoError;
+use callvault_core::identity::IdentityError;
+use callvault_core::input::InputError;
+use callvault_core::lists::ListError;
+use callvault_core::lists::records::RecordError;
+use callvault_core::recording::RecordingError;
+use callvault_core::reporting::ReportingError;
+use callvault_core::retention::RetentionError;
+use callvault_core::stations::StationError;
+use callvault_core::subjects::SubjectError;
+use callvault_core::tenants::TenantError;
+use callvault_core::vault::KeyError;
+use callvault_core::vault::ceremony::CeremonyError;
+use callvault_core::vault::content::ContentReadError;
+use callvault_core::vault::integrity::IntegrityFailure;
+use callvault_core::vault::jobs::JobError;
+use callvault_core::vault::status::StatusError;
+use callvault_core::vault::uploads::UploadError;
+use callvault_core::webhooks::WebhookError;
 
 fn store() -> StoreError {
     StoreError::Corrupt("a row".into())
