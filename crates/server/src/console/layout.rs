@@ -51,10 +51,10 @@ pub fn main_page(ctx: &Ctx) -> &'static str {
         "/subjects"
     } else if may(ctx, Action::Create, Resource::User) {
         "/users"
-    } else if may(ctx, Action::Read, Resource::Call) && may(ctx, Action::Read, Resource::Team) {
-        "/team"
     } else if may(ctx, Action::Read, Resource::Audit) {
         "/audit"
+    } else if may(ctx, Action::Read, Resource::Call) && may(ctx, Action::Read, Resource::Team) {
+        "/team"
     } else {
         "/recordings"
     }
