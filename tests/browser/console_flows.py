@@ -439,9 +439,12 @@ def flow_security_officers(browser, s, other, shots):
     p.check("input[name=kind][value=new_key]")
     p.fill("#propose-password", a.person.password)
     p.fill("#propose-totp", a.person.code())
-    p.click("text=Propose")
+    p.click("form[action='/ceremonies'] button[type=submit]")
     p.wait_for_load_state()
-    check("Proposed." in p.content(), "security officer: proposes a new key version (password + TOTP)")
+    proposed = "Proposed." in p.content()
+    check(proposed, "security officer: proposes a new key version (password + TOTP)")
+    if not proposed and p.locator("[role=alert]").count():
+        print("       the page says:", p.locator("[role=alert]").first.inner_text())
     b.goto("/keys")
     q = b.page
     card = q.locator("article.ceremony[data-state=proposed]").first

@@ -21,8 +21,19 @@ struct Answer {
 }
 
 /// A browser-like request to the console: the cookie, a form body, extra headers.
-async fn send(app: &TestApp, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>, extra: &[(&str, &str)]) -> Answer {
-    let mut req = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:8080").header(header::ACCEPT, "text/html");
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::ACCEPT, "text/html");
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, format!("__Host-callvault={c}"));
     }
@@ -30,7 +41,10 @@ async fn send(app: &TestApp, method: &str, path: &str, cookie: Option<&str>, for
         req = req.header(*k, *v);
     }
     let req = match form {
-        Some(f) => req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(f.to_owned())).unwrap(),
+        Some(f) => req
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(f.to_owned()))
+            .unwrap(),
         None => req.body(Body::empty()).unwrap(),
     };
     let resp = app.router.clone().oneshot(req).await.unwrap();
@@ -44,7 +58,11 @@ async fn send(app: &TestApp, method: &str, path: &str, cookie: Option<&str>, for
     // Every console answer: the CSP, never framed, never sniffed, never cached (static files
     // excepted), and an error is an HTML page.
     if !path.starts_with("/static/") {
-        assert_eq!(headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()), Some(CSP), "{method} {path}");
+        assert_eq!(
+            headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()),
+            Some(CSP),
+            "{method} {path}"
+        );
         assert_eq!(headers.get(header::X_FRAME_OPTIONS).map(|v| v.as_bytes()), Some(&b"DENY"[..]), "{method} {path}");
         assert_eq!(headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()), Some(&b"no-store"[..]), "{method} {path}");
         assert_eq!(headers.get("referrer-policy").map(|v| v.as_bytes()), Some(&b"same-origin"[..]), "{method} {path}");
@@ -84,7 +102,15 @@ async fn console_login(app: &TestApp, tenant: &str, login: &str, password: &str,
         password.replace(' ', "+"),
         totp.unwrap_or_default()
     );
-    let a = send(app, "POST", "/login", None, Some(&form), &[("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")]).await;
+    let a = send(
+        app,
+        "POST",
+        "/login",
+        None,
+        Some(&form),
+        &[("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")],
+    )
+    .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     assert_eq!(location(&a), "/");
     session_of(&a)
@@ -127,7 +153,10 @@ async fn run_cookie(db: Db) {
     let page = send(&app, "GET", "/recordings", Some(&session), None, &[]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("href=\"/dial-check\""), "the agent's navigation");
-    assert!(!page.body.contains("href=\"/users\"") && !page.body.contains("href=\"/keys\""), "nothing the agent may not use");
+    assert!(
+        !page.body.contains("href=\"/users\"") && !page.body.contains("href=\"/keys\""),
+        "nothing the agent may not use"
+    );
 
     // The API never reads the cookie: a cookie-only request is unauthenticated.
     let api = Request::builder()
@@ -151,7 +180,8 @@ async fn run_cookie(db: Db) {
         let a = send(&app, "POST", "/dial-check", Some(&session), Some(&with_token), &[(name, value)]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{name}: {value}");
     }
-    let ok = send(&app, "POST", "/dial-check", Some(&session), Some(&with_token), &[("sec-fetch-site", "same-origin")]).await;
+    let ok = send(&app, "POST", "/dial-check", Some(&session), Some(&with_token), &[("sec-fetch-site", "same-origin")])
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert!(ok.body.contains("Allowed") || ok.body.contains("Not allowed"), "{}", ok.body);
 
@@ -184,8 +214,21 @@ async fn run_pages(db: Db) {
     let op = app.operator().await;
     let (_, admin) = app.tenant(&op, "acme").await;
     let pages = [
-        "/recordings", "/calls", "/dial-check", "/team", "/users", "/grants", "/rules", "/keys", "/subjects",
-        "/requests", "/audit", "/tenants", "/enrol", "/static/htmx.min.js", "/static/console.css",
+        "/recordings",
+        "/calls",
+        "/dial-check",
+        "/team",
+        "/users",
+        "/grants",
+        "/rules",
+        "/keys",
+        "/subjects",
+        "/requests",
+        "/audit",
+        "/tenants",
+        "/enrol",
+        "/static/htmx.min.js",
+        "/static/console.css",
     ];
     let mut seen = Vec::new();
     for (role, main) in [
@@ -218,26 +261,54 @@ async fn run_pages(db: Db) {
     // The administrator: users and grants; the separation-of-duty refusal explained on the page.
     let session = console_login(&app, "acme", "boss", "correct horse battery staple", {
         app.clock.advance_ms(30_000);
-        Some(callvault_crypto::totp::code_now_from_base32_at(&app.totp_secret(Some("acme"), "boss").unwrap(), app.now_secs()).unwrap())
+        Some(
+            callvault_crypto::totp::code_now_from_base32_at(
+                &app.totp_secret(Some("acme"), "boss").unwrap(),
+                app.now_secs(),
+            )
+            .unwrap(),
+        )
     })
     .await;
     let users = send(&app, "GET", "/users", Some(&session), None, &[]).await;
     assert_eq!(users.status, StatusCode::OK, "{}", users.body);
     let token = csrf_of(&users.body);
-    let made = send(&app, "POST", "/users", Some(&session), Some(&format!("_csrf={token}&login=newbie&first_name=New&last_name=Bie&password=a+fine+first+passphrase")), &[]).await;
+    let made = send(
+        &app,
+        "POST",
+        "/users",
+        Some(&session),
+        Some(&format!("_csrf={token}&login=newbie&first_name=New&last_name=Bie&password=a+fine+first+passphrase")),
+        &[],
+    )
+    .await;
     assert!(made.body.contains("User newbie created"), "{}", made.body);
     let grants = send(&app, "GET", "/grants", Some(&session), None, &[]).await;
     let (_, roles) = app.get("/v1/roles", &admin).await;
-    let role = |name: &str| roles.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].as_str().unwrap().to_owned();
+    let role = |name: &str| {
+        roles.as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].as_str().unwrap().to_owned()
+    };
     let (_, people) = app.get("/v1/users", &admin).await;
-    let auditor = people.as_array().unwrap().iter().find(|u| u["login"] == "u-auditor").unwrap()["id"].as_str().unwrap().to_owned();
-    let refused = send(&app, "POST", "/grants", Some(&session), Some(&format!("_csrf={}&user={auditor}&role={}", csrf_of(&grants.body), role("administrator"))), &[]).await;
+    let auditor = people.as_array().unwrap().iter().find(|u| u["login"] == "u-auditor").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = send(
+        &app,
+        "POST",
+        "/grants",
+        Some(&session),
+        Some(&format!("_csrf={}&user={auditor}&role={}", csrf_of(&grants.body), role("administrator"))),
+        &[],
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::OK);
     assert!(refused.body.contains("class=\"problem\""), "a refusal explained: {}", refused.body);
     // Provider operators see tenants; tenants' people never do.
     let op_totp = {
         app.clock.advance_ms(30_000);
-        callvault_crypto::totp::code_now_from_base32_at(&app.totp_secret(None, "admin").unwrap(), app.now_secs()).unwrap()
+        callvault_crypto::totp::code_now_from_base32_at(&app.totp_secret(None, "admin").unwrap(), app.now_secs())
+            .unwrap()
     };
     let form = format!("username=admin&password={}&totp={op_totp}", ADMIN_PASSWORD);
     let a = send(&app, "POST", "/login", None, Some(&form), &[]).await;

@@ -337,8 +337,8 @@ pub async fn own_calls(state: &Services, ctx: &Ctx) -> Result<Vec<OwnCall>, Feed
         let Some(leg) = call.state.legs.iter().find(|l| l.party.user.as_deref() == Some(user.as_str())) else {
             continue;
         };
-        let lock = Some(leg.party.level.lock(call.state.security))
-            .filter(|l| *l != callvault_policy::callsec::Lock::Hidden);
+        let lock =
+            Some(leg.party.level.lock(call.state.security)).filter(|l| *l != callvault_policy::callsec::Lock::Hidden);
         let cause = lock.map(|_| call.state.cause.text.clone());
         out.push(OwnCall { call_id: call.id, call_key: call.call_key, lock, cause, started_at: call.started_at });
     }

@@ -8,9 +8,9 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use callvault_core::dial_admin::policy;
+use callvault_core::directory::Outcome;
 use callvault_core::directory::access::{self, CreateGrant};
 use callvault_core::directory::users::{self, CreateUser};
-use callvault_core::directory::Outcome;
 use callvault_model::access::Scope;
 use callvault_model::records::Grantee;
 use callvault_model::{RoleId, SecretString, UserId};
@@ -68,7 +68,11 @@ pub struct NewUser {
 }
 
 /// `POST /users`.
-pub async fn create_user(State(state): State<AppState>, viewer: Viewer, Form(f): Form<NewUser>) -> Result<Response, ApiError> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<NewUser>,
+) -> Result<Response, ApiError> {
     let new = CreateUser {
         login: f.login.trim().to_owned(),
         first_name: f.first_name.trim().to_owned(),
@@ -141,13 +145,17 @@ pub struct NewGrant {
 }
 
 /// `POST /grants`: the grant, a proposal for a second approver, or the refusal explained.
-pub async fn create_grant(State(state): State<AppState>, viewer: Viewer, Form(f): Form<NewGrant>) -> Result<Response, ApiError> {
+pub async fn create_grant(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<NewGrant>,
+) -> Result<Response, ApiError> {
     let new = CreateGrant { grantee: Grantee::User(f.user), role_id: f.role, scope: Scope::Tenant };
     let flash = match access::create_grant(&state, &viewer.ctx, new).await {
         Ok(Outcome::Done(_)) => notice("Role granted."),
-        Ok(Outcome::Proposed(_)) => {
-            notice("This role makes the user a key custodian: the appointment is proposed and waits for a second approval.")
-        }
+        Ok(Outcome::Proposed(_)) => notice(
+            "This role makes the user a key custodian: the appointment is proposed and waits for a second approval.",
+        ),
         Err(e) => refusal(&ApiError::from(e)),
     };
     render_grants(&state, &viewer, Some(flash)).await

@@ -64,7 +64,11 @@ pub async fn recordings(State(state): State<AppState>, viewer: Viewer) -> Result
 }
 
 fn kib(bytes: u64) -> String {
-    if bytes >= 1 << 20 { format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20)) } else { format!("{:.1} KiB", bytes as f64 / 1024.0) }
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
 }
 
 /// `GET /recordings/{id}/content`: the player's source, with `Range` (only the segments a range

@@ -27,7 +27,11 @@ pub struct Filters {
 const PAGE: i64 = 200;
 
 /// `GET /audit`.
-pub async fn log(State(state): State<AppState>, viewer: Viewer, Query(f): Query<Filters>) -> Result<Response, ApiError> {
+pub async fn log(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(f): Query<Filters>,
+) -> Result<Response, ApiError> {
     render(&state, &viewer, &f, None).await
 }
 

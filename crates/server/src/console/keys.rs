@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::Response;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use callvault_core::caller::Ctx;
 use callvault_core::vault::ceremony;
 use callvault_core::vault::status::{self, JobView, KeyVersionView};
@@ -151,13 +151,19 @@ pub struct ProposeForm {
 }
 
 /// `POST /ceremonies`.
-pub async fn propose(State(state): State<AppState>, viewer: Viewer, Form(f): Form<ProposeForm>) -> Result<Response, ApiError> {
+pub async fn propose(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<ProposeForm>,
+) -> Result<Response, ApiError> {
     let flash = match serde_json::from_value::<CeremonyKind>(serde_json::Value::String(f.kind.clone())) {
         Err(_) => refusal(&ApiError::invalid(format!("unknown operation `{}`", f.kind))),
-        Ok(kind) => match ceremony::propose(&state, &viewer.ctx, kind, &serde_json::json!({}), &f.password, &f.totp).await {
-            Ok(_) => notice("Proposed. Another security officer approves it from their own session."),
-            Err(e) => refusal(&ApiError::from(e)),
-        },
+        Ok(kind) => {
+            match ceremony::propose(&state, &viewer.ctx, kind, &serde_json::json!({}), &f.password, &f.totp).await {
+                Ok(_) => notice("Proposed. Another security officer approves it from their own session."),
+                Err(e) => refusal(&ApiError::from(e)),
+            }
+        }
     };
     after_form(&state, &viewer, flash).await
 }
@@ -186,7 +192,10 @@ pub async fn approve(
     Form(f): Form<ApproveForm>,
 ) -> Result<Response, ApiError> {
     let flash = match ceremony::approve(&state, &viewer.ctx, id, &f.password, &f.totp).await {
-        Ok(c) => notice(&format!("Approved: the ceremony is {}.", serde_json::to_value(c.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default())),
+        Ok(c) => notice(&format!(
+            "Approved: the ceremony is {}.",
+            serde_json::to_value(c.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default()
+        )),
         Err(e) => refusal(&ApiError::from(e)),
     };
     after_form(&state, &viewer, flash).await

@@ -29,9 +29,17 @@ fn is_operator(ctx: &Ctx) -> bool {
 const NAV: &[NavItem] = &[
     NavItem { href: "/tenants", label: "Tenants", shown: is_operator },
     NavItem { href: "/recordings", label: "Recordings", shown: |c| may(c, Action::Listen, Resource::Interaction) },
-    NavItem { href: "/calls", label: "Calls", shown: |c| may(c, Action::Read, Resource::CallAlert) || may(c, Action::Read, Resource::Call) },
+    NavItem {
+        href: "/calls",
+        label: "Calls",
+        shown: |c| may(c, Action::Read, Resource::CallAlert) || may(c, Action::Read, Resource::Call),
+    },
     NavItem { href: "/dial-check", label: "Dial check", shown: |c| may(c, Action::Create, Resource::DialCheck) },
-    NavItem { href: "/team", label: "Team", shown: |c| may(c, Action::Read, Resource::Team) && may(c, Action::Read, Resource::Performance) },
+    NavItem {
+        href: "/team",
+        label: "Team",
+        shown: |c| may(c, Action::Read, Resource::Team) && may(c, Action::Read, Resource::Performance),
+    },
     NavItem { href: "/users", label: "Users", shown: |c| may(c, Action::Create, Resource::User) },
     NavItem { href: "/grants", label: "Roles & grants", shown: |c| may(c, Action::Create, Resource::Grant) },
     NavItem { href: "/rules", label: "Calling rules", shown: |c| may(c, Action::Update, Resource::DialPolicy) },
@@ -188,7 +196,8 @@ pub async fn problem_page(response: Response, csrf: Option<&str>) -> Response {
 
 /// A timestamp (milliseconds) as UTC date and minute.
 pub fn when(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| "—".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| "—".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 /// A timestamp as UTC date and minute.

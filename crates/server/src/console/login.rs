@@ -33,7 +33,13 @@ pub struct LoginForm {
     email_code: Option<SecretString>,
 }
 
-fn login_page(status: StatusCode, tenant: &str, username: &str, second_factor: bool, error: Option<Markup>) -> Response {
+fn login_page(
+    status: StatusCode,
+    tenant: &str,
+    username: &str,
+    second_factor: bool,
+    error: Option<Markup>,
+) -> Response {
     bare(
         status,
         "Sign in",
@@ -153,7 +159,10 @@ fn signout(v: &Viewer) -> Markup {
 }
 
 /// `POST /enrol`: a new seed, shown once with the form for the first code.
-pub async fn enrol_start(State(state): State<AppState>, EnrollingViewer(v): EnrollingViewer) -> Result<Response, ApiError> {
+pub async fn enrol_start(
+    State(state): State<AppState>,
+    EnrollingViewer(v): EnrollingViewer,
+) -> Result<Response, ApiError> {
     let (uri, secret) = identity::begin_totp_enrollment(&state, v.ctx.principal, v.ctx.tenant).await?;
     Ok(enrol_code_page(&v, &uri, &secret, None))
 }

@@ -287,11 +287,7 @@ async fn asset(crate::extract::Path(file): crate::extract::Path<String>) -> Resp
         "console.css" => (include_bytes!("../../console/console.css"), "text/css; charset=utf-8"),
         _ => return ApiError::not_found("file").into_response(),
     };
-    (
-        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "private, max-age=3600")],
-        Body::from(body),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "private, max-age=3600")], Body::from(body)).into_response()
 }
 
 #[cfg(test)]

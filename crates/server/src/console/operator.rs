@@ -77,10 +77,21 @@ pub async fn render(state: &AppState, viewer: &Viewer, flash: Option<Markup>) ->
 
 /// `POST /tenants/{id}/encryption`: the tenant's encryption capability switched on (the other
 /// capabilities unchanged).
-pub async fn enable_encryption(State(state): State<AppState>, viewer: Viewer, Path(id): Path<TenantId>) -> Result<Response, ApiError> {
+pub async fn enable_encryption(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<TenantId>,
+) -> Result<Response, ApiError> {
     let current = tenants::get(&state, &viewer.ctx, id).await?;
     let capabilities = Capabilities { encryption: true, ..current.capabilities };
-    let flash = match tenants::update(&state, &viewer.ctx, id, UpdateTenant { display_name: None, capabilities: Some(capabilities) }).await {
+    let flash = match tenants::update(
+        &state,
+        &viewer.ctx,
+        id,
+        UpdateTenant { display_name: None, capabilities: Some(capabilities) },
+    )
+    .await
+    {
         Ok(t) => notice(&format!("Encryption enabled for {}.", t.slug)),
         Err(e) => refusal(&ApiError::from(e)),
     };

@@ -28,7 +28,11 @@ pub struct Search {
 }
 
 /// `GET /subjects`: search by phone number, e-mail address, IP address or name.
-pub async fn search(State(state): State<AppState>, viewer: Viewer, Query(q): Query<Search>) -> Result<Response, ApiError> {
+pub async fn search(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<Search>,
+) -> Result<Response, ApiError> {
     let value = q.value.trim().to_owned();
     let result = if value.is_empty() {
         None
@@ -86,7 +90,11 @@ pub async fn search(State(state): State<AppState>, viewer: Viewer, Query(q): Que
 
 /// `GET /subjects/{id}/report`: the report in the console's page, printable (the style sheet
 /// hides the navigation when printing).
-pub async fn report(State(state): State<AppState>, viewer: Viewer, Path(id): Path<SubjectId>) -> Result<Response, ApiError> {
+pub async fn report(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<SubjectId>,
+) -> Result<Response, ApiError> {
     let rep = dpo::report(&state, &viewer.ctx, id).await?;
     let body = html! {
         p.noprint { button.print type="button" data-print="" { "Print" } }
@@ -140,7 +148,11 @@ pub struct NewRequest {
 
 /// `POST /requests`: opens an access or export request (due in 30 days); erasures and
 /// rectifications, which need the confirmed identifiers, stay with the API and CLI.
-pub async fn create_request(State(state): State<AppState>, viewer: Viewer, Form(f): Form<NewRequest>) -> Result<Response, ApiError> {
+pub async fn create_request(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<NewRequest>,
+) -> Result<Response, ApiError> {
     let kind = match f.kind.as_str() {
         "export" => DpoRequestKind::Export,
         _ => DpoRequestKind::Access,
@@ -155,7 +167,11 @@ pub async fn create_request(State(state): State<AppState>, viewer: Viewer, Form(
 
 /// `GET /requests/{id}/certificate`: an erasure's certificate (the tenant's signed tree head and
 /// the inclusion proofs of the erasure's audit entries).
-pub async fn certificate(State(state): State<AppState>, viewer: Viewer, Path(id): Path<DpoRequestId>) -> Result<Response, ApiError> {
+pub async fn certificate(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<DpoRequestId>,
+) -> Result<Response, ApiError> {
     let c = dpo::certificate(&state, &viewer.ctx, id).await?;
     let body = html! {
         p { "Request " code { (c.request_id) } " for subject " code { (c.subject_id) } @if let Some(t) = c.completed_at { ", completed " (at(t)) } "." }

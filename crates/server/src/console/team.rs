@@ -50,8 +50,11 @@ pub async fn calls(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
     let mine = feed::own_calls(&state, ctx).await.unwrap_or_default();
     let alerts_on = stations::alert_settings(&state, ctx).await.map(|s| s.enabled).ok();
     let may_switch = ctx.may_somewhere(Action::Update, Resource::CallAlert);
-    let team_calls =
-        if supervising { Some(feed::calls(&state, ctx, &CallQuery { all: false, limit: Some(100) }).await?) } else { None };
+    let team_calls = if supervising {
+        Some(feed::calls(&state, ctx, &CallQuery { all: false, limit: Some(100) }).await?)
+    } else {
+        None
+    };
     let body = html! {
         section aria-labelledby="own" {
             h2 #own { "Your call" }
@@ -221,7 +224,9 @@ pub async fn performance(
     }
     let names: HashMap<UserId, String> = users::list(&state, ctx)
         .await
-        .map(|list| list.into_iter().map(|u| (u.id, format!("{} {}", u.first_name.expose(), u.last_name.expose()))).collect())
+        .map(|list| {
+            list.into_iter().map(|u| (u.id, format!("{} {}", u.first_name.expose(), u.last_name.expose()))).collect()
+        })
         .unwrap_or_default();
     let body = html! {
         form.inline method="get" action="/team" {
@@ -263,8 +268,14 @@ pub async fn performance(
 }
 
 /// The parts of work time, with their class (colour) and label.
-const PARTS: [(&str, &str); 6] =
-    [("talk", "Talk"), ("hold", "Hold"), ("wrap", "Wrap-up"), ("avail", "Available"), ("brk", "Break"), ("other", "Other")];
+const PARTS: [(&str, &str); 6] = [
+    ("talk", "Talk"),
+    ("hold", "Hold"),
+    ("wrap", "Wrap-up"),
+    ("avail", "Available"),
+    ("brk", "Break"),
+    ("other", "Other"),
+];
 
 fn part(t: &Totals, i: usize) -> u64 {
     [t.talk_s, t.hold_s, t.wrap_up_s, t.available_s, t.break_s, t.other_s].get(i).copied().unwrap_or(0)

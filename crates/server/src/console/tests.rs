@@ -35,7 +35,9 @@ fn the_form_token_names_the_session_without_revealing_it() {
 #[test]
 fn unsafe_requests_from_another_site_are_refused() {
     let host = ("host", "127.0.0.1:8080");
-    assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")])).is_ok());
+    assert!(
+        same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")])).is_ok()
+    );
     assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")])).is_ok());
     // Not a browser: neither header; the form token decides.
     assert!(same_origin(&headers(&[host])).is_ok());
