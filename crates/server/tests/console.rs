@@ -3,6 +3,8 @@
 //! methods, HTML error pages, and each role's pages answering with what the access engine
 //! allows. The browser flows (Playwright + Chromium) are in `tests/browser/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
+
 mod common;
 
 use axum::body::Body;

@@ -160,10 +160,8 @@ fn session_clear_cookie() -> HeaderValue {
 /// `same-origin`, and an `Origin` must be this host's. A client that sends neither (not a
 /// browser) still needs the form token.
 fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return Err("the form was sent from another site (Sec-Fetch-Site), so it was refused");
-        }
+    if headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() != b"same-origin") {
+        return Err("the form was sent from another site (Sec-Fetch-Site), so it was refused");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
