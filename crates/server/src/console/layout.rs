@@ -89,7 +89,23 @@ pub fn page(viewer: &Viewer, here: &str, title: &str, body: Markup) -> Response 
     let ctx = &viewer.ctx;
     let who = match ctx.principal {
         PrincipalId::Operator(_) => "provider operator".to_owned(),
-        _ => ctx.subject.as_ref().map(|s| s.describe_grants().join(", ")).unwrap_or_default(),
+        // `role@scope` → the role, marked when its scope is limited.
+        _ => ctx
+            .subject
+            .as_ref()
+            .map(|s| {
+                let roles: Vec<String> = s
+                    .describe_grants()
+                    .iter()
+                    .map(|g| match g.split_once('@') {
+                        Some((role, scope)) if scope != "tenant" => format!("{} (limited)", role.replace('_', " ")),
+                        Some((role, _)) => role.replace('_', " "),
+                        None => g.replace('_', " "),
+                    })
+                    .collect();
+                roles.join(", ")
+            })
+            .unwrap_or_default(),
     };
     let markup = html! {
         (DOCTYPE)
