@@ -419,6 +419,38 @@ def flow_administrator(browser, s, other, shots):
     p.click("main form button[type=submit]")
     p.wait_for_load_state()
     check(p.locator("ul.errors li").count() >= 1 and "1" in p.inner_text("ul.errors"), "administrator: the rules editor refuses a bad text with line-numbered errors")
+    x.goto("/directory")
+    p.select_option("#unit-kind", "team")
+    p.fill("#unit-name", "Night shift")
+    p.click("main form button[type=submit]")
+    p.wait_for_load_state()
+    check("Night shift created." in p.content(), "administrator: creates a team")
+    x.axe()
+    x.goto("/dnc")
+    x.axe()
+    internal = p.locator("form[action$='/numbers']").first
+    # Administrators remove numbers (adding one is what agents and supervisors do when a customer
+    # asks): the demo list's +1 202 555 0143.
+    internal.locator("input[name=number]").fill("+1 202 555 0143")
+    internal.locator("select[name=op]").select_option("remove")
+    internal.locator("button").click()
+    p.wait_for_load_state()
+    removed = "Number removed." in p.content()
+    check(removed, "administrator: removes a number from the internal do-not-call list" + ("" if removed else f" — page says {p.inner_text('main')[:300]!r}"))
+    bad = os.path.join(s.work, "registry-bad.txt")
+    good = os.path.join(s.work, "registry.txt")
+    with open(bad, "w") as f:
+        f.write("2125550111\nnot a number\n")
+    with open(good, "w") as f:
+        f.write("2125550111\n2125550122\n4155550133\n")
+    for path, expect, what in [(bad, "ul.errors li", "a registry file with a bad line is refused with its line number"),
+                               (good, "p.notice", "a registry file is imported (multipart upload streamed to the importer)")]:
+        form = p.locator("form[action$='/import']").first
+        form.locator("input[type=file]").set_input_files(path)
+        form.locator("button").click()
+        p.wait_for_load_state()
+        shown = p.locator(expect).count() >= 1 and ("2" in p.inner_text(expect) if path == bad else "Imported" in p.content())
+        check(shown, f"administrator: {what}" + ("" if shown else f" — page says {p.inner_text('main')[:300]!r}"))
     x.cross_origin_refused(other, "/users")
     users = s.api.call("GET", "/v1/users", s.admin_token)
     check(not any(u["login"] == "evil" for u in users), "administrator: the cross-origin form created no user")
@@ -541,7 +573,7 @@ def main():
     server = Server(os.path.abspath(args.binary), work)
     try:
         s = Setup()
-        s.base, s.api = server.base, Api(server.base)
+        s.base, s.api, s.work = server.base, Api(server.base), work
         s.people = {login: Person("demo", login, pw) for login, pw in server.logins.items()}
         s.operator = Person(None, "admin", ADMIN_PASSWORD)
         # Set-up through the API: TOTP for the roles that log in with it from the start (the

@@ -229,6 +229,8 @@ async fn run_pages(db: Db) {
         "/audit",
         "/tenants",
         "/enrol",
+        "/directory",
+        "/dnc",
         "/static/htmx.min.js",
         "/static/console.css",
     ];

@@ -14,6 +14,7 @@
 mod admin;
 mod agent;
 mod audit;
+mod directory;
 mod keys;
 mod layout;
 mod login;
@@ -68,6 +69,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/grants", get(admin::grants).post(admin::create_grant))
         .route("/rules", get(admin::rules).post(admin::save_rules))
+        .route("/directory", get(directory::directory).post(directory::create_unit))
+        .route("/dnc", get(directory::dnc_lists).post(directory::create_list))
+        .route("/dnc/{id}/numbers", post(directory::number))
+        // A registry file is as large as the registry: streamed, not held under the body limit.
+        .route("/dnc/{id}/import", post(directory::import).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/keys", get(keys::keys_page))
         .route("/ceremonies", post(keys::propose))
         .route("/ceremonies/{id}/approve", post(keys::approve))
@@ -227,6 +233,20 @@ async fn check_unsafe(req: Request, csrf: Option<&str>) -> Result<Request, ApiEr
         // No session: only the login form may be sent (a stale page after logout lands here).
         return if req.uri().path() == "/login" { Ok(req) } else { Err(ApiError::unauthenticated("sign in")) };
     };
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().len() >= 19 && v.as_bytes()[..19].eq_ignore_ascii_case(b"multipart/form-data"));
+    if multipart {
+        // Only the registry import takes a file; it reads and checks the token field before the
+        // file, so the body passes unread. Anywhere else a multipart body is refused.
+        let path = req.uri().path();
+        return if path.starts_with("/dnc/") && path.ends_with("/import") {
+            Ok(req)
+        } else {
+            Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail("forms here are URL-encoded"))
+        };
+    }
     let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::too_large(MAX_FORM))?;
