@@ -370,7 +370,11 @@ def flow_supervisor(browser, s, other, shots):
     x.axe()
     x.fits_tablet()
     x.goto("/calls")
-    x.page.wait_for_timeout(700)  # the SSE stream connects
+    # The agent on desk-100 (an end-to-edge station) watches their own call view meanwhile.
+    agent = Session(browser, s.base, s.people["agent"], "agent (own call view)")
+    agent.login()
+    agent.goto("/calls")
+    x.page.wait_for_timeout(700)  # the SSE streams connect
     x.axe()
     call = f"browser-{int(time.time())}"
     for msg in [invite(call, 1, SDP_SDES), ok(call, 1, SDP_SDES)]:
@@ -385,6 +389,20 @@ def flow_supervisor(browser, s, other, shots):
         latency = float("inf")
     print(f"  downgrade on the supervisor's page {latency * 1000:.0f} ms after the raw SIP event was posted")
     check(latency <= 1.0, f"supervisor: a live downgrade appears within 1 s of the raw SIP event ({latency * 1000:.0f} ms)")
+    try:
+        agent.page.wait_for_selector("#my-alerts li.downgrade", timeout=5000)
+        alerted = True
+    except Exception:  # noqa: BLE001 - reported below
+        alerted = False
+    check(alerted, "agent: the downgrade alert of their own call appears live, with its details")
+    agent.goto("/calls")
+    lock = agent.page.locator(".owncall .lock.not-secure")
+    check(lock.count() == 1 and bool(lock.get_attribute("title")),
+          "agent: their own call shows the open lock with the cause as tooltip"
+          + (f" ({lock.get_attribute('title')!r})" if lock.count() else f" — html: {agent.page.inner_html('section')[:600]!r}"))
+    agent.axe()
+    agent.logout_and_back("/calls")
+    agent.close()
     x.cross_origin_refused(other, "/logout")
     x.logout_and_back("/team")
     x.close()
@@ -488,6 +506,26 @@ def flow_security_officers(browser, s, other, shots):
     b.axe()
     a.goto("/keys")
     check(a.page.locator("td", has_text="v2").count() >= 1, "security officer: data key v2 listed")
+    # A rewrap under v2: the job appears with a progress bar that the page updates by itself.
+    p.check("input[name=kind][value=rewrap]")
+    p.fill("#propose-password", a.person.password)
+    p.fill("#propose-totp", a.person.code())
+    p.click("form[action='/ceremonies'] button[type=submit]")
+    p.wait_for_load_state()
+    b.goto("/keys")
+    card = q.locator("article.ceremony[data-state=proposed]").first
+    card.locator("input[name=password]").fill(b.person.password)
+    card.locator("input[name=totp]").fill(b.person.code())
+    card.locator("button", has_text="Approve").click()
+    q.wait_for_load_state()
+    a.goto("/keys")
+    check(a.page.locator("#jobs progress").count() >= 1, "security officer: the rewrap job is listed with a progress bar")
+    try:
+        a.page.wait_for_function("document.querySelector('#jobs') && /done/.test(document.querySelector('#jobs').innerText)", timeout=15000)
+        finished = True
+    except Exception:  # noqa: BLE001 - reported below
+        finished = False
+    check(finished, "security officer: the job's progress updates live until done (" + a.page.inner_text("#jobs")[:120].replace("\n", " ") + ")")
     a.cross_origin_refused(other, "/logout")
     a.logout_and_back("/keys")
     b.cross_origin_refused(other, "/logout")

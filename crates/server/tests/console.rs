@@ -230,6 +230,7 @@ async fn run_pages(db: Db) {
         "/tenants",
         "/enrol",
         "/directory",
+        "/areas",
         "/dnc",
         "/static/htmx.min.js",
         "/static/console.css",

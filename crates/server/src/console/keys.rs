@@ -242,5 +242,6 @@ pub async fn jobs_stream(
         let event = SseEvent::default().data(jobs_table(&jobs).into_string());
         Some((Ok(event), (state, ctx)))
     });
+    let events = futures_util::StreamExt::take_until(events, tokio::time::sleep(super::STREAM_LIFETIME));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

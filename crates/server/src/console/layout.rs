@@ -43,6 +43,7 @@ const NAV: &[NavItem] = &[
     NavItem { href: "/users", label: "Users", shown: |c| may(c, Action::Create, Resource::User) },
     NavItem { href: "/grants", label: "Roles & grants", shown: |c| may(c, Action::Create, Resource::Grant) },
     NavItem { href: "/directory", label: "Directory", shown: |c| may(c, Action::Create, Resource::Team) },
+    NavItem { href: "/areas", label: "Calling areas", shown: |c| may(c, Action::Update, Resource::DialPolicy) },
     NavItem { href: "/rules", label: "Calling rules", shown: |c| may(c, Action::Update, Resource::DialPolicy) },
     NavItem { href: "/dnc", label: "Do-not-call", shown: |c| may(c, Action::Update, Resource::DoNotCall) },
     NavItem { href: "/keys", label: "Keys", shown: |c| may(c, Action::Read, Resource::Key) },

@@ -13,6 +13,7 @@
 
 mod admin;
 mod agent;
+mod areas;
 mod audit;
 mod directory;
 mod keys;
@@ -46,6 +47,11 @@ pub const COOKIE: &str = "__Host-callvault";
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// How long one event stream stays open. The browser then reconnects (htmx does by itself, with
+/// `Last-Event-ID`), which authenticates the session again: a session ended elsewhere stops
+/// feeding its open pages within this time.
+pub const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The largest form body a console route reads (forms are small; imports go through the API).
 const MAX_FORM: usize = 256 * 1024;
 
@@ -69,6 +75,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/grants", get(admin::grants).post(admin::create_grant))
         .route("/rules", get(admin::rules).post(admin::save_rules))
+        .route("/areas", get(areas::areas).post(areas::save))
         .route("/directory", get(directory::directory).post(directory::create_unit))
         .route("/dnc", get(directory::dnc_lists).post(directory::create_list))
         .route("/dnc/{id}/numbers", post(directory::number))
@@ -193,6 +200,13 @@ async fn guard(axum::extract::State(_state): axum::extract::State<AppState>, req
     let csrf = token.as_deref().map(csrf_token);
     let method = req.method().clone();
     let htmx = req.headers().contains_key("hx-request");
+    // An event stream's (re)connection: a refusal must stay a refusal (htmx then backs off),
+    // not a redirect it would follow and poll.
+    let stream = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
     let req_path = req.uri().path().to_owned();
     let req = if method == Method::GET || method == Method::HEAD {
         req
@@ -204,7 +218,7 @@ async fn guard(axum::extract::State(_state): axum::extract::State<AppState>, req
     };
     let response = next.run(req).await;
     let status = response.status();
-    let response = if status == StatusCode::UNAUTHORIZED && req_path != "/login" {
+    let response = if status == StatusCode::UNAUTHORIZED && req_path != "/login" && !stream {
         // Not signed in, or the session ended: to the login page (a stale cookie is removed).
         let mut r = if htmx {
             // htmx follows this header with a full navigation instead of swapping the login

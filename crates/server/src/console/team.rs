@@ -39,7 +39,7 @@ fn lock_label(lock: &str) -> (&'static str, &'static str) {
 
 fn lock_badge(lock: &str, cause: &str) -> Markup {
     let (icon, words) = lock_label(lock);
-    html! { span.lock class=(words.replace(' ', "-")) title=(cause) { span aria-hidden="true" { (icon) } " " (words) } }
+    html! { span class={ "lock " (words.replace(' ', "-")) } title=(cause) { span aria-hidden="true" { (icon) } " " (words) } }
 }
 
 /// `GET /calls`: for supervisors the calls in their scope and the live changes; for everyone
@@ -125,6 +125,7 @@ fn fragments(
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         Ok(SseEvent::default().id(seq.to_string()).data(render(&v).into_string()))
     });
+    let events = futures_util::StreamExt::take_until(events, tokio::time::sleep(super::STREAM_LIFETIME));
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
