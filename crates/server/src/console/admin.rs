@@ -18,7 +18,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{at, csrf, notice, page, refusal};
+use super::layout::{at, csrf, notice, page, refusal, refusal_with_lines};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -193,19 +193,6 @@ pub async fn save_rules(State(state): State<AppState>, viewer: Viewer, Form(f): 
     let text = f.text.replace("\r\n", "\n");
     match policy::replace_rules(&state, &viewer.ctx, &text).await {
         Ok(saved) => rules_page(&viewer, &saved, Some(notice("Rules saved and in force."))),
-        Err(e) => {
-            let e = ApiError::from(e);
-            let errors: Vec<String> = e
-                .extra()
-                .and_then(|x| x.get("errors"))
-                .and_then(|x| x.as_array())
-                .map(|a| a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
-                .unwrap_or_default();
-            let flash = html! {
-                (refusal(&e))
-                @if !errors.is_empty() { ul.errors { @for line in &errors { li { (line) } } } }
-            };
-            rules_page(&viewer, &text, Some(flash))
-        }
+        Err(e) => rules_page(&viewer, &text, Some(refusal_with_lines(&ApiError::from(e)))),
     }
 }

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{at, csrf, page, refusal};
+use super::layout::{at, csrf, name_of, page, refusal};
 use crate::api::objects::{content_response, plays_inline, range_header};
 use crate::error::ApiError;
 use crate::extract::Path;
@@ -169,7 +169,7 @@ fn decision(d: &Decision) -> Markup {
         ul.reasons {
             @for r in &d.reasons {
                 li class=(if r.denies { "denies" } else { "ok" }) {
-                    code { (serde_json::to_value(r.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) }
+                    code { (name_of(&r.code)) }
                     " " (r.message) span.rule { " — " (&*r.rule) }
                 }
             }

@@ -19,7 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{at, csrf, notice, page, refusal};
+use super::layout::{at, csrf, notice, page, refusal, refusal_with_lines};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::state::AppState;
@@ -231,16 +231,7 @@ pub async fn import(
             "Imported: {} numbers read, {} distinct; the new copy is in force.",
             r.numbers_read, r.distinct
         )),
-        Err(e) => {
-            let e = ApiError::from(e);
-            let errors: Vec<String> = e
-                .extra()
-                .and_then(|x| x.get("errors"))
-                .and_then(|x| x.as_array())
-                .map(|a| a.iter().take(20).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
-                .unwrap_or_default();
-            html! { (refusal(&e)) @if !errors.is_empty() { ul.errors { @for line in &errors { li { (line) } } } } }
-        }
+        Err(e) => refusal_with_lines(&ApiError::from(e)),
     };
     render_dnc(&state, &viewer, Some(flash)).await
 }

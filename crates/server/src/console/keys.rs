@@ -19,7 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{at, csrf, notice, page, refusal};
+use super::layout::{at, csrf, name_of, notice, page, refusal};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::state::AppState;
@@ -84,7 +84,7 @@ pub async fn keys_page(State(state): State<AppState>, viewer: Viewer) -> Result<
 fn version_row(v: &KeyVersionView, s: Option<&EncryptionSettings>) -> Markup {
     let period = i64::from(s.map_or(365, |s| s.cryptoperiod_days));
     let reminder = i64::from(s.map_or(15, |s| s.reminder_days));
-    let state = serde_json::to_value(v.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default();
+    let state = name_of(&v.state);
     let (class, note) = if state != "active" {
         ("", "")
     } else if v.expired || v.age_days >= period {
@@ -115,8 +115,8 @@ pub(super) fn credentials(prefix: &str) -> Markup {
 }
 
 pub(super) fn ceremony_card(viewer: &Viewer, c: &Ceremony) -> Markup {
-    let state = serde_json::to_value(c.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default();
-    let kind = serde_json::to_value(c.kind).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default();
+    let state = name_of(&c.state);
+    let kind = name_of(&c.kind);
     let mine = c.proposer == viewer.ctx.principal;
     html! {
         article.ceremony data-kind=(kind) data-state=(state) {
@@ -192,10 +192,7 @@ pub async fn approve(
     Form(f): Form<ApproveForm>,
 ) -> Result<Response, ApiError> {
     let flash = match ceremony::approve(&state, &viewer.ctx, id, &f.password, &f.totp).await {
-        Ok(c) => notice(&format!(
-            "Approved: the ceremony is {}.",
-            serde_json::to_value(c.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default()
-        )),
+        Ok(c) => notice(&format!("Approved: the ceremony is {}.", name_of(&c.state))),
         Err(e) => refusal(&ApiError::from(e)),
     };
     after_form(&state, &viewer, flash).await
@@ -209,8 +206,8 @@ fn jobs_table(jobs: &[JobView]) -> Markup {
                 thead { tr { th scope="col" { "Job" } th scope="col" { "State" } th scope="col" { "Progress" } th scope="col" { "Started" } } }
                 tbody {
                     @for j in jobs {
-                        @let kind = serde_json::to_value(j.job.kind).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default();
-                        @let state = serde_json::to_value(j.job.state).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default();
+                        @let kind = name_of(&j.job.kind);
+                        @let state = name_of(&j.job.state);
                         tr {
                             td { (kind) @if let Some(v) = j.job.target_version { " → v" (v) } }
                             td { (state) @if j.job.failures > 0 { " · " (j.job.failures) " failures" } }

@@ -244,3 +244,22 @@ pub fn refusal(e: &ApiError) -> Markup {
 pub fn csrf(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name="_csrf" value=(viewer.csrf); }
 }
+
+/// The name a unit enum serialises to (`active`, `new_key`, `not_secure`…), for display.
+pub fn name_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// A refusal with the line-numbered errors it carries (rules text, registry files), at most 20.
+pub fn refusal_with_lines(e: &ApiError) -> Markup {
+    let lines: Vec<String> = e
+        .extra()
+        .and_then(|x| x.get("errors"))
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().take(20).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+        .unwrap_or_default();
+    html! {
+        (refusal(e))
+        @if !lines.is_empty() { ul.errors { @for line in &lines { li { (line) } } } }
+    }
+}

@@ -13,7 +13,7 @@ use maud::{PreEscaped, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{at, csrf, notice, page, refusal};
+use super::layout::{at, csrf, name_of, notice, page, refusal};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -122,8 +122,8 @@ async fn render(state: &AppState, viewer: &Viewer, flash: Option<maud::Markup>) 
                 thead { tr { th scope="col" { "Kind" } th scope="col" { "State" } th scope="col" { "Subject" } th scope="col" { "Opened" } th scope="col" { "Due" } th scope="col" { "" } } }
                 tbody {
                     @for r in &list {
-                        @let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                        @let st = serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                        @let kind = name_of(&r.kind);
+                        @let st = name_of(&r.state);
                         tr class=(if r.completed_at.is_none() && r.due_at.0 < now { "expired" } else { "" }) {
                             td { (kind) } td { (st) }
                             td { a href={ "/subjects/" (r.subject_id) "/report" } { code { (r.subject_id) } } }

@@ -23,7 +23,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{csrf, page, when};
+use super::layout::{csrf, name_of, page, when};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub async fn calls(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
                 p.owncall {
                     "Call " code { (c.call_key) } " since " (when(c.started_at)) " "
                     @if let Some(lock) = c.lock {
-                        (lock_badge(serde_json::to_value(lock).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str(), c.cause.as_deref().unwrap_or("")))
+                        (lock_badge(name_of(&lock).as_str(), c.cause.as_deref().unwrap_or("")))
                     }
                 }
             }
@@ -93,7 +93,7 @@ pub async fn calls(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
                                 td { code { (c.call_key) } }
                                 td { (when(c.started_at)) }
                                 td.num { (c.state.legs.len()) }
-                                td { (lock_badge(&json_str(&c.state.security), &c.state.cause.text)) }
+                                td { (lock_badge(&name_of(&c.state.security), &c.state.cause.text)) }
                             }
                         }
                     }
@@ -105,10 +105,6 @@ pub async fn calls(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
         }
     };
     Ok(page(&viewer, "/calls", "Calls", body))
-}
-
-fn json_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn last_event_id(headers: &HeaderMap) -> i64 {
