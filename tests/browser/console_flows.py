@@ -232,6 +232,7 @@ class Session:
     def login(self):
         p = self.page
         self.goto("/login")
+        self.axe()
         if self.person.tenant:
             p.fill("#tenant", self.person.tenant)
         p.fill("#username", self.person.login)
@@ -242,7 +243,9 @@ class Session:
         p.wait_for_load_state()
         if p.url.endswith("/enrol"):
             # First login of a role that needs a second factor: enrol in the browser.
+            self.axe()
             p.click("text=Show my secret key")
+            self.axe()
             self.person.secret = p.inner_text("#totp-secret").strip()
             p.fill("#code", self.person.code())
             p.click("text=Confirm")
@@ -433,9 +436,23 @@ def flow_administrator(browser, s, other, shots):
         check(expect in p.content(), f"administrator: granting {role} to newhire → {'granted' if 'granted' in expect else 'refused, separation of duties explained'}")
     x.axe()
     x.goto("/rules")
+    x.axe()
     p.fill("#text", "this is not a rule\n")
     p.click("main form button[type=submit]")
     p.wait_for_load_state()
+    x.axe()
+    x.goto("/areas")
+    p.fill("#area-name", "florida-only")
+    p.fill("#area-include", "region:US\nnot a clause")
+    p.click("main form button[type=submit]")
+    p.wait_for_load_state()
+    check(p.locator("[role=alert]").count() == 1 and p.input_value("#area-include").startswith("region:US"),
+          "administrator: a calling area with a bad clause is refused, the form keeps what was typed")
+    p.fill("#area-include", "area_code:305\narea_code:786")
+    p.click("main form button[type=submit]")
+    p.wait_for_load_state()
+    check("Area florida-only saved" in p.content(), "administrator: defines a calling area")
+    x.axe()
     check(p.locator("ul.errors li").count() >= 1 and "1" in p.inner_text("ul.errors"), "administrator: the rules editor refuses a bad text with line-numbered errors")
     x.goto("/directory")
     p.select_option("#unit-kind", "team")
