@@ -382,6 +382,12 @@ def flow_supervisor(browser, s, other, shots):
     call = f"browser-{int(time.time())}"
     for msg in [invite(call, 1, SDP_SDES), ok(call, 1, SDP_SDES)]:
         s.api.call("POST", "/v1/calls/sip?leg=uac&tls=true", s.sbc, raw=msg.encode(), content_type="message/sip")
+    # The secure call is in the table of calls in progress when the page loads.
+    x.goto("/calls")
+    row_lock = x.page.locator("tr", has=x.page.locator("code", has_text=call)).locator(".lock")
+    check(row_lock.count() == 1 and "secure" in row_lock.inner_text() and "not" not in row_lock.inner_text(),
+          "supervisor: the call is listed in progress with a closed lock")
+    x.page.wait_for_timeout(700)  # the SSE stream connects
     t0 = time.monotonic()
     for msg in [invite(call, 2, SDP_PLAIN), ok(call, 2, SDP_PLAIN)]:
         s.api.call("POST", "/v1/calls/sip?leg=uac&tls=true", s.sbc, raw=msg.encode(), content_type="message/sip")
@@ -392,6 +398,7 @@ def flow_supervisor(browser, s, other, shots):
         latency = float("inf")
     print(f"  downgrade on the supervisor's page {latency * 1000:.0f} ms after the raw SIP event was posted")
     check(latency <= 1.0, f"supervisor: a live downgrade appears within 1 s of the raw SIP event ({latency * 1000:.0f} ms)")
+    check("not secure" in row_lock.inner_text(), "supervisor: the call's row shows the open lock without a reload")
     try:
         agent.page.wait_for_selector("#my-alerts li.downgrade", timeout=5000)
         alerted = True
@@ -440,6 +447,7 @@ def flow_administrator(browser, s, other, shots):
     p.fill("#text", "this is not a rule\n")
     p.click("main form button[type=submit]")
     p.wait_for_load_state()
+    check(p.locator("ul.errors li").count() >= 1 and "1" in p.inner_text("ul.errors"), "administrator: the rules editor refuses a bad text with line-numbered errors")
     x.axe()
     x.goto("/areas")
     p.fill("#area-name", "florida-only")
@@ -453,7 +461,6 @@ def flow_administrator(browser, s, other, shots):
     p.wait_for_load_state()
     check("Area florida-only saved" in p.content(), "administrator: defines a calling area")
     x.axe()
-    check(p.locator("ul.errors li").count() >= 1 and "1" in p.inner_text("ul.errors"), "administrator: the rules editor refuses a bad text with line-numbered errors")
     x.goto("/directory")
     p.select_option("#unit-kind", "team")
     p.fill("#unit-name", "Night shift")

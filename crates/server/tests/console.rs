@@ -191,6 +191,19 @@ async fn run_cookie(db: Db) {
     let missing = send(&app, "GET", "/no-such-page", Some(&session), None, &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
+    // An open event stream of the session, never cached.
+    let stream_req = Request::builder()
+        .uri("/alerts/stream")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::ACCEPT, "text/html, text/event-stream")
+        .header(header::COOKIE, format!("__Host-callvault={session}"))
+        .body(Body::empty())
+        .unwrap();
+    let stream = app.router.clone().oneshot(stream_req).await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers().get(header::CACHE_CONTROL).map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    let open_stream = stream.into_body();
+
     // Logout: the session ends, the cookie goes, the site's data is cleared.
     let out = send(&app, "POST", "/logout", Some(&session), Some(&format!("_csrf={token}")), &[]).await;
     assert_eq!((out.status, location(&out)), (StatusCode::SEE_OTHER, "/login"));
@@ -201,6 +214,13 @@ async fn run_cookie(db: Db) {
     assert!(out.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("Max-Age=0")));
     let after = send(&app, "GET", "/recordings", Some(&session), None, &[]).await;
     assert_eq!((after.status, location(&after)), (StatusCode::SEE_OTHER, "/login"));
+    // …and the stream opened before ends by itself within seconds (it rechecks its session).
+    let ended =
+        tokio::time::timeout(std::time::Duration::from_secs(10), axum::body::to_bytes(open_stream, usize::MAX)).await;
+    assert!(ended.is_ok(), "the event stream outlived its session");
+    // A stream's reconnection without a session is refused, not redirected.
+    let again = send(&app, "GET", "/alerts/stream", Some(&session), None, &[("accept", "text/event-stream")]).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     app.cleanup().await;
 }
 

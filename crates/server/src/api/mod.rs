@@ -149,7 +149,7 @@ pub fn app(state: AppState) -> Router {
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(|State(state): State<AppState>| async move { metrics_text(&state) }))
-        .fallback(not_found)
+        .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -249,17 +249,23 @@ async fn openapi_json() -> Response {
     }
 }
 
-/// An unknown route: a problem, or for a browser outside `/v1` the console's HTML page.
-async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
-    let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-    if browser && !uri.path().starts_with("/v1") {
-        return crate::console::not_found_page();
+/// An unknown route: a problem under `/v1`, the console's HTML page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_console_path(&uri) {
+        return crate::console::error_response(ApiError::not_found("page"));
     }
     ApiError::not_found("route").into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
+/// Whether a path belongs to the console (everything but `/v1` and the system endpoints).
+fn is_console_path(uri: &axum::http::Uri) -> bool {
+    let p = uri.path();
+    !(p == "/v1" || p.starts_with("/v1/") || ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&p))
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    let e = ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED);
+    if is_console_path(&uri) { crate::console::error_response(e) } else { e.into_response() }
 }
 
 /// Counts and logs requests by route template (never the raw path or query, which may carry

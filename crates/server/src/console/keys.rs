@@ -44,7 +44,8 @@ async fn render(state: &AppState, viewer: &Viewer, flash: Option<Markup>) -> Res
         p.state {
             "Encryption at rest: "
             @if enc.active { strong.ok { "active" } } @else { strong.warn { "inactive" } }
-            " · key-encryption key: " code { (enc.kek) }
+            // The provider kind only (`file`, `pkcs11`, …): the key's location stays on the server.
+            " · key-encryption key: " code { (enc.kek.split(':').next().unwrap_or("")) }
             @if let Some(s) = &settings { " · cryptoperiod " (s.cryptoperiod_days) " days, reminder " (s.reminder_days) " days before" }
         }
         h2 { "Data key versions" }
@@ -232,13 +233,13 @@ pub async fn jobs_stream(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     // Refused now (not as an empty stream) when the viewer may not read jobs.
     status::jobs(&state, &viewer.ctx).await?;
-    let ctx = viewer.ctx;
-    let events = futures_util::stream::unfold((state, ctx), |(state, ctx)| async move {
+    let ctx = viewer.ctx.clone();
+    let events = futures_util::stream::unfold((state.clone(), ctx), |(state, ctx)| async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let jobs = status::jobs(&state, &ctx).await.ok()?;
         let event = SseEvent::default().data(jobs_table(&jobs).into_string());
         Some((Ok(event), (state, ctx)))
     });
-    let events = futures_util::StreamExt::take_until(events, tokio::time::sleep(super::STREAM_LIFETIME));
+    let events = super::while_signed_in(state, viewer.token.clone(), events);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

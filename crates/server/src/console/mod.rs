@@ -35,6 +35,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use callvault_core::caller::{Ctx, SESSION_TOKEN_PREFIX, SessionPurpose, authenticate};
 use callvault_crypto::digest::{ct_eq, sha256};
+use callvault_model::SecretString;
+use futures_util::Stream;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -47,10 +49,34 @@ pub const COOKIE: &str = "__Host-callvault";
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// How long one event stream stays open. The browser then reconnects (htmx does by itself, with
-/// `Last-Event-ID`), which authenticates the session again: a session ended elsewhere stops
-/// feeding its open pages within this time.
+/// How long one event stream stays open at most; the browser then reconnects (htmx does by
+/// itself, with `Last-Event-ID`), authenticating again.
 pub const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often an open event stream checks that its session is still valid (logout, revocation by
+/// an administrator, expiry): a stream outlives its session by at most this.
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `events` while the viewer's session is valid (checked every [`SESSION_RECHECK`]) and for at
+/// most [`STREAM_LIFETIME`].
+fn while_signed_in<S: Stream + Send>(
+    state: AppState,
+    token: SecretString,
+    events: S,
+) -> impl Stream<Item = S::Item> + Send {
+    let ended = async move {
+        let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
+        loop {
+            tokio::time::sleep(SESSION_RECHECK).await;
+            if tokio::time::Instant::now() >= deadline
+                || authenticate(&state, Some(token.expose()), None, None).await.is_err()
+            {
+                return;
+            }
+        }
+    };
+    futures_util::StreamExt::take_until(events, ended)
+}
 
 /// The largest form body a console route reads (forms are small; imports go through the API).
 const MAX_FORM: usize = 256 * 1024;
@@ -105,6 +131,8 @@ pub struct Viewer {
     pub ctx: Ctx,
     /// The token every form of this session carries (`_csrf`).
     pub csrf: String,
+    /// The session token itself, for the event streams that check the session is still valid.
+    token: SecretString,
 }
 
 /// A viewer whose session may still be enrolment-only (the TOTP enrolment pages).
@@ -132,7 +160,7 @@ impl FromRequestParts<AppState> for EnrollingViewer {
         let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let ctx = authenticate(state, Some(&token), request_id, ip).await?;
-        Ok(EnrollingViewer(Viewer { csrf: csrf_token(&token), ctx }))
+        Ok(EnrollingViewer(Viewer { csrf: csrf_token(&token), ctx, token: SecretString::new(token) }))
     }
 }
 
@@ -170,16 +198,16 @@ fn session_clear_cookie() -> HeaderValue {
 }
 
 /// Whether an unsafe request comes from this site: a browser's `Sec-Fetch-Site` must say
-/// `same-origin`, and an `Origin` must be this host's. A client that sends neither (not a
+/// `same-origin`, and an `Origin` must be this host's under a scheme this server is reached by. A client that sends neither (not a
 /// browser) still needs the form token.
-fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+fn same_origin(headers: &HeaderMap, schemes: &[&str]) -> Result<(), &'static str> {
     if headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() != b"same-origin") {
         return Err("the form was sent from another site (Sec-Fetch-Site), so it was refused");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let origin = origin.to_str().unwrap_or("null");
-        let ours = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let ours = origin.split_once("://").filter(|(scheme, _)| schemes.contains(scheme)).map(|(_, rest)| rest);
         if host.is_empty() || ours != Some(host) {
             return Err("the form was sent from another origin (Origin), so it was refused");
         }
@@ -195,23 +223,20 @@ fn form_token(body: &[u8]) -> Option<String> {
 /// Around every console route: refuses unsafe requests from elsewhere or without the session's
 /// form token; sets the console's security headers; renders errors as HTML pages (a 401 sends
 /// the browser to the login page).
-async fn guard(axum::extract::State(_state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+async fn guard(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
     let token = session_cookie(req.headers());
     let csrf = token.as_deref().map(csrf_token);
     let method = req.method().clone();
     let htmx = req.headers().contains_key("hx-request");
     // An event stream's (re)connection: a refusal must stay a refusal (htmx then backs off),
     // not a redirect it would follow and poll.
-    let stream = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
+    let stream =
+        req.headers().get_all(header::ACCEPT).iter().any(|v| v.to_str().is_ok_and(|a| a.contains("text/event-stream")));
     let req_path = req.uri().path().to_owned();
     let req = if method == Method::GET || method == Method::HEAD {
         req
     } else {
-        match check_unsafe(req, csrf.as_deref()).await {
+        match check_unsafe(req, csrf.as_deref(), origin_schemes(&state)).await {
             Ok(req) => req,
             Err(e) => return secure(layout::error_page(e, csrf.as_deref())),
         }
@@ -241,8 +266,18 @@ async fn guard(axum::extract::State(_state): axum::extract::State<AppState>, req
     secure(response)
 }
 
-async fn check_unsafe(req: Request, csrf: Option<&str>) -> Result<Request, ApiError> {
-    same_origin(req.headers()).map_err(|why| ApiError::forbidden(why, None))?;
+/// The schemes a browser reaches this server by: https when it serves TLS; http on its plain
+/// listener, and https too when a TLS-terminating proxy stands in front of a public plain one.
+fn origin_schemes(state: &AppState) -> &'static [&'static str] {
+    match (state.config.tls_cert.is_some(), state.config.danger_allow_plain_http_on_public_address) {
+        (true, _) => &["https"],
+        (false, true) => &["https", "http"],
+        (false, false) => &["http"],
+    }
+}
+
+async fn check_unsafe(req: Request, csrf: Option<&str>, schemes: &[&str]) -> Result<Request, ApiError> {
+    same_origin(req.headers(), schemes).map_err(|why| ApiError::forbidden(why, None))?;
     let Some(expected) = csrf else {
         // No session: only the login form may be sent (a stale page after logout lands here).
         return if req.uri().path() == "/login" { Ok(req) } else { Err(ApiError::unauthenticated("sign in")) };
@@ -293,15 +328,19 @@ fn secure(mut response: Response) -> Response {
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if !h.contains_key(header::CACHE_CONTROL) {
+    // Only the static files choose their own caching; everything else (event streams included,
+    // which axum marks `no-cache`) is never stored.
+    let static_file = h.get(header::CACHE_CONTROL).is_some_and(|v| v.as_bytes().starts_with(b"private, max-age"));
+    if !static_file {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
 
-/// The console's page for an unknown address.
-pub fn not_found_page() -> Response {
-    secure(layout::error_page(ApiError::not_found("page"), None))
+/// An error outside `/v1` and outside the console's routes (an unknown page, a method a page
+/// does not take) as the console's HTML page with its headers.
+pub fn error_response(e: ApiError) -> Response {
+    secure(layout::error_page(e, None))
 }
 
 /// The landing page: each role's main page.

@@ -17,7 +17,7 @@ use callvault_core::reporting::{self, Period, Totals};
 use callvault_core::stations;
 use callvault_model::access::{Action, Resource};
 use callvault_model::records::{Team, Timestamp};
-use callvault_model::{TeamId, UserId};
+use callvault_model::{SecretString, TeamId, UserId};
 use futures_util::Stream;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -93,7 +93,7 @@ pub async fn calls(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
                                 td { code { (c.call_key) } }
                                 td { (when(c.started_at)) }
                                 td.num { (c.state.legs.len()) }
-                                td { (lock_badge(&name_of(&c.state.security), &c.state.cause.text)) }
+                                td { span id={ "lock-" (c.id) } { (lock_badge(&name_of(&c.state.security), &c.state.cause.text)) } }
                             }
                         }
                     }
@@ -114,6 +114,8 @@ fn last_event_id(headers: &HeaderMap) -> i64 {
 /// Items as unnamed server-sent events carrying HTML fragments (htmx swaps them in), each with
 /// its id for `Last-Event-ID`.
 fn fragments(
+    state: AppState,
+    token: SecretString,
     items: impl Stream<Item = (i64, String)> + Send + 'static,
     render: fn(&serde_json::Value) -> Markup,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -121,7 +123,7 @@ fn fragments(
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         Ok(SseEvent::default().id(seq.to_string()).data(render(&v).into_string()))
     });
-    let events = futures_util::StreamExt::take_until(events, tokio::time::sleep(super::STREAM_LIFETIME));
+    let events = super::while_signed_in(state, token, events);
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
@@ -135,6 +137,10 @@ fn change_item(v: &serde_json::Value) -> Markup {
             @if downgrade { strong { "Downgrade " } }
             time { (when(v["at"].as_i64().unwrap_or(0))) } " · call " code { (v["call_key"].as_str().unwrap_or("")) } " "
             (lock_badge(to, cause)) " — " (cause)
+        }
+        // The call's row in the table above takes the new lock too (out of band).
+        @if let Some(id) = v["call_id"].as_str() {
+            span id={ "lock-" (id) } hx-swap-oob="true" { (lock_badge(to, cause)) }
         }
     }
 }
@@ -157,7 +163,8 @@ pub async fn calls_stream(
     viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    Ok(fragments(feed::changes(&state, &viewer.ctx, last_event_id(&headers)).await?, change_item))
+    let items = feed::changes(&state, &viewer.ctx, last_event_id(&headers)).await?;
+    Ok(fragments(state, viewer.token.clone(), items, change_item))
 }
 
 /// `GET /alerts/stream`: the viewer's own downgrade alerts.
@@ -166,7 +173,8 @@ pub async fn alerts_stream(
     viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    Ok(fragments(feed::alerts(&state, &viewer.ctx, last_event_id(&headers)).await?, alert_item))
+    let items = feed::alerts(&state, &viewer.ctx, last_event_id(&headers)).await?;
+    Ok(fragments(state, viewer.token.clone(), items, alert_item))
 }
 
 /// The alert switch.

@@ -32,15 +32,21 @@ fn the_form_token_names_the_session_without_revealing_it() {
     assert_eq!(form_token(b"x=1"), None);
 }
 
+const HTTP: &[&str] = &["http"];
+
 #[test]
 fn unsafe_requests_from_another_site_are_refused() {
     let host = ("host", "127.0.0.1:8080");
     assert!(
-        same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")])).is_ok()
+        same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")]), HTTP)
+            .is_ok()
     );
-    assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")])).is_ok());
+    assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")]), &["https"]).is_ok());
+    // The scheme counts: an https origin is not this plain-HTTP server's, nor the reverse.
+    assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")]), HTTP).is_err());
+    assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")]), &["https"]).is_err());
     // Not a browser: neither header; the form token decides.
-    assert!(same_origin(&headers(&[host])).is_ok());
+    assert!(same_origin(&headers(&[host]), HTTP).is_ok());
     for bad in [
         vec![host, ("sec-fetch-site", "cross-site")],
         vec![host, ("sec-fetch-site", "same-site")],
@@ -50,6 +56,6 @@ fn unsafe_requests_from_another_site_are_refused() {
         vec![host, ("origin", "http://127.0.0.1:8080.evil.example")],
         vec![("origin", "http://127.0.0.1:8080")],
     ] {
-        assert!(same_origin(&headers(&bad)).is_err(), "{bad:?}");
+        assert!(same_origin(&headers(&bad), HTTP).is_err(), "{bad:?}");
     }
 }
