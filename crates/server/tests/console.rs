@@ -152,6 +152,12 @@ async fn run_cookie(db: Db) {
     let session = console_login(&app, "acme", "alice", "alice's own long passphrase", None).await;
     let home = send(&app, "GET", "/", Some(&session), None, &[]).await;
     assert_eq!((home.status, location(&home)), (StatusCode::SEE_OTHER, "/recordings"));
+    // Signed in, the login page sends to the main page; signing in again (as someone else, from
+    // a browser still holding this session) needs no form token of the old session.
+    let again = send(&app, "GET", "/login", Some(&session), None, &[]).await;
+    assert_eq!((again.status, location(&again)), (StatusCode::SEE_OTHER, "/"));
+    let relog = send(&app, "POST", "/login", Some(&session), Some("tenant=acme&username=nobody&password=x"), &[]).await;
+    assert_eq!(relog.status, StatusCode::UNAUTHORIZED, "the login form answered, not the form-token check");
     let page = send(&app, "GET", "/recordings", Some(&session), None, &[]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("href=\"/dial-check\""), "the agent's navigation");

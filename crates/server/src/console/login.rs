@@ -68,8 +68,11 @@ fn login_page(
     )
 }
 
-/// `GET /login`.
-pub async fn form() -> Response {
+/// `GET /login`; someone already signed in goes to their main page.
+pub async fn form(viewer: Result<Viewer, Response>) -> Response {
+    if viewer.is_ok() {
+        return Redirect::to("/").into_response();
+    }
     login_page(StatusCode::OK, "", "", false, None)
 }
 

@@ -278,9 +278,14 @@ fn origin_schemes(state: &AppState) -> &'static [&'static str] {
 
 async fn check_unsafe(req: Request, csrf: Option<&str>, schemes: &[&str]) -> Result<Request, ApiError> {
     same_origin(req.headers(), schemes).map_err(|why| ApiError::forbidden(why, None))?;
+    // Signing in acts with no session (a browser may still hold another one): the same-origin
+    // check above is its protection.
+    if req.uri().path() == "/login" {
+        return Ok(req);
+    }
     let Some(expected) = csrf else {
-        // No session: only the login form may be sent (a stale page after logout lands here).
-        return if req.uri().path() == "/login" { Ok(req) } else { Err(ApiError::unauthenticated("sign in")) };
+        // No session (a stale page after logout lands here): to the login page.
+        return Err(ApiError::unauthenticated("sign in"));
     };
     let multipart = req
         .headers()
