@@ -310,7 +310,7 @@ pub async fn alerts(
     Ok(resume(backlog, live, last, move |i| i.tenant == tenant && i.user == Some(user), "alert"))
 }
 
-/// A call the caller is on, as their own call view shows it (seed 003): the lock of their
+/// A call the caller is on, as their own call view shows it: the lock of their
 /// station — `None` on stations below end-to-edge, which show no icon — and the cause of the
 /// call's current state for the tooltip.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

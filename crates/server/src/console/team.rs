@@ -1,5 +1,5 @@
 //! Supervisors' and agents' live views: calls with their lock updating over server-sent events,
-//! downgrade alerts as they arrive, the agent's own call view (seed 003), and the team's
+//! downgrade alerts as they arrive, the agent's own call view (lock and cause), and the team's
 //! performance as server-rendered SVG charts (no `style` attributes: the CSP forbids them; the
 //! colours come from classes in the style sheet).
 
