@@ -312,6 +312,28 @@ class Session:
         self.context.close()
 
 
+def propose(x, prefix, kind=None):
+    """Proposes a ceremony from the page's proposal form, with the person's password and a code."""
+    p = x.page
+    if kind:
+        p.check(f"input[name=kind][value={kind}]")
+    p.fill(f"#{prefix}-password", x.person.password)
+    p.fill(f"#{prefix}-totp", x.person.code())
+    p.click("form[action='/ceremonies'] button[type=submit]")
+    p.wait_for_load_state()
+    return "Proposed." in p.content()
+
+
+def approve(x, card_selector):
+    """Approves the first proposed ceremony matching `card_selector` on the current page."""
+    card = x.page.locator(card_selector).first
+    card.locator("input[name=password]").fill(x.person.password)
+    card.locator("input[name=totp]").fill(x.person.code())
+    card.locator("button", has_text="Approve").click()
+    x.page.wait_for_load_state()
+    return "the ceremony is completed" in x.page.content()
+
+
 # ---------------------------------------------------------------------------------------------
 # SIP for the live downgrade
 
@@ -517,38 +539,19 @@ def flow_security_officers(browser, s, other, shots):
     a.axe()
     a.fits_tablet()
     p = a.page
-    p.check("input[name=kind][value=new_key]")
-    p.fill("#propose-password", a.person.password)
-    p.fill("#propose-totp", a.person.code())
-    p.click("form[action='/ceremonies'] button[type=submit]")
-    p.wait_for_load_state()
-    proposed = "Proposed." in p.content()
+    proposed = propose(a, "propose", "new_key")
     check(proposed, "security officer: proposes a new key version (password + TOTP)")
     if not proposed and p.locator("[role=alert]").count():
         print("       the page says:", p.locator("[role=alert]").first.inner_text())
     b.goto("/keys")
-    q = b.page
-    card = q.locator("article.ceremony[data-state=proposed]").first
-    card.locator("input[name=password]").fill(b.person.password)
-    card.locator("input[name=totp]").fill(b.person.code())
-    card.locator("button", has_text="Approve").click()
-    q.wait_for_load_state()
-    check("the ceremony is completed" in q.content(), "second security officer: approves it from another browser; completed")
+    check(approve(b, "article.ceremony[data-state=proposed]"), "second security officer: approves it from another browser; completed")
     b.axe()
     a.goto("/keys")
     check(a.page.locator("td", has_text="v2").count() >= 1, "security officer: data key v2 listed")
     # A rewrap under v2: the job appears with a progress bar that the page updates by itself.
-    p.check("input[name=kind][value=rewrap]")
-    p.fill("#propose-password", a.person.password)
-    p.fill("#propose-totp", a.person.code())
-    p.click("form[action='/ceremonies'] button[type=submit]")
-    p.wait_for_load_state()
+    propose(a, "propose", "rewrap")
     b.goto("/keys")
-    card = q.locator("article.ceremony[data-state=proposed]").first
-    card.locator("input[name=password]").fill(b.person.password)
-    card.locator("input[name=totp]").fill(b.person.code())
-    card.locator("button", has_text="Approve").click()
-    q.wait_for_load_state()
+    approve(b, "article.ceremony[data-state=proposed]")
     a.goto("/keys")
     check(a.page.locator("#jobs progress").count() >= 1, "security officer: the rewrap job is listed with a progress bar")
     # Polled from here, not with wait_for_function: a string predicate is compiled in the page,
@@ -622,22 +625,13 @@ def flow_operator(browser, s, other, shots):
     x.axe()
     # The KEK backup: proposed by admin, approved by admin2 in another browser, each share shown
     # once to its operator.
-    p = x.page
-    p.fill("#backup-password", x.person.password)
-    p.fill("#backup-totp", x.person.code())
-    p.click("form[action='/ceremonies'] button[type=submit]")
-    p.wait_for_load_state()
-    check("Proposed." in p.content(), "operator: proposes a KEK backup (password + TOTP)")
+    check(propose(x, "backup"), "operator: proposes a KEK backup (password + TOTP)")
     y = Session(browser, s.base, s.operator2, "second operator")
     y.login()
     y.goto("/tenants")
     q = y.page
-    card = q.locator("article.ceremony[data-kind=kek_backup][data-state=proposed]").first
-    card.locator("input[name=password]").fill(y.person.password)
-    card.locator("input[name=totp]").fill(y.person.code())
-    card.locator("button", has_text="Approve").click()
-    q.wait_for_load_state()
-    check("the ceremony is completed" in q.content(), "second operator: approves the KEK backup from another browser")
+    check(approve(y, "article.ceremony[data-kind=kek_backup][data-state=proposed]"),
+          "second operator: approves the KEK backup from another browser")
     share_form = q.locator("form[action$='/share']").first
     share_form.locator("input[name=password]").fill(y.person.password)
     share_form.locator("input[name=totp]").fill(y.person.code())
