@@ -573,9 +573,14 @@ async fn record_failure_of(
     action: &'static str,
     reason: &'static str,
 ) -> Result<(), IdentityError> {
-    let after = throttle::record_failure(before, now.millis());
+    // Counted by the database in one statement (`throttle::record_failure` is the rule it
+    // applies): failures arriving together, on one node or several, all count.
     let mut tx = state.store.begin().await?;
-    tx.set_login_state(account.owner, after.failures, after.last_failure_ms, after.locked_until_ms).await?;
+    let (failures, locked_until_ms) = tx
+        .record_login_failure(account.owner, now.millis(), throttle::LOCK_AT, throttle::lock_until(now.millis()))
+        .await?;
+    let after = FailureState { failures, last_failure_ms: Some(now.millis()), locked_until_ms };
+    let before = FailureState { failures: failures.saturating_sub(1), ..*before };
     let event = AuditEvent::new(account.tenant, Actor::Principal(account.principal), action)
         .denied()
         .origin(origin)

@@ -353,3 +353,28 @@ async fn service_accounts_rotate_revoke_and_never_hold_custodian_privileges() {
         app.cleanup().await;
     }
 }
+
+/// Failed logins arriving together are all counted: the counter is incremented in the database,
+/// not read, incremented in memory and written back (which let concurrent failures overwrite
+/// each other, so a brute force spread over parallel requests or several nodes counted less).
+#[tokio::test]
+async fn concurrent_failed_logins_are_all_counted() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        let op = app.operator().await;
+        let (tenant, admin) = app.tenant(&op, "acme").await;
+        let user = app.user(&admin, "target", "the right long passphrase", json!({})).await;
+        let attempts = 24;
+        let wrong = |i: usize| {
+            let body = json!({ "tenant": "acme", "username": "target", "password": format!("wrong guess {i}") });
+            let app = &app;
+            async move { app.request("POST", "/v1/auth/login", None, Some(body)).await.0 }
+        };
+        let statuses = futures_util::future::join_all((0..attempts).map(wrong)).await;
+        assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+        let owner = CredentialOwner::User(tenant.parse().unwrap(), user.parse().unwrap());
+        let cred = app.state.store.reader().await.unwrap().credential(owner).await.unwrap();
+        assert_eq!(cred.failures, attempts as u32, "every concurrent failure counts");
+        app.cleanup().await;
+    }
+}

@@ -49,6 +49,18 @@ pub trait CredentialStore {
     ) -> Result<()>
     where
         Self: Writable;
+    /// Counts a failed login in one statement, so failures arriving together all count: an
+    /// expired lock (`locked_until <= now`) starts the count again at 1; reaching `lock_at`
+    /// locks until `lock_until`. Returns the failures and the lock after the update.
+    async fn record_login_failure(
+        &mut self,
+        owner: CredentialOwner,
+        now: i64,
+        lock_at: u32,
+        lock_until: i64,
+    ) -> Result<(u32, Option<i64>)>
+    where
+        Self: Writable;
     /// Stores a wrapped TOTP seed (or clears it) and its enrolment state.
     async fn set_totp(&mut self, owner: CredentialOwner, wrapped_seed: Option<&[u8]>, enrolled: bool) -> Result<()>
     where
@@ -242,6 +254,46 @@ impl<C: Conn> CredentialStore for C {
             .execute(self.conn())
             .await?;
         affected(r)
+    }
+
+    async fn record_login_failure(
+        &mut self,
+        owner: CredentialOwner,
+        now: i64,
+        lock_at: u32,
+        lock_until: i64,
+    ) -> Result<(u32, Option<i64>)>
+    where
+        Self: Writable,
+    {
+        // Every right-hand side reads the row as it was before this update.
+        let sql = by_owner!(
+            owner,
+            "UPDATE cfg_operator SET \
+               failures = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN 1 ELSE failures + 1 END, \
+               locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN NULL \
+                 WHEN locked_until IS NOT NULL THEN locked_until WHEN failures + 1 >= $4 THEN $5 ELSE NULL END, \
+               last_failure_at = $3 \
+             WHERE id = $1 AND $2 = $2 RETURNING failures, locked_until",
+            "UPDATE cfg_credential SET \
+               failures = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN 1 ELSE failures + 1 END, \
+               locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN NULL \
+                 WHEN locked_until IS NOT NULL THEN locked_until WHEN failures + 1 >= $4 THEN $5 ELSE NULL END, \
+               last_failure_at = $3 \
+             WHERE user_id = $1 AND tenant_id = $2 RETURNING failures, locked_until"
+        );
+        let row = sqlx::query(sql)
+            .bind(owner_key(owner))
+            .bind(owner_tenant(owner))
+            .bind(now)
+            .bind(i64::from(lock_at))
+            .bind(lock_until)
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let failures: i64 = row.try_get("failures")?;
+        let locked_until: Option<i64> = row.try_get("locked_until")?;
+        Ok((u32::try_from(failures).unwrap_or(u32::MAX), locked_until))
     }
 
     async fn set_totp(&mut self, owner: CredentialOwner, seed: Option<&[u8]>, enrolled: bool) -> Result<()>
