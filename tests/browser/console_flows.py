@@ -269,6 +269,14 @@ class Session:
         self.axe_pages += 1
         check(not bad, f"{self.role}: axe finds no serious or critical violation on {self.page.url.replace(self.base, '')} {bad or ''}")
 
+    def main_page(self, path, shots, name):
+        """The role's main page: opened, pictured (with --screenshots), checked with axe and at
+        tablet width."""
+        self.goto(path)
+        shots(self, name)
+        self.axe()
+        self.fits_tablet()
+
     def fits_tablet(self):
         self.page.set_viewport_size({"width": 768, "height": 1024})
         width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -450,10 +458,7 @@ def flow_supervisor(browser, s, other, shots):
 def flow_administrator(browser, s, other, shots):
     x = Session(browser, s.base, s.people["administrator"], "administrator")
     x.login()
-    x.goto("/users")
-    shots(x, "administrator")
-    x.axe()
-    x.fits_tablet()
+    x.main_page("/users", shots, "administrator")
     p = x.page
     p.fill("#login", "newhire")
     p.fill("#first_name", "New")
@@ -534,10 +539,7 @@ def flow_security_officers(browser, s, other, shots):
     b = Session(browser, s.base, s.people["security2"], "second security officer")
     a.login()
     b.login()
-    a.goto("/keys")
-    shots(a, "security-officer")
-    a.axe()
-    a.fits_tablet()
+    a.main_page("/keys", shots, "security-officer")
     p = a.page
     proposed = propose(a, "propose", "new_key")
     check(proposed, "security officer: proposes a new key version (password + TOTP)")
@@ -599,10 +601,7 @@ def flow_dpo(browser, s, other, shots):
 def flow_auditor(browser, s, other, shots):
     x = Session(browser, s.base, s.people["auditor"], "auditor")
     x.login()
-    x.goto("/audit")
-    shots(x, "auditor")
-    x.axe()
-    x.fits_tablet()
+    x.main_page("/audit", shots, "auditor")
     x.page.click("text=Verify the log")
     x.page.wait_for_load_state()
     check("Verified:" in x.page.content(), "auditor: verifies the log (" + (x.page.inner_text("p.notice") if x.page.locator("p.notice").count() else "no notice") + ")")
@@ -615,10 +614,7 @@ def flow_auditor(browser, s, other, shots):
 def flow_operator(browser, s, other, shots):
     x = Session(browser, s.base, s.operator, "provider operator")
     x.login()
-    x.goto("/tenants")
-    shots(x, "operator")
-    x.axe()
-    x.fits_tablet()
+    x.main_page("/tenants", shots, "operator")
     x.page.click("button[aria-label='Enable encryption for beta']")
     x.page.wait_for_load_state()
     check("Encryption enabled for beta." in x.page.content(), "operator: enables encryption for a tenant")
