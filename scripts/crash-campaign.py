@@ -13,6 +13,7 @@ Exit status 0 only when every object of every phase verified.
 
     scripts/crash-campaign.py --kills 10                # CI: at least 10 kills per job kind
     scripts/crash-campaign.py --kills 100 --objects 400 # a longer run
+    scripts/crash-campaign.py --kills 5 --s3            # blobs on an S3 server (moto, started here)
 
 Only the standard library is used.
 """
@@ -46,10 +47,45 @@ def free_port():
         return s.getsockname()[1]
 
 
+class S3:
+    """moto in server mode on a free loopback port, with one bucket."""
+
+    def __init__(self, work):
+        self.port = free_port()
+        self.bucket = "crash-campaign"
+        self.log = open(os.path.join(work, "moto.log"), "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while True:
+            try:
+                req = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT", data=b"")
+                with urllib.request.urlopen(req, timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.time() > deadline or self.proc.poll() is not None:
+                    sys.exit("moto did not start (pip install 'moto[server]')")
+                time.sleep(0.1)
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self):
+        # Credentials through the standard AWS variables (moto accepts any).
+        return {"CALLVAULT_BLOB_STORE": "s3", "CALLVAULT_S3_ENDPOINT": self.endpoint,
+                "CALLVAULT_S3_BUCKET": self.bucket, "AWS_ACCESS_KEY_ID": "crash", "AWS_SECRET_ACCESS_KEY": "crash"}
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 class Server:
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, extra_env=None):
         self.binary = binary
         self.work = work
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.proc = None
         self.log = open(os.path.join(work, "server.log"), "ab")
@@ -71,6 +107,7 @@ class Server:
             "CALLVAULT_PURGE_INTERVAL_SECS": "1",
             "CALLVAULT_PURGE_BATCH": "5",
         })
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(self.work, "data")],
             env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
@@ -353,12 +390,16 @@ def main():
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "target", "debug", "callvault"))
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--s3", action="store_true", help="keep blobs on an S3 server (moto, started for the run)")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rnd = random.Random(seed)
-    print(f"crash campaign: seed {seed}, {args.kills} kills per job kind, {args.objects} objects", flush=True)
+    where = "S3 (moto)" if args.s3 else "local files"
+    print(f"crash campaign: seed {seed}, {args.kills} kills per job kind, {args.objects} objects, blobs on {where}",
+          flush=True)
     work = tempfile.mkdtemp(prefix="cv-crash-")
-    server = Server(os.path.abspath(args.binary), work)
+    s3 = S3(work) if args.s3 else None
+    server = Server(os.path.abspath(args.binary), work, s3.env() if s3 else None)
     started = time.time()
     try:
         server.start()
@@ -435,6 +476,8 @@ def main():
         return 0
     finally:
         server.stop()
+        if s3:
+            s3.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -183,7 +183,7 @@ pub async fn set(state: &Services, ctx: &Ctx, s: SetCollection) -> Result<Collec
             let event = ctx.event("object.purged").details(serde_json::json!({ "reason": "collection_off" }));
             let done = remove(state, tenant, &items, "collection_off", None, event).await?;
             for o in chunk.iter().filter(|o| done.iter().any(|g| matches!(g, Gone::Object(id, _) if *id == o.id))) {
-                if state.vault.blobs.remove(tenant, &o.blob).is_err() {
+                if state.vault.blobs.delete(tenant, &o.blob).await.is_err() {
                     tracing::warn!(object = %o.id, "a purged recording's blob was not removed; the sweep will");
                 }
             }

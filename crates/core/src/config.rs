@@ -126,6 +126,33 @@ pub struct Config {
     /// A file holding the bearer token a scraper presents for `/metrics` on the main listener;
     /// without it (and without `metrics_listen`) the main listener does not serve metrics.
     pub metrics_token_file: Option<PathBuf>,
+    /// Where blobs are kept: `local` (files under `data_dir/blobs`, the default) or `s3` (an
+    /// S3-compatible bucket; credentials from the standard `AWS_*` environment variables).
+    pub blob_store: BlobBackend,
+    /// The bucket (`blob_store = "s3"`).
+    pub s3_bucket: String,
+    /// Endpoint of an S3-compatible server, e.g. `http://127.0.0.1:9000` (plain `http://` only
+    /// on loopback); unset means AWS.
+    pub s3_endpoint: Option<String>,
+    /// Region of the bucket.
+    pub s3_region: String,
+    /// Key prefix inside the bucket, so that several deployments can share one.
+    pub s3_prefix: String,
+    /// Access key id of the bucket (unset: the standard `AWS_*` variables or the instance role).
+    pub s3_access_key_id: Option<String>,
+    /// A file holding the secret access key that goes with `s3_access_key_id`.
+    pub s3_secret_access_key_file: Option<PathBuf>,
+}
+
+/// Blob stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// Files under the data directory.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
 }
 
 /// KEK providers.
@@ -191,6 +218,13 @@ impl Default for Config {
             metrics_listen: None,
             metrics_token_file: None,
             scrub_interval_secs: 24 * 3600,
+            blob_store: BlobBackend::Local,
+            s3_bucket: String::new(),
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_prefix: String::new(),
+            s3_access_key_id: None,
+            s3_secret_access_key_file: None,
         }
     }
 }
@@ -273,6 +307,13 @@ pub const ENV_KEYS: &[&str] = &[
     "CALLVAULT_METRICS_LISTEN",
     "CALLVAULT_METRICS_TOKEN_FILE",
     "CALLVAULT_SCRUB_INTERVAL_SECS",
+    "CALLVAULT_BLOB_STORE",
+    "CALLVAULT_S3_BUCKET",
+    "CALLVAULT_S3_ENDPOINT",
+    "CALLVAULT_S3_REGION",
+    "CALLVAULT_S3_PREFIX",
+    "CALLVAULT_S3_ACCESS_KEY_ID",
+    "CALLVAULT_S3_SECRET_ACCESS_KEY_FILE",
     "CALLVAULT_RETENTION_MIN_DAYS",
     "CALLVAULT_RETENTION_MAX_DAYS",
     "CALLVAULT_PURGE_INTERVAL_SECS",
@@ -373,6 +414,31 @@ impl Config {
         if let Some(v) = env("CALLVAULT_STEP_UP_WINDOW_SECS") {
             self.step_up_window_secs =
                 v.parse().map_err(|_| bad("CALLVAULT_STEP_UP_WINDOW_SECS", "expected a number".into()))?;
+        }
+        if let Some(v) = env("CALLVAULT_BLOB_STORE") {
+            self.blob_store = match v.as_str() {
+                "local" => BlobBackend::Local,
+                "s3" => BlobBackend::S3,
+                _ => return Err(bad("CALLVAULT_BLOB_STORE", "expected local or s3".into())),
+            };
+        }
+        if let Some(v) = env("CALLVAULT_S3_BUCKET") {
+            self.s3_bucket = v;
+        }
+        if let Some(v) = env("CALLVAULT_S3_ENDPOINT") {
+            self.s3_endpoint = Some(v);
+        }
+        if let Some(v) = env("CALLVAULT_S3_REGION") {
+            self.s3_region = v;
+        }
+        if let Some(v) = env("CALLVAULT_S3_PREFIX") {
+            self.s3_prefix = v;
+        }
+        if let Some(v) = env("CALLVAULT_S3_ACCESS_KEY_ID") {
+            self.s3_access_key_id = Some(v);
+        }
+        if let Some(v) = env("CALLVAULT_S3_SECRET_ACCESS_KEY_FILE") {
+            self.s3_secret_access_key_file = Some(v.into());
         }
         if let Some(v) = env("CALLVAULT_KEK_PROVIDER") {
             self.kek_provider = match v.as_str() {
@@ -477,6 +543,60 @@ impl Config {
         }
     }
 
+    /// The bucket is named and its endpoint, if any, is HTTPS or plain HTTP on loopback.
+    fn validate_s3(&self) -> Result<(), ConfigError> {
+        if self.s3_bucket.is_empty() {
+            return Err(ConfigError::Invalid("blob_store = \"s3\" needs s3_bucket".into()));
+        }
+        if self.s3_access_key_id.is_some() != self.s3_secret_access_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "s3_access_key_id and s3_secret_access_key_file must be given together".into(),
+            ));
+        }
+        let Some(endpoint) = &self.s3_endpoint else { return Ok(()) };
+        let url =
+            url::Url::parse(endpoint).map_err(|e| ConfigError::Invalid(format!("s3_endpoint is not a URL: {e}")))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if loopback => Ok(()),
+            "http" => Err(ConfigError::Invalid("s3_endpoint must use https unless it is on loopback".into())),
+            other => Err(ConfigError::Invalid(format!("s3_endpoint has the scheme {other}; expected https"))),
+        }
+    }
+
+    /// The blob store these settings name (S3 needs a running Tokio runtime).
+    pub fn open_blob_store(&self) -> Result<crate::vault::blobs::BlobStore, ConfigError> {
+        match self.blob_store {
+            BlobBackend::Local => Ok(crate::vault::blobs::BlobStore::local(self.data_dir.join("blobs"))),
+            BlobBackend::S3 => {
+                let secret_access_key = match &self.s3_secret_access_key_file {
+                    Some(path) => {
+                        let text = callvault_crypto::SecretBytes::new(
+                            std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+                        );
+                        Some(callvault_crypto::SecretBytes::new(text.expose().trim_ascii().to_vec()))
+                    }
+                    None => None,
+                };
+                crate::vault::blobs::BlobStore::s3(&crate::vault::blobs::S3Settings {
+                    bucket: self.s3_bucket.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                    prefix: self.s3_prefix.clone(),
+                    access_key_id: self.s3_access_key_id.clone(),
+                    secret_access_key,
+                })
+                .map_err(ConfigError::Invalid)
+            }
+        }
+    }
+
     /// Checks the settings that make the server unsafe: plain HTTP off loopback needs TLS or the
     /// `danger_` switch; TLS needs both files; the KEK must not live inside the data directory.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -554,6 +674,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        if self.blob_store == BlobBackend::S3 {
+            self.validate_s3()?;
         }
         let data = absolute(&self.data_dir);
         let kek = absolute(&self.kek_file);

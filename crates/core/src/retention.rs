@@ -549,9 +549,14 @@ async fn purge_tenant(state: &Services, run: &mut PurgeRun, report: &mut PurgeRe
         let unlink = std::time::Instant::now();
         for gone in done {
             let Gone::Object(id, _) = gone else { continue };
-            match blobs.get(&id).map(|b| state.vault.blobs.remove(tenant, b)) {
-                Some(Ok(())) => report.blobs_removed += 1,
-                _ => tracing::warn!(object = %id, "purged object's blob not removed; the sweep will"),
+            let removed = match blobs.get(&id) {
+                Some(b) => state.vault.blobs.delete(tenant, b).await.is_ok(),
+                None => false,
+            };
+            if removed {
+                report.blobs_removed += 1;
+            } else {
+                tracing::warn!(object = %id, "purged object's blob not removed; the sweep will");
             }
         }
         report.blob_ms += unlink.elapsed().as_millis() as u64;

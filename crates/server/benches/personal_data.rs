@@ -287,7 +287,8 @@ async fn erasure(name: &str, state: &AppState, m: usize) {
     let elapsed = t.elapsed().as_secs_f64();
     let done = callvault_core::dpo::get(state, &ctx, request.id).await.unwrap();
     assert_eq!(done.outcome["objects"], m as u64, "{:?}", done.outcome);
-    let left = std::fs::read_dir(state.vault.blobs.path(tenant, "x").parent().unwrap()).map_or(0, |d| d.count());
+    let left = std::fs::read_dir(state.vault.blobs.local_path(tenant, "x").unwrap().parent().unwrap())
+        .map_or(0, |d| d.count());
     println!(
         "[{name}] erasure of a subject with {m} objects: {elapsed:.2} s from request to completion = {:.0} objects/s \
          (content keys destroyed, rows and tombstones written, blobs removed: {left} files left)",

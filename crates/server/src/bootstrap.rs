@@ -160,10 +160,7 @@ pub async fn state_with(
              the custom role and restart to get it"
         );
     }
-    let vault = Arc::new(callvault_core::vault::Vault::new(
-        kek.clone(),
-        callvault_core::vault::blobs::BlobStore::new(config.data_dir.join("blobs")),
-    ));
+    let vault = Arc::new(callvault_core::vault::Vault::new(kek.clone(), config.open_blob_store()?));
     let pseudonyms = auditor.clone();
     let digest: callvault_core::dial::NumberDigest = Arc::new(move |v: &[u8]| pseudonyms.pseudonym(v));
     let dial = Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now(), digest).await?);

@@ -348,6 +348,7 @@ async fn seed_demo_content(
     let (blind_key, blind) = BlindIndexKey::generate(state.vault.kek(), tenant.0.as_bytes())?;
     tx.put_encryption(tenant, &callvault_core::vault::initial_settings(now), &blind).await?;
     let (dk, wrapped) = DataKey::generate(state.vault.kek(), tenant.0.as_bytes(), 1)?;
+    let dk = std::sync::Arc::new(dk);
     tx.insert_data_key(tenant, 1, &wrapped, now).await?;
     let items: [(ContentClass, &str, &'static [u8], &str); 4] = [
         (ContentClass::Voice, "audio/wav", include_bytes!("../demo/welcome-call.wav"), "demo-call-0001"),
@@ -394,14 +395,19 @@ async fn seed_demo_content(
             o.redactions = u32::try_from(n).unwrap_or(u32::MAX);
             bytes = masked;
         }
-        let w = callvault_core::vault::write_blob(&state.vault.blobs, &o, Some(&dk), &mut |sink| sink(&mut bytes))?;
+        // Blob writes block (and on S3 drive their requests from a blocking thread).
+        let (vault, key, row) = (state.vault.clone(), dk.clone(), o.clone());
+        let w = tokio::task::spawn_blocking(move || {
+            callvault_core::vault::write_blob(&vault.blobs, &row, Some(&key), &mut |sink| sink(&mut bytes))
+        })
+        .await??;
         o.blob = w.name;
         o.sha256 = w.sha256;
         o.wrapped_key = w.wrapped_key;
         o.header = w.header;
         tx.insert_object(&o).await?;
     }
-    organisation::calling_list(tx, tenant, campaign, (&dk, &blind_key), now).await?;
+    organisation::calling_list(tx, tenant, campaign, (&*dk, &blind_key), now).await?;
     Ok(items.len())
 }
 

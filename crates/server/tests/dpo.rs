@@ -326,7 +326,7 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
         let mut copies = Vec::new();
         for id in [&rec1, &rec2, &transcript] {
             let o = app.state.store.reader().await.unwrap().object(s.tenant, id.parse().unwrap()).await.unwrap();
-            let path = app.state.vault.blobs.path(s.tenant, &o.blob);
+            let path = app.state.vault.blobs.local_path(s.tenant, &o.blob).unwrap();
             copies.push((path.clone(), std::fs::read(&path).unwrap()));
         }
         let (st, erasure) = app.post("/v1/dpo-requests", &dpo, erase).await;

@@ -67,7 +67,7 @@ async fn expired_data_is_purged_and_the_longest_policy_wins() {
         let blob = {
             let id = plain["id"].as_str().unwrap().parse().unwrap();
             let o = app.state.store.reader().await.unwrap().object(s.tenant, id).await.unwrap();
-            app.state.vault.blobs.path(s.tenant, &o.blob)
+            app.state.vault.blobs.local_path(s.tenant, &o.blob).unwrap()
         };
         assert!(blob.exists());
         let purge = || async { callvault_core::retention::purge_once(&app.state).await.unwrap() };

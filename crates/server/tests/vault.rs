@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use callvault_model::{ObjectId, TenantId};
 use callvault_store::prelude::*;
 use common::encrypted::{PW, Setup, approve, ceremony, code, propose, setup};
-use common::{TestApp, backends, untar};
+use common::{TestApp, backends, run_jobs, sample, untar};
 use serde_json::{Value, json};
 
 async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &str) -> (StatusCode, Value) {
@@ -39,27 +39,6 @@ async fn content_result(
     let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
     let st = resp.status();
     (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.map(|b| b.to_vec()).map_err(|e| e.to_string()))
-}
-
-fn sample(n: usize, seed: u8) -> Vec<u8> {
-    let mut x = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-async fn run_jobs(app: &TestApp) {
-    for _ in 0..10_000 {
-        if !callvault_core::vault::jobs::run_once(&app.state).await.unwrap() {
-            return;
-        }
-    }
-    panic!("jobs did not finish");
 }
 
 async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u8>) {
@@ -349,7 +328,7 @@ async fn jobs_switch_every_object_and_keep_it_readable() {
         // Plain objects before encryption is enabled (a tenant with encryption off).
         let mut objects = Vec::new();
         for i in 0..6u8 {
-            let data = sample(1000 + usize::from(i) * 40_000, i);
+            let data = sample(1000 + usize::from(i) * 40_000, u32::from(i));
             let (st, o) = upload(&app, &s.recorder, "screen", &data, "").await;
             assert_eq!(st, StatusCode::CREATED, "{o}");
             assert!(o["key_version"].is_null());

@@ -572,7 +572,7 @@ async fn erase(state: &Services, req: &DpoRequest) -> Result<(DpoRequestState, s
         let done = remove(state, tenant, &items, "erasure", Some(&request), audit("object.erased")).await?;
         objects += done.len() as u64;
         for o in chunk.iter().filter(|o| done.iter().any(|g| matches!(g, Gone::Object(id, _) if *id == o.id))) {
-            if state.vault.blobs.remove(tenant, &o.blob).is_err() {
+            if state.vault.blobs.delete(tenant, &o.blob).await.is_err() {
                 // The content key is gone; the key job's sweep removes the file later.
                 blobs_left += 1;
             }

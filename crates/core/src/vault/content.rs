@@ -221,22 +221,73 @@ pub async fn read(
         None => None,
     };
     let (start, end) = range.unwrap_or((0, o.size));
-    let dk = match o.key_version {
-        Some(v) => Some(state.vault.data_key(&mut state.store.reader().await?, o.tenant_id, v).await?),
-        None => None,
-    };
     let event = ctx
         .event(if download { "object.export" } else { "object.read" })
         .target("object", o.id)
         .origin(ctx.origin(state))
         .details(serde_json::json!({ "class": o.class, "range": [start, end], "decrypted": o.key_version.is_some() }));
     state.auditor.record_now(state.clock.now(), &event).await?;
+    // The first segment of the range is authenticated before anything is answered: a damaged
+    // start is an integrity error, never a success with a cut-off body. A blob that vanished
+    // because a key job switched the object to a new blob is read again from the new one.
+    let mut o = o;
+    let mut attempts = 0;
+    let (first, rx) = loop {
+        attempts += 1;
+        let (first, rx) = start_reading(state, &o, start, end).await?;
+        match first {
+            Some(Err(e)) => match vanished(state, ctx, &o, &e).await {
+                Some(Vanished::Gone(why)) => return Err(why),
+                Some(Vanished::Moved(now)) if attempts < 3 => o = *now,
+                _ => {
+                    return Err(ContentReadError::Integrity(
+                        integrity::report(state, Some(ctx), &o, (start, end), &e).await,
+                    ));
+                }
+            },
+            Some(Ok(bytes)) => break (Some(bytes), rx),
+            None => break (None, rx),
+        }
+    };
+    let (alert_state, alert_ctx, alert_object) = (state.clone(), ctx.clone(), o.clone());
+    let rest = futures_util::stream::unfold(Some((rx, alert_state, alert_ctx, alert_object)), move |st| async move {
+        let (mut rx, state, ctx, o) = st?;
+        match rx.recv().await? {
+            Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
+            Err(e) => {
+                // Erased or switched meanwhile: the stream ends without an alarm (a client
+                // resumes with a range request); anything else is damage.
+                if vanished(&state, &ctx, &o, &e).await.is_none() {
+                    let _ = integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
+                }
+                Some((Err(std::io::Error::other("content failed its integrity check")), None))
+            }
+        }
+    });
+    let body = Box::pin(futures_util::stream::iter(first.map(Ok)).chain(rest));
+    Ok(Content { object: o, start, end, partial: range.is_some(), body })
+}
+
+type PieceChannel = tokio::sync::mpsc::Receiver<Result<Vec<u8>, ContentError>>;
+
+/// Starts reading `[start, end)` of an object on a blocking thread; returns the first piece (or
+/// the error that came instead, or `None` for an empty range) and the channel of the rest.
+async fn start_reading(
+    state: &Services,
+    o: &StoredObject,
+    start: u64,
+    end: u64,
+) -> Result<(Option<Result<Vec<u8>, ContentError>>, PieceChannel), ContentReadError> {
+    let dk = match o.key_version {
+        Some(v) => Some(state.vault.data_key(&mut state.store.reader().await?, o.tenant_id, v).await?),
+        None => None,
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, ContentError>>(4);
-    let path = state.vault.blobs.path(o.tenant_id, &o.blob);
+    let vault = state.vault.clone();
     let object = o.clone();
     tokio::task::spawn_blocking(move || {
         let mut client_gone = false;
-        let result = read_plain(&path, &object, dk.as_deref(), start, end, &mut |piece: &mut [u8]| {
+        let result = read_plain(&vault.blobs, &object, dk.as_deref(), start, end, &mut |piece: &mut [u8]| {
             tx.blocking_send(Ok(piece.to_vec())).map_err(|_| {
                 client_gone = true;
                 ContentError::Io(std::io::Error::other("client went away"))
@@ -248,28 +299,28 @@ pub async fn read(
             let _ = tx.blocking_send(Err(e));
         }
     });
-    // The first segment of the range is authenticated before anything is answered: a damaged
-    // start is an integrity error, never a success with a cut-off body.
-    let first = match rx.recv().await {
-        Some(Ok(bytes)) => Some(bytes),
-        Some(Err(e)) => {
-            return Err(ContentReadError::Integrity(integrity::report(state, Some(ctx), &o, (start, end), &e).await));
-        }
-        None => None,
-    };
-    let (alert_state, alert_ctx, alert_object) = (state.clone(), ctx.clone(), o.clone());
-    let rest = futures_util::stream::unfold(Some((rx, alert_state, alert_ctx, alert_object)), move |st| async move {
-        let (mut rx, state, ctx, o) = st?;
-        match rx.recv().await? {
-            Ok(bytes) => Some((Ok(bytes), Some((rx, state, ctx, o)))),
-            Err(e) => {
-                let _ = integrity::report(&state, Some(&ctx), &o, (start, end), &e).await;
-                Some((Err(std::io::Error::other("content failed its integrity check")), None))
-            }
-        }
-    });
-    let body = Box::pin(futures_util::stream::iter(first.map(Ok)).chain(rest));
-    Ok(Content { object: o, start, end, partial: range.is_some(), body })
+    Ok((rx.recv().await, rx))
+}
+
+/// Why a blob could not be found although its row had named it.
+enum Vanished {
+    /// The object was erased meanwhile: the caller gets what a fresh read gets (410 or 404).
+    Gone(ContentReadError),
+    /// A key job switched the object to a new blob meanwhile.
+    Moved(Box<StoredObject>),
+}
+
+/// Tells a blob that vanished under a reader (not damage) from one that is missing.
+async fn vanished(state: &Services, ctx: &Ctx, o: &StoredObject, e: &ContentError) -> Option<Vanished> {
+    let ContentError::Io(io) = e else { return None };
+    if io.kind() != std::io::ErrorKind::NotFound {
+        return None;
+    }
+    match load(state, ctx, o.id).await {
+        Err(gone @ (ContentReadError::Erased { .. } | ContentReadError::NoSuchObject)) => Some(Vanished::Gone(gone)),
+        Ok(now) if now.blob != o.blob => Some(Vanished::Moved(Box::new(now))),
+        _ => None,
+    }
 }
 
 async fn audit_verify(state: &Services, ctx: &Ctx, report: &VerifyReport) -> Result<(), ContentReadError> {
@@ -427,7 +478,7 @@ pub(crate) fn write_tar(
         send(tar_header(&file_name(o), o.size, mtime).to_vec())?;
         let dk = o.key_version.and_then(|v| keys.get(&v)).map(|k| k.as_ref());
         let mut sha = Sha256Stream::default();
-        read_plain(&vault.blobs.path(o.tenant_id, &o.blob), o, dk, 0, o.size, &mut |piece: &mut [u8]| {
+        read_plain(&vault.blobs, o, dk, 0, o.size, &mut |piece: &mut [u8]| {
             sha.update(piece);
             send(piece.to_vec())
         })?;

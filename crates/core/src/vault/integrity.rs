@@ -27,9 +27,9 @@ pub async fn verify(state: &Services, o: &StoredObject) -> Result<(), ContentErr
         }
         None => None,
     };
-    let path = state.vault.blobs.path(o.tenant_id, &o.blob);
+    let vault = state.vault.clone();
     let object = o.clone();
-    tokio::task::spawn_blocking(move || verify_blob(&path, &object, dk.as_deref(), &object.sha256))
+    tokio::task::spawn_blocking(move || verify_blob(&vault.blobs, &object, dk.as_deref(), &object.sha256))
         .await
         .map_err(|e| ContentError::Io(std::io::Error::other(e.to_string())))?
 }

@@ -187,21 +187,16 @@ async fn transform_one(state: &Services, job: &mut Job, o: &StoredObject) -> Res
     let vault = state.vault.clone();
     let object = o.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let src = vault.blobs.path(object.tenant_id, &object.blob);
         let written = write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| {
-            read_plain(&src, &object, source_dk.as_deref(), 0, object.size, sink)
+            read_plain(&vault.blobs, &object, source_dk.as_deref(), 0, object.size, sink)
         })?;
         let mut new_row = object.clone();
         new_row.key_version = target_dk.as_ref().map(|d| d.version());
         new_row.wrapped_key = written.wrapped_key.clone();
         new_row.header = written.header.clone();
+        new_row.blob = written.name.clone();
         let verified = if written.sha256 == object.sha256 {
-            verify_blob(
-                &vault.blobs.path(object.tenant_id, &written.name),
-                &new_row,
-                target_dk.as_deref(),
-                &object.sha256,
-            )
+            verify_blob(&vault.blobs, &new_row, target_dk.as_deref(), &object.sha256)
         } else {
             Err(ContentError::Integrity("content digest differs from the stored SHA-256".into()))
         };
@@ -240,7 +235,7 @@ async fn transform_one(state: &Services, job: &mut Job, o: &StoredObject) -> Res
                 }
                 // Deleted or changed meanwhile: drop the new blob, keep going.
                 Err(_) => {
-                    let _ = state.vault.blobs.remove(o.tenant_id, &w.name);
+                    let _ = state.vault.blobs.delete(o.tenant_id, &w.name).await;
                     None
                 }
             }
@@ -254,12 +249,7 @@ async fn transform_one(state: &Services, job: &mut Job, o: &StoredObject) -> Res
     tx.job_progress(job).await?;
     tx.commit().await?;
     if let Some(old) = old_blob {
-        let vault = state.vault.clone();
-        let tenant = o.tenant_id;
-        tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &old))
-            .await
-            .map_err(JobError::io)?
-            .map_err(JobError::io)?;
+        state.vault.blobs.delete(o.tenant_id, &old).await.map_err(JobError::io)?;
     }
     Ok(())
 }

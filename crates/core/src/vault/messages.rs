@@ -224,7 +224,7 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
         let built =
             tokio::task::spawn_blocking(move || -> Result<(StoredObject, Outcome, WrittenBlob), UploadError> {
                 let mut lines = match &old {
-                    Some(o) => read_lines(&vault.blobs.path(o.tenant_id, &o.blob), o, source_dk.as_deref())?,
+                    Some(o) => read_lines(&vault.blobs, o, source_dk.as_deref())?,
                     None => Vec::new(),
                 };
                 let outcome = add(&mut lines, new_line, redact);
@@ -317,9 +317,13 @@ macro_rules! failed_from {
 failed_from!(StoreError, crate::caller::AccessError, crate::audit::AppendError);
 
 /// Reads a transcript's lines (blocking).
-fn read_lines(path: &std::path::Path, o: &StoredObject, dk: Option<&super::DataKey>) -> Result<Vec<Line>, UploadError> {
+fn read_lines(
+    blobs: &super::BlobStore,
+    o: &StoredObject,
+    dk: Option<&super::DataKey>,
+) -> Result<Vec<Line>, UploadError> {
     let mut plain = Vec::with_capacity(usize::try_from(o.size).unwrap_or(0));
-    read_plain(path, o, dk, 0, o.size, &mut |piece: &mut [u8]| -> Result<(), ContentError> {
+    read_plain(blobs, o, dk, 0, o.size, &mut |piece: &mut [u8]| -> Result<(), ContentError> {
         plain.extend_from_slice(piece);
         Ok(())
     })

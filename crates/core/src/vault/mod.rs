@@ -18,7 +18,6 @@ pub mod status;
 pub mod uploads;
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use callvault_crypto::KeyEncryptionKey;
@@ -33,7 +32,7 @@ use callvault_model::{JobId, TenantId};
 use callvault_store::StoreError;
 use callvault_store::prelude::*;
 
-use blobs::{BlobStore, PendingBlob};
+use blobs::{BlobRead, BlobStore, PendingBlob};
 
 /// Errors of reading and transforming content. They never carry content or key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -225,48 +224,48 @@ pub fn next_version(versions: &[DataKeyVersion]) -> u32 {
     versions.iter().map(|v| v.version).max().unwrap_or(0) + 1
 }
 
-/// Reads the header of a blob and checks it against its row.
-fn open_blob_file(path: &std::path::Path, o: &StoredObject) -> Result<(std::fs::File, BlobHeader), ContentError> {
-    let mut file = std::fs::File::open(path)?;
+/// Opens an object's blob and checks its header against its row.
+fn open_blob(blobs: &BlobStore, o: &StoredObject) -> Result<(Box<dyn BlobRead>, BlobHeader), ContentError> {
     let mut h = [0u8; HEADER_LEN];
-    file.read_exact(&mut h)?;
+    let reader = blobs.open(o.tenant_id, &o.blob, &mut h)?;
     let header = BlobHeader::decode(&h)?;
     if !o.header.is_empty() && o.header != h {
         return Err(ContentError::Integrity("blob header differs from the one recorded with its key".into()));
     }
-    let len = file.metadata()?.len();
-    if header.plaintext_len != o.size || len != header.blob_len() {
+    if header.plaintext_len != o.size || reader.len() != header.blob_len() {
         return Err(ContentError::Integrity("blob length does not match its header or row".into()));
     }
     if header.encrypted != o.key_version.is_some() {
         return Err(ContentError::Integrity("blob format does not match its row".into()));
     }
-    Ok((file, header))
+    Ok((reader, header))
 }
 
-/// Reads plaintext bytes `[start, end)` of an object (blocking), decrypting only the segments
-/// the range touches, and hands them to `sink` one piece at a time.
+/// Reads plaintext bytes `[start, end)` of an object (blocking), fetching and decrypting only
+/// the segments the range touches, and hands them to `sink` one piece at a time.
 pub fn read_plain(
-    path: &std::path::Path,
+    blobs: &BlobStore,
     o: &StoredObject,
     dk: Option<&DataKey>,
     start: u64,
     end: u64,
     sink: &mut Sink<'_>,
 ) -> Result<(), ContentError> {
-    let (mut file, header) = open_blob_file(path, o)?;
+    let (mut blob, header) = open_blob(blobs, o)?;
     if start >= end {
         return Ok(());
     }
     if !header.encrypted {
-        file.seek(SeekFrom::Start(HEADER_LEN as u64 + start))?;
+        let mut at = HEADER_LEN as u64 + start;
+        blob.plan(at, HEADER_LEN as u64 + end);
         let mut buf = vec![0u8; SEGMENT_SIZE];
         let mut left = end - start;
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            file.read_exact(&mut buf[..n])?;
+            blob.read_exact_at(at, &mut buf[..n])?;
             sink(&mut buf[..n])?;
             left -= n as u64;
+            at += n as u64;
         }
         return Ok(());
     }
@@ -277,10 +276,11 @@ pub fn read_plain(
     let seg = SEGMENT_SIZE as u64;
     let (first, last) = (start / seg, (end - 1) / seg);
     let mut buf = vec![0u8; callvault_crypto::stream::SEALED_SEGMENT_SIZE];
-    file.seek(SeekFrom::Start(opener.segment_location(first).0))?;
+    let (last_at, last_len) = opener.segment_location(last);
+    blob.plan(opener.segment_location(first).0, last_at + last_len as u64);
     for i in first..=last {
-        let (_, len) = opener.segment_location(i);
-        file.read_exact(&mut buf[..len])?;
+        let (at, len) = opener.segment_location(i);
+        blob.read_exact_at(at, &mut buf[..len])?;
         let plain = opener.open_segment(i, &mut buf[..len])?;
         let seg_start = i * seg;
         let from = usize::try_from(start.saturating_sub(seg_start)).unwrap_or(0);
@@ -344,7 +344,9 @@ enum WriteMode {
 impl BlobWriter {
     /// Creates the blob file and writes its header (blocking).
     pub fn start(blobs: &BlobStore, o: &StoredObject, target: Option<&DataKey>) -> Result<Self, ContentError> {
-        let mut pending = blobs.create(o.tenant_id, o.id)?;
+        // A bound on the blob's length (header, segment tags): it only sizes remote parts.
+        let blob_len = o.size.saturating_add(o.size / 1024).saturating_add(4096);
+        let mut pending = blobs.create(o.tenant_id, o.id, blob_len)?;
         let (header, mode) = match target {
             Some(dk) => {
                 let NewObject { header, wrapped_key, sealer } = Sealer::start(dk, &object_context(o), o.size)?;
@@ -477,13 +479,13 @@ impl Drop for BlobWriter {
 
 /// Re-reads a blob fully and checks its plaintext digest (blocking).
 pub fn verify_blob(
-    path: &std::path::Path,
+    blobs: &BlobStore,
     o: &StoredObject,
     dk: Option<&DataKey>,
     expected_sha256: &str,
 ) -> Result<(), ContentError> {
     let mut sha = Sha256Stream::default();
-    read_plain(path, o, dk, 0, o.size, &mut |p: &mut [u8]| {
+    read_plain(blobs, o, dk, 0, o.size, &mut |p: &mut [u8]| {
         sha.update(p);
         Ok(())
     })?;

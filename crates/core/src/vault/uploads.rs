@@ -405,6 +405,5 @@ async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &mut Store
 /// Removes a blob that no row will name (compensation of a failed write; best effort, the
 /// orphan sweep removes what this misses).
 pub(super) async fn remove_blob(state: &Services, tenant: callvault_model::TenantId, name: String) {
-    let vault = state.vault.clone();
-    let _ = tokio::task::spawn_blocking(move || vault.blobs.remove(tenant, &name)).await;
+    let _ = state.vault.blobs.delete(tenant, &name).await;
 }

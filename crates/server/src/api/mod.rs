@@ -108,7 +108,7 @@ fn system_path_item(path: &str) -> utoipa::openapi::PathItem {
     use utoipa::openapi::response::ResponseBuilder;
     let summary = match path {
         "/healthz" => "Liveness: the process answers",
-        "/readyz" => "Readiness: the database answers",
+        "/readyz" => "Readiness: the database and the blob store answer",
         "/metrics" => "Prometheus metrics (text exposition format)",
         _ => "This OpenAPI 3.1 document",
     };
@@ -189,10 +189,28 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database and the blob store both answer within [`READY_WAIT`]; the reason of
+/// a failure goes to the log, not to the (unauthenticated) caller.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.ping().await.map_err(|_| ApiError::unavailable("the database does not answer"))?;
-    Ok("ready")
+    let db = tokio::time::timeout(READY_WAIT, state.store.ping()).await;
+    if !matches!(db, Ok(Ok(_))) {
+        return Err(ApiError::unavailable("the database does not answer"));
+    }
+    match tokio::time::timeout(READY_WAIT, state.vault.blobs.check()).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(why)) => {
+            tracing::warn!(%why, "not ready: the blob store");
+            Err(ApiError::unavailable("the blob store does not answer"))
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the blob store did not answer in time");
+            Err(ApiError::unavailable("the blob store does not answer"))
+        }
+    }
 }
+
+/// How long readiness waits for each dependency.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `/metrics` on the main listener: only with the scraper's bearer token (`metrics_token_file`);
 /// the counts are provider-wide, so no tenant session opens them.

@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod encrypted;
 pub mod fixtures;
+pub mod s3;
 pub mod schema;
 
 use std::sync::Arc;
@@ -136,6 +137,29 @@ impl callvault_core::egress::Transport for LoopbackOnly {
 
 fn test_egress(loopback: &[std::net::IpAddr]) -> callvault_core::egress::Egress {
     callvault_core::egress::Egress::with(Arc::new(ExampleResolver), Arc::new(LoopbackOnly), loopback)
+}
+
+/// `n` bytes of deterministic noise (xorshift), different for each seed.
+pub fn sample(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Runs the key jobs until none has work left.
+pub async fn run_jobs(app: &TestApp) {
+    for _ in 0..10_000 {
+        if !callvault_core::vault::jobs::run_once(&app.state).await.unwrap() {
+            return;
+        }
+    }
+    panic!("jobs did not finish");
 }
 
 pub const ADMIN_PASSWORD: &str = "operator-bootstrap-passphrase";

@@ -1,0 +1,192 @@
+//! Where blobs live: local files under the data directory (the default) or an S3-compatible
+//! bucket (`blob_store = "s3"`). Either way a blob name refers to a complete blob or to
+//! nothing: a local blob is renamed into place after its fsync, an S3 blob becomes visible only
+//! when its single PUT or its multipart upload completes. Only ciphertext (and the 24-byte blob
+//! header) is handed to either. Blobs no row names — left by a crash between the write and the
+//! commit, or between the commit and the delete — are removed by [`BlobStore::sweep`].
+//!
+//! The blocking methods (`create`, `open`, `remove`, `sweep` and everything on [`PendingBlob`]
+//! and [`BlobRead`]) run on blocking threads (`spawn_blocking`); the S3 backend drives its
+//! requests on the runtime it was built on from there.
+
+mod local;
+mod s3;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callvault_model::{ObjectId, TenantId};
+
+pub use s3::S3Settings;
+
+/// Blob storage: local files or an S3-compatible bucket.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(local::LocalBlobs),
+    S3(s3::S3Blobs),
+}
+
+/// A blob being written; invisible under its name until [`PendingBlob::commit`].
+pub struct PendingBlob {
+    /// The name it will get.
+    pub name: String,
+    sink: Sink,
+}
+
+enum Sink {
+    Local(local::LocalPending),
+    S3(Box<s3::S3Pending>),
+}
+
+/// A stored blob opened for reading at any offset.
+pub trait BlobRead: Send {
+    /// The blob's length in bytes.
+    fn len(&self) -> u64;
+    /// Whether the blob is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Announces that bytes `[start, end)` are read next, in order: a remote reader fetches them
+    /// in large pieces and nothing outside them.
+    fn plan(&mut self, start: u64, end: u64);
+    /// Fills `buf` with the bytes at `offset`.
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl PendingBlob {
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Local(p) => p.write(bytes),
+            Sink::S3(p) => p.write(bytes),
+        }
+    }
+
+    /// Appends every piece (locally with as few vectored writes as the system takes).
+    pub fn write_all_slices(&mut self, slices: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Local(p) => p.write_all_slices(slices),
+            Sink::S3(p) => slices.iter().try_for_each(|s| p.write(s)),
+        }
+    }
+
+    /// Appends two pieces (a sealed segment and its tag).
+    pub fn write_pair(&mut self, first: &[u8], second: &[u8]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Local(p) => p.write_pair(first, second),
+            Sink::S3(p) => p.write(first).and_then(|()| p.write(second)),
+        }
+    }
+
+    /// Makes the blob durable and visible under its name; returns the name.
+    pub fn commit(self) -> std::io::Result<String> {
+        match self.sink {
+            Sink::Local(p) => p.commit(&self.name)?,
+            Sink::S3(p) => (*p).commit()?,
+        }
+        Ok(self.name)
+    }
+
+    /// Drops what was written; nothing becomes visible.
+    pub fn abort(self) {
+        match self.sink {
+            Sink::Local(p) => p.abort(),
+            Sink::S3(p) => (*p).abort(),
+        }
+    }
+}
+
+impl BlobStore {
+    /// Local files under `root` (`<root>/<tenant>/<name>`).
+    pub fn local(root: PathBuf) -> Self {
+        Self { backend: Backend::Local(local::LocalBlobs::new(root)) }
+    }
+
+    /// An S3-compatible bucket; requests run on the current Tokio runtime.
+    pub fn s3(settings: &S3Settings) -> Result<Self, String> {
+        Ok(Self { backend: Backend::S3(s3::S3Blobs::new(settings)?) })
+    }
+
+    /// Where blobs go, for logs and the status page (no credentials).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Local(l) => format!("local files under {}", l.root().display()),
+            Backend::S3(s) => s.describe(),
+        }
+    }
+
+    /// Whether blobs are kept on this node's disk.
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local(_))
+    }
+
+    /// Starts a new blob of `blob_len` bytes (the length sets the S3 part size) for an object.
+    pub fn create(&self, tenant: TenantId, object: ObjectId, blob_len: u64) -> std::io::Result<PendingBlob> {
+        let name = format!("{object}.{}.cvb", hex::encode(callvault_crypto::digest::random_array::<6>()));
+        let sink = match &self.backend {
+            Backend::Local(l) => Sink::Local(l.create(tenant, &name)?),
+            Backend::S3(s) => Sink::S3(Box::new(s.create(tenant, &name, blob_len))),
+        };
+        Ok(PendingBlob { name, sink })
+    }
+
+    /// Opens a blob, filling `head` with its first bytes (one request on S3).
+    pub fn open(&self, tenant: TenantId, name: &str, head: &mut [u8]) -> std::io::Result<Box<dyn BlobRead>> {
+        match &self.backend {
+            Backend::Local(l) => l.open(tenant, name, head),
+            Backend::S3(s) => s.open(tenant, name, head),
+        }
+    }
+
+    /// Removes a blob (blocking); a missing blob is fine.
+    pub fn remove(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Local(l) => l.remove(tenant, name),
+            Backend::S3(s) => s.remove(tenant, name),
+        }
+    }
+
+    /// Removes a blob from async code; a missing blob is fine.
+    pub async fn delete(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Local(l) => l.remove(tenant, name),
+            Backend::S3(s) => s.delete(tenant, name).await,
+        }
+    }
+
+    /// Removes blobs of `tenant` older than `min_age` that `referenced` does not contain
+    /// (blocking). Returns how many were removed.
+    pub fn sweep(&self, tenant: TenantId, referenced: &HashSet<String>, min_age: Duration) -> usize {
+        match &self.backend {
+            Backend::Local(l) => l.sweep(tenant, referenced, min_age),
+            Backend::S3(s) => s.sweep(tenant, referenced, min_age),
+        }
+    }
+
+    /// Whether the store answers (readiness): the local root is a directory, the bucket answers
+    /// a request with this node's credentials.
+    pub async fn check(&self) -> Result<(), String> {
+        match &self.backend {
+            Backend::Local(l) => l.check(),
+            Backend::S3(s) => s.check().await,
+        }
+    }
+
+    /// The file of a blob when blobs are local files (tests and benchmarks look at them).
+    pub fn local_path(&self, tenant: TenantId, name: &str) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Local(l) => Some(l.path(tenant, name)),
+            Backend::S3(_) => None,
+        }
+    }
+}
+
+fn is_blob_name(name: &str) -> bool {
+    name.ends_with(".cvb")
+}
