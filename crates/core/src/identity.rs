@@ -184,7 +184,8 @@ pub async fn login(state: &Services, req: LoginRequest, origin: Origin) -> Resul
         last_failure_ms: account.credential.last_failure_at,
         locked_until_ms: account.credential.locked_until,
     };
-    let gate = effective_gate(&failure_state, now, account.last_admin);
+    let divisor = state.config.danger_test_login_delay_divisor;
+    let gate = effective_gate(&failure_state, now, account.last_admin, divisor);
     if gate != Gate::Open {
         burn_verify(password).await;
         let reason = if matches!(gate, Gate::Locked { .. }) { "locked" } else { "throttled" };
@@ -341,8 +342,8 @@ pub async fn login(state: &Services, req: LoginRequest, origin: Origin) -> Resul
 
 /// The throttle gate, except that the last administrator of a tenant is never hard-locked by
 /// others' guesses: it stays on a 60 s delay instead (still under ASVS's 100 failures per hour).
-fn effective_gate(state: &FailureState, now: Timestamp, last_admin: bool) -> Gate {
-    match throttle::gate(state, now.millis()) {
+fn effective_gate(state: &FailureState, now: Timestamp, last_admin: bool, divisor: u32) -> Gate {
+    match throttle::gate_scaled(state, now.millis(), divisor) {
         Gate::Locked { .. } if last_admin => {
             let retry_at = state.last_failure_ms.unwrap_or(0) + 60_000;
             if now.millis() < retry_at { Gate::Delayed { retry_at_ms: retry_at } } else { Gate::Open }

@@ -73,13 +73,18 @@ pub fn delay_ms(failures: u32) -> i64 {
 
 /// The gate for an attempt at `now_ms`.
 pub fn gate(state: &FailureState, now_ms: i64) -> Gate {
+    gate_scaled(state, now_ms, 1)
+}
+
+/// [`gate`] with the delays divided by `divisor` (tests on real processes; the lock is kept).
+pub fn gate_scaled(state: &FailureState, now_ms: i64, divisor: u32) -> Gate {
     if let Some(until_ms) = state.locked_until_ms {
         // An expired lock opens the gate; the next failure starts a fresh count.
         return if now_ms < until_ms { Gate::Locked { until_ms } } else { Gate::Open };
     }
     match state.last_failure_ms {
         Some(last) if state.failures > 0 => {
-            let retry_at_ms = last.saturating_add(delay_ms(state.failures));
+            let retry_at_ms = last.saturating_add(delay_ms(state.failures) / i64::from(divisor.max(1)));
             if now_ms < retry_at_ms { Gate::Delayed { retry_at_ms } } else { Gate::Open }
         }
         _ => Gate::Open,

@@ -36,6 +36,12 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
 /// Validates the configuration and opens (and migrates) the store.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     config.validate()?;
+    if config.danger_test_login_delay_divisor > 1 {
+        tracing::warn!(
+            divisor = config.danger_test_login_delay_divisor,
+            "danger_test_login_delay_divisor is set: login delays after failures are shortened (tests only)"
+        );
+    }
     let url = config.effective_database_url();
     crate::files::harden_process();
     crate::files::secure_data_dir(&config.data_dir)

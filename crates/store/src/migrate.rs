@@ -152,6 +152,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_list_service.sql"),
         postgres: include_str!("../migrations/postgres/0019_list_service.sql"),
     },
+    Migration {
+        version: 20,
+        name: "job_lease",
+        sqlite: include_str!("../migrations/sqlite/0020_job_lease.sql"),
+        postgres: include_str!("../migrations/postgres/0020_job_lease.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -105,7 +105,7 @@ pub async fn verify_current_password(
         locked_until_ms: cred.locked_until,
     };
     let pw = normalize(password.expose());
-    if !throttle::gate(&before, now.millis()).is_open() {
+    if !throttle::gate_scaled(&before, now.millis(), state.config.danger_test_login_delay_divisor).is_open() {
         burn_verify(pw).await;
         return Err(IdentityError::ReauthenticationFailed);
     }

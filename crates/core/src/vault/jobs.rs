@@ -37,6 +37,10 @@ pub enum JobError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] callvault_store::StoreError),
+    /// Another node took the job over (this node's lease had expired): this node's step was
+    /// rolled back and the other continues from the job's cursor.
+    #[error("another node took the job over")]
+    LeaseLost,
 }
 
 impl JobError {
@@ -61,6 +65,9 @@ pub async fn run_jobs(state: Services) {
             Ok(false) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), state.vault.jobs_wakeup.notified()).await;
             }
+            Err(JobError::LeaseLost) => {
+                tracing::info!("a job this node was running was taken over by another node");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "job runner step failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -69,10 +76,67 @@ pub async fn run_jobs(state: Services) {
     }
 }
 
-/// Does one step of the oldest running job. Returns whether there was work.
+/// Does one step of the oldest running job this node may claim (see [`claim`]). Returns whether
+/// there was work.
 pub async fn run_once(state: &Services) -> Result<bool, JobError> {
-    let jobs = state.store.reader().await?.running_jobs().await?;
-    let Some(mut job) = jobs.into_iter().next() else { return Ok(false) };
+    let Some(job) = claim(state).await? else { return Ok(false) };
+    let beat = tokio::spawn(heartbeat(state.clone(), job.clone()));
+    let result = step(state, job).await;
+    beat.abort();
+    result.map(|()| true)
+}
+
+/// Claims a job for this node: the oldest running one without a live lease of another node
+/// (several nodes share one database; each job runs on one node at a time, and a node that dies
+/// is replaced within `job_lease_secs`, resuming at the job's cursor).
+async fn claim(state: &Services) -> Result<Option<Job>, JobError> {
+    let mut tx = state.store.begin().await?;
+    let job = tx.claim_job(&state.config.node(), state.clock.now().millis(), lease_until(state)).await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+fn lease_ms(state: &Services) -> i64 {
+    i64::try_from(state.config.job_lease_secs.saturating_mul(1000)).unwrap_or(30_000)
+}
+
+fn lease_until(state: &Services) -> i64 {
+    state.clock.now().millis().saturating_add(lease_ms(state))
+}
+
+/// Renews this node's lease every third of its length while a step runs (a large object's
+/// transform can outlast a lease); stops when the lease is lost.
+async fn heartbeat(state: Services, job: Job) {
+    let every = Duration::from_millis(u64::try_from(lease_ms(&state) / 3).unwrap_or(10_000));
+    let node = state.config.node();
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(mut tx) = state.store.begin().await else { continue };
+        match tx.hold_job_lease(job.tenant_id, job.id, &node, lease_until(&state)).await {
+            Ok(true) => {
+                let _ = tx.commit().await;
+            }
+            _ => {
+                let _ = tx.rollback().await;
+                return;
+            }
+        }
+    }
+}
+
+/// A write transaction that first renews this node's lease on `job`: a node that lost the job
+/// to another commits nothing.
+async fn fenced(state: &Services, job: &Job) -> Result<callvault_store::Tx, JobError> {
+    let mut tx = state.store.begin().await?;
+    if !tx.hold_job_lease(job.tenant_id, job.id, &state.config.node(), lease_until(state)).await? {
+        tx.rollback().await?;
+        return Err(JobError::LeaseLost);
+    }
+    Ok(tx)
+}
+
+/// One step of a claimed job.
+async fn step(state: &Services, mut job: Job) -> Result<(), JobError> {
     if state.vault.rate(job.id, job.objects_done, job.bytes_done).is_none() {
         state.vault.rate_start(job.id, job.objects_done, job.bytes_done);
         sweep(state, &job).await?;
@@ -88,10 +152,10 @@ pub async fn run_once(state: &Services) -> Result<bool, JobError> {
         if matches!(job.kind, JobKind::Rewrap | JobKind::Reencrypt)
             && (reseal_records(state, &job).await? || reseal_identifiers(state, &job).await?)
         {
-            return Ok(true);
+            return Ok(());
         }
         finish(state, &job).await?;
-        return Ok(true);
+        return Ok(());
     }
     match job.kind {
         JobKind::Rewrap => rewrap_batch(state, &mut job, &objects).await?,
@@ -104,7 +168,7 @@ pub async fn run_once(state: &Services) -> Result<bool, JobError> {
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn still_running(state: &Services, job: &Job) -> Result<bool, JobError> {
@@ -154,7 +218,7 @@ async fn rewrap_batch(state: &Services, job: &mut Job, objects: &[StoredObject])
     }
     drop(r);
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
+    let mut tx = fenced(state, job).await?;
     let items: Vec<(callvault_model::ObjectId, Vec<u8>)> = updates.into_iter().map(|(o, _, w)| (o.id, w)).collect();
     tx.rewrap_objects(job.tenant_id, target, &items).await?;
     job.objects_done += items.len() as u64;
@@ -209,7 +273,7 @@ async fn transform_one(state: &Services, job: &mut Job, o: &StoredObject) -> Res
     .await
     .map_err(JobError::io)?;
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
+    let mut tx = fenced(state, job).await?;
     job.cursor = Some(o.id.to_string());
     job.objects_done += 1;
     job.updated_at = now;
@@ -272,7 +336,7 @@ async fn reseal_records(state: &Services, job: &Job) -> Result<bool, JobError> {
         resealed.push((rec.id, old, sealed));
     }
     drop(r);
-    let mut tx = state.store.begin().await?;
+    let mut tx = fenced(state, job).await?;
     for (id, old, sealed) in &resealed {
         tx.reseal_record(job.tenant_id, *id, *old, target, sealed).await?;
     }
@@ -296,7 +360,7 @@ async fn reseal_identifiers(state: &Services, job: &Job) -> Result<bool, JobErro
         resealed.push(crate::subjects::reseal(job.tenant_id, &s.identifier, &old_dk, &new_dk)?);
     }
     drop(r);
-    let mut tx = state.store.begin().await?;
+    let mut tx = fenced(state, job).await?;
     for (s, sealed) in stale.iter().zip(&resealed) {
         tx.reseal_identifier(job.tenant_id, s, target, sealed).await?;
     }
@@ -306,7 +370,7 @@ async fn reseal_identifiers(state: &Services, job: &Job) -> Result<bool, JobErro
 
 async fn finish(state: &Services, job: &Job) -> Result<(), JobError> {
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
+    let mut tx = fenced(state, job).await?;
     let mut retired = Vec::new();
     if job.kind == JobKind::Reencrypt {
         // Revoke: every version older than the target that nothing depends on any more is retired.
@@ -323,7 +387,7 @@ async fn finish(state: &Services, job: &Job) -> Result<(), JobError> {
     let event = AuditEvent::new(Some(job.tenant_id), Actor::System, "job.finished").target("job", job.id).details(
         serde_json::json!({
             "kind": job.kind, "objects_done": job.objects_done, "bytes_done": job.bytes_done,
-            "failures": job.failures, "retired_versions": retired,
+            "failures": job.failures, "retired_versions": retired, "node": state.config.node(),
         }),
     );
     state.auditor.record(&mut tx, now, &event).await?;

@@ -165,6 +165,7 @@ impl From<JobError> for ApiError {
             JobError::Identifier(e) => e.into(),
             JobError::Inconsistent(_) | JobError::Io(_) => Self::internal(e),
             JobError::Store(e) => e.into(),
+            JobError::LeaseLost => Self::conflict("another node is running this job"),
         }
     }
 }

@@ -148,6 +148,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(JobError::Identifier(SubjectError::Sealed), 500, "internal");
     case!(JobError::Inconsistent("the job's key version is gone"), 500, "internal");
     case!(JobError::Io("disk".into()), 500, "internal");
+    case!(JobError::LeaseLost, 409, "conflict");
     case!(JobError::Store(StoreError::NotFound), 404, "not-found");
     // Calling lists.
     case!(ListError::InvalidFields("`phone` is not a number".into()), 422, "invalid-input");

@@ -1,6 +1,7 @@
 //! Key jobs (rewrap, re-encrypt, decrypt-all, encrypt-all) and their progress.
 
 use super::*;
+use crate::{Backend, Tx};
 
 /// Key jobs (rewrap, re-encrypt, decrypt-all, encrypt-all) and their progress.
 pub trait JobStore {
@@ -136,5 +137,47 @@ impl<C: Conn> JobStore for C {
         .execute(self.conn())
         .await?;
         affected(r)
+    }
+}
+
+impl Tx {
+    /// Claims the oldest running job this node may work on: one without a lease, with an expired
+    /// lease, or already leased to `node`; its lease then runs to `lease_until_ms`. On PostgreSQL
+    /// the candidate row is locked with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once take
+    /// different jobs instead of waiting for each other.
+    pub async fn claim_job(&mut self, node: &str, now_ms: i64, lease_until_ms: i64) -> Result<Option<Job>> {
+        let skip_locked = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE op_job SET lease_owner = $1, lease_until = $2 WHERE id = (SELECT id FROM op_job \
+             WHERE state = 'running' AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until IS NULL \
+             OR lease_until <= $3) ORDER BY created_at, id LIMIT 1{skip_locked}) RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(node.to_owned())
+            .bind(lease_until_ms)
+            .bind(now_ms)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Renews `node`'s lease on a job to `lease_until_ms`; `false` when the node no longer holds
+    /// it (another node took the job over). Every transaction that records a job's progress
+    /// starts with this, so a node that lost its lease cannot commit work.
+    pub async fn hold_job_lease(
+        &mut self,
+        tenant: TenantId,
+        id: JobId,
+        node: &str,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query("UPDATE op_job SET lease_until = $4 WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(node.to_owned())
+            .bind(lease_until_ms)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 }
