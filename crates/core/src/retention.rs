@@ -607,6 +607,15 @@ pub async fn run(state: Services, interval: std::time::Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
+        // One node purges at a time (several nodes may share the database).
+        let turn = match state.store.try_exclusive("retention-purge").await {
+            Ok(Some(turn)) => turn,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "purge skipped: the database did not answer");
+                continue;
+            }
+        };
         match purge_once(&state).await {
             Ok(r) if r.objects + r.interactions > 0 => {
                 tracing::info!(objects = r.objects, interactions = r.interactions, "expired personal data purged");
@@ -614,6 +623,7 @@ pub async fn run(state: Services, interval: std::time::Duration) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purge failed; it runs again at the next interval"),
         }
+        turn.release().await;
     }
 }
 

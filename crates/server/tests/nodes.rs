@@ -109,3 +109,27 @@ async fn a_node_whose_lease_expired_is_replaced_and_cannot_take_the_job_back() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn purge_and_scrub_run_on_one_node_at_a_time() {
+    for db in backends() {
+        let app = TestApp::new(db).await;
+        // A second node: its own pool on the same database.
+        let other = app.db.store().await;
+        let held = app.state.store.try_exclusive("retention-purge").await.unwrap();
+        assert!(held.is_some());
+        let second = other.try_exclusive("retention-purge").await.unwrap();
+        match db {
+            // One node on SQLite: always granted.
+            common::Db::Sqlite => assert!(second.is_some()),
+            common::Db::Postgres => {
+                assert!(second.is_none(), "a second node may not purge while the first does");
+                assert!(other.try_exclusive("scrub").await.unwrap().is_some(), "another task's turn is separate");
+                held.unwrap().release().await;
+                assert!(other.try_exclusive("retention-purge").await.unwrap().is_some(), "released");
+            }
+        }
+        drop(second);
+        app.cleanup().await;
+    }
+}

@@ -231,6 +231,27 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the right to do, on this node alone, work that several nodes sharing the database
+    /// must not do at once (the retention purge, the scrub): `None` while another node holds it.
+    /// On PostgreSQL it is a transaction-scoped advisory lock on a transaction of its own, held
+    /// until the guard is dropped (also when the node dies: the connection ends); on SQLite,
+    /// which one node uses, it is always granted.
+    pub async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(Exclusive { held: None }));
+        }
+        let mut tx = self.write.begin().await?;
+        let key = exclusive_key(name);
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(key).fetch_one(&mut *tx).await?;
+        if got {
+            Ok(Some(Exclusive { held: Some(tx) }))
+        } else {
+            tx.rollback().await?;
+            Ok(None)
+        }
+    }
+
     /// Closes all connections.
     pub async fn close(&self) {
         self.write.close().await;
@@ -254,6 +275,32 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 Ok(())
             })
         })
+}
+
+/// The right to do work no other node does at the same time ([`Store::try_exclusive`]). Give it
+/// back with [`Exclusive::release`]; dropped, it is released once its connection is next used
+/// or closed.
+pub struct Exclusive {
+    held: Option<sqlx::Transaction<'static, Any>>,
+}
+
+impl Exclusive {
+    /// Releases the lock at once (ends its transaction).
+    pub async fn release(mut self) {
+        if let Some(tx) = self.held.take() {
+            let _ = tx.rollback().await;
+        }
+    }
+}
+
+/// The advisory lock key of a name.
+fn exclusive_key(name: &str) -> i64 {
+    i64::from_ne_bytes(fnv1a(b"callvault:".iter().chain(name.as_bytes()).copied()).to_ne_bytes())
+}
+
+/// FNV-1a 64 (migration checksums, advisory lock keys: stable, not secret).
+pub(crate) fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.

@@ -27,12 +27,7 @@ impl Migration {
 
     /// A stable checksum of the SQL (FNV-1a 64), to notice a migration edited after it ran.
     pub fn checksum(&self, backend: Backend) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.sql(backend).bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        format!("{:016x}", crate::fnv1a(self.sql(backend).bytes()))
     }
 }
 

@@ -145,6 +145,11 @@ pub async fn verify_tenant(
 pub async fn scrub(state: Services, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
+        // One node scrubs at a time (several nodes may share the database).
+        let turn = match state.store.try_exclusive("scrub").await {
+            Ok(Some(turn)) => turn,
+            _ => continue,
+        };
         let started = Timestamp::from(jiff::Timestamp::now());
         let tenants = match state.store.reader().await {
             Ok(mut r) => r.tenants().await.unwrap_or_default(),
@@ -165,5 +170,6 @@ pub async fn scrub(state: Services, every: Duration) {
         if let Err(e) = state.auditor.record_now(state.clock.now(), &event).await {
             tracing::warn!(error = %e, "cannot audit the scrub");
         }
+        turn.release().await;
     }
 }
