@@ -196,7 +196,7 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::listen::tls_acceptor(cert, key)?),
         _ => None,
     };
-    tracing::info!(%addr, tls = tls.is_some(), "serving");
+    tracing::info!(%addr, tls = tls.is_some(), blobs = %state.vault.blobs.describe(), node = %config.node(), "serving");
     let listener = tokio::net::TcpListener::from_std(listener)?;
     crate::listen::serve(listener, app, tls, limits(&config), shutdown_signal()).await?;
     state.store.close().await;

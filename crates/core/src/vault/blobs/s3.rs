@@ -122,6 +122,7 @@ impl S3Blobs {
             path: self.path(tenant, name),
             handle: self.handle.clone(),
             part_size,
+            left: blob_len,
             buf: Vec::new(),
             upload: None,
             in_flight: VecDeque::new(),
@@ -212,6 +213,8 @@ pub(super) struct S3Pending {
     path: ObjectPath,
     handle: Handle,
     part_size: usize,
+    /// Bytes still expected (a bound): a small blob's buffer is no larger than the blob.
+    left: u64,
     buf: Vec<u8>,
     upload: Option<Box<dyn MultipartUpload>>,
     in_flight: VecDeque<JoinHandle<object_store::Result<()>>>,
@@ -221,10 +224,12 @@ impl S3Pending {
     pub(super) fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
         while !bytes.is_empty() {
             if self.buf.capacity() == 0 {
-                self.buf.reserve_exact(self.part_size);
+                let expected = usize::try_from(self.left).unwrap_or(usize::MAX).max(bytes.len());
+                self.buf.reserve_exact(self.part_size.min(expected));
             }
             let take = (self.part_size - self.buf.len()).min(bytes.len());
             self.buf.extend_from_slice(&bytes[..take]);
+            self.left = self.left.saturating_sub(take as u64);
             bytes = &bytes[take..];
             if self.buf.len() == self.part_size {
                 self.send_part()?;
