@@ -13,7 +13,7 @@ use callvault_model::ObjectId;
 use callvault_store::prelude::*;
 use common::encrypted::{ceremony, setup};
 use common::s3::S3Server;
-use common::{TestApp, backends, run_jobs, sample};
+use common::{TestApp, backends, content, run_jobs, sample};
 use serde_json::{Value, json};
 
 fn sha_hex(data: &[u8]) -> String {
@@ -26,19 +26,6 @@ async fn upload(app: &TestApp, token: &str, data: &[u8]) -> Value {
     let o: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     assert_eq!(st, StatusCode::CREATED, "{o}");
     o
-}
-
-async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::builder()
-        .uri(format!("/v1/objects/{id}/content"))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(r) = range {
-        req = req.header("range", r);
-    }
-    let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
-    let st = resp.status();
-    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,37 +8,13 @@ use axum::http::StatusCode;
 use callvault_model::{ObjectId, TenantId};
 use callvault_store::prelude::*;
 use common::encrypted::{PW, Setup, approve, ceremony, code, propose, setup};
-use common::{TestApp, backends, run_jobs, sample, untar};
+use common::{TestApp, backends, content, content_result, run_jobs, sample, untar};
 use serde_json::{Value, json};
 
 async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &str) -> (StatusCode, Value) {
     let path = format!("/v1/objects?class={class}&size={}{extra}", data.len());
     let (st, _, body) = app.raw("POST", &path, Some(token), Some(data.to_vec()), "audio/wav").await;
     (st, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
-    let (st, body) = content_result(app, token, id, range).await;
-    (st, body.expect("the body ends cleanly"))
-}
-
-/// Like [`content`], but a body that breaks off is an `Err`.
-async fn content_result(
-    app: &TestApp,
-    token: &str,
-    id: &str,
-    range: Option<&str>,
-) -> (StatusCode, Result<Vec<u8>, String>) {
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::builder()
-        .uri(format!("/v1/objects/{id}/content"))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(r) = range {
-        req = req.header("range", r);
-    }
-    let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
-    let st = resp.status();
-    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.map(|b| b.to_vec()).map_err(|e| e.to_string()))
 }
 
 async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u8>) {

@@ -152,6 +152,31 @@ pub fn sample(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// An object's content (a `Range` value optional), the body read to its end.
+pub async fn content(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+    let (st, body) = content_result(app, token, id, range).await;
+    (st, body.expect("the body ends cleanly"))
+}
+
+/// Like [`content`], but a body that breaks off is an `Err`.
+pub async fn content_result(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    range: Option<&str>,
+) -> (StatusCode, Result<Vec<u8>, String>) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .uri(format!("/v1/objects/{id}/content"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    let resp = app.router.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let st = resp.status();
+    (st, axum::body::to_bytes(resp.into_body(), usize::MAX).await.map(|b| b.to_vec()).map_err(|e| e.to_string()))
+}
+
 /// Runs the key jobs until none has work left.
 pub async fn run_jobs(app: &TestApp) {
     for _ in 0..10_000 {
