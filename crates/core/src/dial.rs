@@ -188,6 +188,7 @@ pub struct Dial {
     digest: NumberDigest,
     attempts: Mutex<HashMap<(TenantId, String), Vec<Timestamp>>>,
     counted: std::sync::atomic::AtomicU64,
+    bus: crate::bus::Bus,
 }
 
 fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
@@ -288,7 +289,13 @@ pub fn write_set(dir: &Path, id: DncListId, set: &CompactSet) -> std::io::Result
 
 impl Dial {
     /// Loads every tenant's lists and the last 24 hours of attempts.
-    pub async fn open(store: &Store, data_dir: &Path, now: Millis, digest: NumberDigest) -> anyhow::Result<Dial> {
+    pub async fn open(
+        store: &Store,
+        data_dir: &Path,
+        now: Millis,
+        digest: NumberDigest,
+        bus: crate::bus::Bus,
+    ) -> anyhow::Result<Dial> {
         let dir = data_dir.join("dnc");
         std::fs::create_dir_all(&dir)?;
         let mut r = store.reader().await?;
@@ -331,9 +338,12 @@ impl Dial {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        // Several nodes on PostgreSQL count in the database (`with_recent_calls`), not here.
         let mut attempts: HashMap<(TenantId, String), Vec<Timestamp>> = HashMap::new();
-        for (tenant, digest, at) in r.dial_attempts_since(Millis(now.millis() - 24 * 3600 * 1000)).await? {
-            attempts.entry((tenant, digest)).or_default().push(instant(at));
+        if store.backend() == callvault_store::Backend::Sqlite {
+            for (tenant, digest, at) in r.dial_attempts_since(Millis(now.millis() - 24 * 3600 * 1000)).await? {
+                attempts.entry((tenant, digest)).or_default().push(instant(at));
+            }
         }
         let (writer, rx) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(attempt_writer(store.clone(), rx));
@@ -346,6 +356,7 @@ impl Dial {
             digest,
             attempts: Mutex::new(attempts),
             counted: std::sync::atomic::AtomicU64::new(0),
+            bus,
         })
     }
 
@@ -354,9 +365,88 @@ impl Dial {
         &self.dir
     }
 
-    /// Forgets a tenant's compiled view (after any change to its policy or lists).
+    /// Forgets a tenant's compiled view (after any change to its policy or lists), here and on
+    /// the other nodes.
     pub fn invalidate(&self, tenant: TenantId) {
+        self.invalidate_local(tenant);
+        self.bus.announce(crate::bus::Message::Dial { tenant });
+    }
+
+    /// Forgets a tenant's compiled view on this node (another node changed it).
+    pub fn invalidate_local(&self, tenant: TenantId) {
         self.tenants.write().unwrap_or_else(poisoned).remove(&tenant);
+    }
+
+    /// Forgets every compiled view (after a bus gap; lists are reloaded by [`Dial::reload_list`]).
+    pub fn forget_all(&self) {
+        self.tenants.write().unwrap_or_else(poisoned).clear();
+    }
+
+    /// Reloads one list from the database after another node changed it: an internal list's
+    /// numbers, a registry's copy (the file its row names, when this node has it; otherwise the
+    /// list denies outbound checks until the copy is here: a node never checks against a copy
+    /// other than the one in use), or its removal.
+    pub async fn reload_list(
+        &self,
+        store: &Store,
+        tenant: TenantId,
+        list: DncListId,
+    ) -> Result<(), callvault_store::StoreError> {
+        let mut r = store.reader().await?;
+        let meta = r.dnc_lists(Some(tenant)).await?.into_iter().find(|m| m.id == list);
+        match meta {
+            None => {
+                self.registries.write().unwrap_or_else(poisoned).remove(&list);
+                self.internal.write().unwrap_or_else(poisoned).remove(&list);
+            }
+            Some(meta) if meta.kind == DncListKind::Internal => {
+                let numbers: HashSet<u64> = r.dnc_numbers(meta.id).await?.into_iter().collect();
+                let digests: HashSet<String> = r.dnc_digests(meta.id).await?.into_iter().collect();
+                let l = Arc::new(Internal::new(meta, numbers, digests, self.digest.clone()));
+                self.internal.write().unwrap_or_else(poisoned).insert(list, l);
+            }
+            Some(meta) => {
+                let current = self.registries.read().unwrap_or_else(poisoned).get(&list).cloned();
+                if current.is_some_and(|c| c.set.is_some() && c.meta.file_sha256 == meta.file_sha256) {
+                    return Ok(());
+                }
+                let set = match meta.file_sha256.clone() {
+                    None => Some(CompactSet::empty()),
+                    Some(sha) => {
+                        let path = self.dir.join(file_name(meta.id, &sha));
+                        match tokio::task::spawn_blocking(move || read_set(&path, &sha)).await {
+                            Ok(Ok(set)) => Some(set),
+                            _ => {
+                                tracing::error!(list = %meta.id, "another node imported a do-not-call registry copy this node does not hold; outbound checks against it deny until it is imported here");
+                                None
+                            }
+                        }
+                    }
+                };
+                self.registries.write().unwrap_or_else(poisoned).insert(list, Arc::new(Registry { meta, set }));
+            }
+        }
+        self.invalidate_local(tenant);
+        Ok(())
+    }
+
+    /// Reloads every list (after a bus gap: changes announced meanwhile were not heard).
+    pub async fn reload_lists(&self, store: &Store) -> Result<(), callvault_store::StoreError> {
+        let stored = store.reader().await?.dnc_lists(None).await?;
+        let mut known: Vec<(TenantId, DncListId)> = stored.iter().map(|m| (m.tenant_id, m.id)).collect();
+        known.extend(self.registries.read().unwrap_or_else(poisoned).values().map(|l| (l.meta.tenant_id, l.meta.id)));
+        known.extend(self.internal.read().unwrap_or_else(poisoned).values().map(|l| (l.meta.tenant_id, l.meta.id)));
+        known.sort_unstable();
+        known.dedup();
+        for (tenant, list) in known {
+            self.reload_list(store, tenant, list).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the other nodes that a list changed (after the commit).
+    fn announce_list(&self, tenant: TenantId, list: DncListId) {
+        self.bus.announce(crate::bus::Message::DncList { tenant, list });
     }
 
     /// A tenant's compiled view, built from the database on first use.
@@ -405,6 +495,7 @@ impl Dial {
     /// Registers a new, empty list.
     pub fn add_list(&self, meta: ListMeta) {
         let tenant = meta.tenant_id;
+        let id = meta.id;
         match meta.kind {
             DncListKind::Registry => {
                 self.registries
@@ -419,7 +510,8 @@ impl Dial {
                 );
             }
         }
-        self.invalidate(tenant);
+        self.invalidate_local(tenant);
+        self.announce_list(tenant, id);
     }
 
     /// Forgets a deleted list and its file.
@@ -429,7 +521,8 @@ impl Dial {
         if let Some(sha) = &meta.file_sha256 {
             let _ = std::fs::remove_file(self.dir.join(file_name(meta.id, sha)));
         }
-        self.invalidate(meta.tenant_id);
+        self.invalidate_local(meta.tenant_id);
+        self.announce_list(meta.tenant_id, meta.id);
     }
 
     /// Swaps in a freshly imported registry copy (after its row is committed) and deletes the
@@ -443,19 +536,23 @@ impl Dial {
             let _ = std::fs::remove_file(self.dir.join(file_name(id, old)));
         }
         self.registries.write().unwrap_or_else(poisoned).insert(id, Arc::new(Registry { meta, set: Some(set) }));
-        self.invalidate(tenant);
+        self.invalidate_local(tenant);
+        self.announce_list(tenant, id);
     }
 
     /// Adds or removes a number of an internal list in memory (after the database commit); the
     /// tenant views share the set, so the change is seen by the next check.
     pub fn set_internal(&self, list: DncListId, number: u64, present: bool) {
         let Some(l) = self.internal.read().unwrap_or_else(poisoned).get(&list).cloned() else { return };
-        let mut numbers = l.numbers.write().unwrap_or_else(poisoned);
-        if present {
-            numbers.insert(number);
-        } else {
-            numbers.remove(&number);
+        {
+            let mut numbers = l.numbers.write().unwrap_or_else(poisoned);
+            if present {
+                numbers.insert(number);
+            } else {
+                numbers.remove(&number);
+            }
         }
+        self.announce_list(l.meta.tenant_id, list);
     }
 
     /// Keeps an internal list's `number` only as its keyed digest (after the database commit of
@@ -465,25 +562,56 @@ impl Dial {
         let d = (l.digest)(format!("+{number}").as_bytes());
         l.digests.write().unwrap_or_else(poisoned).insert(d);
         l.numbers.write().unwrap_or_else(poisoned).remove(&number);
+        self.announce_list(l.meta.tenant_id, list);
     }
 
     /// Decides with the number's calls of the 24 hours before `at` and, when `decide` answers
     /// true (an allowed call that will be placed), counts this call at once — under one lock, so
     /// concurrent checks of one number cannot both take the last call of a limit. Counting
     /// needs the permit to check dials in the tenant.
-    pub fn with_recent_calls(
+    ///
+    /// One node (SQLite) counts in memory under a mutex and makes the counted calls durable
+    /// with [`Dial::persist_calls`] (group commit); nodes sharing PostgreSQL count in the
+    /// database, under a lock per number held by the transaction that reads the number's calls
+    /// and inserts this one, so a limit holds whichever node a check reaches. Answers whether
+    /// the counted call is durable already.
+    pub async fn with_recent_calls(
         &self,
+        store: &Store,
         permit: &Permit,
         digest: &str,
         at: Timestamp,
         now: Timestamp,
         decide: impl FnOnce(&[Timestamp]) -> bool,
-    ) -> Result<(), DialError> {
+    ) -> Result<bool, DialError> {
         let tenant = permit.tenant();
         permit.covers(Action::Create, Resource::DialCheck, tenant)?;
         // Every call within 24 hours before `at` counts, and so does every call after it (a
         // counted `at` slightly in the past must not skip the calls that followed it).
         let since = at - jiff::SignedDuration::from_hours(24);
+        if store.backend() == callvault_store::Backend::Postgres {
+            let mut tx = store.begin().await?;
+            tx.lock_dial_number(tenant, digest).await?;
+            let recent: Vec<Timestamp> = tx
+                .dial_attempts_of(tenant, digest, Millis(since.as_millisecond()))
+                .await?
+                .into_iter()
+                .map(instant)
+                .filter(|t| *t > since)
+                .collect();
+            if decide(&recent) {
+                tx.insert_dial_attempts(tenant, &[(digest.to_owned(), Millis(at.as_millisecond()))]).await?;
+                // Now and then, forget calls older than 25 hours (by the server's clock).
+                if self.counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
+                    let forget_before = now - jiff::SignedDuration::from_hours(25);
+                    tx.prune_dial_attempts(Millis(forget_before.as_millisecond())).await?;
+                }
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            return Ok(true);
+        }
         // Forgetting goes by the server's clock only: a caller's `at` never prunes anything.
         let forget_before = now - jiff::SignedDuration::from_hours(25);
         let mut attempts = self.attempts.lock().unwrap_or_else(poisoned);
@@ -499,7 +627,7 @@ impl Dial {
                 attempts.retain(|_, v| v.iter().any(|t| *t > forget_before));
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Makes counted calls durable (group commit with concurrent requests).

@@ -163,14 +163,17 @@ pub async fn check(state: &Services, ctx: &Ctx, checks: &[CheckRequest]) -> Resu
         let decision = match limited.then(|| digest(&first)).flatten() {
             Some(d) => {
                 let mut out = None;
-                state.dial.with_recent_calls(&who.permit, &d, at, now, |recent| {
-                    let decision = decide(recent);
-                    let counts = decision.allowed && !c.dry_run;
-                    out = Some(decision);
-                    counts
-                })?;
+                let durable = state
+                    .dial
+                    .with_recent_calls(&state.store, &who.permit, &d, at, now, |recent| {
+                        let decision = decide(recent);
+                        let counts = decision.allowed && !c.dry_run;
+                        out = Some(decision);
+                        counts
+                    })
+                    .await?;
                 let decision = out.ok_or_else(|| AccessError::Internal("no decision".into()))?;
-                if decision.allowed && !c.dry_run {
+                if decision.allowed && !c.dry_run && !durable {
                     placed.push((d, Millis(at.as_millisecond())));
                     counting.get_or_insert_with(|| who.clone());
                 }

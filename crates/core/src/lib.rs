@@ -10,6 +10,7 @@
 //! (`callvault_server::error` maps every variant to a problem).
 
 pub mod audit;
+pub mod bus;
 pub mod caller;
 pub mod calls;
 pub mod clock;

@@ -38,4 +38,6 @@ pub struct Services {
     pub event_log: Arc<crate::diagnostics::EventLog>,
     /// Wakes the worker of data protection officers' requests.
     pub dpo_wakeup: Arc<tokio::sync::Notify>,
+    /// What this node tells the other nodes sharing its database.
+    pub bus: crate::bus::Bus,
 }

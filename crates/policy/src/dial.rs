@@ -329,7 +329,7 @@ pub struct Request<'a> {
     pub assignments: &'a [Assignment],
     /// Contact facts.
     pub contact: &'a Contact,
-    /// Outbound calls to this number in the 24 hours before `at` (any order).
+    /// Outbound calls to this number in the 24 hours before `at`, and any after it (any order).
     pub recent_calls: &'a [Timestamp],
     /// The tenant's do-not-call lists.
     pub dnc: &'a [Arc<dyn DncList>],

@@ -252,6 +252,18 @@ fn calling_hours_zones_dst_states_and_limits() {
             },
         ),
         (
+            "Florida: a call counted a second after this check's instant (a concurrent check whose clock read \
+             later, on this node or another) counts",
+            Case {
+                number: "+13055550100",
+                at: "2026-11-23T17:00:00Z",
+                recent: &["2026-11-23T14:00:00Z", "2026-11-23T16:00:00Z", "2026-11-23T17:00:01Z"],
+                expect: Err(ReasonCode::CallLimit),
+                next: Some("2026-11-24T14:00:00Z"),
+                ..Default::default()
+            },
+        ),
+        (
             "Florida: the oldest of three calls is more than 24 hours old",
             Case {
                 number: "+13055550100",

@@ -169,10 +169,13 @@ pub async fn state_with(
     let vault = Arc::new(callvault_core::vault::Vault::new(kek.clone(), config.open_blob_store()?));
     let pseudonyms = auditor.clone();
     let digest: callvault_core::dial::NumberDigest = Arc::new(move |v: &[u8]| pseudonyms.pseudonym(v));
-    let dial = Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now(), digest).await?);
+    let bus = callvault_core::bus::Bus::new(store.clone(), &config.node());
+    let dial =
+        Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now(), digest, bus.clone()).await?);
     let calls = callvault_core::calls::Calls::load(
         store.clone(),
         auditor.clone(),
+        bus.clone(),
         config.hep_max_calls,
         config.hep_max_calls_per_tenant,
     )
@@ -207,6 +210,7 @@ pub async fn state_with(
             calls,
             event_log,
             dpo_wakeup: Arc::default(),
+            bus,
         },
         metrics_token,
         hep_stats: Arc::default(),

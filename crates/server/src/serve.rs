@@ -146,6 +146,8 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    // What the other nodes sharing the database change (PostgreSQL; nothing on SQLite).
+    tokio::spawn(callvault_core::bus::run(state.services.clone()));
     tokio::spawn(callvault_core::dpo::run(state.services.clone()));
     {
         // Content stored before interactions existed gets its interactions.

@@ -11,25 +11,17 @@ mod common;
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use callvault_signalling::hep::{self, Packet, Transport};
+use common::sip::{SDP_PLAIN, SDP_SDES, bye, invite, ok};
 use common::{TestApp, backends};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const PW: &str = "correct horse battery staple";
 
-/// A service account with the `dialer` role (a PBX or SBC feed); returns its token.
+/// A service account with the `dialer` role; returns its token.
 async fn feed(app: &TestApp, admin: &str, name: &str) -> String {
-    let (_, roles) = app.get("/v1/roles", admin).await;
-    let role = roles.as_array().unwrap().iter().find(|r| r["name"] == "dialer").unwrap()["id"].clone();
-    let (s, sa) = app
-        .post("/v1/service-accounts", admin, json!({ "name": name, "role_id": role, "scope": { "kind": "tenant" } }))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{sa}");
-    sa["token"].as_str().unwrap().to_owned()
+    app.service_account(admin, name, "dialer").await
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -59,31 +51,7 @@ async fn stream(
     token: &str,
     last: Option<&str>,
 ) -> tokio::sync::mpsc::Receiver<(String, Value)> {
-    let mut req = Request::builder().method("GET").uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if let Some(l) = last {
-        req = req.header("last-event-id", l);
-    }
-    let resp = app.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body().into_data_stream();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|s| s.trim().to_owned());
-                let data = frame.lines().find_map(|l| l.strip_prefix("data:")).map(|s| s.trim().to_owned());
-                if let (Some(id), Some(data)) = (id, data)
-                    && tx.send((id, serde_json::from_str(&data).unwrap_or(Value::Null))).await.is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+    common::sse(&app.router, path, token, last).await
 }
 
 async fn next(rx: &mut tokio::sync::mpsc::Receiver<(String, Value)>) -> Option<(String, Value)> {
@@ -342,30 +310,6 @@ async fn seed_003_scenarios_alerts_opt_out_history_and_restart() {
         assert!(audit.to_string().contains("call.security.alert"), "{audit}");
         app.cleanup().await;
     }
-}
-
-const SDP_PLAIN: &str =
-    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 0\r\n";
-const SDP_SDES: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
-
-fn invite(call_id: &str, via: &str, from_user: &str, sdp: &str) -> String {
-    format!(
-        "INVITE sip:uas@127.0.0.1:15080 SIP/2.0\r\nVia: SIP/2.0/{via} 127.0.0.1:15090;branch=z9hG4bK-1\r\nFrom: <sip:{from_user}@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
-
-fn ok(call_id: &str, via: &str, sdp: &str) -> String {
-    format!(
-        "SIP/2.0 200 OK\r\nVia: SIP/2.0/{via} 127.0.0.1:15090;branch=z9hG4bK-1\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>;tag=b2\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
-
-fn bye(call_id: &str) -> String {
-    format!(
-        "BYE sip:uas@127.0.0.1:15080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15090;branch=z9hG4bK-2\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:uas@127.0.0.1>;tag=b2\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
-    )
 }
 
 fn packet(capture_id: u32, key: &[u8], src: u16, dst: u16, payload: &str) -> Vec<u8> {

@@ -223,8 +223,9 @@ pub fn uri_user(v: &str) -> Option<&str> {
     (!user.is_empty()).then_some(user)
 }
 
-/// What a message means for its leg.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a message means for its leg (serialisable: a call's SIP memory is stored with it when
+/// several nodes track calls).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classified {
     /// Call-ID.
     pub call_id: String,

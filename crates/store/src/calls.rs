@@ -61,6 +61,8 @@ pub struct CallRow {
     pub updated_at: Timestamp,
     /// Closed (hang-up of the last leg, or idle).
     pub ended_at: Option<Timestamp>,
+    /// Its SIP memory (JSON), kept when several nodes track calls; `None` leaves it unchanged.
+    pub sip_memory: Option<String>,
 }
 
 /// A stored change or alert: sequence number, call, time, JSON.
@@ -147,6 +149,12 @@ pub trait CallStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<CallEventRow>>;
+    /// The open call with this key, if any.
+    async fn open_call(&mut self, tenant: TenantId, call_key: &str) -> Result<Option<CallRow>>;
+    /// Every tenant's changes with `from <= seq <= to` (the nodes' bus announces ranges).
+    async fn call_changes_between(&mut self, from: i64, to: i64) -> Result<Vec<(TenantId, CallEventRow)>>;
+    /// Every tenant's alerts with `from <= seq <= to`, with the user alerted.
+    async fn call_alerts_between(&mut self, from: i64, to: i64) -> Result<Vec<(TenantId, UserId, CallEventRow)>>;
 }
 
 fn call_row(r: &AnyRow) -> Result<CallRow> {
@@ -161,6 +169,7 @@ fn call_row(r: &AnyRow) -> Result<CallRow> {
         started_at: Timestamp(r.try_get("started_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
         ended_at: ended.map(Timestamp),
+        sip_memory: r.try_get("sip_memory")?,
     })
 }
 
@@ -175,7 +184,7 @@ fn event_row(r: &AnyRow, body: &str) -> Result<CallEventRow> {
 
 macro_rules! call_columns {
     () => {
-        "id, tenant_id, call_key, source, security, state, started_at, updated_at, ended_at"
+        "id, tenant_id, call_key, source, security, state, started_at, updated_at, ended_at, sip_memory"
     };
 }
 
@@ -320,20 +329,23 @@ impl<C: Conn> CallStore for C {
     where
         Self: Writable,
     {
-        let updated =
-            sqlx::query("UPDATE op_call SET security = $2, state = $3, updated_at = $4, ended_at = $5 WHERE id = $1")
-                .bind(c.id.to_string())
-                .bind(c.security.clone())
-                .bind(c.state.clone())
-                .bind(c.updated_at.0)
-                .bind(c.ended_at.map(|t| t.0))
-                .execute(self.conn())
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE op_call SET security = $2, state = $3, updated_at = $4, ended_at = $5, \
+                 sip_memory = COALESCE($6, sip_memory) WHERE id = $1",
+        )
+        .bind(c.id.to_string())
+        .bind(c.security.clone())
+        .bind(c.state.clone())
+        .bind(c.updated_at.0)
+        .bind(c.ended_at.map(|t| t.0))
+        .bind(c.sip_memory.clone())
+        .execute(self.conn())
+        .await?;
         if updated.rows_affected() == 0 {
             sqlx::query(concat!(
                 "INSERT INTO op_call (",
                 call_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ))
             .bind(c.id.to_string())
             .bind(c.tenant_id.to_string())
@@ -344,6 +356,7 @@ impl<C: Conn> CallStore for C {
             .bind(c.started_at.0)
             .bind(c.updated_at.0)
             .bind(c.ended_at.map(|t| t.0))
+            .bind(c.sip_memory.clone())
             .execute(self.conn())
             .await?;
         }
@@ -480,5 +493,54 @@ impl<C: Conn> CallStore for C {
         .iter()
         .map(|r| event_row(r, "alert"))
         .collect()
+    }
+
+    async fn call_changes_between(&mut self, from: i64, to: i64) -> Result<Vec<(TenantId, CallEventRow)>> {
+        sqlx::query(
+            "SELECT seq, tenant_id, call_id, at, change FROM op_call_change WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| Ok((TenantId(col_uuid(r, "tenant_id")?), event_row(r, "change")?)))
+        .collect()
+    }
+
+    async fn call_alerts_between(&mut self, from: i64, to: i64) -> Result<Vec<(TenantId, UserId, CallEventRow)>> {
+        sqlx::query(
+            "SELECT seq, tenant_id, user_id, call_id, at, alert FROM op_call_alert WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| Ok((TenantId(col_uuid(r, "tenant_id")?), UserId(col_uuid(r, "user_id")?), event_row(r, "alert")?)))
+        .collect()
+    }
+
+    async fn open_call(&mut self, tenant: TenantId, call_key: &str) -> Result<Option<CallRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM op_call WHERE tenant_id = $1 AND call_key = $2 AND ended_at IS NULL"
+        ))
+        .bind(tenant.to_string())
+        .bind(call_key.to_owned())
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(call_row).transpose()
+    }
+}
+
+impl crate::Tx {
+    /// Waits for the right to change the call with this key, held until this transaction ends:
+    /// nodes that receive legs of one call take turns (PostgreSQL advisory lock on the tenant
+    /// and key, which also covers a call not created yet; SQLite's write transaction already
+    /// excludes every other writer).
+    pub async fn lock_call_key(&mut self, tenant: TenantId, call_key: &str) -> Result<()> {
+        self.advisory_lock(&format!("call:{tenant}:{call_key}")).await
     }
 }

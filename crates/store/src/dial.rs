@@ -75,6 +75,8 @@ pub trait DialStore {
     async fn prune_dial_attempts(&mut self, before: Timestamp) -> Result<u64>
     where
         Self: Writable;
+    /// One number's attempts at or after `since`.
+    async fn dial_attempts_of(&mut self, tenant: TenantId, digest: &str, since: Timestamp) -> Result<Vec<Timestamp>>;
 }
 
 fn dnc_list(r: &AnyRow) -> Result<DncList> {
@@ -363,5 +365,24 @@ impl<C: Conn> DialStore for C {
         let r =
             sqlx::query("DELETE FROM op_dial_attempt WHERE at < $1").bind(before.millis()).execute(self.conn()).await?;
         Ok(r.rows_affected())
+    }
+
+    async fn dial_attempts_of(&mut self, tenant: TenantId, digest: &str, since: Timestamp) -> Result<Vec<Timestamp>> {
+        let rows = sqlx::query("SELECT at FROM op_dial_attempt WHERE tenant_id = $1 AND digest = $2 AND at >= $3")
+            .bind(tenant.to_string())
+            .bind(digest.to_owned())
+            .bind(since.millis())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(|r| Ok(Timestamp(r.try_get("at")?))).collect()
+    }
+}
+
+impl crate::Tx {
+    /// Waits for the right to count a number's calls, held until this transaction ends (several
+    /// nodes count in the database; PostgreSQL advisory lock per tenant and number; SQLite's
+    /// write transaction already excludes every other writer).
+    pub async fn lock_dial_number(&mut self, tenant: TenantId, digest: &str) -> Result<()> {
+        self.advisory_lock(&format!("dial:{tenant}:{digest}")).await
     }
 }

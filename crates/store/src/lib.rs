@@ -164,6 +164,11 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// The URL, for the bus listener's own connection (never printed: it may hold a password).
+    url: std::sync::Arc<str>,
+    /// The bus channel: one per database schema, so installations (and tests) sharing a
+    /// PostgreSQL database in different schemas never hear each other.
+    channel: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -201,7 +206,14 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Store { write, read, backend })
+        let channel = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => {
+                let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&write).await?;
+                format!("callvault_{:016x}", fnv1a(schema.bytes()))
+            }
+        };
+        Ok(Store { write, read, backend, url: url.into(), channel: channel.into() })
     }
 
     /// The backend in use.
@@ -217,7 +229,7 @@ impl Store {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,
         };
-        Ok(Tx { tx, backend: self.backend })
+        Ok(Tx { tx, backend: self.backend, channel: self.channel.clone() })
     }
 
     /// A connection for reads outside any write transaction.
@@ -250,6 +262,26 @@ impl Store {
             tx.rollback().await?;
             Ok(None)
         }
+    }
+
+    /// Sends `payload` to every node's [`Listener`] now (outside any transaction: for news of a
+    /// change already committed). Nothing on SQLite, which one node uses.
+    pub async fn notify(&self, payload: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            let mut conn = self.write.acquire().await?;
+            notify_on(&mut conn, &self.channel, payload).await?;
+        }
+        Ok(())
+    }
+
+    /// A listener of the nodes' bus: `None` on SQLite (one node, nothing to hear).
+    pub async fn listen(&self) -> Result<Option<Listener>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut inner = sqlx::postgres::PgListener::connect(&self.url).await?;
+        inner.listen(&self.channel).await?;
+        Ok(Some(Listener { inner }))
     }
 
     /// Closes all connections.
@@ -303,10 +335,52 @@ pub(crate) fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// The longest payload the bus carries (PostgreSQL refuses notifications of 8,000 bytes or more).
+pub const BUS_PAYLOAD_MAX: usize = 7_900;
+
+async fn notify_on(conn: &mut AnyConnection, channel: &str, payload: &str) -> Result<()> {
+    if payload.len() > BUS_PAYLOAD_MAX {
+        return Err(StoreError::Config(format!("a bus message of {} bytes is over {BUS_PAYLOAD_MAX}", payload.len())));
+    }
+    // pg_notify returns void, which the Any driver cannot decode: count the one row instead.
+    sqlx::query("SELECT count(*) AS n FROM (SELECT pg_notify($1, $2)) AS sent")
+        .bind(channel.to_owned())
+        .bind(payload.to_owned())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What a [`Listener`] heard.
+#[derive(Debug)]
+pub enum Heard {
+    /// A message another node (or this one) sent.
+    Message(String),
+    /// The connection was lost and is being made again: messages sent meanwhile are lost, so
+    /// whatever they would have refreshed must be refreshed from the database.
+    Gap,
+}
+
+/// Hears the nodes' bus (PostgreSQL LISTEN on its own connection).
+pub struct Listener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl Listener {
+    /// The next message, or a gap; an error while the database cannot be reached.
+    pub async fn recv(&mut self) -> Result<Heard> {
+        Ok(match self.inner.try_recv().await? {
+            Some(n) => Heard::Message(n.payload().to_owned()),
+            None => Heard::Gap,
+        })
+    }
+}
+
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
     backend: Backend,
+    channel: std::sync::Arc<str>,
 }
 
 impl Tx {
@@ -325,6 +399,28 @@ impl Tx {
     /// The backend (for the rare statement whose form must differ, e.g. row locks).
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Waits for the advisory lock named `name`, held until this transaction ends (PostgreSQL;
+    /// nothing on SQLite, whose write transaction already excludes every other writer).
+    pub(crate) async fn advisory_lock(&mut self, name: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            // The lock returns void, which the Any driver cannot decode: count the one row.
+            sqlx::query("SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+                .bind(exclusive_key(name))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `payload` to every node's [`Listener`] when this transaction commits (not at all
+    /// if it rolls back). Nothing on SQLite.
+    pub async fn notify(&mut self, payload: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            notify_on(&mut self.tx, &self.channel, payload).await?;
+        }
+        Ok(())
     }
 }
 

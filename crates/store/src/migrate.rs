@@ -153,6 +153,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_job_lease.sql"),
         postgres: include_str!("../migrations/postgres/0020_job_lease.sql"),
     },
+    Migration {
+        version: 21,
+        name: "nodes",
+        sqlite: include_str!("../migrations/sqlite/0021_nodes.sql"),
+        postgres: include_str!("../migrations/postgres/0021_nodes.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

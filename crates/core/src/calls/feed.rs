@@ -146,7 +146,7 @@ pub async fn calls(state: &Services, ctx: &Ctx, q: &CallQuery) -> Result<Vec<Cal
         let rows = state.store.reader().await?.calls(tenant, false, fetch).await?;
         rows.iter().map(view_of).collect::<Result<Vec<_>, _>>()?
     } else {
-        state.calls.current(tenant)
+        state.calls.current(tenant).await?
     };
     v.retain(|c| scope.sees_view(c));
     v.truncate(limit as usize);
@@ -333,7 +333,7 @@ pub async fn own_calls(state: &Services, ctx: &Ctx) -> Result<Vec<OwnCall>, Feed
     ctx.authorize(state, Action::Read, &ResourceRef::owned(Resource::CallAlert, tenant, ctx.principal)).await?;
     let user = alert_user(ctx)?.to_string();
     let mut out = Vec::new();
-    for call in state.calls.current(tenant) {
+    for call in state.calls.current(tenant).await? {
         let Some(leg) = call.state.legs.iter().find(|l| l.party.user.as_deref() == Some(user.as_str())) else {
             continue;
         };

@@ -25,6 +25,8 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub mod feed;
+mod relay;
+mod shared;
 
 use crate::audit::{Actor, AuditEvent, Auditor};
 
@@ -130,8 +132,28 @@ struct Tracked {
 }
 
 impl Tracked {
-    /// The row that stores this call as of `now` (ended or not).
-    fn row(&self, tenant: TenantId, call_key: &str, now: i64, ended: bool) -> CallRow {
+    /// The call a stored row holds (its SIP memory too, when stored; else resumed from its
+    /// state); `None` when the state does not decode.
+    fn from_row(row: &CallRow) -> Option<Tracked> {
+        let state: CallState = serde_json::from_str(&row.state).ok()?;
+        let legs = row
+            .sip_memory
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_else(|| SipLegs::resumed(&state));
+        Some(Tracked {
+            id: row.id,
+            source: Source::parse(&row.source),
+            legs,
+            state,
+            started_at: row.started_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+
+    /// The row that stores this call as of `now` (ended or not), with its SIP memory when
+    /// `memory` (several nodes: the next message may reach another node).
+    fn row(&self, tenant: TenantId, call_key: &str, now: i64, ended: bool, memory: bool) -> CallRow {
         CallRow {
             id: self.id,
             tenant_id: tenant,
@@ -142,6 +164,7 @@ impl Tracked {
             started_at: Millis(self.started_at),
             updated_at: Millis(now),
             ended_at: ended.then_some(Millis(now)),
+            sip_memory: memory.then(|| serde_json::to_string(&self.legs).unwrap_or_default()),
         }
     }
 
@@ -200,11 +223,14 @@ pub struct Agent {
 /// All tenants' tracked calls.
 pub struct Calls {
     store: Store,
+    auditor: Auditor,
     calls: Mutex<HashMap<(TenantId, String), Tracked>>,
     conf: RwLock<HashMap<TenantId, Arc<TenantConf>>>,
     agents: RwLock<HashMap<[u8; 32], Agent>>,
     writer: mpsc::Sender<Write>,
     stream: broadcast::Sender<Arc<StreamItem>>,
+    relay: Arc<relay::Relay>,
+    bus: crate::bus::Bus,
     max_calls: usize,
     max_calls_per_tenant: usize,
 }
@@ -236,40 +262,39 @@ impl Calls {
     pub async fn load(
         store: Store,
         auditor: Auditor,
+        bus: crate::bus::Bus,
         max_calls: usize,
         max_calls_per_tenant: usize,
     ) -> Result<Arc<Calls>, callvault_store::StoreError> {
         let mut r = store.reader().await?;
         let mut calls = HashMap::new();
-        for row in r.open_calls().await? {
-            let Ok(state) = serde_json::from_str::<CallState>(&row.state) else { continue };
-            calls.insert(
-                (row.tenant_id, row.call_key.clone()),
-                Tracked {
-                    id: row.id,
-                    source: Source::parse(&row.source),
-                    legs: SipLegs::resumed(&state),
-                    state,
-                    started_at: row.started_at.0,
-                    updated_at: row.updated_at.0,
-                },
-            );
+        // Several nodes (PostgreSQL) keep calls in the database only.
+        if store.backend() == callvault_store::Backend::Sqlite {
+            for row in r.open_calls().await? {
+                if let Some(t) = Tracked::from_row(&row) {
+                    calls.insert((row.tenant_id, row.call_key.clone()), t);
+                }
+            }
         }
         let agents = agents_of(r.capture_agents().await?);
         drop(r);
         let (writer, rx) = mpsc::channel(65_536);
         let (stream, _) = broadcast::channel(4096);
+        let relay = Arc::new(relay::Relay::new(stream.clone()));
         let calls = Arc::new(Calls {
             store: store.clone(),
+            auditor: auditor.clone(),
             calls: Mutex::new(calls),
             conf: RwLock::default(),
             agents: RwLock::new(agents),
             writer,
-            stream: stream.clone(),
+            stream,
+            relay: relay.clone(),
+            bus: bus.clone(),
             max_calls,
             max_calls_per_tenant: max_calls_per_tenant.min(max_calls),
         });
-        tokio::spawn(write_loop(store, auditor, rx, stream));
+        tokio::spawn(write_loop(store, auditor, rx, relay, bus));
         Ok(calls)
     }
 
@@ -288,16 +313,48 @@ impl Calls {
         self.agents.read().unwrap_or_else(poisoned).get(key_sha256).cloned()
     }
 
-    /// Reloads capture agents (after a change).
+    /// Reloads capture agents (after a change), here and on the other nodes.
     pub async fn reload_agents(&self) -> Result<(), callvault_store::StoreError> {
+        self.reload_agents_local().await?;
+        self.bus.announce(crate::bus::Message::Agents);
+        Ok(())
+    }
+
+    /// Reloads capture agents on this node (another node changed them).
+    pub async fn reload_agents_local(&self) -> Result<(), callvault_store::StoreError> {
         let rows = self.store.reader().await?.capture_agents().await?;
         *self.agents.write().unwrap_or_else(poisoned) = agents_of(rows);
         Ok(())
     }
 
-    /// Forgets a tenant's stations and opt-outs (after a change).
+    /// Forgets a tenant's stations and opt-outs (after a change), here and on the other nodes.
     pub fn invalidate(&self, tenant: TenantId) {
+        self.invalidate_local(tenant);
+        self.bus.announce(crate::bus::Message::Stations { tenant });
+    }
+
+    /// Forgets a tenant's stations and opt-outs on this node (another node changed them).
+    pub fn invalidate_local(&self, tenant: TenantId) {
         self.conf.write().unwrap_or_else(poisoned).remove(&tenant);
+    }
+
+    /// Forgets every tenant's stations and opt-outs (after a bus gap).
+    pub fn forget_all(&self) {
+        self.conf.write().unwrap_or_else(poisoned).clear();
+    }
+
+    /// Streams the changes and alerts another node committed with these sequence numbers.
+    pub async fn relay(
+        &self,
+        changes: Option<(i64, i64)>,
+        alerts: Option<(i64, i64)>,
+    ) -> Result<(), callvault_store::StoreError> {
+        self.relay.fetch(&self.store, changes, alerts).await
+    }
+
+    /// Streams what other nodes committed while the bus could not be heard.
+    pub async fn catch_up(&self) -> Result<(), callvault_store::StoreError> {
+        self.relay.catch_up(&self.store).await
     }
 
     async fn conf(&self, tenant: TenantId) -> Result<Arc<TenantConf>, CallError> {
@@ -341,9 +398,8 @@ impl Calls {
         durable: bool,
     ) -> Result<(CallView, Vec<Change>), CallError> {
         let conf = self.conf(tenant).await?;
-        let (view, changes, write) = {
-            let mut calls = self.calls.lock().unwrap_or_else(poisoned);
-            let tracked = self.entry(&mut calls, tenant, call_key, Source::Api, now)?;
+        self.run_step(tenant, call_key, durable, |calls| {
+            let tracked = self.entry(calls, tenant, call_key, Source::Api, now)?;
             // All or nothing: apply to a copy; a call that these events would have created is
             // not kept when they fail.
             let mut state = tracked.state.clone();
@@ -362,10 +418,10 @@ impl Calls {
             }
             tracked.state = state;
             tracked.updated_at = now;
-            self.finish(&mut calls, &conf, tenant, call_key, changes, now)?
-        };
-        self.send(write, durable).await?;
-        Ok((view, changes))
+            let (view, changes, write) = self.finish(calls, &conf, tenant, call_key, changes, now)?;
+            Ok(((view, changes), Some(write)))
+        })
+        .await
     }
 
     /// Applies one SIP message of a call. `hop` identifies the leg (HEP: the two addresses;
@@ -381,25 +437,25 @@ impl Calls {
         let Captured { source, hop, message, transport_tls, correlation } = captured;
         let c = classify_message(message).map_err(|e| CallError::Signalling(e.to_string()))?;
         let conf = self.conf(tenant).await?;
-        let (changes, write) = {
-            let mut calls = self.calls.lock().unwrap_or_else(poisoned);
-            // Both sides of a B2BUA are one call when the capture agent or a header correlates
-            // them; otherwise the Call-ID is the call.
-            let call_key = correlation.or_else(|| c.correlation.clone()).unwrap_or_else(|| c.call_id.clone());
+        // Both sides of a B2BUA are one call when the capture agent or a header correlates
+        // them; otherwise the Call-ID is the call.
+        let call_key = correlation.or_else(|| c.correlation.clone()).unwrap_or_else(|| c.call_id.clone());
+        self.run_step(tenant, &call_key, durable, |calls| {
             // Only an INVITE starts a call: later messages of an ended call (the 200 to its BYE)
             // and stray ones create nothing.
             let initial = c.method == "INVITE" && c.status.is_none() && c.to_tag.is_none();
             if !initial && !calls.contains_key(&(tenant, call_key.clone())) {
                 return Err(CallError::NoSuchCall);
             }
-            let tracked = self.entry(&mut calls, tenant, &call_key, source, now)?;
+            let tracked = self.entry(calls, tenant, &call_key, source, now)?;
             let events = tracked.legs.events(&tracked.state, hop, &c, transport_tls, |user, fallback| {
                 Calls::party_of(&conf, user, fallback)
             });
             if events.is_empty() {
                 // Nothing this message means for the call (a retransmission, a provisional
-                // response): nothing to write.
-                return Ok((tracked.id, Vec::new()));
+                // response): nothing to write (but the SIP memory when several nodes share it:
+                // an early response kept for its INVITE).
+                return Ok(((tracked.id, Vec::new()), self.memory_only(tenant, &call_key, tracked)));
             }
             let mut state = tracked.state.clone();
             let mut changes = Vec::new();
@@ -422,13 +478,12 @@ impl Calls {
             tracked.updated_at = now;
             if unchanged {
                 // A re-INVITE that negotiated the same again: the state is what is stored.
-                return Ok((tracked.id, Vec::new()));
+                return Ok(((tracked.id, Vec::new()), self.memory_only(tenant, &call_key, tracked)));
             }
-            let (view, changes, write) = self.finish(&mut calls, &conf, tenant, &call_key, changes, now)?;
-            ((view.id, changes), write)
-        };
-        self.send(write, durable).await?;
-        Ok(changes)
+            let (view, changes, write) = self.finish(calls, &conf, tenant, &call_key, changes, now)?;
+            Ok(((view.id, changes), Some(write)))
+        })
+        .await
     }
 
     fn entry<'m>(
@@ -500,7 +555,7 @@ impl Calls {
                 alerts.push((UserId(uid), alert));
             }
         }
-        let row = t.row(tenant, call_key, now, ended);
+        let row = t.row(tenant, call_key, now, ended, self.shared());
         if ended {
             calls.remove(&key);
         }
@@ -519,17 +574,8 @@ impl Calls {
         }
     }
 
-    /// A tracked call by id.
-    pub fn current(&self, tenant: TenantId) -> Vec<CallView> {
-        let calls = self.calls.lock().unwrap_or_else(poisoned);
-        let mut out: Vec<CallView> =
-            calls.iter().filter(|((t, _), _)| *t == tenant).map(|((_, key), c)| c.view(key, None)).collect();
-        out.sort_by_key(|c| std::cmp::Reverse(c.started_at));
-        out
-    }
-
-    /// Closes calls without an event for `idle_ms`; returns how many.
-    pub async fn close_idle(&self, now: i64, idle_ms: i64) -> usize {
+    /// Closes this node's calls without an event for `idle_ms`; returns how many.
+    async fn close_idle_here(&self, now: i64, idle_ms: i64) -> usize {
         let writes: Vec<Write> = {
             let mut calls = self.calls.lock().unwrap_or_else(poisoned);
             let idle: Vec<(TenantId, String)> =
@@ -538,7 +584,7 @@ impl Calls {
                 .filter_map(|k| {
                     let t = calls.remove(&k)?;
                     Some(Write {
-                        row: t.row(k.0, &k.1, now, true),
+                        row: t.row(k.0, &k.1, now, true, false),
                         changes: Vec::new(),
                         alerts: Vec::new(),
                         done: None,
@@ -598,62 +644,23 @@ async fn write_loop(
     store: Store,
     auditor: Auditor,
     mut rx: mpsc::Receiver<Write>,
-    stream: broadcast::Sender<Arc<StreamItem>>,
+    relay: Arc<relay::Relay>,
+    bus: crate::bus::Bus,
 ) {
     let mut batch: Vec<Write> = Vec::with_capacity(4096);
     while rx.recv_many(&mut batch, 4096).await > 0 {
         let result: Result<Vec<StreamItem>, callvault_store::StoreError> = async {
             let mut tx = store.begin().await?;
-            let mut items = Vec::new();
-            // A call written several times in one batch: its last row is written once, where the
-            // call first appears (before any of its changes, which reference it).
-            let mut last_row: HashMap<uuid::Uuid, usize> = HashMap::new();
-            for (i, w) in batch.iter().enumerate() {
-                last_row.insert(w.row.id, i);
-            }
-            for w in &batch {
-                if let Some(last) = last_row.remove(&w.row.id) {
-                    tx.upsert_call(&batch[last].row).await?;
-                }
-                for body in &w.changes {
-                    let seq = tx.insert_call_change(w.row.tenant_id, w.row.id, w.row.updated_at, body).await?;
-                    items.push(StreamItem {
-                        tenant: w.row.tenant_id,
-                        user: None,
-                        seq,
-                        kind: "change",
-                        body: body.clone(),
-                    });
-                    let details: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-                    let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.changed")
-                        .target("call", w.row.id)
-                        .details(details["change"].clone());
-                    auditor.record(&mut tx, w.row.updated_at, &event).await?;
-                }
-                for (user, body) in &w.alerts {
-                    let seq = tx.insert_call_alert(w.row.tenant_id, *user, w.row.id, w.row.updated_at, body).await?;
-                    items.push(StreamItem {
-                        tenant: w.row.tenant_id,
-                        user: Some(*user),
-                        seq,
-                        kind: "alert",
-                        body: body.clone(),
-                    });
-                    let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.alert")
-                        .target("call", w.row.id)
-                        .target("user", user);
-                    auditor.record(&mut tx, w.row.updated_at, &event).await?;
-                }
-            }
+            let items = write_rows(&mut tx, &auditor, &batch).await?;
+            // The other nodes stream these rows once they are committed.
+            announce_items(&bus, &mut tx, &items).await?;
             tx.commit().await?;
             Ok(items)
         }
         .await;
         let outcome = match result {
             Ok(items) => {
-                for item in items {
-                    let _ = stream.send(Arc::new(item));
-                }
+                relay.deliver(items);
                 Ok(())
             }
             Err(e) => {
@@ -667,6 +674,65 @@ async fn write_loop(
             }
         }
     }
+}
+
+/// Tells the other nodes which change and alert rows `items` are (delivered at commit).
+async fn announce_items(
+    bus: &crate::bus::Bus,
+    tx: &mut callvault_store::Tx,
+    items: &[StreamItem],
+) -> Result<(), callvault_store::StoreError> {
+    let changes = relay::range(items.iter().filter(|i| i.kind == "change").map(|i| i.seq));
+    let alerts = relay::range(items.iter().filter(|i| i.kind == "alert").map(|i| i.seq));
+    if changes.is_some() || alerts.is_some() {
+        bus.announce_in(tx, &crate::bus::Message::Calls { changes, alerts }).await?;
+    }
+    Ok(())
+}
+
+/// Writes call rows, changes, alerts and their audit entries in `tx`; returns what to stream
+/// once it commits.
+async fn write_rows(
+    tx: &mut callvault_store::Tx,
+    auditor: &Auditor,
+    batch: &[Write],
+) -> Result<Vec<StreamItem>, callvault_store::StoreError> {
+    let mut items = Vec::new();
+    // A call written several times in one batch: its last row is written once, where the
+    // call first appears (before any of its changes, which reference it).
+    let mut last_row: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (i, w) in batch.iter().enumerate() {
+        last_row.insert(w.row.id, i);
+    }
+    for w in batch {
+        if let Some(last) = last_row.remove(&w.row.id) {
+            tx.upsert_call(&batch[last].row).await?;
+        }
+        for body in &w.changes {
+            let seq = tx.insert_call_change(w.row.tenant_id, w.row.id, w.row.updated_at, body).await?;
+            items.push(StreamItem { tenant: w.row.tenant_id, user: None, seq, kind: "change", body: body.clone() });
+            let details: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.changed")
+                .target("call", w.row.id)
+                .details(details["change"].clone());
+            auditor.record(tx, w.row.updated_at, &event).await?;
+        }
+        for (user, body) in &w.alerts {
+            let seq = tx.insert_call_alert(w.row.tenant_id, *user, w.row.id, w.row.updated_at, body).await?;
+            items.push(StreamItem {
+                tenant: w.row.tenant_id,
+                user: Some(*user),
+                seq,
+                kind: "alert",
+                body: body.clone(),
+            });
+            let event = AuditEvent::new(Some(w.row.tenant_id), Actor::System, "call.security.alert")
+                .target("call", w.row.id)
+                .target("user", user);
+            auditor.record(tx, w.row.updated_at, &event).await?;
+        }
+    }
+    Ok(items)
 }
 
 /// Alerts users and webhooks about downgrades (webhooks in the background).

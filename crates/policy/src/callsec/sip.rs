@@ -28,9 +28,11 @@ pub enum Hop<'a> {
 }
 
 /// What a call remembers between its SIP messages: hops to leg ids, and the SDES suites each
-/// leg's last offer listed.
-#[derive(Debug, Clone, Default)]
+/// leg's last offer listed. Serialisable: nodes sharing a database store it with the call, so
+/// a call's legs may reach any node.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SipLegs {
+    #[serde(with = "hop_list")]
     hops: HashMap<(SocketAddr, SocketAddr), String>,
     next_leg: u32,
     offered: HashMap<String, Vec<String>>,
@@ -39,6 +41,27 @@ pub struct SipLegs {
     /// kept per leg, at most [`MAX_EARLY`], and replayed when the INVITE of the same dialog
     /// (same From tag) starts the leg.
     early: HashMap<String, Vec<(Classified, Option<bool>)>>,
+}
+
+/// JSON maps need string keys: hops are stored as a list of (from, to, leg).
+mod hop_list {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Hops = HashMap<(SocketAddr, SocketAddr), String>;
+
+    pub(super) fn serialize<S: Serializer>(hops: &Hops, s: S) -> Result<S::Ok, S::Error> {
+        let mut list: Vec<(&SocketAddr, &SocketAddr, &String)> = hops.iter().map(|((a, b), l)| (a, b, l)).collect();
+        list.sort();
+        list.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hops, D::Error> {
+        let list: Vec<(SocketAddr, SocketAddr, String)> = Vec::deserialize(d)?;
+        Ok(list.into_iter().map(|(a, b, l)| ((a, b), l)).collect())
+    }
 }
 
 /// Early responses kept per leg at most.

@@ -323,12 +323,14 @@ impl Policy {
 }
 
 /// Calls per 24 hours (calls only): the strictest limit of the places counts the number's calls
-/// of the 24 hours before the check. Returns the earliest instant the limit allows the call.
+/// of the 24 hours before the check, and every call after the check's instant: a concurrent
+/// check whose clock read a moment later may have counted its call first (on this node or
+/// another), and that call is placed all the same. Returns the earliest instant the limit allows
+/// the call.
 fn call_limit(req: &Request<'_>, limit: Option<(u32, &String)>, verdict: &mut Verdict) -> Timestamp {
     let Some((limit, rule)) = limit else { return req.at };
     let window_start = req.at - SignedDuration::from_hours(24);
-    let mut recent: Vec<Timestamp> =
-        req.recent_calls.iter().copied().filter(|t| *t > window_start && *t <= req.at).collect();
+    let mut recent: Vec<Timestamp> = req.recent_calls.iter().copied().filter(|t| *t > window_start).collect();
     if recent.len() < limit as usize {
         return req.at;
     }

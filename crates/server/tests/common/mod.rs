@@ -7,6 +7,7 @@ pub mod encrypted;
 pub mod fixtures;
 pub mod s3;
 pub mod schema;
+pub mod sip;
 
 use std::sync::Arc;
 
@@ -299,6 +300,51 @@ impl TestApp {
             &bytes,
         );
         (status, headers, bytes)
+    }
+
+    /// A tenant-wide service account with the built-in role `role` (a PBX feed, an SBC, a
+    /// dialer: `dialer`); returns its token.
+    #[allow(dead_code)]
+    pub async fn service_account(&self, admin: &str, name: &str, role: &str) -> String {
+        let (_, roles) = self.get("/v1/roles", admin).await;
+        let role = roles.as_array().unwrap().iter().find(|r| r["name"] == role).unwrap()["id"].clone();
+        let (s, sa) = self
+            .post(
+                "/v1/service-accounts",
+                admin,
+                json!({ "name": name, "role_id": role, "scope": { "kind": "tenant" } }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{sa}");
+        sa["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Another node on this app's PostgreSQL database: its own state (calls, telecom policy,
+    /// caches, bus) and router, the same KEK, configuration and clock; both nodes hear the bus
+    /// from now on (call once per app).
+    #[allow(dead_code)]
+    pub async fn second_node(&self, name: &str) -> TestApp {
+        let config = Config { node_id: name.into(), ..(*self.state.config).clone() };
+        let mut state =
+            bootstrap::state_with(self.db.store().await, self.state.kek.clone(), config, Arc::new(self.clock.clone()))
+                .await
+                .unwrap();
+        state.services.egress = test_egress(&state.config.webhook_test_addresses);
+        tokio::spawn(callvault_core::bus::run(state.services.clone()));
+        tokio::spawn(callvault_core::bus::run(self.state.services.clone()));
+        // Both listeners are connected before anything is announced.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let router = callvault_server::api::app(state.clone());
+        // The same database, not owned: the first node's cleanup drops it.
+        let db = TestDb { url: self.db.url.clone(), db: self.db.db, dir: None, schema: None };
+        TestApp {
+            state,
+            clock: self.clock.clone(),
+            db,
+            router,
+            admin2_password: self.admin2_password.clone(),
+            totp_secrets: std::sync::Mutex::new(self.totp_secrets.lock().unwrap().clone()),
+        }
     }
 
     /// Every audit entry's body so far (sequenced first), oldest first.
@@ -679,4 +725,40 @@ pub async fn webhook_receiver() -> (String, Received) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
+}
+
+/// Opens a server-sent event stream on `router` and returns a receiver of (id, data) pairs.
+#[allow(dead_code)]
+pub async fn sse(
+    router: &axum::Router,
+    path: &str,
+    token: &str,
+    last: Option<&str>,
+) -> tokio::sync::mpsc::Receiver<(String, Value)> {
+    use futures_util::StreamExt;
+    let mut req = Request::builder().method("GET").uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(l) = last {
+        req = req.header("last-event-id", l);
+    }
+    let resp = router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|s| s.trim().to_owned());
+                let data = frame.lines().find_map(|l| l.strip_prefix("data:")).map(|s| s.trim().to_owned());
+                if let (Some(id), Some(data)) = (id, data)
+                    && tx.send((id, serde_json::from_str(&data).unwrap_or(Value::Null))).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
