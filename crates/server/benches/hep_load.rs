@@ -13,6 +13,12 @@
 //! hop is answered with plain RTP (a downgrade: the agent is alerted) and restored 100 ms later
 //! (an upgrade: no alert). The agent's alert stream is read over HTTP with reqwest; latency is
 //! from just before the downgrade packet is sent to the alert's arrival.
+//!
+//! With `--two-nodes` (and `CALLVAULT_POSTGRES_TEST_URL`): two nodes in this process on one
+//! PostgreSQL database (a throwaway schema), each with its own state and HEP listener; each
+//! call's caller hop is mirrored to node A and its callee hop to node B, as two capture agents
+//! would, so every call's legs arrive at both nodes; the agent's alerts are read from node A.
+//! The setup is paced at `packets_per_second` too.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -80,25 +86,54 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
+    let two_nodes = std::env::args().any(|a| a == "--two-nodes");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let calls: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let secs: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     let pps: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(40_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(run(calls, secs, pps));
+    rt.block_on(run(calls, secs, pps, two_nodes));
 }
 
-async fn run(calls: usize, secs: u64, pps: u64) {
+/// A throwaway schema in the PostgreSQL test database: its URL and its name.
+async fn postgres_schema() -> (String, String) {
+    let base = std::env::var("CALLVAULT_POSTGRES_TEST_URL").expect("--two-nodes needs CALLVAULT_POSTGRES_TEST_URL");
+    let schema = format!("cvbench_{}", std::process::id());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (format!("{base}{sep}options=-c%20search_path%3D{schema}"), schema)
+}
+
+async fn drop_schema(schema: &str) {
+    let base = std::env::var("CALLVAULT_POSTGRES_TEST_URL").unwrap();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
+}
+
+async fn run(calls: usize, secs: u64, pps: u64, two_nodes: bool) {
+    if let Ok(filter) = std::env::var("CALLVAULT_LOG_LEVEL") {
+        callvault_server::logging::init(callvault_core::config::LogFormat::Text, &filter);
+    }
     println!(
-        "hep bench: {calls} calls, {secs} s at {pps} packets/s offered; {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "hep bench: {calls} calls, {secs} s at {pps} packets/s offered; {} cores; {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if two_nodes { "two nodes on PostgreSQL" } else { "one node on SQLite" }
     );
     let dir = std::env::temp_dir().join(format!("cv-hep-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!("sqlite:{}?mode=rwc", dir.join("bench.db").display())).await.unwrap();
-    let config = Config { data_dir: dir.clone(), hep_max_calls: calls + 1000, ..Config::default() };
+    let (url, schema) = if two_nodes {
+        let (url, schema) = postgres_schema().await;
+        (url, Some(schema))
+    } else {
+        (format!("sqlite:{}?mode=rwc", dir.join("bench.db").display()), None)
+    };
+    let store = Store::open(&url).await.unwrap();
+    let config =
+        Config { data_dir: dir.clone(), hep_max_calls: calls + 1000, node_id: "node-a".into(), ..Config::default() };
     let kek = Arc::new(StaticKek::new(SecretBytes::new(vec![7u8; 32])));
-    let state = bootstrap::state_with(store, kek, config, Arc::new(SystemClock)).await.unwrap();
+    let state = bootstrap::state_with(store, kek.clone(), config.clone(), Arc::new(SystemClock)).await.unwrap();
     bootstrap::ensure_operator(&state, Some("hep bench operator passphrase".into())).await.unwrap();
     let logins = demo::seed_demo(&state).await.unwrap().unwrap();
     let agent = logins.iter().find(|l| l.login == "agent").unwrap();
@@ -116,6 +151,23 @@ async fn run(calls: usize, secs: u64, pps: u64) {
     tx.commit().await.unwrap();
     state.calls.reload_agents().await.unwrap();
     let hep_addr = hep::start(state.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap().udp;
+    // Node B: its own state and listener on the same database; both hear the bus.
+    let node_b = if two_nodes {
+        let config = Config { data_dir: dir.join("b"), node_id: "node-b".into(), ..config.clone() };
+        let b =
+            bootstrap::state_with(Store::open(&url).await.unwrap(), kek, config, Arc::new(SystemClock)).await.unwrap();
+        b.calls.reload_agents().await.unwrap();
+        tokio::spawn(callvault_core::bus::run(state.services.clone()));
+        tokio::spawn(callvault_core::bus::run(b.services.clone()));
+        let addr = hep::start(b.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap().udp;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Some((b, addr))
+    } else {
+        None
+    };
+    // Where each hop is mirrored: the caller's hop to node A, the callee's to node B (or A).
+    let hops = [hep_addr, node_b.as_ref().map_or(hep_addr, |(_, a)| *a)];
+    let to = move |hop_b: bool| hops[usize::from(hop_b)];
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();
     let app = api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -159,7 +211,15 @@ async fn run(calls: usize, secs: u64, pps: u64) {
         });
     }
 
-    let accepted = || state.hep_stats.accepted.load(Ordering::Relaxed);
+    let accepted = || {
+        state.hep_stats.accepted.load(Ordering::Relaxed)
+            + node_b.as_ref().map_or(0, |(b, _)| b.hep_stats.accepted.load(Ordering::Relaxed))
+    };
+    let tracked = async || match node_b {
+        Some(_) => state.store.reader().await.unwrap().open_calls().await.unwrap().len(),
+        None => state.calls.tracked(),
+    };
+    let setup_pps = if two_nodes { pps as f64 } else { 20_000.0 };
     // Phase 1: the calls.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let t = Instant::now();
@@ -169,15 +229,15 @@ async fn run(calls: usize, secs: u64, pps: u64) {
             let t0 = Instant::now();
             for c in 0..calls {
                 for p in [
-                    packet(c, false, false, &sip(c, true, 1, "TLS", SDES)),
-                    packet(c, true, true, &sip(c, true, 1, "TLS", SDES)),
-                    packet(c, true, false, &sip(c, false, 1, "TLS", SDES)),
-                    packet(c, false, true, &sip(c, false, 1, "TLS", SDES)),
+                    (false, packet(c, false, false, &sip(c, true, 1, "TLS", SDES))),
+                    (true, packet(c, true, true, &sip(c, true, 1, "TLS", SDES))),
+                    (true, packet(c, true, false, &sip(c, false, 1, "TLS", SDES))),
+                    (false, packet(c, false, true, &sip(c, false, 1, "TLS", SDES))),
                 ] {
-                    sock.send_to(&p, hep_addr).unwrap();
+                    sock.send_to(&p.1, to(p.0)).unwrap();
                 }
-                // Paced at 20,000 packets/s (5,000 call set-ups per second).
-                let due = Duration::from_secs_f64((c + 1) as f64 * 4.0 / 20_000.0);
+                // Paced at 20,000 packets/s (5,000 call set-ups per second; two nodes: the load's rate).
+                let due = Duration::from_secs_f64((c + 1) as f64 * 4.0 / setup_pps);
                 if let Some(wait) = due.checked_sub(t0.elapsed()) {
                     std::thread::sleep(wait);
                 }
@@ -198,7 +258,7 @@ async fn run(calls: usize, secs: u64, pps: u64) {
     let setup_secs = t.elapsed().as_secs_f64();
     println!(
         "setup: {} calls tracked from {} packets sent ({} accepted) in {:.1} s",
-        state.calls.tracked(),
+        tracked().await,
         calls * 4,
         accepted(),
         setup_secs
@@ -223,8 +283,10 @@ async fn run(calls: usize, secs: u64, pps: u64) {
                     seed ^= seed << 17;
                     let c = (seed % calls as u64) as usize;
                     cseq += 1;
-                    let _ = sock.send_to(&packet(c, false, false, &sip(c, true, cseq, "TLS", SDES)), hep_addr);
-                    let _ = sock.send_to(&packet(c, false, true, &sip(c, false, cseq, "TLS", SDES)), hep_addr);
+                    // With two nodes, re-INVITEs alternate between the hops (so between the nodes).
+                    let hop_b = two_nodes && cseq.is_multiple_of(2);
+                    let _ = sock.send_to(&packet(c, hop_b, hop_b, &sip(c, true, cseq, "TLS", SDES)), to(hop_b));
+                    let _ = sock.send_to(&packet(c, hop_b, !hop_b, &sip(c, false, cseq, "TLS", SDES)), to(hop_b));
                     sent += 2;
                 }
                 let due = Duration::from_secs_f64(sent as f64 / pps as f64);
@@ -241,9 +303,9 @@ async fn run(calls: usize, secs: u64, pps: u64) {
         n += 1;
         let key = format!("bench-{c}@10.0.0.5");
         sent_at.lock().unwrap().insert(key, Instant::now());
-        sock.send_to(&packet(c, true, false, &sip(c, false, 1000 + n as u32, "TLS", PLAIN)), hep_addr).unwrap();
+        sock.send_to(&packet(c, true, false, &sip(c, false, 1000 + n as u32, "TLS", PLAIN)), to(true)).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        sock.send_to(&packet(c, true, false, &sip(c, false, 2000 + n as u32, "TLS", SDES)), hep_addr).unwrap();
+        sock.send_to(&packet(c, true, false, &sip(c, false, 2000 + n as u32, "TLS", SDES)), to(true)).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -259,7 +321,7 @@ async fn run(calls: usize, secs: u64, pps: u64) {
         offered,
         got as f64 / elapsed,
         100.0 * (1.0 - got as f64 / (sent + 2 * n as u64) as f64),
-        state.calls.tracked()
+        tracked().await
     );
     println!(
         "alerts: {} of {} downgrades alerted; latency HEP packet → SSE client p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -273,6 +335,19 @@ async fn run(calls: usize, secs: u64, pps: u64) {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
         .unwrap_or_default();
+    for (name, st) in std::iter::once(("node A", &state)).chain(node_b.as_ref().map(|(b, _)| ("node B", b))) {
+        let h = &st.hep_stats;
+        println!(
+            "{name}: accepted {}, ignored {}, malformed {}, overloaded {}",
+            h.accepted.load(Ordering::Relaxed),
+            h.ignored.load(Ordering::Relaxed),
+            h.malformed.load(Ordering::Relaxed),
+            h.overloaded.load(Ordering::Relaxed)
+        );
+    }
     println!("process peak RSS (server and load generator): {rss}");
     std::fs::remove_dir_all(&dir).ok();
+    if let Some(schema) = schema {
+        drop_schema(&schema).await;
+    }
 }

@@ -39,6 +39,50 @@ pub struct HepStats {
     pub ignored: AtomicU64,
     /// TCP connections closed before they authenticated (deadline, eviction, per-source cap).
     pub tcp_refused: AtomicU64,
+    /// UDP packets dropped because every worker of their Call-ID was busy (several nodes only).
+    pub overloaded: AtomicU64,
+}
+
+/// Workers per node applying UDP packets when calls are kept in the database (several nodes):
+/// each message is one transaction there, so messages of different calls are applied at once,
+/// those of one Call-ID in order (its worker is chosen by the Call-ID's hash).
+const SHARED_WORKERS: usize = 32;
+/// Packets waiting per worker at most.
+const SHARED_QUEUE: usize = 4096;
+
+/// The Call-ID header's value of a SIP message (compact form `i` too), or nothing: only to pick
+/// a worker, so a message without one goes to the first.
+fn call_id_hint(sip: &[u8]) -> &[u8] {
+    for line in sip.split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+            return line[colon + 1..].trim_ascii();
+        }
+    }
+    &[]
+}
+
+/// The worker of a packet: by its Call-ID (FNV-1a), the first when it does not parse.
+fn worker_of(packet: &[u8]) -> usize {
+    let id = hep::parse(packet).map(|p| call_id_hint(p.payload)).unwrap_or_default();
+    let h = id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    usize::try_from(h % SHARED_WORKERS as u64).unwrap_or(0)
+}
+
+/// Applies each packet it is given, in order.
+fn spawn_worker(state: AppState) -> tokio::sync::mpsc::Sender<Vec<u8>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(SHARED_QUEUE);
+    tokio::spawn(async move {
+        while let Some(packet) = rx.recv().await {
+            handle(&state, &packet).await;
+        }
+    });
+    tx
 }
 
 /// TCP admission: authenticated connections up to [`MAX_TCP_CONNECTIONS`], unauthenticated
@@ -129,10 +173,23 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<HepList
     let s = state.clone();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65_535];
+        // One node applies packets in memory, one after the other; several nodes apply each in
+        // a database transaction, many at once.
+        let workers: Vec<_> = if s.calls.in_database() {
+            (0..SHARED_WORKERS).map(|_| spawn_worker(s.clone())).collect()
+        } else {
+            Vec::new()
+        };
         loop {
             match udp.recv_from(&mut buf).await {
-                Ok((n, _)) => {
+                Ok((n, _)) if workers.is_empty() => {
                     handle(&s, &buf[..n]).await;
+                }
+                Ok((n, _)) => {
+                    let packet = &buf[..n];
+                    if workers[worker_of(packet)].try_send(packet.to_vec()).is_err() {
+                        s.hep_stats.overloaded.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "HEP UDP receive failed");
@@ -271,4 +328,19 @@ pub async fn handle(state: &AppState, bytes: &[u8]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_call_id_picks_the_worker() {
+        let m = b"INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\ni: abc@host \r\n\r\nCall-ID: body";
+        assert_eq!(call_id_hint(m), b"abc@host");
+        assert_eq!(call_id_hint(b"SIP/2.0 200 OK\r\nCALL-ID:x\r\n\r\n"), b"x");
+        assert_eq!(call_id_hint(b"garbage"), b"");
+        assert_eq!(call_id_hint(b"A\r\nCall-ID\r\n\r\n"), b"");
+        assert_eq!(worker_of(b"not hep"), 0);
+    }
 }

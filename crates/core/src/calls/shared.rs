@@ -28,6 +28,12 @@ impl Calls {
         self.store.backend() == callvault_store::Backend::Postgres
     }
 
+    /// Whether calls are kept in the database (several nodes): each message is a transaction,
+    /// so a listener applies messages of different calls at once.
+    pub fn in_database(&self) -> bool {
+        self.shared()
+    }
+
     /// Runs `step` on the call `(tenant, call_key)`: in memory under the calls' mutex (one
     /// node; the write follows through the group commit, awaited when `durable`), or under the
     /// call's lock in the database (several nodes; durable before this returns).

@@ -246,6 +246,7 @@ fn metrics_text(state: &AppState) -> Response {
         "# HELP callvault_hep_packets HEP packets received by outcome.\n# TYPE callvault_hep_packets counter\n\
          callvault_hep_packets_total{{outcome=\"accepted\"}} {}\ncallvault_hep_packets_total{{outcome=\"malformed\"}} {}\n\
          callvault_hep_packets_total{{outcome=\"unauthenticated\"}} {}\ncallvault_hep_packets_total{{outcome=\"ignored\"}} {}\n\
+         callvault_hep_packets_total{{outcome=\"overloaded\"}} {}\n\
          # HELP callvault_hep_tcp_refused HEP TCP connections closed before they authenticated.\n\
          # TYPE callvault_hep_tcp_refused counter\ncallvault_hep_tcp_refused_total {}\n\
          # HELP callvault_calls_tracked Calls in progress tracked for call security.\n# TYPE callvault_calls_tracked gauge\n\
@@ -254,6 +255,7 @@ fn metrics_text(state: &AppState) -> Response {
         h.malformed.load(Relaxed),
         h.unauthenticated.load(Relaxed),
         h.ignored.load(Relaxed),
+        h.overloaded.load(Relaxed),
         h.tcp_refused.load(Relaxed),
         state.calls.tracked()
     );
