@@ -189,6 +189,8 @@ pub struct Dial {
     attempts: Mutex<HashMap<(TenantId, String), Vec<Timestamp>>>,
     counted: std::sync::atomic::AtomicU64,
     bus: crate::bus::Bus,
+    /// Where registry copies are shared between nodes (the blob store's bucket).
+    blobs: crate::vault::blobs::BlobStore,
 }
 
 fn poisoned<T>(p: std::sync::PoisonError<T>) -> T {
@@ -227,6 +229,27 @@ pub fn compile_area(def: &AreaDef) -> Result<CallingArea, String> {
 
 fn file_name(id: DncListId, sha: &str) -> String {
     format!("{id}-{sha}.cvdnc")
+}
+
+/// A registry copy's name in the bucket: its SHA-256 (content-addressed).
+fn shared_name(sha: &str) -> String {
+    format!("dnc-{sha}.cvdnc")
+}
+
+/// Loads the registry copy `sha` of list `meta`: this node's file, else the bucket's copy (when
+/// blobs are in one) fetched into the data directory first; either way checked against `sha`.
+async fn load_copy(
+    dir: &Path,
+    blobs: &crate::vault::blobs::BlobStore,
+    meta: &ListMeta,
+    sha: &str,
+) -> std::io::Result<CompactSet> {
+    let path = dir.join(file_name(meta.id, sha));
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        blobs.get_file(meta.tenant_id, &shared_name(sha), &path).await?;
+    }
+    let sha = sha.to_owned();
+    tokio::task::spawn_blocking(move || read_set(&path, &sha)).await.map_err(std::io::Error::other)?
 }
 
 /// Reads a persisted set and checks its SHA-256.
@@ -295,6 +318,7 @@ impl Dial {
         now: Millis,
         digest: NumberDigest,
         bus: crate::bus::Bus,
+        blobs: crate::vault::blobs::BlobStore,
     ) -> anyhow::Result<Dial> {
         let dir = data_dir.join("dnc");
         std::fs::create_dir_all(&dir)?;
@@ -308,11 +332,8 @@ impl Dial {
                 DncListKind::Registry => {
                     let set = match &meta.file_sha256 {
                         Some(sha) => {
-                            let name = file_name(meta.id, sha);
-                            keep.insert(name.clone());
-                            let path = dir.join(&name);
-                            let sha = sha.clone();
-                            match tokio::task::spawn_blocking(move || read_set(&path, &sha)).await? {
+                            keep.insert(file_name(meta.id, sha));
+                            match load_copy(&dir, &blobs, &meta, sha).await {
                                 Ok(set) => Some(set),
                                 Err(e) => {
                                     tracing::error!(list = %meta.id, error = %e, "a do-not-call registry copy failed its check; outbound checks deny until it is imported again");
@@ -357,6 +378,7 @@ impl Dial {
             attempts: Mutex::new(attempts),
             counted: std::sync::atomic::AtomicU64::new(0),
             bus,
+            blobs,
         })
     }
 
@@ -412,16 +434,13 @@ impl Dial {
                 }
                 let set = match meta.file_sha256.clone() {
                     None => Some(CompactSet::empty()),
-                    Some(sha) => {
-                        let path = self.dir.join(file_name(meta.id, &sha));
-                        match tokio::task::spawn_blocking(move || read_set(&path, &sha)).await {
-                            Ok(Ok(set)) => Some(set),
-                            _ => {
-                                tracing::error!(list = %meta.id, "another node imported a do-not-call registry copy this node does not hold; outbound checks against it deny until it is imported here");
-                                None
-                            }
+                    Some(sha) => match load_copy(&self.dir, &self.blobs, &meta, &sha).await {
+                        Ok(set) => Some(set),
+                        Err(e) => {
+                            tracing::error!(list = %meta.id, error = %e, "another node imported a do-not-call registry copy this node cannot load (from its data directory or the bucket); outbound checks against it deny until it is here");
+                            None
                         }
-                    }
+                    },
                 };
                 self.registries.write().unwrap_or_else(poisoned).insert(list, Arc::new(Registry { meta, set }));
             }
@@ -442,6 +461,32 @@ impl Dial {
             self.reload_list(store, tenant, list).await?;
         }
         Ok(())
+    }
+
+    /// Puts a freshly written registry copy in the bucket (before its row commits), where the
+    /// other nodes fetch it; nothing when blobs are local files (one node).
+    pub async fn share_copy(&self, tenant: TenantId, list: DncListId, sha: &str) -> std::io::Result<()> {
+        self.blobs.put_file(tenant, &shared_name(sha), &self.dir.join(file_name(list, sha))).await
+    }
+
+    /// Deletes a replaced registry copy from the bucket unless another list of the tenant uses
+    /// the same content (in the background, after the commit).
+    fn unshare_copy(&self, tenant: TenantId, sha: &str) {
+        let in_use = self
+            .registries
+            .read()
+            .unwrap_or_else(poisoned)
+            .values()
+            .any(|r| r.meta.tenant_id == tenant && r.meta.file_sha256.as_deref() == Some(sha));
+        if in_use || self.blobs.is_local() {
+            return;
+        }
+        let (blobs, name) = (self.blobs.clone(), shared_name(sha));
+        tokio::spawn(async move {
+            if let Err(e) = blobs.delete_file(tenant, &name).await {
+                tracing::warn!(error = %e, "a replaced do-not-call registry copy could not be deleted from the bucket");
+            }
+        });
     }
 
     /// Tells the other nodes that a list changed (after the commit).
@@ -520,6 +565,7 @@ impl Dial {
         self.internal.write().unwrap_or_else(poisoned).remove(&meta.id);
         if let Some(sha) = &meta.file_sha256 {
             let _ = std::fs::remove_file(self.dir.join(file_name(meta.id, sha)));
+            self.unshare_copy(meta.tenant_id, sha);
         }
         self.invalidate_local(meta.tenant_id);
         self.announce_list(meta.tenant_id, meta.id);
@@ -530,12 +576,14 @@ impl Dial {
     pub fn swap_registry(&self, meta: ListMeta, set: CompactSet, old_sha: Option<&str>) {
         let tenant = meta.tenant_id;
         let id = meta.id;
-        if let Some(old) = old_sha
-            && Some(old) != meta.file_sha256.as_deref()
-        {
+        let replaced = old_sha.filter(|old| Some(*old) != meta.file_sha256.as_deref()).map(str::to_owned);
+        if let Some(old) = &replaced {
             let _ = std::fs::remove_file(self.dir.join(file_name(id, old)));
         }
         self.registries.write().unwrap_or_else(poisoned).insert(id, Arc::new(Registry { meta, set: Some(set) }));
+        if let Some(old) = replaced {
+            self.unshare_copy(tenant, &old);
+        }
         self.invalidate_local(tenant);
         self.announce_list(tenant, id);
     }

@@ -2,7 +2,7 @@
 //! data key version, content untouched) against re-encrypting objects (fresh content keys,
 //! every byte read, sealed, written, verified) in the same run.
 //!
-//! `cargo bench -p callvault-server --bench rewrap -- [OBJECTS] [REENCRYPT_SAMPLE] [BLOB_KIB]`
+//! `cargo bench -p callvault-server --bench rewrap -- [OBJECTS] [REENCRYPT_SAMPLE] [BLOB_KIB] [--only=sqlite|postgres]`
 //! (defaults 1,000,000 / 2,000 / 256). Runs on SQLite; PostgreSQL too when
 //! CALLVAULT_POSTGRES_TEST_URL is set.
 #![allow(
@@ -44,7 +44,12 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("cv-rewrap-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let urls = common::database_urls(&rt, &dir);
+    // `--only=sqlite` or `--only=postgres` runs one backend.
+    let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_owned));
     for (name, url) in urls {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         rt.block_on(run(name, &url, &dir.join(name), objects, sample, blob_kib));
     }
     let _ = std::fs::remove_dir_all(dir);

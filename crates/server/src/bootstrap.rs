@@ -170,8 +170,17 @@ pub async fn state_with(
     let pseudonyms = auditor.clone();
     let digest: callvault_core::dial::NumberDigest = Arc::new(move |v: &[u8]| pseudonyms.pseudonym(v));
     let bus = callvault_core::bus::Bus::new(store.clone(), &config.node());
-    let dial =
-        Arc::new(callvault_core::dial::Dial::open(&store, &config.data_dir, clock.now(), digest, bus.clone()).await?);
+    let dial = Arc::new(
+        callvault_core::dial::Dial::open(
+            &store,
+            &config.data_dir,
+            clock.now(),
+            digest,
+            bus.clone(),
+            vault.blobs.clone(),
+        )
+        .await?,
+    );
     let calls = callvault_core::calls::Calls::load(
         store.clone(),
         auditor.clone(),

@@ -265,3 +265,51 @@ async fn a_calls_legs_on_two_nodes_end_as_on_one() {
     drop(b);
     a.cleanup().await;
 }
+
+/// A registry copy imported on node A is in the bucket under its SHA-256; node B, which has its
+/// own data directory, fetches it from there and checks against it; a replaced copy leaves the
+/// bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_copy_imported_on_one_node_is_used_on_the_other() {
+    let Some(db) = postgres() else { return };
+    let Some(mut s3) = common::s3::S3Server::start("callvault-dnc") else { return };
+    let a = TestApp::with_config(db, |c| s3.configure(c, "nodes")).await;
+    let op = a.operator().await;
+    let (tenant, admin) = a.tenant(&op, "acme").await;
+    let dialer_t = dialer(&a, &admin, "predictive").await;
+    let b = a.second_node("node-b").await;
+    let (s, reg) =
+        a.post("/v1/dnc-lists", &admin, json!({ "name": "US national", "kind": "registry", "country_code": 1 })).await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    let reg = reg["id"].as_str().unwrap().to_owned();
+    let import = async |text: &str| {
+        let path = format!("/v1/dnc-lists/{reg}/import?refreshed_at=2026-11-15");
+        let (s, _, body) = a.raw("PUT", &path, Some(&admin), Some(text.as_bytes().to_vec()), "text/plain").await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<Value>(&body).unwrap()["list"]["file_sha256"].as_str().unwrap().to_owned()
+    };
+    let first = import("+12125550122\n+12125550133\n").await;
+    let keys = s3.keys(&format!("nodes/{tenant}/files/"));
+    assert_eq!(keys, [format!("nodes/{tenant}/files/dnc-{first}.cvdnc")]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Noon in New York, within the copy's safe-harbor age.
+    let dry =
+        |n: &str| json!({ "direction": "outbound_call", "number": n, "at": "2026-11-23T17:00:00Z", "dry_run": true });
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let (_, v) = node.post("/v1/dial-checks", &dialer_t, dry("+12125550122")).await;
+        let d = &v["results"][0];
+        assert_eq!(d["allowed"], false, "node {name}: {d}");
+        assert_eq!(d["reasons"][0]["code"], "do_not_call", "node {name}: {d}");
+    }
+    // A new copy replaces the old one everywhere, and the old one leaves the bucket.
+    let second = import("+12125550144\n").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, v) = b.post("/v1/dial-checks", &dialer_t, dry("+12125550144")).await;
+    assert_eq!(v["results"][0]["allowed"], false, "{v}");
+    let (_, v) = b.post("/v1/dial-checks", &dialer_t, dry("+12125550122")).await;
+    assert_eq!(v["results"][0]["allowed"], true, "{v}");
+    assert_eq!(s3.keys(&format!("nodes/{tenant}/files/")), [format!("nodes/{tenant}/files/dnc-{second}.cvdnc")]);
+    drop(b);
+    a.cleanup().await;
+    s3.stop();
+}

@@ -52,7 +52,8 @@ pub use recording::{PauseRow, RecordingStore};
 pub use retention::{ErasedKind, RetentionStore, Tombstone};
 pub use tenants::{EventLoggingRow, TenantStore};
 pub use vault::{
-    CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, VaultStore, WebhookStore,
+    CeremonyStore, JobStore, KeyStore, KeyUsage, ListStore, NewBlob, ObjectQuery, ObjectStore, RewrapRow, VaultStore,
+    WebhookStore,
 };
 
 /// Every capability trait, for `use callvault_store::prelude::*`: a service that works across
@@ -234,7 +235,7 @@ impl Store {
 
     /// A connection for reads outside any write transaction.
     pub async fn reader(&self) -> Result<Reader> {
-        Ok(Reader { conn: self.read.acquire().await? })
+        Ok(Reader { conn: self.read.acquire().await?, backend: self.backend })
     }
 
     /// Whether the database answers (for `/readyz`).
@@ -427,23 +428,34 @@ impl Tx {
 /// A pooled connection for reads.
 pub struct Reader {
     conn: PoolConnection<Any>,
+    backend: Backend,
 }
 
 /// Anything the capability traits can run statements on.
 pub trait Conn: Send {
     /// The underlying connection.
     fn conn(&mut self) -> &mut AnyConnection;
+    /// Its engine (for the rare statement whose form must differ).
+    fn engine(&self) -> Backend;
 }
 
 impl Conn for Tx {
     fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
+
+    fn engine(&self) -> Backend {
+        self.backend
+    }
 }
 
 impl Conn for Reader {
     fn conn(&mut self) -> &mut AnyConnection {
         &mut self.conn
+    }
+
+    fn engine(&self) -> Backend {
+        self.backend
     }
 }
 

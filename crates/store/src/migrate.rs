@@ -159,6 +159,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0021_nodes.sql"),
         postgres: include_str!("../migrations/postgres/0021_nodes.sql"),
     },
+    Migration {
+        version: 22,
+        name: "object_fillfactor",
+        sqlite: include_str!("../migrations/sqlite/0022_object_fillfactor.sql"),
+        postgres: include_str!("../migrations/postgres/0022_object_fillfactor.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -49,6 +49,22 @@ impl KeyUsage {
     }
 }
 
+/// What a rewrap needs of an object: its identity (the wrap's context), the version and wrapped
+/// content key, and the blob header the wrap binds.
+#[derive(Debug, Clone)]
+pub struct RewrapRow {
+    /// The object.
+    pub id: ObjectId,
+    /// Its class (part of the wrap's context).
+    pub class: ContentClass,
+    /// The data key version its content key is wrapped under.
+    pub key_version: u32,
+    /// The wrapped content key.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// The blob header bound into the wrap.
+    pub header: Vec<u8>,
+}
+
 /// The blob an object switches to.
 #[derive(Debug, Clone, Copy)]
 pub struct NewBlob<'a> {

@@ -180,6 +180,8 @@ pub async fn import<B: AsRef<[u8]>, E: std::fmt::Display>(
     .map_err(|e| DialAdminError::Internal(e.to_string()))?
     .map_err(|e| DialAdminError::Io(e.to_string()))?;
     permit.covers(Action::Update, Resource::DoNotCall, tenant)?;
+    // The other nodes load the copy from the bucket once the row names it.
+    state.dial.share_copy(tenant, id, &sha).await.map_err(|e| DialAdminError::Io(e.to_string()))?;
     let mut tx = state.store.begin().await?;
     tx.update_dnc_import(id, set.len(), refreshed, &sha).await?;
     let event = ctx

@@ -6,12 +6,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use callvault_crypto::envelope::BlobHeader;
+use callvault_crypto::envelope::{BlobHeader, ObjectContext};
 use callvault_model::records::Timestamp;
 use callvault_model::vault::{Job, JobKind, JobState, KeyState, StoredObject};
+use callvault_store::RewrapRow;
 use callvault_store::prelude::*;
 
-use super::{ContentError, object_context, read_plain, verify_blob, write_blob};
+use super::{ContentError, read_plain, verify_blob, write_blob};
 use crate::audit::{Actor, AuditEvent};
 use crate::services::Services;
 
@@ -141,13 +142,24 @@ async fn step(state: &Services, mut job: Job) -> Result<(), JobError> {
         state.vault.rate_start(job.id, job.objects_done, job.bytes_done);
         sweep(state, &job).await?;
     }
-    let limit = if job.kind == JobKind::Rewrap { REWRAP_BATCH } else { TRANSFORM_BATCH };
-    let objects = state
-        .store
-        .reader()
-        .await?
-        .job_objects(job.tenant_id, job.kind, job.target_version, job.cursor.as_deref(), limit)
-        .await?;
+    if job.kind == JobKind::Rewrap {
+        let target = job.target_version.ok_or_else(|| JobError::Inconsistent("rewrap without a target version"))?;
+        let rows =
+            state.store.reader().await?.rewrap_rows(job.tenant_id, target, job.cursor.as_deref(), REWRAP_BATCH).await?;
+        if !rows.is_empty() {
+            return rewrap_batch(state, &mut job, target, &rows).await;
+        }
+    }
+    let objects = if job.kind == JobKind::Rewrap {
+        Vec::new()
+    } else {
+        state
+            .store
+            .reader()
+            .await?
+            .job_objects(job.tenant_id, job.kind, job.target_version, job.cursor.as_deref(), TRANSFORM_BATCH)
+            .await?
+    };
     if objects.is_empty() {
         if matches!(job.kind, JobKind::Rewrap | JobKind::Reencrypt)
             && (reseal_records(state, &job).await? || reseal_identifiers(state, &job).await?)
@@ -157,16 +169,11 @@ async fn step(state: &Services, mut job: Job) -> Result<(), JobError> {
         finish(state, &job).await?;
         return Ok(());
     }
-    match job.kind {
-        JobKind::Rewrap => rewrap_batch(state, &mut job, &objects).await?,
-        _ => {
-            for o in &objects {
-                if !still_running(state, &job).await? {
-                    break;
-                }
-                transform_one(state, &mut job, o).await?;
-            }
+    for o in &objects {
+        if !still_running(state, &job).await? {
+            break;
         }
+        transform_one(state, &mut job, o).await?;
     }
     Ok(())
 }
@@ -194,19 +201,22 @@ fn content_err(e: ContentError) -> String {
 
 /// Rewrap: content keys re-wrapped under the target version; blobs untouched except for
 /// reading each 24-byte header (the header is bound into the wrap).
-async fn rewrap_batch(state: &Services, job: &mut Job, objects: &[StoredObject]) -> Result<(), JobError> {
-    let target = job.target_version.ok_or_else(|| JobError::Inconsistent("rewrap without a target version"))?;
+async fn rewrap_batch(state: &Services, job: &mut Job, target: u32, objects: &[RewrapRow]) -> Result<(), JobError> {
     let mut r = state.store.reader().await?;
     let new_dk = state.vault.data_key(&mut r, job.tenant_id, target).await?;
     let mut updates = Vec::with_capacity(objects.len());
     let mut failures = Vec::new();
     for o in objects {
-        let Some(old) = o.key_version else { continue };
+        let old = o.key_version;
         let old_dk = state.vault.data_key(&mut r, job.tenant_id, old).await?;
         let result = (|| {
             // The header recorded with the key: no blob is read.
             let header = BlobHeader::decode(&o.header)?;
-            let ctx = object_context(o);
+            let ctx = ObjectContext {
+                tenant: *job.tenant_id.0.as_bytes(),
+                object: *o.id.0.as_bytes(),
+                class: o.class.as_str(),
+            };
             let wrapped = o.wrapped_key.as_deref().ok_or_else(|| ContentError::Key("no wrapped key".into()))?;
             let ck = old_dk.unwrap_content_key(&ctx, &header, wrapped)?;
             Ok::<_, ContentError>(new_dk.wrap_content_key(&ctx, &header, &ck)?)

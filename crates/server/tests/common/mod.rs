@@ -324,7 +324,12 @@ impl TestApp {
     /// from now on (call once per app).
     #[allow(dead_code)]
     pub async fn second_node(&self, name: &str) -> TestApp {
-        let config = Config { node_id: name.into(), ..(*self.state.config).clone() };
+        // Its own data directory, as on another machine (the bucket, when configured, is shared).
+        let config = Config {
+            node_id: name.into(),
+            data_dir: self.state.config.data_dir.join(name),
+            ..(*self.state.config).clone()
+        };
         let mut state =
             bootstrap::state_with(self.db.store().await, self.state.kek.clone(), config, Arc::new(self.clock.clone()))
                 .await

@@ -57,6 +57,15 @@ pub trait ObjectStore {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredObject>>;
+    /// The next objects a rewrap to `target` must process, after `cursor`, in id order: only the
+    /// columns the rewrap reads.
+    async fn rewrap_rows(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RewrapRow>>;
     /// Objects and bytes a job will process.
     async fn job_totals(&mut self, tenant: TenantId, kind: JobKind, target: Option<u32>) -> Result<(u64, u64)>;
     /// Every blob name of the tenant (for the orphan sweep).
@@ -211,6 +220,25 @@ impl<C: Conn> ObjectStore for C {
     where
         Self: Writable,
     {
+        if self.engine() == crate::Backend::Postgres {
+            // One statement per batch: ids and wrapped keys as two arrays (PostgreSQL array
+            // literals of UUIDs and hex strings, so the Any driver binds two texts), joined by
+            // UNNEST; the same compare-and-swap on the version.
+            let ids = format!("{{{}}}", items.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(","));
+            let keys = format!("{{{}}}", items.iter().map(|(_, w)| hex::encode(w)).collect::<Vec<_>>().join(","));
+            let r = sqlx::query(
+                "UPDATE op_object AS o SET key_version = $2, wrapped_key = decode(v.w, 'hex') \
+                 FROM unnest($3::text::text[], $4::text::text[]) AS v(id, w) \
+                 WHERE o.tenant_id = $1 AND o.key_version < $2 AND o.id = v.id",
+            )
+            .bind(tenant.to_string())
+            .bind(i64::from(new_version))
+            .bind(ids)
+            .bind(keys)
+            .execute(self.conn())
+            .await?;
+            return Ok(r.rows_affected());
+        }
         let mut changed = 0;
         for chunk in items.chunks(200) {
             let mut sql = String::from("UPDATE op_object SET key_version = $2, wrapped_key = CASE id");
@@ -251,6 +279,39 @@ impl<C: Conn> ObjectStore for C {
             .fetch_all(self.conn())
             .await?;
         rows.iter().map(object_row).collect()
+    }
+
+    async fn rewrap_rows(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RewrapRow>> {
+        let sql = format!(
+            "SELECT id, class, key_version, wrapped_key, header FROM op_object WHERE tenant_id = $1 AND {} AND id > $3 \
+             ORDER BY id LIMIT $4",
+            job_predicate(JobKind::Rewrap)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(i64::from(target))
+            .bind(cursor.unwrap_or("").to_owned())
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RewrapRow {
+                    id: ObjectId(col_uuid(row, "id")?),
+                    class: enum_col(row, "class", ContentClass::parse)?,
+                    key_version: opt_u32_col(row, "key_version")?
+                        .ok_or_else(|| StoreError::Corrupt("a rewrap candidate without a key version".into()))?,
+                    wrapped_key: row.try_get("wrapped_key")?,
+                    header: row.try_get("header")?,
+                })
+            })
+            .collect()
     }
 
     async fn job_totals(&mut self, tenant: TenantId, kind: JobKind, target: Option<u32>) -> Result<(u64, u64)> {

@@ -13,7 +13,7 @@ mod local;
 mod s3;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use callvault_model::{ObjectId, TenantId};
@@ -175,6 +175,33 @@ impl BlobStore {
         match &self.backend {
             Backend::Local(l) => l.check(),
             Backend::S3(s) => s.check().await,
+        }
+    }
+
+    /// Copies the file at `path` to the bucket as the tenant's file `name`, for the other nodes
+    /// (a do-not-call registry copy, named by its SHA-256); nothing with local files, which one
+    /// node uses.
+    pub async fn put_file(&self, tenant: TenantId, name: &str, path: &Path) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Local(_) => Ok(()),
+            Backend::S3(s) => s.put_file(tenant, name, path).await,
+        }
+    }
+
+    /// Fetches the tenant's file `name` from the bucket into `dest`; false when there is none
+    /// (always with local files).
+    pub async fn get_file(&self, tenant: TenantId, name: &str, dest: &Path) -> std::io::Result<bool> {
+        match &self.backend {
+            Backend::Local(_) => Ok(false),
+            Backend::S3(s) => s.get_file(tenant, name, dest).await,
+        }
+    }
+
+    /// Deletes the tenant's file `name` from the bucket; a missing file is fine.
+    pub async fn delete_file(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Local(_) => Ok(()),
+            Backend::S3(s) => s.delete_file(tenant, name).await,
         }
     }
 

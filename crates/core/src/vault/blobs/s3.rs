@@ -114,6 +114,63 @@ impl S3Blobs {
         self.dir(tenant).join(name)
     }
 
+    /// A tenant's file every node needs (a do-not-call registry copy), by its content's name.
+    fn file_path(&self, tenant: TenantId, name: &str) -> ObjectPath {
+        self.dir(tenant).join("files").join(name)
+    }
+
+    /// Uploads the file at `path` as the tenant's file `name` (multipart in 8 MiB parts).
+    pub(super) async fn put_file(&self, tenant: TenantId, name: &str, path: &std::path::Path) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::open(path).await?;
+        let capacity = usize::try_from(PART_SIZE).unwrap_or(8 << 20);
+        let mut upload = object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            self.file_path(tenant, name),
+            capacity,
+        );
+        if let Err(e) = tokio::io::copy(&mut file, &mut upload).await {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        upload.shutdown().await
+    }
+
+    /// Downloads the tenant's file `name` into `dest` (a temporary file synced, then renamed
+    /// into place); false when the bucket has no such file.
+    pub(super) async fn get_file(&self, tenant: TenantId, name: &str, dest: &std::path::Path) -> std::io::Result<bool> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let result = match self.store.get(&self.file_path(tenant, name)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(io_error(e)),
+        };
+        let tmp = dest.with_extension(format!("{}.tmp", hex::encode(callvault_crypto::digest::random_array::<6>())));
+        let copied = async {
+            let mut out = tokio::fs::File::create(&tmp).await?;
+            let mut stream = result.into_stream();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk.map_err(io_error)?).await?;
+            }
+            out.sync_all().await?;
+            tokio::fs::rename(&tmp, dest).await
+        }
+        .await;
+        if copied.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        copied.map(|()| true)
+    }
+
+    /// Deletes the tenant's file `name`; a missing file is fine.
+    pub(super) async fn delete_file(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        match self.store.delete(&self.file_path(tenant, name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
     pub(super) fn create(&self, tenant: TenantId, name: &str, blob_len: u64) -> S3Pending {
         let part_size = PART_SIZE.max(blob_len.div_ceil(MAX_PARTS).next_multiple_of(1024 * 1024));
         let part_size = usize::try_from(part_size).unwrap_or(usize::MAX);
