@@ -70,6 +70,9 @@ fn call_id_hint(sip: &[u8]) -> &[u8] {
 /// The worker of a packet: by its Call-ID (FNV-1a), the first when it does not parse.
 fn worker_of(packet: &[u8]) -> usize {
     let id = hep::parse(packet).map(|p| call_id_hint(p.payload)).unwrap_or_default();
+    if id.is_empty() {
+        return 0;
+    }
     let h = id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
     usize::try_from(h % SHARED_WORKERS as u64).unwrap_or(0)
 }
