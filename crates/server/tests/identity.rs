@@ -91,6 +91,33 @@ async fn brute_force_delays_grow_lock_at_100_alert_and_others_unaffected() {
     }
 }
 
+/// A login of the unknown user `nobody<i>` and one of `known`, both with `password`, each
+/// timed, back to back in alternating order: a load that drifts (other tests on the same cores)
+/// hits both sides of a pair alike.
+async fn timed_pair(
+    app: &TestApp,
+    i: usize,
+    password: &str,
+) -> (((StatusCode, Value), std::time::Duration), ((StatusCode, Value), std::time::Duration)) {
+    let unknown = async || {
+        let t = std::time::Instant::now();
+        let r = try_login(app, "acme", &format!("nobody{i}"), password).await;
+        (r, t.elapsed())
+    };
+    let known = async || {
+        let t = std::time::Instant::now();
+        let r = try_login(app, "acme", "known", password).await;
+        (r, t.elapsed())
+    };
+    if i.is_multiple_of(2) {
+        let u = unknown().await;
+        (u, known().await)
+    } else {
+        let k = known().await;
+        (unknown().await, k)
+    }
+}
+
 /// The median of the per-pair ratios `a[i] / b[i]` (pairs measured back to back).
 fn median_ratio(a: &[std::time::Duration], b: &[std::time::Duration]) -> f64 {
     let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
@@ -110,25 +137,7 @@ async fn unknown_user_and_wrong_password_look_the_same() {
     for i in 0..50 {
         // Space the attempts so the throttle never delays the known account.
         app.clock.advance_ms(20_000);
-        // Each pair back to back, in alternating order: a load that drifts (other tests on
-        // the same cores) hits both sides of a pair alike.
-        let unknown_login = async || {
-            let t = std::time::Instant::now();
-            let r = try_login(&app, "acme", &format!("nobody{i}"), "some password here").await;
-            (r, t.elapsed())
-        };
-        let known_login = async || {
-            let t = std::time::Instant::now();
-            let r = try_login(&app, "acme", "known", "some password here").await;
-            (r, t.elapsed())
-        };
-        let (((s1, b1), du), ((s2, b2), dw)) = if i % 2 == 0 {
-            let u = unknown_login().await;
-            (u, known_login().await)
-        } else {
-            let w = known_login().await;
-            (unknown_login().await, w)
-        };
+        let (((s1, b1), du), ((s2, b2), dw)) = timed_pair(&app, i, "some password here").await;
         unknown.push(du);
         wrong.push(dw);
         assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
@@ -163,23 +172,7 @@ async fn unknown_user_and_wrong_password_look_the_same() {
     for i in 0..50 {
         // Past the throttle's delay (10 s) but within the step-up window (15 minutes in all).
         app.clock.advance_ms(11_000);
-        let unknown_login = async || {
-            let t = std::time::Instant::now();
-            let r = try_login(&app, "acme", &format!("nobody{i}"), "known user passphrase").await;
-            (r, t.elapsed())
-        };
-        let known_login = async || {
-            let t = std::time::Instant::now();
-            let r = try_login(&app, "acme", "known", "known user passphrase").await;
-            (r, t.elapsed())
-        };
-        let (((s1, b1), du), ((s2, b2), ds)) = if i % 2 == 0 {
-            let u = unknown_login().await;
-            (u, known_login().await)
-        } else {
-            let k = known_login().await;
-            (unknown_login().await, k)
-        };
+        let (((s1, b1), du), ((s2, b2), ds)) = timed_pair(&app, i, "known user passphrase").await;
         unknown2.push(du);
         stepped.push(ds);
         assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED), "{b2}");
