@@ -75,7 +75,7 @@ def main():
         server.start()
         pid = server.proc.pid
         api = crash.Api(server)
-        boss, custodians = crash.setup(api, 2)
+        _, custodians, boss = crash.setup(api, 2)
         custody = crash.Custody(api, custodians)
         custody.ceremony("enable_encryption")
         idle = vm(pid, "VmRSS")

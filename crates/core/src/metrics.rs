@@ -31,6 +31,9 @@ pub struct Metrics {
     pub logins: Family<Vec<(String, String)>, Counter>,
     /// Objects stored.
     pub objects_stored: Counter,
+    /// Transactions that committed a group of small uploads (`objects_stored` / this = the
+    /// uploads a commit carried on average).
+    pub upload_groups: Counter,
 }
 
 impl Default for Metrics {
@@ -44,7 +47,13 @@ impl Default for Metrics {
         registry.register("logins", "Login attempts by outcome", logins.clone());
         let objects_stored = Counter::default();
         registry.register("objects_stored", "Content objects stored", objects_stored.clone());
-        Self { registry: Arc::new(registry), requests, latency, logins, objects_stored }
+        let upload_groups = Counter::default();
+        registry.register(
+            "upload_groups",
+            "Transactions that committed a group of small uploads",
+            upload_groups.clone(),
+        );
+        Self { registry: Arc::new(registry), requests, latency, logins, objects_stored, upload_groups }
     }
 }
 

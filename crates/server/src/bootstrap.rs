@@ -166,7 +166,8 @@ pub async fn state_with(
              the custom role and restart to get it"
         );
     }
-    let vault = Arc::new(callvault_core::vault::Vault::new(kek.clone(), config.open_blob_store()?));
+    let blobs = config.open_blob_store()?.with_database(store.clone());
+    let vault = Arc::new(callvault_core::vault::Vault::new(kek.clone(), blobs));
     let pseudonyms = auditor.clone();
     let digest: callvault_core::dial::NumberDigest = Arc::new(move |v: &[u8]| pseudonyms.pseudonym(v));
     let bus = callvault_core::bus::Bus::new(store.clone(), &config.node());

@@ -204,7 +204,8 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
             "external_ref": "call-x", "identifiers": [phone("+12125550999")] }),
         )
         .await;
-        let secret = b"RECORDED-SECRET-WORDS ".repeat(200);
+        // Recordings go to blob files (over 64 KiB), the transcript is kept in its row.
+        let secret = b"RECORDED-SECRET-WORDS ".repeat(3200);
         let rec1 = upload(&app, &s.recorder, "voice", "call-1", &secret).await;
         let rec2 = upload(&app, &s.recorder, "voice", "call-1", &secret).await;
         let transcript = upload(&app, &s.recorder, "chat", "chat-3", b"agent: hello\ncustomer: my number is ...").await;
@@ -322,13 +323,14 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
         let (st, v) = app.post("/v1/dpo-requests", &s.admin, erase.clone()).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "erasure is a data protection officer's: {v}");
 
-        // Copies of the blob files taken before the erasure (as a backup would hold them).
+        // Copies of what is stored, taken before the erasure (as a backup would hold them).
         let mut copies = Vec::new();
         for id in [&rec1, &rec2, &transcript] {
-            let o = app.state.store.reader().await.unwrap().object(s.tenant, id.parse().unwrap()).await.unwrap();
-            let path = app.state.vault.blobs.local_path(s.tenant, &o.blob).unwrap();
-            copies.push((path.clone(), std::fs::read(&path).unwrap()));
+            let id: callvault_model::ObjectId = id.parse().unwrap();
+            let (name, bytes) = common::stored::bytes(&app, s.tenant, id).await;
+            copies.push((id, name, bytes));
         }
+        assert!(copies[2].1.ends_with(".cvi"), "the transcript is kept in its row");
         let (st, erasure) = app.post("/v1/dpo-requests", &dpo, erase).await;
         assert_eq!(st, StatusCode::ACCEPTED, "{erasure}");
         let erasure_id = erasure["id"].as_str().unwrap().to_owned();
@@ -359,9 +361,15 @@ async fn a_subject_is_found_reported_exported_and_erased_with_a_certificate() {
         }
         let (st, v) = app.get(&format!("/v1/interactions/{}", i1["id"].as_str().unwrap()), &recorder).await;
         assert_eq!(st, StatusCode::GONE, "{v}");
-        for (path, bytes) in &copies {
-            assert!(!path.exists(), "blob removed");
+        for (id, name, bytes) in &copies {
             assert!(!bytes.windows(9).any(|w| w == b"RECORDED-"), "the copy holds ciphertext only");
+            if name.ends_with(".cvi") {
+                let left = app.state.store.reader().await.unwrap().inline_blob(s.tenant, *id, name).await;
+                assert!(left.is_err(), "content kept in a row is erased with it");
+                continue;
+            }
+            let path = app.state.vault.blobs.local_path(s.tenant, name).unwrap();
+            assert!(!path.exists(), "blob removed");
             std::fs::write(path, bytes).unwrap();
         }
         let (st, _) = app.get(&format!("/v1/objects/{rec1}/content"), &recorder).await;

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 const DAY: i64 = 86_400_000;
 
 async fn upload(app: &TestApp, token: &str, query: &str) -> Value {
-    let data = vec![1u8; 2048];
+    // A recording: over 64 KiB, so it is a blob file (smaller content is kept in its row).
+    let data = vec![1u8; 70_000];
     let path = format!("/v1/objects?class=voice&size={}{query}", data.len());
     let (st, _, body) = app.raw("POST", &path, Some(token), Some(data), "audio/wav").await;
     assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));

@@ -18,9 +18,7 @@ async fn upload(app: &TestApp, token: &str, class: &str, data: &[u8], extra: &st
 }
 
 async fn blob_bytes(app: &TestApp, tenant: TenantId, id: &str) -> (String, Vec<u8>) {
-    let o = app.state.store.reader().await.unwrap().object(tenant, id.parse::<ObjectId>().unwrap()).await.unwrap();
-    let path = app.state.config.data_dir.join("blobs").join(tenant.to_string()).join(&o.blob);
-    (o.blob, std::fs::read(path).unwrap())
+    common::stored::bytes(app, tenant, id.parse::<ObjectId>().unwrap()).await
 }
 
 fn contains_window(hay: &[u8], needle: &[u8]) -> bool {
@@ -46,20 +44,15 @@ async fn integrity_failures_are_refused_reported_and_found() {
     let small_id = o["id"].as_str().unwrap().to_owned();
     let (_, o) = upload(&app, &s.recorder, "voice", &sample(1000, 5), "&consent=true").await;
     let intact = o["id"].as_str().unwrap().to_owned();
-    let flip = |name: String, at: usize| {
-        let path = app.state.config.data_dir.join("blobs").join(s.tenant.to_string()).join(name);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[at] ^= 0x5a;
-        std::fs::write(&path, bytes).unwrap();
-    };
     // A damaged first segment: a problem before any byte, never a 200 with a cut-off body.
-    flip(blob_bytes(&app, s.tenant, &small_id).await.0, HEADER_LEN + 100);
+    // (5,000 bytes: kept in its row.)
+    common::stored::flip(&app, s.tenant, small_id.parse().unwrap(), HEADER_LEN + 100).await;
     let (st, body) = content(&app, &s.recorder, &small_id, None).await;
     assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
     let problem: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(problem["type"], "urn:callvault:problem:integrity", "{problem}");
     // A damaged middle segment: the first goes out, then the transfer is aborted.
-    flip(blob_bytes(&app, s.tenant, &big_id).await.0, HEADER_LEN + SEALED_SEGMENT_SIZE + 10);
+    common::stored::flip(&app, s.tenant, big_id.parse().unwrap(), HEADER_LEN + SEALED_SEGMENT_SIZE + 10).await;
     let (st, body) = content_result(&app, &s.recorder, &big_id, None).await;
     assert_eq!(st, StatusCode::OK);
     assert!(body.is_err(), "the body must not end as if complete");

@@ -142,7 +142,8 @@ fn sth_row(row: &AnyRow) -> Result<SignedTreeHeadRow> {
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 200;
 
-fn values_list(rows: usize, columns: usize) -> String {
+/// `($1,…,$c),($c+1,…)` for `rows` rows of `columns` placeholders.
+pub(crate) fn values_list(rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {

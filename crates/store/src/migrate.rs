@@ -165,6 +165,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_object_fillfactor.sql"),
         postgres: include_str!("../migrations/postgres/0022_object_fillfactor.sql"),
     },
+    Migration {
+        version: 23,
+        name: "inline_content",
+        sqlite: include_str!("../migrations/sqlite/0023_inline_content.sql"),
+        postgres: include_str!("../migrations/postgres/0023_inline_content.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

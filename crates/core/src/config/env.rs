@@ -125,6 +125,10 @@ impl Config {
             self.max_object_bytes =
                 v.parse().map_err(|_| bad("CALLVAULT_MAX_OBJECT_BYTES", "expected a number".into()))?;
         }
+        if let Some(v) = env("CALLVAULT_SMALL_OBJECT_MAX_BYTES") {
+            self.small_object_max_bytes =
+                v.parse().map_err(|_| bad("CALLVAULT_SMALL_OBJECT_MAX_BYTES", "expected a number".into()))?;
+        }
         if let Some(v) = env("CALLVAULT_CEREMONY_LIFETIME_SECS") {
             self.ceremony_lifetime_secs =
                 v.parse().map_err(|_| bad("CALLVAULT_CEREMONY_LIFETIME_SECS", "expected a number".into()))?;

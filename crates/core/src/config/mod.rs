@@ -52,6 +52,11 @@ pub struct Config {
     /// Largest stored object (recording, transcript, e-mail) in bytes; uploads stream, so this
     /// is independent of `max_body_bytes`. At most the streaming format's 2^48 bytes.
     pub max_object_bytes: u64,
+    /// Uploads up to this many bytes (chat and SMS transcripts, e-mails) are kept sealed in
+    /// their object's row and committed in groups: the uploads of the moment share one
+    /// transaction, each answered once durable (default 64 KiB; 0 sends every upload to the blob
+    /// store with its own fsync and commit).
+    pub small_object_max_bytes: u64,
     /// Lifetime of a key ceremony proposal in seconds (default 15 minutes).
     pub ceremony_lifetime_secs: i64,
     /// Seconds after a custodian's appointment before they may approve a ceremony (default 24 h).
@@ -195,6 +200,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             audit_tree_head_interval_secs: 10,
             max_object_bytes: 16 * 1024 * 1024 * 1024,
+            small_object_max_bytes: 64 * 1024,
             ceremony_lifetime_secs: 15 * 60,
             custodian_cooling_off_secs: 24 * 3600,
             dial_count_skew_secs: 300,

@@ -9,6 +9,7 @@ pub mod access;
 pub mod blobs;
 pub mod ceremony;
 pub mod content;
+pub mod group;
 pub mod integrity;
 pub mod jobs;
 pub mod lifecycle;
@@ -95,6 +96,8 @@ pub struct Vault {
     rates: Mutex<HashMap<JobId, RateWindow>>,
     /// Appends to one transcript take turns on this node.
     pub appends: messages::Turns,
+    /// Small uploads committed in groups on this node.
+    pub groups: group::Groups,
 }
 
 /// Throughput of a running job since the runner (re)started it.
@@ -121,6 +124,7 @@ impl Vault {
             jobs_wakeup: tokio::sync::Notify::new(),
             rates: Mutex::new(HashMap::new()),
             appends: messages::Turns::default(),
+            groups: group::Groups::default(),
         }
     }
 
@@ -306,6 +310,8 @@ pub struct WrittenBlob {
     pub sha256: String,
     /// The blob's header bytes.
     pub header: Vec<u8>,
+    /// The sealed bytes, for content kept in its object's row.
+    pub inline: Option<Vec<u8>>,
 }
 
 /// Writes an object's content to a new blob under `target` (or plain when `None`), from a
@@ -346,7 +352,15 @@ impl BlobWriter {
     pub fn start(blobs: &BlobStore, o: &StoredObject, target: Option<&DataKey>) -> Result<Self, ContentError> {
         // A bound on the blob's length (header, segment tags): it only sizes remote parts.
         let blob_len = o.size.saturating_add(o.size / 1024).saturating_add(4096);
-        let mut pending = blobs.create(o.tenant_id, o.id, blob_len)?;
+        Self::begin(blobs.create(o.tenant_id, o.id, blob_len)?, o, target)
+    }
+
+    /// Starts content to be kept in its object's row (small uploads): sealed in memory.
+    pub fn start_inline(blobs: &BlobStore, o: &StoredObject, target: Option<&DataKey>) -> Result<Self, ContentError> {
+        Self::begin(blobs.create_inline(o.id), o, target)
+    }
+
+    fn begin(mut pending: PendingBlob, o: &StoredObject, target: Option<&DataKey>) -> Result<Self, ContentError> {
         let (header, mode) = match target {
             Some(dk) => {
                 let NewObject { header, wrapped_key, sealer } = Sealer::start(dk, &object_context(o), o.size)?;
@@ -432,7 +446,17 @@ impl BlobWriter {
     }
 
     /// Completes the blob and makes it durable (blocking); on error nothing is left behind.
-    pub fn finish(mut self) -> Result<WrittenBlob, ContentError> {
+    pub fn finish(self) -> Result<WrittenBlob, ContentError> {
+        self.complete(true)
+    }
+
+    /// Completes content started with [`Self::start_inline`]: its sealed bytes are in
+    /// [`WrittenBlob::inline`], for the transaction that writes its row.
+    pub fn finish_inline(self) -> Result<WrittenBlob, ContentError> {
+        self.complete(false)
+    }
+
+    fn complete(mut self, durable: bool) -> Result<WrittenBlob, ContentError> {
         let mode = std::mem::replace(&mut self.mode, WriteMode::Plain { written: 0, size: 0 });
         let result = match mode {
             WriteMode::Sealed { sealer, mut out, wrapped } => {
@@ -447,9 +471,13 @@ impl BlobWriter {
         let pending = self.pending.take();
         match (result, pending) {
             (Ok(wrapped_key), Some(pending)) => {
-                let name = pending.commit()?;
+                let (name, inline) = match (durable, pending.into_inline()) {
+                    (false, Ok((name, bytes))) => (name, Some(bytes)),
+                    (true, Err(pending)) => (pending.commit()?, None),
+                    _ => return Err(ContentError::Integrity("content finished where it was not started".into())),
+                };
                 let sha256 = std::mem::take(&mut self.sha).finish_hex();
-                Ok(WrittenBlob { name, wrapped_key, sha256, header: std::mem::take(&mut self.header) })
+                Ok(WrittenBlob { name, wrapped_key, sha256, header: std::mem::take(&mut self.header), inline })
             }
             (Err(e), pending) => {
                 if let Some(p) = pending {

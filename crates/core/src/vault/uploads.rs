@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 
 use std::sync::{Arc, OnceLock};
 
+use super::group::{self, Staged};
 use super::redaction::{self, Scanned};
 use super::{BlobWriter, ContentError, KeyError, WrittenBlob};
 use crate::audit::AppendError;
@@ -102,14 +103,23 @@ pub enum UploadError {
     Internal(String),
 }
 
+/// The caller may upload content for one service (or none), and the tenant collects it: the
+/// answer of [`admit`], which [`upload`] needs.
+#[derive(Debug)]
+pub struct Admitted {
+    permit: Permit,
+    service: Option<ServiceId>,
+}
+
 /// Whether the caller may upload content for `service` (or none), asked before the request
 /// is read: a caller who may not upload learns nothing more (the denial is audited).
-pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> Result<(), UploadError> {
+pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> Result<Admitted, UploadError> {
     let tenant = ctx.tenant()?;
     let resource =
         ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
-    ctx.authorize(state, Action::Create, &resource).await?;
-    recordings_collected(state, tenant).await
+    let permit = ctx.authorize(state, Action::Create, &resource).await?;
+    recordings_collected(state, tenant).await?;
+    Ok(Admitted { permit, service })
 }
 
 /// Refuses content while the tenant has switched the collection of recordings off.
@@ -123,10 +133,12 @@ async fn recordings_collected(state: &Services, tenant: callvault_model::TenantI
     }
 }
 
-/// Stores content for `ctx` from `body`, a stream of byte frames.
+/// Stores content for `ctx`, [`admit`]ted for `meta.service`, from `body`, a stream of byte
+/// frames.
 pub async fn upload<B, E>(
     state: &Services,
     ctx: &Ctx,
+    admitted: Admitted,
     meta: NewUpload,
     body: impl Stream<Item = Result<B, E>> + Unpin,
 ) -> Result<StoredObject, UploadError>
@@ -134,15 +146,10 @@ where
     B: AsRef<[u8]>,
 {
     let tenant = ctx.tenant()?;
-    let services = meta.service.as_slice();
-    let permit = ctx
-        .authorize(
-            state,
-            Action::Create,
-            &ResourceRef { services, ..ResourceRef::tenant_wide(Resource::Interaction, tenant) },
-        )
-        .await?;
-    recordings_collected(state, tenant).await?;
+    if admitted.service != meta.service {
+        return Err(UploadError::Invalid("service: not the one the upload was admitted for".into()));
+    }
+    let permit = admitted.permit;
     let (mut object, expected_sha) = draft(state, &permit, meta)?;
     let (dk, redact) = {
         let mut r = state.store.reader().await?;
@@ -162,13 +169,21 @@ where
         (state.vault.sealing_key(&mut r, tenant).await?, redact)
     };
     object.key_version = dk.as_ref().map(|d| d.version());
+    // Small content is kept in its row and committed with the uploads of the moment.
+    let grouped = object.size <= state.config.small_object_max_bytes;
     let open = {
         let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
-        move || BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
+        move || {
+            if grouped {
+                BlobWriter::start_inline(&vault.blobs, &meta, dk.as_deref())
+            } else {
+                BlobWriter::start(&vault.blobs, &meta, dk.as_deref())
+            }
+        }
     };
     let scanned = Arc::new(OnceLock::new());
     let body = redaction::scan(body, redact.then(|| redaction::Scanner::for_object(&object)), scanned.clone());
-    let WrittenBlob { name: blob, wrapped_key, sha256, header } = match write_body(open, body).await? {
+    let WrittenBlob { name: blob, wrapped_key, sha256, header, inline } = match write_body(open, body, grouped).await? {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
         Err(e) => return Err(UploadError::Content(e)),
@@ -195,12 +210,30 @@ where
     object.blob = blob.clone();
     object.wrapped_key = wrapped_key;
     object.header = header;
-    if let Err(e) = insert(state, ctx, &permit, &mut object).await {
-        remove_blob(state, tenant, blob).await;
-        return Err(e);
+    permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
+    let created =
+        ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
+            serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
+        );
+    let adopted = ctx.event("interaction.create").origin(ctx.origin(state));
+    let mut staged = Staged { object, inline, created, adopted };
+    let stored = if grouped {
+        state.vault.groups.commit(state, staged).await
+    } else {
+        group::commit_rows(state, &mut [&mut staged]).await.map(|()| staged.object)
+    };
+    match stored {
+        Ok(object) => {
+            if !grouped {
+                state.metrics.objects_stored.inc();
+            }
+            Ok(object)
+        }
+        Err(e) => {
+            remove_blob(state, tenant, blob).await;
+            Err(e)
+        }
     }
-    state.metrics.objects_stored.inc();
-    Ok(object)
 }
 
 /// The object's row as declared, before its content is written, and the SHA-256 expected.
@@ -274,10 +307,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| UploadError::Internal(e.to_string()))
 }
 
-/// Writes the body into a new blob opened by `open` with the first whole segment.
+/// Writes the body into a new blob opened by `open` with the first whole segment: durable when
+/// this returns, or sealed in memory for its row when `inline`.
 async fn write_body<B: AsRef<[u8]>, E>(
     open: impl FnOnce() -> Result<BlobWriter, ContentError> + Send + 'static,
     mut stream: impl Stream<Item = Result<B, E>> + Unpin,
+    inline: bool,
 ) -> Result<Result<WrittenBlob, ContentError>, UploadError> {
     let interrupted = || ContentError::Integrity("the upload was interrupted".into());
     let mut open = Some(open);
@@ -354,52 +389,11 @@ async fn write_body<B: AsRef<[u8]>, E>(
                 if !segment.is_empty() {
                     w.write(&mut segment)?;
                 }
-                w.finish()
+                if inline { w.finish_inline() } else { w.finish() }
             })
             .await
         }
     }
-}
-
-/// The object's row and its audit entry, in one transaction.
-async fn insert(state: &Services, ctx: &Ctx, permit: &Permit, object: &mut StoredObject) -> Result<(), UploadError> {
-    permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
-    let mut tx = state.store.begin().await?;
-    // The spans its interaction's recording was paused so far, for playback and reports.
-    if let Some(reference) = &object.interaction
-        && let Some(id) = tx.interaction_by_reference(object.tenant_id, reference).await?
-    {
-        object.paused = crate::recording::pauses::spans(&mut tx, state, object.tenant_id, id).await?;
-    }
-    let object = &*object;
-    tx.insert_object(object).await?;
-    // Content uploaded under a reference no interaction has gets its interaction.
-    if let Some(reference) = &object.interaction {
-        let row = crate::subjects::adopted(
-            object.tenant_id,
-            reference,
-            object.class,
-            object.service_id,
-            object.consent,
-            object.recorded_at,
-            object.created_at,
-        );
-        if tx.ensure_interaction(&row).await? {
-            let event = ctx
-                .event("interaction.create")
-                .target("interaction", row.id)
-                .origin(ctx.origin(state))
-                .details(serde_json::json!({ "channel": row.channel, "from_upload": object.id }));
-            state.auditor.record(&mut tx, object.created_at, &event).await?;
-        }
-    }
-    let event =
-        ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
-            serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
-        );
-    state.auditor.record(&mut tx, object.created_at, &event).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Removes a blob that no row will name (compensation of a failed write; best effort, the

@@ -92,7 +92,7 @@ async fn upload_object(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<StoredObject>)> {
-    uploads::admit(&state, &ctx, p.service).await?;
+    let admitted = uploads::admit(&state, &ctx, p.service).await?;
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .map(|v| {
@@ -138,7 +138,7 @@ async fn upload_object(
         size,
         sha256: p.sha256,
     };
-    let object = uploads::upload(&state, &ctx, meta, body.into_data_stream()).await?;
+    let object = uploads::upload(&state, &ctx, admitted, meta, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, axum::Json(object)))
 }
 

@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod s3;
 pub mod schema;
 pub mod sip;
+pub mod stored;
 
 use std::sync::Arc;
 

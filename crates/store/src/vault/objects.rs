@@ -1,11 +1,24 @@
 //! Content objects: metadata, blob names and wrapped content keys.
 
 use super::*;
+use crate::Backend;
 
 /// Content objects: metadata, blob names and wrapped content keys.
 pub trait ObjectStore {
     /// Inserts an object's metadata.
     async fn insert_object(&mut self, o: &StoredObject) -> Result<()>
+    where
+        Self: Writable;
+    /// Inserts many objects' metadata with few statements (group commit of uploads), each with
+    /// its sealed content when it is kept in the row (small content).
+    async fn insert_objects(&mut self, objects: &[(&StoredObject, Option<&[u8]>)]) -> Result<()>
+    where
+        Self: Writable;
+    /// The content kept in an object's row under blob name `blob`.
+    async fn inline_blob(&mut self, tenant: TenantId, id: ObjectId, blob: &str) -> Result<Vec<u8>>;
+    /// Drops the content kept in an object's row under blob name `blob` (erasure, or content
+    /// that moved); nothing when the row has none.
+    async fn clear_inline_blob(&mut self, tenant: TenantId, id: ObjectId, blob: &str) -> Result<()>
     where
         Self: Writable;
     /// One object.
@@ -77,34 +90,84 @@ impl<C: Conn> ObjectStore for C {
     where
         Self: Writable,
     {
-        let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
-        sqlx::query(
-            "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, recorded_at, \
-             consent, content_type, size, sha256, blob, header, key_version, wrapped_key, created_at, redactions, \
-             consent_outcome, recording_kind, paused_spans) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        self.insert_objects(&[(o, None)]).await
+    }
+
+    async fn insert_objects(&mut self, objects: &[(&StoredObject, Option<&[u8]>)]) -> Result<()>
+    where
+        Self: Writable,
+    {
+        // 22 values a row. SQLite (through sqlx) looks each placeholder up by a linear scan of
+        // the statement's names, so a statement's cost grows with the square of its values: 16
+        // rows a statement there (and few distinct statements to cache); 400 on PostgreSQL.
+        let rows = match self.engine() {
+            Backend::Sqlite => 16,
+            Backend::Postgres => 400,
+        };
+        for chunk in objects.chunks(rows) {
+            // Only placeholders are formatted into the statement; every value is bound.
+            let sql = format!(
+                "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, \
+                 recorded_at, consent, content_type, size, sha256, blob, header, key_version, wrapped_key, \
+                 created_at, redactions, consent_outcome, recording_kind, paused_spans, inline_blob) VALUES {}",
+                crate::audit::values_list(chunk.len(), 22)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &(o, inline) in chunk {
+                let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
+                q = q
+                    .bind(o.id.to_string())
+                    .bind(o.tenant_id.to_string())
+                    .bind(o.class.as_str())
+                    .bind(o.interaction.clone())
+                    .bind(o.service_id.map(|s| s.to_string()))
+                    .bind(to_json(&agents)?)
+                    .bind(o.contact_ref.clone())
+                    .bind(o.recorded_at.millis())
+                    .bind(i64::from(o.consent == Consent::Yes))
+                    .bind(o.content_type.clone())
+                    .bind(i64_of(o.size))
+                    .bind(o.sha256.clone())
+                    .bind(o.blob.clone())
+                    .bind(o.header.clone())
+                    .bind(o.key_version.map(i64::from))
+                    .bind(o.wrapped_key.clone())
+                    .bind(o.created_at.millis())
+                    .bind(i64::from(o.redactions))
+                    .bind(o.consent.as_str())
+                    .bind(o.recording.as_str())
+                    .bind(to_json(&o.paused)?)
+                    .bind(inline.map(<[u8]>::to_vec));
+            }
+            q.execute(self.conn()).await?;
+        }
+        Ok(())
+    }
+
+    async fn inline_blob(&mut self, tenant: TenantId, id: ObjectId, blob: &str) -> Result<Vec<u8>> {
+        let row = sqlx::query(
+            "SELECT inline_blob FROM op_object WHERE tenant_id = $1 AND id = $2 AND blob = $3 AND inline_blob IS NOT NULL",
         )
-        .bind(o.id.to_string())
-        .bind(o.tenant_id.to_string())
-        .bind(o.class.as_str())
-        .bind(o.interaction.clone())
-        .bind(o.service_id.map(|s| s.to_string()))
-        .bind(to_json(&agents)?)
-        .bind(o.contact_ref.clone())
-        .bind(o.recorded_at.millis())
-        .bind(i64::from(o.consent == Consent::Yes))
-        .bind(o.content_type.clone())
-        .bind(i64_of(o.size))
-        .bind(o.sha256.clone())
-        .bind(o.blob.clone())
-        .bind(o.header.clone())
-        .bind(o.key_version.map(i64::from))
-        .bind(o.wrapped_key.clone())
-        .bind(o.created_at.millis())
-        .bind(i64::from(o.redactions))
-        .bind(o.consent.as_str())
-        .bind(o.recording.as_str())
-        .bind(to_json(&o.paused)?)
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(blob.to_owned())
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(row.try_get("inline_blob")?)
+    }
+
+    async fn clear_inline_blob(&mut self, tenant: TenantId, id: ObjectId, blob: &str) -> Result<()>
+    where
+        Self: Writable,
+    {
+        sqlx::query(
+            "UPDATE op_object SET inline_blob = NULL WHERE tenant_id = $1 AND id = $2 AND blob = $3 \
+             AND inline_blob IS NOT NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(blob.to_owned())
         .execute(self.conn())
         .await?;
         Ok(())
@@ -153,7 +216,7 @@ impl<C: Conn> ObjectStore for C {
         Self: Writable,
     {
         let r = sqlx::query(
-            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7 \
+            "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7, inline_blob = NULL \
              WHERE tenant_id = $1 AND id = $2 AND blob = $3",
         )
         .bind(tenant.to_string())
@@ -174,7 +237,7 @@ impl<C: Conn> ObjectStore for C {
     {
         let r = sqlx::query(
             "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7, size = $8, sha256 = $9, \
-             redactions = $10 WHERE tenant_id = $1 AND id = $2 AND blob = $3",
+             redactions = $10, inline_blob = NULL WHERE tenant_id = $1 AND id = $2 AND blob = $3",
         )
         .bind(new.tenant_id.to_string())
         .bind(new.id.to_string())

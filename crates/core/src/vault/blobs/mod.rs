@@ -5,6 +5,11 @@
 //! header) is handed to either. Blobs no row names — left by a crash between the write and the
 //! commit, or between the commit and the delete — are removed by [`BlobStore::sweep`].
 //!
+//! Small content (uploads up to `small_object_max_bytes`: chat and SMS transcripts, e-mails) is
+//! kept in its object's row instead (blob names ending `.cvi`), written by the transaction that
+//! writes the row, so uploads committed together share one commit ([`super::group`]); reading
+//! and erasing such a blob goes through the database.
+//!
 //! The blocking methods (`create`, `open`, `remove`, `sweep` and everything on [`PendingBlob`]
 //! and [`BlobRead`]) run on blocking threads (`spawn_blocking`); the S3 backend drives its
 //! requests on the runtime it was built on from there.
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use callvault_model::{ObjectId, TenantId};
+use callvault_store::prelude::*;
 
 pub use s3::S3Settings;
 
@@ -24,6 +30,75 @@ pub use s3::S3Settings;
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     backend: Backend,
+    inline: Option<Inline>,
+}
+
+/// Content kept in its object's row (blob names ending `.cvi`), read and erased through the
+/// database from blocking threads.
+#[derive(Clone)]
+struct Inline {
+    store: callvault_store::Store,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inline")
+    }
+}
+
+/// Whether a blob name names content kept in its object's row.
+pub fn is_inline(name: &str) -> bool {
+    name.ends_with(".cvi")
+}
+
+/// The object a blob name belongs to (names start with the object's id).
+fn object_of(name: &str) -> std::io::Result<ObjectId> {
+    name.split('.')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a blob name"))
+}
+
+fn io_error(e: callvault_store::StoreError) -> std::io::Error {
+    match e {
+        callvault_store::StoreError::NotFound => std::io::Error::from(std::io::ErrorKind::NotFound),
+        e => std::io::Error::other(e.to_string()),
+    }
+}
+
+impl Inline {
+    async fn read(&self, tenant: TenantId, name: &str) -> std::io::Result<Vec<u8>> {
+        let mut r = self.store.reader().await.map_err(io_error)?;
+        r.inline_blob(tenant, object_of(name)?, name).await.map_err(io_error)
+    }
+
+    async fn clear(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        let mut tx = self.store.begin().await.map_err(io_error)?;
+        tx.clear_inline_blob(tenant, object_of(name)?, name).await.map_err(io_error)?;
+        tx.commit().await.map_err(io_error)
+    }
+}
+
+/// Content read from its object's row.
+struct InlineReader(Vec<u8>);
+
+impl BlobRead for InlineReader {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn plan(&mut self, _start: u64, _end: u64) {}
+
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        let piece = start
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(start..end))
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(piece);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +117,8 @@ pub struct PendingBlob {
 enum Sink {
     Local(local::LocalPending),
     S3(Box<s3::S3Pending>),
+    /// Content kept in its object's row: written with the row, in its transaction.
+    Inline(Vec<u8>),
 }
 
 /// A stored blob opened for reading at any offset.
@@ -65,6 +142,10 @@ impl PendingBlob {
         match &mut self.sink {
             Sink::Local(p) => p.write(bytes),
             Sink::S3(p) => p.write(bytes),
+            Sink::Inline(b) => {
+                b.extend_from_slice(bytes);
+                Ok(())
+            }
         }
     }
 
@@ -73,6 +154,10 @@ impl PendingBlob {
         match &mut self.sink {
             Sink::Local(p) => p.write_all_slices(slices),
             Sink::S3(p) => slices.iter().try_for_each(|s| p.write(s)),
+            Sink::Inline(b) => {
+                slices.iter().for_each(|s| b.extend_from_slice(s));
+                Ok(())
+            }
         }
     }
 
@@ -81,6 +166,11 @@ impl PendingBlob {
         match &mut self.sink {
             Sink::Local(p) => p.write_pair(first, second),
             Sink::S3(p) => p.write(first).and_then(|()| p.write(second)),
+            Sink::Inline(b) => {
+                b.extend_from_slice(first);
+                b.extend_from_slice(second);
+                Ok(())
+            }
         }
     }
 
@@ -89,8 +179,18 @@ impl PendingBlob {
         match self.sink {
             Sink::Local(p) => p.commit(&self.name)?,
             Sink::S3(p) => (*p).commit()?,
+            Sink::Inline(_) => return Err(std::io::Error::other("content kept in its row is stored with the row")),
         }
         Ok(self.name)
+    }
+
+    /// The sealed bytes of a blob kept in its object's row, with its name: `None` for a blob
+    /// of the blob store (which [`Self::commit`] makes durable).
+    pub fn into_inline(self) -> Result<(String, Vec<u8>), Self> {
+        match self.sink {
+            Sink::Inline(bytes) => Ok((self.name, bytes)),
+            sink => Err(Self { name: self.name, sink }),
+        }
     }
 
     /// Drops what was written; nothing becomes visible.
@@ -98,6 +198,7 @@ impl PendingBlob {
         match self.sink {
             Sink::Local(p) => p.abort(),
             Sink::S3(p) => (*p).abort(),
+            Sink::Inline(_) => {}
         }
     }
 }
@@ -105,12 +206,30 @@ impl PendingBlob {
 impl BlobStore {
     /// Local files under `root` (`<root>/<tenant>/<name>`).
     pub fn local(root: PathBuf) -> Self {
-        Self { backend: Backend::Local(local::LocalBlobs::new(root)) }
+        Self { backend: Backend::Local(local::LocalBlobs::new(root)), inline: None }
     }
 
     /// An S3-compatible bucket; requests run on the current Tokio runtime.
     pub fn s3(settings: &S3Settings) -> Result<Self, String> {
-        Ok(Self { backend: Backend::S3(s3::S3Blobs::new(settings)?) })
+        Ok(Self { backend: Backend::S3(s3::S3Blobs::new(settings)?), inline: None })
+    }
+
+    /// Lets the store read and erase content kept in its object's row (small uploads) through
+    /// `store`, from blocking threads of the current Tokio runtime.
+    pub fn with_database(mut self, store: callvault_store::Store) -> Self {
+        self.inline = tokio::runtime::Handle::try_current().ok().map(|runtime| Inline { store, runtime });
+        self
+    }
+
+    /// Starts content to be kept in its object's row: sealed in memory, stored by the
+    /// transaction that writes the row ([`PendingBlob::into_inline`]).
+    pub fn create_inline(&self, object: ObjectId) -> PendingBlob {
+        let name = format!("{object}.{}.cvi", hex::encode(callvault_crypto::digest::random_array::<6>()));
+        PendingBlob { name, sink: Sink::Inline(Vec::new()) }
+    }
+
+    fn inline(&self) -> std::io::Result<&Inline> {
+        self.inline.as_ref().ok_or_else(|| std::io::Error::other("content kept in rows needs the database"))
     }
 
     /// Where blobs go, for logs and the status page (no credentials).
@@ -138,6 +257,12 @@ impl BlobStore {
 
     /// Opens a blob, filling `head` with its first bytes (one request on S3).
     pub fn open(&self, tenant: TenantId, name: &str, head: &mut [u8]) -> std::io::Result<Box<dyn BlobRead>> {
+        if is_inline(name) {
+            let inline = self.inline()?;
+            let mut reader = InlineReader(inline.runtime.block_on(inline.read(tenant, name))?);
+            reader.read_exact_at(0, head)?;
+            return Ok(Box::new(reader));
+        }
         match &self.backend {
             Backend::Local(l) => l.open(tenant, name, head),
             Backend::S3(s) => s.open(tenant, name, head),
@@ -146,6 +271,10 @@ impl BlobStore {
 
     /// Removes a blob (blocking); a missing blob is fine.
     pub fn remove(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        if is_inline(name) {
+            let inline = self.inline()?;
+            return inline.runtime.block_on(inline.clear(tenant, name));
+        }
         match &self.backend {
             Backend::Local(l) => l.remove(tenant, name),
             Backend::S3(s) => s.remove(tenant, name),
@@ -154,6 +283,9 @@ impl BlobStore {
 
     /// Removes a blob from async code; a missing blob is fine.
     pub async fn delete(&self, tenant: TenantId, name: &str) -> std::io::Result<()> {
+        if is_inline(name) {
+            return self.inline()?.clear(tenant, name).await;
+        }
         match &self.backend {
             Backend::Local(l) => l.remove(tenant, name),
             Backend::S3(s) => s.delete(tenant, name).await,
