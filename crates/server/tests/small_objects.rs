@@ -150,3 +150,38 @@ async fn with_the_setting_at_zero_every_upload_gets_a_blob_file() {
     assert_eq!(&bytes[24..], b"hello", "a plain tenant's blob holds the content after its header");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_transcript_stays_in_its_row_until_it_outgrows_it() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let s = setup(&app).await;
+    ceremony(&app, &s, "enable_encryption", json!({})).await;
+    let (st, chat) =
+        app.post("/v1/interactions", &s.recorder, json!({ "channel": "sms", "direction": "inbound" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{chat}");
+    let path = format!("/v1/interactions/{}/messages", chat["id"].as_str().unwrap());
+    let mut names = Vec::new();
+    let mut object = None;
+    for i in 0..3 {
+        let text = format!("message {i} ").repeat(2_500);
+        let (st, sent) = app.post(&path, &s.recorder, json!({ "from": "customer", "text": text })).await;
+        assert_eq!(st, StatusCode::CREATED, "{sent}");
+        let id: ObjectId = sent["object"].as_str().unwrap().parse().unwrap();
+        names.push(common::stored::bytes(&app, s.tenant, id).await.0);
+        object = Some(id);
+    }
+    // About 25 KB, 50 KB: in the row; 75 KB: a blob file, and the row's copy is gone.
+    assert!(names[0].ends_with(".cvi") && names[1].ends_with(".cvi"), "{names:?}");
+    assert!(names[2].ends_with(".cvb"), "{names:?}");
+    let object = object.unwrap();
+    let mut r = app.state.store.reader().await.unwrap();
+    assert!(r.inline_blob(s.tenant, object, &names[1]).await.is_err(), "the row kept its old content");
+    drop(r);
+    let (st, body) = content(&app, &s.recorder, &object.to_string(), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let lines: Vec<Value> =
+        body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2]["text"].as_str().unwrap().starts_with("message 2 "));
+    app.cleanup().await;
+}

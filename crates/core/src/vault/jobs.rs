@@ -52,6 +52,8 @@ impl JobError {
 
 /// Objects per rewrap transaction.
 pub const REWRAP_BATCH: i64 = 2000;
+/// Rewrap batches per job step (between claims of the job).
+const REWRAP_BATCHES_PER_STEP: usize = 8;
 /// Objects per round of content transforms.
 pub const TRANSFORM_BATCH: i64 = 16;
 /// Unreferenced blob files younger than this are left alone by the sweep (an upload may be
@@ -144,10 +146,26 @@ async fn step(state: &Services, mut job: Job) -> Result<(), JobError> {
     }
     if job.kind == JobKind::Rewrap {
         let target = job.target_version.ok_or_else(|| JobError::Inconsistent("rewrap without a target version"))?;
-        let rows =
-            state.store.reader().await?.rewrap_rows(job.tenant_id, target, job.cursor.as_deref(), REWRAP_BATCH).await?;
+        let tenant = job.tenant_id;
+        let read = |cursor: Option<String>| async move {
+            let mut r = state.store.reader().await?;
+            Ok::<_, JobError>(r.rewrap_rows(tenant, target, cursor.as_deref(), REWRAP_BATCH).await?)
+        };
+        let mut rows = read(job.cursor.clone()).await?;
         if !rows.is_empty() {
-            return rewrap_batch(state, &mut job, target, &rows).await;
+            // Pipelined: the next batch is read while this one is written (the next lies after
+            // this one's last id, which the write does not touch); each batch commits its own
+            // progress, so a kill loses at most the batch in flight.
+            for _ in 0..REWRAP_BATCHES_PER_STEP {
+                let next_cursor = rows.last().map(|o| o.id.to_string());
+                let (written, next) = tokio::join!(rewrap_batch(state, &mut job, target, &rows), read(next_cursor));
+                written?;
+                rows = next?;
+                if rows.is_empty() {
+                    break;
+                }
+            }
+            return Ok(());
         }
     }
     let objects = if job.kind == JobKind::Rewrap {

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 use super::uploads::{UploadError, remove_blob};
-use super::{ContentError, WrittenBlob, read_plain, write_blob};
+use super::{BlobWriter, ContentError, WrittenBlob, read_plain, write_blob};
 use crate::caller::Ctx;
 use crate::services::Services;
 
@@ -220,6 +220,7 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
         }
         let vault = state.vault.clone();
         let (max, new_line) = (state.config.max_object_bytes, line.clone());
+        let inline_max = state.config.small_object_max_bytes;
         let old = existing.clone();
         let built =
             tokio::task::spawn_blocking(move || -> Result<(StoredObject, Outcome, WrittenBlob), UploadError> {
@@ -238,8 +239,16 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
                 }
                 object.size = body.len() as u64;
                 object.key_version = target_dk.as_ref().map(|d| d.version());
-                let written = write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| sink(&mut body))
-                    .map_err(UploadError::Content)?;
+                // A transcript up to `small_object_max_bytes` is kept in its row: the append is
+                // one commit, no file and no fsync of its own.
+                let written = if body.len() as u64 <= inline_max {
+                    let mut w = BlobWriter::start_inline(&vault.blobs, &object, target_dk.as_deref())
+                        .map_err(UploadError::Content)?;
+                    w.write(&mut body).and_then(|()| w.finish_inline())
+                } else {
+                    write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| sink(&mut body))
+                }
+                .map_err(UploadError::Content)?;
                 object.redactions = object.redactions.saturating_add(outcome.redactions);
                 Ok((object, outcome, written))
             })
@@ -250,7 +259,8 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
         object.wrapped_key = written.wrapped_key;
         object.header = written.header;
         let old_blob = std::mem::replace(&mut object.blob, written.name.clone());
-        match commit(state, ctx, &permit, &object, existing.as_ref().map(|_| old_blob.as_str()), id, &outcome).await {
+        let content = (&object, written.inline.as_deref());
+        match commit(state, ctx, &permit, content, existing.as_ref().map(|_| old_blob.as_str()), id, &outcome).await {
             Ok(()) => {
                 if existing.is_some() {
                     remove_blob(state, tenant, old_blob).await;
@@ -371,7 +381,7 @@ async fn commit(
     state: &Services,
     ctx: &Ctx,
     permit: &crate::caller::Permit,
-    object: &StoredObject,
+    (object, inline): (&StoredObject, Option<&[u8]>),
     old_blob: Option<&str>,
     interaction: InteractionId,
     outcome: &Outcome,
@@ -379,13 +389,13 @@ async fn commit(
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let mut tx = state.store.begin().await?;
     match old_blob {
-        Some(old) => match tx.replace_object_content(old, object).await {
+        Some(old) => match tx.replace_object_content(old, object, inline).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(Lost),
             Err(e) => return Err(e.into()),
         },
         None => {
-            match tx.insert_object(object).await {
+            match tx.insert_objects(&[(object, inline)]).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => return Err(Lost),
                 Err(e) => return Err(e.into()),

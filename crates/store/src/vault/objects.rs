@@ -35,9 +35,10 @@ pub trait ObjectStore {
     ) -> Result<()>
     where
         Self: Writable;
-    /// Switches an object to new content: its blob, key, size, digest and redaction count
-    /// (compare-and-swap on the old blob name; `NotFound` when it changed meanwhile).
-    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject) -> Result<()>
+    /// Switches an object to new content: its blob, key, size, digest and redaction count, and
+    /// the content kept in the row (`None` for content in the blob store) (compare-and-swap on
+    /// the old blob name; `NotFound` when it changed meanwhile).
+    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject, inline: Option<&[u8]>) -> Result<()>
     where
         Self: Writable;
     /// Replaces an object's wrapped content key (compare-and-swap on the old version).
@@ -231,13 +232,13 @@ impl<C: Conn> ObjectStore for C {
         affected(r)
     }
 
-    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject) -> Result<()>
+    async fn replace_object_content(&mut self, old_blob: &str, new: &StoredObject, inline: Option<&[u8]>) -> Result<()>
     where
         Self: Writable,
     {
         let r = sqlx::query(
             "UPDATE op_object SET blob = $4, key_version = $5, wrapped_key = $6, header = $7, size = $8, sha256 = $9, \
-             redactions = $10, inline_blob = NULL WHERE tenant_id = $1 AND id = $2 AND blob = $3",
+             redactions = $10, inline_blob = $11 WHERE tenant_id = $1 AND id = $2 AND blob = $3",
         )
         .bind(new.tenant_id.to_string())
         .bind(new.id.to_string())
@@ -249,6 +250,7 @@ impl<C: Conn> ObjectStore for C {
         .bind(i64_of(new.size))
         .bind(new.sha256.clone())
         .bind(i64::from(new.redactions))
+        .bind(inline.map(<[u8]>::to_vec))
         .execute(self.conn())
         .await?;
         affected(r)
