@@ -31,8 +31,7 @@ pub struct Metrics {
     pub logins: Family<Vec<(String, String)>, Counter>,
     /// Objects stored.
     pub objects_stored: Counter,
-    /// Transactions that committed a group of small uploads (`objects_stored` / this = the
-    /// uploads a commit carried on average).
+    /// Transactions that committed a group of small uploads (kept in their rows).
     pub upload_groups: Counter,
 }
 

@@ -79,7 +79,6 @@ async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
         match commit_rows(&state, &mut uploads).await {
             Ok(()) => {
                 state.metrics.upload_groups.inc();
-                state.metrics.objects_stored.inc_by(waiting.len() as u64);
                 for (staged, done) in waiting {
                     let _ = done.send(Ok(staged.object));
                 }
@@ -88,9 +87,6 @@ async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
                 tracing::warn!(error = %e, uploads = waiting.len(), "a group commit failed; committing one by one");
                 for (mut staged, done) in waiting {
                     let result = commit_rows(&state, &mut [&mut staged]).await;
-                    if result.is_ok() {
-                        state.metrics.objects_stored.inc();
-                    }
                     let _ = done.send(result.map(|()| staged.object));
                 }
             }

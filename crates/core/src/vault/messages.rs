@@ -244,7 +244,7 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
                 let written = if body.len() as u64 <= inline_max {
                     let mut w = BlobWriter::start_inline(&vault.blobs, &object, target_dk.as_deref())
                         .map_err(UploadError::Content)?;
-                    w.write(&mut body).and_then(|()| w.finish_inline())
+                    w.write(&mut body).and_then(|()| w.finish())
                 } else {
                     write_blob(&vault.blobs, &object, target_dk.as_deref(), &mut |sink| sink(&mut body))
                 }

@@ -445,18 +445,10 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Completes the blob and makes it durable (blocking); on error nothing is left behind.
-    pub fn finish(self) -> Result<WrittenBlob, ContentError> {
-        self.complete(true)
-    }
-
-    /// Completes content started with [`Self::start_inline`]: its sealed bytes are in
-    /// [`WrittenBlob::inline`], for the transaction that writes its row.
-    pub fn finish_inline(self) -> Result<WrittenBlob, ContentError> {
-        self.complete(false)
-    }
-
-    fn complete(mut self, durable: bool) -> Result<WrittenBlob, ContentError> {
+    /// Completes the blob (blocking): a blob-store blob is durable when this returns; content
+    /// started with [`Self::start_inline`] comes back sealed in [`WrittenBlob::inline`], for the
+    /// transaction that writes its row. On error nothing is left behind.
+    pub fn finish(mut self) -> Result<WrittenBlob, ContentError> {
         let mode = std::mem::replace(&mut self.mode, WriteMode::Plain { written: 0, size: 0 });
         let result = match mode {
             WriteMode::Sealed { sealer, mut out, wrapped } => {
@@ -471,10 +463,9 @@ impl BlobWriter {
         let pending = self.pending.take();
         match (result, pending) {
             (Ok(wrapped_key), Some(pending)) => {
-                let (name, inline) = match (durable, pending.into_inline()) {
-                    (false, Ok((name, bytes))) => (name, Some(bytes)),
-                    (true, Err(pending)) => (pending.commit()?, None),
-                    _ => return Err(ContentError::Integrity("content finished where it was not started".into())),
+                let (name, inline) = match pending.into_inline() {
+                    Ok((name, bytes)) => (name, Some(bytes)),
+                    Err(pending) => (pending.commit()?, None),
                 };
                 let sha256 = std::mem::take(&mut self.sha).finish_hex();
                 Ok(WrittenBlob { name, wrapped_key, sha256, header: std::mem::take(&mut self.header), inline })

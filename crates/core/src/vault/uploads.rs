@@ -183,7 +183,7 @@ where
     };
     let scanned = Arc::new(OnceLock::new());
     let body = redaction::scan(body, redact.then(|| redaction::Scanner::for_object(&object)), scanned.clone());
-    let WrittenBlob { name: blob, wrapped_key, sha256, header, inline } = match write_body(open, body, grouped).await? {
+    let WrittenBlob { name: blob, wrapped_key, sha256, header, inline } = match write_body(open, body).await? {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
         Err(e) => return Err(UploadError::Content(e)),
@@ -224,9 +224,7 @@ where
     };
     match stored {
         Ok(object) => {
-            if !grouped {
-                state.metrics.objects_stored.inc();
-            }
+            state.metrics.objects_stored.inc();
             Ok(object)
         }
         Err(e) => {
@@ -308,11 +306,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// Writes the body into a new blob opened by `open` with the first whole segment: durable when
-/// this returns, or sealed in memory for its row when `inline`.
+/// this returns, or sealed in memory for its row ([`BlobWriter::start_inline`]).
 async fn write_body<B: AsRef<[u8]>, E>(
     open: impl FnOnce() -> Result<BlobWriter, ContentError> + Send + 'static,
     mut stream: impl Stream<Item = Result<B, E>> + Unpin,
-    inline: bool,
 ) -> Result<Result<WrittenBlob, ContentError>, UploadError> {
     let interrupted = || ContentError::Integrity("the upload was interrupted".into());
     let mut open = Some(open);
@@ -389,7 +386,7 @@ async fn write_body<B: AsRef<[u8]>, E>(
                 if !segment.is_empty() {
                     w.write(&mut segment)?;
                 }
-                if inline { w.finish_inline() } else { w.finish() }
+                w.finish()
             })
             .await
         }
