@@ -321,6 +321,12 @@ impl Gone {
     }
 }
 
+/// The keyed digest an erasure closes a reference by (see `callvault_store::ClosingStore`): a
+/// reference is whatever a recorder sends, so it is not kept in clear after the erasure.
+pub(crate) fn reference_digest(state: &Services, reference: &str) -> String {
+    state.auditor.pseudonym(format!("interaction reference {reference}").as_bytes())
+}
+
 /// Items per transaction of the purge and of an erasure.
 pub const BATCH: usize = 500;
 

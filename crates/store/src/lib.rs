@@ -15,6 +15,7 @@
 mod audit;
 pub mod calls;
 pub mod classes;
+mod closing;
 mod collection;
 mod dial;
 mod directory;
@@ -38,6 +39,7 @@ use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditHead, AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow};
 pub use calls::CallStore;
+pub use closing::{CLOSED_REFERENCE, ClosingStore, Held};
 pub use collection::CollectionStore;
 pub use dial::DialStore;
 pub use directory::{DirectoryStore, NewUser, UserPatch};
@@ -60,10 +62,10 @@ pub use vault::{
 /// domains calls methods of several traits on one transaction.
 pub mod prelude {
     pub use crate::{
-        AuditStore, CallStore, CeremonyStore, CollectionStore, CredentialStore, DialStore, DirectoryStore, DpoStore,
-        GrantStore, IdentityStore, InteractionStore, JobStore, KeyStore, ListStore, NotificationStore, ObjectStore,
-        RecordingStore, RetentionStore, RoleStore, ServiceAccountStore, SessionStore, SigningKeyStore, TenantStore,
-        VaultStore, WebhookStore, Writable,
+        AuditStore, CallStore, CeremonyStore, ClosingStore, CollectionStore, CredentialStore, DialStore,
+        DirectoryStore, DpoStore, GrantStore, IdentityStore, InteractionStore, JobStore, KeyStore, ListStore,
+        NotificationStore, ObjectStore, RecordingStore, RetentionStore, RoleStore, ServiceAccountStore, SessionStore,
+        SigningKeyStore, TenantStore, VaultStore, WebhookStore, Writable,
     };
 }
 
@@ -285,6 +287,20 @@ impl Store {
         Ok(Some(Listener { inner }))
     }
 
+    /// Makes what was deleted unrecoverable from the database's files: on SQLite the
+    /// write-ahead log (which still holds the pages as they were before the delete) is
+    /// checkpointed into the database and truncated to zero bytes; `false` when readers kept it
+    /// from completing (the next checkpoint completes it). On PostgreSQL nothing here: its
+    /// write-ahead log and dead row versions are the server's (VACUUM and WAL recycling).
+    pub async fn checkpoint(&self) -> Result<bool> {
+        if self.backend == Backend::Postgres {
+            return Ok(true);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.write).await?;
+        let busy: i64 = row.try_get(0)?;
+        Ok(busy == 0)
+    }
+
     /// Closes all connections.
     pub async fn close(&self) {
         self.write.close().await;
@@ -299,9 +315,11 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
+                // `secure_delete`: a deleted row's bytes (a wrapped content key, sealed content
+                // kept in the row) are overwritten with zeros, not left in free pages.
                 sqlx::raw_sql(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;",
                 )
                 .execute(conn)
                 .await?;

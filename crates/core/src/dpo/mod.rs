@@ -547,6 +547,9 @@ async fn erase(state: &Services, req: &DpoRequest) -> Result<(DpoRequestState, s
     }
     let details = serde_json::json!({ "request": request, "subject": subject });
     let audit = |action: &'static str| AuditEvent::new(Some(tenant), Actor::System, action).details(details.clone());
+    // The references are closed before anything is listed for erasure: what was written under
+    // them before is listed, what comes after is refused.
+    let data = close(state, req, data, &audit).await?;
     // The opt-out of an internal do-not-call list outlives the erasure as a keyed digest.
     let mut dnc = 0u64;
     for i in data.identifiers.iter().filter(|i| i.kind == IdentifierKind::Phone) {
@@ -597,12 +600,79 @@ async fn erase(state: &Services, req: &DpoRequest) -> Result<(DpoRequestState, s
     tx.unlink_subject(tenant, subject).await?;
     state.auditor.record(&mut tx, now, &audit("subject.erased").target("subject", subject)).await?;
     tx.commit().await?;
+    // The database's log still holds the erased rows as they were (wrapped keys, content kept
+    // in rows) until it is checkpointed and truncated.
+    let mut flushed = false;
+    for _ in 0..3 {
+        if state.store.checkpoint().await? {
+            flushed = true;
+            break;
+        }
+    }
+    if !flushed {
+        tracing::warn!(request = %request, "readers kept the database log from being truncated after an erasure; the next checkpoint does it");
+    }
     Ok((
         DpoRequestState::Completed,
         serde_json::json!({ "objects": objects, "interactions": erased_interactions, "records": erased_records,
             "dnc_entries_kept_as_digest": dnc, "blobs_left_for_sweep": blobs_left }),
     ))
 }
+
+/// Closes the references of the subject's interactions (each under its external reference and
+/// its id) and lists the subject's data again, until no interaction is left open: one linked
+/// to the subject meanwhile is closed in the next round.
+async fn close(
+    state: &Services,
+    req: &DpoRequest,
+    mut data: SubjectData,
+    audit: &(dyn Fn(&'static str) -> AuditEvent + Sync),
+) -> Result<SubjectData, DpoError> {
+    let (tenant, request) = (req.tenant_id, req.id.to_string());
+    let mut closed = std::collections::HashSet::new();
+    for _ in 0..CLOSE_ROUNDS {
+        let open: Vec<&InteractionRow> = data.interactions.iter().filter(|i| !closed.contains(&i.id)).collect();
+        if open.is_empty() {
+            return Ok(data);
+        }
+        let ids: Vec<String> = open.iter().map(|i| i.id.to_string()).collect();
+        let digests: Vec<String> = open
+            .iter()
+            .flat_map(|i| i.external_ref.iter().cloned().chain([i.id.to_string()]))
+            .map(|r| crate::retention::reference_digest(state, &r))
+            .collect();
+        let now = state.clock.now();
+        let mut event = audit("interaction.closed");
+        for id in &ids {
+            event = event.target("interaction", id.as_str());
+        }
+        // A deadlock with writers holding several interactions is broken by PostgreSQL; the
+        // closing is tried again.
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let mut tx = state.store.begin().await?;
+                tx.close_references(tenant, &ids, &digests, now, Some(&request)).await?;
+                state.auditor.record(&mut tx, now, &event).await?;
+                tx.commit().await
+            }
+            .await;
+            match result {
+                Ok(()) => break,
+                Err(StoreError::Database(_)) if attempt < 4 => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        closed.extend(open.iter().map(|i| i.id));
+        data = gather(state, tenant, req.subject_id).await?;
+    }
+    Err(DpoError::Invalid(format!(
+        "interactions kept being linked to the subject during {CLOSE_ROUNDS} rounds of closing; run the request again"
+    )))
+}
+
+/// Rounds of closing at most (one is the rule, two when an interaction was linked meanwhile).
+const CLOSE_ROUNDS: usize = 5;
 
 async fn notify_completion(state: &Services, req: &DpoRequest, to: DpoRequestState, outcome: &serde_json::Value) {
     let message = format!("data protection request {} ({}) is {}", req.id, req.kind, to);

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::StoredObject;
 use callvault_store::prelude::*;
-use callvault_store::{AuditInsert, Tx};
+use callvault_store::{AuditInsert, Held, Tx};
 use tokio::sync::{mpsc, oneshot};
 
 use super::uploads::UploadError;
@@ -114,8 +114,15 @@ async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) 
             events.push((object.created_at, staged.created.clone()));
             continue;
         };
-        if let Some(id) = tx.interaction_by_reference(object.tenant_id, &reference).await? {
-            object.paused = crate::recording::pauses::spans(tx, state, object.tenant_id, id).await?;
+        // Held until the commit: an erasure closing the reference waits for it, or closed it
+        // before and the upload is refused.
+        let digest = crate::retention::reference_digest(state, &reference);
+        match tx.hold_reference(object.tenant_id, &reference, &digest).await? {
+            Held::Closed { at, reason } => return Err(UploadError::Erased { at, reason }),
+            Held::Open(Some(id)) => {
+                object.paused = crate::recording::pauses::spans(tx, state, object.tenant_id, id).await?;
+            }
+            Held::Open(None) => {}
         }
         // Content uploaded under a reference no interaction has gets its interaction.
         let row = crate::subjects::adopted(

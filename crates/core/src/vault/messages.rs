@@ -18,8 +18,8 @@ use callvault_model::vault::{ContentClass, StoredObject};
 use callvault_model::{InteractionId, ObjectId, UserId};
 use callvault_policy::access::ResourceRef;
 use callvault_policy::pan;
-use callvault_store::StoreError;
 use callvault_store::prelude::*;
+use callvault_store::{Held, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -143,7 +143,19 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
         // Refused before the interaction is looked up: the caller learns nothing of it.
         ctx.authorize(state, Action::Create, &ResourceRef::tenant_wide(Resource::Interaction, tenant)).await?;
     }
-    let (row, agents, _) = state.store.reader().await?.interaction(tenant, id).await?;
+    let (row, agents, _) = {
+        let mut r = state.store.reader().await?;
+        match r.interaction(tenant, id).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => {
+                return Err(match r.tombstone(tenant, "interaction", &id.to_string()).await? {
+                    Some((at, reason)) => UploadError::Erased { at, reason },
+                    None => StoreError::NotFound.into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let resource =
         ResourceRef { services: row.service_id.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
     let permit = ctx.authorize(state, Action::Create, &resource).await?;
@@ -388,6 +400,18 @@ async fn commit(
 ) -> Result<(), CommitError> {
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let mut tx = state.store.begin().await?;
+    // Held until the commit: an erasure closing the interaction waits for this append, or closed
+    // it before and the append is refused (the transcript is not written again).
+    let own = interaction.to_string();
+    let digests: Vec<String> = [object.interaction.as_deref(), Some(own.as_str())]
+        .into_iter()
+        .flatten()
+        .map(|r| crate::retention::reference_digest(state, r))
+        .collect();
+    let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+    if let Held::Closed { at, reason } = tx.hold_interaction(object.tenant_id, interaction, &digests).await? {
+        return Err(Failed(UploadError::Erased { at, reason }));
+    }
     match old_blob {
         Some(old) => match tx.replace_object_content(old, object, inline).await {
             Ok(()) => {}

@@ -95,6 +95,14 @@ pub enum UploadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The interaction the content belongs to was erased: nothing may be stored under it.
+    #[error("the interaction was erased ({reason}) at {at}; nothing was stored")]
+    Erased {
+        /// When.
+        at: callvault_model::records::Timestamp,
+        /// Why (`erasure`).
+        reason: String,
+    },
     /// Other writers kept changing what was to be changed (try again).
     #[error("{0}")]
     Busy(String),

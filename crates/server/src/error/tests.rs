@@ -171,6 +171,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(UploadError::Incomplete("the upload was interrupted".into()), 400, "bad-request");
     case!(UploadError::ShaMismatch, 422, "invalid-input");
     case!(UploadError::Busy("the transcript changed".into()), 409, "conflict");
+    case!(UploadError::Erased { at: Timestamp(0), reason: "erasure".into() }, 410, "erased");
     case!(UploadError::Key(KeyError::Retired(1)), 409, "conflict");
     case!(UploadError::Content(callvault_core::vault::ContentError::Integrity("x".into())), 500, "internal");
     case!(UploadError::Audit(AppendError::WriterStopped), 500, "internal");
