@@ -166,3 +166,96 @@ async fn webhook_redirects_are_not_followed() {
     assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect target was never contacted");
     app.cleanup().await;
 }
+
+/// A value the API refuses is not repeated in the problem (a card number or phone number sent
+/// in the wrong field would reach every client log that prints problems); an upload's
+/// references may not be the customer's identifiers, its agents are distinct, its recording
+/// time plausible; an invalid Range is ignored (RFC 9110 14.2), not an error.
+#[tokio::test]
+async fn refused_values_are_not_echoed_and_declarations_are_checked() {
+    let app = TestApp::new(Db::Sqlite).await;
+    let s = common::encrypted::setup(&app).await;
+    let card = "4111 1111 1111 1111";
+    let (st, v) = app.post("/v1/lists", &s.admin, json!({ "kind": card, "name": "x", "fields": [] })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("unknown variant"), "{v}");
+    let (st, v) =
+        app.post("/v1/lists", &s.admin, json!({ "kind": "calling_list", "name": 4111111111111111_u64 })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, v) = app.get("/v1/objects?class=4111111111111111", &s.recorder).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = app.get("/v1/objects?limit=%2B1%20212%20555%200147", &s.recorder).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = app.post("/v1/lists", &s.admin, json!({ "kind": "calling_list", "+12125550147": 1 })).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, v) = app.post("/v1/lists", &s.admin, json!({ "kind": "calling_list", "nmae": "x" })).await;
+    assert!(v["detail"].as_str().unwrap().contains("`nmae`"), "a misspelt field is named: {st} {v}");
+    let audit = serde_json::to_string(&app.audit_bodies().await).unwrap();
+    let mut problems = String::new();
+    for (path, body) in [
+        ("/v1/lists", json!({ "kind": card })),
+        ("/v1/lists", json!({ "kind": "calling_list", "name": 4111111111111111_u64 })),
+        ("/v1/lists", json!({ "kind": "calling_list", "+12125550147": 1 })),
+    ] {
+        problems.push_str(&app.post(path, &s.admin, body).await.1.to_string());
+    }
+    for path in ["/v1/objects?class=4111111111111111", "/v1/objects?limit=%2B1%20212%20555%200147"] {
+        problems.push_str(&app.get(path, &s.recorder).await.1.to_string());
+    }
+    for value in ["4111", "2125550147"] {
+        assert!(!problems.contains(value), "{value} echoed: {problems}");
+        assert!(!audit.contains(value), "{value} reached the audit log");
+    }
+
+    let upload = |query: &str| {
+        let path = format!("/v1/objects?class=chat&size=5&{query}");
+        let token = s.recorder.clone();
+        let app = &app;
+        async move {
+            let (st, _, body) = app.raw("POST", &path, Some(&token), Some(b"hello".to_vec()), "text/plain").await;
+            (st, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    for (query, why) in [
+        ("contact_ref=%2B1%20212%20555%200147", "a phone number"),
+        ("contact_ref=ana.customer%40example.com", "an e-mail address"),
+        ("contact_ref=4111-1111-1111-1111", "a card number"),
+        ("interaction=%2B12125550147", "a phone number"),
+    ] {
+        let (st, v) = upload(query).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {v}");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(detail.contains(why) && !detail.contains("555") && !detail.contains("ana."), "{v}");
+    }
+    let (_, me) = app.get("/v1/auth/me", &s.recorder).await;
+    let agent = me["principal"].as_str().unwrap().strip_prefix("user:").unwrap().to_owned();
+    let (st, v) = upload(&format!("agents={agent},{agent}")).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("named twice"), "{v}");
+    for at in ["9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z"] {
+        let (st, v) = upload(&format!("recorded_at={at}")).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{at}: {v}");
+    }
+    let (st, v) = upload("contact_ref=CRM-100234567&interaction=call-20261123-0001").await;
+    assert_eq!(st, StatusCode::CREATED, "a contact center's own references: {v}");
+    let id = v["id"].as_str().unwrap();
+
+    let content = format!("/v1/objects/{id}/content");
+    let range = |r: &'static str| {
+        let req = axum::http::Request::get(&content)
+            .header("authorization", format!("Bearer {}", s.recorder))
+            .header("range", r)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.router.clone().oneshot(req)
+    };
+    for (r, want) in
+        [("bytes=5-2", StatusCode::OK), ("bytes=x-1", StatusCode::OK), ("bytes=1-2", StatusCode::PARTIAL_CONTENT)]
+    {
+        let res = range(r).await.unwrap();
+        assert_eq!(res.status(), want, "{r}");
+    }
+    let res = range("bytes=9-").await.unwrap();
+    assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    app.cleanup().await;
+}

@@ -42,9 +42,6 @@ pub enum ContentReadError {
     /// A parameter is out of range.
     #[error("{0}")]
     Invalid(&'static str),
-    /// The requested byte range is malformed.
-    #[error("{0}")]
-    BadRange(&'static str),
     /// The requested byte range lies outside the object.
     #[error("the requested range lies outside the object ({size} bytes)")]
     RangeNotSatisfiable {
@@ -121,33 +118,35 @@ pub struct Content {
 }
 
 /// Parses a single `bytes=` range (RFC 9110 14.1.2) against an object of `size` bytes:
-/// `[start, end)`. A unit other than bytes, or several ranges (multipart answers are not
-/// offered), asks for the whole content.
+/// `[start, end)`. A unit other than bytes, several ranges (multipart answers are not offered)
+/// or an invalid range (not numbers, or its last byte before its first) asks for the whole
+/// content: RFC 9110 14.2 has a server ignore a Range it cannot use. A valid range past the end
+/// is not satisfiable (416).
 pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ContentReadError> {
-    const FORM: &str = "Range: bytes=start-end";
     let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(ContentReadError::BadRange(FORM))?;
-    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ContentReadError::BadRange(FORM));
-    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, true) => return Err(ContentReadError::BadRange(FORM)),
+    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| s.parse::<u64>().ok();
+    let (start, end) = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return Ok(None),
         (true, false) => {
-            let n = num(b)?;
+            let Some(n) = num(b) else { return Ok(None) };
             if n == 0 {
                 return Err(ContentReadError::RangeNotSatisfiable { size });
             }
             (size.saturating_sub(n), size)
         }
-        (false, true) => (num(a)?, size),
-        (false, false) => {
-            let (s, e) = (num(a)?, num(b)?);
-            if e < s {
-                return Err(ContentReadError::BadRange("Range: end before start"));
-            }
-            (s, e.saturating_add(1).min(size))
-        }
+        (false, true) => match num(a) {
+            Some(s) => (s, size),
+            None => return Ok(None),
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(s), Some(e)) if e >= s => (s, e.saturating_add(1).min(size)),
+            _ => return Ok(None),
+        },
     };
     if start >= size || start >= end {
         return Err(ContentReadError::RangeNotSatisfiable { size });
@@ -502,10 +501,11 @@ mod tests {
         assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 100)));
         assert!(matches!(parse_range("bytes=100-", 100), Err(ContentReadError::RangeNotSatisfiable { size: 100 })));
         assert!(matches!(parse_range("bytes=-0", 100), Err(ContentReadError::RangeNotSatisfiable { .. })));
-        assert!(matches!(parse_range("bytes=5-1", 100), Err(ContentReadError::BadRange(_))));
+        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None, "last before first: ignored");
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None, "an unknown unit is ignored");
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None, "several ranges: the whole content");
-        assert!(matches!(parse_range("bytes=x-1", 100), Err(ContentReadError::BadRange(_))));
+        assert_eq!(parse_range("bytes=x-1", 100).unwrap(), None, "not numbers: ignored");
+        assert_eq!(parse_range("bytes=-", 100).unwrap(), None);
     }
 
     #[test]

@@ -242,6 +242,12 @@ where
     }
 }
 
+/// How far ahead of the server's clock `recorded_at` may be (a recorder's clock or zone off).
+const RECORDED_AHEAD_MS: i64 = 86_400_000;
+
+/// 1990-01-01T00:00:00Z: no recording stored here is older.
+const EARLIEST_RECORDING_MS: i64 = 631_152_000_000;
+
 /// The object's row as declared, before its content is written, and the SHA-256 expected.
 fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredObject, Option<String>), UploadError> {
     if meta.size > state.config.max_object_bytes {
@@ -249,6 +255,21 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
     }
     if meta.agents.len() > MAX_AGENTS {
         return Err(UploadError::Invalid(format!("agents: at most {MAX_AGENTS}")));
+    }
+    if meta.agents.iter().enumerate().any(|(i, a)| meta.agents[..i].contains(a)) {
+        return Err(UploadError::Invalid("agents: an agent is named twice".into()));
+    }
+    let now = state.clock.now();
+    if let Some(at) = meta.recorded_at {
+        // Retention counts from it: a date ahead would keep content past its retention.
+        if at.millis() > now.millis().saturating_add(RECORDED_AHEAD_MS) {
+            return Err(UploadError::Invalid(
+                "recorded_at: more than a day ahead of the server's clock; give when it was recorded".into(),
+            ));
+        }
+        if at.millis() < EARLIEST_RECORDING_MS {
+            return Err(UploadError::Invalid("recorded_at: before 1990-01-01".into()));
+        }
     }
     let sha256 = match meta.sha256 {
         Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => Some(s.to_ascii_lowercase()),
@@ -272,7 +293,6 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
         (None, false) => RecordingKind::Personal,
         (None, true) => RecordingKind::QualityManagement,
     };
-    let now = state.clock.now();
     let object = StoredObject {
         id: ObjectId::new(),
         tenant_id: permit.tenant(),
@@ -298,13 +318,31 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
     Ok((object, sha256))
 }
 
-/// An identifier given by the contact center: 1 to 128 printable characters.
+/// An identifier given by the contact center: 1 to 128 printable characters, and not the
+/// customer's own identifier. References are kept in clear beside the sealed content (content is
+/// found by them), so a phone number (`+…`), an e-mail address or a card number there would be
+/// personal data outside encryption and outside the subject's reach: refused, with the reason
+/// (the value is not repeated).
 fn short_text(name: &str, v: Option<String>) -> Result<Option<String>, UploadError> {
-    match v {
-        Some(s) if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) => {
-            Err(UploadError::Invalid(format!("{name}: 1..=128 printable characters")))
-        }
-        other => Ok(other),
+    let Some(s) = v else { return Ok(None) };
+    if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+        return Err(UploadError::Invalid(format!("{name}: 1..=128 printable characters")));
+    }
+    let looks_like = if s.starts_with('+') && callvault_policy::numbers::parse(&s, None).is_ok() {
+        Some("a phone number")
+    } else if s.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.')) {
+        Some("an e-mail address")
+    } else if !callvault_policy::pan::find(s.as_bytes()).pans.is_empty() {
+        Some("a card number")
+    } else {
+        None
+    };
+    match looks_like {
+        Some(what) => Err(UploadError::Invalid(format!(
+            "{name}: looks like {what}; give the contact center's own reference (a CRM or call id), not the \
+             customer's identifier (identifiers go on the interaction, where they are sealed)"
+        ))),
+        None => Ok(Some(s)),
     }
 }
 

@@ -392,7 +392,6 @@ impl From<ContentReadError> for ApiError {
         match e {
             ContentReadError::Access(e) => e.into(),
             ContentReadError::Invalid(_) => Self::invalid(detail),
-            ContentReadError::BadRange(_) => Self::bad_request(detail),
             ContentReadError::RangeNotSatisfiable { size } => Self::range_not_satisfiable(size),
             ContentReadError::NoSuchObject => Self::not_found("object"),
             ContentReadError::Erased { .. } => Self::erased(detail),

@@ -296,7 +296,6 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     // Reading stored content.
     case!(ContentReadError::Access(AccessError::NotAUser), 403, "forbidden");
     case!(ContentReadError::Invalid("limit: 1..=500"), 422, "invalid-input");
-    case!(ContentReadError::BadRange("Range: end before start"), 400, "bad-request");
     case!(ContentReadError::RangeNotSatisfiable { size: 100 }, 416, "range-not-satisfiable");
     case!(ContentReadError::NoSuchObject, 404, "not-found");
     case!(ContentReadError::Erased { at: Timestamp(0), reason: "retention".into() }, 410, "erased");
