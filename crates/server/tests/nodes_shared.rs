@@ -4,7 +4,8 @@
 //! works there; a station changed on one node is used by the other at once; a Florida number's
 //! fourth call is refused whichever node the check reaches, and concurrent checks on both take
 //! exactly the three calls allowed; a call whose legs arrive alternately (and at the same time)
-//! at the two nodes ends as it does on one node. PostgreSQL only: SQLite serves one node. (The
+//! at the two nodes ends as it does on one node; the caps on tracked calls count both nodes'
+//! calls. PostgreSQL only: SQLite serves one node. (The
 //! same with two real processes: `scripts/two-nodes.py`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a failed step fails the test")]
 
@@ -312,4 +313,62 @@ async fn a_registry_copy_imported_on_one_node_is_used_on_the_other() {
     drop(b);
     a.cleanup().await;
     s3.stop();
+}
+
+/// `hep_max_calls_per_tenant` and `hep_max_calls` count every node's calls: a tenant's fourth
+/// call is refused whichever node it reaches, the provider's sixth too, calls opened at the same
+/// time on both nodes never pass a cap, and an ended call frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_caps_count_both_nodes_calls() {
+    let Some(db) = postgres() else { return };
+    let a = TestApp::with_config(db, |c| {
+        c.hep_max_calls = 5;
+        c.hep_max_calls_per_tenant = 3;
+    })
+    .await;
+    let op = a.operator().await;
+    let (_, acme) = a.tenant(&op, "acme").await;
+    let (_, beta) = a.tenant(&op, "beta").await;
+    let (pbx_a, pbx_b) = (dialer(&a, &acme, "pbx").await, dialer(&a, &beta, "pbx").await);
+    let b = a.second_node("node-b").await;
+    let add = json!([{ "type": "leg_added", "leg": "a", "party": { "kind": "gateway", "name": "gw" } }]);
+    let open = async |app: &TestApp, token: &str, call: &str| {
+        app.post("/v1/calls/events", token, json!({ "call": call, "events": add })).await
+    };
+    for (i, node) in [&a, &b, &a].into_iter().enumerate() {
+        let (s, v) = open(node, &pbx_a, &format!("a{i}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    for node in [&a, &b] {
+        let (s, v) = open(node, &pbx_a, "a3").await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("hep_max_calls_per_tenant"), "{v}");
+    }
+    // An event of a call already tracked is not a new call.
+    let (s, v) = open(&b, &pbx_a, "a0").await;
+    assert_ne!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    // Two calls of the other tenant at the same time on both nodes fill the provider's five.
+    let (x, y) = tokio::join!(open(&a, &pbx_b, "b0"), open(&b, &pbx_b, "b1"));
+    assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK), "{x:?} {y:?}");
+    for node in [&a, &b] {
+        let (s, v) = open(node, &pbx_b, "b2").await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("hep_max_calls"), "{v}");
+    }
+    // One call ends on B: its place is free on A.
+    let left = json!({ "call": "a1", "events": [{ "type": "leg_left", "leg": "a" }] });
+    let (s, v) = b.post("/v1/calls/events", &pbx_a, left).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = open(&a, &pbx_b, "b2").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Twenty new calls at once, ten per node, with no place left: none gets in.
+    let mut taken = 0;
+    for i in 0..10 {
+        let (ka, kb) = (format!("r{i}a"), format!("r{i}b"));
+        let (x, y) = tokio::join!(open(&a, &pbx_b, &ka), open(&b, &pbx_b, &kb));
+        taken += [x.0, y.0].iter().filter(|s| **s == StatusCode::OK).count();
+    }
+    assert_eq!(taken, 0, "no call passes a full cap");
+    drop(b);
+    a.cleanup().await;
 }

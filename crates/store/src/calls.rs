@@ -151,6 +151,12 @@ pub trait CallStore {
     ) -> Result<Vec<CallEventRow>>;
     /// The open call with this key, if any.
     async fn open_call(&mut self, tenant: TenantId, call_key: &str) -> Result<Option<CallRow>>;
+    /// Calls not ended (of every tenant, of `tenant`), counted by nodes sharing PostgreSQL: the
+    /// counts' rows stay locked until the transaction ends, so nodes admitting new calls at
+    /// once take turns and no cap is passed. `(0, 0)` on SQLite (one node counts in memory).
+    async fn lock_open_call_counts(&mut self, tenant: TenantId) -> Result<(u64, u64)>
+    where
+        Self: Writable;
     /// Every tenant's changes with `from <= seq <= to` (the nodes' bus announces ranges).
     async fn call_changes_between(&mut self, from: i64, to: i64) -> Result<Vec<(TenantId, CallEventRow)>>;
     /// Every tenant's alerts with `from <= seq <= to`, with the user alerted.
@@ -519,6 +525,32 @@ impl<C: Conn> CallStore for C {
         .iter()
         .map(|r| Ok((TenantId(col_uuid(r, "tenant_id")?), UserId(col_uuid(r, "user_id")?), event_row(r, "alert")?)))
         .collect()
+    }
+
+    async fn lock_open_call_counts(&mut self, tenant: TenantId) -> Result<(u64, u64)>
+    where
+        Self: Writable,
+    {
+        if self.conn().backend_name() != "PostgreSQL" {
+            return Ok((0, 0));
+        }
+        // The provider's row ('') first, as the counting trigger updates them.
+        let rows = sqlx::query(
+            "SELECT tenant_id, open FROM op_call_open WHERE tenant_id IN ('', $1) ORDER BY tenant_id FOR UPDATE",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        let (mut all, mut own) = (0u64, 0u64);
+        for row in &rows {
+            let n = u64::try_from(row.try_get::<i64, _>("open")?).unwrap_or(0);
+            if row.try_get::<String, _>("tenant_id")?.is_empty() {
+                all = n;
+            } else {
+                own = n;
+            }
+        }
+        Ok((all, own))
     }
 
     async fn open_call(&mut self, tenant: TenantId, call_key: &str) -> Result<Option<CallRow>> {

@@ -171,6 +171,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_inline_content.sql"),
         postgres: include_str!("../migrations/postgres/0023_inline_content.sql"),
     },
+    Migration {
+        version: 24,
+        name: "open_call_counts",
+        sqlite: include_str!("../migrations/sqlite/0024_open_call_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0024_open_call_counts.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -486,6 +486,18 @@ impl Calls {
         .await
     }
 
+    /// Refuses a new call when `all` calls are tracked at `hep_max_calls`, or the tenant's `own`
+    /// at `hep_max_calls_per_tenant`.
+    fn admit(&self, all: usize, own: usize) -> Result<(), CallError> {
+        if all >= self.max_calls {
+            return Err(CallError::TooManyCalls(self.max_calls));
+        }
+        if own >= self.max_calls_per_tenant {
+            return Err(CallError::TooManyCallsForTenant(self.max_calls_per_tenant));
+        }
+        Ok(())
+    }
+
     fn entry<'m>(
         &self,
         calls: &'m mut HashMap<(TenantId, String), Tracked>,
@@ -495,17 +507,17 @@ impl Calls {
         now: i64,
     ) -> Result<&'m mut Tracked, CallError> {
         let key = (tenant, call_key.to_owned());
-        if !calls.contains_key(&key) {
-            if calls.len() >= self.max_calls {
-                return Err(CallError::TooManyCalls(self.max_calls));
-            }
-            // Counted only when the provider holds that many calls in all: below it no tenant
-            // can be at its cap.
-            if calls.len() >= self.max_calls_per_tenant
-                && calls.keys().filter(|(t, _)| *t == tenant).count() >= self.max_calls_per_tenant
-            {
-                return Err(CallError::TooManyCallsForTenant(self.max_calls_per_tenant));
-            }
+        // One node counts its calls here; nodes sharing the database count them all when the
+        // new call is written (`run_step`), where this map holds one call.
+        if !calls.contains_key(&key) && !self.shared() {
+            // The tenant's calls are counted only when the provider holds that many in all:
+            // below it no tenant can be at its cap.
+            let own = if calls.len() >= self.max_calls_per_tenant {
+                calls.keys().filter(|(t, _)| *t == tenant).count()
+            } else {
+                0
+            };
+            self.admit(calls.len(), own)?;
         }
         Ok(calls.entry(key).or_insert_with(|| Tracked {
             id: uuid::Uuid::now_v7(),

@@ -61,9 +61,15 @@ impl Calls {
             let t = Tracked::from_row(&row).ok_or(CallError::Store)?;
             calls.insert((tenant, call_key.to_owned()), t);
         }
+        let found = !calls.is_empty();
         // A refused step rolls back (the transaction is dropped): nothing was written.
         let (out, write) = step(&mut calls)?;
         if let Some(w) = write {
+            if !found && w.row.ended_at.is_none() {
+                // A new call: counted against the caps with every node's calls.
+                let (all, own) = tx.lock_open_call_counts(tenant).await.map_err(store_failed)?;
+                self.admit(usize::try_from(all).unwrap_or(usize::MAX), usize::try_from(own).unwrap_or(usize::MAX))?;
+            }
             let items = write_rows(&mut tx, &self.auditor, std::slice::from_ref(&w)).await.map_err(store_failed)?;
             announce_items(&self.bus, &mut tx, &items).await.map_err(store_failed)?;
             tx.commit().await.map_err(store_failed)?;

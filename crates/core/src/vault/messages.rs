@@ -265,8 +265,13 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
                 Ok((object, outcome, written))
             })
             .await
-            .map_err(|e| UploadError::Internal(e.to_string()))??;
-        let (mut object, outcome, written) = built;
+            .map_err(|e| UploadError::Internal(e.to_string()))?;
+        let (mut object, outcome, written) = match built {
+            // The transcript read was switched or erased meanwhile: the next attempt reads what
+            // is there now (and an erased interaction refuses it at the commit).
+            Err(UploadError::Content(_)) if moved(state, existing.as_ref()).await? => continue,
+            other => other?,
+        };
         object.sha256 = written.sha256;
         object.wrapped_key = written.wrapped_key;
         object.header = written.header;
@@ -296,6 +301,17 @@ pub async fn append(state: &Services, ctx: &Ctx, id: InteractionId, msg: NewMess
         }
     }
     Err(UploadError::Busy("the transcript changed under every attempt to append; send the message again".into()))
+}
+
+/// Whether the transcript `read` is no longer the one stored (switched by another append, or
+/// erased).
+async fn moved(state: &Services, read: Option<&StoredObject>) -> Result<bool, UploadError> {
+    let Some(read) = read else { return Ok(false) };
+    match state.store.reader().await?.object(read.tenant_id, read.id).await {
+        Ok(now) => Ok(now.blob != read.blob),
+        Err(StoreError::NotFound) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn validate(msg: &NewMessage, agents: &[UserId]) -> Result<(), UploadError> {
