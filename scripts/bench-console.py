@@ -80,8 +80,10 @@ def sign_in(c, tenant, login, password):
     if v["purpose"] == "enroll_totp":
         st, e = c.call("POST", "/v1/auth/totp/enroll", token, {})
         secret = json.loads(e)["secret"]
-        st, _ = c.call("POST", "/v1/auth/totp/confirm", token, {"code": totp(secret, int(time.time()) // 30)})
+        st, r = c.call("POST", "/v1/auth/totp/confirm", token, {"code": totp(secret, int(time.time()) // 30)})
         assert st == 200
+        # The enrolment session is replaced by a full one under a new token.
+        token = json.loads(r)["session"]["token"]
     return token
 
 

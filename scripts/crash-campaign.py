@@ -202,7 +202,9 @@ class Person:
         if r.get("purpose") == "enroll_totp":
             e = self.api.call("POST", "/v1/auth/totp/enroll", self.token, {})
             self.secret = e["secret"]
-            self.api.call("POST", "/v1/auth/totp/confirm", self.token, {"code": self.code()})
+            done = self.api.call("POST", "/v1/auth/totp/confirm", self.token, {"code": self.code()})
+            # The enrolment session is replaced by a full one under a new token.
+            self.token = done["session"]["token"]
         return self
 
 

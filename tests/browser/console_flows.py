@@ -173,7 +173,9 @@ class Person:
         if not self.secret:
             # Enrol now (privileged roles must; the others may), so the browser logs in with TOTP.
             self.secret = api.call("POST", "/v1/auth/totp/enroll", token, {})["secret"]
-            api.call("POST", "/v1/auth/totp/confirm", token, {"code": self.code()})
+            done = api.call("POST", "/v1/auth/totp/confirm", token, {"code": self.code()})
+            # The enrolment session is replaced by a full one under a new token.
+            token = done["session"]["token"]
         return token
 
 

@@ -350,3 +350,40 @@ async fn run_pages(db: Db) {
     assert!(seen.iter().any(|s| s == "agent /keys 403"), "{seen:?}");
     app.cleanup().await;
 }
+
+/// Enrolling in the console: the enrolment-only session sees only `/enrol`; the confirmation
+/// sets a new session cookie (a full session) and the old cookie stops working.
+#[tokio::test]
+async fn enrolling_in_the_console_replaces_the_session_cookie() {
+    let app = TestApp::new(Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, admin) = app.tenant(&op, "acme").await;
+    let pw = "a long enough passphrase";
+    let id = app.user(&admin, "sec2", pw, json!({})).await;
+    app.grant(&admin, &id, "security_officer", json!({ "kind": "tenant" })).await;
+    let same = [("sec-fetch-site", "same-origin"), ("origin", "http://127.0.0.1:8080")];
+    let login = format!("tenant=acme&username=sec2&password={}&totp=", pw.replace(' ', "+"));
+    let a = send(&app, "POST", "/login", None, Some(&login), &same).await;
+    assert_eq!((a.status, location(&a)), (StatusCode::SEE_OTHER, "/enrol"), "{}", a.body);
+    let enrolling = session_of(&a);
+    let home = send(&app, "GET", "/keys", Some(&enrolling), None, &[]).await;
+    assert_eq!(location(&home), "/enrol", "an enrolment session sees only the enrolment pages");
+    let form = send(&app, "GET", "/enrol", Some(&enrolling), None, &[]).await;
+    let csrf = csrf_of(&form.body);
+    let started = send(&app, "POST", "/enrol", Some(&enrolling), Some(&format!("_csrf={csrf}")), &same).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let at = started.body.find("id=\"totp-secret\">").unwrap() + 17;
+    let secret = started.body[at..].split('<').next().unwrap().to_owned();
+    let code = callvault_crypto::totp::code_now_from_base32_at(&secret, app.now_secs()).unwrap();
+    let csrf = csrf_of(&started.body);
+    let done =
+        send(&app, "POST", "/enrol/confirm", Some(&enrolling), Some(&format!("_csrf={csrf}&code={code}")), &same).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let full = session_of(&done);
+    assert_ne!(full, enrolling);
+    let keys = send(&app, "GET", "/keys", Some(&full), None, &[]).await;
+    assert_eq!(keys.status, StatusCode::OK, "the new cookie is a full session: {}", keys.body);
+    let old = send(&app, "GET", "/enrol", Some(&enrolling), None, &[]).await;
+    assert_ne!(old.status, StatusCode::OK, "the enrolment cookie no longer works");
+    app.cleanup().await;
+}

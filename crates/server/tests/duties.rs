@@ -326,7 +326,9 @@ async fn security_officers_end_other_users_sessions() {
     assert_eq!(app.get("/v1/auth/me", a2["token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
     // An agent cannot end someone else's session.
     let b = app.login(Some("acme"), "agent7", PW, None).await;
-    let so_session = app.get("/v1/sessions", &so).await.1[0]["id"].as_str().unwrap().to_owned();
+    let sessions = app.get("/v1/sessions", &so).await.1;
+    let active = sessions.as_array().unwrap().iter().find(|s| s["active"] == true).unwrap();
+    let so_session = active["id"].as_str().unwrap().to_owned();
     let (st, _) =
         app.request("DELETE", &format!("/v1/sessions/{so_session}"), Some(b["token"].as_str().unwrap()), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);

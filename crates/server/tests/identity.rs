@@ -417,3 +417,42 @@ async fn concurrent_failed_logins_are_all_counted() {
         app.cleanup().await;
     }
 }
+
+/// Enrolling the second factor does not turn the enrolment-only token into a full session: the
+/// confirmation revokes it and answers a new full session (new token, the same absolute end),
+/// so a token seen before the second factor never gains its privileges (OWASP: a new session id
+/// at every change of privilege level).
+#[tokio::test]
+async fn enrolling_replaces_the_enrolment_session() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let op = app.operator().await;
+    let (_, boss) = app.tenant(&op, "acme").await;
+    let pw = "correct horse battery staple";
+    let sec = app.user(&boss, "sec9", pw, json!({})).await;
+    app.grant(&boss, &sec, "security_officer", json!({ "kind": "tenant" })).await;
+    let first = app.login(Some("acme"), "sec9", pw, None).await;
+    assert_eq!(first["purpose"], "enroll_totp", "{first}");
+    let enrolment = first["token"].as_str().unwrap().to_owned();
+    let (s, e) = app.post("/v1/auth/totp/enroll", &enrolment, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let secret = e["secret"].as_str().unwrap();
+    let code = callvault_crypto::totp::code_now_from_base32_at(secret, app.now_secs()).unwrap();
+    let (s, done) = app.post("/v1/auth/totp/confirm", &enrolment, json!({ "code": code })).await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(done["recovery_codes"].as_array().unwrap().len(), 10);
+    let full = done["session"]["token"].as_str().unwrap();
+    assert_ne!(full, enrolment);
+    assert_eq!(done["session"]["purpose"], "full");
+    assert_eq!(done["session"]["expires_at"], first["expires_at"], "enrolling does not extend the session");
+    let (s, v) = app.get("/v1/auth/me", &enrolment).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the enrolment token is revoked: {v}");
+    let (s, v) = app.get("/v1/sessions", &enrolment).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, me) = app.get("/v1/auth/me", full).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let (s, v) = app.get("/v1/sessions", full).await;
+    assert_eq!(s, StatusCode::OK, "the new session is a full one: {v}");
+    let active: Vec<&Value> = v.as_array().unwrap().iter().filter(|s| s["active"] == true).collect();
+    assert_eq!(active.len(), 1, "only the new session is active: {v}");
+    app.cleanup().await;
+}

@@ -426,7 +426,24 @@ pub async fn totp(cmd: TotpCmd) -> anyhow::Result<ExitCode> {
                 (None, Some(s)) => callvault_crypto::totp::code_now_from_base32(&s).context("bad --secret")?,
                 (None, None) => bail!("give --code or --secret"),
             };
-            send(&client, Method::POST, "/v1/auth/totp/confirm", Some(json!({ "code": code }))).await
+            let api = Api::new(&client)?;
+            let mut v = api.post("/v1/auth/totp/confirm", &json!({ "code": code })).await?;
+            // The enrolment session is replaced by a full one under a new token: kept where
+            // `callvault login` keeps its session when the enrolment token came from there.
+            if let Some(token) = v["session"]["token"].as_str().map(str::to_owned) {
+                if client.token.is_none() && !api.json {
+                    let path = client::save_token(&client.url, &token)?;
+                    v["session"]["token"] = json!("(saved)");
+                    eprintln!(
+                        "Enrolled; the full session replaces the enrolment session (saved to {}).",
+                        path.display()
+                    );
+                } else {
+                    eprintln!("Enrolled; use the new session's token from now on (the enrolment token is revoked).");
+                }
+            }
+            show(&api, &v);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -46,15 +46,27 @@ pub(super) fn base32_of(seed: &TotpSeed) -> String {
     out
 }
 
-/// Confirms enrolment with a first valid code; returns recovery codes (shown once). The session
-/// that enrolled is upgraded to a full session.
+/// What confirming enrolment gives: the recovery codes (shown once) and, when a session
+/// enrolled, the full session that replaces it.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// Each usable once instead of a TOTP code.
+    pub recovery_codes: Vec<String>,
+    /// The new full session (its token is shown once); the enrolment session is revoked.
+    pub session: Option<LoginResponse>,
+}
+
+/// Confirms enrolment with a first valid code; returns recovery codes (shown once). The
+/// enrolment-only session is revoked and a full session with a new token replaces it (OWASP:
+/// a new session id when the privilege level changes, so a token seen before the second factor
+/// never becomes a full session); every other session of the principal ends.
 pub async fn confirm_totp_enrollment(
     state: &Services,
     principal: PrincipalId,
     tenant: Option<TenantId>,
     session: Option<SessionId>,
     code: &SecretString,
-) -> Result<Vec<String>, IdentityError> {
+) -> Result<Enrolled, IdentityError> {
     let owner = credential_owner(principal, tenant)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -77,18 +89,37 @@ pub async fn confirm_totp_enrollment(
         let digests: Vec<String> = codes.iter().map(|(_, d)| hex::encode(d)).collect();
         tx.replace_recovery_codes(t, u, &digests).await?;
     }
-    if let Some(session) = session {
-        // The enrolment-only session becomes a full one: the holder just proved both factors.
-        tx.revoke_sessions_of(principal, Some(session), now.millis()).await?;
-        upgrade_session(&mut tx, session).await?;
+    let mut replaced = None;
+    if let Some(old) = session {
+        let old = tx.session_by_id(old).await?;
+        tx.revoke_sessions_of(principal, None, now.millis()).await?;
+        let token = new_token(SESSION_TOKEN_PREFIX);
+        let full = SessionRow {
+            token_digest: hex::encode(token.digest),
+            id: SessionId::new(),
+            purpose: SessionPurpose::Full.as_str().into(),
+            second_factor: true,
+            created_at: now.millis(),
+            last_seen_at: now.millis(),
+            revoked_at: None,
+            // The same absolute end as the session it replaces: enrolling does not extend it.
+            ..old
+        };
+        tx.insert_session(&full).await?;
+        replaced = Some(LoginResponse {
+            token: token.token.expose().to_owned(),
+            session_id: full.id,
+            expires_at: Timestamp(full.expires_at),
+            purpose: full.purpose.clone(),
+            principal: principal.to_string(),
+        });
     }
-    let event =
+    let mut event =
         AuditEvent::new(tenant, Actor::Principal(principal), "auth.totp_enrolled").target("principal", principal);
+    if let Some(r) = &replaced {
+        event = event.target("session", r.session_id);
+    }
     state.auditor.record(&mut tx, now, &event).await?;
     tx.commit().await?;
-    Ok(codes.into_iter().map(|(c, _)| c).collect())
-}
-
-pub(super) async fn upgrade_session(tx: &mut Tx, session: SessionId) -> Result<(), IdentityError> {
-    Ok(tx.upgrade_session(session).await?)
+    Ok(Enrolled { recovery_codes: codes.into_iter().map(|(c, _)| c).collect(), session: replaced })
 }

@@ -175,9 +175,13 @@ pub struct TotpConfirm {
 pub struct RecoveryCodes {
     /// Each usable once instead of a TOTP code.
     pub recovery_codes: Vec<String>,
+    /// The full session that replaces the enrolment session: use its token from now on (the
+    /// enrolment token is revoked).
+    pub session: Option<LoginResponse>,
 }
 
-/// Confirms TOTP enrolment with a first code; returns recovery codes.
+/// Confirms TOTP enrolment with a first code; returns recovery codes and the full session that
+/// replaces the enrolment session (a new token: the one used here stops working).
 #[utoipa::path(post, path = "/v1/auth/totp/confirm", tag = "auth", security(("bearer" = [])), request_body = TotpConfirm,
     responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem)))]
 async fn totp_confirm(
@@ -185,9 +189,9 @@ async fn totp_confirm(
     EnrollCtx(ctx): EnrollCtx,
     Json(body): Json<TotpConfirm>,
 ) -> ApiResult<axum::Json<RecoveryCodes>> {
-    let recovery_codes =
+    let enrolled =
         identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &body.code).await?;
-    Ok(axum::Json(RecoveryCodes { recovery_codes }))
+    Ok(axum::Json(RecoveryCodes { recovery_codes: enrolled.recovery_codes, session: enrolled.session }))
 }
 
 /// The caller's sessions.

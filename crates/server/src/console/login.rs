@@ -202,8 +202,9 @@ pub async fn enrol_confirm(
     Form(f): Form<CodeForm>,
 ) -> Result<Response, ApiError> {
     let ctx = &v.ctx;
-    let codes = identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &f.code).await?;
-    Ok(bare(
+    let enrolled = identity::confirm_totp_enrollment(&state, ctx.principal, ctx.tenant, ctx.session, &f.code).await?;
+    let codes = enrolled.recovery_codes;
+    let mut r = bare(
         StatusCode::OK,
         "Authenticator set up",
         html! {
@@ -211,5 +212,10 @@ pub async fn enrol_confirm(
             ul.codes { @for c in &codes { li { code { (c) } } } }
             p { a.button href="/" { "Continue" } }
         },
-    ))
+    );
+    // The full session replaces the enrolment session under a new cookie.
+    if let Some(session) = &enrolled.session {
+        r.headers_mut().insert(header::SET_COOKIE, session_set_cookie(&session.token));
+    }
+    Ok(r)
 }

@@ -395,7 +395,7 @@ impl TestApp {
     /// Logs in as a privileged principal, enrolling TOTP on first use; returns a full token.
     pub async fn login_privileged(&self, tenant: Option<&str>, username: &str, password: &str) -> String {
         let v = self.login(tenant, username, password, None).await;
-        let token = v["token"].as_str().unwrap().to_owned();
+        let mut token = v["token"].as_str().unwrap().to_owned();
         if v["purpose"] == "enroll_totp" {
             let (s, e) = self.post("/v1/auth/totp/enroll", &token, json!({})).await;
             assert_eq!(s, StatusCode::OK, "{e}");
@@ -403,6 +403,11 @@ impl TestApp {
             let code = callvault_crypto::totp::code_now_from_base32_at(&secret, self.now_secs()).unwrap();
             let (s, r) = self.post("/v1/auth/totp/confirm", &token, json!({ "code": code })).await;
             assert_eq!(s, StatusCode::OK, "{r}");
+            // The enrolment session is replaced by a full one under a new token.
+            let (s, _) = self.get("/v1/auth/me", &token).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "the enrolment token is revoked");
+            token = r["session"]["token"].as_str().unwrap().to_owned();
+            assert_eq!(r["session"]["purpose"], "full", "{r}");
             self.secrets().lock().unwrap().insert(format!("{tenant:?}/{username}"), secret);
         }
         token

@@ -22,10 +22,6 @@ pub trait SessionStore {
     async fn revoke_sessions_of(&mut self, principal: PrincipalId, except: Option<SessionId>, now: i64) -> Result<u64>
     where
         Self: Writable;
-    /// Turns an enrolment-only session into a full one after a second factor was enrolled.
-    async fn upgrade_session(&mut self, id: SessionId) -> Result<()>
-    where
-        Self: Writable;
     /// Live and recent sessions of a principal.
     async fn sessions_of(&mut self, principal: PrincipalId) -> Result<Vec<SessionRow>>;
     /// One session by its id (not its token).
@@ -108,19 +104,6 @@ impl<C: Conn> SessionStore for C {
         .execute(self.conn())
         .await?;
         Ok(r.rows_affected())
-    }
-
-    async fn upgrade_session(&mut self, id: SessionId) -> Result<()>
-    where
-        Self: Writable,
-    {
-        let r = sqlx::query(
-            "UPDATE op_session SET purpose = 'full', second_factor = 1 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .execute(self.conn())
-        .await?;
-        affected(r)
     }
 
     async fn sessions_of(&mut self, principal: PrincipalId) -> Result<Vec<SessionRow>> {
