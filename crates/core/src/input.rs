@@ -44,7 +44,7 @@ pub fn full_document<T: serde::Serialize + serde::de::DeserializeOwned + Default
     if !missing.is_empty() {
         return Err(InputError::Missing(missing.into_iter().map(str::to_owned).collect()));
     }
-    serde_json::from_value(body).map_err(|e| InputError::Invalid(format!("body: {e}")))
+    serde_json::from_value(body).map_err(|e| InputError::Invalid(format!("body: {}", without_values(&e.to_string()))))
 }
 
 /// A settings document changed in part (PATCH, JSON merge patch, RFC 7396): fields not named keep
@@ -58,7 +58,203 @@ pub fn patched_settings<T: serde::Serialize + serde::de::DeserializeOwned>(
     }
     let mut doc = serde_json::to_value(current).map_err(|e| InputError::Internal(e.to_string()))?;
     merge_patch(&mut doc, patch);
-    serde_json::from_value(doc).map_err(|e| InputError::Invalid(format!("settings: {e}")))
+    serde_json::from_value(doc)
+        .map_err(|e| InputError::Invalid(format!("settings: {}", without_values(&e.to_string()))))
+}
+
+/// serde's message without the values the client sent: a refused value may be personal data
+/// or a card number sent in the wrong field, and a problem detail is shown and logged by
+/// clients. What stays: field names the API defines, the expected types and variants, the
+/// line and column. `unknown variant `4111…``, `invalid type: string "…"` and `invalid value:
+/// integer `…`` lose the value; an unknown field's name stays only when it looks like a name.
+pub fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(['`', '"']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let quote = from.as_bytes()[0];
+        // The closing quote (serde escapes a `"` inside a string value as `\"`).
+        let mut end = None;
+        let bytes = from.as_bytes();
+        let mut i = 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if quote == b'"' => i += 2,
+                b if b == quote => {
+                    end = Some(i);
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        let Some(end) = end else {
+            // No closing quote: whatever follows is the client's.
+            out.push_str("(value not shown)");
+            return out;
+        };
+        let value = &from[1..end];
+        let name_like = value.len() <= 64
+            && value.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        let echoed = ["unknown variant ", "string ", "integer ", "floating point ", "character ", "boolean "]
+            .iter()
+            .any(|p| before.ends_with(p));
+        let field = ["unknown field ", "duplicate field "].iter().any(|p| before.ends_with(p));
+        if echoed || (field && !name_like) {
+            out.push_str("(value not shown)");
+        } else {
+            out.push_str(&from[..=end]);
+        }
+        rest = &from[end + 1..];
+    }
+    out.push_str(rest);
+    // What is left unquoted (a path of field names, where an unknown key shows raw) loses
+    // anything shaped like a number or an e-mail address.
+    numbers_and_addresses_hidden(&out)
+}
+
+/// `text` with every run of six or more digits (spaces, dashes, dots, parentheses and `+`
+/// between them) and every word holding an `@` replaced.
+fn numbers_and_addresses_hidden(text: &str) -> String {
+    const HIDDEN: &str = "(value not shown)";
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(if word.contains('@') { HIDDEN } else { word });
+    }
+    let chars: Vec<char> = out.chars().collect();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            let mut j = i;
+            let (mut digits, mut last_digit) = (0, i);
+            while j < chars.len() && (chars[j].is_ascii_digit() || " -.()+".contains(chars[j])) {
+                if chars[j].is_ascii_digit() {
+                    digits += 1;
+                    last_digit = j;
+                }
+                j += 1;
+            }
+            if digits >= 6 {
+                result.push_str(HIDDEN);
+                i = last_digit + 1;
+                continue;
+            }
+            result.extend(&chars[i..=last_digit]);
+            i = last_digit + 1;
+            continue;
+        }
+        result.push(chars[i]);
+        i += 1;
+    }
+    result
+}
+
+/// A reference the contact center gives (a CRM id, a call id, an interaction's external id):
+/// 1 to `max` bytes, no control or invisible characters, no spaces at either end, ASCII digits
+/// only, and not shaped like a customer's own identifier. References are kept in clear beside
+/// sealed content (content is found by them), so a phone number, an e-mail address or a card
+/// number there would be personal data outside encryption and outside a data subject's reach:
+/// refused with the reason, never with the value. A number of digits alone (a CRM id) is a
+/// reference; with `+`, `00`, `tel:` or a phone's separators it is a phone number.
+pub fn reference(field: &str, value: &str, max: usize) -> Result<(), InputError> {
+    let refuse = |why: &str| Err(InputError::Invalid(format!("{field}: {why}")));
+    if value.is_empty() || value.len() > max {
+        return refuse(&format!("1 to {max} bytes"));
+    }
+    if value.chars().any(|c| c.is_control() || invisible(c) || (c.is_whitespace() && c != ' ')) {
+        return refuse("control, invisible and non-ASCII space characters are not allowed");
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return refuse("no spaces at either end");
+    }
+    if value.chars().any(|c| c.is_numeric() && !c.is_ascii_digit() && !is_fullwidth_digit(c)) {
+        return refuse("digits must be ASCII digits");
+    }
+    let shape = shape_of(value);
+    let looks_like = if phone_shaped(&shape) {
+        Some("a phone number")
+    } else if shape.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty()) {
+        Some("an e-mail address")
+    } else if card_shaped(&shape) {
+        Some("a card number")
+    } else {
+        None
+    };
+    match looks_like {
+        Some(what) => refuse(&format!(
+            "looks like {what}; give the contact center's own reference (a CRM or call id), not the customer's \
+             identifier (identifiers go on the interaction, where they are sealed)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Zero-width and other format characters, which make two references look alike.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}')
+}
+
+fn is_fullwidth_digit(c: char) -> bool {
+    ('\u{FF10}'..='\u{FF19}').contains(&c)
+}
+
+/// The value as its shape is judged: full-width forms as ASCII, `%2B`/`%40` decoded, lower
+/// case, without a `tel:`/`sip:` scheme.
+fn shape_of(value: &str) -> String {
+    let mut s: String = value
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            '\u{FE6B}' => '@',
+            c => c,
+        })
+        .collect::<String>()
+        .to_ascii_lowercase();
+    s = s.replace("%2b", "+").replace("%40", "@").replace("%20", " ");
+    for scheme in ["tel:", "sip:", "sips:"] {
+        if let Some(rest) = s.strip_prefix(scheme) {
+            s = rest.to_owned();
+        }
+    }
+    s
+}
+
+fn phone_shaped(shape: &str) -> bool {
+    // An extension (`;ext=12`, `;phone-context=…`) does not make it less a number.
+    let number = shape.split(';').next().unwrap_or("");
+    let separators = |c: char| " -.()/".contains(c);
+    let (plus, rest) = match number.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, number),
+    };
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit() || separators(c)) {
+        // `+` and seven digits before anything else is still a number.
+        let lead: String = rest.chars().take_while(|c| c.is_ascii_digit() || separators(*c)).collect();
+        return plus && lead.chars().filter(char::is_ascii_digit).count() >= 7;
+    }
+    let digits = rest.chars().filter(char::is_ascii_digit).count();
+    // Without `+` or `00`, a phone's grouping (`212-555-0147`, `(212) 555 0147`) tells it from
+    // an id with one separator (Asterisk's `1701234567.1234`).
+    (7..=15).contains(&digits)
+        && (plus || rest.starts_with("00") || rest.chars().filter(|c| separators(*c)).count() >= 2)
+}
+
+fn card_shaped(shape: &str) -> bool {
+    let spaced: String = shape.chars().map(|c| if "._/".contains(c) { ' ' } else { c }).collect();
+    if !callvault_policy::pan::find(spaced.as_bytes()).pans.is_empty() {
+        return true;
+    }
+    let digits: Vec<u8> = shape.bytes().filter(u8::is_ascii_digit).collect();
+    shape.chars().all(|c| c.is_ascii_digit() || " -._/".contains(c))
+        && (13..=19).contains(&digits.len())
+        && callvault_policy::pan::luhn(&digits)
 }
 
 /// RFC 7396 section 2.
@@ -264,5 +460,108 @@ mod tests {
         assert!(address(AddressKind::Sip, "sips:ada@example.com").is_ok());
         let err = address(AddressKind::Email, "secret-person@nowhere").unwrap_err();
         assert!(!format!("{err:?}").contains("secret-person"));
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::without_values as scrub;
+
+    #[test]
+    fn refused_values_are_not_echoed() {
+        let cases = [
+            (
+                "kind: unknown variant `4111 1111 1111 1111`, expected `phone` or `email` at line 1 column 30",
+                "kind: unknown variant (value not shown), expected `phone` or `email` at line 1 column 30",
+            ),
+            (
+                "size: invalid type: string \"+1 212 555 0147\", expected u64",
+                "size: invalid type: string (value not shown), expected u64",
+            ),
+            (
+                "invalid type: string \"a \\\"quoted\\\" card 4111\", expected a number",
+                "invalid type: string (value not shown), expected a number",
+            ),
+            (
+                "at: invalid value: integer `-5`, expected u64",
+                "at: invalid value: integer (value not shown), expected u64",
+            ),
+            ("unknown field `phonee`, expected one of `phone`", "unknown field `phonee`, expected one of `phone`"),
+            ("unknown field `+12125550147`, expected `a`", "unknown field (value not shown), expected `a`"),
+            ("missing field `subject_id` at line 1 column 2", "missing field `subject_id` at line 1 column 2"),
+            ("unknown variant `4111", "unknown variant (value not shown)"),
+            (
+                "+12125550147: unknown field `+12125550147`, expected `kind` at line 1 column 37",
+                "(value not shown): unknown field (value not shown), expected `kind` at line 1 column 37",
+            ),
+            ("4111 1111 1111 1111: unknown field", "(value not shown): unknown field"),
+            ("ana@example.com: unknown field", "(value not shown) unknown field"),
+            (
+                "fields[0].name: invalid length 3, expected 1 at line 12 column 100",
+                "fields[0].name: invalid length 3, expected 1 at line 12 column 100",
+            ),
+        ];
+        for (message, shown) in cases {
+            assert_eq!(scrub(message), shown, "{message}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::reference;
+
+    #[test]
+    fn customers_identifiers_are_not_references() {
+        for v in [
+            "+12125550147",
+            "tel:+12125550147",
+            "+12125550147;ext=12",
+            "%2B12125550147",
+            "\u{FF0B}12125550147",
+            "+\u{FF11}\u{FF12}\u{FF11}\u{FF12}5550147",
+            "(212) 555-0147",
+            "212-555-0147",
+            "212 555 0147",
+            "0012125550147",
+            "00 1 212 555 0147",
+            "ana@example.com",
+            "ana\u{FF20}example.com",
+            "ana@example",
+            "ana%40example.com",
+            "4111 1111 1111 1111",
+            "4111.1111.1111.1111",
+            "4111_1111_1111_1111",
+            "4111/1111/1111/1111",
+            "order-4111111111111111",
+            " call-1",
+            "call-1 ",
+            "call\u{200B}-1",
+            "call\u{00AD}1",
+            "call\u{00A0}1",
+            "\u{0664}\u{0661}\u{0661}\u{0661}",
+        ] {
+            assert!(reference("contact_ref", v, 128).is_err(), "{v:?} accepted");
+            let message = reference("contact_ref", v, 128).unwrap_err().to_string();
+            assert!(!message.contains("555") && !message.contains("ana") && !message.contains("1111"), "{message}");
+        }
+    }
+
+    #[test]
+    fn contact_centers_references_pass() {
+        for v in [
+            "call-20261123-0001",
+            "CRM-100234567",
+            "12125550147",
+            "1701234567.1234",
+            "CA0123456789abcdef0123456789abcdef",
+            "ORD-12345678901234567890",
+            "#12345",
+            "Bestellung 4711",
+            "заказ-42",
+            "case 2026/17",
+        ] {
+            assert!(reference("contact_ref", v, 128).is_ok(), "{v:?} refused: {:?}", reference("contact_ref", v, 128));
+        }
     }
 }

@@ -57,6 +57,14 @@ pub enum SubjectError {
         /// Why.
         reason: String,
     },
+    /// The reference belonged to an interaction an erasure erased.
+    #[error(
+        "external_ref: this reference belonged to an interaction erased at {at}; give the new interaction a new one"
+    )]
+    ReferenceClosed {
+        /// When it was erased.
+        at: Timestamp,
+    },
     /// Another interaction has this reference.
     #[error("external_ref: another interaction of the tenant has this reference")]
     ReferenceTaken,
@@ -137,6 +145,16 @@ pub struct Subject {
     pub interactions: Vec<InteractionId>,
     /// How many stored objects (recordings, transcripts, e-mails) belong to those interactions.
     pub objects: u64,
+}
+
+/// The references content names an interaction by: its external reference and its id (an
+/// upload may give either).
+pub(crate) fn references(i: &callvault_store::InteractionRow) -> Vec<String> {
+    let id = i.id.to_string();
+    match &i.external_ref {
+        Some(r) if *r != id => vec![r.clone(), id],
+        _ => vec![id],
+    }
 }
 
 /// The normalised value of an identifier: a phone number in E.164 (read in `region`), an
@@ -243,10 +261,8 @@ pub async fn create(state: &Services, ctx: &Ctx, new: NewInteraction) -> Result<
             "at most {MAX_IDENTIFIERS} identifiers and {MAX_AGENTS} agents per interaction"
         )));
     }
-    if let Some(r) = &new.external_ref
-        && (r.is_empty() || r.len() > 256 || r.chars().any(char::is_control))
-    {
-        return Err(SubjectError::Invalid("external_ref: 1 to 256 printable characters".into()));
+    if let Some(r) = &new.external_ref {
+        crate::input::reference("external_ref", r, 256).map_err(|e| SubjectError::Invalid(e.to_string()))?;
     }
     let now = state.clock.now();
     let started_at = new.started_at.unwrap_or(now);
@@ -305,6 +321,14 @@ async fn insert(
     }
     if let Some(s) = row.service_id {
         tx.service(tenant, s).await.map_err(|_| SubjectError::Invalid("service_id: no such service".into()))?;
+    }
+    if let Some(reference) = &row.external_ref {
+        // An erasure closed the references of what it erased: content sent under one would be
+        // refused, so the reference may not start a new interaction either.
+        let digest = crate::retention::reference_digest(state, reference);
+        if let Some((at, _)) = tx.tombstone(tenant, callvault_store::CLOSED_REFERENCE, &digest).await? {
+            return Err(SubjectError::ReferenceClosed { at });
+        }
     }
     row.subject_id = link(&mut tx, tenant, &blinds).await?;
     tx.insert_interaction(&row, agents, sealed).await.map_err(|e| match e {
@@ -558,7 +582,7 @@ pub async fn search(state: &Services, ctx: &Ctx, q: &SubjectQuery) -> Result<Vec
         let sealed = r.subject_identifiers(tenant, subject).await?;
         let interactions = r.subject_interactions(tenant, subject).await?;
         let mut objects = 0u64;
-        for i in interactions.iter().filter_map(|i| i.external_ref.clone()) {
+        for i in interactions.iter().flat_map(references) {
             let query = ObjectQuery { class: None, interaction: Some(i), after: None, limit: 1000 };
             objects += r.objects(tenant, &query).await?.len() as u64;
         }

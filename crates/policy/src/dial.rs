@@ -421,7 +421,7 @@ impl Policy {
     /// Compiles settings, named areas and rules; unknown clauses, regions and zones are errors.
     pub fn new(settings: Settings, areas: Vec<CallingArea>, rules: RuleSet) -> Result<Policy, PolicyError> {
         if settings.default_region.parse::<phonenumber::country::Id>().is_err() {
-            return Err(PolicyError(format!("unknown default region `{}`", settings.default_region)));
+            return Err(PolicyError("default_region: not a region code (ISO 3166 alpha-2, such as US or GB)".into()));
         }
         let inbound_block = settings
             .inbound_block

@@ -67,6 +67,9 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         for i in 0..20 {
             assert_eq!(upload(&app, &s.recorder, "chat-1", format!("before {i}").as_bytes()).await.0, 201);
         }
+        // Content may name its interaction by id as well as by its external reference.
+        let by_id = upload(&app, &s.recorder, &chat_id, b"named by the interaction's id").await;
+        assert_eq!(by_id.0, StatusCode::CREATED, "{}", by_id.1);
         assert_eq!(append(&app, &s.recorder, &chat_id, "hello").await.0, StatusCode::CREATED);
 
         let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
@@ -90,6 +93,7 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
                     let (st, v) = match n {
                         0 => append(app, recorder, chat_id, &format!("message {i}")).await,
                         1 => upload(app, recorder, "call-1", recording).await,
+                        2 => upload(app, recorder, chat_id, format!("by id {i}").as_bytes()).await,
                         _ => upload(app, recorder, "chat-1", format!("writer {n} item {i}").as_bytes()).await,
                     };
                     if st == StatusCode::CREATED {
@@ -122,7 +126,7 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         }
 
         // Nothing written under the erased references is left: no row, no file, no transcript.
-        for reference in ["chat-1", "call-1"] {
+        for reference in ["chat-1", "call-1", chat_id.as_str()] {
             let left = count(&app, "SELECT COUNT(*) AS n FROM op_object WHERE interaction = $1", reference).await;
             assert_eq!(left, 0, "{db:?}: objects left under {reference} after {outcome}");
         }
@@ -143,6 +147,12 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         assert_eq!((st, &v["type"]), (StatusCode::GONE, &json!("urn:callvault:problem:erased")), "{v}");
         let (st, v) = app.get(&format!("/v1/interactions/{}", call["id"].as_str().unwrap()), &s.recorder).await;
         assert_eq!(st, StatusCode::GONE, "{v}");
+        let (st, v) = upload(&app, &s.recorder, &chat_id, b"late").await;
+        assert_eq!(st, StatusCode::GONE, "{v}");
+        // The erased reference does not start a new interaction either.
+        let again = json!({ "channel": "chat", "direction": "inbound", "external_ref": "chat-1" });
+        let (st, v) = app.post("/v1/interactions", &s.recorder, again).await;
+        assert_eq!((st, &v["type"]), (StatusCode::GONE, &json!("urn:callvault:problem:erased")), "{v}");
         // Another reference is not affected.
         assert_eq!(upload(&app, &s.recorder, "chat-2", b"someone else").await.0, StatusCode::CREATED);
         app.cleanup().await;
@@ -150,7 +160,9 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
 }
 
 /// On SQLite an erased row's wrapped content key and its sealed content leave no copy behind,
-/// neither in the database's free pages nor in its write-ahead log.
+/// neither in the database's pages (free, or the unused part of a page a split rebuilt) nor in
+/// its write-ahead log: also not the earlier versions of a transcript rewritten by forty appends
+/// while others' content arrived.
 #[tokio::test]
 async fn an_erasure_leaves_no_copy_in_the_sqlite_files() {
     let app = TestApp::new(Db::Sqlite).await;
@@ -168,17 +180,33 @@ async fn an_erasure_leaves_no_copy_in_the_sqlite_files() {
     let (st, v) = upload(&app, &s.recorder, "chat-1", b"customer: my card is ...").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id: callvault_model::ObjectId = v["id"].as_str().unwrap().parse().unwrap();
-    let (_, sealed) = common::stored::bytes(&app, s.tenant, id).await;
+    // Every version of the chat's transcript (appends rewrite its row, which grows and moves
+    // between pages while others' rows arrive): its wrapped key and sealed content each time.
+    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let transcript = callvault_core::vault::messages::transcript_id(chat_id.parse().unwrap()).to_string();
+    let mut needles: Vec<Vec<u8>> = Vec::new();
     let mut c = AnyConnection::connect(&app.db.url).await.unwrap();
-    let wrapped: Vec<u8> = sqlx::query("SELECT wrapped_key FROM op_object WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
-        .try_get("wrapped_key")
-        .unwrap();
+    for round in 0..40 {
+        let text = format!("message {round}: {}", "words of the customer ".repeat(20));
+        assert_eq!(append(&app, &s.recorder, &chat_id, &text).await.0, StatusCode::CREATED);
+        for i in 0..5 {
+            let other = format!("another customer {round} {i} {}", "x".repeat(round * 7));
+            let (st, v) = upload(&app, &s.recorder, &format!("other-{round}-{i}"), other.as_bytes()).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+        for object in [transcript.clone(), id.to_string()] {
+            let row = sqlx::query("SELECT wrapped_key, inline_blob FROM op_object WHERE id = $1")
+                .bind(object)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            let wrapped: Vec<u8> = row.try_get("wrapped_key").unwrap();
+            let sealed: Vec<u8> = row.try_get("inline_blob").unwrap();
+            needles.push(wrapped[..32].to_vec());
+            needles.push(sealed[sealed.len() - 32..].to_vec());
+        }
+    }
     c.close().await.unwrap();
-    assert!(wrapped.len() >= 32 && sealed.len() >= 32);
 
     let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
     app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
@@ -193,9 +221,8 @@ async fn an_erasure_leaves_no_copy_in_the_sqlite_files() {
     let db = app.db.url.trim_start_matches("sqlite:").split('?').next().unwrap().to_owned();
     for file in [db.clone(), format!("{db}-wal")] {
         let bytes = std::fs::read(&file).unwrap_or_default();
-        for (what, needle) in [("wrapped content key", &wrapped), ("sealed content", &sealed)] {
-            assert!(!bytes.windows(32).any(|w| w == &needle[..32]), "the erased {what} is still in {file}");
-        }
+        let left = needles.iter().filter(|n| bytes.windows(32).any(|w| w == &n[..])).count();
+        assert_eq!(left, 0, "{left} of {} erased wrapped keys and contents are still in {file}", needles.len());
     }
     app.cleanup().await;
 }

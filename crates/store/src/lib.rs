@@ -287,18 +287,27 @@ impl Store {
         Ok(Some(Listener { inner }))
     }
 
-    /// Makes what was deleted unrecoverable from the database's files: on SQLite the
-    /// write-ahead log (which still holds the pages as they were before the delete) is
-    /// checkpointed into the database and truncated to zero bytes; `false` when readers kept it
-    /// from completing (the next checkpoint completes it). On PostgreSQL nothing here: its
-    /// write-ahead log and dead row versions are the server's (VACUUM and WAL recycling).
-    pub async fn checkpoint(&self) -> Result<bool> {
+    /// Makes what was deleted unrecoverable from the database's files. On SQLite
+    /// `secure_delete` zeroes a deleted row, but a page split earlier may have left a copy of
+    /// the row in the unused part of another page, and the write-ahead log holds pages as they
+    /// were: `VACUUM` rebuilds every page from the live rows, then the log is checkpointed and
+    /// truncated to zero bytes. `false` when readers kept the log from being truncated (the next
+    /// checkpoint does it). It takes the writer for as long as the rebuild lasts (seconds per
+    /// hundred megabytes). On PostgreSQL nothing here: its write-ahead log and dead row versions
+    /// are the server's (VACUUM and WAL recycling).
+    pub async fn wipe_deleted(&self) -> Result<bool> {
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
-        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.write).await?;
-        let busy: i64 = row.try_get(0)?;
-        Ok(busy == 0)
+        let mut conn = self.write.acquire().await?;
+        sqlx::raw_sql("VACUUM").execute(&mut *conn).await?;
+        for _ in 0..3 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+            if row.try_get::<i64, _>(0)? == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Closes all connections.

@@ -177,6 +177,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0024_open_call_counts.sql"),
         postgres: include_str!("../migrations/postgres/0024_open_call_counts.sql"),
     },
+    Migration {
+        version: 25,
+        name: "object_fillfactor_half",
+        sqlite: include_str!("../migrations/sqlite/0025_object_fillfactor_half.sql"),
+        postgres: include_str!("../migrations/postgres/0025_object_fillfactor_half.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -203,7 +203,7 @@ async fn gather(state: &Services, tenant: TenantId, subject: SubjectId) -> Resul
     let interactions = r.subject_interactions(tenant, subject).await?;
     let records = r.subject_records(tenant, subject).await?;
     let mut objects = Vec::new();
-    for reference in interactions.iter().filter_map(|i| i.external_ref.clone()) {
+    for reference in interactions.iter().flat_map(subjects::references) {
         let mut after = None;
         loop {
             let q = ObjectQuery { class: None, interaction: Some(reference.clone()), after, limit: 1000 };
@@ -600,16 +600,9 @@ async fn erase(state: &Services, req: &DpoRequest) -> Result<(DpoRequestState, s
     tx.unlink_subject(tenant, subject).await?;
     state.auditor.record(&mut tx, now, &audit("subject.erased").target("subject", subject)).await?;
     tx.commit().await?;
-    // The database's log still holds the erased rows as they were (wrapped keys, content kept
-    // in rows) until it is checkpointed and truncated.
-    let mut flushed = false;
-    for _ in 0..3 {
-        if state.store.checkpoint().await? {
-            flushed = true;
-            break;
-        }
-    }
-    if !flushed {
+    // Copies of the erased rows (wrapped keys, content kept in rows) may remain in the
+    // database's files until it is rebuilt and its log truncated.
+    if !state.store.wipe_deleted().await? {
         tracing::warn!(request = %request, "readers kept the database log from being truncated after an erasure; the next checkpoint does it");
     }
     Ok((
@@ -638,7 +631,7 @@ async fn close(
         let ids: Vec<String> = open.iter().map(|i| i.id.to_string()).collect();
         let digests: Vec<String> = open
             .iter()
-            .flat_map(|i| i.external_ref.iter().cloned().chain([i.id.to_string()]))
+            .flat_map(|i| subjects::references(i))
             .map(|r| crate::retention::reference_digest(state, &r))
             .collect();
         let now = state.clock.now();

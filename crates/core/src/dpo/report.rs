@@ -109,9 +109,9 @@ pub(super) async fn build_report(
             .collect()
     };
     let mut items = Vec::new();
-    let mut by_ref: HashMap<&str, &InteractionRow> = HashMap::new();
+    let mut by_ref: HashMap<String, &InteractionRow> = HashMap::new();
     for i in &data.interactions {
-        if let Some(r) = &i.external_ref {
+        for r in crate::subjects::references(i) {
             by_ref.insert(r, i);
         }
         items.push(ReportItem {

@@ -129,7 +129,8 @@ fn parse<T: for<'de> Deserialize<'de> + Default>(params: &serde_json::Value) -> 
     if params.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(params.clone()).map_err(|e| CeremonyError::InvalidParams(format!("params: {e}")))
+    serde_json::from_value(params.clone())
+        .map_err(|e| CeremonyError::InvalidParams(format!("params: {}", crate::input::without_values(&e.to_string()))))
 }
 
 /// Checks a proposal's parameters; returns them normalised.

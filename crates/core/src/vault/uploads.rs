@@ -318,32 +318,11 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
     Ok((object, sha256))
 }
 
-/// An identifier given by the contact center: 1 to 128 printable characters, and not the
-/// customer's own identifier. References are kept in clear beside the sealed content (content is
-/// found by them), so a phone number (`+…`), an e-mail address or a card number there would be
-/// personal data outside encryption and outside the subject's reach: refused, with the reason
-/// (the value is not repeated).
+/// A reference given by the contact center ([`crate::input::reference`]).
 fn short_text(name: &str, v: Option<String>) -> Result<Option<String>, UploadError> {
     let Some(s) = v else { return Ok(None) };
-    if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
-        return Err(UploadError::Invalid(format!("{name}: 1..=128 printable characters")));
-    }
-    let looks_like = if s.starts_with('+') && callvault_policy::numbers::parse(&s, None).is_ok() {
-        Some("a phone number")
-    } else if s.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.')) {
-        Some("an e-mail address")
-    } else if !callvault_policy::pan::find(s.as_bytes()).pans.is_empty() {
-        Some("a card number")
-    } else {
-        None
-    };
-    match looks_like {
-        Some(what) => Err(UploadError::Invalid(format!(
-            "{name}: looks like {what}; give the contact center's own reference (a CRM or call id), not the \
-             customer's identifier (identifiers go on the interaction, where they are sealed)"
-        ))),
-        None => Ok(Some(s)),
-    }
+    crate::input::reference(name, &s, 128).map_err(|e| UploadError::Invalid(e.to_string()))?;
+    Ok(Some(s))
 }
 
 /// Runs a short blocking step (sealing and writing segments, a file sync) off the async threads.

@@ -122,7 +122,8 @@ impl RegistryParser {
             if self.line == 1 {
                 return; // a header
             }
-            self.error(format!("`{}` is not a phone number", first.chars().take(32).collect::<String>()));
+            // The value is not repeated: a line of a registry file is personal data.
+            self.error("the first field is not a phone number".into());
             return;
         }
         let cc = self.country_code.to_string();

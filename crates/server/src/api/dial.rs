@@ -73,7 +73,7 @@ fn parse_checks(headers: &axum::http::HeaderMap, body: &[u8]) -> ApiResult<Vec<C
     }
     let error = |e: serde_json::Error| {
         if e.is_data() {
-            ApiError::invalid(format!("invalid JSON body: {e}"))
+            ApiError::invalid(format!("invalid JSON body: {}", callvault_core::input::without_values(&e.to_string())))
         } else {
             ApiError::bad_request("the body is not valid JSON")
         }

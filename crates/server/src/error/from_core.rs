@@ -435,6 +435,7 @@ impl From<SubjectError> for ApiError {
             SubjectError::Access(e) => e.into(),
             SubjectError::Invalid(_) => Self::invalid(detail),
             SubjectError::EncryptionNotEnabled | SubjectError::ReferenceTaken => Self::conflict(detail),
+            SubjectError::ReferenceClosed { .. } => Self::erased(detail),
             SubjectError::NoSuchInteraction => Self::not_found("interaction"),
             SubjectError::Erased { .. } => Self::erased(detail),
             SubjectError::Key(e) => e.into(),

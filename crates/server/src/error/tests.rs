@@ -325,6 +325,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(SubjectError::Invalid("phone: not a number".into()), 422, "invalid-input");
     case!(SubjectError::EncryptionNotEnabled, 409, "conflict");
     case!(SubjectError::ReferenceTaken, 409, "conflict");
+    case!(SubjectError::ReferenceClosed { at: Timestamp(0) }, 410, "erased");
     case!(SubjectError::NoSuchInteraction, 404, "not-found");
     case!(SubjectError::Erased { at: Timestamp(0), reason: "retention".into() }, 410, "erased");
     case!(SubjectError::Key(KeyError::Retired(1)), 409, "conflict");

@@ -1,0 +1,2 @@
+-- PostgreSQL only (room for HOT updates by rewraps); SQLite updates in place.
+SELECT 1;
