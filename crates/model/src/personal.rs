@@ -120,6 +120,7 @@ name_enum!(
 
 /// An identifier of a customer, in clear (only in memory; stored sealed with a blind index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Identifier {
     /// Kind.
     #[schema(value_type = String)]

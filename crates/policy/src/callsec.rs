@@ -85,6 +85,7 @@ impl StationLevel {
 
 /// A party on a leg.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Party {
     /// Kind.
     pub kind: PartyKind,

@@ -236,6 +236,18 @@ async fn refused_values_are_not_echoed_and_declarations_are_checked() {
         let (st, v) = upload(&format!("recorded_at={at}")).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{at}: {v}");
     }
+    // Nested objects refuse unknown keys too (an identifier, a call's party).
+    let extra = json!({ "channel": "chat", "direction": "inbound",
+        "identifiers": [{ "kind": "phone", "value": "+12125550147", "note": "ana@example.com" }] });
+    let (st, v) = app.post("/v1/interactions", &s.recorder, extra).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(!v.to_string().contains("ana@"), "{v}");
+    let pbx = app.service_account(&s.admin, "pbx", "dialer").await;
+    let party = json!({ "kind": "gateway", "name": "gw", "+12125550147": true });
+    let events = json!({ "call": "c1", "events": [{ "type": "leg_added", "leg": "a", "party": party }] });
+    let (st, v) = app.post("/v1/calls/events", &pbx, events).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(!v.to_string().contains("2125550147"), "{v}");
     let (st, v) = upload("contact_ref=CRM-100234567&interaction=call-20261123-0001").await;
     assert_eq!(st, StatusCode::CREATED, "a contact center's own references: {v}");
     let id = v["id"].as_str().unwrap();
