@@ -161,7 +161,11 @@ fn numbers_and_addresses_hidden(text: &str) -> String {
 /// number there would be personal data outside encryption and outside a data subject's reach:
 /// refused with the reason, never with the value. A number of digits alone (a CRM id) is a
 /// reference; with `+`, `00`, `tel:` or a phone's separators it is a phone number.
-pub fn reference(field: &str, value: &str, max: usize) -> Result<(), InputError> {
+///
+/// Returns the reference as it is kept: an interaction id in any UUID spelling (upper case,
+/// without dashes, braced, `urn:uuid:`) becomes the id as callvault writes it, so content sent
+/// under another spelling of an id is found (and erased) with it.
+pub fn reference(field: &str, value: &str, max: usize) -> Result<String, InputError> {
     let refuse = |why: &str| Err(InputError::Invalid(format!("{field}: {why}")));
     if value.is_empty() || value.len() > max {
         return refuse(&format!("1 to {max} bytes"));
@@ -174,6 +178,14 @@ pub fn reference(field: &str, value: &str, max: usize) -> Result<(), InputError>
     }
     if value.chars().any(|c| c.is_numeric() && !c.is_ascii_digit() && !is_fullwidth_digit(c)) {
         return refuse("digits must be ASCII digits");
+    }
+    if value.chars().any(|c| ('\u{0300}'..='\u{036F}').contains(&c)) {
+        // A letter and a combining accent look like the composed letter: two spellings of one
+        // reference.
+        return refuse("combining accents are not allowed; send composed letters (Unicode NFC)");
+    }
+    if let Ok(id) = uuid::Uuid::try_parse(value) {
+        return Ok(id.hyphenated().to_string());
     }
     let shape = shape_of(value);
     let looks_like = if phone_shaped(&shape) {
@@ -190,7 +202,7 @@ pub fn reference(field: &str, value: &str, max: usize) -> Result<(), InputError>
             "looks like {what}; give the contact center's own reference (a CRM or call id), not the customer's \
              identifier (identifiers go on the interaction, where they are sealed)"
         )),
-        None => Ok(()),
+        None => Ok(value.to_owned()),
     }
 }
 
@@ -213,10 +225,16 @@ fn shape_of(value: &str) -> String {
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
             '\u{FE6B}' => '@',
+            // Hyphens, dashes and the minus sign as `-`.
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
             c => c,
         })
         .collect::<String>()
         .to_ascii_lowercase();
+    // Encoded once or more (`%252B` is `%2B` encoded again).
+    for _ in 0..3 {
+        s = s.replace("%25", "%");
+    }
     s = s.replace("%2b", "+").replace("%40", "@").replace("%20", " ");
     for scheme in ["tel:", "sip:", "sips:"] {
         if let Some(rest) = s.strip_prefix(scheme) {
@@ -229,7 +247,9 @@ fn shape_of(value: &str) -> String {
 fn phone_shaped(shape: &str) -> bool {
     // An extension (`;ext=12`, `;phone-context=…`) does not make it less a number.
     let number = shape.split(';').next().unwrap_or("");
-    let separators = |c: char| " -.()/".contains(c);
+    let separators = |c: char| " -.()[]/".contains(c);
+    // A phone's grouping; `/` only with `+` or `00` (`2026/12/04` is a date).
+    let grouping = |c: char| " -.()[]".contains(c);
     let (plus, rest) = match number.strip_prefix('+') {
         Some(rest) => (true, rest),
         None => (false, number),
@@ -242,18 +262,25 @@ fn phone_shaped(shape: &str) -> bool {
     let digits = rest.chars().filter(char::is_ascii_digit).count();
     // Without `+` or `00`, a phone's grouping (`212-555-0147`, `(212) 555 0147`) tells it from
     // an id with one separator (Asterisk's `1701234567.1234`).
-    (7..=15).contains(&digits)
-        && (plus || rest.starts_with("00") || rest.chars().filter(|c| separators(*c)).count() >= 2)
+    let groups = rest.chars().filter(|c| grouping(*c)).count();
+    let national = !rest.contains('/')
+        && (groups >= 2
+            // `212 5550147`: a national number in two groups.
+            || (groups == 1 && (rest.contains(' ') || rest.contains('-')) && (10..=11).contains(&digits)));
+    (7..=15).contains(&digits) && (plus || rest.starts_with("00") || national)
 }
 
 fn card_shaped(shape: &str) -> bool {
-    let spaced: String = shape.chars().map(|c| if "._/".contains(c) { ' ' } else { c }).collect();
+    const SEPARATORS: &str = " -._/,:*~";
+    let spaced: String = shape.chars().map(|c| if SEPARATORS.contains(c) && c != '-' { ' ' } else { c }).collect();
     if !callvault_policy::pan::find(spaced.as_bytes()).pans.is_empty() {
         return true;
     }
+    // Digits with any separators: a card number when an issuer's range and length fit and the
+    // Luhn check passes (`20261204-000123` passes Luhn alone).
     let digits: Vec<u8> = shape.bytes().filter(u8::is_ascii_digit).collect();
-    shape.chars().all(|c| c.is_ascii_digit() || " -._/".contains(c))
-        && (13..=19).contains(&digits.len())
+    shape.chars().all(|c| c.is_ascii_digit() || SEPARATORS.contains(c))
+        && callvault_policy::pan::scheme(&digits).is_some()
         && callvault_policy::pan::luhn(&digits)
 }
 
@@ -540,6 +567,18 @@ mod reference_tests {
             "call\u{00AD}1",
             "call\u{00A0}1",
             "\u{0664}\u{0661}\u{0661}\u{0661}",
+            "212\u{2010}555\u{2010}0147",
+            "212\u{2013}555\u{2013}0147",
+            "[212] 555 0147",
+            "212 5550147",
+            "4111\u{2010}1111\u{2010}1111\u{2010}1111",
+            "4111,1111,1111,1111",
+            "4111:1111:1111:1111",
+            "4111*1111*1111*1111",
+            "4111~1111~1111~1111",
+            "%252B12125550147",
+            "ana%2540example.com",
+            "A\u{0308}nderung-7",
         ] {
             assert!(reference("contact_ref", v, 128).is_err(), "{v:?} accepted");
             let message = reference("contact_ref", v, 128).unwrap_err().to_string();
@@ -560,8 +599,32 @@ mod reference_tests {
             "Bestellung 4711",
             "заказ-42",
             "case 2026/17",
+            "20261204-000123",
+            "2026/12/04",
+            "\u{00C4}nderung-7",
+            "\u{092A}\u{094D}\u{0930}\u{0915}\u{0930}\u{0923}-12",
         ] {
             assert!(reference("contact_ref", v, 128).is_ok(), "{v:?} refused: {:?}", reference("contact_ref", v, 128));
         }
+    }
+}
+
+#[cfg(test)]
+mod id_spelling_tests {
+    use super::reference;
+
+    #[test]
+    fn an_id_in_any_spelling_is_the_id() {
+        let id = "01a24286-bbaa-7c3d-8e9f-0123456789ab";
+        for v in [
+            id,
+            "01A24286-BBAA-7C3D-8E9F-0123456789AB",
+            "01a24286bbaa7c3d8e9f0123456789ab",
+            "{01a24286-bbaa-7c3d-8e9f-0123456789ab}",
+            "urn:uuid:01a24286-bbaa-7c3d-8e9f-0123456789ab",
+        ] {
+            assert_eq!(reference("interaction", v, 256).unwrap(), id, "{v}");
+        }
+        assert_eq!(reference("interaction", "call-7", 256).unwrap(), "call-7");
     }
 }

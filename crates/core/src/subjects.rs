@@ -261,8 +261,10 @@ pub async fn create(state: &Services, ctx: &Ctx, new: NewInteraction) -> Result<
             "at most {MAX_IDENTIFIERS} identifiers and {MAX_AGENTS} agents per interaction"
         )));
     }
+    let mut new = new;
     if let Some(r) = &new.external_ref {
-        crate::input::reference("external_ref", r, 256).map_err(|e| SubjectError::Invalid(e.to_string()))?;
+        new.external_ref =
+            Some(crate::input::reference("external_ref", r, 256).map_err(|e| SubjectError::Invalid(e.to_string()))?);
     }
     let now = state.clock.now();
     let started_at = new.started_at.unwrap_or(now);

@@ -70,6 +70,9 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         // Content may name its interaction by id as well as by its external reference.
         let by_id = upload(&app, &s.recorder, &chat_id, b"named by the interaction's id").await;
         assert_eq!(by_id.0, StatusCode::CREATED, "{}", by_id.1);
+        // Another spelling of the id is the id.
+        let (st, v) = upload(&app, &s.recorder, &chat_id.to_uppercase().replace('-', ""), b"by its id, spelt so").await;
+        assert_eq!((st, v["interaction"].as_str()), (StatusCode::CREATED, Some(chat_id.as_str())), "{v}");
         assert_eq!(append(&app, &s.recorder, &chat_id, "hello").await.0, StatusCode::CREATED);
 
         let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
@@ -147,8 +150,10 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         assert_eq!((st, &v["type"]), (StatusCode::GONE, &json!("urn:callvault:problem:erased")), "{v}");
         let (st, v) = app.get(&format!("/v1/interactions/{}", call["id"].as_str().unwrap()), &s.recorder).await;
         assert_eq!(st, StatusCode::GONE, "{v}");
-        let (st, v) = upload(&app, &s.recorder, &chat_id, b"late").await;
-        assert_eq!(st, StatusCode::GONE, "{v}");
+        for spelling in [chat_id.clone(), chat_id.to_uppercase(), format!("{{{chat_id}}}")] {
+            let (st, v) = upload(&app, &s.recorder, &spelling, b"late").await;
+            assert_eq!(st, StatusCode::GONE, "{spelling}: {v}");
+        }
         // The erased reference does not start a new interaction either.
         let again = json!({ "channel": "chat", "direction": "inbound", "external_ref": "chat-1" });
         let (st, v) = app.post("/v1/interactions", &s.recorder, again).await;

@@ -184,7 +184,9 @@ pub async fn list(state: &Services, ctx: &Ctx, p: ListParams) -> Result<ObjectPa
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ContentReadError::Invalid("limit: 1..=500"));
     }
-    let query = ObjectQuery { class: p.class, interaction: p.interaction, after: p.after, limit };
+    // An id in another spelling lists what was stored under the id.
+    let interaction = p.interaction.map(|i| uuid::Uuid::try_parse(&i).map_or(i, |id| id.hyphenated().to_string()));
+    let query = ObjectQuery { class: p.class, interaction, after: p.after, limit };
     let mut r = state.store.reader().await?;
     let page = r.objects(tenant, &query).await?;
     let teams = AgentTeams::of(&mut r, tenant, &page).await?;

@@ -297,10 +297,10 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
         id: ObjectId::new(),
         tenant_id: permit.tenant(),
         class: meta.class,
-        interaction: short_text("interaction", meta.interaction)?,
+        interaction: short_text("interaction", meta.interaction, 256)?,
         service_id: meta.service,
         agents: meta.agents,
-        contact_ref: short_text("contact_ref", meta.contact_ref)?,
+        contact_ref: short_text("contact_ref", meta.contact_ref, 128)?,
         recorded_at: meta.recorded_at.unwrap_or(now),
         consent: meta.consent,
         recording,
@@ -319,10 +319,8 @@ fn draft(state: &Services, permit: &Permit, meta: NewUpload) -> Result<(StoredOb
 }
 
 /// A reference given by the contact center ([`crate::input::reference`]).
-fn short_text(name: &str, v: Option<String>) -> Result<Option<String>, UploadError> {
-    let Some(s) = v else { return Ok(None) };
-    crate::input::reference(name, &s, 128).map_err(|e| UploadError::Invalid(e.to_string()))?;
-    Ok(Some(s))
+fn short_text(name: &str, v: Option<String>, max: usize) -> Result<Option<String>, UploadError> {
+    v.map(|s| crate::input::reference(name, &s, max).map_err(|e| UploadError::Invalid(e.to_string()))).transpose()
 }
 
 /// Runs a short blocking step (sealing and writing segments, a file sync) off the async threads.
