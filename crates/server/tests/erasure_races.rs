@@ -150,6 +150,8 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         assert_eq!((st, &v["type"]), (StatusCode::GONE, &json!("urn:callvault:problem:erased")), "{v}");
         let (st, v) = app.get(&format!("/v1/interactions/{}", call["id"].as_str().unwrap()), &s.recorder).await;
         assert_eq!(st, StatusCode::GONE, "{v}");
+        let (st, v) = app.get(&format!("/v1/interactions/{chat_id}/recording-state"), &s.recorder).await;
+        assert_eq!(st, StatusCode::GONE, "{v}");
         for spelling in [chat_id.clone(), chat_id.to_uppercase(), format!("{{{chat_id}}}")] {
             let (st, v) = upload(&app, &s.recorder, &spelling, b"late").await;
             assert_eq!(st, StatusCode::GONE, "{spelling}: {v}");

@@ -37,6 +37,14 @@ pub enum RecordingError {
     /// No such interaction in the tenant.
     #[error("no such interaction")]
     NoSuchInteraction,
+    /// The interaction was erased (its retention ended, or on request).
+    #[error("the interaction was erased ({reason}) at {at}")]
+    Erased {
+        /// When.
+        at: callvault_model::records::Timestamp,
+        /// Why.
+        reason: String,
+    },
     /// The audit entry could not be appended.
     #[error(transparent)]
     Audit(#[from] AppendError),

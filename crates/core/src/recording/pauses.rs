@@ -156,9 +156,13 @@ async fn parties(
     tenant: TenantId,
     id: InteractionId,
 ) -> Result<(Vec<UserId>, Option<ServiceId>), RecordingError> {
-    match state.store.reader().await?.interaction(tenant, id).await {
+    let mut r = state.store.reader().await?;
+    match r.interaction(tenant, id).await {
         Ok((row, agents, _)) => Ok((agents, row.service_id)),
-        Err(StoreError::NotFound) => Err(RecordingError::NoSuchInteraction),
+        Err(StoreError::NotFound) => match r.tombstone(tenant, "interaction", &id.to_string()).await? {
+            Some((at, reason)) => Err(RecordingError::Erased { at, reason }),
+            None => Err(RecordingError::NoSuchInteraction),
+        },
         Err(e) => Err(e.into()),
     }
 }

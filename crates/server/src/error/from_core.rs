@@ -468,6 +468,7 @@ impl From<RecordingError> for ApiError {
             RecordingError::Access(e) => e.into(),
             RecordingError::Invalid(_) | RecordingError::Policy(_) => Self::invalid(detail),
             RecordingError::NoSuchInteraction => Self::not_found("interaction"),
+            RecordingError::Erased { .. } => Self::erased(detail),
             RecordingError::Audit(e) => e.into(),
             RecordingError::Store(e) => e.into(),
         }

@@ -353,6 +353,7 @@ fn cases() -> Vec<(String, ApiError, u16, &'static str)> {
     case!(RecordingError::Invalid("agents: at most 32".into()), 422, "invalid-input");
     case!(RecordingError::Policy(callvault_policy::recording::InvalidPolicy::MaxPause), 422, "invalid-input");
     case!(RecordingError::NoSuchInteraction, 404, "not-found");
+    case!(RecordingError::Erased { at: Timestamp(0), reason: "erasure".into() }, 410, "erased");
     case!(RecordingError::Audit(AppendError::WriterStopped), 500, "internal");
     case!(RecordingError::Store(store()), 500, "internal");
     // Performance statistics.
