@@ -29,6 +29,28 @@ async fn append(app: &TestApp, token: &str, chat: &str, text: &str) -> (StatusCo
     app.post(&format!("/v1/interactions/{chat}/messages"), token, json!({ "from": "customer", "text": text })).await
 }
 
+/// An interaction of the customer (`PHONE`) under `reference`.
+async fn interaction(app: &TestApp, token: &str, channel: &str, reference: &str) -> Value {
+    let ids = json!([{ "kind": "phone", "value": PHONE }]);
+    let body = json!({ "channel": channel, "direction": "inbound", "external_ref": reference, "identifiers": ids });
+    let (st, v) = app.post("/v1/interactions", token, body).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v
+}
+
+/// A data protection officer's token and an erasure request of `subject` (the customer).
+async fn request_erasure(app: &TestApp, s: &common::encrypted::Setup, subject: &str) -> (String, Value) {
+    let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
+    app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
+    app.clock.advance_ms(30_000);
+    let dpo = app.login_privileged(Some("acme"), "dpo", PW).await;
+    let confirm = json!([{ "kind": "phone", "value": PHONE }]);
+    let erase = json!({ "kind": "erase", "subject_id": subject, "confirm_identifiers": confirm });
+    let (st, erasure) = app.post("/v1/dpo-requests", &dpo, erase).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{erasure}");
+    (dpo, erasure)
+}
+
 async fn count(app: &TestApp, sql: &'static str, bind: &str) -> i64 {
     sqlx::any::install_default_drivers();
     let mut c = AnyConnection::connect(&app.db.url).await.unwrap();
@@ -45,24 +67,9 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         let app = TestApp::new(db).await;
         let s = setup(&app).await;
         ceremony(&app, &s, "enable_encryption", json!({})).await;
-        let ids = json!([{ "kind": "phone", "value": PHONE }]);
-        let (st, chat) = app
-            .post(
-                "/v1/interactions",
-                &s.recorder,
-                json!({ "channel": "chat", "direction": "inbound", "external_ref": "chat-1", "identifiers": ids }),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{chat}");
+        let chat = interaction(&app, &s.recorder, "chat", "chat-1").await;
         let chat_id = chat["id"].as_str().unwrap().to_owned();
-        let (st, call) = app
-            .post(
-                "/v1/interactions",
-                &s.recorder,
-                json!({ "channel": "voice", "direction": "inbound", "external_ref": "call-1", "identifiers": ids }),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{call}");
+        let call = interaction(&app, &s.recorder, "voice", "call-1").await;
         let subject = chat["subject_id"].as_str().unwrap().to_owned();
         for i in 0..20 {
             assert_eq!(upload(&app, &s.recorder, "chat-1", format!("before {i}").as_bytes()).await.0, 201);
@@ -75,13 +82,7 @@ async fn content_arriving_during_an_erasure_is_erased_or_refused() {
         assert_eq!((st, v["interaction"].as_str()), (StatusCode::CREATED, Some(chat_id.as_str())), "{v}");
         assert_eq!(append(&app, &s.recorder, &chat_id, "hello").await.0, StatusCode::CREATED);
 
-        let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
-        app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
-        app.clock.advance_ms(30_000);
-        let dpo = app.login_privileged(Some("acme"), "dpo", PW).await;
-        let erase = json!({ "kind": "erase", "subject_id": subject, "confirm_identifiers": ids });
-        let (st, erasure) = app.post("/v1/dpo-requests", &dpo, erase).await;
-        assert_eq!(st, StatusCode::ACCEPTED, "{erasure}");
+        let (dpo, erasure) = request_erasure(&app, &s, &subject).await;
 
         // Writers run until the erasure has finished, then each writes once more.
         let done = Cell::new(false);
@@ -175,15 +176,7 @@ async fn an_erasure_leaves_no_copy_in_the_sqlite_files() {
     let app = TestApp::new(Db::Sqlite).await;
     let s = setup(&app).await;
     ceremony(&app, &s, "enable_encryption", json!({})).await;
-    let ids = json!([{ "kind": "phone", "value": PHONE }]);
-    let (st, chat) = app
-        .post(
-            "/v1/interactions",
-            &s.recorder,
-            json!({ "channel": "chat", "direction": "inbound", "external_ref": "chat-1", "identifiers": ids }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{chat}");
+    let chat = interaction(&app, &s.recorder, "chat", "chat-1").await;
     let (st, v) = upload(&app, &s.recorder, "chat-1", b"customer: my card is ...").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id: callvault_model::ObjectId = v["id"].as_str().unwrap().parse().unwrap();
@@ -215,14 +208,7 @@ async fn an_erasure_leaves_no_copy_in_the_sqlite_files() {
     }
     c.close().await.unwrap();
 
-    let dpo_id = app.user(&s.admin, "dpo", PW, json!({})).await;
-    app.grant(&s.admin, &dpo_id, "data_protection_officer", json!({ "kind": "tenant" })).await;
-    app.clock.advance_ms(30_000);
-    let dpo = app.login_privileged(Some("acme"), "dpo", PW).await;
-    let subject = chat["subject_id"].as_str().unwrap();
-    let erase = json!({ "kind": "erase", "subject_id": subject, "confirm_identifiers": ids });
-    let (st, erasure) = app.post("/v1/dpo-requests", &dpo, erase).await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{erasure}");
+    request_erasure(&app, &s, chat["subject_id"].as_str().unwrap()).await;
     assert_eq!(callvault_core::dpo::run_once(&app.state).await.unwrap(), 1);
 
     let db = app.db.url.trim_start_matches("sqlite:").split('?').next().unwrap().to_owned();

@@ -71,6 +71,21 @@ async fn closed<C: Conn>(c: &mut C, tenant: TenantId, kind: &str, id: &str) -> R
     row.map(|r| Ok(Held::Closed { at: Timestamp(r.try_get("erased_at")?), reason: r.try_get("reason")? })).transpose()
 }
 
+/// The interaction whose `column` is `value`, held until the transaction ends (PostgreSQL
+/// `FOR KEY SHARE`, which an erasure's `FOR UPDATE` waits for).
+async fn hold_row<C: Conn>(
+    c: &mut C,
+    tenant: TenantId,
+    column: &'static str,
+    value: String,
+) -> Result<Option<InteractionId>> {
+    let lock = if postgres(c) { " FOR KEY SHARE" } else { "" };
+    let sql = format!("SELECT id FROM op_interaction WHERE tenant_id = $1 AND {column} = $2{lock}");
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string()).bind(value).fetch_optional(c.conn()).await?;
+    row.map(|r| col_uuid(&r, "id").map(InteractionId)).transpose()
+}
+
 impl<C: Conn> ClosingStore for C {
     async fn close_references(
         &mut self,
@@ -115,32 +130,19 @@ impl<C: Conn> ClosingStore for C {
     where
         Self: Writable,
     {
-        let lock = if postgres(self) { " FOR KEY SHARE" } else { "" };
-        let sql = format!("SELECT id FROM op_interaction WHERE tenant_id = $1 AND external_ref = $2{lock}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(reference.to_owned())
-            .fetch_optional(self.conn())
-            .await?;
+        let id = hold_row(self, tenant, "external_ref", reference.to_owned()).await?;
         // Read after the lock: an erasure that closed the reference meanwhile has committed.
         if let Some(held) = closed(self, tenant, CLOSED_REFERENCE, digest).await? {
             return Ok(held);
         }
-        Ok(Held::Open(row.map(|r| col_uuid(&r, "id").map(InteractionId)).transpose()?))
+        Ok(Held::Open(id))
     }
 
     async fn hold_interaction(&mut self, tenant: TenantId, id: InteractionId, digests: &[&str]) -> Result<Held>
     where
         Self: Writable,
     {
-        let lock = if postgres(self) { " FOR KEY SHARE" } else { "" };
-        let sql = format!("SELECT id FROM op_interaction WHERE tenant_id = $1 AND id = $2{lock}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?;
-        if row.is_none() {
+        if hold_row(self, tenant, "id", id.to_string()).await?.is_none() {
             return match closed(self, tenant, "interaction", &id.to_string()).await? {
                 Some(held) => Ok(held),
                 None => Err(StoreError::NotFound),
