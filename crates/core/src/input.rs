@@ -623,8 +623,8 @@ mod id_spelling_tests {
             "{01a24286-bbaa-7c3d-8e9f-0123456789ab}",
             "urn:uuid:01a24286-bbaa-7c3d-8e9f-0123456789ab",
         ] {
-            assert_eq!(reference("interaction", v, 256).unwrap(), id, "{v}");
+            assert_eq!(reference("interaction", v, 256).ok().as_deref(), Some(id), "{v}");
         }
-        assert_eq!(reference("interaction", "call-7", 256).unwrap(), "call-7");
+        assert_eq!(reference("interaction", "call-7", 256).ok().as_deref(), Some("call-7"));
     }
 }

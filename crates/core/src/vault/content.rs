@@ -503,11 +503,11 @@ mod tests {
         assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 100)));
         assert!(matches!(parse_range("bytes=100-", 100), Err(ContentReadError::RangeNotSatisfiable { size: 100 })));
         assert!(matches!(parse_range("bytes=-0", 100), Err(ContentReadError::RangeNotSatisfiable { .. })));
-        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None, "last before first: ignored");
+        assert_eq!(parse_range("bytes=5-1", 100).ok(), Some(None), "last before first: ignored");
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None, "an unknown unit is ignored");
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None, "several ranges: the whole content");
-        assert_eq!(parse_range("bytes=x-1", 100).unwrap(), None, "not numbers: ignored");
-        assert_eq!(parse_range("bytes=-", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=x-1", 100).ok(), Some(None), "not numbers: ignored");
+        assert_eq!(parse_range("bytes=-", 100).ok(), Some(None));
     }
 
     #[test]
