@@ -94,7 +94,10 @@ def run(args, backend, mode, lua_path):
         return rate, ok, non2xx, objects, audited, lat.get("50", "?"), lat.get("99", "?")
     finally:
         server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"  (kept {work}: the server's data and log)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
         if db:
             psql(args.postgres, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
@@ -109,6 +112,7 @@ def main():
     ap.add_argument("--only", choices=["sqlite", "postgres"])
     ap.add_argument("--modes", default="group,fsync")
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "target", "release", "callvault"))
+    ap.add_argument("--keep", action="store_true", help="keep each run's data directory and server log")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")

@@ -200,6 +200,13 @@ impl Ctx {
         Err(AccessError::Denied(decision))
     }
 
+    /// A permit when the access engine allows, without auditing anything (a denial is asked
+    /// again through [`Ctx::authorize`], which audits it).
+    pub(crate) fn allowed(&self, action: Action, resource: &ResourceRef<'_>) -> Option<Permit> {
+        let decision = self.decide(action, resource);
+        decision.is_allowed().then_some(Permit { decision, action, resource: resource.kind, tenant: resource.tenant })
+    }
+
     /// The decision without side effects.
     pub fn decide(&self, action: Action, resource: &ResourceRef<'_>) -> Decision {
         match (&self.subject, self.principal) {
@@ -228,80 +235,166 @@ pub async fn authenticate(
     request_id: Option<String>,
     ip: Option<IpAddr>,
 ) -> Result<Ctx, AccessError> {
+    let digest = presented_digest(token)?;
+    let now = state.clock.now();
+    let mut reader = state.store.reader().await?;
+    let mut known = Known::read(&mut reader, &digest, now).await?;
+    drop(reader);
+    known.settle(state, now).await?;
+    Ok(known.ctx(request_id, ip))
+}
+
+/// The digest a token is stored under, or why it cannot be one.
+pub(crate) fn presented_digest(token: Option<&str>) -> Result<String, AccessError> {
     let unauthenticated = || AccessError::Unauthenticated("a valid bearer token is required");
     let token = token.ok_or_else(unauthenticated)?;
     if token.len() > 200 {
         return Err(unauthenticated());
     }
-    let digest = hex::encode(token_digest(token));
-    let now = state.clock.now();
-    let mut reader = state.store.reader().await?;
-    if token.starts_with(&format!("{SERVICE_TOKEN_PREFIX}_")) {
-        let account = match reader.service_account_by_token(&digest).await {
-            Ok(a) if a.revoked_at.is_none() && a.expires_at.is_none_or(|t| now.millis() < t.millis()) => a,
-            Ok(_) | Err(StoreError::NotFound) => return Err(unauthenticated()),
+    Ok(hex::encode(token_digest(token)))
+}
+
+/// What a valid token names, as read from the store: enough to check it again at a later instant
+/// ([`Known::check`]) and to make the caller's [`Ctx`].
+#[derive(Clone)]
+pub(crate) struct Known {
+    digest: String,
+    principal: PrincipalId,
+    tenant: Option<TenantId>,
+    session: Option<SessionId>,
+    purpose: SessionPurpose,
+    second_factor: bool,
+    subject: Option<Arc<Subject>>,
+    /// Absolute end (Unix ms), if any.
+    expires_at: Option<i64>,
+    /// Sessions: the idle timeout (ms).
+    idle_timeout_ms: Option<i64>,
+    /// Last use written (Unix ms; `None`: a service account never used).
+    last_seen_at: Option<i64>,
+}
+
+impl Known {
+    /// Reads the session or service account behind `digest` and the principal's grants;
+    /// refuses a token that is unknown, revoked or expired at `now`.
+    pub(crate) async fn read(reader: &mut Reader, digest: &str, now: Timestamp) -> Result<Self, AccessError> {
+        let unauthenticated = || AccessError::Unauthenticated("a valid bearer token is required");
+        let service_account = match reader.service_account_by_token(digest).await {
+            Ok(a) => Some(a),
+            Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        let subject =
-            load_subject(&mut reader, account.tenant_id, PrincipalId::ServiceAccount(account.id), false).await?;
-        drop(reader);
-        alert_conflicts(state, &subject).await?;
-        if account.last_used_at.is_none_or(|last| now.millis() - last.0 >= TOUCH_EVERY_MS) {
-            touch_service_account(state, account.id, now).await;
+        let known = if let Some(account) = service_account {
+            if account.revoked_at.is_some() {
+                return Err(unauthenticated());
+            }
+            Known {
+                digest: digest.to_owned(),
+                principal: PrincipalId::ServiceAccount(account.id),
+                tenant: Some(account.tenant_id),
+                session: None,
+                purpose: SessionPurpose::Full,
+                second_factor: false,
+                subject: None,
+                expires_at: account.expires_at.map(|t| t.millis()),
+                idle_timeout_ms: None,
+                last_seen_at: account.last_used_at.map(|t| t.millis()),
+            }
+        } else {
+            let session = match reader.session_by_digest(digest).await {
+                Ok(s) if s.revoked_at.is_none() => s,
+                Ok(_) => return Err(AccessError::Unauthenticated(EXPIRED)),
+                Err(StoreError::NotFound) => return Err(unauthenticated()),
+                Err(e) => return Err(e.into()),
+            };
+            Known {
+                digest: digest.to_owned(),
+                principal: session.principal,
+                tenant: session.tenant_id,
+                session: Some(session.id),
+                purpose: if session.purpose == SessionPurpose::EnrollTotp.as_str() {
+                    SessionPurpose::EnrollTotp
+                } else {
+                    SessionPurpose::Full
+                },
+                second_factor: session.second_factor,
+                subject: None,
+                expires_at: Some(session.expires_at),
+                idle_timeout_ms: Some(session.idle_timeout_ms),
+                last_seen_at: Some(session.last_seen_at),
+            }
+        };
+        known.check(now)?;
+        let subject = match known.tenant {
+            Some(tenant) => Some(Arc::new(load_subject(reader, tenant, known.principal, known.second_factor).await?)),
+            None => None,
+        };
+        Ok(Known { subject, ..known })
+    }
+
+    /// The tenant of the principal (`None`: a provider operator).
+    pub(crate) fn tenant(&self) -> Option<TenantId> {
+        self.tenant
+    }
+
+    /// Refuses the token when it expired by `now` (absolute end, or idle since its last use).
+    pub(crate) fn check(&self, now: Timestamp) -> Result<(), AccessError> {
+        let t = now.millis();
+        let expired = self.expires_at.is_some_and(|end| t >= end)
+            || self.idle_timeout_ms.zip(self.last_seen_at).is_some_and(|(idle, seen)| t - seen >= idle);
+        match (expired, self.session) {
+            (false, _) => Ok(()),
+            (true, Some(_)) => Err(AccessError::Unauthenticated(EXPIRED)),
+            (true, None) => Err(AccessError::Unauthenticated("a valid bearer token is required")),
         }
-        return Ok(Ctx {
-            principal: PrincipalId::ServiceAccount(account.id),
-            tenant: Some(account.tenant_id),
-            session: None,
-            purpose: SessionPurpose::Full,
-            second_factor: false,
-            subject: Some(Arc::new(subject)),
+    }
+
+    /// What follows a read: the security officers told of conflicting grants, and the last
+    /// use written when due.
+    pub(crate) async fn settle(&mut self, state: &Services, now: Timestamp) -> Result<(), AccessError> {
+        if let Some(subject) = &self.subject {
+            alert_conflicts(state, subject).await?;
+        }
+        self.touch(state, now).await.map(|_| ())
+    }
+
+    /// Writes the last use when the one written is a minute old or more. A session's touch is
+    /// a commit, recorded at most once a minute, so a client sending many requests does not
+    /// wait for a commit on each (the idle timeout is minutes); a service account's is best
+    /// effort. Whether it was due.
+    pub(crate) async fn touch(&mut self, state: &Services, now: Timestamp) -> Result<bool, AccessError> {
+        let t = now.millis();
+        if self.last_seen_at.is_some_and(|last| t - last < TOUCH_EVERY_MS) {
+            return Ok(false);
+        }
+        match self.principal {
+            PrincipalId::ServiceAccount(id) => touch_service_account(state, id, now).await,
+            _ => {
+                let mut tx = state.store.begin().await?;
+                tx.touch_session(&self.digest, t).await?;
+                tx.commit().await?;
+            }
+        }
+        self.last_seen_at = Some(t);
+        Ok(true)
+    }
+
+    /// The caller's context for one request.
+    pub(crate) fn ctx(&self, request_id: Option<String>, ip: Option<IpAddr>) -> Ctx {
+        Ctx {
+            principal: self.principal,
+            tenant: self.tenant,
+            session: self.session,
+            purpose: self.purpose,
+            second_factor: self.second_factor,
+            subject: self.subject.clone(),
             request_id,
             ip,
-        });
-    }
-    let session = match reader.session_by_digest(&digest).await {
-        Ok(s) => s,
-        Err(StoreError::NotFound) => return Err(unauthenticated()),
-        Err(e) => return Err(e.into()),
-    };
-    let t = now.millis();
-    if session.revoked_at.is_some() || t >= session.expires_at || t - session.last_seen_at >= session.idle_timeout_ms {
-        return Err(AccessError::Unauthenticated("the session has expired or was revoked; log in again"));
-    }
-    let purpose = if session.purpose == SessionPurpose::EnrollTotp.as_str() {
-        SessionPurpose::EnrollTotp
-    } else {
-        SessionPurpose::Full
-    };
-    let subject = match (session.tenant_id, session.principal) {
-        (Some(tenant), principal) => {
-            Some(Arc::new(load_subject(&mut reader, tenant, principal, session.second_factor).await?))
         }
-        (None, _) => None,
-    };
-    drop(reader);
-    if let Some(subject) = &subject {
-        alert_conflicts(state, subject).await?;
     }
-    // Touching the session is a write (a commit): recorded at most once a minute, so a client
-    // sending many requests does not wait for a commit on each (the idle timeout is minutes).
-    if t - session.last_seen_at >= TOUCH_EVERY_MS {
-        let mut tx = state.store.begin().await?;
-        tx.touch_session(&digest, t).await?;
-        tx.commit().await?;
-    }
-    Ok(Ctx {
-        principal: session.principal,
-        tenant: session.tenant_id,
-        session: Some(session.id),
-        purpose,
-        second_factor: session.second_factor,
-        subject,
-        request_id,
-        ip,
-    })
 }
+
+/// The answer to an expired or revoked session.
+const EXPIRED: &str = "the session has expired or was revoked; log in again";
 
 /// A principal whose grants hold a separation-of-duties conflict (a database from before the
 /// rule, or a change behind the API) is denied both classes by the access engine; the security

@@ -139,11 +139,14 @@ fn sth_row(row: &AnyRow) -> Result<SignedTreeHeadRow> {
     })
 }
 
-/// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
-const CHUNK: usize = 200;
+/// Rows per multi-row statement at most (a power of two): well under SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 256;
 
-/// `($1,…,$c),($c+1,…)` for `rows` rows of `columns` placeholders.
-pub(crate) fn values_list(rows: usize, columns: usize) -> String {
+/// `(…),(…)` for `rows` rows of `columns` placeholders: numbered (`$1,…`) on PostgreSQL, and
+/// anonymous (`?`, bound in order) on SQLite, where sqlx looks a numbered placeholder up by a
+/// linear scan of the statement's names, so that a statement's cost would grow with the square
+/// of its values (7 % of a server's time in `sqlite3_bind_parameter_name`, BENCHMARKS.md).
+pub(crate) fn values_list(engine: Backend, rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {
@@ -154,12 +157,32 @@ pub(crate) fn values_list(rows: usize, columns: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * columns + c + 1).to_string());
+            match engine {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * columns + c + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }
     sql
+}
+
+/// `items` cut into batches of at most `max` (a power of two), each a power of two long, so
+/// that a batched statement comes in few shapes and stays in the statement cache.
+pub(crate) fn batches<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = max.min(1 << rest.len().ilog2());
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 impl<C: Conn> AuditStore for C {
@@ -181,11 +204,12 @@ impl<C: Conn> AuditStore for C {
     where
         Self: Writable,
     {
-        for chunk in entries.chunks(CHUNK) {
+        let engine = self.engine();
+        for chunk in batches(entries, CHUNK) {
             // Only placeholders are formatted into the statement; every value is bound.
             let sql = format!(
                 "INSERT INTO aud_entry (tenant_id, action, created_at, body) VALUES {}",
-                values_list(chunk.len(), 4)
+                values_list(engine, chunk.len(), 4)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -361,31 +385,56 @@ impl Tx {
         self.audit_head().await
     }
 
+    /// Appends entries with their leaves already taken: `(entry, leaf_index, leaf_hash)` (a
+    /// writer that sequences its own entries, holding the head; see `assign_audit_leaves` for
+    /// the usual way).
+    pub async fn append_audit_sequenced(&mut self, entries: &[(AuditInsert<'_>, i64, Vec<u8>)]) -> Result<()> {
+        let engine = self.engine();
+        for chunk in batches(entries, CHUNK) {
+            // Only placeholders are formatted into the statement; every value is bound.
+            let sql = format!(
+                "INSERT INTO aud_entry (tenant_id, action, created_at, body, leaf_index, leaf_hash) VALUES {}",
+                values_list(engine, chunk.len(), 6)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (e, index, hash) in chunk {
+                q = q
+                    .bind(e.tenant_id.map(|t| t.to_string()))
+                    .bind(e.action.to_owned())
+                    .bind(e.created_at)
+                    .bind(e.body.to_owned())
+                    .bind(*index)
+                    .bind(hash.clone());
+            }
+            q.execute(self.conn()).await?;
+        }
+        Ok(())
+    }
+
     /// Gives leaf indexes and hashes to sequenced entries: `(seq, leaf_index, leaf_hash)`.
     pub async fn assign_audit_leaves(&mut self, leaves: &[(i64, i64, Vec<u8>)]) -> Result<()> {
         match self.backend() {
             // Measured on SQLite (BENCHMARKS.md): `UPDATE … FROM (VALUES …)` sequenced about
             // 1,000 entries/s and one statement per row about 17,000.
             Backend::Sqlite => {
-                for chunk in leaves.chunks(CHUNK) {
-                    // One statement per chunk: `CASE seq WHEN … THEN …` keyed by the primary key.
-                    // Only placeholders are formatted into the statement; every value is bound.
-                    let mut index_case = String::from("CASE seq");
-                    let mut hash_case = String::from("CASE seq");
-                    let mut seqs = String::new();
-                    for i in 0..chunk.len() {
-                        let (s, x, h) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
-                        index_case.push_str(&format!(" WHEN ${s} THEN ${x}"));
-                        hash_case.push_str(&format!(" WHEN ${s} THEN ${h}"));
-                        seqs.push_str(&format!("{}${s}", if i == 0 { "" } else { "," }));
-                    }
+                for chunk in batches(leaves, CHUNK) {
+                    // One statement per chunk: `CASE seq WHEN … THEN …` keyed by the primary key,
+                    // with anonymous placeholders bound in the order they appear.
+                    let whens = " WHEN ? THEN ?".repeat(chunk.len());
+                    let seqs = vec!["?"; chunk.len()].join(",");
                     let sql = format!(
-                        "UPDATE aud_entry SET leaf_index = {index_case} END, leaf_hash = {hash_case} END \
+                        "UPDATE aud_entry SET leaf_index = CASE seq{whens} END, leaf_hash = CASE seq{whens} END \
                          WHERE seq IN ({seqs}) AND leaf_index IS NULL"
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for (seq, index, hash) in chunk {
-                        q = q.bind(*seq).bind(*index).bind(hash.clone());
+                    for (seq, index, _) in chunk {
+                        q = q.bind(*seq).bind(*index);
+                    }
+                    for (seq, _, hash) in chunk {
+                        q = q.bind(*seq).bind(hash.clone());
+                    }
+                    for (seq, _, _) in chunk {
+                        q = q.bind(*seq);
                     }
                     let r = q.execute(self.conn()).await?;
                     if usize::try_from(r.rows_affected()).ok() != Some(chunk.len()) {
@@ -394,12 +443,12 @@ impl Tx {
                 }
             }
             Backend::Postgres => {
-                for chunk in leaves.chunks(CHUNK) {
+                for chunk in batches(leaves, CHUNK) {
                     // Only placeholders are formatted into the statement; every value is bound.
                     let sql = format!(
                         "UPDATE aud_entry SET leaf_index = v.column2, leaf_hash = v.column3 FROM (VALUES {}) AS v \
                          WHERE aud_entry.seq = v.column1 AND aud_entry.leaf_index IS NULL",
-                        values_list(chunk.len(), 3)
+                        values_list(Backend::Postgres, chunk.len(), 3)
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for (seq, index, hash) in chunk {

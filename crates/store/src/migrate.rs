@@ -183,6 +183,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_object_fillfactor_half.sql"),
         postgres: include_str!("../migrations/postgres/0025_object_fillfactor_half.sql"),
     },
+    Migration {
+        version: 26,
+        name: "tenant_generation",
+        sqlite: include_str!("../migrations/sqlite/0026_tenant_generation.sql"),
+        postgres: include_str!("../migrations/postgres/0026_tenant_generation.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS cv_migration (\

@@ -21,6 +21,7 @@ use Holds::{Nothing, Personal};
 pub const TABLES: &[(&str, Holds)] = &[
     ("cfg_tenant", Nothing("the contact center's name, capabilities and settings")),
     ("op_tombstone", Nothing("ids, categories and times of erased data, keyed digests of closed references")),
+    ("cfg_generation", Nothing("a counter per tenant of changes to sessions, grants and settings")),
     ("op_call_open", Nothing("how many calls are not ended, per tenant (several nodes' call caps)")),
     ("op_legal_hold", Nothing("legal holds: names, reasons and the ids they cover")),
     ("op_dpo_request", Nothing("requests of data protection officers: subject ids, states, dates, digests")),

@@ -24,6 +24,15 @@ pub trait TenantStore {
     async fn update_tenant(&mut self, tenant: &Tenant, now: Timestamp) -> Result<()>
     where
         Self: Writable;
+    /// The tenant's generation: a counter that triggers move on with every change to what a
+    /// cached admission holds (sessions, tokens, grants, roles, scopes, collection, settings, keys,
+    /// users and services going away); `None` when the tenant is gone.
+    async fn tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>;
+    /// The tenant's generation, held until the transaction ends (PostgreSQL `FOR SHARE`: a change
+    /// commits before it is read or waits for this transaction; SQLite has one writer).
+    async fn hold_tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>
+    where
+        Self: Writable;
     /// Every tenant's newest event-logging window.
     async fn event_logging_windows(&mut self) -> Result<Vec<EventLoggingRow>>;
     /// Replaces a tenant's event-logging window.
@@ -64,7 +73,25 @@ fn tenant_row(row: &AnyRow) -> Result<Tenant> {
     })
 }
 
+async fn generation<C: Conn>(c: &mut C, id: TenantId, lock: &'static str) -> Result<Option<i64>> {
+    let sql = format!("SELECT generation FROM cfg_generation WHERE tenant_id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(c.conn()).await?;
+    Ok(row.map(|r| r.try_get("generation")).transpose()?)
+}
+
 impl<C: Conn> TenantStore for C {
+    async fn tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>> {
+        generation(self, id, "").await
+    }
+
+    async fn hold_tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>
+    where
+        Self: Writable,
+    {
+        let lock = if self.conn().backend_name() == "PostgreSQL" { " FOR SHARE" } else { "" };
+        generation(self, id, lock).await
+    }
+
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()>
     where
         Self: Writable,

@@ -325,6 +325,21 @@ pub async fn sequence_once(store: &Store, limit: i64) -> Result<usize, StoreErro
         tx.rollback().await?;
         return Ok(0);
     }
+    let (chained, next) = chain(&head, rows.iter().map(|r| r.body.as_str()))?;
+    let leaves: Vec<(i64, i64, Vec<u8>)> =
+        rows.iter().zip(chained).map(|(row, (index, hash))| (row.seq, index, hash)).collect();
+    tx.assign_audit_leaves(&leaves).await?;
+    tx.set_audit_head(&next).await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// The leaves that follow `head` for entries of `bodies` (index and chained hash each), and the
+/// head after them.
+fn chain<'a>(
+    head: &callvault_store::AuditHead,
+    bodies: impl Iterator<Item = &'a str>,
+) -> Result<(Vec<(i64, Vec<u8>)>, callvault_store::AuditHead), StoreError> {
     let mut range = if head.frontier.is_empty() {
         CompactRange::new()
     } else {
@@ -333,24 +348,33 @@ pub async fn sequence_once(store: &Store, limit: i64) -> Result<usize, StoreErro
     let mut prev: Hash =
         head.last_hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit last hash".into()))?;
     let mut index = head.tree_size;
-    let mut leaves = Vec::with_capacity(rows.len());
-    for row in &rows {
+    let mut leaves = Vec::new();
+    for body in bodies {
         let index_u = u64::try_from(index).map_err(|_| StoreError::Corrupt("audit size".into()))?;
-        let hash = merkle::leaf_hash(&leaf_input(index_u, &prev, &row.body));
+        let hash = merkle::leaf_hash(&leaf_input(index_u, &prev, body));
         range.push(hash);
-        leaves.push((row.seq, index, hash.to_vec()));
+        leaves.push((index, hash.to_vec()));
         prev = hash;
         index += 1;
     }
-    tx.assign_audit_leaves(&leaves).await?;
-    tx.set_audit_head(&callvault_store::AuditHead {
-        tree_size: index,
-        last_hash: prev.to_vec(),
-        frontier: range.to_bytes(),
-    })
-    .await?;
-    tx.commit().await?;
-    Ok(rows.len())
+    let next = callvault_store::AuditHead { tree_size: index, last_hash: prev.to_vec(), frontier: range.to_bytes() };
+    Ok((leaves, next))
+}
+
+/// Appends `entries` in `tx` with their leaves taken at once, on SQLite: its one writer holds
+/// the head, so a group commit sequences its own entries in its transaction rather than leave
+/// them to a pass of the sequencer (a second transaction and sync; measured, BENCHMARKS.md).
+/// On PostgreSQL entries are appended for the sequencer, which one node runs.
+pub async fn append_batch(tx: &mut Tx, entries: &[AuditInsert<'_>]) -> Result<(), StoreError> {
+    if tx.backend() != callvault_store::Backend::Sqlite {
+        return tx.append_audit_batch(entries).await;
+    }
+    let head = tx.lock_audit_head().await?;
+    let (leaves, next) = chain(&head, entries.iter().map(|e| e.body))?;
+    let rows: Vec<(AuditInsert<'_>, i64, Vec<u8>)> =
+        entries.iter().zip(leaves).map(|(e, (index, hash))| (e.clone(), index, hash)).collect();
+    tx.append_audit_sequenced(&rows).await?;
+    tx.set_audit_head(&next).await
 }
 
 /// Signs a tree head for the current tree if it grew since the last one. Returns the new size.
@@ -381,6 +405,12 @@ pub async fn sign_tree_head(store: &Store, signer: &AuditSigner, now: Timestamp)
     Ok(Some(head.tree_size))
 }
 
+/// The pause after a sequencing pass that was not full, before the next.
+const SEQUENCE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Entries sequenced in one pass at most.
+const SEQUENCE_BATCH: i64 = 10_000;
+
 /// Runs the sequencer and the tree-head signer until the process ends.
 pub async fn run_sequencer(
     store: Store,
@@ -396,9 +426,13 @@ pub async fn run_sequencer(
             () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
         loop {
-            match sequence_once(&store, 10_000).await {
+            match sequence_once(&store, SEQUENCE_BATCH).await {
                 Ok(0) => break,
-                Ok(_) => {}
+                // A full pass: more is waiting.
+                Ok(n) if n >= SEQUENCE_BATCH as usize => {}
+                // At most one pass per SEQUENCE_PAUSE under load: a pass then takes what many
+                // commits appended, in one transaction (each holds the write lock and syncs once).
+                Ok(_) => tokio::time::sleep(SEQUENCE_PAUSE).await,
                 Err(e) => {
                     tracing::error!(error = %e, "audit sequencing failed");
                     break;

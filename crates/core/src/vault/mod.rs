@@ -6,6 +6,7 @@
 //! object's SHA-256, switch the row in a transaction, and only then delete the old blob.
 
 pub mod access;
+pub mod admission;
 pub mod blobs;
 pub mod ceremony;
 pub mod content;
@@ -98,6 +99,8 @@ pub struct Vault {
     pub appends: messages::Turns,
     /// Small uploads committed in groups on this node.
     pub groups: group::Groups,
+    /// What small uploads are admitted on, remembered on this node.
+    pub admissions: admission::Admissions,
 }
 
 /// Throughput of a running job since the runner (re)started it.
@@ -125,6 +128,7 @@ impl Vault {
             rates: Mutex::new(HashMap::new()),
             appends: messages::Turns::default(),
             groups: group::Groups::default(),
+            admissions: admission::Admissions::default(),
         }
     }
 

@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 
 use std::sync::{Arc, OnceLock};
 
+use super::admission::TenantFacts;
 use super::group::{self, Staged};
 use super::redaction::{self, Scanned};
 use super::{BlobWriter, ContentError, KeyError, WrittenBlob};
@@ -106,6 +107,10 @@ pub enum UploadError {
     /// Other writers kept changing what was to be changed (try again).
     #[error("{0}")]
     Busy(String),
+    /// What the upload was admitted on from memory changed before its commit: nothing was
+    /// stored, and it is to be admitted again from the store ([`super::admission`]).
+    #[error("the caller's access or the tenant's settings changed during the upload; nothing was stored")]
+    Stale,
     /// A blocking step failed to run.
     #[error("{0}")]
     Internal(String),
@@ -117,6 +122,15 @@ pub enum UploadError {
 pub struct Admitted {
     permit: Permit,
     service: Option<ServiceId>,
+    cached: Option<Cached>,
+}
+
+/// What an admission from memory rests on.
+#[derive(Debug)]
+struct Cached {
+    facts: Arc<TenantFacts>,
+    /// The oldest generation of what the admission read.
+    stamp: i64,
 }
 
 /// Whether the caller may upload content for `service` (or none), asked before the request
@@ -127,7 +141,35 @@ pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> R
         ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
     let permit = ctx.authorize(state, Action::Create, &resource).await?;
     recordings_collected(state, tenant).await?;
-    Ok(Admitted { permit, service })
+    Ok(Admitted { permit, service, cached: None })
+}
+
+/// The caller of `token` admitted to upload small content for `service` (or none) from what
+/// this node remembers ([`super::admission`]), stamped for the commit: `None` when anything is
+/// not simply allowed, and then the request goes the way of [`admit`] (which reads everything,
+/// audits a denial and says why). Content admitted so is to be [`upload`]ed from memory and
+/// sent again through [`admit`] when the upload answers [`UploadError::Stale`].
+pub async fn admit_cached(
+    state: &Services,
+    token: Option<&str>,
+    request_id: Option<String>,
+    ip: Option<std::net::IpAddr>,
+    service: Option<ServiceId>,
+) -> Option<(Ctx, Admitted)> {
+    let (ctx, caller_generation) = state.vault.admissions.caller(state, token, request_id, ip).await?;
+    if ctx.purpose != crate::caller::SessionPurpose::Full {
+        return None;
+    }
+    let tenant = ctx.tenant?;
+    let resource =
+        ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
+    let permit = ctx.allowed(Action::Create, &resource)?;
+    let facts = state.vault.admissions.tenant(state, tenant).await?;
+    if !facts.collects(callvault_model::personal::Category::Recordings) {
+        return None;
+    }
+    let stamp = caller_generation.min(facts.generation());
+    Some((ctx, Admitted { permit, service, cached: Some(Cached { facts, stamp }) }))
 }
 
 /// Refuses content while the tenant has switched the collection of recordings off.
@@ -157,28 +199,45 @@ where
     if admitted.service != meta.service {
         return Err(UploadError::Invalid("service: not the one the upload was admitted for".into()));
     }
-    let permit = admitted.permit;
+    let Admitted { permit, cached, .. } = admitted;
     let (mut object, expected_sha) = draft(state, &permit, meta)?;
-    let (dk, redact) = {
-        let mut r = state.store.reader().await?;
-        let redact = redaction::is_text(&object) && r.tenant(tenant).await?.settings.redact_card_numbers;
-        // The agents and the service must exist in this tenant: an id from another tenant or
-        // an unknown one would give the object owners (and listeners) it does not have.
-        for agent in &object.agents {
-            r.user(tenant, *agent)
-                .await
-                .map_err(|_| UploadError::Invalid("agents: every agent must be a user of this tenant".into()))?;
+    let admitted = Admitted { permit, service: object.service_id, cached };
+    let (dk, redact) = match &admitted.cached {
+        Some(cached) => {
+            let facts = &cached.facts;
+            for agent in &object.agents {
+                if !facts.has_user(state, tenant, *agent).await? {
+                    return Err(not_a_user());
+                }
+            }
+            if let Some(service) = object.service_id
+                && !facts.has_service(state, tenant, service).await?
+            {
+                return Err(no_such_service());
+            }
+            (facts.sealing_key(), redaction::is_text(&object) && facts.redacts_card_numbers())
         }
-        if let Some(service) = object.service_id {
-            r.service(tenant, service)
-                .await
-                .map_err(|_| UploadError::Invalid("service: no such service in this tenant".into()))?;
+        None => {
+            let mut r = state.store.reader().await?;
+            let redact = redaction::is_text(&object) && r.tenant(tenant).await?.settings.redact_card_numbers;
+            // The agents and the service must exist in this tenant: an id from another tenant
+            // or an unknown one would give the object owners (and listeners) it does not have.
+            for agent in &object.agents {
+                r.user(tenant, *agent).await.map_err(|_| not_a_user())?;
+            }
+            if let Some(service) = object.service_id {
+                r.service(tenant, service).await.map_err(|_| no_such_service())?;
+            }
+            (state.vault.sealing_key(&mut r, tenant).await?, redact)
         }
-        (state.vault.sealing_key(&mut r, tenant).await?, redact)
     };
     object.key_version = dk.as_ref().map(|d| d.version());
     // Small content is kept in its row and committed with the uploads of the moment.
     let grouped = object.size <= state.config.small_object_max_bytes;
+    if admitted.cached.is_some() && !grouped {
+        // Only small content is admitted from memory; this is to be admitted from the store.
+        return Err(UploadError::Stale);
+    }
     let open = {
         let (vault, meta, dk) = (state.vault.clone(), object.clone(), dk.clone());
         move || {
@@ -191,7 +250,7 @@ where
     };
     let scanned = Arc::new(OnceLock::new());
     let body = redaction::scan(body, redact.then(|| redaction::Scanner::for_object(&object)), scanned.clone());
-    let WrittenBlob { name: blob, wrapped_key, sha256, header, inline } = match write_body(open, body).await? {
+    let WrittenBlob { name: blob, wrapped_key, sha256, header, inline } = match write_body(open, body, grouped).await? {
         Ok(w) => w,
         Err(ContentError::Integrity(msg)) => return Err(UploadError::Incomplete(msg)),
         Err(e) => return Err(UploadError::Content(e)),
@@ -218,17 +277,19 @@ where
     object.blob = blob.clone();
     object.wrapped_key = wrapped_key;
     object.header = header;
+    let Admitted { permit, cached, .. } = admitted;
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let created =
         ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
             serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
         );
     let adopted = ctx.event("interaction.create").origin(ctx.origin(state));
-    let mut staged = Staged { object, inline, created, adopted };
+    let stamp = cached.as_ref().map(|c| c.stamp);
+    let mut staged = Staged { object, inline, created, adopted, stamp };
     let stored = if grouped {
         state.vault.groups.commit(state, staged).await
     } else {
-        group::commit_rows(state, &mut [&mut staged]).await.map(|()| staged.object)
+        group::commit_one(state, &mut staged).await.map(|()| staged.object)
     };
     match stored {
         Ok(object) => {
@@ -236,10 +297,21 @@ where
             Ok(object)
         }
         Err(e) => {
+            if let (UploadError::Stale, Some(stamp)) = (&e, stamp) {
+                state.vault.admissions.forget(tenant, stamp.saturating_add(1));
+            }
             remove_blob(state, tenant, blob).await;
             Err(e)
         }
     }
+}
+
+fn not_a_user() -> UploadError {
+    UploadError::Invalid("agents: every agent must be a user of this tenant".into())
+}
+
+fn no_such_service() -> UploadError {
+    UploadError::Invalid("service: no such service in this tenant".into())
 }
 
 /// How far ahead of the server's clock `recorded_at` may be (a recorder's clock or zone off).
@@ -323,16 +395,22 @@ fn short_text(name: &str, v: Option<String>, max: usize) -> Result<Option<String
     v.map(|s| crate::input::reference(name, &s, max).map_err(|e| UploadError::Invalid(e.to_string()))).transpose()
 }
 
-/// Runs a short blocking step (sealing and writing segments, a file sync) off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, UploadError> {
+/// Runs a short blocking step (sealing and writing segments, a file sync) off the async threads,
+/// or here when it only seals small content in memory.
+async fn run<T: Send + 'static>(here: bool, f: impl FnOnce() -> T + Send + 'static) -> Result<T, UploadError> {
+    if here {
+        return Ok(f());
+    }
     tokio::task::spawn_blocking(f).await.map_err(|e| UploadError::Internal(e.to_string()))
 }
 
 /// Writes the body into a new blob opened by `open` with the first whole segment: durable when
-/// this returns, or sealed in memory for its row ([`BlobWriter::start_inline`]).
+/// this returns, or sealed in memory for its row ([`BlobWriter::start_inline`]; `in_memory`:
+/// small content, sealed where it is rather than on a blocking thread).
 async fn write_body<B: AsRef<[u8]>, E>(
     open: impl FnOnce() -> Result<BlobWriter, ContentError> + Send + 'static,
     mut stream: impl Stream<Item = Result<B, E>> + Unpin,
+    in_memory: bool,
 ) -> Result<Result<WrittenBlob, ContentError>, UploadError> {
     let interrupted = || ContentError::Integrity("the upload was interrupted".into());
     let mut open = Some(open);
@@ -370,7 +448,7 @@ async fn write_body<B: AsRef<[u8]>, E>(
         }
         let rest = pending.split_off(whole);
         let (current, start) = (writer.take(), open.take());
-        let (w, written) = blocking(move || {
+        let (w, written) = run(in_memory, move || {
             let mut batch = pending;
             let mut w = match (current, start) {
                 (Some(w), _) => w,
@@ -395,12 +473,12 @@ async fn write_body<B: AsRef<[u8]>, E>(
     match failure {
         Some(e) => {
             if let Some(w) = writer {
-                blocking(move || w.abort()).await?;
+                run(in_memory, move || w.abort()).await?;
             }
             Ok(Err(e))
         }
         None => {
-            blocking(move || {
+            run(in_memory, move || {
                 let mut w = match (writer, open) {
                     (Some(w), _) => w,
                     (None, Some(start)) => start()?,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use callvault_core::vault::content;
 use callvault_core::vault::integrity::VerifyReport;
-use callvault_core::vault::uploads::{self, NewUpload};
+use callvault_core::vault::uploads::{self, NewUpload, UploadError};
 use callvault_model::personal::Consent;
 use callvault_model::recording::RecordingKind;
 use callvault_model::records::Timestamp;
@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 pub use callvault_core::vault::content::{ListParams, ObjectPage};
 
-use crate::auth::Ctx;
+use crate::auth::{Ctx, Presented};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -87,12 +87,55 @@ fn parse_agents(s: Option<&str>) -> ApiResult<Vec<UserId>> {
         (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn upload_object(
     State(state): State<AppState>,
-    ctx: Ctx,
+    presented: Presented,
     Query(p): Query<UploadParams>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<StoredObject>)> {
+    // Small content (a chat or SMS transcript, an e-mail) is admitted from what this node
+    // remembers, and committed only if none of it changed meanwhile; otherwise it is admitted
+    // again from the store, with the body kept in memory.
+    let small = declared_size(&p, &headers).ok().flatten().is_some_and(|s| s <= state.config.small_object_max_bytes);
+    let mut body = Some(body);
+    let mut kept = None;
+    if small
+        && let Some((ctx, admitted)) =
+            uploads::admit_cached(&state, presented.token(), presented.request_id.clone(), presented.ip, p.service)
+                .await
+    {
+        let meta = new_upload(&p, &headers)?;
+        let bytes = match body.take() {
+            Some(b) => axum::body::to_bytes(b, usize::try_from(meta.size).unwrap_or(usize::MAX).saturating_add(1))
+                .await
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "the body was interrupted or is longer than its declared size; nothing was stored",
+                    )
+                })?,
+            None => Bytes::new(),
+        };
+        let once = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.clone())]);
+        match uploads::upload(&state, &ctx, admitted, meta, once).await {
+            Err(UploadError::Stale) => kept = Some(bytes),
+            stored => return Ok((StatusCode::CREATED, axum::Json(stored?))),
+        }
+    }
+    let ctx = presented.ctx(&state).await?;
     let admitted = uploads::admit(&state, &ctx, p.service).await?;
+    let meta = new_upload(&p, &headers)?;
+    let object = match (kept, body) {
+        (Some(bytes), _) => {
+            let once = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
+            uploads::upload(&state, &ctx, admitted, meta, once).await?
+        }
+        (None, Some(body)) => uploads::upload(&state, &ctx, admitted, meta, body.into_data_stream()).await?,
+        (None, None) => return Err(ApiError::internal("the upload's body was lost")),
+    };
+    Ok((StatusCode::CREATED, axum::Json(object)))
+}
+
+/// The size declared by `?size=` and Content-Length (which must agree when both are given).
+fn declared_size(p: &UploadParams, headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .map(|v| {
@@ -102,44 +145,49 @@ async fn upload_object(
                 .ok_or_else(|| ApiError::bad_request("bad Content-Length"))
         })
         .transpose()?;
-    let size = match (p.size, content_length) {
+    match (p.size, content_length) {
         (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::bad_request("the declared size (size=) differs from Content-Length"));
+            Err(ApiError::bad_request("the declared size (size=) differs from Content-Length"))
         }
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => {
-            return Err(ApiError::bad_request("declare the size: Content-Length or ?size=")
-                .with_status(StatusCode::LENGTH_REQUIRED));
-        }
+        (Some(a), _) | (None, Some(a)) => Ok(Some(a)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// What the request declares about its content.
+fn new_upload(p: &UploadParams, headers: &HeaderMap) -> ApiResult<NewUpload> {
+    let Some(size) = declared_size(p, headers)? else {
+        return Err(ApiError::bad_request("declare the size: Content-Length or ?size=")
+            .with_status(StatusCode::LENGTH_REQUIRED));
     };
     let recorded_at = p
         .recorded_at
+        .as_deref()
         .map(|s| {
             s.parse::<jiff::Timestamp>()
                 .map(|t| Timestamp(t.as_millisecond()))
                 .map_err(|_| ApiError::invalid("recorded_at: an RFC 3339 instant such as 2026-11-23T10:00:00Z"))
         })
         .transpose()?;
-    let meta = NewUpload {
+    Ok(NewUpload {
         class: p.class,
-        interaction: p.interaction,
+        interaction: p.interaction.clone(),
         service: p.service,
         agents: parse_agents(p.agents.as_deref())?,
-        contact_ref: p.contact_ref,
+        contact_ref: p.contact_ref.clone(),
         recorded_at,
         consent: consent(p.consent.as_deref())?,
         recording: p
             .recording
+            .as_deref()
             .map(|r| {
-                RecordingKind::parse(&r).ok_or_else(|| ApiError::invalid("recording: personal or quality_management"))
+                RecordingKind::parse(r).ok_or_else(|| ApiError::invalid("recording: personal or quality_management"))
             })
             .transpose()?,
-        content_type: content_type(&headers)?,
+        content_type: content_type(headers)?,
         size,
-        sha256: p.sha256,
-    };
-    let object = uploads::upload(&state, &ctx, admitted, meta, body.into_data_stream()).await?;
-    Ok((StatusCode::CREATED, axum::Json(object)))
+        sha256: p.sha256.clone(),
+    })
 }
 
 /// A consent outcome from a query parameter.

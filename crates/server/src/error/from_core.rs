@@ -210,6 +210,7 @@ impl From<UploadError> for ApiError {
             UploadError::Incomplete(_) => Self::bad_request(e.to_string()),
             UploadError::ShaMismatch => Self::invalid(e.to_string()),
             UploadError::Busy(detail) => Self::conflict(detail),
+            UploadError::Stale => Self::conflict(e.to_string()),
             UploadError::Erased { .. } => Self::erased(e.to_string()),
             UploadError::Key(e) => e.into(),
             UploadError::Content(_) | UploadError::Internal(_) => Self::internal(e),

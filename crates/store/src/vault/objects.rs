@@ -1,7 +1,6 @@
 //! Content objects: metadata, blob names and wrapped content keys.
 
 use super::*;
-use crate::Backend;
 
 /// Content objects: metadata, blob names and wrapped content keys.
 pub trait ObjectStore {
@@ -98,20 +97,15 @@ impl<C: Conn> ObjectStore for C {
     where
         Self: Writable,
     {
-        // 22 values a row. SQLite (through sqlx) looks each placeholder up by a linear scan of
-        // the statement's names, so a statement's cost grows with the square of its values: 16
-        // rows a statement there (and few distinct statements to cache); 400 on PostgreSQL.
-        let rows = match self.engine() {
-            Backend::Sqlite => 16,
-            Backend::Postgres => 400,
-        };
-        for chunk in objects.chunks(rows) {
+        // 22 values a row, in statements of up to 256 rows (SQLite allows 32,766 values).
+        let engine = self.engine();
+        for chunk in crate::audit::batches(objects, 256) {
             // Only placeholders are formatted into the statement; every value is bound.
             let sql = format!(
                 "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, \
                  recorded_at, consent, content_type, size, sha256, blob, header, key_version, wrapped_key, \
                  created_at, redactions, consent_outcome, recording_kind, paused_spans, inline_blob) VALUES {}",
-                crate::audit::values_list(chunk.len(), 22)
+                crate::audit::values_list(engine, chunk.len(), 22)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for &(o, inline) in chunk {
