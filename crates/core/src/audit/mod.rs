@@ -334,12 +334,15 @@ pub async fn sequence_once(store: &Store, limit: i64) -> Result<usize, StoreErro
     Ok(rows.len())
 }
 
+/// A leaf's index and chained hash.
+type Leaf = (i64, Vec<u8>);
+
 /// The leaves that follow `head` for entries of `bodies` (index and chained hash each), and the
 /// head after them.
 fn chain<'a>(
     head: &callvault_store::AuditHead,
     bodies: impl Iterator<Item = &'a str>,
-) -> Result<(Vec<(i64, Vec<u8>)>, callvault_store::AuditHead), StoreError> {
+) -> Result<(Vec<Leaf>, callvault_store::AuditHead), StoreError> {
     let mut range = if head.frontier.is_empty() {
         CompactRange::new()
     } else {
