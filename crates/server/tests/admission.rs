@@ -88,6 +88,21 @@ async fn changes_take_effect_at_the_next_small_upload() {
         assert_eq!(st, StatusCode::CREATED, "{o}");
         created += 1;
 
+        // An agent named on uploads, then deleted: refused as an agent once it is gone.
+        let agent = app.user(&s.admin, "agent7", common::encrypted::PW, json!({})).await;
+        let named = |text: &'static str| {
+            let path = format!("/v1/objects?class=chat&size={}&agents={agent}", text.len());
+            let token = s.recorder.clone();
+            let app = &app;
+            async move { app.raw("POST", &path, Some(&token), Some(text.as_bytes().to_vec()), "text/plain").await }
+        };
+        assert_eq!(named("customer: to agent 7").await.0, StatusCode::CREATED);
+        created += 1;
+        let (st, _) = app.request("DELETE", &format!("/v1/users/{agent}"), Some(&s.admin), None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, _, body) = named("customer: agent 7 left").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{}", String::from_utf8_lossy(&body));
+
         // Logged out: the token no longer works, though the node remembered it as valid.
         let (st, o) = upload(&app, &s.recorder, "customer: before the logout").await;
         assert_eq!(st, StatusCode::CREATED, "{o}");

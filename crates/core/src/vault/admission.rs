@@ -87,17 +87,7 @@ impl TenantFacts {
     /// Whether `user` is a user of the tenant: remembered once read (a user going away moves
     /// the generation on).
     pub async fn has_user(&self, state: &Services, tenant: TenantId, user: UserId) -> Result<bool, StoreError> {
-        if self.users.lock().unwrap_or_else(PoisonError::into_inner).contains(&user) {
-            return Ok(true);
-        }
-        match state.store.reader().await?.user(tenant, user).await {
-            Ok(_) => {
-                self.users.lock().unwrap_or_else(PoisonError::into_inner).insert(user);
-                Ok(true)
-            }
-            Err(StoreError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
+        remembered(&self.users, user, async { state.store.reader().await?.user(tenant, user).await.map(drop) }).await
     }
 
     /// Whether `service` is a service of the tenant, remembered likewise.
@@ -107,17 +97,29 @@ impl TenantFacts {
         tenant: TenantId,
         service: ServiceId,
     ) -> Result<bool, StoreError> {
-        if self.services.lock().unwrap_or_else(PoisonError::into_inner).contains(&service) {
-            return Ok(true);
+        remembered(&self.services, service, async {
+            state.store.reader().await?.service(tenant, service).await.map(drop)
+        })
+        .await
+    }
+}
+
+/// Whether `id` exists: in `known`, or found by `read` (and then added to `known`).
+async fn remembered<K: std::hash::Hash + Eq>(
+    known: &Mutex<HashSet<K>>,
+    id: K,
+    read: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<bool, StoreError> {
+    if known.lock().unwrap_or_else(PoisonError::into_inner).contains(&id) {
+        return Ok(true);
+    }
+    match read.await {
+        Ok(()) => {
+            known.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
+            Ok(true)
         }
-        match state.store.reader().await?.service(tenant, service).await {
-            Ok(_) => {
-                self.services.lock().unwrap_or_else(PoisonError::into_inner).insert(service);
-                Ok(true)
-            }
-            Err(StoreError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
