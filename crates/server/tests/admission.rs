@@ -181,3 +181,55 @@ async fn a_change_on_another_node_takes_effect_at_the_next_small_upload() {
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
     a.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_recordings_off_leaves_none_of_the_uploads_racing_it() {
+    for db in backends() {
+        let app = std::sync::Arc::new(TestApp::new(db).await);
+        let s = setup(&app).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Small uploads (admitted from memory) and large ones (admitted from the store, streamed).
+        let senders: Vec<_> = (0..6u32)
+            .map(|w| {
+                let (app, token, stop) = (app.clone(), s.recorder.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    let mut i = 0u32;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let text = if w % 3 == 0 {
+                            format!("customer {w}/{i}: a long complaint ").repeat(2_500)
+                        } else {
+                            format!("customer {w}/{i}: hello")
+                        };
+                        answers.push(upload(&app, &token, &text).await.0);
+                        i += 1;
+                    }
+                    answers
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let body = json!({ "category": "recordings", "collected": false, "confirm_purge": true });
+        let (st, v) = app.request("PUT", "/v1/personal-data/collection", Some(&s.admin), Some(body)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut created = 0;
+        for sender in senders {
+            for st in sender.await.unwrap() {
+                assert!(
+                    [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY, StatusCode::CONFLICT].contains(&st),
+                    "{st}"
+                );
+                created += usize::from(st == StatusCode::CREATED);
+            }
+        }
+        assert!(created > 0, "uploads were stored before the switch");
+        let left = app.state.store.reader().await.unwrap().blob_names(s.tenant).await.unwrap();
+        assert!(
+            left.is_empty(),
+            "{} recordings left after the switch-off with purge ({created} stored before)",
+            left.len()
+        );
+        std::sync::Arc::into_inner(app).unwrap().cleanup().await;
+    }
+}

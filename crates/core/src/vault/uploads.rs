@@ -122,26 +122,26 @@ pub enum UploadError {
 pub struct Admitted {
     permit: Permit,
     service: Option<ServiceId>,
-    cached: Option<Cached>,
-}
-
-/// What an admission from memory rests on.
-#[derive(Debug)]
-struct Cached {
-    facts: Arc<TenantFacts>,
-    /// The oldest generation of what the admission read.
-    stamp: i64,
+    /// The tenant generation the admission's reads are not older than: the commit refuses the
+    /// upload when the generation moved on since ([`super::group`]).
+    stamp: Option<i64>,
+    /// The tenant's facts, when the admission came from memory.
+    facts: Option<Arc<TenantFacts>>,
 }
 
 /// Whether the caller may upload content for `service` (or none), asked before the request
-/// is read: a caller who may not upload learns nothing more (the denial is audited).
+/// is read: a caller who may not upload learns nothing more (the denial is audited). The
+/// tenant's generation is read before the collection switch and the settings the upload reads,
+/// so that a switch-off or a new key committed before the upload's commit refuses it
+/// ([`UploadError::Stale`]) rather than let it be stored behind a purge.
 pub async fn admit(state: &Services, ctx: &Ctx, service: Option<ServiceId>) -> Result<Admitted, UploadError> {
     let tenant = ctx.tenant()?;
     let resource =
         ResourceRef { services: service.as_slice(), ..ResourceRef::tenant_wide(Resource::Interaction, tenant) };
     let permit = ctx.authorize(state, Action::Create, &resource).await?;
+    let stamp = state.store.reader().await?.tenant_generation(tenant).await?;
     recordings_collected(state, tenant).await?;
-    Ok(Admitted { permit, service, cached: None })
+    Ok(Admitted { permit, service, stamp: Some(stamp.unwrap_or(i64::MIN)), facts: None })
 }
 
 /// The caller of `token` admitted to upload small content for `service` (or none) from what
@@ -169,7 +169,7 @@ pub async fn admit_cached(
         return None;
     }
     let stamp = caller_generation.min(facts.generation());
-    Some((ctx, Admitted { permit, service, cached: Some(Cached { facts, stamp }) }))
+    Some((ctx, Admitted { permit, service, stamp: Some(stamp), facts: Some(facts) }))
 }
 
 /// Refuses content while the tenant has switched the collection of recordings off.
@@ -199,12 +199,10 @@ where
     if admitted.service != meta.service {
         return Err(UploadError::Invalid("service: not the one the upload was admitted for".into()));
     }
-    let Admitted { permit, cached, .. } = admitted;
+    let Admitted { permit, stamp, facts, .. } = admitted;
     let (mut object, expected_sha) = draft(state, &permit, meta)?;
-    let admitted = Admitted { permit, service: object.service_id, cached };
-    let (dk, redact) = match &admitted.cached {
-        Some(cached) => {
-            let facts = &cached.facts;
+    let (dk, redact) = match &facts {
+        Some(facts) => {
             for agent in &object.agents {
                 if !facts.has_user(state, tenant, *agent).await? {
                     return Err(not_a_user());
@@ -234,7 +232,7 @@ where
     object.key_version = dk.as_ref().map(|d| d.version());
     // Small content is kept in its row and committed with the uploads of the moment.
     let grouped = object.size <= state.config.small_object_max_bytes;
-    if admitted.cached.is_some() && !grouped {
+    if facts.is_some() && !grouped {
         // Only small content is admitted from memory; this is to be admitted from the store.
         return Err(UploadError::Stale);
     }
@@ -277,14 +275,12 @@ where
     object.blob = blob.clone();
     object.wrapped_key = wrapped_key;
     object.header = header;
-    let Admitted { permit, cached, .. } = admitted;
     permit.covers(Action::Create, Resource::Interaction, object.tenant_id)?;
     let created =
         ctx.event("object.create").target("object", object.id).origin(ctx.origin(state)).details(
             serde_json::json!({ "class": object.class, "size": object.size, "key_version": object.key_version }),
         );
     let adopted = ctx.event("interaction.create").origin(ctx.origin(state));
-    let stamp = cached.as_ref().map(|c| c.stamp);
     let mut staged = Staged { object, inline, created, adopted, stamp };
     let stored = if grouped {
         state.vault.groups.commit(state, staged).await

@@ -104,34 +104,47 @@ async fn upload_object(
                 .await
     {
         let meta = new_upload(&p, &headers)?;
-        let bytes = match body.take() {
-            Some(b) => axum::body::to_bytes(b, usize::try_from(meta.size).unwrap_or(usize::MAX).saturating_add(1))
-                .await
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "the body was interrupted or is longer than its declared size; nothing was stored",
-                    )
-                })?,
-            None => Bytes::new(),
-        };
-        let once = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.clone())]);
-        match uploads::upload(&state, &ctx, admitted, meta, once).await {
+        let bytes = keep(body.take(), meta.size).await?;
+        match uploads::upload(&state, &ctx, admitted, meta, once(bytes.clone())).await {
             Err(UploadError::Stale) => kept = Some(bytes),
             stored => return Ok((StatusCode::CREATED, axum::Json(stored?))),
         }
     }
-    let ctx = presented.ctx(&state).await?;
-    let admitted = uploads::admit(&state, &ctx, p.service).await?;
-    let meta = new_upload(&p, &headers)?;
-    let object = match (kept, body) {
-        (Some(bytes), _) => {
-            let once = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
-            uploads::upload(&state, &ctx, admitted, meta, once).await?
+    // Admitted from the store. An upload is refused at its commit when what it was admitted on
+    // changed meanwhile (a switch-off, a new key, a revocation): content kept in memory is
+    // admitted again, a streamed body is answered 409 to be sent again.
+    for _ in 0..3 {
+        let ctx = presented.ctx(&state).await?;
+        let admitted = uploads::admit(&state, &ctx, p.service).await?;
+        let meta = new_upload(&p, &headers)?;
+        if small && kept.is_none() {
+            kept = Some(keep(body.take(), meta.size).await?);
         }
-        (None, Some(body)) => uploads::upload(&state, &ctx, admitted, meta, body.into_data_stream()).await?,
-        (None, None) => return Err(ApiError::internal("the upload's body was lost")),
-    };
-    Ok((StatusCode::CREATED, axum::Json(object)))
+        let stored = match (&kept, body.take()) {
+            (Some(bytes), _) => uploads::upload(&state, &ctx, admitted, meta, once(bytes.clone())).await,
+            (None, Some(body)) => uploads::upload(&state, &ctx, admitted, meta, body.into_data_stream()).await,
+            (None, None) => return Err(ApiError::internal("the upload's body was lost")),
+        };
+        match stored {
+            Err(UploadError::Stale) if kept.is_some() => {}
+            stored => return Ok((StatusCode::CREATED, axum::Json(stored?))),
+        }
+    }
+    Err(UploadError::Busy("the tenant's settings kept changing during the upload; send it again".into()).into())
+}
+
+/// The body of small content, kept in memory (up to one byte more than declared, so that a
+/// longer body is refused).
+async fn keep(body: Option<Body>, size: u64) -> ApiResult<Bytes> {
+    let Some(body) = body else { return Ok(Bytes::new()) };
+    axum::body::to_bytes(body, usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1)).await.map_err(|_| {
+        ApiError::bad_request("the body was interrupted or is longer than its declared size; nothing was stored")
+    })
+}
+
+/// Content kept in memory as a body stream.
+fn once(bytes: Bytes) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Unpin {
+    futures_util::stream::iter([Ok(bytes)])
 }
 
 /// The size declared by `?size=` and Content-Length (which must agree when both are given).
