@@ -107,8 +107,9 @@ pub enum UploadError {
     /// Other writers kept changing what was to be changed (try again).
     #[error("{0}")]
     Busy(String),
-    /// What the upload was admitted on from memory changed before its commit: nothing was
-    /// stored, and it is to be admitted again from the store ([`super::admission`]).
+    /// What the upload was admitted on (from memory, [`super::admission`], or from the store)
+    /// changed before its commit: nothing was stored; content kept in memory is admitted again
+    /// from the store, a streamed body is to be sent again.
     #[error("the caller's access or the tenant's settings changed during the upload; nothing was stored")]
     Stale,
     /// A blocking step failed to run.
