@@ -39,8 +39,8 @@ pub(super) struct Staged {
     /// `interaction.create` without its target and details, recorded when the upload's
     /// reference names no interaction yet.
     pub adopted: AuditEvent,
-    /// The tenant generation the upload was admitted at, when it was admitted from memory
-    /// ([`super::admission`]): the commit refuses it when the generation moved on since.
+    /// The tenant generation the upload was admitted at ([`super::admission`],
+    /// [`super::uploads::admit`]): the commit refuses it when the generation moved on since.
     pub stamp: Option<i64>,
 }
 
@@ -124,8 +124,8 @@ pub(super) async fn commit_one(state: &Services, staged: &mut Staged) -> Result<
     }
 }
 
-/// The rows of `uploads` and their audit entries in one transaction; or, when uploads admitted
-/// from memory are stale (their tenant's generation moved on since), nothing, and which ones.
+/// The rows of `uploads` and their audit entries in one transaction; or, when uploads are stale
+/// (admitted at a generation their tenant has moved past since), nothing, and which ones.
 pub(super) async fn commit_rows(state: &Services, uploads: &mut [&mut Staged]) -> Result<Vec<usize>, UploadError> {
     let mut tx = state.store.begin().await?;
     write_rows(state, &mut tx, uploads).await?;
