@@ -130,7 +130,12 @@ impl<C: Conn> ClosingStore for C {
     where
         Self: Writable,
     {
-        let id = hold_row(self, tenant, "external_ref", reference.to_owned()).await?;
+        let mut id = hold_row(self, tenant, "external_ref", reference.to_owned()).await?;
+        // Content may name its interaction by id (stored in canonical form): that row is held
+        // too, or an erasure closing it could list the interaction's content before this commits.
+        if id.is_none() && uuid::Uuid::try_parse(reference).is_ok_and(|u| u.hyphenated().to_string() == reference) {
+            id = hold_row(self, tenant, "id", reference.to_owned()).await?;
+        }
         // Read after the lock: an erasure that closed the reference meanwhile has committed.
         if let Some(held) = closed(self, tenant, CLOSED_REFERENCE, digest).await? {
             return Ok(held);
