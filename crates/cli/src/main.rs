@@ -119,6 +119,9 @@ enum Command {
     CaptureAgents(calls_cmds::AgentsCmd),
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Blocking work (sealing a segment, a file sync, SQLite) is short; a bounded pool keeps a

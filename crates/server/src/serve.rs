@@ -126,6 +126,16 @@ async fn close_idle_calls(state: AppState) {
     }
 }
 
+/// Keeps SQLite's write-ahead log short off the commits' path ([`callvault_store::Store::checkpoint`]).
+async fn checkpoint_log(store: callvault_store::Store) {
+    loop {
+        tokio::time::sleep(callvault_store::SQLITE_CHECKPOINT_EVERY).await;
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "the write-ahead log was not checkpointed; the next try follows");
+        }
+    }
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
     let demo = prepared.demo;
@@ -146,6 +156,9 @@ pub async fn run(prepared: Prepared) -> anyhow::Result<()> {
         println!("callvault HEP listener on udp://{} and tcp://{}", bound.udp, bound.tcp);
     }
     tokio::spawn(close_idle_calls(state.clone()));
+    if state.store.backend() == callvault_store::Backend::Sqlite {
+        tokio::spawn(checkpoint_log(state.store.clone()));
+    }
     // What the other nodes sharing the database change (PostgreSQL; nothing on SQLite).
     tokio::spawn(callvault_core::bus::run(state.services.clone()));
     tokio::spawn(callvault_core::dpo::run(state.services.clone()));

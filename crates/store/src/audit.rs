@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::Writable;
+use crate::batch::Batch;
 use crate::{Backend, Conn, Result, StoreError, Tx, col_opt_uuid};
 
 /// An entry as stored.
@@ -147,6 +148,11 @@ const CHUNK: usize = 256;
 /// linear scan of the statement's names, so that a statement's cost would grow with the square
 /// of its values (7 % of a server's time in `sqlite3_bind_parameter_name`, BENCHMARKS.md).
 pub(crate) fn values_list(engine: Backend, rows: usize, columns: usize) -> String {
+    values_list_from(engine, rows, columns, 1)
+}
+
+/// [`values_list`] whose first numbered placeholder is `$first` (a statement with values before).
+pub(crate) fn values_list_from(engine: Backend, rows: usize, columns: usize, first: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {
@@ -161,7 +167,7 @@ pub(crate) fn values_list(engine: Backend, rows: usize, columns: usize) -> Strin
                 Backend::Sqlite => sql.push('?'),
                 Backend::Postgres => {
                     sql.push('$');
-                    sql.push_str(&(r * columns + c + 1).to_string());
+                    sql.push_str(&(first + r * columns + c).to_string());
                 }
             }
         }
@@ -204,24 +210,9 @@ impl<C: Conn> AuditStore for C {
     where
         Self: Writable,
     {
-        let engine = self.engine();
-        for chunk in batches(entries, CHUNK) {
-            // Only placeholders are formatted into the statement; every value is bound.
-            let sql = format!(
-                "INSERT INTO aud_entry (tenant_id, action, created_at, body) VALUES {}",
-                values_list(engine, chunk.len(), 4)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for e in chunk {
-                q = q
-                    .bind(e.tenant_id.map(|t| t.to_string()))
-                    .bind(e.action.to_owned())
-                    .bind(e.created_at)
-                    .bind(e.body.to_owned());
-            }
-            q.execute(self.conn()).await?;
-        }
-        Ok(())
+        let mut batch = Batch::new(self.engine());
+        batch.append_audit(entries)?;
+        batch.execute(self).await
     }
 
     async fn unsequenced_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>> {
@@ -385,32 +376,6 @@ impl Tx {
         self.audit_head().await
     }
 
-    /// Appends entries with their leaves already taken: `(entry, leaf_index, leaf_hash)` (a
-    /// writer that sequences its own entries, holding the head; see `assign_audit_leaves` for
-    /// the usual way).
-    pub async fn append_audit_sequenced(&mut self, entries: &[(AuditInsert<'_>, i64, Vec<u8>)]) -> Result<()> {
-        let engine = self.engine();
-        for chunk in batches(entries, CHUNK) {
-            // Only placeholders are formatted into the statement; every value is bound.
-            let sql = format!(
-                "INSERT INTO aud_entry (tenant_id, action, created_at, body, leaf_index, leaf_hash) VALUES {}",
-                values_list(engine, chunk.len(), 6)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (e, index, hash) in chunk {
-                q = q
-                    .bind(e.tenant_id.map(|t| t.to_string()))
-                    .bind(e.action.to_owned())
-                    .bind(e.created_at)
-                    .bind(e.body.to_owned())
-                    .bind(*index)
-                    .bind(hash.clone());
-            }
-            q.execute(self.conn()).await?;
-        }
-        Ok(())
-    }
-
     /// Gives leaf indexes and hashes to sequenced entries: `(seq, leaf_index, leaf_hash)`.
     pub async fn assign_audit_leaves(&mut self, leaves: &[(i64, i64, Vec<u8>)]) -> Result<()> {
         match self.backend() {
@@ -466,17 +431,9 @@ impl Tx {
 
     /// Stores the new sequencer head.
     pub async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO aud_head (id, tree_size, last_hash, frontier) VALUES (1, $1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, last_hash = excluded.last_hash, \
-             frontier = excluded.frontier",
-        )
-        .bind(head.tree_size)
-        .bind(head.last_hash.clone())
-        .bind(head.frontier.clone())
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        let mut batch = Batch::new(self.engine());
+        batch.set_audit_head(head)?;
+        batch.execute(self).await
     }
 
     /// Stores a signed tree head.
@@ -493,5 +450,59 @@ impl Tx {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+}
+
+impl Batch {
+    /// Adds audit entries for the sequencer.
+    pub fn append_audit(&mut self, entries: &[AuditInsert<'_>]) -> Result<()> {
+        for chunk in entries.chunks(CHUNK) {
+            self.insert("INSERT INTO aud_entry (tenant_id, action, created_at, body)", chunk.len(), 4, "");
+            for e in chunk {
+                self.bind(e.tenant_id.map(|t| t.to_string()))?;
+                self.bind(e.action.to_owned())?;
+                self.bind(e.created_at)?;
+                self.bind(e.body.to_owned())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds entries with their leaves already taken: `(entry, leaf_index, leaf_hash)` (a writer
+    /// that sequences its own entries, holding the head; see `assign_audit_leaves` for the
+    /// usual way).
+    pub fn append_audit_sequenced(&mut self, entries: &[(AuditInsert<'_>, i64, Vec<u8>)]) -> Result<()> {
+        for chunk in entries.chunks(CHUNK) {
+            self.insert(
+                "INSERT INTO aud_entry (tenant_id, action, created_at, body, leaf_index, leaf_hash)",
+                chunk.len(),
+                6,
+                "",
+            );
+            for (e, index, hash) in chunk {
+                self.bind(e.tenant_id.map(|t| t.to_string()))?;
+                self.bind(e.action.to_owned())?;
+                self.bind(e.created_at)?;
+                self.bind(e.body.to_owned())?;
+                self.bind(*index)?;
+                self.bind(hash.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the new sequencer head.
+    pub fn set_audit_head(&mut self, head: &AuditHead) -> Result<()> {
+        self.insert(
+            "INSERT INTO aud_head (id, tree_size, last_hash, frontier)",
+            1,
+            4,
+            " ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, last_hash = excluded.last_hash, \
+             frontier = excluded.frontier",
+        );
+        self.bind(1_i64)?;
+        self.bind(head.tree_size)?;
+        self.bind(head.last_hash.clone())?;
+        self.bind(head.frontier.clone())
     }
 }

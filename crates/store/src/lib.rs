@@ -13,6 +13,7 @@
 #![allow(async_fn_in_trait)]
 
 mod audit;
+pub mod batch;
 pub mod calls;
 pub mod classes;
 mod closing;
@@ -166,6 +167,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     write: AnyPool,
     read: AnyPool,
+    /// SQLite: one write transaction at a time in this process, taken before a write
+    /// connection ([`Store::begin`]). The write pool has two connections so that a transaction
+    /// never waits for the previous one's connection to come back (sqlx returns a connection on
+    /// a task of its own, after a round trip to check it), and the gate keeps the two from
+    /// meeting on SQLite's lock, where a writer would sleep in the busy handler.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     backend: Backend,
     /// The URL, for the bus listener's own connection (never printed: it may hold a password).
     url: std::sync::Arc<str>,
@@ -196,7 +203,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
         let (write, read) = match backend {
             Backend::Sqlite => {
-                let write = sqlite_pool(1).connect_with(options.clone()).await?;
+                let write = sqlite_pool(2).connect_with(options.clone()).await?;
                 let read = sqlite_pool(4).connect_with(options).await?;
                 (write, read)
             }
@@ -216,7 +223,7 @@ impl Store {
                 format!("callvault_{:016x}", fnv1a(schema.bytes()))
             }
         };
-        Ok(Store { write, read, backend, url: url.into(), channel: channel.into() })
+        Ok(Store { write, read, gate: Default::default(), backend, url: url.into(), channel: channel.into() })
     }
 
     /// The backend in use.
@@ -226,13 +233,29 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = match self.backend {
+        let (tx, gate) = match self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
             // a lock upgrade.
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write.begin().await?,
+            Backend::Sqlite => {
+                let gate = self.gate.clone().lock_owned().await;
+                (self.write.begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+            }
+            Backend::Postgres => (self.write.begin().await?, None),
         };
-        Ok(Tx { tx, backend: self.backend, channel: self.channel.clone() })
+        Ok(Tx { tx, _gate: gate, backend: self.backend, channel: self.channel.clone() })
+    }
+
+    /// Copies what the write-ahead log holds into the database file, without waiting for any
+    /// reader or writer (SQLite; nothing on PostgreSQL, whose server does it). Writers leave
+    /// this to a background task ([`SQLITE_CHECKPOINT_EVERY`]) so that a commit is not made to
+    /// wait for it; they checkpoint themselves only when the log grows past
+    /// 10,000 pages (`wal_autocheckpoint`, 10 times SQLite's default, about 40 MB), which it
+    /// reaches only if the background checkpoint falls behind.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&self.read).await?;
+        }
+        Ok(())
     }
 
     /// A connection for reads outside any write transaction.
@@ -299,6 +322,7 @@ impl Store {
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
+        let _gate = self.gate.lock().await;
         let mut conn = self.write.acquire().await?;
         sqlx::raw_sql("VACUUM").execute(&mut *conn).await?;
         for _ in 0..3 {
@@ -317,6 +341,9 @@ impl Store {
     }
 }
 
+/// How often a node checkpoints its SQLite write-ahead log ([`Store::checkpoint`]).
+pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -331,7 +358,8 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 // kept in the row) are overwritten with zeros, not left in free pages.
                 sqlx::raw_sql(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; \
+                     PRAGMA wal_autocheckpoint = 10000;",
                 )
                 .execute(conn)
                 .await?;
@@ -410,6 +438,8 @@ impl Listener {
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
+    /// Released after `tx` (fields drop in order), which has then rolled back if it had to.
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
     backend: Backend,
     channel: std::sync::Arc<str>,
 }
@@ -430,6 +460,11 @@ impl Tx {
     /// The backend (for the rare statement whose form must differ, e.g. row locks).
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// An empty batch of writes for this transaction ([`batch::Batch::execute`]).
+    pub fn batch(&self) -> batch::Batch {
+        batch::Batch::new(self.backend)
     }
 
     /// Waits for the advisory lock named `name`, held until this transaction ends (PostgreSQL;

@@ -18,6 +18,7 @@ use callvault_crypto::sth::{AuditSigner, TreeHead, verify_tree_head};
 use callvault_crypto::{KeyEncryptionKey, digest};
 use callvault_model::records::Timestamp;
 use callvault_model::{PrincipalId, TenantId};
+use callvault_store::batch::Batch;
 use callvault_store::prelude::*;
 use callvault_store::{AuditInsert, AuditRow, AuditStore, SignedTreeHeadRow, SigningKeyRow, Store, StoreError, Tx};
 use serde::Serialize;
@@ -367,17 +368,21 @@ fn chain<'a>(
 /// Appends `entries` in `tx` with their leaves taken at once, on SQLite: its one writer holds
 /// the head, so a group commit sequences its own entries in its transaction rather than leave
 /// them to a pass of the sequencer (a second transaction and sync; measured, BENCHMARKS.md).
-/// On PostgreSQL entries are appended for the sequencer, which one node runs.
-pub async fn append_batch(tx: &mut Tx, entries: &[AuditInsert<'_>]) -> Result<(), StoreError> {
+/// On PostgreSQL entries are appended for the sequencer, which one node runs. The writes go to
+/// `batch`, to be executed in `tx`. Returns whether entries were left for the sequencer (to be
+/// woken once `tx` commits).
+pub async fn append_batch(tx: &mut Tx, batch: &mut Batch, entries: &[AuditInsert<'_>]) -> Result<bool, StoreError> {
     if tx.backend() != callvault_store::Backend::Sqlite {
-        return tx.append_audit_batch(entries).await;
+        batch.append_audit(entries)?;
+        return Ok(true);
     }
     let head = tx.lock_audit_head().await?;
     let (leaves, next) = chain(&head, entries.iter().map(|e| e.body))?;
     let rows: Vec<(AuditInsert<'_>, i64, Vec<u8>)> =
         entries.iter().zip(leaves).map(|(e, (index, hash))| (e.clone(), index, hash)).collect();
-    tx.append_audit_sequenced(&rows).await?;
-    tx.set_audit_head(&next).await
+    batch.append_audit_sequenced(&rows)?;
+    batch.set_audit_head(&next)?;
+    Ok(false)
 }
 
 /// Signs a tree head for the current tree if it grew since the last one. Returns the new size.

@@ -128,16 +128,19 @@ pub(super) async fn commit_one(state: &Services, staged: &mut Staged) -> Result<
 /// (admitted at a generation their tenant has moved past since), nothing, and which ones.
 pub(super) async fn commit_rows(state: &Services, uploads: &mut [&mut Staged]) -> Result<Vec<usize>, UploadError> {
     let mut tx = state.store.begin().await?;
-    write_rows(state, &mut tx, uploads).await?;
-    // Read last and held to the commit: a change to what the uploads were admitted on either
-    // committed before (and is seen here) or waits for this transaction.
+    // Held to the commit: a change to what the uploads were admitted on either committed
+    // before (and is seen here) or waits for this transaction (SQLite: one writer at a time;
+    // PostgreSQL: `FOR SHARE`, and every such change moves the generation on).
     let stale = stale(&mut tx, uploads).await?;
     if !stale.is_empty() {
         tx.rollback().await?;
         return Ok(stale);
     }
+    let unsequenced = write_rows(state, &mut tx, uploads).await?;
     tx.commit().await?;
-    state.auditor.sequencer_notify().notify_one();
+    if unsequenced {
+        state.auditor.sequencer_notify().notify_one();
+    }
     Ok(stale)
 }
 
@@ -165,8 +168,8 @@ async fn stale(tx: &mut Tx, uploads: &[&mut Staged]) -> Result<Vec<usize>, Uploa
 
 /// Writes the rows of `uploads` and their audit entries into `tx`: each object gets the spans
 /// its interaction's recording was paused so far, and an interaction when its reference names
-/// none yet.
-async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) -> Result<(), UploadError> {
+/// none yet. Returns whether audit entries were left for the sequencer.
+async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) -> Result<bool, UploadError> {
     let mut events: Vec<(Timestamp, AuditEvent)> = Vec::with_capacity(uploads.len());
     for staged in uploads.iter_mut() {
         let object = &mut staged.object;
@@ -203,13 +206,16 @@ async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) 
         events.push((object.created_at, staged.created.clone()));
     }
     let rows: Vec<(&StoredObject, Option<&[u8]>)> = uploads.iter().map(|s| (&s.object, s.inline.as_deref())).collect();
-    tx.insert_objects(&rows).await?;
+    // The objects, their audit entries and (SQLite) the audit head in one round trip.
+    let mut batch = tx.batch();
+    batch.insert_objects(&rows)?;
     let bodies: Vec<String> = events.iter().map(|(at, e)| body_json(*at, e)).collect();
     let inserts: Vec<AuditInsert<'_>> = events
         .iter()
         .zip(&bodies)
         .map(|((at, e), body)| AuditInsert { tenant_id: e.tenant, action: e.action, created_at: at.millis(), body })
         .collect();
-    crate::audit::append_batch(tx, &inserts).await?;
-    Ok(())
+    let unsequenced = crate::audit::append_batch(tx, &mut batch, &inserts).await?;
+    batch.execute(tx).await?;
+    Ok(unsequenced)
 }

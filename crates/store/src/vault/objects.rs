@@ -97,46 +97,9 @@ impl<C: Conn> ObjectStore for C {
     where
         Self: Writable,
     {
-        // 22 values a row, in statements of up to 256 rows (SQLite allows 32,766 values).
-        let engine = self.engine();
-        for chunk in crate::audit::batches(objects, 256) {
-            // Only placeholders are formatted into the statement; every value is bound.
-            let sql = format!(
-                "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, \
-                 recorded_at, consent, content_type, size, sha256, blob, header, key_version, wrapped_key, \
-                 created_at, redactions, consent_outcome, recording_kind, paused_spans, inline_blob) VALUES {}",
-                crate::audit::values_list(engine, chunk.len(), 22)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for &(o, inline) in chunk {
-                let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
-                q = q
-                    .bind(o.id.to_string())
-                    .bind(o.tenant_id.to_string())
-                    .bind(o.class.as_str())
-                    .bind(o.interaction.clone())
-                    .bind(o.service_id.map(|s| s.to_string()))
-                    .bind(to_json(&agents)?)
-                    .bind(o.contact_ref.clone())
-                    .bind(o.recorded_at.millis())
-                    .bind(i64::from(o.consent == Consent::Yes))
-                    .bind(o.content_type.clone())
-                    .bind(i64_of(o.size))
-                    .bind(o.sha256.clone())
-                    .bind(o.blob.clone())
-                    .bind(o.header.clone())
-                    .bind(o.key_version.map(i64::from))
-                    .bind(o.wrapped_key.clone())
-                    .bind(o.created_at.millis())
-                    .bind(i64::from(o.redactions))
-                    .bind(o.consent.as_str())
-                    .bind(o.recording.as_str())
-                    .bind(to_json(&o.paused)?)
-                    .bind(inline.map(<[u8]>::to_vec));
-            }
-            q.execute(self.conn()).await?;
-        }
-        Ok(())
+        let mut batch = crate::batch::Batch::new(self.engine());
+        batch.insert_objects(objects)?;
+        batch.execute(self).await
     }
 
     async fn inline_blob(&mut self, tenant: TenantId, id: ObjectId, blob: &str) -> Result<Vec<u8>> {
@@ -393,5 +356,48 @@ impl<C: Conn> ObjectStore for C {
             .fetch_all(self.conn())
             .await?;
         rows.iter().map(|r| Ok(r.try_get("blob")?)).collect()
+    }
+}
+
+impl crate::batch::Batch {
+    /// Adds objects' metadata, each with its sealed content when it is kept in the row (small
+    /// content): 22 values a row, in statements of up to 256 rows (SQLite allows 32,766 values).
+    pub fn insert_objects(&mut self, objects: &[(&StoredObject, Option<&[u8]>)]) -> Result<()> {
+        for chunk in objects.chunks(256) {
+            self.insert(
+                "INSERT INTO op_object (id, tenant_id, class, interaction, service_id, agents, contact_ref, \
+                 recorded_at, consent, content_type, size, sha256, blob, header, key_version, wrapped_key, \
+                 created_at, redactions, consent_outcome, recording_kind, paused_spans, inline_blob)",
+                chunk.len(),
+                22,
+                "",
+            );
+            for &(o, inline) in chunk {
+                let agents: Vec<String> = o.agents.iter().map(|a| a.to_string()).collect();
+                self.bind(o.id.to_string())?;
+                self.bind(o.tenant_id.to_string())?;
+                self.bind(o.class.as_str())?;
+                self.bind(o.interaction.clone())?;
+                self.bind(o.service_id.map(|s| s.to_string()))?;
+                self.bind(to_json(&agents)?)?;
+                self.bind(o.contact_ref.clone())?;
+                self.bind(o.recorded_at.millis())?;
+                self.bind(i64::from(o.consent == Consent::Yes))?;
+                self.bind(o.content_type.clone())?;
+                self.bind(i64_of(o.size))?;
+                self.bind(o.sha256.clone())?;
+                self.bind(o.blob.clone())?;
+                self.bind(o.header.clone())?;
+                self.bind(o.key_version.map(i64::from))?;
+                self.bind(o.wrapped_key.clone())?;
+                self.bind(o.created_at.millis())?;
+                self.bind(i64::from(o.redactions))?;
+                self.bind(o.consent.as_str())?;
+                self.bind(o.recording.as_str())?;
+                self.bind(to_json(&o.paused)?)?;
+                self.bind(inline.map(<[u8]>::to_vec))?;
+            }
+        }
+        Ok(())
     }
 }
