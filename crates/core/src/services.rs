@@ -11,9 +11,34 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
-/// Everything a service needs, cheap to clone.
+/// Everything a service needs, cheap to clone: one reference count (every request clones it,
+/// some more than once; cloning its parts one by one was 3 % of a server's samples under load).
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceParts>);
+
+impl Services {
+    /// The services made of `parts`.
+    pub fn new(parts: ServiceParts) -> Services {
+        Services(Arc::new(parts))
+    }
+
+    /// The parts to change (tests, a node's own configuration): copied first if shared.
+    pub fn parts_mut(&mut self) -> &mut ServiceParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for Services {
+    type Target = ServiceParts;
+
+    fn deref(&self) -> &ServiceParts {
+        &self.0
+    }
+}
+
+/// What [`Services`] holds.
+#[derive(Clone)]
+pub struct ServiceParts {
     /// The database.
     pub store: Store,
     /// The clock (injected in tests).

@@ -207,7 +207,7 @@ pub async fn state_with(
     let egress = callvault_core::egress::Egress::new(&config.webhook_test_addresses);
     let event_log = Arc::new(callvault_core::diagnostics::EventLog::load(&store).await?);
     Ok(AppState {
-        services: callvault_core::Services {
+        services: callvault_core::Services::new(callvault_core::services::ServiceParts {
             egress,
             store,
             clock,
@@ -221,7 +221,7 @@ pub async fn state_with(
             event_log,
             dpo_wakeup: Arc::default(),
             bus,
-        },
+        }),
         metrics_token,
         hep_stats: Arc::default(),
     })

@@ -20,7 +20,7 @@ use serde_json::json;
 
 fn node(app: &TestApp, name: &str) -> Services {
     let mut services = app.state.services.clone();
-    services.config = Arc::new(Config { node_id: name.into(), ..(*services.config).clone() });
+    services.parts_mut().config = Arc::new(Config { node_id: name.into(), ..(*services.config).clone() });
     services
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Values are always bound; only placeholders are formatted into the text.
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Encode, Type};
 
 use crate::{Backend, Result, StoreError, Writable};
@@ -29,6 +29,11 @@ impl Batch {
     /// An empty batch for `engine`.
     pub fn new(engine: Backend) -> Batch {
         Batch { engine, sends: Vec::new() }
+    }
+
+    /// The engine the batch is for.
+    pub fn engine(&self) -> Backend {
+        self.engine
     }
 
     /// Starts a statement that will bind `values` values: it goes with the statements before
@@ -71,14 +76,30 @@ impl Batch {
     /// Runs every statement on `conn`, in order: one round trip for all of them (more only past
     /// PostgreSQL's values limit).
     pub async fn execute<C: Writable + ?Sized>(self, conn: &mut C) -> Result<()> {
+        self.run(conn).await.map(drop)
+    }
+
+    /// Adds, last, a statement that returns rows (`{head}` followed by `IN (…)` of `values`
+    /// placeholders and `tail`); [`Batch::run`] returns them. Bind its values next.
+    pub(crate) fn select_in(&mut self, head: &str, values: usize, tail: &str) {
+        let engine = self.engine;
+        let (statements, args) = self.open(values);
+        let list = crate::audit::values_list_from(engine, 1, values, args.len() + 1);
+        statements.push(format!("{head} IN {list}{tail}"));
+    }
+
+    /// Runs every statement; returns the rows of the last round trip (those of a statement
+    /// added by [`Batch::select_in`]).
+    pub(crate) async fn run<C: Writable + ?Sized>(self, conn: &mut C) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
         for (statements, args) in self.sends {
             let sql = match self.engine {
                 Backend::Sqlite => statements.join(";\n"),
                 Backend::Postgres => with_parts(statements),
             };
-            sqlx::query_with(AssertSqlSafe(sql), args).execute(conn.conn()).await?;
+            rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(conn.conn()).await?;
         }
-        Ok(())
+        Ok(rows)
     }
 }
 

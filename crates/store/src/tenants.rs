@@ -181,3 +181,29 @@ impl<C: Conn> TenantStore for C {
         Ok(())
     }
 }
+
+impl crate::batch::Batch {
+    /// Runs the batch, then reads the generations of `tenants` in the same round trip, held to
+    /// the commit as [`TenantStore::hold_tenant_generation`] does (`None`: the tenant is gone).
+    pub async fn execute_holding_generations<C: Writable + ?Sized>(
+        mut self,
+        conn: &mut C,
+        tenants: &[TenantId],
+    ) -> Result<Vec<(TenantId, Option<i64>)>> {
+        if tenants.is_empty() {
+            self.execute(conn).await?;
+            return Ok(Vec::new());
+        }
+        let lock = if self.engine() == crate::Backend::Postgres { " FOR SHARE" } else { "" };
+        self.select_in("SELECT tenant_id, generation FROM cfg_generation WHERE tenant_id", tenants.len(), lock);
+        for t in tenants {
+            self.bind(t.to_string())?;
+        }
+        let rows = self.run(conn).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.push((TenantId(crate::col_uuid(row, "tenant_id")?), row.try_get::<i64, _>("generation")?));
+        }
+        Ok(tenants.iter().map(|t| (*t, found.iter().find(|(f, _)| f == t).map(|(_, g)| *g))).collect())
+    }
+}

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use callvault_model::TenantId;
 use callvault_model::records::Timestamp;
 use callvault_model::vault::StoredObject;
+use callvault_store::batch::Batch;
 use callvault_store::prelude::*;
 use callvault_store::{AuditInsert, Held, Tx};
 use tokio::sync::{mpsc, oneshot};
@@ -128,15 +129,23 @@ pub(super) async fn commit_one(state: &Services, staged: &mut Staged) -> Result<
 /// (admitted at a generation their tenant has moved past since), nothing, and which ones.
 pub(super) async fn commit_rows(state: &Services, uploads: &mut [&mut Staged]) -> Result<Vec<usize>, UploadError> {
     let mut tx = state.store.begin().await?;
-    // Held to the commit: a change to what the uploads were admitted on either committed
-    // before (and is seen here) or waits for this transaction (SQLite: one writer at a time;
-    // PostgreSQL: `FOR SHARE`, and every such change moves the generation on).
-    let stale = stale(&mut tx, uploads).await?;
+    let (batch, unsequenced) = write_rows(state, &mut tx, uploads).await?;
+    // Read with the writes, last, and held to the commit: a change to what the uploads were
+    // admitted on either committed before (and is seen here) or waits for this transaction
+    // (SQLite: one writer at a time; PostgreSQL: `FOR SHARE`, and every such change moves the
+    // generation on).
+    let mut tenants: Vec<TenantId> = Vec::new();
+    for staged in uploads.iter().filter(|s| s.stamp.is_some()) {
+        if !tenants.contains(&staged.object.tenant_id) {
+            tenants.push(staged.object.tenant_id);
+        }
+    }
+    let generations = batch.execute_holding_generations(&mut tx, &tenants).await?;
+    let stale = stale(&generations, uploads);
     if !stale.is_empty() {
         tx.rollback().await?;
         return Ok(stale);
     }
-    let unsequenced = write_rows(state, &mut tx, uploads).await?;
     tx.commit().await?;
     if unsequenced {
         state.auditor.sequencer_notify().notify_one();
@@ -144,32 +153,25 @@ pub(super) async fn commit_rows(state: &Services, uploads: &mut [&mut Staged]) -
     Ok(stale)
 }
 
-/// The uploads admitted at a generation their tenant has since moved past.
-async fn stale(tx: &mut Tx, uploads: &[&mut Staged]) -> Result<Vec<usize>, UploadError> {
-    let mut current: Vec<(TenantId, Option<i64>)> = Vec::new();
+/// The uploads admitted at a generation their tenant has since moved past (or that is gone).
+fn stale(generations: &[(TenantId, Option<i64>)], uploads: &[&mut Staged]) -> Vec<usize> {
+    let current = |tenant| generations.iter().find(|(t, _)| *t == tenant).and_then(|(_, g)| *g);
     let mut stale = Vec::new();
     for (i, staged) in uploads.iter().enumerate() {
         let Some(stamp) = staged.stamp else { continue };
-        let tenant = staged.object.tenant_id;
-        let generation = match current.iter().find(|(t, _)| *t == tenant) {
-            Some((_, g)) => *g,
-            None => {
-                let g = tx.hold_tenant_generation(tenant).await?;
-                current.push((tenant, g));
-                g
-            }
-        };
-        if generation.is_none_or(|g| g > stamp) {
+        if current(staged.object.tenant_id).is_none_or(|g| g > stamp) {
             stale.push(i);
         }
     }
-    Ok(stale)
+    stale
 }
 
 /// Writes the rows of `uploads` and their audit entries into `tx`: each object gets the spans
 /// its interaction's recording was paused so far, and an interaction when its reference names
-/// none yet. Returns whether audit entries were left for the sequencer.
-async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) -> Result<bool, UploadError> {
+/// none yet. Returns the batch of writes left to execute (the objects, their audit entries and,
+/// on SQLite, the audit head, for one round trip) and whether audit entries are left for the
+/// sequencer.
+async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) -> Result<(Batch, bool), UploadError> {
     let mut events: Vec<(Timestamp, AuditEvent)> = Vec::with_capacity(uploads.len());
     for staged in uploads.iter_mut() {
         let object = &mut staged.object;
@@ -206,7 +208,6 @@ async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) 
         events.push((object.created_at, staged.created.clone()));
     }
     let rows: Vec<(&StoredObject, Option<&[u8]>)> = uploads.iter().map(|s| (&s.object, s.inline.as_deref())).collect();
-    // The objects, their audit entries and (SQLite) the audit head in one round trip.
     let mut batch = tx.batch();
     batch.insert_objects(&rows)?;
     let bodies: Vec<String> = events.iter().map(|(at, e)| body_json(*at, e)).collect();
@@ -216,6 +217,5 @@ async fn write_rows(state: &Services, tx: &mut Tx, uploads: &mut [&mut Staged]) 
         .map(|((at, e), body)| AuditInsert { tenant_id: e.tenant, action: e.action, created_at: at.millis(), body })
         .collect();
     let unsequenced = crate::audit::append_batch(tx, &mut batch, &inserts).await?;
-    batch.execute(tx).await?;
-    Ok(unsequenced)
+    Ok((batch, unsequenced))
 }

@@ -214,7 +214,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let mut state = bootstrap::state_with(store, kek, config, Arc::new(clock.clone())).await.unwrap();
-        state.services.egress = test_egress(&state.config.webhook_test_addresses);
+        state.services.parts_mut().egress = test_egress(&state.config.webhook_test_addresses);
         let report = bootstrap::ensure_operator(&state, Some(ADMIN_PASSWORD.into())).await.unwrap();
         let admin2_password = report.second_operator_password.unwrap().expose().to_owned();
         let router = callvault_server::api::app(state.clone());
@@ -232,7 +232,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        state.services.egress = test_egress(&state.config.webhook_test_addresses);
+        state.services.parts_mut().egress = test_egress(&state.config.webhook_test_addresses);
         let router = callvault_server::api::app(state.clone());
         TestApp { state, router, ..self }
     }
@@ -335,7 +335,7 @@ impl TestApp {
             bootstrap::state_with(self.db.store().await, self.state.kek.clone(), config, Arc::new(self.clock.clone()))
                 .await
                 .unwrap();
-        state.services.egress = test_egress(&state.config.webhook_test_addresses);
+        state.services.parts_mut().egress = test_egress(&state.config.webhook_test_addresses);
         tokio::spawn(callvault_core::bus::run(state.services.clone()));
         tokio::spawn(callvault_core::bus::run(self.state.services.clone()));
         // Both listeners are connected before anything is announced.
