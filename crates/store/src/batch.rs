@@ -118,21 +118,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn postgres_statements_become_one_with_placeholders_numbered_across_it() {
+    fn postgres_statements_become_one_with_placeholders_numbered_across_it() -> Result<()> {
         let mut b = Batch::new(Backend::Postgres);
         b.insert("INSERT INTO a (x, y)", 2, 2, "");
         for v in 0..4_i64 {
-            b.bind(v).unwrap();
+            b.bind(v)?;
         }
         b.insert("INSERT INTO b (z)", 1, 1, " ON CONFLICT DO NOTHING");
-        b.bind(9_i64).unwrap();
+        b.bind(9_i64)?;
         assert_eq!(b.sends.len(), 1);
-        let (statements, args) = b.sends.pop().unwrap();
+        let Some((statements, args)) = b.sends.pop() else { return Err(StoreError::NotFound) };
         assert_eq!(args.len(), 5);
         assert_eq!(
             with_parts(statements),
             "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1,$2),($3,$4)) INSERT INTO b (z) VALUES ($5) ON CONFLICT DO NOTHING"
         );
+        Ok(())
     }
 
     #[test]
@@ -145,15 +146,16 @@ mod tests {
     }
 
     #[test]
-    fn past_postgres_values_limit_a_second_round_trip_starts() {
+    fn past_postgres_values_limit_a_second_round_trip_starts() -> Result<()> {
         let mut b = Batch::new(Backend::Postgres);
         b.insert("INSERT INTO a (x)", 40_000, 1, "");
         for _ in 0..40_000 {
-            b.bind(1_i64).unwrap();
+            b.bind(1_i64)?;
         }
         b.insert("INSERT INTO a (x)", 40_000, 1, "");
         assert_eq!(b.sends.len(), 2);
         assert!(b.sends[1].0[0].starts_with("INSERT INTO a (x) VALUES ($1)"));
+        Ok(())
     }
 
     #[test]
