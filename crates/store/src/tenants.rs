@@ -28,11 +28,6 @@ pub trait TenantStore {
     /// cached admission holds (sessions, tokens, grants, roles, scopes, collection, settings, keys,
     /// users and services going away); `None` when the tenant is gone.
     async fn tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>;
-    /// The tenant's generation, held until the transaction ends (PostgreSQL `FOR SHARE`: a change
-    /// commits before it is read or waits for this transaction; SQLite has one writer).
-    async fn hold_tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>
-    where
-        Self: Writable;
     /// Every tenant's newest event-logging window.
     async fn event_logging_windows(&mut self) -> Result<Vec<EventLoggingRow>>;
     /// Replaces a tenant's event-logging window.
@@ -73,23 +68,13 @@ fn tenant_row(row: &AnyRow) -> Result<Tenant> {
     })
 }
 
-async fn generation<C: Conn>(c: &mut C, id: TenantId, lock: &'static str) -> Result<Option<i64>> {
-    let sql = format!("SELECT generation FROM cfg_generation WHERE tenant_id = $1{lock}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(c.conn()).await?;
-    Ok(row.map(|r| r.try_get("generation")).transpose()?)
-}
-
 impl<C: Conn> TenantStore for C {
     async fn tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>> {
-        generation(self, id, "").await
-    }
-
-    async fn hold_tenant_generation(&mut self, id: TenantId) -> Result<Option<i64>>
-    where
-        Self: Writable,
-    {
-        let lock = if self.conn().backend_name() == "PostgreSQL" { " FOR SHARE" } else { "" };
-        generation(self, id, lock).await
+        let row = sqlx::query("SELECT generation FROM cfg_generation WHERE tenant_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+        Ok(row.map(|r| r.try_get("generation")).transpose()?)
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()>
@@ -183,8 +168,9 @@ impl<C: Conn> TenantStore for C {
 }
 
 impl crate::batch::Batch {
-    /// Runs the batch, then reads the generations of `tenants` in the same round trip, held to
-    /// the commit as [`TenantStore::hold_tenant_generation`] does (`None`: the tenant is gone).
+    /// Runs the batch, then reads the generations of `tenants` in the same round trip, held until
+    /// the transaction ends (PostgreSQL `FOR SHARE`: a change commits before it is read or waits
+    /// for this transaction; SQLite has one writer) (`None`: the tenant is gone).
     pub async fn execute_holding_generations<C: Writable + ?Sized>(
         mut self,
         conn: &mut C,
