@@ -86,6 +86,14 @@ def run(args, backend, mode, lua_path):
             objects = con.execute("SELECT count(*) FROM op_object").fetchone()[0]
             audited = con.execute("SELECT count(*) FROM aud_entry WHERE action = 'object.create'").fetchone()[0]
             con.close()
+        # The audit log must verify from its first entry to its last: every leaf in order.
+        verify = subprocess.run(
+            [os.path.abspath(args.binary), "audit", "verify", "--data-dir", os.path.join(work, "data")],
+            capture_output=True, text=True,
+            env={**os.environ, "CALLVAULT_KEK_FILE": os.path.join(work, "secrets", "kek"), **env})
+        if verify.returncode != 0:
+            sys.exit(f"{backend}/{mode}: the audit log does not verify: {verify.stdout}{verify.stderr}")
+        print(f"  ({backend}/{mode} audit log: {verify.stdout.strip().splitlines()[0] if verify.stdout.strip() else 'verified'})")
         ok = total - non2xx
         if non2xx or errors:
             print(out)

@@ -15,12 +15,17 @@ use sqlx::{Any, Arguments, AssertSqlSafe, Encode, Type};
 
 use crate::{Backend, Result, StoreError, Writable};
 
+mod guarded;
+pub use guarded::{Guarded, Solo};
+
 /// Values one PostgreSQL statement may bind at most (its protocol counts them in 16 bits).
 const PG_MAX_VALUES: usize = 65_535;
 
 /// Writes to send together ([`Batch::execute`]).
 pub struct Batch {
     engine: Backend,
+    /// Whether each insert is made only if the guard holds ([`Batch::guarded`]).
+    guarded: bool,
     /// What goes in one round trip each: statements and their values.
     sends: Vec<(Vec<String>, AnyArguments)>,
 }
@@ -28,7 +33,13 @@ pub struct Batch {
 impl Batch {
     /// An empty batch for `engine`.
     pub fn new(engine: Backend) -> Batch {
-        Batch { engine, sends: Vec::new() }
+        Batch { engine, guarded: false, sends: Vec::new() }
+    }
+
+    /// An empty batch for PostgreSQL whose writes are made only if a guard holds: see
+    /// [`Batch::commit_guarded`], the only way to run it.
+    pub fn guarded() -> Batch {
+        Batch { engine: Backend::Postgres, guarded: true, sends: Vec::new() }
     }
 
     /// The engine the batch is for.
@@ -54,10 +65,14 @@ impl Batch {
     /// Adds `{head} VALUES (…),(…)`: `rows` rows of `columns` placeholders, followed by `tail`
     /// (e.g. an `ON CONFLICT` clause). Bind the values next, row by row, with [`Batch::bind`].
     pub(crate) fn insert(&mut self, head: &str, rows: usize, columns: usize, tail: &str) {
-        let engine = self.engine;
+        let (engine, guarded) = (self.engine, self.guarded);
         let (statements, args) = self.open(rows * columns);
         let values = crate::audit::values_list_from(engine, rows, columns, args.len() + 1);
-        statements.push(format!("{head} VALUES {values}{tail}"));
+        if guarded {
+            statements.push(format!("{head} SELECT * FROM (VALUES {values}) v WHERE (SELECT ok FROM ok){tail}"));
+        } else {
+            statements.push(format!("{head} VALUES {values}{tail}"));
+        }
     }
 
     /// Binds the next value of the last statement added.
@@ -91,6 +106,9 @@ impl Batch {
     /// Runs every statement; returns the rows of the last round trip (those of a statement
     /// added by [`Batch::select_in`]).
     pub(crate) async fn run<C: Writable + ?Sized>(self, conn: &mut C) -> Result<Vec<AnyRow>> {
+        if self.guarded {
+            return Err(StoreError::Corrupt("a guarded batch runs only on its own (Batch::commit_guarded)".into()));
+        }
         let mut rows = Vec::new();
         for (statements, args) in self.sends {
             let sql = match self.engine {

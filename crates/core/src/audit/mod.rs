@@ -340,7 +340,7 @@ type Leaf = (i64, Vec<u8>);
 
 /// The leaves that follow `head` for entries of `bodies` (index and chained hash each), and the
 /// head after them.
-fn chain<'a>(
+pub(crate) fn chain<'a>(
     head: &callvault_store::AuditHead,
     bodies: impl Iterator<Item = &'a str>,
 ) -> Result<(Vec<Leaf>, callvault_store::AuditHead), StoreError> {

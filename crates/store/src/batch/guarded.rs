@@ -1,0 +1,140 @@
+//! A group of writes made as one statement that is its own transaction (PostgreSQL), and only
+//! if what they were prepared on still holds: the tenants' generations and the audit head.
+//!
+//! A group commit in a transaction costs three round trips (`BEGIN`, its writes, `COMMIT`), and
+//! its audit entries a pass of the sequencer (another transaction that rewrites every entry to
+//! give it its leaf). Here the writes carry their entries' leaves, computed from the head the
+//! committer last saw, and go in one statement whose guard
+//!
+//! - reads the tenants' generations `FOR SHARE`: a change to what the uploads were admitted on
+//!   either committed before (and is seen) or waits for this statement, and
+//! - locks the audit head `FOR UPDATE`: another writer of leaves (the sequencer, another node)
+//!   either moved it before (and the writes are not made) or waits.
+//!
+//! The writes are made only if every generation is at most what its uploads were admitted at
+//! and the head is the one the leaves follow; the statement returns what it found, so that the
+//! caller answers the stale uploads and prepares the others again on the head found.
+
+use callvault_model::TenantId;
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Arguments, Row};
+
+use super::Batch;
+use crate::{AuditHead, Backend, Result, Store, StoreError};
+
+/// A connection on which each statement is a transaction of its own; it runs only guarded
+/// batches ([`Batch::commit_guarded`]), so that no other write escapes a transaction.
+pub struct Solo {
+    conn: PoolConnection<Any>,
+}
+
+impl Store {
+    /// A connection for [`Batch::commit_guarded`] (PostgreSQL): a committer keeps it across
+    /// groups, which saves taking one from the pool for each.
+    pub async fn solo(&self) -> Result<Solo> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Config("guarded batches are for PostgreSQL".into()));
+        }
+        Ok(Solo { conn: self.write.acquire().await? })
+    }
+}
+
+/// What the guard of a batch found ([`Batch::commit_guarded`]).
+#[derive(Debug)]
+pub struct Guarded {
+    /// Whether the writes were made.
+    pub written: bool,
+    /// The audit head as found, before the writes (`None`: there is no head row yet).
+    pub head: Option<AuditHead>,
+    /// The generations of the tenants asked about (`None`: the tenant is gone).
+    pub generations: Vec<(TenantId, Option<i64>)>,
+}
+
+impl Batch {
+    /// Makes the writes of this guarded batch ([`Batch::guarded`]) in one statement, committed
+    /// on its own, if and only if (1) each tenant of `stamps` has a generation at most its stamp
+    /// (the lowest generation its uploads were admitted at) and (2) the audit head holds
+    /// `tree_size` leaves. Returns what was found either way.
+    pub async fn commit_guarded(self, solo: &mut Solo, stamps: &[(TenantId, i64)], tree_size: i64) -> Result<Guarded> {
+        let Batch { guarded, mut sends, .. } = self;
+        let Some((statements, mut args)) = sends.pop() else {
+            return Err(StoreError::Corrupt("an empty guarded batch".into()));
+        };
+        if !guarded || !sends.is_empty() {
+            return Err(StoreError::Corrupt("a guarded batch must be guarded and fit one statement".into()));
+        }
+        let mut next = args.len() + 1;
+        let mut placeholder = || {
+            next += 1;
+            format!("${}", next - 1)
+        };
+        let (tenants, pairs) = if stamps.is_empty() {
+            ("SELECT NULL::text AS tenant_id, NULL::bigint AS generation WHERE false".to_owned(), "TRUE".to_owned())
+        } else {
+            let listed: Vec<String> = stamps.iter().map(|_| placeholder()).collect();
+            let pairs: Vec<String> =
+                stamps.iter().map(|_| format!("({}, {}::bigint)", placeholder(), placeholder())).collect();
+            (
+                format!(
+                    "SELECT tenant_id, generation FROM cfg_generation WHERE tenant_id IN ({}) FOR SHARE",
+                    listed.join(",")
+                ),
+                format!(
+                    "(SELECT count(*) FROM g JOIN (VALUES {}) s(t, m) ON g.tenant_id = s.t AND g.generation <= s.m) = {}",
+                    pairs.join(","),
+                    placeholder()
+                ),
+            )
+        };
+        let size = placeholder();
+        let mut parts = vec![
+            format!("g AS ({tenants})"),
+            "h AS (SELECT tree_size, last_hash, frontier FROM aud_head WHERE id = 1 FOR UPDATE)".to_owned(),
+            format!("ok AS (SELECT {pairs} AND (SELECT tree_size FROM h) = {size} AS ok)"),
+        ];
+        parts.extend(statements.into_iter().enumerate().map(|(i, s)| format!("w{i} AS ({s})")));
+        let sql = format!(
+            "WITH {} SELECT ok.ok, h.tree_size, h.last_hash, h.frontier, g.tenant_id, g.generation \
+             FROM ok LEFT JOIN h ON true LEFT JOIN g ON true",
+            parts.join(", ")
+        );
+        let bind_err = |e: sqlx::error::BoxDynError| StoreError::Corrupt(format!("a value that cannot be bound: {e}"));
+        for (t, _) in stamps {
+            args.add(t.to_string()).map_err(bind_err)?;
+        }
+        for (t, m) in stamps {
+            args.add(t.to_string()).map_err(bind_err)?;
+            args.add(*m).map_err(bind_err)?;
+        }
+        if !stamps.is_empty() {
+            args.add(i64::try_from(stamps.len()).unwrap_or(i64::MAX)).map_err(bind_err)?;
+        }
+        args.add(tree_size).map_err(bind_err)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&mut *solo.conn).await?;
+        found(&rows, stamps)
+    }
+}
+
+/// Reads the rows of the guard's final `SELECT` (one per tenant found, at least one).
+fn found(rows: &[AnyRow], stamps: &[(TenantId, i64)]) -> Result<Guarded> {
+    let Some(first) = rows.first() else {
+        return Err(StoreError::Corrupt("a guarded batch returned nothing".into()));
+    };
+    let written = first.try_get::<Option<bool>, _>("ok")?.unwrap_or(false);
+    let head = match first.try_get::<Option<i64>, _>("tree_size")? {
+        Some(tree_size) => {
+            Some(AuditHead { tree_size, last_hash: first.try_get("last_hash")?, frontier: first.try_get("frontier")? })
+        }
+        None => None,
+    };
+    let mut seen = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(t) = crate::col_opt_uuid(row, "tenant_id")? {
+            seen.push((TenantId(t), row.try_get::<i64, _>("generation")?));
+        }
+    }
+    let generations = stamps.iter().map(|(t, _)| (*t, seen.iter().find(|(s, _)| s == t).map(|(_, g)| *g))).collect();
+    Ok(Guarded { written, head, generations })
+}
