@@ -80,7 +80,20 @@ impl Groups {
 async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
     let mut group: Vec<(Services, Waiting)> = Vec::with_capacity(GROUP);
     let mut kept = Kept::default();
-    while queue.recv_many(&mut group, GROUP).await > 0 {
+    loop {
+        let received = match kept.solo.as_mut() {
+            Some(solo) => tokio::select! {
+                received = queue.recv_many(&mut group, GROUP) => received,
+                () = solo.closing() => {
+                    kept.solo = None;
+                    continue;
+                }
+            },
+            None => queue.recv_many(&mut group, GROUP).await,
+        };
+        if received == 0 {
+            break;
+        }
         let state = group[0].0.clone();
         let mut waiting: Vec<Waiting> = group.drain(..).map(|(_, w)| w).collect();
         loop {
@@ -128,7 +141,7 @@ async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
 /// What the committer keeps from one group to the next on PostgreSQL ([`commit_solo`]).
 #[derive(Default)]
 struct Kept {
-    /// Its connection, dropped after an error.
+    /// Its connection (dropped after an error, and when the store starts closing).
     solo: Option<Solo>,
     /// The audit head after its last group, if nothing else has moved it since.
     head: Option<AuditHead>,

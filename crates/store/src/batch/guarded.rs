@@ -28,6 +28,7 @@ use crate::{AuditHead, Backend, Result, Store, StoreError};
 /// batches ([`Batch::commit_guarded`]), so that no other write escapes a transaction.
 pub struct Solo {
     conn: PoolConnection<Any>,
+    closing: sqlx::pool::CloseEvent,
 }
 
 impl Store {
@@ -37,7 +38,15 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Err(StoreError::Config("guarded batches are for PostgreSQL".into()));
         }
-        Ok(Solo { conn: self.write.acquire().await? })
+        Ok(Solo { conn: self.write.acquire().await?, closing: self.write.close_event() })
+    }
+}
+
+impl Solo {
+    /// Resolves once the store starts closing: the holder must then drop this connection, as
+    /// closing waits for every connection to come back.
+    pub async fn closing(&mut self) {
+        (&mut self.closing).await;
     }
 }
 
