@@ -36,10 +36,10 @@ impl Batch {
         Batch { engine, guarded: false, sends: Vec::new() }
     }
 
-    /// An empty batch for PostgreSQL whose writes are made only if a guard holds: see
+    /// An empty batch whose writes are made only if a guard holds: see
     /// [`Batch::commit_guarded`], the only way to run it.
-    pub fn guarded() -> Batch {
-        Batch { engine: Backend::Postgres, guarded: true, sends: Vec::new() }
+    pub fn guarded(engine: Backend) -> Batch {
+        Batch { engine, guarded: true, sends: Vec::new() }
     }
 
     /// The engine the batch is for.
@@ -68,7 +68,7 @@ impl Batch {
         let (engine, guarded) = (self.engine, self.guarded);
         let (statements, args) = self.open(rows * columns);
         let values = crate::audit::values_list_from(engine, rows, columns, args.len() + 1);
-        if guarded {
+        if guarded && engine == Backend::Postgres {
             statements.push(format!("{head} SELECT * FROM (VALUES {values}) v WHERE (SELECT ok FROM ok){tail}"));
         } else {
             statements.push(format!("{head} VALUES {values}{tail}"));

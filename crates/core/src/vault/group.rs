@@ -98,8 +98,7 @@ async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
         let mut waiting: Vec<Waiting> = group.drain(..).map(|(_, w)| w).collect();
         loop {
             let mut uploads: Vec<&mut Staged> = waiting.iter_mut().map(|(s, _)| s).collect();
-            let solo = state.store.backend() == callvault_store::Backend::Postgres
-                && uploads.iter().all(|s| s.object.interaction.is_none());
+            let solo = uploads.iter().all(|s| s.object.interaction.is_none());
             let committed = if solo {
                 commit_solo(&state, &mut kept, &mut uploads).await
             } else {
@@ -138,7 +137,7 @@ async fn run(mut queue: mpsc::Receiver<(Services, Waiting)>) {
     }
 }
 
-/// What the committer keeps from one group to the next on PostgreSQL ([`commit_solo`]).
+/// What the committer keeps from one group to the next ([`commit_solo`]).
 #[derive(Default)]
 struct Kept {
     /// Its connection (dropped after an error, and when the store starts closing).
@@ -152,9 +151,10 @@ struct Kept {
 const SOLO_TRIES: usize = 4;
 
 /// The rows of `uploads` (none naming an interaction) and their audit entries, with their
-/// leaves, in one statement that is its own transaction (PostgreSQL): see
-/// [`Batch::commit_guarded`]. One round trip where a transaction takes three, and no pass of
-/// the sequencer. Returns the stale uploads, as [`commit_rows`].
+/// leaves taken from the head the committer last saw, as a guarded batch
+/// ([`Batch::commit_guarded`]): on PostgreSQL one statement that is its own transaction (one
+/// round trip where a transaction takes three, and no pass of the sequencer); on SQLite two
+/// round trips where a transaction takes four. Returns the stale uploads, as [`commit_rows`].
 async fn commit_solo(
     state: &Services,
     kept: &mut Kept,
@@ -195,7 +195,7 @@ async fn commit_solo(
             .collect();
         let rows: Vec<(&StoredObject, Option<&[u8]>)> =
             uploads.iter().map(|s| (&s.object, s.inline.as_deref())).collect();
-        let mut batch = Batch::guarded();
+        let mut batch = Batch::guarded(state.store.backend());
         batch.insert_objects(&rows)?;
         batch.append_audit_sequenced(&entries)?;
         batch.set_audit_head(&next)?;

@@ -29,16 +29,16 @@ use crate::{AuditHead, Backend, Result, Store, StoreError};
 pub struct Solo {
     conn: PoolConnection<Any>,
     closing: sqlx::pool::CloseEvent,
+    /// SQLite: the store's write gate, taken for each batch ([`Store::begin`]).
+    gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
-    /// A connection for [`Batch::commit_guarded`] (PostgreSQL): a committer keeps it across
-    /// groups, which saves taking one from the pool for each.
+    /// A connection for [`Batch::commit_guarded`]: a committer keeps it across groups, which
+    /// saves taking one from the pool for each.
     pub async fn solo(&self) -> Result<Solo> {
-        if self.backend != Backend::Postgres {
-            return Err(StoreError::Config("guarded batches are for PostgreSQL".into()));
-        }
-        Ok(Solo { conn: self.write.acquire().await?, closing: self.write.close_event() })
+        let gate = (self.backend == Backend::Sqlite).then(|| self.gate.clone());
+        Ok(Solo { conn: self.write.acquire().await?, closing: self.write.close_event(), gate })
     }
 }
 
@@ -67,12 +67,15 @@ impl Batch {
     /// (the lowest generation its uploads were admitted at) and (2) the audit head holds
     /// `tree_size` leaves. Returns what was found either way.
     pub async fn commit_guarded(self, solo: &mut Solo, stamps: &[(TenantId, i64)], tree_size: i64) -> Result<Guarded> {
-        let Batch { guarded, mut sends, .. } = self;
+        let Batch { engine, guarded, mut sends } = self;
         let Some((statements, mut args)) = sends.pop() else {
             return Err(StoreError::Corrupt("an empty guarded batch".into()));
         };
         if !guarded || !sends.is_empty() {
             return Err(StoreError::Corrupt("a guarded batch must be guarded and fit one statement".into()));
+        }
+        if engine == Backend::Sqlite {
+            return sqlite(solo, statements, args, stamps, tree_size).await;
         }
         let mut next = args.len() + 1;
         let mut placeholder = || {
@@ -122,16 +125,70 @@ impl Batch {
         }
         args.add(tree_size).map_err(bind_err)?;
         let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&mut *solo.conn).await?;
-        found(&rows, stamps)
+        let written = match rows.first() {
+            Some(first) => first.try_get::<Option<bool>, _>("ok")?.unwrap_or(false),
+            None => false,
+        };
+        found(&rows, stamps, written)
     }
 }
 
-/// Reads the rows of the guard's final `SELECT` (one per tenant found, at least one).
-fn found(rows: &[AnyRow], stamps: &[(TenantId, i64)]) -> Result<Guarded> {
+/// SQLite, whose writers take turns (the store's gate, then `BEGIN IMMEDIATE`): the guard is
+/// read in the round trip that begins the transaction, and the writes go with the `COMMIT`; two
+/// round trips where [`Store::begin`], reads, writes and commit take four. When the guard does
+/// not hold, the transaction is rolled back with nothing written.
+async fn sqlite(
+    solo: &mut Solo,
+    statements: Vec<String>,
+    args: sqlx::any::AnyArguments,
+    stamps: &[(TenantId, i64)],
+    tree_size: i64,
+) -> Result<Guarded> {
+    let Some(gate) = solo.gate.clone() else {
+        return Err(StoreError::Config("a SQLite batch on a connection without the store's gate".into()));
+    };
+    let _turn = gate.lock().await;
+    let listed = if stamps.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("g.tenant_id IN ({})", vec!["?"; stamps.len()].join(","))
+    };
+    let read = format!(
+        "BEGIN IMMEDIATE; SELECT h.tree_size, h.last_hash, h.frontier, g.tenant_id, g.generation          FROM (SELECT 1) one LEFT JOIN aud_head h ON h.id = 1 LEFT JOIN cfg_generation g ON {listed}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(read));
+    for (t, _) in stamps {
+        query = query.bind(t.to_string());
+    }
+    let outcome = async {
+        let rows = query.fetch_all(&mut *solo.conn).await?;
+        let mut guarded = found(&rows, stamps, false)?;
+        let holds = guarded.head.as_ref().is_some_and(|h| h.tree_size == tree_size)
+            && stamps.iter().zip(&guarded.generations).all(|((_, stamp), (_, g))| g.is_some_and(|g| g <= *stamp));
+        if holds {
+            let mut script = statements.join(";\n");
+            script.push_str(";\nCOMMIT");
+            sqlx::query_with(AssertSqlSafe(script), args).execute(&mut *solo.conn).await?;
+            guarded.written = true;
+        } else {
+            sqlx::query("ROLLBACK").execute(&mut *solo.conn).await?;
+        }
+        Ok(guarded)
+    }
+    .await;
+    if outcome.is_err() {
+        // Whatever failed, the transaction may still be open: the connection is not reused.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *solo.conn).await;
+        solo.conn.close_on_drop();
+    }
+    outcome
+}
+
+/// Reads the rows of the guard's `SELECT` (one per tenant found, at least one).
+fn found(rows: &[AnyRow], stamps: &[(TenantId, i64)], written: bool) -> Result<Guarded> {
     let Some(first) = rows.first() else {
         return Err(StoreError::Corrupt("a guarded batch returned nothing".into()));
     };
-    let written = first.try_get::<Option<bool>, _>("ok")?.unwrap_or(false);
     let head = match first.try_get::<Option<i64>, _>("tree_size")? {
         Some(tree_size) => {
             Some(AuditHead { tree_size, last_hash: first.try_get("last_hash")?, frontier: first.try_get("frontier")? })
