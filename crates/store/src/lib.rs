@@ -168,10 +168,11 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     /// SQLite: one write transaction at a time in this process, taken before a write
-    /// connection ([`Store::begin`]). The write pool has two connections so that a transaction
-    /// never waits for the previous one's connection to come back (sqlx returns a connection on
-    /// a task of its own, after a round trip to check it), and the gate keeps the two from
-    /// meeting on SQLite's lock, where a writer would sleep in the busy handler.
+    /// connection ([`Store::begin`]). The write pool has three connections: one the group
+    /// committer keeps ([`batch::Solo`]), and two so that a transaction never waits for the
+    /// previous one's connection to come back (sqlx returns a connection on a task of its own,
+    /// after a round trip to check it); the gate keeps them from meeting on SQLite's lock,
+    /// where a writer would sleep in the busy handler.
     gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     backend: Backend,
     /// The URL, for the bus listener's own connection (never printed: it may hold a password).
@@ -203,7 +204,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
         let (write, read) = match backend {
             Backend::Sqlite => {
-                let write = sqlite_pool(2).connect_with(options.clone()).await?;
+                let write = sqlite_pool(3).connect_with(options.clone()).await?;
                 let read = sqlite_pool(4).connect_with(options).await?;
                 (write, read)
             }
