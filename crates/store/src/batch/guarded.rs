@@ -1,19 +1,22 @@
-//! A group of writes made as one statement that is its own transaction (PostgreSQL), and only
-//! if what they were prepared on still holds: the tenants' generations and the audit head.
+//! A group of writes made only if what they were prepared on still holds: the tenants'
+//! generations and the audit head.
 //!
-//! A group commit in a transaction costs three round trips (`BEGIN`, its writes, `COMMIT`), and
-//! its audit entries a pass of the sequencer (another transaction that rewrites every entry to
-//! give it its leaf). Here the writes carry their entries' leaves, computed from the head the
-//! committer last saw, and go in one statement whose guard
+//! A group commit in a transaction costs three round trips on PostgreSQL (`BEGIN`, its writes,
+//! `COMMIT`) and four on SQLite (the head read too), and on PostgreSQL its audit entries a pass
+//! of the sequencer (another transaction that rewrites every entry to give it its leaf). Here
+//! the writes carry their entries' leaves, computed from the head the committer last saw.
 //!
-//! - reads the tenants' generations `FOR SHARE`: a change to what the uploads were admitted on
-//!   either committed before (and is seen) or waits for this statement, and
-//! - locks the audit head `FOR UPDATE`: another writer of leaves (the sequencer, another node)
-//!   either moved it before (and the writes are not made) or waits.
+//! - On PostgreSQL they go in one statement, its own transaction, whose guard reads the
+//!   tenants' generations `FOR SHARE` (a change to what the uploads were admitted on either
+//!   committed before and is seen, or waits for this statement) and locks the audit head
+//!   `FOR UPDATE` (another writer of leaves, the sequencer or another node, either moved it
+//!   before and the writes are not made, or waits).
+//! - On SQLite, whose writers take turns, the guard is read with `BEGIN IMMEDIATE` and the
+//!   writes go with `COMMIT`, or the transaction is rolled back: two round trips.
 //!
 //! The writes are made only if every generation is at most what its uploads were admitted at
-//! and the head is the one the leaves follow; the statement returns what it found, so that the
-//! caller answers the stale uploads and prepares the others again on the head found.
+//! and the head is the one the leaves follow; what was found is returned, so that the caller
+//! answers the stale uploads and prepares the others again on the head found.
 
 use callvault_model::TenantId;
 use sqlx::AssertSqlSafe;
@@ -24,8 +27,8 @@ use sqlx::{Any, Arguments, Row};
 use super::Batch;
 use crate::{AuditHead, Backend, Result, Store, StoreError};
 
-/// A connection on which each statement is a transaction of its own; it runs only guarded
-/// batches ([`Batch::commit_guarded`]), so that no other write escapes a transaction.
+/// A connection that runs only guarded batches ([`Batch::commit_guarded`]), each a transaction
+/// of its own, so that no other write escapes a transaction.
 pub struct Solo {
     conn: PoolConnection<Any>,
     closing: sqlx::pool::CloseEvent,
@@ -62,8 +65,8 @@ pub struct Guarded {
 }
 
 impl Batch {
-    /// Makes the writes of this guarded batch ([`Batch::guarded`]) in one statement, committed
-    /// on its own, if and only if (1) each tenant of `stamps` has a generation at most its stamp
+    /// Makes the writes of this guarded batch ([`Batch::guarded`]) in a transaction of their
+    /// own (on PostgreSQL one statement) if and only if (1) each tenant of `stamps` has a generation at most its stamp
     /// (the lowest generation its uploads were admitted at) and (2) the audit head holds
     /// `tree_size` leaves. Returns what was found either way.
     pub async fn commit_guarded(self, solo: &mut Solo, stamps: &[(TenantId, i64)], tree_size: i64) -> Result<Guarded> {
@@ -154,7 +157,8 @@ async fn sqlite(
         format!("g.tenant_id IN ({})", vec!["?"; stamps.len()].join(","))
     };
     let read = format!(
-        "BEGIN IMMEDIATE; SELECT h.tree_size, h.last_hash, h.frontier, g.tenant_id, g.generation          FROM (SELECT 1) one LEFT JOIN aud_head h ON h.id = 1 LEFT JOIN cfg_generation g ON {listed}"
+        "BEGIN IMMEDIATE; SELECT h.tree_size, h.last_hash, h.frontier, g.tenant_id, g.generation \
+         FROM (SELECT 1) one LEFT JOIN aud_head h ON h.id = 1 LEFT JOIN cfg_generation g ON {listed}"
     );
     let mut query = sqlx::query(AssertSqlSafe(read));
     for (t, _) in stamps {
